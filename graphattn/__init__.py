@@ -1,0 +1,7 @@
+"""graphattn: transformer attention as message passing on token graphs."""
+
+from graphattn.graph import TokenGraph
+
+__version__ = "0.1.0"
+
+__all__ = ["TokenGraph", "__version__"]

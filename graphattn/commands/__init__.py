@@ -1,0 +1,1 @@
+"""Subcommands of the ``graphattn`` command line (see :mod:`graphattn.cli`)."""
