@@ -1,63 +1,347 @@
-"""Functional attention on token graphs: ``graph_attention``.
+"""Functional attention on token graphs: :func:`graph_attention`.
 
-Temporary plain implementation that fixes the public signature; the full core
-(validation, backends, variants, memory-saving autograd) replaces its body.
+The dispatcher validates the inputs (before any work), brings them to the
+kernel contract of :mod:`graphattn.backends.base` — a batch dimension, one key
+head per query head, a single graph, a ``(B, E, H)`` bias — and runs the chosen
+backend. Per-head graphs run as one head over a head-major batched graph.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 
+from graphattn.backends import AttentionRequest, get_backend, select_backend
+from graphattn.backends.base import accumulation_dtype, edges_on
 from graphattn.graph import TokenGraph
 
 __all__ = ["graph_attention"]
+
+BiasFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Bias = torch.Tensor | BiasFn | Sequence[torch.Tensor] | None
+
+
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+    if q.dim() not in (3, 4):
+        raise ValueError(f"q must have shape (N, H, D) or (B, N, H, D), got {tuple(q.shape)}")
+    for name, t in (("k", k), ("v", v)):
+        if t.dim() != q.dim():
+            raise ValueError(
+                f"{name} must have {q.dim()} dims like q {tuple(q.shape)}, got {tuple(t.shape)}"
+            )
+        if t.dtype != q.dtype:
+            raise TypeError(f"{name} must have q's dtype {q.dtype}, got {t.dtype}")
+        if t.device != q.device:
+            raise ValueError(f"{name} must be on q's device {q.device}, got {t.device}")
+    lead = "(B, M, H_kv, " if q.dim() == 4 else "(M, H_kv, "
+    if q.dim() == 4 and not q.shape[0] == k.shape[0] == v.shape[0]:
+        raise ValueError(
+            f"q, k, v must share the batch size B, got {q.shape[0]}, {k.shape[0]}, {v.shape[0]}"
+        )
+    if k.shape[-1] != q.shape[-1]:
+        raise ValueError(f"k must have shape {lead}D={q.shape[-1]}), got {tuple(k.shape)}")
+    if v.shape[:-1] != k.shape[:-1]:
+        raise ValueError(
+            f"v must have shape {tuple(k.shape[:-1])} + (Dv,) like k, got {tuple(v.shape)}"
+        )
+    h, h_kv = q.shape[-2], k.shape[-2]
+    if h_kv == 0 or h % h_kv:
+        raise ValueError(f"k/v heads H_kv={h_kv} must divide the query heads H={h}")
+    if min(q.shape) == 0 or min(k.shape) == 0 or min(v.shape) == 0:
+        raise ValueError(
+            f"q, k, v must not have empty dims, got {tuple(q.shape)}, {tuple(k.shape)}, "
+            f"{tuple(v.shape)}"
+        )
+
+
+def _check_graphs(graph, n: int, m: int, h: int) -> list[TokenGraph] | None:
+    """Validate ``graph``; return the per-head list, or None for a single graph."""
+    if isinstance(graph, TokenGraph):
+        graphs, per_head = [graph], False
+    elif isinstance(graph, (list, tuple)) and all(isinstance(g, TokenGraph) for g in graph):
+        graphs, per_head = list(graph), True
+        if len(graphs) != h:
+            raise ValueError(
+                f"graph as a sequence needs one graph per head (H={h}), got {len(graphs)}"
+            )
+        if len({g.is_cross for g in graphs}) != 1:
+            raise ValueError("graph: per-head graphs must all be cross graphs or all self graphs")
+    else:
+        raise TypeError(
+            f"graph must be a TokenGraph or a sequence of H TokenGraphs, got {type(graph).__name__}"
+        )
+    for idx, g in enumerate(graphs):
+        where = f"graph[{idx}]" if per_head else "graph"
+        if g.num_nodes != n or g.num_src_nodes != m:
+            raise ValueError(
+                f"{where} has N={g.num_nodes} targets and M={g.num_src_nodes} sources, but q has "
+                f"N={n} tokens and k/v have M={m}"
+            )
+    return graphs if per_head else None
+
+
+def _check_options(scale, dropout_p, return_weights, backend, generator, check_inputs) -> None:
+    if scale is not None:
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+            raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
+        if not math.isfinite(scale):
+            raise ValueError(f"scale must be finite, got {scale}")
+    if isinstance(dropout_p, bool) or not isinstance(dropout_p, (int, float)):
+        raise TypeError(f"dropout_p must be a float, got {type(dropout_p).__name__}")
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    for name, flag in (("return_weights", return_weights), ("check_inputs", check_inputs)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a str, got {type(backend).__name__}")
+    if backend != "auto":
+        get_backend(backend)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
+
+
+def _edge_bias(
+    value: torch.Tensor, where: str, b: int, e: int, h: int, device: torch.device
+) -> torch.Tensor:
+    """Validate one bias tensor and return it as a ``(B, E, H)`` view (``h`` may be 1)."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{where} must be a tensor, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise TypeError(f"{where} must be a floating-point tensor, got dtype {value.dtype}")
+    if value.device != device:
+        raise ValueError(f"{where} must be on q's device {device}, got {value.device}")
+    shapes = {1: (e,), 2: (e, h), 3: (b, e, h)}
+    if value.dim() not in shapes or tuple(value.shape) != shapes[value.dim()]:
+        raise ValueError(
+            f"{where} must have shape (E,)={(e,)}, (E, H)={(e, h)} or (B, E, H)={(b, e, h)}, "
+            f"got {tuple(value.shape)}"
+        )
+    if value.dim() == 1:
+        value = value.unsqueeze(-1)  # (E, 1)
+    return value.expand(b, e, h)  # (B, E, H)
+
+
+def _call_bias(fn: BiasFn, g: TokenGraph, device: torch.device, where: str) -> torch.Tensor:
+    src, dst = edges_on(g, device)  # (E,)
+    value = fn(src, dst)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{where}(src, dst) must return a tensor, got {type(value).__name__}")
+    return value
+
+
+def _bias_tensor(bias: Bias, graph: TokenGraph, b: int, h: int, device) -> torch.Tensor:
+    """The bias of a single graph as ``(B, E, H)``."""
+    e = graph.num_edges
+    if callable(bias) and not isinstance(bias, torch.Tensor):
+        value = _call_bias(bias, graph, device, "bias")
+        if value.dim() == 3:
+            raise ValueError(f"bias(src, dst) must return (E,) or (E, H), got {tuple(value.shape)}")
+        return _edge_bias(value, "bias(src, dst)", b, e, h, device)
+    return _edge_bias(bias, "bias", b, e, h, device)
+
+
+def _per_head_bias(bias: Bias, graphs: list[TokenGraph], b: int, device) -> torch.Tensor:
+    """The biases of per-head graphs, concatenated in head order as ``(B, E_total, 1)``."""
+    h = len(graphs)
+    parts = []
+    if callable(bias) and not isinstance(bias, torch.Tensor):
+        for idx, g in enumerate(graphs):
+            value = _call_bias(bias, g, device, "bias")
+            if value.dim() == 2 and value.shape == (g.num_edges, h):
+                value = value[:, idx]  # (E_h,) this head's column
+            if value.dim() != 1:
+                raise ValueError(
+                    f"bias(src, dst) on graph[{idx}] must return (E,)={(g.num_edges,)} or "
+                    f"(E, H)={(g.num_edges, h)}, got {tuple(value.shape)}"
+                )
+            parts.append(_edge_bias(value, "bias(src, dst)", b, g.num_edges, 1, device))
+    elif isinstance(bias, (list, tuple)) and len(bias) == h:
+        for idx, (value, g) in enumerate(zip(bias, graphs, strict=True)):
+            if isinstance(value, torch.Tensor) and value.dim() == 2:
+                value = value.unsqueeze(-1)  # (B, E_h, 1)
+            parts.append(_edge_bias(value, f"bias[{idx}]", b, g.num_edges, 1, device))
+    else:
+        raise TypeError(
+            "with per-head graphs, bias must be a callable or a sequence of H tensors "
+            "(E_h,) or (B, E_h), one per graph"
+        )
+    return torch.cat(parts, 1)  # (B, E_total, 1)
+
+
+def _check_finite(q, k, v, bias: torch.Tensor | None) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{name} holds NaN or inf values (check_inputs=True)")
+    if bias is not None and (torch.isnan(bias).any() or (bias == math.inf).any()):
+        raise ValueError("bias holds NaN or +inf values (check_inputs=True); -inf is allowed")
 
 
 def graph_attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    graph: TokenGraph,
+    graph: TokenGraph | Sequence[TokenGraph],
     *,
     scale: float | None = None,
-    bias: torch.Tensor | None = None,
+    bias: Bias = None,
     dropout_p: float = 0.0,
     return_weights: bool = False,
     backend: str = "auto",
     generator: torch.Generator | None = None,
+    check_inputs: bool = False,
 ):
-    """Multi-head attention along the edges of ``graph`` (see DESIGN.md).
+    """Multi-head scaled dot-product attention along the edges of ``graph``.
 
-    ``q (N, H, D)`` or ``(B, N, H, D)``, ``k (M, H, D)``, ``v (M, H, Dv)``;
-    returns ``out (N, H, Dv)`` and, with ``return_weights``, ``weights (E, H)``.
+    For every edge ``j -> i`` and head ``h``,
+    ``score = <q_ih, k_jh> * scale (+ bias)``; the scores are softmax-normalized
+    over the incoming edges of each target ``i`` and ``out_ih = sum_j w_ijh v_jh``.
+    A target with no incoming edge (or whose edges all have a ``-inf`` bias)
+    gets an exact zero output. On a full graph this is
+    ``softmax(Q K^T / sqrt(D)) V``.
+
+    Parameters
+    ----------
+    q : Tensor, shape (N, H, D) or (B, N, H, D)
+        Queries of the ``N`` target tokens.
+    k : Tensor, shape (M, H_kv, D) or (B, M, H_kv, D)
+        Keys of the ``M`` source tokens; ``H_kv`` divides ``H`` (grouped-query
+        attention: query head ``h`` uses key head ``h // (H // H_kv)``).
+    v : Tensor, shape (M, H_kv, Dv) or (B, M, H_kv, Dv)
+        Values of the source tokens.
+    graph : TokenGraph or sequence of H TokenGraphs
+        Who attends to whom: ``N`` targets, ``M`` sources (``M == N`` for self
+        graphs). A sequence gives each head its own graph. Batches of different
+        graphs are one :meth:`TokenGraph.batch` graph over concatenated tokens.
+    scale : float, optional
+        Score scale, default ``1 / sqrt(D)``.
+    bias : Tensor or callable, optional
+        Added to the scores: a tensor ``(E,)``, ``(E, H)`` or ``(B, E, H)`` in
+        ``graph.edge_index`` column order, or ``bias(src, dst) -> (E,) | (E, H)``
+        called with the edges' source and target indices (see
+        :mod:`graphattn.bias`). ``-inf`` removes an edge. With per-head graphs:
+        a callable (called once per graph; an ``(E, H)`` result gives head ``h``
+        its column ``h``) or a sequence of ``H`` tensors ``(E_h,)``/``(B, E_h)``.
+    dropout_p : float
+        Dropout probability on the weights (after the softmax).
+    return_weights : bool
+        Also return the post-softmax, pre-dropout weights.
+    backend : str
+        ``"auto"`` (see :func:`graphattn.backends.select_backend`) or a
+        registered backend name (``"reference"``, ``"edge"``, ``"dense"``, ...).
+    generator : torch.Generator, optional
+        Source of the dropout mask; a seeded generator makes dropout
+        deterministic and the same on every backend.
+    check_inputs : bool
+        Also reject NaN/inf in ``q``, ``k``, ``v`` and NaN/+inf in ``bias``
+        (costs a pass over the data).
+
+    Returns
+    -------
+    out : Tensor, shape (N, H, Dv) or (B, N, H, Dv)
+        In ``q``'s dtype and device.
+    weights : Tensor, shape (E, H) or (B, E, H), only with ``return_weights``
+        Float32 (float64 for float64 inputs), in ``graph.edge_index`` column
+        order. With per-head graphs, a tuple of ``H`` tensors ``(E_h,)`` or
+        ``(B, E_h)``, one per head in its own graph's edge order.
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type or dtype.
+    ValueError
+        If shapes, head counts, graph sizes or devices do not match, an option
+        is out of range, the backend is unknown or cannot run the call, or
+        (with ``check_inputs``) the inputs hold NaN.
 
     Examples
     --------
-    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
-    >>> q = k = v = torch.ones(2, 1, 4)
-    >>> graph_attention(q, k, v, g).shape
-    torch.Size([2, 1, 4])
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])  # token 1 attends to 0 and 1
+    >>> q = k = torch.zeros(2, 1, 4)
+    >>> v = torch.tensor([[[1.0]], [[3.0]]])
+    >>> out, w = graph_attention(q, k, v, g, return_weights=True)
+    >>> out.flatten().tolist(), w.flatten().tolist()
+    ([1.0, 2.0], [1.0, 0.5, 0.5])
     """
-    squeeze = q.dim() == 3
-    if squeeze:
-        q, k, v = q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    src, dst = graph.src.to(q.device), graph.dst.to(q.device)  # (E,)
-    score = (q[:, dst] * k[:, src]).sum(-1).float() * scale  # (B, E, H)
-    if bias is not None:
-        score = score + bias
-    n = graph.num_nodes
-    idx = dst.view(1, -1, 1).expand_as(score)
-    smax = torch.full((q.shape[0], n, q.shape[2]), -math.inf, device=q.device)
-    smax = smax.scatter_reduce(1, idx, score, "amax", include_self=True)
-    p = torch.exp(score - smax.gather(1, idx).nan_to_num(neginf=0.0))  # (B, E, H)
-    denom = torch.zeros_like(smax).scatter_add(1, idx, p)
-    w = p / denom.gather(1, idx).clamp_min(torch.finfo(p.dtype).tiny)  # (B, E, H)
-    out = torch.zeros(q.shape[0], n, q.shape[2], v.shape[-1], dtype=w.dtype, device=q.device)
-    out.index_add_(1, dst, w.unsqueeze(-1) * v[:, src].to(w.dtype))  # (B, N, H, Dv)
-    out, w = out.to(q.dtype), w
-    if squeeze:
-        out, w = out[0], w[0]
-    return (out, w) if return_weights else out
+    _check_qkv(q, k, v)
+    batched = q.dim() == 4
+    n, h, d = q.shape[-3:]
+    m = k.shape[-3]
+    graphs = _check_graphs(graph, n, m, h)
+    _check_options(scale, dropout_p, return_weights, backend, generator, check_inputs)
+    if not batched:
+        q, k, v = q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)  # (1, *, H, D)
+    b = q.shape[0]
+    if bias is None:
+        edge_bias = None
+    elif graphs is None:
+        edge_bias = _bias_tensor(bias, graph, b, h, q.device)  # (B, E, H)
+    else:
+        edge_bias = _per_head_bias(bias, graphs, b, q.device)  # (B, E_total, 1)
+    if check_inputs:
+        _check_finite(q, k, v, edge_bias)
+    if edge_bias is not None:
+        edge_bias = edge_bias.to(accumulation_dtype(q.dtype))
+    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+
+    group = h // k.shape[2]
+    if group > 1:
+        k = k.repeat_interleave(group, dim=2)  # (B, M, H, D)
+        v = v.repeat_interleave(group, dim=2)  # (B, M, H, Dv)
+    if graphs is not None:
+        graph = TokenGraph.batch(graphs)  # head h: targets h*N.., sources h*M..
+        q = q.transpose(1, 2).reshape(b, h * n, 1, d)  # (B, H*N, 1, D) head-major
+        k = k.transpose(1, 2).reshape(b, h * m, 1, d)  # (B, H*M, 1, D)
+        v = v.transpose(1, 2).reshape(b, h * m, 1, v.shape[-1])  # (B, H*M, 1, Dv)
+
+    needs_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (q, k, v, edge_bias)
+    )
+    request = AttentionRequest(
+        graph=graph,
+        batch=b,
+        num_heads=q.shape[2],
+        head_dim=d,
+        value_dim=v.shape[-1],
+        device=q.device,
+        dtype=q.dtype,
+        needs_grad=needs_grad,
+        return_weights=return_weights,
+        has_bias=edge_bias is not None,
+        dropout=float(dropout_p),
+    )
+    name = select_backend(request) if backend == "auto" else backend
+    chosen = get_backend(name)
+    reason = chosen.supports(request)
+    if reason is not None:
+        raise ValueError(f"backend {name!r} cannot run this call: {reason}")
+    out, weights = chosen.kernel(
+        q,
+        k,
+        v,
+        graph,
+        scale=scale,
+        bias=edge_bias,
+        return_weights=return_weights,
+        dropout_p=float(dropout_p),
+        generator=generator,
+    )
+    if graphs is not None:
+        out = out.view(b, h, n, -1).transpose(1, 2)  # (B, N, H, Dv)
+        if return_weights:
+            sizes = [g.num_edges for g in graphs]
+            weights = tuple(weights[..., 0].split(sizes, dim=1))  # H x (B, E_h)
+    if not batched:
+        out = out[0]
+        if return_weights:
+            weights = weights[0] if graphs is None else tuple(w[0] for w in weights)
+    return (out, weights) if return_weights else out

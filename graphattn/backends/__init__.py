@@ -1,0 +1,33 @@
+"""Backends of :func:`graphattn.graph_attention` and their registry.
+
+Importing this package registers the built-in backends (``"reference"``,
+``"edge"``, ``"dense"``). A backend module registers itself on import with
+:func:`register_backend`; the policy behind ``backend="auto"`` is replaced
+with :func:`register_selector`. The contract every kernel follows is in
+:mod:`graphattn.backends.base`.
+"""
+
+from graphattn.backends import dense, edge, reference  # noqa: F401  (register on import)
+from graphattn.backends.base import (
+    AttentionRequest,
+    Backend,
+    backend_names,
+    default_selector,
+    get_backend,
+    register_backend,
+    register_selector,
+    select_backend,
+    unregister_backend,
+)
+
+__all__ = [
+    "AttentionRequest",
+    "Backend",
+    "backend_names",
+    "default_selector",
+    "get_backend",
+    "register_backend",
+    "register_selector",
+    "select_backend",
+    "unregister_backend",
+]

@@ -1,0 +1,363 @@
+"""The backend contract: what a kernel receives, the registry and the selector hook.
+
+A *backend* is a kernel plus a ``supports`` predicate. The dispatcher
+:func:`graphattn.graph_attention` validates and normalizes its inputs, then
+calls the kernel with
+
+    kernel(q, k, v, graph, *, scale, bias, return_weights, dropout_p, generator)
+        -> (out, weights | None)
+
+where ``q (B, N, H, D)``, ``k (B, M, H, D)`` and ``v (B, M, H, Dv)`` already have
+``H`` heads (grouped-query heads are expanded by the dispatcher), ``graph`` is a
+single :class:`~graphattn.graph.TokenGraph` with ``graph.num_nodes == N`` and
+``graph.num_src_nodes == M``, ``bias`` is ``None`` or a float tensor
+``(B, E, H)`` in the accumulation dtype (see :func:`accumulation_dtype`; it may
+be an expanded view), ``out (B, N, H, Dv)`` has ``q``'s dtype and ``weights
+(B, E, H)`` (post-softmax, pre-dropout, in ``graph.edge_index`` column order)
+has the accumulation dtype. A target without incoming edges, or whose edges all
+carry a ``-inf`` bias, gets an exact zero output and zero weights.
+
+``supports(request) -> str | None`` answers whether the kernel can run a call
+described by an :class:`AttentionRequest`: ``None`` when it can, otherwise a
+short reason. ``backend="auto"`` asks :func:`select_backend`, whose policy can
+be replaced once with :func:`register_selector`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from graphattn.graph import TokenGraph
+
+__all__ = [
+    "AttentionRequest",
+    "Backend",
+    "Kernel",
+    "accumulation_dtype",
+    "backend_names",
+    "default_selector",
+    "dropout_keep",
+    "edges_on",
+    "get_backend",
+    "register_backend",
+    "register_selector",
+    "segment_softmax",
+    "select_backend",
+    "unregister_backend",
+]
+
+# Density from which the default selector prefers the dense kernel.
+DENSE_PREFERRED_DENSITY = 0.25
+
+
+@dataclass(frozen=True)
+class AttentionRequest:
+    """Everything a backend's ``supports`` and the selector may look at.
+
+    It describes the call *as the kernel will see it*: for per-head graphs the
+    dispatcher runs one head over a head-major batched graph, so ``graph`` is
+    that graph and ``num_heads`` is 1.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    >>> r = AttentionRequest(g, batch=1, num_heads=2, head_dim=8, value_dim=8,
+    ...                      device=torch.device("cpu"), dtype=torch.float32)
+    >>> r.needs_grad, r.dropout
+    (False, 0.0)
+    """
+
+    graph: TokenGraph
+    batch: int
+    num_heads: int
+    head_dim: int
+    value_dim: int
+    device: torch.device
+    dtype: torch.dtype
+    needs_grad: bool = False  # some input requires grad and grad mode is on
+    return_weights: bool = False  # the caller asked for the (B, E, H) weights
+    has_bias: bool = False  # a per-edge bias is added to the scores
+    dropout: float = 0.0  # dropout probability on the weights
+
+
+class Kernel(Protocol):
+    """Call signature of a backend kernel (see the module docstring)."""
+
+    def __call__(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        graph: TokenGraph,
+        *,
+        scale: float,
+        bias: torch.Tensor | None,
+        return_weights: bool,
+        dropout_p: float,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+
+
+Supports = Callable[[AttentionRequest], "str | None"]
+Selector = Callable[[AttentionRequest], str]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A registered backend: its name, kernel and ``supports`` predicate."""
+
+    name: str
+    kernel: Kernel
+    supports: Supports
+
+
+_REGISTRY: dict[str, Backend] = {}
+
+
+def register_backend(
+    name: str, kernel: Kernel, supports: Supports, *, replace: bool = False
+) -> Backend:
+    """Register a kernel under ``name`` so that ``graph_attention(backend=name)`` finds it.
+
+    Parameters
+    ----------
+    name : str
+        Backend name; ``"auto"`` is reserved for the selector.
+    kernel : callable
+        The kernel, called as described in the module docstring.
+    supports : callable
+        ``supports(request) -> str | None``: ``None`` when the kernel can run
+        the request, otherwise the reason it cannot.
+    replace : bool
+        Allow replacing an existing backend of the same name.
+
+    Returns
+    -------
+    Backend
+        The registered entry.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is empty, ``"auto"``, or already registered without ``replace``.
+    TypeError
+        If ``name`` is not a string or ``kernel``/``supports`` are not callable.
+
+    Examples
+    --------
+    >>> def kernel(q, k, v, graph, *, scale, bias, return_weights, dropout_p, generator):
+    ...     return get_backend("reference").kernel(
+    ...         q, k, v, graph, scale=scale, bias=bias, return_weights=return_weights,
+    ...         dropout_p=dropout_p, generator=generator)
+    >>> register_backend("mine", kernel, lambda request: None).name
+    'mine'
+    >>> "mine" in backend_names()
+    True
+    >>> unregister_backend("mine")
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if not name or name == "auto":
+        raise ValueError(f"name must be a non-empty string other than 'auto', got {name!r}")
+    if not callable(kernel) or not callable(supports):
+        raise TypeError("kernel and supports must both be callable")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"backend {name!r} is already registered (pass replace=True)")
+    entry = Backend(name, kernel, supports)
+    _REGISTRY[name] = entry
+    return entry
+
+
+def unregister_backend(name: str) -> None:
+    """Remove the backend called ``name`` from the registry.
+
+    Raises
+    ------
+    ValueError
+        If no backend of that name is registered.
+
+    Examples
+    --------
+    >>> register_backend("tmp", get_backend("reference").kernel, lambda r: None).name
+    'tmp'
+    >>> unregister_backend("tmp")
+    >>> "tmp" in backend_names()
+    False
+    """
+    get_backend(name)
+    del _REGISTRY[name]
+
+
+def get_backend(name: str) -> Backend:
+    """The registered backend called ``name``.
+
+    Raises
+    ------
+    ValueError
+        If no backend of that name is registered.
+
+    Examples
+    --------
+    >>> get_backend("reference").name
+    'reference'
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown backend {name!r}; registered: {backend_names()} or 'auto'")
+    return _REGISTRY[name]
+
+
+def backend_names() -> list[str]:
+    """Names of the registered backends, in registration order.
+
+    Examples
+    --------
+    >>> {"reference", "edge", "dense"} <= set(backend_names())
+    True
+    """
+    return list(_REGISTRY)
+
+
+def default_selector(request: AttentionRequest) -> str:
+    """The built-in ``auto`` policy: dense for small dense graphs, else edge, else reference.
+
+    Examples
+    --------
+    >>> g = TokenGraph.from_dense_mask(torch.ones(4, 4, dtype=torch.bool))
+    >>> r = AttentionRequest(g, batch=1, num_heads=1, head_dim=4, value_dim=4,
+    ...                      device=torch.device("cpu"), dtype=torch.float32)
+    >>> default_selector(r)
+    'dense'
+    """
+    if (
+        request.graph.density >= DENSE_PREFERRED_DENSITY
+        and "dense" in _REGISTRY
+        and _REGISTRY["dense"].supports(request) is None
+    ):
+        return "dense"
+    if "edge" in _REGISTRY and _REGISTRY["edge"].supports(request) is None:
+        return "edge"
+    return "reference"
+
+
+_selector: Selector = default_selector
+
+
+def register_selector(selector: Selector | None) -> None:
+    """Replace the policy behind ``backend="auto"``; ``None`` restores :func:`default_selector`.
+
+    ``selector(request) -> str`` must return the name of a registered backend
+    whose ``supports(request)`` is ``None``.
+
+    Examples
+    --------
+    >>> register_selector(lambda request: "reference")
+    >>> g = TokenGraph([[0], [1]])
+    >>> select_backend(AttentionRequest(g, 1, 1, 2, 2, torch.device("cpu"), torch.float32))
+    'reference'
+    >>> register_selector(None)
+    """
+    global _selector
+    if selector is not None and not callable(selector):
+        raise TypeError(f"selector must be callable or None, got {type(selector).__name__}")
+    _selector = default_selector if selector is None else selector
+
+
+def select_backend(request: AttentionRequest) -> str:
+    """Name of the backend that ``backend="auto"`` runs for ``request``.
+
+    Raises
+    ------
+    RuntimeError
+        If the registered selector returns a backend that is unknown or refuses
+        the request (a bug in the selector, not in the caller's input).
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0], [1]], 1000)
+    >>> select_backend(AttentionRequest(g, 1, 1, 2, 2, torch.device("cpu"), torch.float32))
+    'edge'
+    """
+    name = _selector(request)
+    if name not in _REGISTRY:
+        raise RuntimeError(f"the backend selector returned unknown backend {name!r}")
+    reason = _REGISTRY[name].supports(request)
+    if reason is not None:
+        raise RuntimeError(f"the backend selector chose {name!r}, which refuses: {reason}")
+    return name
+
+
+# ----------------------------------------------------------- kernel helpers
+def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """dtype in which scores and softmax are computed: float64 for float64, else float32.
+
+    Examples
+    --------
+    >>> accumulation_dtype(torch.bfloat16), accumulation_dtype(torch.float64)
+    (torch.float32, torch.float64)
+    """
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def edges_on(graph: TokenGraph, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(src, dst)`` index tensors ``(E,)`` of ``graph`` on ``device``, cached on the graph.
+
+    Examples
+    --------
+    >>> src, dst = edges_on(TokenGraph([[0, 0], [0, 1]]), torch.device("cpu"))
+    >>> src.tolist(), dst.tolist()
+    ([0, 0], [0, 1])
+    """
+    device = torch.device(device)
+    return graph.cached(
+        ("edges_on", str(device)), lambda: (graph.src.to(device), graph.dst.to(device))
+    )
+
+
+def dropout_keep(
+    shape: tuple[int, ...],
+    p: float,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """Bool mask of kept weights, drawn the same way by every backend.
+
+    The uniforms come from ``generator`` (on its own device) or, without one,
+    from the default generator of ``device``; so a seeded generator gives the
+    same mask, hence the same output, on every backend.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> dropout_keep((2, 3, 1), 0.5, g, torch.device("cpu")).shape
+    torch.Size([2, 3, 1])
+    """
+    where = generator.device if generator is not None else device
+    u = torch.rand(shape, generator=generator, device=where)
+    return (u >= p).to(device)
+
+
+def segment_softmax(score: torch.Tensor, dst: torch.Tensor, num_targets: int) -> torch.Tensor:
+    """Softmax of ``score (B, E, H)`` over the edges sharing a target ``dst (E,)``.
+
+    Targets whose scores are all ``-inf`` (or that have no edge) get zero
+    weights; no NaN is produced, also in the gradient.
+
+    Examples
+    --------
+    >>> s = torch.tensor([0.0, 0.0, 5.0, -math.inf]).view(1, 4, 1)
+    >>> segment_softmax(s, torch.tensor([0, 0, 1, 2]), 3).flatten().tolist()
+    [0.5, 0.5, 1.0, 0.0]
+    """
+    b, _, h = score.shape
+    idx = dst.view(1, -1, 1).expand_as(score)  # (B, E, H)
+    smax = score.new_full((b, num_targets, h), -math.inf)
+    smax = smax.scatter_reduce(1, idx, score.detach(), "amax", include_self=True)  # (B, N, H)
+    smax = smax.masked_fill(smax == -math.inf, 0.0)  # empty / all -inf targets
+    p = torch.exp(score - smax.gather(1, idx))  # (B, E, H)
+    denom = score.new_zeros((b, num_targets, h)).scatter_add(1, idx, p)  # (B, N, H)
+    return p / denom.gather(1, idx).clamp_min(torch.finfo(score.dtype).tiny)  # (B, E, H)

@@ -1,0 +1,103 @@
+"""The ``"dense"`` backend: PyTorch's scaled dot-product attention with the graph's mask.
+
+Good for small or dense graphs, where the ``(N, M)`` mask is cheap. Targets
+without a usable edge are given a harmless all-true mask row (so no ``NaN``
+appears, in values or gradients) and their output is then set to exactly zero.
+With a bias or ``return_weights`` the scores are formed explicitly in the
+accumulation dtype, since SDPA returns no weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from graphattn.backends.base import (
+    AttentionRequest,
+    accumulation_dtype,
+    edges_on,
+    register_backend,
+)
+from graphattn.graph import TokenGraph
+
+__all__ = ["MAX_ELEMENTS", "dense_attention"]
+
+# Largest B * H * N * M score matrix the dense backend accepts.
+MAX_ELEMENTS = 2**24
+
+
+def _mask_on(graph: TokenGraph, device: torch.device) -> torch.Tensor:
+    """The graph's bool mask ``(N, M)`` on ``device``, cached on the graph."""
+    return graph.cached(("dense_mask", str(device)), lambda: graph.to_dense_mask().to(device))
+
+
+def dense_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    graph: TokenGraph,
+    *,
+    scale: float,
+    bias: torch.Tensor | None,
+    return_weights: bool,
+    dropout_p: float,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Kernel of the ``"dense"`` backend (contract in :mod:`graphattn.backends.base`).
+
+    Raises
+    ------
+    ValueError
+        If ``dropout_p > 0``: SDPA's dropout cannot follow a seeded per-edge mask.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    >>> q = k = torch.zeros(1, 2, 1, 4)
+    >>> v = torch.arange(2.0).view(1, 2, 1, 1)
+    >>> out, _ = dense_attention(q, k, v, g, scale=0.5, bias=None, return_weights=False,
+    ...                          dropout_p=0.0, generator=None)
+    >>> out.flatten().tolist()
+    [0.0, 0.5]
+    """
+    if dropout_p > 0:
+        raise ValueError(f"the dense backend has no dropout, got dropout_p={dropout_p}")
+    acc = accumulation_dtype(q.dtype)
+    b, n, h, _ = q.shape
+    m = k.shape[1]
+    mask = _mask_on(graph, q.device)  # (N, M)
+    qt, kt, vt = (t.transpose(1, 2).to(acc) for t in (q, k, v))  # (B, H, *, D)
+    if bias is None and not return_weights:
+        valid = mask.any(1)  # (N,)
+        safe = mask | ~valid.unsqueeze(1)  # (N, M) empty rows attend everywhere, zeroed below
+        out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=safe, scale=scale)
+        out = out.transpose(1, 2) * valid.view(1, n, 1, 1)  # (B, N, H, Dv)
+        return out.to(q.dtype), None
+    src, dst = edges_on(graph, q.device)  # (E,)
+    score_bias = torch.full((b, h, n * m), -math.inf, dtype=acc, device=q.device)  # (B, H, N*M)
+    edge_bias = 0.0 if bias is None else bias.transpose(1, 2)  # (B, H, E)
+    score_bias[:, :, dst * m + src] = edge_bias
+    score_bias = score_bias.view(b, h, n, m)  # (B, H, N, M)
+    valid = (score_bias > -math.inf).any(-1, keepdim=True)  # (B, H, N, 1)
+    score_bias = score_bias.masked_fill(~valid, 0.0)  # empty rows: finite, zeroed below
+    score = torch.matmul(qt, kt.transpose(-1, -2)) * scale + score_bias  # (B, H, N, M)
+    probs = torch.softmax(score, -1) * valid  # (B, H, N, M)
+    out = torch.matmul(probs, vt).transpose(1, 2)  # (B, N, H, Dv)
+    weights = probs[:, :, dst, src].transpose(1, 2) if return_weights else None  # (B, E, H)
+    return out.to(q.dtype), weights
+
+
+def _supports(request: AttentionRequest) -> str | None:
+    """Refuse dropout and score matrices above :data:`MAX_ELEMENTS`."""
+    if request.dropout > 0:
+        return "dense has no seeded per-edge dropout (dropout_p > 0)"
+    g = request.graph
+    size = request.batch * request.num_heads * g.num_nodes * g.num_src_nodes
+    if size > MAX_ELEMENTS:
+        return f"B*H*N*M = {size} exceeds the dense limit of {MAX_ELEMENTS}"
+    return None
+
+
+register_backend("dense", dense_attention, _supports)
