@@ -1,7 +1,8 @@
 """graphattn: transformer attention as message passing on token graphs."""
 
+from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 
 __version__ = "0.1.0"
 
-__all__ = ["TokenGraph", "__version__"]
+__all__ = ["TokenGraph", "__version__", "graph_attention"]
