@@ -2,7 +2,8 @@
 
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
+from graphattn.nn import GraphAttention
 
 __version__ = "0.1.0"
 
-__all__ = ["TokenGraph", "__version__", "graph_attention"]
+__all__ = ["GraphAttention", "TokenGraph", "__version__", "graph_attention"]
