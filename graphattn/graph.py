@@ -12,7 +12,7 @@ import os
 import tempfile
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -25,9 +25,27 @@ FORMAT_VERSION = 1
 DEFAULT_MAX_DENSE = 2**31  # elements of a dense (N, M) mask before we refuse
 
 
-def _as_index_tensor(edge_index: Any) -> torch.Tensor:
-    """Validate ``edge_index`` and return it as a CPU ``int64`` tensor ``(2, E)``."""
-    if isinstance(edge_index, torch.Tensor):
+class OwnedEdges(NamedTuple):
+    """An edge list handed over to :class:`TokenGraph`, which may keep it without a copy.
+
+    Pattern builders wrap the ``(2, E)`` tensor they just built in it, so a
+    large canonical edge list is neither sorted nor copied again. Nobody else
+    may hold a reference that could later change it.
+    """
+
+    edge_index: torch.Tensor
+
+
+def _as_index_tensor(edge_index: Any) -> tuple[torch.Tensor, bool]:
+    """Validate ``edge_index``; return it as a CPU ``int64`` tensor ``(2, E)``.
+
+    The flag is True where that tensor may share memory with an array the
+    caller still holds (it is then copied before it is kept); an
+    :class:`OwnedEdges` is handed over and never flagged.
+    """
+    if isinstance(edge_index, OwnedEdges):
+        t = edge_index.edge_index
+    elif isinstance(edge_index, torch.Tensor):
         t = edge_index.detach()
     elif isinstance(edge_index, np.ndarray):
         t = torch.from_numpy(edge_index)
@@ -45,7 +63,28 @@ def _as_index_tensor(edge_index: Any) -> torch.Tensor:
         raise TypeError(f"edge_index must hold integers, got dtype {t.dtype}")
     if t.dim() != 2 or t.shape[0] != 2:
         raise ValueError(f"edge_index must have shape (2, E), got {tuple(t.shape)}")
-    return t.to(device="cpu", dtype=torch.long).contiguous()
+    out = t.to(device="cpu", dtype=torch.long).contiguous()
+    shared = isinstance(edge_index, (torch.Tensor, np.ndarray)) and out.data_ptr() == t.data_ptr()
+    return out, shared
+
+
+def _is_canonical(ei: torch.Tensor, num_src_nodes: int, chunk: int = 1 << 22) -> bool:
+    """True if the keys ``dst * M + src`` of ``ei (2, E)`` strictly increase.
+
+    Checked in chunks so that a large, already canonical edge list (as the
+    pattern builders make) skips ``torch.unique`` without a full-size copy.
+    """
+    e = ei.shape[1]
+    prev = None
+    for lo in range(0, e, chunk):
+        key = ei[1, lo : lo + chunk] * num_src_nodes  # (chunk,)
+        key += ei[0, lo : lo + chunk]
+        if prev is not None and bool(key[0] <= prev):
+            return False
+        if key.numel() > 1 and not bool((key[1:] > key[:-1]).all()):
+            return False
+        prev = key[-1]
+    return True
 
 
 def _check_labels(labels: Sequence[str] | None, n: int, name: str) -> list[str] | None:
@@ -115,7 +154,7 @@ class TokenGraph:
         name: str | None = None,
         cross: bool | None = None,
     ) -> None:
-        ei = _as_index_tensor(edge_index)  # (2, E)
+        ei, shared = _as_index_tensor(edge_index)  # (2, E)
         if cross is None:
             cross = (num_src_nodes is not None and num_src_nodes != num_nodes) or (
                 src_tokens is not None
@@ -146,8 +185,13 @@ class TokenGraph:
                     f"edge_index source {int(ei[0].max())} is out of range for "
                     f"num_src_nodes={num_src_nodes}"
                 )
-        key = torch.unique(ei[1] * num_src_nodes + ei[0], sorted=True)  # (E,)
-        self._edge_index = torch.stack([key % num_src_nodes, key // num_src_nodes])
+        if _is_canonical(ei, num_src_nodes):
+            # already sorted by (target, source) without duplicates; a graph never
+            # changes, so it must not share memory with an array the caller holds
+            self._edge_index = ei.clone() if shared else ei
+        else:
+            key = torch.unique(ei[1] * num_src_nodes + ei[0], sorted=True)  # (E,)
+            self._edge_index = torch.stack([key % num_src_nodes, key // num_src_nodes])
         self._num_nodes = int(num_nodes)
         self._num_src_nodes = int(num_src_nodes)
         self._cross = bool(cross)
@@ -555,7 +599,9 @@ class TokenGraph:
         idx = torch.as_tensor(nodes)
         if idx.dtype == torch.bool:
             if idx.shape != (n,):
-                raise ValueError(f"{arg} as a bool mask must have shape ({n},), got {tuple(idx.shape)}")
+                raise ValueError(
+                    f"{arg} as a bool mask must have shape ({n},), got {tuple(idx.shape)}"
+                )
             idx = idx.nonzero().flatten()
         if idx.is_floating_point() or idx.dim() != 1:
             raise ValueError(f"{arg} must be a 1-d sequence of node indices or a bool mask")
@@ -852,7 +898,9 @@ class TokenGraph:
                 raise
             raise ValueError(f"{path} is not a readable graphattn graph file: {err}") from err
         if meta.get("format") != FORMAT_NAME:
-            raise ValueError(f"{path} is not a graphattn graph file (format={meta.get('format')!r})")
+            raise ValueError(
+                f"{path} is not a graphattn graph file (format={meta.get('format')!r})"
+            )
         if meta.get("version") != FORMAT_VERSION:
             raise ValueError(
                 f"{path} has graph format version {meta.get('version')!r}; "
