@@ -1,0 +1,33 @@
+"""Information flow through layers of graph attention.
+
+Rollout and max-flow attention flow (Abnar & Zuidema 2020), the layered flow
+graph as a ``networkx.DiGraph``, the strongest paths, relevance through
+encoder -> decoder graphs (Chefer et al. 2021b), head aggregation including
+the norm-based weighting of Kobayashi et al. (2020), and ablation-based
+faithfulness checks.
+
+Every function takes ``layers``: one ``(graph, weights)`` pair per layer,
+first layer first, with ``weights (E,)`` or ``(E, H)`` in the graph's edge
+order, as ``graph_attention(..., return_weights=True)`` returns them.
+"""
+
+from graphattn.flow.cross import CrossRelevance, cross_rollout
+from graphattn.flow.faithfulness import ablation_importance, faithfulness, spearman
+from graphattn.flow.heads import aggregate_heads
+from graphattn.flow.maxflow import attention_flow, flow_graph
+from graphattn.flow.paths import FlowPath, top_paths
+from graphattn.flow.rollout import attention_rollout
+
+__all__ = [
+    "CrossRelevance",
+    "FlowPath",
+    "ablation_importance",
+    "aggregate_heads",
+    "attention_flow",
+    "attention_rollout",
+    "cross_rollout",
+    "faithfulness",
+    "flow_graph",
+    "spearman",
+    "top_paths",
+]

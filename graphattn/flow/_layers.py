@@ -1,0 +1,176 @@
+"""Validation of ``layers`` and the residual-adjusted matrix of one layer.
+
+A *layer* is ``(graph, weights)`` (optionally ``(graph, weights, grad)`` for
+gradient-weighted rules): ``weights (E,)`` or ``(E, H)`` in the graph's edge
+order. Every public function of :mod:`graphattn.flow` validates its layers
+here before doing any work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import torch
+
+from graphattn.flow.heads import HEAD_MODES, aggregate_heads
+from graphattn.graph import TokenGraph
+
+
+class Layer(NamedTuple):
+    """One validated layer: its graph, weights ``(E, H)`` and optional gradient ``(E, H)``."""
+
+    graph: TokenGraph
+    weights: torch.Tensor
+    grad: torch.Tensor | None
+
+
+class LayerMatrix(NamedTuple):
+    """A sparse ``(N, M)`` matrix in coalesced COO form, sorted by (row, column)."""
+
+    row: torch.Tensor  # (nnz,) targets i
+    col: torch.Tensor  # (nnz,) sources j
+    val: torch.Tensor  # (nnz,) entry A[i, j]
+    shape: tuple[int, int]
+
+
+def check_layer(item: Any, where: str, *, allow_grad: bool = False) -> Layer:
+    """Validate one ``(graph, weights[, grad])`` entry; ``where`` names it in errors."""
+    if not isinstance(item, (tuple, list)) or len(item) not in ((2, 3) if allow_grad else (2,)):
+        shape = "(graph, weights) or (graph, weights, grad)" if allow_grad else "(graph, weights)"
+        raise TypeError(f"{where} must be a pair {shape}, got {type(item).__name__}")
+    graph, weights = item[0], item[1]
+    grad = item[2] if len(item) == 3 else None
+    if not isinstance(graph, TokenGraph):
+        raise TypeError(f"{where}: graph must be a TokenGraph, got {type(graph).__name__}")
+    w = _check_edge_tensor(weights, graph, f"{where}: weights")
+    if not bool((w >= 0).all()):
+        raise ValueError(f"{where}: weights must be non-negative attention weights")
+    g = None
+    if grad is not None:
+        g = _check_edge_tensor(grad, graph, f"{where}: grad")
+        if g.shape != w.shape:
+            raise ValueError(
+                f"{where}: grad must have the shape of weights {tuple(w.shape)}, "
+                f"got {tuple(g.shape)}"
+            )
+    return Layer(graph, w, g)
+
+
+def _check_edge_tensor(t: Any, graph: TokenGraph, where: str) -> torch.Tensor:
+    """A floating, finite ``(E,)`` or ``(E, H)`` tensor, returned as ``(E, H)``."""
+    if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+        got = t.dtype if isinstance(t, torch.Tensor) else type(t).__name__
+        raise TypeError(f"{where} must be a floating tensor (E,) or (E, H), got {got}")
+    if t.dim() not in (1, 2) or t.shape[0] != graph.num_edges:
+        raise ValueError(
+            f"{where} must have shape (E,) or (E, H) with E = graph.num_edges = "
+            f"{graph.num_edges}, got {tuple(t.shape)}"
+        )
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{where} holds NaN or infinite values")
+    return (t if t.dim() == 2 else t.unsqueeze(1)).detach()  # (E, H)
+
+
+def check_self_layers(layers: Any, name: str = "layers") -> list[Layer]:
+    """Validate a non-empty sequence of self-graph layers over one token set."""
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
+        raise TypeError(f"{name} must be a sequence of (graph, weights) pairs")
+    if len(layers) == 0:
+        raise ValueError(f"{name} is empty; give at least one (graph, weights) layer")
+    out = [check_layer(item, f"{name}[{l}]") for l, item in enumerate(layers)]
+    n = out[0].graph.num_nodes
+    for l, layer in enumerate(out):
+        if layer.graph.is_cross:
+            raise ValueError(
+                f"{name}[{l}] is a cross graph (N={layer.graph.num_nodes}, "
+                f"M={layer.graph.num_src_nodes}); self-graph rollout needs self graphs, "
+                "use cross_rollout for encoder -> decoder graphs"
+            )
+        if layer.graph.num_nodes != n:
+            raise ValueError(
+                f"{name}[{l}] has N={layer.graph.num_nodes} tokens but {name}[0] has N={n}; "
+                "all layers must share one token set"
+            )
+    return out
+
+
+def check_options(residual: Any, head_reduce: Any) -> float:
+    """Validate ``residual`` in [0, 1] and ``head_reduce``; return ``residual`` as float."""
+    if isinstance(residual, bool) or not isinstance(residual, (int, float)):
+        raise TypeError(f"residual must be a number in [0, 1], got {type(residual).__name__}")
+    if not 0.0 <= float(residual) <= 1.0:
+        raise ValueError(f"residual must be in [0, 1], got {residual}")
+    check_head_reduce(head_reduce)
+    return float(residual)
+
+
+def check_head_reduce(head_reduce: Any) -> None:
+    """Validate ``head_reduce``: one of the reducing modes of :func:`aggregate_heads`."""
+    reducing = tuple(m for m in HEAD_MODES if m != "norm")
+    if head_reduce not in reducing:
+        hint = (
+            '; for "norm" call aggregate_heads(weights, "norm", values=..., graph=...) '
+            "and pass the (E,) result as the layer's weights"
+            if head_reduce == "norm"
+            else ""
+        )
+        raise ValueError(f"head_reduce must be one of {reducing}, got {head_reduce!r}{hint}")
+
+
+def check_targets(targets: Any, n: int, name: str = "targets") -> torch.Tensor:
+    """Validate target token indices: an int, a sequence of ints or a 1-D integer tensor."""
+    if isinstance(targets, bool):
+        raise TypeError(f"{name} must be an int or a sequence of ints, got bool")
+    if isinstance(targets, int):
+        targets = [targets]
+    t = torch.as_tensor(targets) if not isinstance(targets, torch.Tensor) else targets
+    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+        raise TypeError(f"{name} must hold integer token indices, got dtype {t.dtype}")
+    if t.dim() != 1 or t.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D index list, got shape {tuple(t.shape)}")
+    t = t.to(device="cpu", dtype=torch.long)
+    if int(t.min()) < 0 or int(t.max()) >= n:
+        raise ValueError(f"{name} must lie in [0, {n}), got values in [{int(t.min())}, "
+                         f"{int(t.max())}]")
+    return t
+
+
+def compute_dtype(layers: Sequence[Layer]) -> torch.dtype:
+    """float64 when any layer's weights are float64, else float32."""
+    return torch.float64 if any(l.weights.dtype == torch.float64 for l in layers) else torch.float32
+
+
+def residual_matrix(
+    layer: Layer, residual: float, head_reduce: str, dtype: torch.dtype
+) -> LayerMatrix:
+    """``A = residual * I + (1 - residual) * W`` with every row renormalized to sum 1.
+
+    ``W[i, j]`` is the head-reduced weight of edge ``j -> i``. Each row ``i``
+    (a target) is divided by its own sum, so ``A[i, :]`` is a distribution
+    over the tokens that feed ``i``. A target without incoming edges keeps
+    only its identity entry (a row of zeros when ``residual == 0``).
+    """
+    graph = layer.graph
+    n = graph.num_nodes
+    w = aggregate_heads(layer.weights, head_reduce).to(dtype)  # (E,)
+    dev = w.device
+    keys = graph.dst.to(dev) * n + graph.src.to(dev)  # (E,) row-major key of A[i, j]
+    vals = (1.0 - residual) * w
+    if residual > 0:
+        diag = torch.arange(n, device=dev)
+        keys = torch.cat([keys, diag * n + diag])  # (E + N,)
+        vals = torch.cat([vals, torch.full((n,), residual, dtype=dtype, device=dev)])
+    uniq, inv = torch.unique(keys, sorted=True, return_inverse=True)  # (nnz,)
+    val = torch.zeros(uniq.numel(), dtype=dtype, device=dev).index_add_(0, inv, vals)
+    row, col = uniq // n, uniq % n  # (nnz,)
+    rowsum = torch.zeros(n, dtype=dtype, device=dev).index_add_(0, row, val)  # (N,)
+    val = val / torch.where(rowsum > 0, rowsum, torch.ones_like(rowsum))[row]
+    return LayerMatrix(row, col, val, (n, n))
+
+
+def to_sparse(m: LayerMatrix, *, transpose: bool = False) -> torch.Tensor:
+    """The matrix (or its transpose) as a coalesced sparse COO tensor for ``sparse @ dense``."""
+    idx = torch.stack([m.col, m.row]) if transpose else torch.stack([m.row, m.col])  # (2, nnz)
+    shape = m.shape[::-1] if transpose else m.shape
+    return torch.sparse_coo_tensor(idx, m.val, shape, check_invariants=False).coalesce()
