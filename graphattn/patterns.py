@@ -879,10 +879,13 @@ def get(name: str, n: int, **params: Any) -> TokenGraph:
     if name not in _REGISTRY:
         raise ValueError(f"unknown pattern {name!r}; valid names: {', '.join(available())}")
     builder = _REGISTRY[name]
+    accepted = list(inspect.signature(builder).parameters)[1:]
+    unknown = sorted(set(params) - set(accepted))
     try:
+        if unknown:
+            raise TypeError(f"unknown parameter {', '.join(map(repr, unknown))}")
         inspect.signature(builder).bind(n, **params)
     except TypeError as err:
-        accepted = [p for p in inspect.signature(builder).parameters][1:]
         raise ValueError(
             f"bad parameters for pattern {name!r}: {err}; it takes {', '.join(accepted)}"
         ) from None
