@@ -1,0 +1,22 @@
+"""Real pretrained BERT encoders with their attention run on token graphs.
+
+Load all-MiniLM-L6-v2 (or any BERT checkpoint folder), reproduce its outputs
+on its own full graph, and swap in any other token graph to see what changes.
+"""
+
+from graphattn.pretrained.bert import BertConfig, BertLayer, BertModel, BertOutput, GraphSpec
+from graphattn.pretrained.loading import load_bert, load_minilm, minilm_dir, tiny_bert
+from graphattn.pretrained.tokenize import BertTokenizer
+
+__all__ = [
+    "BertConfig",
+    "BertLayer",
+    "BertModel",
+    "BertOutput",
+    "BertTokenizer",
+    "GraphSpec",
+    "load_bert",
+    "load_minilm",
+    "minilm_dir",
+    "tiny_bert",
+]
