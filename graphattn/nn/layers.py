@@ -1,0 +1,498 @@
+"""Transformer layers on token graphs: encoder and decoder blocks.
+
+:class:`GraphTransformerLayer` and :class:`GraphDecoderLayer` mirror
+``nn.TransformerEncoderLayer`` and ``nn.TransformerDecoderLayer`` (with
+``batch_first=True``) down to their parameter names, so ``from_torch`` and
+``to_torch`` copy state dicts unchanged; the attention runs on graphs instead
+of dense masks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graphattn.graph import TokenGraph
+from graphattn.nn.attention import GraphAttention, _check_dropout, _check_positive_int
+
+__all__ = ["ACTIVATIONS", "GraphDecoderLayer", "GraphTransformerLayer"]
+
+#: Feed-forward activations by name; ``"gelu"`` is the exact (erf) GELU.
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "gelu": F.gelu}
+
+
+def _check_activation(activation: object) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    return activation
+
+
+def _torch_activation_name(fn: object) -> str:
+    """Name of a torch layer's activation, for ``from_torch``."""
+    if fn is F.relu or isinstance(fn, nn.ReLU):
+        return "relu"
+    if fn is F.gelu or (isinstance(fn, nn.GELU) and fn.approximate == "none"):
+        return "gelu"
+    raise ValueError(f"activation {fn!r} has no graphattn counterpart; use relu or gelu")
+
+
+class _LayerBase(nn.Module):
+    """Shared parts of the encoder and decoder layers: arguments, attention, feed-forward."""
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        dim_feedforward: int,
+        dropout: float,
+        activation: str,
+        layer_norm_eps: float,
+        norm_first: bool,
+        bias: bool,
+        num_kv_heads: int | None,
+        device: torch.device | str | None,
+        dtype: torch.dtype | None,
+    ) -> None:
+        super().__init__()
+        self.d_model = _check_positive_int(d_model, "d_model")
+        self.num_heads = _check_positive_int(num_heads, "num_heads")
+        self.dim_feedforward = _check_positive_int(dim_feedforward, "dim_feedforward")
+        self.activation = _check_activation(activation)
+        self.layer_norm_eps = float(layer_norm_eps)
+        self.norm_first = bool(norm_first)
+        self.num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        p = _check_dropout(dropout)
+        self.self_attn = GraphAttention(
+            d_model,
+            num_heads,
+            dropout=p,
+            bias=bias,
+            num_kv_heads=num_kv_heads,
+            device=device,
+            dtype=dtype,
+        )
+        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, device=device, dtype=dtype)
+        self.dropout = nn.Dropout(p)
+        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, device=device, dtype=dtype)
+        self.norm1 = nn.LayerNorm(d_model, layer_norm_eps, bias=bias, device=device, dtype=dtype)
+        self.norm2 = nn.LayerNorm(d_model, layer_norm_eps, bias=bias, device=device, dtype=dtype)
+        self.dropout1 = nn.Dropout(p)
+        self.dropout2 = nn.Dropout(p)
+
+    def _ff_block(self, x: torch.Tensor) -> torch.Tensor:
+        h = ACTIVATIONS[self.activation](self.linear1(x))  # (..., N, dim_feedforward)
+        return self.dropout2(self.linear2(self.dropout(h)))  # (..., N, C)
+
+    def _torch_args(self) -> dict[str, object]:
+        """Constructor arguments of the matching ``torch.nn`` layer."""
+        if self.num_kv_heads != self.num_heads:
+            raise ValueError(
+                f"to_torch needs num_kv_heads == num_heads, got {self.num_kv_heads} != "
+                f"{self.num_heads} (torch layers have no grouped-query attention)"
+            )
+        ref = self.linear1.weight
+        return {
+            "d_model": self.d_model,
+            "nhead": self.num_heads,
+            "dim_feedforward": self.dim_feedforward,
+            "dropout": self.dropout.p,
+            "activation": self.activation,
+            "layer_norm_eps": self.layer_norm_eps,
+            "batch_first": True,
+            "norm_first": self.norm_first,
+            "bias": self.linear1.bias is not None,
+            "device": ref.device,
+            "dtype": ref.dtype,
+        }
+
+
+def _from_torch_args(layer: nn.Module) -> dict[str, object]:
+    """Constructor arguments of a graphattn layer mirroring a ``torch.nn`` layer."""
+    ref = layer.linear1.weight
+    return {
+        "d_model": layer.self_attn.embed_dim,
+        "num_heads": layer.self_attn.num_heads,
+        "dim_feedforward": layer.linear1.out_features,
+        "dropout": layer.dropout.p,
+        "activation": _torch_activation_name(layer.activation),
+        "layer_norm_eps": layer.norm1.eps,
+        "norm_first": layer.norm_first,
+        "bias": layer.linear1.bias is not None,
+        "device": ref.device,
+        "dtype": ref.dtype,
+    }
+
+
+class GraphTransformerLayer(_LayerBase):
+    """Transformer encoder layer whose self-attention runs on a token graph.
+
+    Self-attention along ``graph``, then a feed-forward block, each with a
+    residual connection and layer norm, exactly as ``nn.TransformerEncoderLayer``
+    with ``batch_first=True``: post-norm ``x = norm1(x + sa(x));
+    x = norm2(x + ff(x))`` or, with ``norm_first``, pre-norm
+    ``x = x + sa(norm1(x)); x = x + ff(norm2(x))``, where
+    ``ff(x) = linear2(dropout(activation(linear1(x))))``.
+
+    Parameter names (the ``state_dict`` keys of ``nn.TransformerEncoderLayer``):
+    ``self_attn.in_proj_weight``, ``self_attn.in_proj_bias``,
+    ``self_attn.out_proj.{weight,bias}``, ``linear1.{weight,bias}``,
+    ``linear2.{weight,bias}``, ``norm1.{weight,bias}``, ``norm2.{weight,bias}``
+    (with ``num_kv_heads < num_heads`` the attention has
+    ``self_attn.{q,k,v}_proj_weight`` instead of ``in_proj_weight``).
+
+    Parameters
+    ----------
+    d_model : int
+        Model dimension ``C``.
+    num_heads : int
+        Attention heads; must divide ``d_model``.
+    dim_feedforward : int, optional
+        Hidden size of the feed-forward block (default 2048, as torch).
+    dropout : float, optional
+        Dropout on the attention weights, after attention, and in the
+        feed-forward block; training mode only (default 0.1, as torch).
+    activation : {"relu", "gelu"}, optional
+        Feed-forward activation; ``"gelu"`` is the exact erf GELU (BERT's).
+        Default ``"relu"``.
+    layer_norm_eps : float, optional
+        Epsilon of both layer norms (default 1e-5; BERT uses 1e-12).
+    norm_first : bool, optional
+        Pre-norm instead of post-norm (default False).
+    bias : bool, optional
+        Biases in the linear layers and layer norms (default True).
+    num_kv_heads : int, optional
+        Grouped-query attention: number of key/value heads (default ``num_heads``).
+    device, dtype : optional
+        Where and in which dtype to create the parameters.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a non-positive size, a head count that does not divide, an unknown
+        activation or a dropout outside ``[0, 1)``.
+
+    Examples
+    --------
+    >>> from graphattn import TokenGraph
+    >>> layer = GraphTransformerLayer(8, 2, dim_feedforward=16, dropout=0.0)
+    >>> g = TokenGraph.from_dense_mask(torch.ones(4, 4, dtype=torch.bool).tril())
+    >>> out, w = layer(torch.randn(2, 4, 8), g, need_weights=True)
+    >>> out.shape, w.shape
+    (torch.Size([2, 4, 8]), torch.Size([2, 10, 2]))
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        layer_norm_eps: float = 1e-5,
+        norm_first: bool = False,
+        bias: bool = True,
+        *,
+        num_kv_heads: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(
+            d_model,
+            num_heads,
+            dim_feedforward,
+            dropout,
+            activation,
+            layer_norm_eps,
+            norm_first,
+            bias,
+            num_kv_heads,
+            device,
+            dtype,
+        )
+
+    def _sa_block(
+        self, x: torch.Tensor, graph: TokenGraph, bias: torch.Tensor | None, need_weights: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h, weights = self.self_attn(x, graph, bias=bias, need_weights=need_weights)
+        return self.dropout1(h), weights
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        graph: TokenGraph,
+        *,
+        bias: torch.Tensor | None = None,
+        need_weights: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Run the layer.
+
+        Parameters
+        ----------
+        x : Tensor ``(N, C)`` or ``(B, N, C)``
+        graph : TokenGraph
+            Self graph over the ``N`` tokens.
+        bias : Tensor ``(E,)``, ``(E, H)`` or ``(B, E, H)``, optional
+            Per-edge attention bias (e.g. :func:`padding_bias`).
+        need_weights : bool, optional
+            Also return the attention weights.
+
+        Returns
+        -------
+        out : Tensor, same shape as ``x``
+        weights : Tensor ``(E, H)`` / ``(B, E, H)`` or None
+        """
+        if self.norm_first:
+            h, weights = self._sa_block(self.norm1(x), graph, bias, need_weights)
+            x = x + h
+            x = x + self._ff_block(self.norm2(x))
+        else:
+            h, weights = self._sa_block(x, graph, bias, need_weights)
+            x = self.norm1(x + h)
+            x = self.norm2(x + self._ff_block(x))
+        return x, weights
+
+    @classmethod
+    def from_torch(cls, layer: nn.TransformerEncoderLayer) -> GraphTransformerLayer:
+        """Copy an ``nn.TransformerEncoderLayer`` (its weights, sizes, options).
+
+        ``out, _ = GraphTransformerLayer.from_torch(layer)(x, graph)`` equals
+        ``layer(x, src_mask=~graph.to_dense_mask())`` for batch-first ``x``
+        (torch's boolean mask is True where attention is *blocked*).
+
+        Raises
+        ------
+        TypeError
+            If ``layer`` is not an ``nn.TransformerEncoderLayer``.
+        ValueError
+            If its activation is not ReLU or exact GELU.
+
+        Examples
+        --------
+        >>> ref = torch.nn.TransformerEncoderLayer(8, 2, 16, activation="gelu", batch_first=True)
+        >>> GraphTransformerLayer.from_torch(ref).activation
+        'gelu'
+        """
+        if not isinstance(layer, nn.TransformerEncoderLayer):
+            raise TypeError(
+                f"layer must be an nn.TransformerEncoderLayer, got {type(layer).__name__}"
+            )
+        args = _from_torch_args(layer)
+        out = cls(
+            args["d_model"],
+            args["num_heads"],
+            args["dim_feedforward"],
+            args["dropout"],
+            args["activation"],
+            args["layer_norm_eps"],
+            args["norm_first"],
+            args["bias"],
+            device=args["device"],
+            dtype=args["dtype"],
+        )
+        out.load_state_dict(layer.state_dict())
+        return out.train(layer.training)
+
+    def to_torch(self) -> nn.TransformerEncoderLayer:
+        """An ``nn.TransformerEncoderLayer`` (``batch_first=True``) with these weights.
+
+        Raises
+        ------
+        ValueError
+            With grouped-query attention (no torch counterpart).
+
+        Examples
+        --------
+        >>> GraphTransformerLayer(8, 2, 16).to_torch().linear1.out_features
+        16
+        """
+        ref = nn.TransformerEncoderLayer(**self._torch_args())
+        ref.load_state_dict(self.state_dict())
+        return ref.train(self.training)
+
+
+class GraphDecoderLayer(_LayerBase):
+    """Transformer decoder layer: self-attention on one graph, cross-attention on another.
+
+    Mirrors ``nn.TransformerDecoderLayer`` (``batch_first=True``): post-norm
+    ``x = norm1(x + sa(x)); x = norm2(x + ca(x, memory)); x = norm3(x + ff(x))``
+    or the pre-norm variant with ``norm_first``. The self graph has the ``N``
+    decoder tokens as targets and sources; the cross graph has the ``N``
+    decoder tokens as targets and the ``M`` memory (encoder) tokens as sources.
+
+    Parameter names are those of ``nn.TransformerDecoderLayer``: the
+    :class:`GraphTransformerLayer` names plus ``multihead_attn.*`` (the
+    cross-attention) and ``norm3.*``.
+
+    Parameters
+    ----------
+    d_model, num_heads, dim_feedforward, dropout, activation, layer_norm_eps, norm_first, bias
+        As :class:`GraphTransformerLayer`.
+    num_kv_heads : int, optional
+        Key/value heads of both attentions (default ``num_heads``).
+    device, dtype : optional
+        Where and in which dtype to create the parameters.
+
+    Examples
+    --------
+    >>> from graphattn import TokenGraph
+    >>> layer = GraphDecoderLayer(8, 2, dim_feedforward=16, dropout=0.0)
+    >>> causal = TokenGraph.from_dense_mask(torch.ones(3, 3, dtype=torch.bool).tril())
+    >>> cross = TokenGraph.from_dense_mask(torch.ones(3, 5, dtype=torch.bool))
+    >>> out, (w_self, w_cross) = layer(
+    ...     torch.randn(3, 8), torch.randn(5, 8), causal, cross, need_weights=True)
+    >>> out.shape, w_self.shape, w_cross.shape
+    (torch.Size([3, 8]), torch.Size([6, 2]), torch.Size([15, 2]))
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        layer_norm_eps: float = 1e-5,
+        norm_first: bool = False,
+        bias: bool = True,
+        *,
+        num_kv_heads: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(
+            d_model,
+            num_heads,
+            dim_feedforward,
+            dropout,
+            activation,
+            layer_norm_eps,
+            norm_first,
+            bias,
+            num_kv_heads,
+            device,
+            dtype,
+        )
+        self.multihead_attn = GraphAttention(
+            d_model,
+            num_heads,
+            dropout=self.dropout.p,
+            bias=bias,
+            num_kv_heads=num_kv_heads,
+            device=device,
+            dtype=dtype,
+        )
+        self.norm3 = nn.LayerNorm(d_model, layer_norm_eps, bias=bias, device=device, dtype=dtype)
+        self.dropout3 = nn.Dropout(self.dropout.p)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor,
+        graph: TokenGraph,
+        cross_graph: TokenGraph,
+        *,
+        need_weights: bool = False,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Run the layer.
+
+        Parameters
+        ----------
+        x : Tensor ``(N, C)`` or ``(B, N, C)``
+            Decoder tokens.
+        memory : Tensor ``(M, C)`` or ``(B, M, C)``
+            Encoder output, the sources of ``cross_graph``.
+        graph : TokenGraph
+            Self graph over the ``N`` decoder tokens (e.g. causal).
+        cross_graph : TokenGraph
+            ``N`` targets, ``M`` sources (memory -> decoder).
+        need_weights : bool, optional
+            Also return both attentions' weights.
+
+        Returns
+        -------
+        out : Tensor, same shape as ``x``
+        weights : tuple ``(self_weights (E, H), cross_weights (E_cross, H))`` or None
+            With a leading ``B`` for batched input.
+        """
+        if self.norm_first:
+            h, w_self = self.self_attn(self.norm1(x), graph, need_weights=need_weights)
+            x = x + self.dropout1(h)
+            h, w_cross = self.multihead_attn(
+                self.norm2(x), cross_graph, context=memory, need_weights=need_weights
+            )
+            x = x + self.dropout2(h)
+            x = x + self._ff(self.norm3(x))
+        else:
+            h, w_self = self.self_attn(x, graph, need_weights=need_weights)
+            x = self.norm1(x + self.dropout1(h))
+            h, w_cross = self.multihead_attn(
+                x, cross_graph, context=memory, need_weights=need_weights
+            )
+            x = self.norm2(x + self.dropout2(h))
+            x = self.norm3(x + self._ff(x))
+        return x, ((w_self, w_cross) if need_weights else None)
+
+    def _ff(self, x: torch.Tensor) -> torch.Tensor:
+        h = ACTIVATIONS[self.activation](self.linear1(x))  # (..., N, dim_feedforward)
+        return self.dropout3(self.linear2(self.dropout(h)))  # (..., N, C)
+
+    @classmethod
+    def from_torch(cls, layer: nn.TransformerDecoderLayer) -> GraphDecoderLayer:
+        """Copy an ``nn.TransformerDecoderLayer`` (its weights, sizes, options).
+
+        ``GraphDecoderLayer.from_torch(layer)(x, memory, graph, cross_graph)[0]``
+        equals ``layer(x, memory, tgt_mask=~graph.to_dense_mask(),
+        memory_mask=~cross_graph.to_dense_mask())`` for batch-first inputs.
+
+        Raises
+        ------
+        TypeError
+            If ``layer`` is not an ``nn.TransformerDecoderLayer``.
+        ValueError
+            If its activation is not ReLU or exact GELU.
+
+        Examples
+        --------
+        >>> ref = torch.nn.TransformerDecoderLayer(8, 2, 16, batch_first=True)
+        >>> GraphDecoderLayer.from_torch(ref).norm3.normalized_shape
+        (8,)
+        """
+        if not isinstance(layer, nn.TransformerDecoderLayer):
+            raise TypeError(
+                f"layer must be an nn.TransformerDecoderLayer, got {type(layer).__name__}"
+            )
+        args = _from_torch_args(layer)
+        out = cls(
+            args["d_model"],
+            args["num_heads"],
+            args["dim_feedforward"],
+            args["dropout"],
+            args["activation"],
+            args["layer_norm_eps"],
+            args["norm_first"],
+            args["bias"],
+            device=args["device"],
+            dtype=args["dtype"],
+        )
+        out.load_state_dict(layer.state_dict())
+        return out.train(layer.training)
+
+    def to_torch(self) -> nn.TransformerDecoderLayer:
+        """An ``nn.TransformerDecoderLayer`` (``batch_first=True``) with these weights.
+
+        Raises
+        ------
+        ValueError
+            With grouped-query attention (no torch counterpart).
+
+        Examples
+        --------
+        >>> GraphDecoderLayer(8, 2, 16).to_torch().norm_first
+        False
+        """
+        ref = nn.TransformerDecoderLayer(**self._torch_args())
+        ref.load_state_dict(self.state_dict())
+        return ref.train(self.training)
