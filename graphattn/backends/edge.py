@@ -88,7 +88,7 @@ class _EdgeAttention(torch.autograd.Function):
             w = segment_softmax(score, d - t_lo, t_hi - t_lo)  # (B, Ec, H)
             weights[:, e_lo:e_hi] = w
             if keep is not None:
-                w = w * keep[:, e_lo:e_hi] / (1.0 - dropout_p)
+                w = w * keep[:, e_lo:e_hi].to(acc) / (1.0 - dropout_p)
             message = w.unsqueeze(-1) * v[:, s].to(acc)  # (B, Ec, H, Dv)
             out[:, t_lo:t_hi].index_add_(1, d - t_lo, message)
         ctx.save_for_backward(q, k, v, weights, keep)
@@ -118,7 +118,7 @@ class _EdgeAttention(torch.autograd.Function):
                 dp = (go * v[:, s].to(acc)).sum(-1)  # (B, Ec, H)
                 p = w
                 if keep is not None:
-                    drop = keep[:, e_lo:e_hi] / (1.0 - p_drop)  # (B, Ec, H)
+                    drop = keep[:, e_lo:e_hi].to(acc) / (1.0 - p_drop)  # (B, Ec, H)
                     dp, p = dp * drop, w * drop
                 dw = dw + dp
                 dv.index_add_(1, s, p.unsqueeze(-1) * go)

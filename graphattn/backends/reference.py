@@ -57,7 +57,7 @@ def reference_attention(
     p = weights
     if dropout_p > 0:
         keep = dropout_keep(tuple(weights.shape), dropout_p, generator, q.device)  # (B, E, H)
-        p = weights * keep / (1.0 - dropout_p)
+        p = weights * keep.to(weights.dtype) / (1.0 - dropout_p)
     message = p.unsqueeze(-1) * v[:, src].to(acc)  # (B, E, H, Dv)
     out = message.new_zeros(b, n, h, v.shape[-1]).index_add(1, dst, message)  # (B, N, H, Dv)
     return out.to(q.dtype), (weights if return_weights else None)
