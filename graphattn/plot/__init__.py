@@ -1,0 +1,34 @@
+"""Drawings of token graphs, attention and information flow (matplotlib), and an offline viewer.
+
+Every drawing function takes ``ax=None`` (a new figure when omitted), returns
+its Axes (or an array of Axes for grids) and never calls ``plt.show()``. The
+artists carry gids (``"edges"``, ``"matrix"``, ...) that :func:`find_artist`
+finds. Plot reads results; it never computes attention.
+"""
+
+from graphattn.plot.graph import draw_graph, find_artist
+from graphattn.plot.layouts import LAYOUTS, Layout, compute_layout
+from graphattn.plot.matrix import draw_matrix, draw_pattern, draw_patterns
+from graphattn.plot.style import (
+    HEAD_COLORS,
+    MAX_GRAPH_EDGES,
+    MAX_MATRIX_TOKENS,
+    head_color,
+    save_figure,
+)
+
+__all__ = [
+    "HEAD_COLORS",
+    "LAYOUTS",
+    "MAX_GRAPH_EDGES",
+    "MAX_MATRIX_TOKENS",
+    "Layout",
+    "compute_layout",
+    "draw_graph",
+    "draw_matrix",
+    "draw_pattern",
+    "draw_patterns",
+    "find_artist",
+    "head_color",
+    "save_figure",
+]

@@ -1,0 +1,257 @@
+"""The shared look of every drawing: head colours, colormaps, sizes, labels, saving.
+
+One colour per head everywhere (``head_color(h)``), colour-blind-safe
+colormaps, figure sizes that grow with the number of tokens, and the size
+limits above which drawings prune edges or bin tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.colors import LinearSegmentedColormap, to_rgb
+from matplotlib.figure import Figure
+
+from graphattn.graph import TokenGraph
+
+__all__ = [
+    "HEAD_COLORS",
+    "MAX_GRAPH_EDGES",
+    "MAX_MATRIX_TOKENS",
+    "MEAN_COLOR",
+    "NONEDGE_COLOR",
+    "WEIGHT_CMAP",
+    "head_color",
+    "save_figure",
+]
+
+# Head colours: Okabe & Ito's colour-blind-safe palette (first six), then six of
+# Paul Tol's "muted" scheme; they repeat after twelve heads.
+HEAD_COLORS = (
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#009E73",  # bluish green
+    "#CC79A7",  # reddish purple
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#882255",  # wine
+    "#117733",  # green
+    "#332288",  # indigo
+    "#999933",  # olive
+    "#AA4499",  # purple
+    "#44AA99",  # teal
+)
+MEAN_COLOR = "#222222"  # the mean over heads
+EDGE_COLOR = "#253494"  # edges of a graph drawn without weights
+NODE_EDGE_COLOR = "#444444"
+WEIGHT_CMAP = "viridis"  # attention weights (perceptually uniform, colour-blind safe)
+FIELD_CMAP = "cividis"  # receptive fields and relevance
+MASK_CMAP = LinearSegmentedColormap.from_list("graphattn_mask", ["#c6dbef", EDGE_COLOR])
+NONEDGE_COLOR = "#e6e6e6"  # pairs that are not edges: light grey ...
+NONEDGE_HATCH_COLOR = "#b0b0b0"  # ... with grey hatching, a colour no colormap above uses
+NONEDGE_HATCH = "////"
+
+MAX_GRAPH_EDGES = 2000  # graph drawings above this prune weak edges or bin tokens
+MAX_MATRIX_TOKENS = 512  # matrix images above this many tokens per side bin tokens
+MAX_LABELS = 80  # more tokens than this: label every k-th token only
+SAVE_FORMATS = (".png", ".svg", ".pdf")
+
+
+def head_color(head: int | str) -> str:
+    """The colour of attention head ``head`` (``"mean"``: the mean over heads).
+
+    Parameters
+    ----------
+    head : int or "mean"
+        Head index (colours repeat every ``len(HEAD_COLORS)`` heads).
+
+    Returns
+    -------
+    str
+        A hex colour.
+
+    Raises
+    ------
+    ValueError
+        If ``head`` is negative or a string other than ``"mean"``.
+
+    Examples
+    --------
+    >>> head_color(0), head_color(12), head_color("mean")
+    ('#0072B2', '#0072B2', '#222222')
+    """
+    if isinstance(head, str):
+        if head != "mean":
+            raise ValueError(f"head must be an int or 'mean', got {head!r}")
+        return MEAN_COLOR
+    if isinstance(head, bool) or not isinstance(head, (int, np.integer)) or head < 0:
+        raise ValueError(f"head must be a non-negative int or 'mean', got {head!r}")
+    return HEAD_COLORS[int(head) % len(HEAD_COLORS)]
+
+
+def rgba(color: str, alpha: np.ndarray) -> np.ndarray:
+    """``(K, 4)`` RGBA rows of one colour with per-row ``alpha (K,)``."""
+    out = np.empty((len(alpha), 4))
+    out[:, :3] = to_rgb(color)
+    out[:, 3] = alpha
+    return out
+
+
+def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+    """``ax`` itself, or the axes of a new figure of ``figsize`` inches."""
+    if ax is not None:
+        if not isinstance(ax, Axes):
+            raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+        return ax
+    _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def clamp(value: float, lo: float, hi: float) -> float:
+    """``value`` limited to ``[lo, hi]``."""
+    return float(min(max(value, lo), hi))
+
+
+def label_fontsize(n: int) -> float:
+    """Font size (points) for ``n`` token labels side by side."""
+    return clamp(220.0 / max(n, 1), 6.0, 10.0)
+
+
+def short(label: str, width: int = 12) -> str:
+    """A label cut to ``width`` characters (with an ellipsis)."""
+    return label if len(label) <= width else label[: width - 1] + "\u2026"
+
+
+def token_labels(graph: TokenGraph) -> tuple[list[str], list[str]]:
+    """Target and source labels of ``graph`` (token strings, else indices)."""
+    dst = graph.tokens or [str(i) for i in range(graph.num_nodes)]
+    src = graph.src_tokens or [str(j) for j in range(graph.num_src_nodes)]
+    return [short(t) for t in dst], [short(t) for t in src]
+
+
+def label_step(n: int) -> int:
+    """Label every ``label_step(n)``-th token so that at most ``MAX_LABELS`` show."""
+    return max(1, -(-n // MAX_LABELS))
+
+
+def check_graph(graph: object, arg: str = "graph") -> TokenGraph:
+    """``graph`` if it is a :class:`TokenGraph`, else a ``TypeError``."""
+    if not isinstance(graph, TokenGraph):
+        raise TypeError(f"{arg} must be a TokenGraph, got {type(graph).__name__}")
+    return graph
+
+
+def check_weights(weights: object, graph: TokenGraph, arg: str = "weights") -> torch.Tensor:
+    """Per-edge weights as a float64 CPU tensor ``(E, H)`` (a 1-d input gets ``H = 1``).
+
+    Raises ``TypeError``/``ValueError`` naming ``arg`` for a wrong type, shape
+    or non-finite values.
+    """
+    if isinstance(weights, np.ndarray):
+        weights = torch.from_numpy(weights)
+    if not isinstance(weights, torch.Tensor):
+        raise TypeError(f"{arg} must be a tensor (E,) or (E, H), got {type(weights).__name__}")
+    w = weights.detach().to("cpu", torch.float64)
+    if w.dim() == 1:
+        w = w.unsqueeze(1)  # (E, 1)
+    if w.dim() != 2 or w.shape[0] != graph.num_edges or w.shape[1] == 0:
+        raise ValueError(
+            f"{arg} must have shape (E,) or (E, H) with E = graph.num_edges = {graph.num_edges}, "
+            f"got {tuple(weights.shape)}"
+        )
+    if not torch.isfinite(w).all():
+        raise ValueError(f"{arg} holds NaN or infinite values")
+    return w
+
+
+def select_heads(w: torch.Tensor, head: int | str | Sequence[int], arg: str = "head"):
+    """Pick heads from weights ``w (E, H)``.
+
+    Returns a list of ``(key, values (E,))`` with ``key`` the head index or
+    ``"mean"``.
+    """
+    num_heads = w.shape[1]
+    if isinstance(head, str):
+        if head != "mean":
+            raise ValueError(f"{arg} must be an int, a list of ints or 'mean', got {head!r}")
+        return [("mean", w.mean(1))]
+    heads = [head] if isinstance(head, (int, np.integer)) else list(head)
+    if not heads:
+        raise ValueError(f"{arg} selects no head")
+    for h in heads:
+        if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or not 0 <= h < num_heads:
+            raise ValueError(f"{arg} must hold head indices in [0, {num_heads}), got {h!r}")
+    return [(int(h), w[:, int(h)]) for h in heads]
+
+
+def check_path(path: str | os.PathLike, allowed: Sequence[str] = SAVE_FORMATS) -> Path:
+    """``path`` as a ``Path`` whose suffix is one of ``allowed``, else ``ValueError``."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or path, got {type(path).__name__}")
+    path = Path(path)
+    if path.suffix.lower() not in allowed:
+        raise ValueError(
+            f"path must end in one of {', '.join(allowed)}, got {path.name!r}"
+        )
+    if not path.parent.is_dir():
+        raise ValueError(f"the folder of path does not exist: {str(path.parent)!r}")
+    return path
+
+
+def atomic_write(path: Path, write) -> Path:
+    """Call ``write(tmp_path)`` for a temporary file next to ``path``, then move it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 150) -> Path:
+    """Save ``fig`` as PNG, SVG or PDF (format from the extension), written atomically.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (``ax.figure`` of any drawing).
+    path : str or path-like
+        Target file ending in ``.png``, ``.svg`` or ``.pdf``.
+    dpi : float
+        Resolution of PNG output.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If the extension is not one of the three or the folder does not exist.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from graphattn.plot import draw_matrix
+    >>> ax = draw_matrix(TokenGraph([[0, 0, 1], [0, 1, 1]]))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_figure(ax.figure, pathlib.Path(d) / "mask.svg").stat().st_size > 0
+    True
+    >>> plt.close("all")
+    """
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    path = check_path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
