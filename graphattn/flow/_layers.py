@@ -125,14 +125,15 @@ def check_targets(targets: Any, n: int, name: str = "targets") -> torch.Tensor:
     if isinstance(targets, int):
         targets = [targets]
     t = torch.as_tensor(targets) if not isinstance(targets, torch.Tensor) else targets
-    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
-        raise TypeError(f"{name} must hold integer token indices, got dtype {t.dtype}")
     if t.dim() != 1 or t.numel() == 0:
         raise ValueError(f"{name} must be a non-empty 1-D index list, got shape {tuple(t.shape)}")
+    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+        raise TypeError(f"{name} must hold integer token indices, got dtype {t.dtype}")
     t = t.to(device="cpu", dtype=torch.long)
     if int(t.min()) < 0 or int(t.max()) >= n:
-        raise ValueError(f"{name} must lie in [0, {n}), got values in [{int(t.min())}, "
-                         f"{int(t.max())}]")
+        raise ValueError(
+            f"{name} must lie in [0, {n}), got values in [{int(t.min())}, {int(t.max())}]"
+        )
     return t
 
 

@@ -143,17 +143,26 @@ def _check_cross_inputs(
             f"decoder_self_layers and decoder_cross_layers must have one entry per decoder "
             f"block, got {len(dec_self)} and {len(dec_cross)}"
         )
+    kinds = (
+        ("encoder_layers", enc, False),
+        ("decoder_self_layers", dec_self, False),
+        ("decoder_cross_layers", dec_cross, True),
+    )
+    for name, group, cross in kinds:
+        for l, layer in enumerate(group):
+            if layer.graph.is_cross != cross:
+                kind = "a cross graph (N targets x M sources)" if cross else "a self graph"
+                raise ValueError(f"{name}[{l}] must be {kind}, got {layer.graph!r}")
     n, m = dec_cross[0].graph.num_nodes, dec_cross[0].graph.num_src_nodes
-    for name, group, cross, size in (
-        ("encoder_layers", enc, False, (m, m)),
-        ("decoder_self_layers", dec_self, False, (n, n)),
-        ("decoder_cross_layers", dec_cross, True, (n, m)),
-    ):
+    sizes = {
+        "encoder_layers": (m, m),
+        "decoder_self_layers": (n, n),
+        "decoder_cross_layers": (n, m),
+    }
+    for name, group, _ in kinds:
+        size = sizes[name]
         for l, layer in enumerate(group):
             g = layer.graph
-            if g.is_cross != cross:
-                kind = "a cross graph (N targets x M sources)" if cross else "a self graph"
-                raise ValueError(f"{name}[{l}] must be {kind}, got {g!r}")
             if (g.num_nodes, g.num_src_nodes) != size:
                 raise ValueError(
                     f"{name}[{l}] must have (N, M) = {size} as decoder_cross_layers[0] implies, "

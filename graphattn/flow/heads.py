@@ -107,9 +107,7 @@ def _norm_weights(
             f"got {tuple(values.shape)}"
         )
     if w.shape[0] != graph.num_edges:
-        raise ValueError(
-            f"weights has {w.shape[0]} rows but graph has {graph.num_edges} edges"
-        )
+        raise ValueError(f"weights has {w.shape[0]} rows but graph has {graph.num_edges} edges")
     src = graph.src.to(values.device)  # (E,)
     moved = (w.unsqueeze(-1) * values[src]).sum(1)  # (E, C): sum_h alpha^h f^h(x_j)
     return torch.linalg.vector_norm(moved, dim=-1)  # (E,)
