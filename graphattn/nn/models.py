@@ -1,0 +1,544 @@
+"""Graph transformer models: an encoder stack and a decoder-only language model.
+
+Both return, on request (``need_weights=True``), every layer's
+``(graph, weights)`` so that flow analysis and drawings can follow the
+information through the layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graphattn import patterns
+from graphattn.graph import TokenGraph
+from graphattn.nn.attention import GraphAttention, _check_dropout, _check_positive_int
+from graphattn.nn.config import GraphLMConfig, GraphTransformerConfig, PatternSpec
+from graphattn.nn.layers import GraphTransformerLayer
+
+__all__ = ["GraphLM", "GraphTransformer", "LMOutput", "ModelOutput"]
+
+LayerWeights = list[tuple[TokenGraph, torch.Tensor]]
+
+
+@dataclass
+class ModelOutput:
+    """What :class:`GraphTransformer` returns.
+
+    Attributes
+    ----------
+    last_hidden_state : Tensor ``(N, C)`` or ``(B, N, C)``
+        Output of the last layer (after the final norm, if any).
+    layers : list of ``(TokenGraph, Tensor (E, H) or (B, E, H))``, or None
+        Every layer's graph and attention weights, first layer first; None
+        unless ``need_weights=True``.
+    """
+
+    last_hidden_state: torch.Tensor
+    layers: LayerWeights | None = None
+
+
+@dataclass
+class LMOutput:
+    """What :class:`GraphLM` returns.
+
+    Attributes
+    ----------
+    logits : Tensor ``(B, N, V)``
+        Next-token logits at every position.
+    layers : list of ``(TokenGraph, Tensor (B, E, H))``, or None
+        Every layer's graph and attention weights; None unless
+        ``need_weights=True``.
+    """
+
+    logits: torch.Tensor
+    layers: LayerWeights | None = None
+
+
+def _layer_graphs(graph: TokenGraph | Sequence[TokenGraph], num_layers: int) -> list[TokenGraph]:
+    """One graph per layer from a single graph or a per-layer sequence."""
+    if isinstance(graph, TokenGraph):
+        return [graph] * num_layers
+    if isinstance(graph, Sequence) and all(isinstance(g, TokenGraph) for g in graph):
+        if len(graph) != num_layers:
+            raise ValueError(
+                f"graph must be one TokenGraph or a list of num_layers={num_layers} graphs, "
+                f"got a list of {len(graph)}"
+            )
+        return list(graph)
+    raise TypeError(
+        f"graph must be a TokenGraph or a sequence of TokenGraphs, got {type(graph).__name__}"
+    )
+
+
+class GraphTransformer(nn.Module):
+    """A stack of :class:`GraphTransformerLayer`\\ s, each on its own graph if wanted.
+
+    Module names match ``nn.TransformerEncoder`` (``layers.{i}.*``, ``norm.*``),
+    so :meth:`from_torch` copies its state dict unchanged.
+
+    Parameters
+    ----------
+    d_model, num_heads, num_layers, dim_feedforward, dropout, activation, layer_norm_eps, \
+norm_first, bias, num_kv_heads, final_norm
+        See :class:`GraphTransformerConfig` (same names and defaults).
+    device, dtype : optional
+        Where and in which dtype to create the parameters.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> model = GraphTransformer(8, 2, 4, dim_feedforward=16, dropout=0.0)
+    >>> local, strided = patterns.get("sliding_window", 6, window=2), patterns.get("full", 6)
+    >>> res = model(torch.randn(2, 6, 8), [local, strided] * 2, need_weights=True)
+    >>> res.last_hidden_state.shape, len(res.layers), res.layers[0][0] is local
+    (torch.Size([2, 6, 8]), 4, True)
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        num_layers: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        layer_norm_eps: float = 1e-5,
+        norm_first: bool = False,
+        bias: bool = True,
+        num_kv_heads: int | None = None,
+        final_norm: bool = False,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        _check_positive_int(num_layers, "num_layers")
+        self.config = GraphTransformerConfig(
+            d_model=d_model,
+            num_heads=num_heads,
+            num_layers=num_layers,
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            activation=activation,
+            layer_norm_eps=layer_norm_eps,
+            norm_first=norm_first,
+            bias=bias,
+            num_kv_heads=num_kv_heads,
+            final_norm=final_norm,
+        )
+        self.layers = nn.ModuleList(
+            GraphTransformerLayer(
+                d_model,
+                num_heads,
+                dim_feedforward,
+                dropout,
+                activation,
+                layer_norm_eps,
+                norm_first,
+                bias,
+                num_kv_heads=num_kv_heads,
+                device=device,
+                dtype=dtype,
+            )
+            for _ in range(num_layers)
+        )
+        self.norm = (
+            nn.LayerNorm(d_model, layer_norm_eps, bias=bias, device=device, dtype=dtype)
+            if final_norm
+            else None
+        )
+
+    @classmethod
+    def from_config(cls, config: GraphTransformerConfig) -> GraphTransformer:
+        """Build a model from its configuration.
+
+        Examples
+        --------
+        >>> cfg = GraphTransformerConfig(d_model=8, num_heads=2, num_layers=3)
+        >>> len(GraphTransformer.from_config(cfg).layers)
+        3
+        """
+        if not isinstance(config, GraphTransformerConfig):
+            raise TypeError(f"config must be a GraphTransformerConfig, got {type(config).__name__}")
+        return cls(**{f.name: getattr(config, f.name) for f in fields(config)})
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        graph: TokenGraph | Sequence[TokenGraph],
+        *,
+        bias: torch.Tensor | None = None,
+        need_weights: bool = False,
+    ) -> ModelOutput:
+        """Run every layer.
+
+        Parameters
+        ----------
+        x : Tensor ``(N, C)`` or ``(B, N, C)``
+        graph : TokenGraph or sequence of ``num_layers`` TokenGraphs
+            One self graph for all layers, or one per layer (alternating
+            patterns: ``[local, strided] * (num_layers // 2)``).
+        bias : Tensor, optional
+            Per-edge attention bias for every layer (e.g. :func:`padding_bias`);
+            only with a single graph.
+        need_weights : bool, optional
+            Also return every layer's ``(graph, weights)``.
+
+        Returns
+        -------
+        ModelOutput
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``graph`` is not a graph or a list of ``num_layers`` graphs, or
+            ``bias`` comes with per-layer graphs.
+        """
+        graphs = _layer_graphs(graph, len(self.layers))
+        if bias is not None and not isinstance(graph, TokenGraph):
+            raise ValueError("bias needs a single graph shared by all layers")
+        found = [] if need_weights else None
+        for layer, g in zip(self.layers, graphs, strict=True):
+            x, weights = layer(x, g, bias=bias, need_weights=need_weights)
+            if need_weights:
+                found.append((g, weights))
+        if self.norm is not None:
+            x = self.norm(x)
+        return ModelOutput(x, found)
+
+    @classmethod
+    def from_torch(cls, encoder: nn.TransformerEncoder) -> GraphTransformer:
+        """Copy an ``nn.TransformerEncoder`` (its layers and final norm).
+
+        Raises
+        ------
+        TypeError
+            If ``encoder`` is not an ``nn.TransformerEncoder``.
+        ValueError
+            If its final norm is not a LayerNorm with the layers' epsilon.
+
+        Examples
+        --------
+        >>> layer = torch.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+        >>> enc = torch.nn.TransformerEncoder(layer, 3, enable_nested_tensor=False)
+        >>> len(GraphTransformer.from_torch(enc).layers)
+        3
+        """
+        if not isinstance(encoder, nn.TransformerEncoder):
+            raise TypeError(
+                f"encoder must be an nn.TransformerEncoder, got {type(encoder).__name__}"
+            )
+        first = GraphTransformerLayer.from_torch(encoder.layers[0])
+        norm = encoder.norm
+        if norm is not None and (
+            not isinstance(norm, nn.LayerNorm) or norm.eps != first.layer_norm_eps
+        ):
+            raise ValueError(
+                f"encoder.norm must be None or an nn.LayerNorm with eps={first.layer_norm_eps} "
+                f"(the layers' epsilon), got {norm!r}"
+            )
+        ref = first.linear1.weight
+        model = cls(
+            first.d_model,
+            first.num_heads,
+            len(encoder.layers),
+            first.dim_feedforward,
+            first.dropout.p,
+            first.activation,
+            first.layer_norm_eps,
+            first.norm_first,
+            first.linear1.bias is not None,
+            final_norm=norm is not None,
+            device=ref.device,
+            dtype=ref.dtype,
+        )
+        model.load_state_dict(encoder.state_dict())
+        return model.train(encoder.training)
+
+
+class GraphLM(nn.Module):
+    """Decoder-only language model whose layers attend along token-graph patterns.
+
+    Token and learned position embeddings, ``n_layers`` pre-norm
+    :class:`GraphTransformerLayer`\\ s, a final layer norm and a linear head
+    (tied to the token embedding by default). Each layer's graph comes from
+    ``pattern``: a name for :func:`graphattn.patterns.get` (built for the
+    sequence length of each call, with ``pattern_params``), a pair
+    ``(name, params)`` (for lists mixing patterns with different
+    parameters), a fixed :class:`TokenGraph`, a callable ``n -> TokenGraph``,
+    or a list of these, one per layer. Only a causal pattern makes next-token training honest;
+    :meth:`loss` does not check.
+
+    Parameters
+    ----------
+    vocab_size, d_model, n_layers, n_heads, pattern, pattern_params, max_len, \
+dim_feedforward, dropout, activation, layer_norm_eps, bias, tie_weights, num_kv_heads
+        See :class:`GraphLMConfig` (same names and defaults).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On bad sizes, an unknown pattern name, or a per-layer pattern list
+        whose length is not ``n_layers``.
+
+    Examples
+    --------
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> lm = GraphLM(50, 16, 2, 2, pattern=["causal", ("sliding_window", {"window": 2})])
+    >>> idx = torch.randint(50, (3, 10))
+    >>> out = lm(idx, need_weights=True)
+    >>> out.logits.shape, [g.num_edges for g, _ in out.layers]
+    (torch.Size([3, 10, 50]), [55, 19])
+    >>> lm.loss(idx).shape
+    torch.Size([])
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int,
+        n_layers: int,
+        n_heads: int,
+        pattern: PatternSpec | Sequence[PatternSpec] = "causal",
+        pattern_params: dict | None = None,
+        max_len: int = 1024,
+        dim_feedforward: int | None = None,
+        dropout: float = 0.0,
+        activation: str = "gelu",
+        layer_norm_eps: float = 1e-5,
+        bias: bool = True,
+        tie_weights: bool = True,
+        num_kv_heads: int | None = None,
+    ) -> None:
+        super().__init__()
+        _check_positive_int(vocab_size, "vocab_size")
+        _check_positive_int(n_layers, "n_layers")
+        _check_positive_int(max_len, "max_len")
+        self.config = GraphLMConfig(
+            vocab_size=vocab_size,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            pattern=pattern,
+            pattern_params=dict(pattern_params or {}),
+            max_len=max_len,
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            activation=activation,
+            layer_norm_eps=layer_norm_eps,
+            bias=bias,
+            tie_weights=tie_weights,
+            num_kv_heads=num_kv_heads,
+        )
+        self._patterns = self._check_patterns(pattern, n_layers)
+        self._graph_cache: dict[tuple[str, str, int], TokenGraph] = {}
+        self.tok_emb = nn.Embedding(vocab_size, d_model)
+        self.pos_emb = nn.Embedding(max_len, d_model)
+        self.drop = nn.Dropout(_check_dropout(dropout))
+        self.layers = nn.ModuleList(
+            GraphTransformerLayer(
+                d_model,
+                n_heads,
+                4 * d_model if dim_feedforward is None else dim_feedforward,
+                dropout,
+                activation,
+                layer_norm_eps,
+                norm_first=True,
+                bias=bias,
+                num_kv_heads=num_kv_heads,
+            )
+            for _ in range(n_layers)
+        )
+        self.norm = nn.LayerNorm(d_model, layer_norm_eps, bias=bias)
+        self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
+        self.apply(self._init_weights)
+        if tie_weights:
+            self.lm_head.weight = self.tok_emb.weight
+
+    @staticmethod
+    def _check_patterns(pattern: object, n_layers: int) -> list[PatternSpec]:
+        def is_spec(p: object) -> bool:
+            named = isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
+            named = named and isinstance(p[1], dict)
+            return named or isinstance(p, (str, TokenGraph)) or callable(p)
+
+        if is_spec(pattern):
+            specs = [pattern] * n_layers
+        elif isinstance(pattern, Sequence) and all(is_spec(p) for p in pattern):
+            if len(pattern) != n_layers:
+                raise ValueError(
+                    f"pattern as a list must have n_layers={n_layers} entries, got {len(pattern)}"
+                )
+            specs = list(pattern)
+        else:
+            raise TypeError(
+                "pattern must be a pattern name, a TokenGraph, a callable n -> TokenGraph, or a "
+                f"list of these (one per layer), got {type(pattern).__name__}"
+            )
+        known = patterns.available()
+        for p in specs:
+            name = p[0] if isinstance(p, tuple) else p
+            if isinstance(name, str) and name not in known:
+                raise ValueError(f"pattern {name!r} is unknown; available: {', '.join(known)}")
+        return specs
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        """GPT-2 style: normal(0, 0.02) weights and embeddings, zero biases."""
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        if isinstance(module, GraphAttention):
+            for name in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                if getattr(module, name) is not None:
+                    nn.init.normal_(getattr(module, name), std=0.02)
+            if module.in_proj_bias is not None:
+                nn.init.zeros_(module.in_proj_bias)
+
+    @classmethod
+    def from_config(cls, config: GraphLMConfig) -> GraphLM:
+        """Build a model from its configuration.
+
+        Examples
+        --------
+        >>> cfg = GraphLMConfig(vocab_size=20, d_model=8, n_layers=1, n_heads=2, max_len=16)
+        >>> GraphLM.from_config(cfg).pos_emb.num_embeddings
+        16
+        """
+        if not isinstance(config, GraphLMConfig):
+            raise TypeError(f"config must be a GraphLMConfig, got {type(config).__name__}")
+        return cls(**{f.name: getattr(config, f.name) for f in fields(config)})
+
+    def graphs(self, n: int) -> list[TokenGraph]:
+        """The graph of every layer for a sequence of ``n`` tokens.
+
+        Graphs built from a pattern name are cached per ``n``; callables are
+        called anew each time (so they may sample random graphs).
+
+        Raises
+        ------
+        ValueError
+            If a fixed or returned graph does not have ``n`` nodes or is a
+            cross graph.
+
+        Examples
+        --------
+        >>> lm = GraphLM(10, 8, 2, 2, pattern=["causal", "full"])
+        >>> [g.num_edges for g in lm.graphs(4)]
+        [10, 16]
+        """
+        out = []
+        for k, spec in enumerate(self._patterns):
+            if isinstance(spec, (str, tuple)):
+                name, params = (spec, self.config.pattern_params) if isinstance(spec, str) else spec
+                key = (name, repr(sorted(params.items())), n)
+                if key not in self._graph_cache:
+                    self._graph_cache[key] = patterns.get(name, n, **params)
+                graph = self._graph_cache[key]
+            else:
+                graph = spec if isinstance(spec, TokenGraph) else spec(n)
+            if not isinstance(graph, TokenGraph):
+                raise TypeError(
+                    f"pattern of layer {k} returned {type(graph).__name__}, not a TokenGraph"
+                )
+            if graph.is_cross or graph.num_nodes != n:
+                raise ValueError(
+                    f"layer {k} needs a self graph over {n} tokens, got {graph!r}"
+                )
+            out.append(graph)
+        return out
+
+    def forward(self, idx: torch.Tensor, *, need_weights: bool = False) -> LMOutput:
+        """Logits for every position of ``idx``.
+
+        Parameters
+        ----------
+        idx : LongTensor ``(B, N)``
+            Token ids, ``N <= max_len``.
+        need_weights : bool, optional
+            Also return every layer's ``(graph, weights (B, E, H))``.
+
+        Returns
+        -------
+        LMOutput
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``idx`` is not an integer ``(B, N)`` tensor of ids in
+            ``[0, vocab_size)`` with ``1 <= N <= max_len``.
+        """
+        self._check_idx(idx)
+        n = idx.shape[1]
+        pos = torch.arange(n, device=idx.device)  # (N,)
+        x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))  # (B, N, C)
+        found = [] if need_weights else None
+        for layer, graph in zip(self.layers, self.graphs(n), strict=True):
+            x, weights = layer(x, graph, need_weights=need_weights)
+            if need_weights:
+                found.append((graph, weights))
+        logits = self.lm_head(self.norm(x))  # (B, N, V)
+        return LMOutput(logits, found)
+
+    def _check_idx(self, idx: torch.Tensor) -> None:
+        if not isinstance(idx, torch.Tensor) or idx.is_floating_point() or idx.dtype == torch.bool:
+            got = getattr(idx, "dtype", type(idx).__name__)
+            raise TypeError(f"idx must be an integer tensor (B, N), got {got}")
+        if idx.dim() != 2 or not 1 <= idx.shape[1] <= self.config.max_len:
+            raise ValueError(
+                f"idx must have shape (B, N) with 1 <= N <= max_len={self.config.max_len}, "
+                f"got {tuple(idx.shape)}"
+            )
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
+            raise ValueError(
+                f"idx holds ids outside [0, vocab_size={self.config.vocab_size}): "
+                f"min {int(idx.min())}, max {int(idx.max())}"
+            )
+
+    def loss(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean cross-entropy of the model's predictions.
+
+        Parameters
+        ----------
+        idx : LongTensor ``(B, N)``
+            Input token ids.
+        targets : LongTensor ``(B, N)``, optional
+            Target id at every position (``-100`` = ignore). Default:
+            next-token prediction, position ``t`` predicts ``idx[:, t + 1]``.
+
+        Returns
+        -------
+        Tensor, a scalar
+
+        Raises
+        ------
+        ValueError
+            If ``targets`` does not have the shape of ``idx``.
+        """
+        logits = self(idx).logits  # (B, N, V)
+        if targets is None:
+            logits, targets = logits[:, :-1], idx[:, 1:]  # (B, N-1, V), (B, N-1)
+        elif targets.shape != idx.shape:
+            raise ValueError(
+                f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}"
+            )
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+
+    def num_parameters(self) -> int:
+        """Number of distinct parameters (a tied head counts once).
+
+        Examples
+        --------
+        >>> GraphLM(10, 8, 1, 2, max_len=16, dim_feedforward=16).num_parameters()
+        824
+        """
+        return sum(p.numel() for p in self.parameters())
+
+
