@@ -2,8 +2,23 @@
 
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
-from graphattn.nn import GraphAttention
+from graphattn.nn import (
+    GraphAttention,
+    GraphDecoderLayer,
+    GraphLM,
+    GraphTransformer,
+    GraphTransformerLayer,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["GraphAttention", "TokenGraph", "__version__", "graph_attention"]
+__all__ = [
+    "GraphAttention",
+    "GraphDecoderLayer",
+    "GraphLM",
+    "GraphTransformer",
+    "GraphTransformerLayer",
+    "TokenGraph",
+    "__version__",
+    "graph_attention",
+]
