@@ -1,5 +1,6 @@
 """GraphAttention against nn.MultiheadAttention: values, weights and gradients."""
 
+import re
 import runpy
 from pathlib import Path
 
@@ -260,3 +261,11 @@ def test_forward_errors():
 def test_mha_equivalence_example_runs(capsys):
     runpy.run_path(str(ROOT / "examples" / "mha_equivalence.py"), run_name="__main__")
     assert "max |difference|" in capsys.readouterr().out
+
+
+def test_modules_doc_examples_run():
+    text = (ROOT / "docs" / "modules.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 5
+    for k, block in enumerate(blocks):
+        exec(compile(block, f"docs/modules.md block {k}", "exec"), {})

@@ -76,7 +76,7 @@ def _layer_graphs(graph: TokenGraph | Sequence[TokenGraph], num_layers: int) -> 
 
 
 class GraphTransformer(nn.Module):
-    """A stack of :class:`GraphTransformerLayer`\\ s, each on its own graph if wanted.
+    """A stack of :class:`GraphTransformerLayer` modules, each on its own graph if wanted.
 
     Module names match ``nn.TransformerEncoder`` (``layers.{i}.*``, ``norm.*``),
     so :meth:`from_torch` copies its state dict unchanged.
@@ -265,7 +265,7 @@ class GraphLM(nn.Module):
     """Decoder-only language model whose layers attend along token-graph patterns.
 
     Token and learned position embeddings, ``n_layers`` pre-norm
-    :class:`GraphTransformerLayer`\\ s, a final layer norm and a linear head
+    :class:`GraphTransformerLayer` modules, a final layer norm and a linear head
     (tied to the token embedding by default). Each layer's graph comes from
     ``pattern``: a name for :func:`graphattn.patterns.get` (built for the
     sequence length of each call, with ``pattern_params``), a pair
