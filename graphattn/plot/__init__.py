@@ -6,9 +6,12 @@ artists carry gids (``"edges"``, ``"matrix"``, ...) that :func:`find_artist`
 finds. Plot reads results; it never computes attention.
 """
 
+from graphattn.plot.attention import draw_attention, draw_heads, prune
+from graphattn.plot.flowplot import draw_flow
 from graphattn.plot.graph import draw_graph, find_artist
 from graphattn.plot.layouts import LAYOUTS, Layout, compute_layout
 from graphattn.plot.matrix import draw_matrix, draw_pattern, draw_patterns
+from graphattn.plot.reach import draw_reach
 from graphattn.plot.style import (
     HEAD_COLORS,
     MAX_GRAPH_EDGES,
@@ -24,11 +27,16 @@ __all__ = [
     "MAX_MATRIX_TOKENS",
     "Layout",
     "compute_layout",
+    "draw_attention",
+    "draw_flow",
     "draw_graph",
+    "draw_heads",
     "draw_matrix",
     "draw_pattern",
     "draw_patterns",
+    "draw_reach",
     "find_artist",
     "head_color",
+    "prune",
     "save_figure",
 ]

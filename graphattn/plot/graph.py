@@ -150,7 +150,7 @@ def figsize_for(lay: Layout, stack: Sequence[TokenGraph]) -> tuple[float, float]
     if lay.kind == "bipartite":
         return 5.5, style.clamp(0.32 * n + 1.2, 3, 14)
     if lay.kind == "layered":
-        return style.clamp(0.45 * n + 1.8, 4, 16), style.clamp(1.0 * len(lay.rows) + 1.2, 3, 12)
+        return style.clamp(0.65 * n + 2.0, 4, 16), style.clamp(1.0 * len(lay.rows) + 1.2, 3, 12)
     return 6.5, 6.5
 
 

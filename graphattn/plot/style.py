@@ -151,6 +151,8 @@ def check_graph(graph: object, arg: str = "graph") -> TokenGraph:
 def check_weights(weights: object, graph: TokenGraph, arg: str = "weights") -> torch.Tensor:
     """Per-edge weights as a float64 CPU tensor ``(E, H)`` (a 1-d input gets ``H = 1``).
 
+    A batch of one ``(1, E, H)`` (what models return for one sequence) is accepted.
+
     Raises ``TypeError``/``ValueError`` naming ``arg`` for a wrong type, shape
     or non-finite values.
     """
@@ -159,6 +161,12 @@ def check_weights(weights: object, graph: TokenGraph, arg: str = "weights") -> t
     if not isinstance(weights, torch.Tensor):
         raise TypeError(f"{arg} must be a tensor (E,) or (E, H), got {type(weights).__name__}")
     w = weights.detach().to("cpu", torch.float64)
+    if w.dim() == 3 and w.shape[0] == 1:
+        w = w[0]  # (E, H): a batch of one sequence, as models return it
+    elif w.dim() == 3:
+        raise ValueError(
+            f"{arg} holds a batch of {w.shape[0]} sequences (B, E, H); pass {arg}[b] for one"
+        )
     if w.dim() == 1:
         w = w.unsqueeze(1)  # (E, 1)
     if w.dim() != 2 or w.shape[0] != graph.num_edges or w.shape[1] == 0:
@@ -255,3 +263,25 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 150) -> Pa
     path = check_path(path)
     fmt = path.suffix.lower().lstrip(".")
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
+
+
+def check_layers(layers: object, *, weights: bool = True) -> list[tuple[TokenGraph, torch.Tensor]]:
+    """Validate a sequence of ``(graph, weights)`` pairs; weights as float64 ``(E, H)``."""
+    if isinstance(layers, (TokenGraph, torch.Tensor)) or not isinstance(layers, Sequence):
+        raise TypeError(
+            f"layers must be a sequence of (graph, weights) pairs, got {type(layers).__name__}"
+        )
+    if not layers:
+        raise ValueError("layers is empty; give at least one (graph, weights) pair")
+    out = []
+    for k, pair in enumerate(layers):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(
+                f"layers[{k}] must be a (graph, weights) pair, got {type(pair).__name__}"
+            )
+        g = check_graph(pair[0], f"layers[{k}][0]")
+        if pair[1] is None and not weights:
+            out.append((g, None))
+            continue
+        out.append((g, check_weights(pair[1], g, f"layers[{k}][1]")))
+    return out

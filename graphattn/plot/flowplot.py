@@ -1,0 +1,172 @@
+"""``draw_flow``: information flowing through a stack of attention layers.
+
+Rows of tokens from the input (bottom) to the last layer (top); the edges of
+layer ``l`` go from row ``l`` to row ``l + 1`` with width and opacity growing
+with their weight (or a given flow value), and an optional strip of token
+relevance (e.g. a row of ``graphattn.flow.attention_rollout``) colours a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+
+from graphattn.graph import TokenGraph
+from graphattn.plot import style
+from graphattn.plot.attention import prune
+from graphattn.plot.graph import _check_max_edges, add_lines, draw_nodes, figsize_for, set_title
+from graphattn.plot.layouts import compute_layout
+
+__all__ = ["draw_flow"]
+
+
+def draw_flow(
+    layers: Sequence[tuple[TokenGraph, torch.Tensor | None]],
+    *,
+    flow: Sequence[torch.Tensor] | None = None,
+    relevance: torch.Tensor | None = None,
+    relevance_row: int = 0,
+    head: int | str = "mean",
+    ax: Axes | None = None,
+    title: str | None = None,
+    max_edges: int = style.MAX_GRAPH_EDGES,
+) -> Axes:
+    """The layered information-flow drawing, with an optional relevance strip.
+
+    Parameters
+    ----------
+    layers : sequence of (TokenGraph, tensor (E, H) or None)
+        One ``(graph, weights)`` pair per layer, as models return them; the
+        sources of layer ``l + 1`` must be the targets of layer ``l``. Weights
+        may be None where ``flow`` is given.
+    flow : sequence of tensor (E_l,), optional
+        A value per edge and layer to draw instead of the weights (e.g. a
+        max-flow or rollout contribution).
+    relevance : tensor (n,), optional
+        A value per token of row ``relevance_row`` (0: the input tokens, -1:
+        the last layer's), drawn as a strip of coloured squares over that row.
+    relevance_row : int
+        Which row ``relevance`` colours.
+    head : int or "mean"
+        Which head of the weights to draw (default: the mean over heads).
+    ax : matplotlib Axes, optional
+        Where to draw.
+    title : str, optional
+        Title (default: number of layers and what the widths show).
+    max_edges : int
+        Above this many edges in all, each layer keeps only the strongest
+        incoming edges per target; the title says so.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Edges are one collection with gid ``"edges"`` (layer by layer, each in
+        edge order); the strip is gid ``"relevance"``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For malformed layers, flows, relevance or head, or layers that do not chain.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from graphattn.plot import find_artist
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]], tokens=["a", "b"])
+    >>> w = torch.tensor([1.0, 0.3, 0.7])
+    >>> ax = draw_flow([(g, w), (g, w)], relevance=torch.tensor([0.8, 0.2]))
+    >>> len(find_artist(ax, "edges").get_paths())
+    6
+    >>> plt.close("all")
+    """
+    pairs = style.check_layers(layers, weights=flow is None)
+    graphs = [g for g, _ in pairs]
+    values = _layer_values(pairs, flow, head)
+    _check_max_edges(max_edges)
+    lay = compute_layout(graphs, "layered")
+    rel = _check_relevance(relevance, relevance_row, lay.rows)
+    ax = style.new_axes(ax, figsize_for(lay, graphs))
+    top = max((float(v.max()) for v in values if v.numel()), default=0.0)
+    top = top if top > 0 else 1.0
+    total = sum(g.num_edges for g in graphs)
+    budget = max_edges // len(graphs) if total > max_edges else None
+    paths, strength, notes = [], [], set()
+    for layer, (g, v) in enumerate(zip(graphs, values, strict=True)):
+        keep, note = prune(g, v, max_edges=budget)
+        notes.add(note)
+        paths += lay.edge_paths(g.src[keep].numpy(), g.dst[keep].numpy(), layer)
+        strength.append((v[keep] / top).clamp(0, 1).numpy())  # (E_kept,) in [0, 1]
+    s = np.concatenate(strength)
+    color = style.MEAN_COLOR if flow is not None else style.head_color(head)
+    add_lines(ax, paths, style.rgba(color, 0.06 + 0.94 * s), 0.3 + 3.2 * s, "edges")
+    draw_nodes(ax, lay, graphs)
+    if rel is not None:
+        row, r = rel
+        xy = lay.rows[row]
+        size = style.clamp(5000 / max(len(xy), 1), 20, 260)
+        strip = ax.scatter(
+            xy[:, 0], xy[:, 1], c=r, s=size, marker="s", cmap=style.FIELD_CMAP,
+            vmin=min(0.0, float(r.min())), vmax=float(r.max()) if float(r.max()) > 0 else 1.0,
+            edgecolor=style.NODE_EDGE_COLOR, linewidth=0.6, zorder=3,
+        )
+        strip.set_gid("relevance")
+        ax.figure.colorbar(strip, ax=ax, label="relevance", shrink=0.7, pad=0.01)
+    if title is None:
+        what = "flow values" if flow is not None else (
+            "mean attention over heads" if head == "mean" else f"attention of head {head}"
+        )
+        title = f"information flow through {len(graphs)} layers (width = {what})"
+    notes.discard(None)
+    set_title(ax, title, "; ".join(sorted(notes)) or None)
+    return ax
+
+
+def _layer_values(
+    pairs: list[tuple[TokenGraph, torch.Tensor | None]],
+    flow: Sequence[torch.Tensor] | None,
+    head: int | str,
+) -> list[torch.Tensor]:
+    """The value ``(E_l,)`` drawn for every edge of every layer."""
+    if flow is None:
+        if isinstance(head, (list, tuple)):
+            raise ValueError(f"head must be one head index or 'mean' for a flow, got {head!r}")
+        return [style.select_heads(w, head)[0][1] for _, w in pairs]
+    if isinstance(flow, torch.Tensor) or not isinstance(flow, Sequence):
+        raise TypeError(f"flow must be a sequence of (E,) tensors, got {type(flow).__name__}")
+    if len(flow) != len(pairs):
+        raise ValueError(f"flow must hold one tensor per layer ({len(pairs)}), got {len(flow)}")
+    out = []
+    for k, ((g, _), f) in enumerate(zip(pairs, flow, strict=True)):
+        v = style.check_weights(f, g, f"flow[{k}]")
+        if v.shape[1] != 1:
+            raise ValueError(f"flow[{k}] must have shape (E,), got {tuple(f.shape)}")
+        out.append(v[:, 0])
+    return out
+
+
+def _check_relevance(
+    relevance: torch.Tensor | None, row: int, rows: Sequence[np.ndarray]
+) -> tuple[int, np.ndarray] | None:
+    if relevance is None:
+        return None
+    if isinstance(row, bool) or not isinstance(row, int) or not -len(rows) <= row < len(rows):
+        raise ValueError(
+            f"relevance_row must be an int in [-{len(rows)}, {len(rows)}), got {row!r}"
+        )
+    row = row % len(rows)
+    if isinstance(relevance, np.ndarray):
+        relevance = torch.from_numpy(relevance)
+    if not isinstance(relevance, torch.Tensor):
+        raise TypeError(f"relevance must be a tensor (n,), got {type(relevance).__name__}")
+    n = len(rows[row])
+    if tuple(relevance.shape) != (n,):
+        raise ValueError(
+            f"relevance must have shape ({n},) for row {row}, got {tuple(relevance.shape)}"
+        )
+    r = relevance.detach().to("cpu", torch.float64)
+    if not torch.isfinite(r).all():
+        raise ValueError("relevance holds NaN or infinite values")
+    return row, r.numpy()
