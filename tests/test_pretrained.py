@@ -9,7 +9,18 @@ import pytest
 import torch
 
 from graphattn import TokenGraph
-from graphattn.pretrained import BertConfig, BertModel, load_bert, load_minilm, tiny_bert
+from graphattn.pretrained import (
+    BertConfig,
+    BertModel,
+    Pattern,
+    load_bert,
+    load_minilm,
+    measure_drift,
+    tiny_bert,
+)
+from graphattn.pretrained import drift as drift_module
+from graphattn.pretrained.drift import DRIFT_GRAPHS, DRIFT_TEXTS, window_and_specials
+from graphattn.pretrained.drift import main as drift_main
 from graphattn.pretrained.loading import minilm_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the oracles must never reach the network
@@ -284,3 +295,62 @@ def test_checkpoint_with_wrong_weights_is_refused(tmp_path):
     ids, _ = model.tokenize("the bank")  # no tokenizer.json: the loaded model has none
     assert loaded.tokenizer is None
     torch.testing.assert_close(loaded(ids).last_hidden_state, model(ids).last_hidden_state)
+
+
+# ---------------------------------------------------------------------- drift
+def test_drift_matches_a_hand_computation_and_is_one_on_the_reference():
+    model = tiny_bert()
+    texts = ["the cat sat on the mat", "the bank"]
+    d = measure_drift(model, texts, Pattern("causal"))
+    ids, tokens = model.tokenize(texts)
+    with torch.no_grad():
+        full, causal = model(ids), model(ids, lambda n: causal_graph(n))
+    for b, toks in enumerate(tokens):
+        n = len(toks)
+        want = torch.nn.functional.cosine_similarity(
+            full.last_hidden_state[b, :n], causal.last_hidden_state[b, :n], dim=-1
+        )
+        torch.testing.assert_close(d.token_cosine[b], want)
+        assert d.density[b].item() == pytest.approx((n + 1) / (2 * n))
+    want = torch.nn.functional.cosine_similarity(
+        model.embed(texts), model.embed(texts, causal_graph)
+    )
+    torch.testing.assert_close(d.sentence_cosine, want)
+    assert d.label == "causal" and d.summary()["token_cosine_min"] < 1
+    same = measure_drift(model, texts, Pattern("causal"), reference=Pattern("causal"))
+    torch.testing.assert_close(same.sentence_cosine, torch.ones(2))
+    custom = measure_drift(model, texts[0], lambda n: window_and_specials(n, 1), label="mine")
+    assert custom.label == "mine" and custom.density[0] < 1
+
+
+def test_pattern_names_are_checked():
+    with pytest.raises(ValueError, match="valid names: .*sliding_window"):
+        Pattern("slidingwindow")
+    with pytest.raises(ValueError, match="bad parameters"):
+        Pattern("sliding_window", {"width": 2})(5)
+
+
+def test_drift_command_prints_a_table(capsys, monkeypatch):
+    graphs = {k: DRIFT_GRAPHS[k] for k in ("causal", "full", "star")}  # a quick subset
+    monkeypatch.setattr(drift_module, "DRIFT_GRAPHS", graphs)
+    monkeypatch.setattr(drift_module, "DRIFT_TEXTS", DRIFT_TEXTS[:2])
+    assert drift_main(["--tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "built-in tiny random BERT, 2 texts" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [r.split(" | ")[0] for r in rows] == ["| graph", "| full", "| causal", "| star"]
+    assert rows[1].startswith("| full | 1.000 | 1.000 |")  # least drift first
+
+
+@needs_minilm
+def test_minilm_drifts_less_with_wider_windows_and_global_specials(minilm):
+    texts = list(DRIFT_TEXTS[:3])
+    cos = {
+        w: measure_drift(minilm, texts, Pattern("sliding_window", {"window": w, "causal": False}))
+        .sentence_cosine.mean()
+        .item()
+        for w in (2, 4, 8)
+    }
+    assert cos[2] < cos[4] < cos[8] < 1
+    specials = measure_drift(minilm, texts, window_and_specials).sentence_cosine.mean().item()
+    assert specials > cos[4]  # same window, plus [CLS]/[SEP] as globals

@@ -5,6 +5,7 @@ on its own full graph, and swap in any other token graph to see what changes.
 """
 
 from graphattn.pretrained.bert import BertConfig, BertLayer, BertModel, BertOutput, GraphSpec
+from graphattn.pretrained.drift import Drift, Pattern, drift_table, measure_drift
 from graphattn.pretrained.loading import load_bert, load_minilm, minilm_dir, tiny_bert
 from graphattn.pretrained.tokenize import BertTokenizer
 
@@ -14,9 +15,13 @@ __all__ = [
     "BertModel",
     "BertOutput",
     "BertTokenizer",
+    "Drift",
     "GraphSpec",
+    "Pattern",
+    "drift_table",
     "load_bert",
     "load_minilm",
+    "measure_drift",
     "minilm_dir",
     "tiny_bert",
 ]

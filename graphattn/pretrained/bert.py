@@ -129,6 +129,20 @@ class BertOutput:
     attention_mask: torch.Tensor
     attentions: list[tuple[TokenGraph, torch.Tensor]] | None = None
 
+    def pooled(self) -> torch.Tensor:
+        """Sentence embeddings ``(B, C)``: mean over the real tokens, L2-normalized.
+
+        Examples
+        --------
+        >>> from graphattn.pretrained import tiny_bert
+        >>> model = tiny_bert()
+        >>> model(model.tokenize("the bank")[0]).pooled().norm(dim=1)
+        tensor([1.0000], grad_fn=<LinalgVectorNormBackward0>)
+        """
+        h = self.last_hidden_state
+        m = self.attention_mask.unsqueeze(-1).to(h.dtype)  # (B, N, 1)
+        return F.normalize((h * m).sum(1) / m.sum(1), p=2, dim=1)  # (B, C)
+
     def sentence(self, b: int = 0) -> list[tuple[TokenGraph, torch.Tensor]]:
         """Every layer's ``(graph, weights)`` for text ``b``, over its real tokens only.
 
@@ -466,8 +480,5 @@ class BertModel(nn.Module):
         """
         ids, _ = self.tokenize(texts)
         with torch.no_grad():
-            out = self(ids, graph)
-        m = out.attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)  # (B, N, 1)
-        pooled = (out.last_hidden_state * m).sum(1) / m.sum(1)  # (B, C)
-        pooled = F.normalize(pooled, p=2, dim=1)
+            pooled = self(ids, graph).pooled()
         return pooled[0] if isinstance(texts, str) else pooled
