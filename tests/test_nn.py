@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.testing import assert_close
 
@@ -269,3 +271,63 @@ def test_modules_doc_examples_run():
     assert len(blocks) >= 5
     for k, block in enumerate(blocks):
         exec(compile(block, f"docs/modules.md block {k}", "exec"), {})
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_per_head_graphs_match_mha_with_per_head_masks(dtype):
+    gen = torch.Generator().manual_seed(6)
+    torch.manual_seed(6)
+    b, n, c, h = 2, 5, 8, 2
+    mha = nn.MultiheadAttention(c, h, batch_first=True, dtype=dtype)
+    attn = GraphAttention.from_torch(mha)
+    graphs = [TokenGraph.from_dense_mask(make_mask(k, n, n, gen)) for k in ("causal", "random")]
+    masks = torch.stack([g.to_dense_mask() for g in graphs])  # (H, N, N)
+    x = torch.randn(b, n, c, dtype=dtype, generator=gen)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    # mha takes a 3-d mask (B*H, N, M), batch-major, True = blocked
+    ref, ref_w = mha(x1, x1, x1, attn_mask=~masks.repeat(b, 1, 1), average_attn_weights=False)
+    out, weights = attn(x2, graphs, need_weights=True)
+    assert_close(out, ref)
+    assert len(weights) == h
+    for head, (g, w) in enumerate(zip(graphs, weights, strict=True)):
+        assert_close(w, ref_w[:, head, g.dst, g.src])  # (B, E_h)
+    g_out = torch.randn(ref.shape, dtype=dtype, generator=gen)
+    (ref * g_out).sum().backward()
+    (out * g_out).sum().backward()
+    assert_close(grads(attn, x2), grads(mha, x1))
+    with pytest.raises(ValueError, match=r"one graph per head \(num_heads=2\), got 3"):
+        attn(x, graphs + graphs[:1])
+    with pytest.raises(ValueError, match=r"graph\[1\] has num_nodes=4"):
+        attn(x, [graphs[0], TokenGraph.from_dense_mask(make_mask("full", 4, 4, gen))])
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 7), seed=st.integers(0, 2**16))
+def test_permuting_tokens_permutes_outputs(n, seed):
+    gen = torch.Generator().manual_seed(seed)
+    attn = GraphAttention(4, 2).double()
+    # a random graph that may leave some targets without any incoming edge
+    graph = TokenGraph.from_dense_mask(torch.rand(n, n, generator=gen) < 0.5)
+    x = torch.randn(n, 4, dtype=torch.float64, generator=gen)
+    perm = torch.randperm(n, generator=gen)
+    out, w = attn(x, graph, need_weights=True)
+    out_p, _ = attn(x[perm], graph.permute(perm))
+    assert_close(out_p, out[perm])
+    # weights sum to 1 over each target's incoming edges; an isolated target's attention
+    # output is exactly zero, so the module gives out_proj's bias there
+    sums = torch.zeros(n, 2, dtype=w.dtype).index_add_(0, graph.dst, w)  # (N, H)
+    has_edge = graph.in_degree() > 0
+    assert_close(sums[has_edge], torch.ones(int(has_edge.sum()), 2, dtype=w.dtype))
+    bias_only = attn.out_proj.bias.expand(n, -1)[~has_edge]
+    assert torch.equal(out[~has_edge], bias_only)
+
+
+def test_half_precision_runs_close_to_float32():
+    torch.manual_seed(7)
+    attn = GraphAttention(16, 4)
+    graph = TokenGraph.from_dense_mask(make_mask("causal", 6, 6, None))
+    x = torch.randn(2, 6, 16)
+    ref, _ = attn(x, graph)
+    out, w = attn.to(torch.bfloat16)(x.bfloat16(), graph, need_weights=True)
+    assert out.dtype == torch.bfloat16 and w.dtype == torch.float32
+    assert_close(out.float(), ref, atol=5e-2, rtol=5e-2)

@@ -9,6 +9,7 @@ The parameters are laid out exactly like ``torch.nn.MultiheadAttention``
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -170,7 +171,7 @@ class GraphAttention(nn.Module):
     def _check_inputs(
         self,
         x: torch.Tensor,
-        graph: TokenGraph,
+        graph: TokenGraph | Sequence[TokenGraph],
         context: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Validate the inputs; return the key and value inputs."""
@@ -183,19 +184,20 @@ class GraphAttention(nn.Module):
                 f"x must have embed_dim={self.embed_dim} features in its last dimension, "
                 f"got shape {tuple(x.shape)}"
             )
-        if not isinstance(graph, TokenGraph):
-            raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
-        if graph.num_nodes != x.shape[-2]:
-            raise ValueError(
-                f"graph has num_nodes={graph.num_nodes} targets but x has {x.shape[-2]} tokens "
-                f"(shape {tuple(x.shape)})"
-            )
-        if context is None:
-            if graph.is_cross:
+        graphs = self._graph_list(graph)
+        for name, g in graphs:
+            if g.num_nodes != x.shape[-2]:
                 raise ValueError(
-                    f"graph is a cross graph (N={graph.num_nodes}, M={graph.num_src_nodes}); "
-                    "pass its source tokens as context=(M, kdim) or (B, M, kdim)"
+                    f"{name} has num_nodes={g.num_nodes} targets but x has {x.shape[-2]} tokens "
+                    f"(shape {tuple(x.shape)})"
                 )
+        if context is None:
+            for name, g in graphs:
+                if g.is_cross:
+                    raise ValueError(
+                        f"{name} is a cross graph (N={g.num_nodes}, M={g.num_src_nodes}); "
+                        "pass its source tokens as context=(M, kdim) or (B, M, kdim)"
+                    )
             key = value = x
         elif isinstance(context, torch.Tensor):
             key = value = context
@@ -228,13 +230,30 @@ class GraphAttention(nn.Module):
                     f"context key and value must hold the same number of tokens, got "
                     f"{key.shape[-2]} and {value.shape[-2]}"
                 )
-        if graph.num_src_nodes != key.shape[-2]:
-            where = "context" if context is not None else "x"
-            raise ValueError(
-                f"graph has num_src_nodes={graph.num_src_nodes} sources but {where} has "
-                f"{key.shape[-2]} tokens (shape {tuple(key.shape)})"
-            )
+        for name, g in graphs:
+            if g.num_src_nodes != key.shape[-2]:
+                where = "context" if context is not None else "x"
+                raise ValueError(
+                    f"{name} has num_src_nodes={g.num_src_nodes} sources but {where} has "
+                    f"{key.shape[-2]} tokens (shape {tuple(key.shape)})"
+                )
         return key, value
+
+    def _graph_list(self, graph: object) -> list[tuple[str, TokenGraph]]:
+        """``(name for errors, graph)`` for a single graph or per-head graphs."""
+        if isinstance(graph, TokenGraph):
+            return [("graph", graph)]
+        if isinstance(graph, (list, tuple)) and all(isinstance(g, TokenGraph) for g in graph):
+            if len(graph) != self.num_heads:
+                raise ValueError(
+                    f"graph as a sequence needs one graph per head (num_heads={self.num_heads}), "
+                    f"got {len(graph)}"
+                )
+            return [(f"graph[{k}]", g) for k, g in enumerate(graph)]
+        raise TypeError(
+            "graph must be a TokenGraph or a sequence of num_heads TokenGraphs, "
+            f"got {type(graph).__name__}"
+        )
 
     # ------------------------------------------------------------- forward
     def _project(
@@ -257,10 +276,10 @@ class GraphAttention(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        graph: TokenGraph,
+        graph: TokenGraph | Sequence[TokenGraph],
         *,
         context: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
-        bias: torch.Tensor | None = None,
+        bias: torch.Tensor | Sequence[torch.Tensor] | None = None,
         need_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attend along ``graph``.
@@ -269,16 +288,18 @@ class GraphAttention(nn.Module):
         ----------
         x : Tensor ``(N, C)`` or ``(B, N, C)``
             Target tokens (queries); also the sources unless ``context`` is given.
-        graph : TokenGraph
+        graph : TokenGraph or sequence of ``num_heads`` TokenGraphs
             ``N`` targets; ``M`` sources, ``M = N`` for self-attention. One
             graph serves every batch element (for different graphs per element,
             join them with :meth:`TokenGraph.batch` and concatenate the tokens).
+            A sequence gives every head its own graph.
         context : Tensor ``(M, kdim)`` / ``(B, M, kdim)``, or a pair ``(key, value)``, optional
             Source tokens, required for a cross graph. A pair gives different
             key and value inputs (``kdim`` and ``vdim`` features).
         bias : Tensor ``(E,)``, ``(E, H)`` or ``(B, E, H)``, optional
             Added to the scores of the edges, passed to :func:`graph_attention`
-            (``-inf`` removes an edge; see :func:`padding_bias`).
+            (``-inf`` removes an edge; see :func:`padding_bias`). With per-head
+            graphs, a sequence of ``H`` tensors.
         need_weights : bool, optional
             Also return the attention weights (default False).
 
@@ -287,7 +308,8 @@ class GraphAttention(nn.Module):
         out : Tensor ``(N, C)`` or ``(B, N, C)``
         weights : Tensor ``(E, H)`` or ``(B, E, H)``, or None
             Post-softmax, pre-dropout weights per edge in ``graph.edge_index``
-            column order, per head. None unless ``need_weights``.
+            column order, per head. With per-head graphs a tuple of ``H``
+            tensors ``(E_h,)`` or ``(B, E_h)``. None unless ``need_weights``.
 
         Raises
         ------

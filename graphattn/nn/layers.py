@@ -9,7 +9,7 @@ of dense masks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -214,7 +214,11 @@ class GraphTransformerLayer(_LayerBase):
         )
 
     def _sa_block(
-        self, x: torch.Tensor, graph: TokenGraph, bias: torch.Tensor | None, need_weights: bool
+        self,
+        x: torch.Tensor,
+        graph: TokenGraph | Sequence[TokenGraph],
+        bias: torch.Tensor | Sequence[torch.Tensor] | None,
+        need_weights: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         h, weights = self.self_attn(x, graph, bias=bias, need_weights=need_weights)
         return self.dropout1(h), weights
@@ -222,9 +226,9 @@ class GraphTransformerLayer(_LayerBase):
     def forward(
         self,
         x: torch.Tensor,
-        graph: TokenGraph,
+        graph: TokenGraph | Sequence[TokenGraph],
         *,
-        bias: torch.Tensor | None = None,
+        bias: torch.Tensor | Sequence[torch.Tensor] | None = None,
         need_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run the layer.
@@ -232,10 +236,11 @@ class GraphTransformerLayer(_LayerBase):
         Parameters
         ----------
         x : Tensor ``(N, C)`` or ``(B, N, C)``
-        graph : TokenGraph
-            Self graph over the ``N`` tokens.
+        graph : TokenGraph or sequence of ``num_heads`` TokenGraphs
+            Self graph over the ``N`` tokens, or one per head.
         bias : Tensor ``(E,)``, ``(E, H)`` or ``(B, E, H)``, optional
-            Per-edge attention bias (e.g. :func:`padding_bias`).
+            Per-edge attention bias (e.g. :func:`padding_bias`); with per-head
+            graphs a sequence of ``H`` tensors.
         need_weights : bool, optional
             Also return the attention weights.
 
@@ -243,6 +248,7 @@ class GraphTransformerLayer(_LayerBase):
         -------
         out : Tensor, same shape as ``x``
         weights : Tensor ``(E, H)`` / ``(B, E, H)`` or None
+            A tuple of ``H`` tensors with per-head graphs.
         """
         if self.norm_first:
             h, weights = self._sa_block(self.norm1(x), graph, bias, need_weights)
