@@ -44,7 +44,7 @@ def check_layer(item: Any, where: str, *, allow_grad: bool = False) -> Layer:
     if not isinstance(graph, TokenGraph):
         raise TypeError(f"{where}: graph must be a TokenGraph, got {type(graph).__name__}")
     w = _check_edge_tensor(weights, graph, f"{where}: weights")
-    if not bool((w >= 0).all()):
+    if w.numel() and float(w.amin()) < 0:
         raise ValueError(f"{where}: weights must be non-negative attention weights")
     g = None
     if grad is not None:
@@ -67,7 +67,7 @@ def _check_edge_tensor(t: Any, graph: TokenGraph, where: str) -> torch.Tensor:
             f"{where} must have shape (E,) or (E, H) with E = graph.num_edges = "
             f"{graph.num_edges}, got {tuple(t.shape)}"
         )
-    if not bool(torch.isfinite(t).all()):
+    if t.numel() and not bool(torch.isfinite(t.sum())):  # one pass; NaN and inf propagate
         raise ValueError(f"{where} holds NaN or infinite values")
     return (t if t.dim() == 2 else t.unsqueeze(1)).detach()  # (E, H)
 
@@ -142,36 +142,64 @@ def compute_dtype(layers: Sequence[Layer]) -> torch.dtype:
     return torch.float64 if any(l.weights.dtype == torch.float64 for l in layers) else torch.float32
 
 
-def residual_matrix(
+class LayerOperator(NamedTuple):
+    """``A = diag(diag) + W`` where ``W[dst[e], src[e]] = edge[e]`` over the graph's edges."""
+
+    graph: TokenGraph
+    diag: torch.Tensor  # (N,) residual share of every target, r / s_i
+    edge: torch.Tensor  # (E,) (1 - r) * w_e / s_{dst[e]}, in graph.edge_index order
+
+
+def layer_operator(
     layer: Layer, residual: float, head_reduce: str, dtype: torch.dtype
-) -> LayerMatrix:
+) -> LayerOperator:
     """``A = residual * I + (1 - residual) * W`` with every row renormalized to sum 1.
 
     ``W[i, j]`` is the head-reduced weight of edge ``j -> i``. Each row ``i``
-    (a target) is divided by its own sum, so ``A[i, :]`` is a distribution
-    over the tokens that feed ``i``. A target without incoming edges keeps
-    only its identity entry (a row of zeros when ``residual == 0``).
+    (a target) is divided by its own sum ``s_i = residual + (1 - residual) *
+    sum_j W[i, j]``, so ``A[i, :]`` is a distribution over the tokens that
+    feed ``i``. A target without incoming edges keeps only its identity entry
+    (a row of zeros when ``residual == 0``). The identity is kept apart from
+    the edges, so nothing is sorted or merged here.
     """
     graph = layer.graph
-    n = graph.num_nodes
     w = aggregate_heads(layer.weights, head_reduce).to(dtype)  # (E,)
-    dev = w.device
-    keys = graph.dst.to(dev) * n + graph.src.to(dev)  # (E,) row-major key of A[i, j]
-    vals = (1.0 - residual) * w
-    if residual > 0:
-        diag = torch.arange(n, device=dev)
-        keys = torch.cat([keys, diag * n + diag])  # (E + N,)
-        vals = torch.cat([vals, torch.full((n,), residual, dtype=dtype, device=dev)])
+    dst = graph.dst.to(w.device)  # (E,)
+    rowsum = torch.zeros(graph.num_nodes, dtype=dtype, device=w.device)
+    rowsum = rowsum.index_add_(0, dst, (1.0 - residual) * w) + residual  # (N,)
+    inv = 1.0 / torch.where(rowsum > 0, rowsum, torch.ones_like(rowsum))  # (N,)
+    return LayerOperator(graph, residual * inv, (1.0 - residual) * w * inv[dst])
+
+
+def _by_source(graph: TokenGraph) -> torch.Tensor:
+    """Permutation sorting the edges by (source, target): the COO order of ``W^T``."""
+    return torch.argsort(graph.src * graph.num_nodes + graph.dst)  # (E,)
+
+
+def apply(op: LayerOperator, x: torch.Tensor, *, transpose: bool = False) -> torch.Tensor:
+    """``A @ x`` (or ``A^T @ x``) for ``x (N, T)``, with ``W`` as a sparse COO matrix."""
+    g = op.graph
+    n = g.num_nodes
+    if transpose:
+        perm = g.cached(("graphattn.flow", "by_source"), lambda: _by_source(g)).to(x.device)
+        idx = torch.stack([g.src, g.dst]).to(x.device)[:, perm]  # (2, E) sorted by (src, dst)
+        val = op.edge[perm]
+    else:
+        idx = g.edge_index.flip(0).to(x.device)  # (2, E) rows (dst, src): canonical order
+        val = op.edge
+    w = torch.sparse_coo_tensor(idx, val, (n, n), is_coalesced=True, check_invariants=False)
+    return op.diag.unsqueeze(1) * x + torch.sparse.mm(w, x)  # (N, T)
+
+
+def merged_entries(op: LayerOperator) -> LayerMatrix:
+    """The nonzero pattern of ``A`` with the identity merged into self edges, sorted by row."""
+    g = op.graph
+    n = g.num_nodes
+    dev = op.edge.device
+    diag = torch.arange(n, device=dev)
+    keys = torch.cat([g.dst.to(dev) * n + g.src.to(dev), diag * n + diag])  # (E + N,)
+    vals = torch.cat([op.edge, op.diag])  # (E + N,)
     uniq, inv = torch.unique(keys, sorted=True, return_inverse=True)  # (nnz,)
-    val = torch.zeros(uniq.numel(), dtype=dtype, device=dev).index_add_(0, inv, vals)
-    row, col = uniq // n, uniq % n  # (nnz,)
-    rowsum = torch.zeros(n, dtype=dtype, device=dev).index_add_(0, row, val)  # (N,)
-    val = val / torch.where(rowsum > 0, rowsum, torch.ones_like(rowsum))[row]
-    return LayerMatrix(row, col, val, (n, n))
-
-
-def to_sparse(m: LayerMatrix, *, transpose: bool = False) -> torch.Tensor:
-    """The matrix (or its transpose) as a coalesced sparse COO tensor for ``sparse @ dense``."""
-    idx = torch.stack([m.col, m.row]) if transpose else torch.stack([m.row, m.col])  # (2, nnz)
-    shape = m.shape[::-1] if transpose else m.shape
-    return torch.sparse_coo_tensor(idx, m.val, shape, check_invariants=False).coalesce()
+    val = torch.zeros(uniq.numel(), dtype=vals.dtype, device=dev).index_add_(0, inv, vals)
+    keep = val > 0
+    return LayerMatrix(uniq[keep] // n, uniq[keep] % n, val[keep], (n, n))

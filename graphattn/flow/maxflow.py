@@ -14,7 +14,8 @@ from graphattn.flow._layers import (
     check_options,
     check_self_layers,
     check_targets,
-    residual_matrix,
+    layer_operator,
+    merged_entries,
 )
 
 __all__ = ["attention_flow", "flow_graph"]
@@ -99,7 +100,7 @@ def _layered_graph(
                 attrs["label"] = labels[t]
             G.add_node((l, t), **attrs)
     for l, layer in enumerate(checked, start=1):
-        m = residual_matrix(layer, residual, head_reduce, torch.float64)
+        m = merged_entries(layer_operator(layer, residual, head_reduce, torch.float64))
         keep = m.val > 0
         if prune > 0:
             keep &= m.val >= prune

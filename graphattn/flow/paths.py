@@ -12,7 +12,8 @@ from graphattn.flow._layers import (
     check_options,
     check_self_layers,
     check_targets,
-    residual_matrix,
+    layer_operator,
+    merged_entries,
 )
 
 __all__ = ["FlowPath", "top_paths"]
@@ -90,7 +91,7 @@ def top_paths(
     score[source, 0] = 0.0
     back = []  # per layer: (src of the edge taken, rank of the partial path it extends)
     for layer in checked:
-        m = residual_matrix(layer, residual, head_reduce, torch.float64)
+        m = merged_entries(layer_operator(layer, residual, head_reduce, torch.float64))
         row, col = m.row.cpu(), m.col.cpu()  # (nnz,) sorted by row
         cand = score[col] + m.val.cpu().log().unsqueeze(1)  # (nnz, k)
         degree = torch.bincount(row, minlength=n)  # (N,)

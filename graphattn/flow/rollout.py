@@ -8,12 +8,12 @@ from typing import Any
 import torch
 
 from graphattn.flow._layers import (
+    apply,
     check_options,
     check_self_layers,
     check_targets,
     compute_dtype,
-    residual_matrix,
-    to_sparse,
+    layer_operator,
 )
 
 __all__ = ["attention_rollout"]
@@ -87,15 +87,15 @@ def attention_rollout(
     rows = None if targets is None else check_targets(targets, n)
     dtype = compute_dtype(checked)
     device = checked[0].weights.device
-    mats = [residual_matrix(layer, residual, head_reduce, dtype) for layer in checked]
+    ops = [layer_operator(layer, residual, head_reduce, dtype) for layer in checked]
     if rows is None:
         out = torch.eye(n, dtype=dtype, device=device)  # (N, N)
-        for m in mats:
-            out = torch.sparse.mm(to_sparse(m), out)  # (N, N): A_l @ R
+        for op in ops:
+            out = apply(op, out)  # (N, N): A_l @ R
         return out
     # Top-down on Y = X^T (N, T): X <- X A_l  is  Y <- A_l^T Y.
     y = torch.zeros(n, rows.numel(), dtype=dtype, device=device)  # (N, T)
     y[rows.to(device), torch.arange(rows.numel(), device=device)] = 1.0
-    for m in reversed(mats):
-        y = torch.sparse.mm(to_sparse(m, transpose=True), y)  # (N, T)
+    for op in reversed(ops):
+        y = apply(op, y, transpose=True)  # (N, T)
     return y.T.contiguous()  # (T, N)
