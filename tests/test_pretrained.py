@@ -84,6 +84,17 @@ def test_full_graph_equals_transformers_bert_with_padding(minilm, hf_bert):
 
 
 @needs_minilm
+def test_hidden_states_equal_transformers_hidden_states(minilm, hf_bert):
+    ids, tokens = minilm.tokenize(TEXTS)
+    with torch.no_grad():
+        ours = minilm(ids, need_hidden_states=True).hidden_states
+        ref = hf_bert(ids, attention_mask=(ids != 0).long(), output_hidden_states=True)
+    assert len(ours) == len(ref.hidden_states) == 7
+    for a, b in zip(ours, ref.hidden_states, strict=True):
+        assert (a - b).abs().max().item() < 1e-5
+
+
+@needs_minilm
 def test_attention_weights_equal_transformers_attentions(minilm, hf_bert):
     ids, tokens = minilm.tokenize(TEXTS)
     with torch.no_grad():
@@ -191,6 +202,27 @@ def test_attention_weights_are_a_softmax_over_incoming_edges():
         assert w.shape == (g.num_edges, 2)
         sums = torch.zeros(g.num_nodes, 2).index_add_(0, g.dst, w)  # (N, H)
         torch.testing.assert_close(sums, torch.ones_like(sums))
+
+
+def test_layer_with_context_attends_across_a_cross_graph():
+    model = tiny_bert()
+    layer = model.layers[1]
+    x, ctx = torch.randn(3, 32), torch.randn(5, 32)
+    n_src = torch.arange(5)
+    cross = TokenGraph(
+        torch.stack([n_src.repeat(3), torch.arange(3).repeat_interleave(5)]), 3, num_src_nodes=5
+    )  # every target reads every context token
+    with torch.no_grad():
+        out, w = layer(x, cross, context=ctx, need_weights=True)
+        # The same computation as self-attention over [x; ctx] where x reads only ctx.
+        both = torch.cat([x, ctx])
+        self_graph = TokenGraph(cross.edge_index + torch.tensor([[3], [0]]), 8)
+        ref, ref_w = layer(both, self_graph, need_weights=True)
+    torch.testing.assert_close(out, ref[:3])
+    torch.testing.assert_close(w, ref_w)
+    assert w.shape == (15, 2)
+    with pytest.raises(ValueError, match="3 targets and 4 sources"):
+        layer(x, cross, context=ctx[:4])
 
 
 def test_gradients_flow_to_the_weights():

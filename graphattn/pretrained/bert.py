@@ -123,11 +123,15 @@ class BertOutput:
         With ``need_weights=True``, per layer the graph attention ran on (all
         ``B * N`` positions of the batch as one graph) and its weights
         ``(E, H)`` in that graph's edge order. :meth:`sentence` cuts out one text.
+    hidden_states : list of Tensor or None
+        With ``need_hidden_states=True``, the ``L + 1`` tensors ``(B, N, C)``:
+        the embeddings, then every layer's output.
     """
 
     last_hidden_state: torch.Tensor
     attention_mask: torch.Tensor
     attentions: list[tuple[TokenGraph, torch.Tensor]] | None = None
+    hidden_states: list[torch.Tensor] | None = None
 
     def pooled(self) -> torch.Tensor:
         """Sentence embeddings ``(B, C)``: mean over the real tokens, L2-normalized.
@@ -227,6 +231,14 @@ class BertLayer(nn.Module):
     >>> out, w = layer(torch.randn(3, 8), g, need_weights=True)
     >>> out.shape, w.shape
     (torch.Size([3, 8]), torch.Size([6, 2]))
+
+    With ``context`` the same weights attend across a cross graph: here 2
+    targets read the 3 context tokens (sources).
+
+    >>> cross = TokenGraph([[0, 1, 2, 0, 1, 2], [0, 0, 0, 1, 1, 1]], 2, num_src_nodes=3)
+    >>> out, w = layer(torch.randn(2, 8), cross, context=torch.randn(3, 8), need_weights=True)
+    >>> out.shape, w.shape
+    (torch.Size([2, 8]), torch.Size([6, 2]))
     """
 
     def __init__(self, config: BertConfig) -> None:
@@ -246,14 +258,28 @@ class BertLayer(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
-        self, x: torch.Tensor, graph: TokenGraph, *, need_weights: bool = False
+        self,
+        x: torch.Tensor,
+        graph: TokenGraph,
+        *,
+        context: torch.Tensor | None = None,
+        need_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``x (T, C)`` on the ``T`` nodes of ``graph`` -> ``(x, weights (E, H) or None)``."""
+        """``x (T, C)`` on the targets of ``graph`` -> ``(x, weights (E, H) or None)``.
+
+        Keys and values come from ``x`` itself, or from ``context (M, C)`` (the
+        sources of a cross graph) when given.
+        """
         T, C = x.shape
         H, D = self.num_heads, self.head_dim
+        src = x if context is None else context  # (M, C)
+        if graph.num_nodes != T or graph.num_src_nodes != src.shape[0]:
+            raise ValueError(
+                f"graph must have {T} targets and {src.shape[0]} sources, got {graph!r}"
+            )
         q = self.query(x).view(T, H, D)  # (T, H, D)
-        k = self.key(x).view(T, H, D)  # (T, H, D)
-        v = self.value(x).view(T, H, D)  # (T, H, D)
+        k = self.key(src).view(-1, H, D)  # (M, H, D)
+        v = self.value(src).view(-1, H, D)  # (M, H, D)
         out = graph_attention(
             q,
             k,
@@ -410,6 +436,7 @@ class BertModel(nn.Module):
         *,
         attention_mask: torch.Tensor | None = None,
         need_weights: bool = False,
+        need_hidden_states: bool = False,
     ) -> BertOutput:
         """Encode ``input_ids`` with attention along ``graph``.
 
@@ -427,6 +454,8 @@ class BertModel(nn.Module):
             True at real tokens; defaults to ``input_ids != pad_token_id``.
         need_weights : bool
             Also return every layer's ``(graph, weights)``.
+        need_hidden_states : bool
+            Also return the embeddings and every layer's output.
 
         Returns
         -------
@@ -446,11 +475,14 @@ class BertModel(nn.Module):
         B, N = input_ids.shape
         x = self.embeddings(input_ids).reshape(B * N, -1)  # (B*N, C): the batch as one graph
         attentions = [] if need_weights else None
+        hidden = [x.view(B, N, -1)] if need_hidden_states else None
         for layer, g in zip(self.layers, graphs, strict=True):
             x, w = layer(x, g, need_weights=need_weights)
             if need_weights:
                 attentions.append((g, w))
-        return BertOutput(x.view(B, N, -1), mask, attentions)
+            if need_hidden_states:
+                hidden.append(x.view(B, N, -1))
+        return BertOutput(x.view(B, N, -1), mask, attentions, hidden)
 
     def embed(
         self, texts: str | Sequence[str], graph: GraphSpec | Sequence[GraphSpec] = None
