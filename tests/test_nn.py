@@ -256,6 +256,10 @@ def test_forward_errors():
         attn(x, cross, context=(torch.randn(3, 6), torch.randn(2, 6)))
     with pytest.raises(TypeError, match="context must be a tensor"):
         attn(x, cross, context=[torch.randn(3, 6)])
+    with pytest.raises(TypeError, match="context key must be floating-point"):
+        attn(x, cross, context=torch.ones(3, 6, dtype=torch.long))
+    with pytest.raises(TypeError, match="x must be a floating-point tensor"):
+        attn(torch.ones(4, 8, dtype=torch.long), self_graph)
     with pytest.raises(ValueError, match=r"valid must have shape \(B, M=4\)"):
         padding_bias(self_graph, torch.ones(2, 3, dtype=torch.bool), 2)
 
@@ -328,6 +332,10 @@ def test_half_precision_runs_close_to_float32():
     graph = TokenGraph.from_dense_mask(make_mask("causal", 6, 6, None))
     x = torch.randn(2, 6, 16)
     ref, _ = attn(x, graph)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # float32 module, bfloat16 compute
+        out, _ = attn(x, graph)
+    assert out.dtype == torch.bfloat16
+    assert_close(out.float(), ref, atol=5e-2, rtol=5e-2)
     out, w = attn.to(torch.bfloat16)(x.bfloat16(), graph, need_weights=True)
     assert out.dtype == torch.bfloat16 and w.dtype == torch.float32
     assert_close(out.float(), ref, atol=5e-2, rtol=5e-2)

@@ -184,6 +184,12 @@ class GraphAttention(nn.Module):
                 f"x must have embed_dim={self.embed_dim} features in its last dimension, "
                 f"got shape {tuple(x.shape)}"
             )
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+        if x.device != self.out_proj.weight.device:
+            raise ValueError(
+                f"x must be on the parameters' device {self.out_proj.weight.device}, got {x.device}"
+            )
         graphs = self._graph_list(graph)
         for name, g in graphs:
             if g.num_nodes != x.shape[-2]:
@@ -199,7 +205,22 @@ class GraphAttention(nn.Module):
                         "pass its source tokens as context=(M, kdim) or (B, M, kdim)"
                     )
             key = value = x
-        elif isinstance(context, torch.Tensor):
+        else:
+            key, value = self._check_context(x, context)
+        for name, g in graphs:
+            if g.num_src_nodes != key.shape[-2]:
+                where = "context" if context is not None else "x"
+                raise ValueError(
+                    f"{name} has num_src_nodes={g.num_src_nodes} sources but {where} has "
+                    f"{key.shape[-2]} tokens (shape {tuple(key.shape)})"
+                )
+        return key, value
+
+    def _check_context(
+        self, x: torch.Tensor, context: object
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate ``context`` against ``x``; return the key and value inputs."""
+        if isinstance(context, torch.Tensor):
             key = value = context
         elif (
             isinstance(context, (tuple, list))
@@ -212,31 +233,27 @@ class GraphAttention(nn.Module):
                 "context must be a tensor (M, kdim) / (B, M, kdim) or a pair (key, value) of "
                 f"tensors, got {type(context).__name__}"
             )
-        if context is not None:
-            for t, name, dim in ((key, "key", self.kdim), (value, "value", self.vdim)):
-                if t.dim() != x.dim() or (x.dim() == 3 and t.shape[0] != x.shape[0]):
-                    lead = f"(B={x.shape[0]}, M, {dim})" if x.dim() == 3 else f"(M, {dim})"
-                    raise ValueError(
-                        f"context {name} must have shape {lead} to match x of shape "
-                        f"{tuple(x.shape)}, got {tuple(t.shape)}"
-                    )
-                if t.shape[-1] != dim:
-                    raise ValueError(
-                        f"context {name} must have {dim} features in its last dimension "
-                        f"({'kdim' if name == 'key' else 'vdim'}), got shape {tuple(t.shape)}"
-                    )
-            if key.shape[-2] != value.shape[-2]:
+        for t, name, dim in ((key, "key", self.kdim), (value, "value", self.vdim)):
+            if t.dim() != x.dim() or (x.dim() == 3 and t.shape[0] != x.shape[0]):
+                lead = f"(B={x.shape[0]}, M, {dim})" if x.dim() == 3 else f"(M, {dim})"
                 raise ValueError(
-                    f"context key and value must hold the same number of tokens, got "
-                    f"{key.shape[-2]} and {value.shape[-2]}"
+                    f"context {name} must have shape {lead} to match x of shape "
+                    f"{tuple(x.shape)}, got {tuple(t.shape)}"
                 )
-        for name, g in graphs:
-            if g.num_src_nodes != key.shape[-2]:
-                where = "context" if context is not None else "x"
+            if t.shape[-1] != dim:
                 raise ValueError(
-                    f"{name} has num_src_nodes={g.num_src_nodes} sources but {where} has "
-                    f"{key.shape[-2]} tokens (shape {tuple(key.shape)})"
+                    f"context {name} must have {dim} features in its last dimension "
+                    f"({'kdim' if name == 'key' else 'vdim'}), got shape {tuple(t.shape)}"
                 )
+            if not t.is_floating_point():
+                raise TypeError(f"context {name} must be floating-point, got dtype {t.dtype}")
+            if t.device != x.device:
+                raise ValueError(f"context {name} must be on x's device {x.device}, got {t.device}")
+        if key.shape[-2] != value.shape[-2]:
+            raise ValueError(
+                f"context key and value must hold the same number of tokens, got "
+                f"{key.shape[-2]} and {value.shape[-2]}"
+            )
         return key, value
 
     def _graph_list(self, graph: object) -> list[tuple[str, TokenGraph]]:
