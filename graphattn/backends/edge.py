@@ -1,21 +1,25 @@
-"""The ``"edge"`` backend: segment softmax over targets, chunked, with a memory-saving backward.
+"""The ``"edge"`` backend: sparse CSR attention over targets, with a memory-saving backward.
 
-Edges are sorted by target (CSR order), so the incoming edges of a run of
-consecutive targets are one contiguous slice of ``edge_index``. The kernel walks
-the targets in chunks whose edges fit a fixed element budget, computes each
-chunk's scores, softmax and messages, and keeps only the per-edge weights
-``(B, E, H)``. The backward walks the same chunks again and recomputes what it
-needs from ``q``, ``k``, ``v`` and the saved weights:
+Edges are sorted by target, so the graph *is* a CSR matrix ``(N, M)``: row
+``i`` lists the sources of target ``i``. Per batch element and head, the
+scores at the edges are a sampled dense-dense product (SDDMM,
+``torch.sparse.sampled_addmm``), the softmax runs over each row's values, and
+the output is a sparse-dense product (SpMM) of the weights with ``v``. No
+``(E, H, D)`` tensor is ever formed. The targets are walked in chunks whose
+``(B, E_chunk, H)`` buffers fit a fixed element budget; only the per-edge
+weights ``(B, E, H)`` (and the dropout mask) are kept for the backward, which
+recomputes what it needs:
 
-    dP_ij = <dout_i, v_j>                       (times the dropout mask)
-    dS_ij = w_ij * (dP_ij + dW_ij - sum_j' w_ij' (dP_ij' + dW_ij'))
-    dq_i  = scale * sum_j dS_ij k_j,   dk_j = scale * sum_i dS_ij q_i,
-    dv_j  = sum_i p_ij dout_i,         dbias_ij = dS_ij
+    dP_ij = <dout_i, v_j>                        (SDDMM, times the dropout mask)
+    dS_ij = w_ij * (dW_ij - sum_j' w_ij' dW_ij')  with dW = dP + grad of weights
+    dq = scale * dS @ k,   dk = scale * dS^T @ q,   dv = P^T @ dout,   dbias = dS
 
-so no ``(E, H, D)`` tensor is ever saved; peak extra memory is one chunk.
+where the transposed products use the chunk's edges re-sorted by source.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -32,8 +36,8 @@ from graphattn.graph import TokenGraph
 
 __all__ = ["CHUNK_ELEMENTS", "edge_attention", "edge_chunks"]
 
-# Elements of the largest per-chunk intermediate (B, E_chunk, H, max(D, Dv)).
-CHUNK_ELEMENTS = 2**22
+# Elements of the largest per-chunk buffer (B, E_chunk, H).
+CHUNK_ELEMENTS = 2**24
 
 
 def edge_chunks(graph: TokenGraph, max_edges: int) -> list[tuple[int, int, int, int]]:
@@ -65,34 +69,92 @@ def edge_chunks(graph: TokenGraph, max_edges: int) -> list[tuple[int, int, int, 
     return graph.cached(("edge_chunks", max_edges), build)
 
 
+def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape) -> torch.Tensor:
+    """A CSR matrix on trusted, already valid indices."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
+
+
+def _sddmm(pattern: torch.Tensor, a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``alpha * (a @ b.T)`` at the nonzeros of the CSR ``pattern``, as values ``(E_chunk,)``."""
+    return torch.sparse.sampled_addmm(pattern, a, b.t(), beta=0.0, alpha=alpha).values()
+
+
+class _Chunk:
+    """The CSR pieces of one run of targets, on the inputs' device."""
+
+    def __init__(self, indptr, src, dst, run, num_src: int):
+        self.t_lo, self.t_hi, self.e_lo, self.e_hi = run
+        self.rows = self.t_hi - self.t_lo
+        self.crow = indptr[self.t_lo : self.t_hi + 1] - self.e_lo  # (Nc + 1,)
+        self.col = src[self.e_lo : self.e_hi]  # (Ec,) sources
+        self.local_dst = dst[self.e_lo : self.e_hi] - self.t_lo  # (Ec,)
+        self.num_src = num_src
+
+    def matrix(self, values: torch.Tensor) -> torch.Tensor:
+        """The chunk as a CSR matrix ``(Nc, M)`` holding ``values (Ec,)``."""
+        return _csr(self.crow, self.col, values, (self.rows, self.num_src))
+
+    def transposed(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(crow_t (M + 1,), col_t (Ec,), perm (Ec,))``: the chunk's edges sorted by source."""
+        perm = torch.argsort(self.col, stable=True)  # (Ec,) by (source, target)
+        crow_t = torch.zeros(self.num_src + 1, dtype=torch.long, device=self.col.device)
+        torch.cumsum(torch.bincount(self.col, minlength=self.num_src), 0, out=crow_t[1:])
+        return crow_t, self.local_dst[perm], perm
+
+
+def _chunks_on(graph: TokenGraph, device: torch.device, max_edges: int) -> list[_Chunk]:
+    indptr = graph.cached(("indptr_on", str(device)), lambda: graph.indptr.to(device))
+    src, dst = edges_on(graph, device)  # (E,)
+    return [
+        _Chunk(indptr, src, dst, run, graph.num_src_nodes)
+        for run in edge_chunks(graph, max_edges)
+        if run[2] < run[3]
+    ]
+
+
+def _heads(x: torch.Tensor, acc: torch.dtype) -> list[list[torch.Tensor]]:
+    """``x (B, L, H, D)`` as ``[b][h] -> (L, D)`` contiguous matrices in dtype ``acc``."""
+    return [[x[b, :, h].to(acc).contiguous() for h in range(x.shape[2])] for b in range(x.shape[0])]
+
+
 class _EdgeAttention(torch.autograd.Function):
-    """Chunked edge attention whose backward recomputes from the saved weights."""
+    """CSR edge attention whose backward recomputes from the saved weights."""
 
     @staticmethod
-    def forward(ctx, q, k, v, bias, graph, scale, dropout_p, generator, chunks):
+    def forward(ctx, q, k, v, bias, graph, scale, dropout_p, generator, max_edges):
         acc = accumulation_dtype(q.dtype)
         b, n, h, _ = q.shape
-        src, dst = edges_on(graph, q.device)  # (E,)
+        chunks = _chunks_on(graph, q.device, max_edges)
         weights = torch.zeros(b, graph.num_edges, h, dtype=acc, device=q.device)  # (B, E, H)
         out = torch.zeros(b, n, h, v.shape[-1], dtype=acc, device=q.device)  # (B, N, H, Dv)
         keep = None
         if dropout_p > 0:
             keep = dropout_keep(tuple(weights.shape), dropout_p, generator, q.device)  # (B, E, H)
-        for t_lo, t_hi, e_lo, e_hi in chunks:
-            if e_lo == e_hi:
-                continue
-            s, d = src[e_lo:e_hi], dst[e_lo:e_hi]  # (Ec,)
-            score = (q[:, d].to(acc) * k[:, s].to(acc)).sum(-1) * scale  # (B, Ec, H)
+        qs, ks, vs = _heads(q, acc), _heads(k, acc), _heads(v, acc)  # [b][h] -> (L, D)
+        for c in chunks:
+            pattern = c.matrix(torch.zeros(c.e_hi - c.e_lo, dtype=acc, device=q.device))
+            score = torch.stack(
+                [
+                    torch.stack(
+                        [_sddmm(pattern, qs[i][j][c.t_lo : c.t_hi], ks[i][j], scale)
+                         for j in range(h)], -1,
+                    )
+                    for i in range(b)
+                ]
+            )  # (B, Ec, H)
             if bias is not None:
-                score = score + bias[:, e_lo:e_hi]
-            w = segment_softmax(score, d - t_lo, t_hi - t_lo)  # (B, Ec, H)
-            weights[:, e_lo:e_hi] = w
+                score = score + bias[:, c.e_lo : c.e_hi]
+            w = segment_softmax(score, c.local_dst, c.rows)  # (B, Ec, H)
+            weights[:, c.e_lo : c.e_hi] = w
             if keep is not None:
-                w = w * keep[:, e_lo:e_hi].to(acc) / (1.0 - dropout_p)
-            message = w.unsqueeze(-1) * v[:, s].to(acc)  # (B, Ec, H, Dv)
-            out[:, t_lo:t_hi].index_add_(1, d - t_lo, message)
+                w = w * keep[:, c.e_lo : c.e_hi].to(acc) / (1.0 - dropout_p)
+            for i in range(b):
+                for j in range(h):
+                    out[i, c.t_lo : c.t_hi, j] = c.matrix(w[i, :, j]) @ vs[i][j]  # (Nc, Dv)
         ctx.save_for_backward(q, k, v, weights, keep)
-        ctx.graph, ctx.scale, ctx.dropout_p, ctx.chunks = graph, scale, dropout_p, chunks
+        ctx.graph, ctx.scale, ctx.dropout_p, ctx.max_edges = graph, scale, dropout_p, max_edges
         ctx.bias_dtype = None if bias is None else bias.dtype
         ctx.set_materialize_grads(False)
         return out.to(q.dtype), weights
@@ -102,36 +164,50 @@ class _EdgeAttention(torch.autograd.Function):
     def backward(ctx, grad_out, grad_weights):
         q, k, v, weights, keep = ctx.saved_tensors
         acc, scale, p_drop = weights.dtype, ctx.scale, ctx.dropout_p
-        src, dst = edges_on(ctx.graph, q.device)  # (E,)
+        b, _, h, _ = q.shape
         dq = torch.zeros(q.shape, dtype=acc, device=q.device)  # (B, N, H, D)
         dk = torch.zeros(k.shape, dtype=acc, device=q.device)  # (B, M, H, D)
         dv = torch.zeros(v.shape, dtype=acc, device=q.device)  # (B, M, H, Dv)
         dbias = torch.zeros_like(weights) if ctx.bias_dtype is not None else None  # (B, E, H)
-        for t_lo, t_hi, e_lo, e_hi in ctx.chunks:
-            if e_lo == e_hi:
-                continue
-            s, d = src[e_lo:e_hi], dst[e_lo:e_hi]  # (Ec,)
-            w = weights[:, e_lo:e_hi]  # (B, Ec, H)
+        qs, ks = _heads(q, acc), _heads(k, acc)  # [b][h] -> (L, D)
+        vs = _heads(v, acc) if grad_out is not None else None
+        gos = _heads(grad_out, acc) if grad_out is not None else None  # [b][h] -> (N, Dv)
+        for c in _chunks_on(ctx.graph, q.device, ctx.max_edges):
+            w = weights[:, c.e_lo : c.e_hi]  # (B, Ec, H)
+            drop = None
+            if keep is not None:
+                drop = keep[:, c.e_lo : c.e_hi].to(acc) / (1.0 - p_drop)  # (B, Ec, H)
             dw = torch.zeros_like(w)  # (B, Ec, H) gradient w.r.t. the pre-dropout weights
             if grad_out is not None:
-                go = grad_out[:, d].to(acc)  # (B, Ec, H, Dv)
-                dp = (go * v[:, s].to(acc)).sum(-1)  # (B, Ec, H)
-                p = w
-                if keep is not None:
-                    drop = keep[:, e_lo:e_hi].to(acc) / (1.0 - p_drop)  # (B, Ec, H)
-                    dp, p = dp * drop, w * drop
-                dw = dw + dp
-                dv.index_add_(1, s, p.unsqueeze(-1) * go)
+                pattern = c.matrix(torch.zeros(c.e_hi - c.e_lo, dtype=acc, device=q.device))
+                dp = torch.stack(
+                    [
+                        torch.stack(
+                            [_sddmm(pattern, gos[i][j][c.t_lo : c.t_hi], vs[i][j], 1.0)
+                             for j in range(h)], -1,
+                        )
+                        for i in range(b)
+                    ]
+                )  # (B, Ec, H) <dout_i, v_j>
+                dw = dw + (dp if drop is None else dp * drop)
             if grad_weights is not None:
-                dw = dw + grad_weights[:, e_lo:e_hi].to(acc)
-            row = torch.zeros(w.shape[0], t_hi - t_lo, w.shape[2], dtype=acc, device=q.device)
-            row.index_add_(1, d - t_lo, w * dw)  # (B, Nc, H) sum_j w_ij dw_ij
-            ds = w * (dw - row[:, d - t_lo])  # (B, Ec, H) gradient w.r.t. the scores
+                dw = dw + grad_weights[:, c.e_lo : c.e_hi].to(acc)
+            row = torch.zeros(b, c.rows, h, dtype=acc, device=q.device)
+            row.index_add_(1, c.local_dst, w * dw)  # (B, Nc, H) sum_j w_ij dw_ij
+            ds = w * (dw - row[:, c.local_dst])  # (B, Ec, H) gradient w.r.t. the scores
             if dbias is not None:
-                dbias[:, e_lo:e_hi] = ds
-            ds = (ds * scale).unsqueeze(-1)  # (B, Ec, H, 1)
-            dq.index_add_(1, d, ds * k[:, s].to(acc))
-            dk.index_add_(1, s, ds * q[:, d].to(acc))
+                dbias[:, c.e_lo : c.e_hi] = ds
+            ds = ds * scale
+            p = w if drop is None else w * drop  # (B, Ec, H) weights after dropout
+            crow_t, col_t, perm = c.transposed()
+            for i in range(b):
+                for j in range(h):
+                    ds_t = _csr(crow_t, col_t, ds[i, perm, j], (c.num_src, c.rows))  # (M, Nc)
+                    dq[i, c.t_lo : c.t_hi, j] = c.matrix(ds[i, :, j]) @ ks[i][j]  # (Nc, D)
+                    dk[i, :, j] += ds_t @ qs[i][j][c.t_lo : c.t_hi]  # (M, D)
+                    if grad_out is not None:
+                        p_t = _csr(crow_t, col_t, p[i, perm, j], (c.num_src, c.rows))
+                        dv[i, :, j] += p_t @ gos[i][j][c.t_lo : c.t_hi]  # (M, Dv)
         dq, dk, dv = dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
         if dbias is not None:
             dbias = dbias.to(ctx.bias_dtype)
@@ -153,8 +229,8 @@ def edge_attention(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Kernel of the ``"edge"`` backend (contract in :mod:`graphattn.backends.base`).
 
-    ``chunk_elements`` bounds the largest per-chunk intermediate
-    ``(B, E_chunk, H, max(D, Dv))``; every chunk holds at least one whole target.
+    ``chunk_elements`` bounds the per-chunk buffers ``(B, E_chunk, H)``; every
+    chunk holds at least one whole target.
 
     Examples
     --------
@@ -166,11 +242,10 @@ def edge_attention(
     >>> out.flatten().tolist(), w.flatten().tolist()
     ([0.0, 0.5], [1.0, 0.5, 0.5])
     """
-    b, _, h, d = q.shape
-    per_edge = b * h * max(d, v.shape[-1])
-    chunks = edge_chunks(graph, max(1, chunk_elements // per_edge))
+    b, _, h, _ = q.shape
+    max_edges = max(1, chunk_elements // (b * h))
     out, weights = _EdgeAttention.apply(
-        q, k, v, bias, graph, scale, dropout_p, generator, chunks
+        q, k, v, bias, graph, scale, dropout_p, generator, max_edges
     )
     return out, (weights if return_weights else None)
 
