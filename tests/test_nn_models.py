@@ -238,3 +238,27 @@ def test_lm_errors():
         small_lm(patterns.get("causal", 4))(torch.zeros(1, 5, dtype=torch.long))
     with pytest.raises(TypeError, match="returned list, not a TokenGraph"):
         small_lm(lambda n: [])(torch.zeros(1, 5, dtype=torch.long))
+
+
+def test_sequence_layers_feed_flow_analysis():
+    from graphattn.flow import attention_rollout
+
+    lm = small_lm(["causal", ("sliding_window", {"window": 2})])
+    out = lm(torch.randint(23, (2, 6)), need_weights=True)
+    layers = out.sequence_layers(1)
+    assert [g for g, _ in layers] == [g for g, _ in out.layers]
+    for (_, w), (_, batched) in zip(layers, out.layers, strict=True):
+        assert torch.equal(w, batched[1])
+    rollout = attention_rollout(layers)  # (N, N): every output token's share of each input
+    assert rollout.shape == (6, 6)
+    assert_close(rollout.sum(1), torch.ones(6))
+    assert torch.equal(rollout.triu(1), torch.zeros(6, 6))  # causal: no share of the future
+    with pytest.raises(ValueError, match="b=2 is out of range for a batch of 2"):
+        out.sequence_layers(2)
+    with pytest.raises(ValueError, match="need_weights=True"):
+        lm(torch.randint(23, (2, 6))).sequence_layers()
+    model = GraphTransformer(8, 2, 2, 16)
+    res = model(torch.randn(4, 8), patterns.get("full", 4), need_weights=True)
+    assert res.sequence_layers(0) == res.layers
+    with pytest.raises(ValueError, match="unbatched; b must be 0"):
+        res.sequence_layers(1)

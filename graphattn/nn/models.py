@@ -25,6 +25,25 @@ __all__ = ["GraphLM", "GraphTransformer", "LMOutput", "ModelOutput"]
 LayerWeights = list[tuple[TokenGraph, torch.Tensor]]
 
 
+def _sequence_layers(layers: LayerWeights | None, b: int) -> LayerWeights:
+    """Every layer's ``(graph, weights)`` of batch element ``b`` (weights ``(E, H)``)."""
+    if layers is None:
+        raise ValueError("no weights were returned: call the model with need_weights=True")
+    if isinstance(b, bool) or not isinstance(b, int):
+        raise TypeError(f"b must be an int, got {type(b).__name__}")
+    out = []
+    for graph, weights in layers:
+        if weights.dim() == 2:  # unbatched input: (E, H)
+            if b != 0:
+                raise ValueError(f"the input was unbatched; b must be 0, got {b}")
+            out.append((graph, weights))
+        elif not -weights.shape[0] <= b < weights.shape[0]:
+            raise ValueError(f"b={b} is out of range for a batch of {weights.shape[0]}")
+        else:
+            out.append((graph, weights[b]))  # (E, H)
+    return out
+
+
 @dataclass
 class ModelOutput:
     """What :class:`GraphTransformer` returns.
@@ -40,6 +59,26 @@ class ModelOutput:
 
     last_hidden_state: torch.Tensor
     layers: LayerWeights | None = None
+
+    def sequence_layers(self, b: int = 0) -> LayerWeights:
+        """Every layer's ``(graph, weights (E, H))`` for batch element ``b``.
+
+        The form that :mod:`graphattn.flow` and the drawings take.
+
+        Raises
+        ------
+        ValueError
+            If no weights were returned or ``b`` is out of range.
+
+        Examples
+        --------
+        >>> from graphattn import patterns
+        >>> model = GraphTransformer(8, 2, 2, 16)
+        >>> res = model(torch.randn(3, 4, 8), patterns.get("causal", 4), need_weights=True)
+        >>> [w.shape for _, w in res.sequence_layers(2)]
+        [torch.Size([10, 2]), torch.Size([10, 2])]
+        """
+        return _sequence_layers(self.layers, b)
 
 
 @dataclass
@@ -57,6 +96,25 @@ class LMOutput:
 
     logits: torch.Tensor
     layers: LayerWeights | None = None
+
+    def sequence_layers(self, b: int = 0) -> LayerWeights:
+        """Every layer's ``(graph, weights (E, H))`` for batch element ``b``.
+
+        The form that :mod:`graphattn.flow` and the drawings take.
+
+        Raises
+        ------
+        ValueError
+            If no weights were returned or ``b`` is out of range.
+
+        Examples
+        --------
+        >>> lm = GraphLM(10, 8, 2, 2, max_len=8)
+        >>> out = lm(torch.randint(10, (2, 5)), need_weights=True)
+        >>> [w.shape for _, w in out.sequence_layers(1)]
+        [torch.Size([15, 2]), torch.Size([15, 2])]
+        """
+        return _sequence_layers(self.layers, b)
 
 
 def _layer_graphs(graph: TokenGraph | Sequence[TokenGraph], num_layers: int) -> list[TokenGraph]:
