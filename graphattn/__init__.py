@@ -1,5 +1,6 @@
 """graphattn: transformer attention as message passing on token graphs."""
 
+from graphattn import flow  # graphattn.flow.attention_rollout, attention_flow, ...
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 from graphattn.nn import (
@@ -20,5 +21,6 @@ __all__ = [
     "GraphTransformerLayer",
     "TokenGraph",
     "__version__",
+    "flow",
     "graph_attention",
 ]

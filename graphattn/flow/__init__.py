@@ -12,7 +12,7 @@ order, as ``graph_attention(..., return_weights=True)`` returns them.
 """
 
 from graphattn.flow.cross import CrossRelevance, cross_rollout
-from graphattn.flow.faithfulness import ablation_importance, faithfulness, spearman
+from graphattn.flow.evaluation import ablation_importance, faithfulness, spearman
 from graphattn.flow.heads import aggregate_heads
 from graphattn.flow.maxflow import attention_flow, flow_graph
 from graphattn.flow.paths import FlowPath, top_paths
