@@ -9,6 +9,7 @@ finds. Plot reads results; it never computes attention.
 from graphattn.plot.attention import draw_attention, draw_heads, prune
 from graphattn.plot.flowplot import draw_flow
 from graphattn.plot.graph import draw_graph, find_artist
+from graphattn.plot.html import to_html
 from graphattn.plot.layouts import LAYOUTS, Layout, compute_layout
 from graphattn.plot.matrix import draw_matrix, draw_pattern, draw_patterns
 from graphattn.plot.reach import draw_reach
@@ -39,4 +40,5 @@ __all__ = [
     "head_color",
     "prune",
     "save_figure",
+    "to_html",
 ]

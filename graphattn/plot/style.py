@@ -217,7 +217,10 @@ def atomic_write(path: Path, write) -> Path:
     """Call ``write(tmp_path)`` for a temporary file next to ``path``, then move it into place."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)  # the permissions of a plainly created file
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:

@@ -1,0 +1,193 @@
+"""``to_html``: one self-contained, offline, interactive page of attention for every layer and head.
+
+The page embeds its data as JSON and its script and style inline; a
+Content-Security-Policy forbids every network request, so it works from a
+file, offline, forever. Choose the layer and head, hover or click a token to
+highlight its incoming and outgoing edges, switch between arc, bipartite and
+matrix views. Cross and sparse graphs are drawn as they are.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from graphattn.graph import TokenGraph
+from graphattn.plot import style
+from graphattn.plot.attention import prune
+
+__all__ = ["to_html"]
+
+MAX_HTML_EDGES = 20_000  # per layer; above, the strongest incoming edges per target are kept
+CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
+)
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>{title}</title>
+<style>
+{css}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<div id="ga-controls">
+  <label>Layer <select id="ga-layer"></select></label>
+  <label>Head <select id="ga-head"></select></label>
+  <span id="ga-views">View
+    <button type="button" data-view="arc">arc</button>
+    <button type="button" data-view="bipartite">bipartite</button>
+    <button type="button" data-view="matrix">matrix</button>
+  </span>
+  <span id="ga-note"></span>
+</div>
+<div id="ga-legend"></div>
+<div id="ga-canvas"></div>
+<div id="ga-info"></div>
+<script type="application/json" id="graphattn-data">{data}</script>
+<script>
+{js}
+</script>
+</body>
+</html>
+"""
+
+
+def to_html(
+    layers: Sequence[tuple[TokenGraph, torch.Tensor | None]],
+    path: str | os.PathLike,
+    *,
+    tokens: Sequence[str] | None = None,
+    src_tokens: Sequence[str] | None = None,
+    title: str = "graphattn attention viewer",
+    max_edges: int = MAX_HTML_EDGES,
+) -> Path:
+    """Write one self-contained interactive HTML page of attention (no CDN, no network).
+
+    Parameters
+    ----------
+    layers : sequence of (TokenGraph, tensor (E, H) or None)
+        One ``(graph, weights)`` pair per layer, as models return them
+        (a batch of one ``(1, E, H)`` is accepted); ``None`` weights show the
+        bare graph.
+    path : str or path-like
+        The ``.html`` file to write (atomically: a temporary file moved into place).
+    tokens : sequence of str, optional
+        Labels of the target tokens of every layer (and the sources of self
+        graphs); default: the graphs' own labels, else indices.
+    src_tokens : sequence of str, optional
+        Labels of the source tokens of cross graphs.
+    title : str
+        The page title.
+    max_edges : int
+        Per layer, above this many edges keep only the strongest incoming
+        edges per target (by the largest weight over heads); the page says so.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For malformed layers, labels of the wrong length or a path that does
+        not end in ``.html``; nothing is written then.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]], tokens=["hi", "there"])
+    >>> w = torch.tensor([[1.0], [0.3], [0.7]])
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     page = to_html([(g, w)], pathlib.Path(d) / "attention.html").read_text()
+    >>> "graphattn-data" in page and "http://" not in page.replace("http://www.w3.org", "")
+    True
+    """
+    pairs = style.check_layers(layers, weights=False)
+    path = style.check_path(path, (".html", ".htm"))
+    if isinstance(max_edges, bool) or not isinstance(max_edges, int) or max_edges < 1:
+        raise ValueError(f"max_edges must be a positive int, got {max_edges!r}")
+    tokens = _labels(tokens, "tokens")
+    src_tokens = _labels(src_tokens, "src_tokens")
+    payload = {
+        "title": title,
+        "headColors": list(style.HEAD_COLORS),
+        "meanColor": style.MEAN_COLOR,
+        "edgeColor": style.EDGE_COLOR,
+        "nonedgeColor": style.NONEDGE_COLOR,
+        "nonedgeHatchColor": style.NONEDGE_HATCH_COLOR,
+        "layers": [
+            _layer(k, g, w, tokens, src_tokens, max_edges) for k, (g, w) in enumerate(pairs)
+        ],
+    }
+    assets = resources.files("graphattn.plot").joinpath("assets")
+    page = PAGE.format(
+        csp=CSP,
+        title=html.escape(title),
+        css=assets.joinpath("viewer.css").read_text(encoding="utf-8"),
+        js=assets.joinpath("viewer.js").read_text(encoding="utf-8"),
+        # "<" escaped so that no "</script>" in a label can end the data block
+        data=json.dumps(payload, separators=(",", ":")).replace("<", "\\u003c"),
+    )
+    return style.atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+def _labels(labels: Sequence[str] | None, arg: str) -> list[str] | None:
+    if labels is None:
+        return None
+    if isinstance(labels, str) or not isinstance(labels, Sequence):
+        raise TypeError(f"{arg} must be a sequence of strings, got {type(labels).__name__}")
+    return [str(t) for t in labels]
+
+
+def _layer(
+    k: int,
+    g: TokenGraph,
+    w: torch.Tensor | None,
+    tokens: list[str] | None,
+    src_tokens: list[str] | None,
+    max_edges: int,
+) -> dict:
+    """The JSON record of one layer: labels, kept edges and weights per head."""
+    n, m = g.num_nodes, g.num_src_nodes
+    dst_labels = tokens if tokens is not None else g.tokens or [str(i) for i in range(n)]
+    if g.is_cross:
+        src_labels = src_tokens if src_tokens is not None else (
+            g.src_tokens or [str(j) for j in range(m)]
+        )
+    else:
+        src_labels = dst_labels
+    for labels, size, arg in ((dst_labels, n, "tokens"), (src_labels, m, "src_tokens")):
+        if len(labels) != size:
+            raise ValueError(
+                f"{arg} has {len(labels)} labels but layer {k} has {size} "
+                f"{'target' if arg == 'tokens' else 'source'} tokens"
+            )
+    weights = torch.ones(g.num_edges, 1, dtype=torch.float64) if w is None else w  # (E, H)
+    keep, note = prune(g, weights.max(1).values, max_edges=max_edges)
+    kept = weights[keep]  # (E_kept, H)
+    return {
+        "name": g.name or "",
+        "n": n,
+        "m": m,
+        "cross": g.is_cross,
+        "tokens": dst_labels,
+        "srcTokens": src_labels,
+        "src": g.src[keep].tolist(),
+        "dst": g.dst[keep].tolist(),
+        "weighted": w is not None,
+        "w": [[round(x, 5) for x in col] for col in kept.t().tolist()],  # H lists of E_kept
+        "note": note or "",
+    }
