@@ -208,7 +208,7 @@ def test_lm_loss_and_training_step():
     lm.train()
     opt = torch.optim.AdamW(lm.parameters(), lr=1e-2)
     first = lm.loss(idx).item()
-    for _ in range(8):
+    for _ in range(4):
         opt.zero_grad()
         lm.loss(idx).backward()
         opt.step()
