@@ -638,3 +638,21 @@ def test_option_errors():
         top_paths(layers, 1, 0, k=0)
     with pytest.raises(ValueError, match="source must lie"):
         top_paths(layers, 1, 5)
+
+
+# ------------------------------------------------------------- example
+
+
+def test_flow_example_runs_and_draws(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "flow_example.py"
+    spec = importlib.util.spec_from_file_location("flow_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--out", str(tmp_path)]) == 0
+    assert (tmp_path / "flow_layers.png").stat().st_size > 0
+    assert (tmp_path / "rollout_matrix.png").stat().st_size > 0
+    text = capsys.readouterr().out
+    assert "strongest paths" in text and "faithfulness" in text
