@@ -334,8 +334,22 @@ class GraphDecoderLayer(_LayerBase):
 
     Parameters
     ----------
-    d_model, num_heads, dim_feedforward, dropout, activation, layer_norm_eps, norm_first, bias
-        As :class:`GraphTransformerLayer`.
+    d_model : int
+        Model dimension ``C`` of the decoder tokens and of the memory.
+    num_heads : int
+        Attention heads of both attentions; must divide ``d_model``.
+    dim_feedforward : int, optional
+        Hidden size of the feed-forward block (default 2048).
+    dropout : float, optional
+        Dropout, training mode only (default 0.1).
+    activation : {"relu", "gelu"}, optional
+        Feed-forward activation (default ``"relu"``; ``"gelu"`` is exact).
+    layer_norm_eps : float, optional
+        Epsilon of the three layer norms (default 1e-5).
+    norm_first : bool, optional
+        Pre-norm instead of post-norm (default False).
+    bias : bool, optional
+        Biases in the linear layers and layer norms (default True).
     num_kv_heads : int, optional
         Key/value heads of both attentions (default ``num_heads``).
     device, dtype : optional

@@ -141,9 +141,29 @@ class GraphTransformer(nn.Module):
 
     Parameters
     ----------
-    d_model, num_heads, num_layers, dim_feedforward, dropout, activation, layer_norm_eps, \
-norm_first, bias, num_kv_heads, final_norm
-        See :class:`GraphTransformerConfig` (same names and defaults).
+    d_model : int
+        Model dimension ``C``.
+    num_heads : int
+        Attention heads per layer; must divide ``d_model``.
+    num_layers : int
+        Number of layers ``L``.
+    dim_feedforward : int, optional
+        Hidden size of each feed-forward block (default 2048).
+    dropout : float, optional
+        Dropout on attention weights, residual branches and the feed-forward
+        block, in training mode (default 0.1).
+    activation : {"relu", "gelu"}, optional
+        Feed-forward activation, ``"gelu"`` being exact (default ``"relu"``).
+    layer_norm_eps : float, optional
+        Epsilon of every layer norm (default 1e-5).
+    norm_first : bool, optional
+        Pre-norm layers (default False: post-norm).
+    bias : bool, optional
+        Biases in linear layers and layer norms (default True).
+    num_kv_heads : int, optional
+        Grouped-query attention (default ``num_heads``).
+    final_norm : bool, optional
+        A layer norm after the last layer, usual with pre-norm (default False).
     device, dtype : optional
         Where and in which dtype to create the parameters.
 
@@ -334,9 +354,36 @@ class GraphLM(nn.Module):
 
     Parameters
     ----------
-    vocab_size, d_model, n_layers, n_heads, pattern, pattern_params, max_len, \
-dim_feedforward, dropout, activation, layer_norm_eps, bias, tie_weights, num_kv_heads
-        See :class:`GraphLMConfig` (same names and defaults).
+    vocab_size : int
+        Number of token ids ``V``.
+    d_model : int
+        Model dimension ``C``.
+    n_layers : int
+        Number of layers.
+    n_heads : int
+        Attention heads per layer; must divide ``d_model``.
+    pattern : PatternSpec or sequence of PatternSpec, optional
+        The graph of every layer, or one per layer (default ``"causal"``).
+    pattern_params : dict, optional
+        Parameters for the plain pattern names, e.g. ``{"window": 8}``.
+    max_len : int, optional
+        Longest sequence, the size of the position embedding (default 1024).
+    dim_feedforward : int, optional
+        Feed-forward hidden size (default ``4 * d_model``).
+    dropout : float, optional
+        Embedding, attention-weight, residual and feed-forward dropout, in
+        training mode (default 0.0).
+    activation : {"gelu", "relu"}, optional
+        Feed-forward activation, ``"gelu"`` being exact (default ``"gelu"``).
+    layer_norm_eps : float, optional
+        Epsilon of every layer norm (default 1e-5).
+    bias : bool, optional
+        Biases in linear layers and layer norms; the head never has one
+        (default True).
+    tie_weights : bool, optional
+        The head shares the token embedding matrix (default True).
+    num_kv_heads : int, optional
+        Grouped-query attention (default ``n_heads``).
 
     Raises
     ------
