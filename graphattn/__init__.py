@@ -3,6 +3,7 @@
 from graphattn import flow  # graphattn.flow.attention_rollout, attention_flow, ...
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
+from graphattn.linear import graph_linear_attention
 from graphattn.nn import (
     GraphAttention,
     GraphDecoderLayer,
@@ -23,4 +24,5 @@ __all__ = [
     "__version__",
     "flow",
     "graph_attention",
+    "graph_linear_attention",
 ]
