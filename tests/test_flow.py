@@ -58,13 +58,12 @@ def attention_weights(g: TokenGraph, heads: int, gen: torch.Generator) -> torch.
 def dense_layer(g: TokenGraph, w: torch.Tensor, residual: float, reduce: str = "mean"):
     """The definition: ``A = r I + (1 - r) W`` with every row divided by its own sum."""
     w = w if w.dim() == 2 else w.unsqueeze(1)
-    per_edge = {"mean": w.mean(1), "max": w.amax(1), "min": w.amin(1)}[reduce]
+    per_edge = {"mean": w.mean(1), "max": w.amax(1), "min": w.amin(1)}[reduce].double()
     W = torch.zeros(g.num_nodes, g.num_nodes, dtype=torch.float64)
-    for e in range(g.num_edges):
-        W[int(g.dst[e]), int(g.src[e])] = float(per_edge[e])
+    W = W.index_put((g.dst, g.src), per_edge)  # W[i, j] = weight of edge j -> i
     A = residual * torch.eye(g.num_nodes, dtype=torch.float64) + (1 - residual) * W
     s = A.sum(1, keepdim=True)
-    return torch.where(s > 0, A / torch.where(s > 0, s, 1.0), A)
+    return A / torch.where(s > 0, s, torch.ones_like(s))
 
 
 def dense_rollout(layers, residual: float, reduce: str = "mean") -> torch.Tensor:
@@ -115,7 +114,7 @@ def dense_flow(layers, residual: float) -> np.ndarray:
     n, L = layers[0][0].num_nodes, len(layers)
     cap = np.zeros(((L + 1) * n, (L + 1) * n))
     for l, (g, w) in enumerate(layers, start=1):
-        A = dense_layer(g, w, residual).numpy()  # A[i, j]: edge (l-1, j) -> (l, i)
+        A = dense_layer(g, w, residual).detach().numpy()  # A[i, j]: edge (l-1, j) -> (l, i)
         cap[(l - 1) * n : l * n, l * n : (l + 1) * n] = A.T
     return np.array([[edmonds_karp(cap, j, L * n + i) for j in range(n)] for i in range(n)])
 
@@ -224,6 +223,41 @@ def test_rollout_with_self_loops_in_graph_merges_with_residual():
     torch.testing.assert_close(out, torch.tensor([[1.0, 0.0], [0.1, 0.9]]))
 
 
+@pytest.mark.parametrize("targets", [None, [4, 1, 1]])
+def test_rollout_gradients_match_dense_oracle(targets):
+    layers = random_layers(6, 3, 0.5, seed=13, heads=2)
+    ws = [w.clone().requires_grad_(True) for _, w in layers]
+    ref_ws = [w.clone().requires_grad_(True) for _, w in layers]
+    out = attention_rollout(
+        [(g, w) for (g, _), w in zip(layers, ws, strict=True)], residual=0.3, targets=targets
+    )
+    ref = dense_rollout([(g, w) for (g, _), w in zip(layers, ref_ws, strict=True)], 0.3)
+    ref = ref if targets is None else ref[targets]
+    torch.testing.assert_close(out, ref)
+    upstream = torch.randn(
+        out.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    grads = torch.autograd.grad((out * upstream).sum(), ws)
+    ref_grads = torch.autograd.grad((ref * upstream).sum(), ref_ws)
+    for got, want in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_rollout_gradcheck_float64():
+    layers = random_layers(4, 2, 0.6, seed=14, heads=2)
+    ws = tuple(w.clone().requires_grad_(True) for _, w in layers)
+
+    def run(targets):
+        def fn(*weights):
+            pairs = [(g, w) for (g, _), w in zip(layers, weights, strict=True)]
+            return attention_rollout(pairs, residual=0.4, targets=targets)
+
+        return fn
+
+    assert torch.autograd.gradcheck(run(None), ws)
+    assert torch.autograd.gradcheck(run([3, 0]), ws)
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     n=st.integers(1, 8),
@@ -269,6 +303,20 @@ def test_flow_equals_independent_max_flow(seed, causal):
     np.testing.assert_allclose(normalized.numpy(), rows / rows.sum(1, keepdims=True), atol=1e-9)
     if causal:
         assert np.all(np.triu(got.numpy(), 1) == 0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n=st.integers(1, 4),
+    num_layers=st.integers(1, 3),
+    p=st.floats(0.0, 1.0),
+    residual=st.sampled_from([0.0, 0.5, 0.8]),
+    seed=st.integers(0, 2**16),
+)
+def test_flow_property_random_graphs(n, num_layers, p, residual, seed):
+    layers = random_layers(n, num_layers, p, seed)
+    got = attention_flow(layers, list(range(n)), residual=residual, normalize=False)
+    np.testing.assert_allclose(got.numpy(), dense_flow(layers, residual), atol=1e-9)
 
 
 def test_flow_bounds():
@@ -474,6 +522,22 @@ def test_cross_rollout_matches_reference(grads, normalize):
     torch.testing.assert_close(rel.decoder, r_dd)
     torch.testing.assert_close(rel.encoder, r_ee)
     assert torch.equal(rel.decoder.triu(1), torch.zeros(4, 4, dtype=torch.float64))
+
+
+def test_cross_rollout_gradients_match_reference():
+    enc, dec_self, dec_cross = encoder_decoder_layers(seed=5)
+    groups = (enc, dec_self, dec_cross)
+    mine = [[(g, w.clone().requires_grad_(True)) for g, w in grp] for grp in groups]
+    theirs = [[(g, w.clone().requires_grad_(True)) for g, w in grp] for grp in groups]
+    rel = cross_rollout(*mine)
+    ref = chefer_reference(*theirs)[0]
+    torch.testing.assert_close(rel.cross, ref)
+    leaves = [w for grp in mine for _, w in grp]
+    ref_leaves = [w for grp in theirs for _, w in grp]
+    grads = torch.autograd.grad(rel.cross.sum(), leaves)
+    ref_grads = torch.autograd.grad(ref.sum(), ref_leaves)
+    for got, want in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(got, want)
 
 
 def test_cross_rollout_gradient_weighting():

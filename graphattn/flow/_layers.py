@@ -44,7 +44,7 @@ def check_layer(item: Any, where: str, *, allow_grad: bool = False) -> Layer:
     if not isinstance(graph, TokenGraph):
         raise TypeError(f"{where}: graph must be a TokenGraph, got {type(graph).__name__}")
     w = _check_edge_tensor(weights, graph, f"{where}: weights")
-    if w.numel() and float(w.amin()) < 0:
+    if w.numel() and float(w.detach().amin()) < 0:
         raise ValueError(f"{where}: weights must be non-negative attention weights")
     g = None
     if grad is not None:
@@ -67,9 +67,9 @@ def _check_edge_tensor(t: Any, graph: TokenGraph, where: str) -> torch.Tensor:
             f"{where} must have shape (E,) or (E, H) with E = graph.num_edges = "
             f"{graph.num_edges}, got {tuple(t.shape)}"
         )
-    if t.numel() and not bool(torch.isfinite(t.sum())):  # one pass; NaN and inf propagate
+    if t.numel() and not bool(torch.isfinite(t.detach().sum())):  # one pass; NaN and inf propagate
         raise ValueError(f"{where} holds NaN or infinite values")
-    return (t if t.dim() == 2 else t.unsqueeze(1)).detach()  # (E, H)
+    return (t if t.dim() == 2 else t.unsqueeze(1))  # (E, H)
 
 
 def check_self_layers(layers: Any, name: str = "layers") -> list[Layer]:

@@ -60,7 +60,7 @@ def attention_rollout(
         ``R[i, j]`` share of input ``j`` in output ``i`` (rows in the order of
         ``targets``); float64 if any weights are float64, else float32, on the
         weights' device. Rows sum to 1 (rows of isolated targets with
-        ``residual=0`` are zero).
+        ``residual=0`` are zero). Differentiable with respect to the weights.
 
     Raises
     ------
