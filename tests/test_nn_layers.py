@@ -168,3 +168,22 @@ def test_layer_errors():
     cross = TokenGraph.from_dense_mask(torch.ones(2, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match="num_src_nodes=3 sources but context has 4 tokens"):
         layer(torch.randn(2, 8), torch.randn(4, 8), g, cross)
+
+
+def test_decoder_layer_padding_matches_torch_padding_masks():
+    gen = torch.Generator().manual_seed(5)
+    ref = nn.TransformerDecoderLayer(8, 2, 16, batch_first=True).eval()
+    perturb(ref, gen)
+    ours = GraphDecoderLayer.from_torch(ref)
+    n, m = 4, 5
+    causal = TokenGraph.from_dense_mask(torch.ones(n, n, dtype=torch.bool).tril())
+    cross = TokenGraph.from_dense_mask(torch.ones(n, m, dtype=torch.bool))
+    tgt_valid = torch.tensor([[True] * 4, [True, True, True, False]])
+    mem_valid = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    x = torch.randn(2, n, 8, generator=gen, requires_grad=True)
+    memory = torch.randn(2, m, 8, generator=gen)
+    expected = ref(x, memory, tgt_mask=~causal.to_dense_mask(),
+                   tgt_key_padding_mask=~tgt_valid, memory_key_padding_mask=~mem_valid)
+    out, _ = ours(x, memory, causal, cross, bias=padding_bias(causal, tgt_valid, 2),
+                  cross_bias=padding_bias(cross, mem_valid, 2))
+    assert_close(out, expected)

@@ -414,6 +414,8 @@ class GraphDecoderLayer(_LayerBase):
         graph: TokenGraph,
         cross_graph: TokenGraph,
         *,
+        bias: torch.Tensor | None = None,
+        cross_bias: torch.Tensor | None = None,
         need_weights: bool = False,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
         """Run the layer.
@@ -428,6 +430,9 @@ class GraphDecoderLayer(_LayerBase):
             Self graph over the ``N`` decoder tokens (e.g. causal).
         cross_graph : TokenGraph
             ``N`` targets, ``M`` sources (memory -> decoder).
+        bias, cross_bias : Tensor, optional
+            Per-edge attention biases of the self and the cross graph, e.g.
+            :func:`padding_bias` for padded decoder tokens or padded memory.
         need_weights : bool, optional
             Also return both attentions' weights.
 
@@ -438,18 +443,19 @@ class GraphDecoderLayer(_LayerBase):
             With a leading ``B`` for batched input.
         """
         if self.norm_first:
-            h, w_self = self.self_attn(self.norm1(x), graph, need_weights=need_weights)
+            h, w_self = self.self_attn(self.norm1(x), graph, bias=bias, need_weights=need_weights)
             x = x + self.dropout1(h)
             h, w_cross = self.multihead_attn(
-                self.norm2(x), cross_graph, context=memory, need_weights=need_weights
+                self.norm2(x), cross_graph, context=memory, bias=cross_bias,
+                need_weights=need_weights,
             )
             x = x + self.dropout2(h)
             x = x + self._ff(self.norm3(x))
         else:
-            h, w_self = self.self_attn(x, graph, need_weights=need_weights)
+            h, w_self = self.self_attn(x, graph, bias=bias, need_weights=need_weights)
             x = self.norm1(x + self.dropout1(h))
             h, w_cross = self.multihead_attn(
-                x, cross_graph, context=memory, need_weights=need_weights
+                x, cross_graph, context=memory, bias=cross_bias, need_weights=need_weights
             )
             x = self.norm2(x + self.dropout2(h))
             x = self.norm3(x + self._ff(x))
