@@ -228,6 +228,10 @@ def test_lm_errors():
         lm(torch.full((1, 3), 23))
     with pytest.raises(ValueError, match="targets must have the shape of idx"):
         lm.loss(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 3, dtype=torch.long))
+    with pytest.raises(TypeError, match="d_model must be an int"):
+        GraphLM(10, 8.0, 1, 2)
+    with pytest.raises(ValueError, match="n_heads must be positive"):
+        GraphLM(10, 8, 1, 0)
     with pytest.raises(ValueError, match="pattern 'nope' is unknown"):
         small_lm("nope")
     with pytest.raises(ValueError, match="n_layers=2 entries, got 3"):

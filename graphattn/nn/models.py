@@ -422,9 +422,14 @@ class GraphLM(nn.Module):
         num_kv_heads: int | None = None,
     ) -> None:
         super().__init__()
-        _check_positive_int(vocab_size, "vocab_size")
-        _check_positive_int(n_layers, "n_layers")
-        _check_positive_int(max_len, "max_len")
+        for value, name in (
+            (vocab_size, "vocab_size"),
+            (d_model, "d_model"),
+            (n_layers, "n_layers"),
+            (n_heads, "n_heads"),
+            (max_len, "max_len"),
+        ):
+            _check_positive_int(value, name)
         self.config = GraphLMConfig(
             vocab_size=vocab_size,
             d_model=d_model,
