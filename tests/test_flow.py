@@ -212,7 +212,12 @@ def test_targets_path_agrees_with_dense_path():
     torch.testing.assert_close(part, full[targets])
     single = attention_rollout(layers, residual=0.4, head_reduce="min", targets=torch.tensor([5]))
     torch.testing.assert_close(single, full[5:6])
-    torch.testing.assert_close(attention_rollout(layers, targets=2), attention_rollout(layers)[2:3])
+    torch.testing.assert_close(
+        attention_rollout(layers, residual=0.4, head_reduce="min", targets=2), full[2:3]
+    )
+    torch.testing.assert_close(
+        attention_rollout(layers, residual=0.4, head_reduce="min", targets=np.int64(2)), full[2:3]
+    )
 
 
 def test_rollout_with_self_loops_in_graph_merges_with_residual():
@@ -677,6 +682,10 @@ def test_layer_errors():
         attention_rollout([(g, w, w)])
     with pytest.raises(ValueError, match="empty"):
         attention_rollout([])
+    with pytest.raises(ValueError, match=r"sequence_layers\(b\)"):
+        attention_rollout([(g, torch.rand(2, 3, 2))])
+    half = torch.tensor([1.0, 0.5, 0.5], dtype=torch.bfloat16)
+    torch.testing.assert_close(attention_rollout([(g, half)]), attention_rollout([(g, w)]))
     with pytest.raises(TypeError, match="sequence"):
         attention_rollout((g, w) for _ in range(2))
 

@@ -8,6 +8,7 @@ here before doing any work.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -63,13 +64,19 @@ def _check_edge_tensor(t: Any, graph: TokenGraph, where: str) -> torch.Tensor:
         got = t.dtype if isinstance(t, torch.Tensor) else type(t).__name__
         raise TypeError(f"{where} must be a floating tensor (E,) or (E, H), got {got}")
     if t.dim() not in (1, 2) or t.shape[0] != graph.num_edges:
+        batched = (
+            "; for batched (B, E, H) weights pass one element, e.g. model_output.sequence_layers(b)"
+            if t.dim() == 3
+            else ""
+        )
         raise ValueError(
             f"{where} must have shape (E,) or (E, H) with E = graph.num_edges = "
-            f"{graph.num_edges}, got {tuple(t.shape)}"
+            f"{graph.num_edges}, got {tuple(t.shape)}{batched}"
         )
-    if t.numel() and not bool(torch.isfinite(t.detach().sum())):  # one pass; NaN and inf propagate
+    wide = torch.float64 if t.dtype == torch.float64 else torch.float32  # no half overflow
+    if t.numel() and not bool(torch.isfinite(t.detach().sum(dtype=wide))):  # NaN/inf propagate
         raise ValueError(f"{where} holds NaN or infinite values")
-    return (t if t.dim() == 2 else t.unsqueeze(1))  # (E, H)
+    return t if t.dim() == 2 else t.unsqueeze(1)  # (E, H)
 
 
 def check_self_layers(layers: Any, name: str = "layers") -> list[Layer]:
@@ -87,6 +94,11 @@ def check_self_layers(layers: Any, name: str = "layers") -> list[Layer]:
                 f"M={layer.graph.num_src_nodes}); self-graph rollout needs self graphs, "
                 "use cross_rollout for encoder -> decoder graphs"
             )
+        if layer.weights.device != out[0].weights.device:
+            raise ValueError(
+                f"{name}[{l}] weights are on {layer.weights.device} but {name}[0] weights on "
+                f"{out[0].weights.device}; put all layers on one device"
+            )
         if layer.graph.num_nodes != n:
             raise ValueError(
                 f"{name}[{l}] has N={layer.graph.num_nodes} tokens but {name}[0] has N={n}; "
@@ -97,7 +109,7 @@ def check_self_layers(layers: Any, name: str = "layers") -> list[Layer]:
 
 def check_options(residual: Any, head_reduce: Any) -> float:
     """Validate ``residual`` in [0, 1] and ``head_reduce``; return ``residual`` as float."""
-    if isinstance(residual, bool) or not isinstance(residual, (int, float)):
+    if isinstance(residual, bool) or not isinstance(residual, numbers.Real):
         raise TypeError(f"residual must be a number in [0, 1], got {type(residual).__name__}")
     if not 0.0 <= float(residual) <= 1.0:
         raise ValueError(f"residual must be in [0, 1], got {residual}")
@@ -122,9 +134,8 @@ def check_targets(targets: Any, n: int, name: str = "targets") -> torch.Tensor:
     """Validate target token indices: an int, a sequence of ints or a 1-D integer tensor."""
     if isinstance(targets, bool):
         raise TypeError(f"{name} must be an int or a sequence of ints, got bool")
-    if isinstance(targets, int):
-        targets = [targets]
     t = torch.as_tensor(targets) if not isinstance(targets, torch.Tensor) else targets
+    t = t.reshape(1) if t.dim() == 0 else t  # one index, e.g. an int or a numpy integer
     if t.dim() != 1 or t.numel() == 0:
         raise ValueError(f"{name} must be a non-empty 1-D index list, got shape {tuple(t.shape)}")
     if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():

@@ -153,6 +153,11 @@ def _check_cross_inputs(
             if layer.graph.is_cross != cross:
                 kind = "a cross graph (N targets x M sources)" if cross else "a self graph"
                 raise ValueError(f"{name}[{l}] must be {kind}, got {layer.graph!r}")
+    devices = {layer.weights.device for group in (enc, dec_self, dec_cross) for layer in group}
+    if len(devices) > 1:
+        raise ValueError(
+            f"all layers' weights must be on one device, got {sorted(map(str, devices))}"
+        )
     n, m = dec_cross[0].graph.num_nodes, dec_cross[0].graph.num_src_nodes
     sizes = {
         "encoder_layers": (m, m),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ __all__ = ["attention_flow", "flow_graph"]
 
 
 def _check_prune(prune: Any) -> float:
-    if isinstance(prune, bool) or not isinstance(prune, (int, float)):
+    if isinstance(prune, bool) or not isinstance(prune, numbers.Real):
         raise TypeError(f"prune must be a number >= 0, got {type(prune).__name__}")
     if not 0.0 <= float(prune) < 1.0:
         raise ValueError(f"prune must be in [0, 1), got {prune}")
