@@ -729,3 +729,19 @@ def test_flow_example_runs_and_draws(tmp_path, capsys):
     assert (tmp_path / "rollout_matrix.png").stat().st_size > 0
     text = capsys.readouterr().out
     assert "strongest paths" in text and "faithfulness" in text
+
+
+def test_benchmark_helpers_on_a_small_case(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_flow.py"
+    spec = importlib.util.spec_from_file_location("bench_flow", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.bench_rollout(128, 2, 8, repeat=1, full=True)
+    assert [r["targets"] for r in rows] == [1, 64, 128]
+    assert all(r["max_row_sum_error"] < 1e-5 for r in rows)
+    bench.write_json({"results": rows}, tmp_path / "flow.json")
+    assert json.loads((tmp_path / "flow.json").read_text())["results"] == rows

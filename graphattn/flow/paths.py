@@ -93,7 +93,7 @@ def top_paths(
     for layer in checked:
         m = merged_entries(layer_operator(layer, residual, head_reduce, torch.float64))
         row, col = m.row.cpu(), m.col.cpu()  # (nnz,) sorted by row
-        cand = score[col] + m.val.cpu().log().unsqueeze(1)  # (nnz, k)
+        cand = score[col] + m.val.detach().cpu().log().unsqueeze(1)  # (nnz, k)
         degree = torch.bincount(row, minlength=n)  # (N,)
         start = torch.cumsum(degree, 0) - degree  # (N,) first entry of every row
         pos = torch.arange(row.numel()) - start[row]  # (nnz,) slot within its row
