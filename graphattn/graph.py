@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -893,7 +894,7 @@ class TokenGraph:
                     edge_index = z["edge_index"]
             else:
                 raise ValueError(f"path must end in .json or .npz, got {path.name!r}")
-        except (OSError, ValueError, KeyError) as err:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
             if isinstance(err, FileNotFoundError):
                 raise
             raise ValueError(f"{path} is not a readable graphattn graph file: {err}") from err
@@ -906,6 +907,8 @@ class TokenGraph:
                 f"{path} has graph format version {meta.get('version')!r}; "
                 f"this graphattn reads version {FORMAT_VERSION}"
             )
+        if edge_index is None:
+            raise ValueError(f"{path} holds an invalid graph: it has no edge_index")
         try:
             cross = bool(meta["cross"])
             g = cls(
