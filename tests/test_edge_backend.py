@@ -85,7 +85,7 @@ def test_gradcheck_with_dropout_uses_the_same_mask_in_backward():
 
 
 def test_backward_saves_no_edge_by_dim_tensor():
-    """Only q, k, v, the (B, E, H) weights (and dropout mask) are kept for backward."""
+    """Only q, k, v, the per-edge weights (and dropout mask) are kept for backward."""
     g = band(64, 16)
     b, h, d = 2, 2, 8
     q, k, v = inputs(b, 64, 64, h, d, d, seed=4)
@@ -97,7 +97,7 @@ def test_backward_saves_no_edge_by_dim_tensor():
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out, _ = run(q, k, v, g, chunk_elements=256, dropout_p=0.1)
-    allowed = {tuple(q.shape), tuple(k.shape), tuple(v.shape), (b, g.num_edges, h)}
+    allowed = {tuple(q.shape), tuple(k.shape), tuple(v.shape), (b, h, g.num_edges)}
     assert saved and set(saved) <= allowed
     assert max(math.prod(s) for s in saved) < g.num_edges * h * d
     out.sum().backward()

@@ -19,6 +19,7 @@ where the transposed products use the chunk's edges re-sorted by source.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -30,7 +31,6 @@ from graphattn.backends.base import (
     dropout_keep,
     edges_on,
     register_backend,
-    segment_softmax,
 )
 from graphattn.graph import TokenGraph
 
@@ -119,40 +119,64 @@ def _heads(x: torch.Tensor, acc: torch.dtype) -> list[list[torch.Tensor]]:
     return [[x[b, :, h].to(acc).contiguous() for h in range(x.shape[2])] for b in range(x.shape[0])]
 
 
+def _per_head_sddmm(c: _Chunk, a, bmat, alpha: float, acc, device) -> torch.Tensor:
+    """Per-head SDDMM of ``a[b][h] (N, D)`` and ``bmat[b][h] (M, D)`` at the chunk's edges."""
+    pattern = c.matrix(torch.zeros(c.e_hi - c.e_lo, dtype=acc, device=device))
+    nb, nh = len(a), len(a[0])
+    out = torch.empty(nb, nh, c.e_hi - c.e_lo, dtype=acc, device=device)  # (B, H, Ec)
+    for i in range(nb):
+        for j in range(nh):
+            out[i, j] = _sddmm(pattern, a[i][j][c.t_lo : c.t_hi], bmat[i][j], alpha)
+    return out
+
+
+def _take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x[:, :, index]`` for ``x (B, H, L)`` and ``index (K,)``, as a gather ``(B, H, K)``."""
+    return x.gather(2, index.expand(*x.shape[:2], -1))
+
+
+def _row_sum(x: torch.Tensor, c: _Chunk) -> torch.Tensor:
+    """Sum of ``x (B, H, Ec)`` over each target's edges, ``(B, H, Nc)``."""
+    offsets = c.crow.expand(*x.shape[:2], -1)  # (B, H, Nc + 1)
+    return torch.segment_reduce(x, "sum", offsets=offsets, axis=2, unsafe=True)
+
+
+def _row_softmax(score: torch.Tensor, c: _Chunk) -> torch.Tensor:
+    """Softmax of ``score (B, H, Ec)`` over each target's edges; all ``-inf`` rows give 0."""
+    offsets = c.crow.expand(*score.shape[:2], -1)  # (B, H, Nc + 1)
+    smax = torch.segment_reduce(score, "max", offsets=offsets, axis=2, unsafe=True)  # (B, H, Nc)
+    smax = smax.masked_fill(smax == -math.inf, 0.0)  # empty / all -inf targets
+    p = torch.exp(score - _take(smax, c.local_dst))  # (B, H, Ec)
+    denom = _row_sum(p, c).clamp_min(torch.finfo(p.dtype).tiny)  # (B, H, Nc)
+    return p / _take(denom, c.local_dst)  # (B, H, Ec)
+
+
 class _EdgeAttention(torch.autograd.Function):
-    """CSR edge attention whose backward recomputes from the saved weights."""
+    """CSR edge attention whose backward recomputes from the saved weights ``(B, H, E)``."""
 
     @staticmethod
     def forward(ctx, q, k, v, bias, graph, scale, dropout_p, generator, max_edges):
         acc = accumulation_dtype(q.dtype)
         b, n, h, _ = q.shape
-        chunks = _chunks_on(graph, q.device, max_edges)
-        weights = torch.zeros(b, graph.num_edges, h, dtype=acc, device=q.device)  # (B, E, H)
-        out = torch.zeros(b, n, h, v.shape[-1], dtype=acc, device=q.device)  # (B, N, H, Dv)
+        dev = q.device
+        weights = torch.zeros(b, h, graph.num_edges, dtype=acc, device=dev)  # (B, H, E)
+        out = torch.zeros(b, n, h, v.shape[-1], dtype=acc, device=dev)  # (B, N, H, Dv)
         keep = None
         if dropout_p > 0:
-            keep = dropout_keep(tuple(weights.shape), dropout_p, generator, q.device)  # (B, E, H)
+            keep = dropout_keep((b, graph.num_edges, h), dropout_p, generator, dev)  # (B, E, H)
+            keep = keep.transpose(1, 2).contiguous()  # (B, H, E)
         qs, ks, vs = _heads(q, acc), _heads(k, acc), _heads(v, acc)  # [b][h] -> (L, D)
-        for c in chunks:
-            pattern = c.matrix(torch.zeros(c.e_hi - c.e_lo, dtype=acc, device=q.device))
-            score = torch.stack(
-                [
-                    torch.stack(
-                        [_sddmm(pattern, qs[i][j][c.t_lo : c.t_hi], ks[i][j], scale)
-                         for j in range(h)], -1,
-                    )
-                    for i in range(b)
-                ]
-            )  # (B, Ec, H)
+        for c in _chunks_on(graph, dev, max_edges):
+            score = _per_head_sddmm(c, qs, ks, scale, acc, dev)  # (B, H, Ec)
             if bias is not None:
-                score = score + bias[:, c.e_lo : c.e_hi]
-            w = segment_softmax(score, c.local_dst, c.rows)  # (B, Ec, H)
-            weights[:, c.e_lo : c.e_hi] = w
+                score += bias[:, c.e_lo : c.e_hi].transpose(1, 2)
+            w = _row_softmax(score, c)  # (B, H, Ec)
+            weights[:, :, c.e_lo : c.e_hi] = w
             if keep is not None:
-                w = w * keep[:, c.e_lo : c.e_hi].to(acc) / (1.0 - dropout_p)
+                w = w * keep[:, :, c.e_lo : c.e_hi].to(acc) / (1.0 - dropout_p)
             for i in range(b):
                 for j in range(h):
-                    out[i, c.t_lo : c.t_hi, j] = c.matrix(w[i, :, j]) @ vs[i][j]  # (Nc, Dv)
+                    out[i, c.t_lo : c.t_hi, j] = c.matrix(w[i, j]) @ vs[i][j]  # (Nc, Dv)
         ctx.save_for_backward(q, k, v, weights, keep)
         ctx.graph, ctx.scale, ctx.dropout_p, ctx.max_edges = graph, scale, dropout_p, max_edges
         ctx.bias_dtype = None if bias is None else bias.dtype
@@ -163,54 +187,51 @@ class _EdgeAttention(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out, grad_weights):
         q, k, v, weights, keep = ctx.saved_tensors
-        acc, scale, p_drop = weights.dtype, ctx.scale, ctx.dropout_p
+        acc, scale, p_drop, dev = weights.dtype, ctx.scale, ctx.dropout_p, q.device
+        need_q, need_k, need_v, need_bias = ctx.needs_input_grad[:4]
         b, _, h, _ = q.shape
-        dq = torch.zeros(q.shape, dtype=acc, device=q.device)  # (B, N, H, D)
-        dk = torch.zeros(k.shape, dtype=acc, device=q.device)  # (B, M, H, D)
-        dv = torch.zeros(v.shape, dtype=acc, device=q.device)  # (B, M, H, Dv)
-        dbias = torch.zeros_like(weights) if ctx.bias_dtype is not None else None  # (B, E, H)
+        dq = torch.zeros(q.shape, dtype=acc, device=dev) if need_q else None  # (B, N, H, D)
+        dk = torch.zeros(k.shape, dtype=acc, device=dev) if need_k else None  # (B, M, H, D)
+        dv = torch.zeros(v.shape, dtype=acc, device=dev) if need_v else None  # (B, M, H, Dv)
+        dbias = torch.zeros_like(weights) if need_bias else None  # (B, H, E)
         qs, ks = _heads(q, acc), _heads(k, acc)  # [b][h] -> (L, D)
         vs = _heads(v, acc) if grad_out is not None else None
         gos = _heads(grad_out, acc) if grad_out is not None else None  # [b][h] -> (N, Dv)
-        for c in _chunks_on(ctx.graph, q.device, ctx.max_edges):
-            w = weights[:, c.e_lo : c.e_hi]  # (B, Ec, H)
-            drop = None
+        for c in _chunks_on(ctx.graph, dev, ctx.max_edges):
+            w = weights[:, :, c.e_lo : c.e_hi]  # (B, H, Ec)
+            p = w  # weights after dropout
+            dw = torch.zeros_like(w)  # (B, H, Ec) gradient w.r.t. the pre-dropout weights
             if keep is not None:
-                drop = keep[:, c.e_lo : c.e_hi].to(acc) / (1.0 - p_drop)  # (B, Ec, H)
-            dw = torch.zeros_like(w)  # (B, Ec, H) gradient w.r.t. the pre-dropout weights
+                drop = keep[:, :, c.e_lo : c.e_hi].to(acc) / (1.0 - p_drop)  # (B, H, Ec)
+                p = w * drop
             if grad_out is not None:
-                pattern = c.matrix(torch.zeros(c.e_hi - c.e_lo, dtype=acc, device=q.device))
-                dp = torch.stack(
-                    [
-                        torch.stack(
-                            [_sddmm(pattern, gos[i][j][c.t_lo : c.t_hi], vs[i][j], 1.0)
-                             for j in range(h)], -1,
-                        )
-                        for i in range(b)
-                    ]
-                )  # (B, Ec, H) <dout_i, v_j>
-                dw = dw + (dp if drop is None else dp * drop)
+                dp = _per_head_sddmm(c, gos, vs, 1.0, acc, dev)  # (B, H, Ec) <dout_i, v_j>
+                dw += dp if keep is None else dp * drop
             if grad_weights is not None:
-                dw = dw + grad_weights[:, c.e_lo : c.e_hi].to(acc)
-            row = torch.zeros(b, c.rows, h, dtype=acc, device=q.device)
-            row.index_add_(1, c.local_dst, w * dw)  # (B, Nc, H) sum_j w_ij dw_ij
-            ds = w * (dw - row[:, c.local_dst])  # (B, Ec, H) gradient w.r.t. the scores
+                dw += grad_weights[:, :, c.e_lo : c.e_hi].to(acc)
+            row = _row_sum(w * dw, c)  # (B, H, Nc) sum_j w_ij dw_ij
+            ds = w * (dw - _take(row, c.local_dst))  # (B, H, Ec) grad w.r.t. scores
             if dbias is not None:
-                dbias[:, c.e_lo : c.e_hi] = ds
+                dbias[:, :, c.e_lo : c.e_hi] = ds
             ds = ds * scale
-            p = w if drop is None else w * drop  # (B, Ec, H) weights after dropout
-            crow_t, col_t, perm = c.transposed()
+            if need_k or need_v:
+                crow_t, col_t, perm = c.transposed()
+                ds_t, p_t = _take(ds, perm), _take(p, perm)  # (B, H, Ec) by source
             for i in range(b):
                 for j in range(h):
-                    ds_t = _csr(crow_t, col_t, ds[i, perm, j], (c.num_src, c.rows))  # (M, Nc)
-                    dq[i, c.t_lo : c.t_hi, j] = c.matrix(ds[i, :, j]) @ ks[i][j]  # (Nc, D)
-                    dk[i, :, j] += ds_t @ qs[i][j][c.t_lo : c.t_hi]  # (M, D)
-                    if grad_out is not None:
-                        p_t = _csr(crow_t, col_t, p[i, perm, j], (c.num_src, c.rows))
-                        dv[i, :, j] += p_t @ gos[i][j][c.t_lo : c.t_hi]  # (M, Dv)
-        dq, dk, dv = dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
+                    if need_q:
+                        dq[i, c.t_lo : c.t_hi, j] = c.matrix(ds[i, j]) @ ks[i][j]  # (Nc, D)
+                    if need_k:
+                        m_t = _csr(crow_t, col_t, ds_t[i, j], (c.num_src, c.rows))  # (M, Nc)
+                        dk[i, :, j] += m_t @ qs[i][j][c.t_lo : c.t_hi]  # (M, D)
+                    if need_v and grad_out is not None:
+                        m_t = _csr(crow_t, col_t, p_t[i, j], (c.num_src, c.rows))  # (M, Nc)
+                        dv[i, :, j] += m_t @ gos[i][j][c.t_lo : c.t_hi]  # (M, Dv)
+        dq = dq.to(q.dtype) if need_q else None
+        dk = dk.to(k.dtype) if need_k else None
+        dv = dv.to(v.dtype) if need_v else None
         if dbias is not None:
-            dbias = dbias.to(ctx.bias_dtype)
+            dbias = dbias.transpose(1, 2).to(ctx.bias_dtype)  # (B, E, H)
         return dq, dk, dv, dbias, None, None, None, None, None
 
 
@@ -246,8 +267,8 @@ def edge_attention(
     max_edges = max(1, chunk_elements // (b * h))
     out, weights = _EdgeAttention.apply(
         q, k, v, bias, graph, scale, dropout_p, generator, max_edges
-    )
-    return out, (weights if return_weights else None)
+    )  # weights (B, H, E)
+    return out, (weights.transpose(1, 2) if return_weights else None)  # (B, E, H)
 
 
 def _supports(request: AttentionRequest) -> str | None:
