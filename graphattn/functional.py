@@ -178,6 +178,17 @@ def _per_head_bias(bias: Bias, graphs: list[TokenGraph], b: int, device) -> torc
     return torch.cat(parts, 1)  # (B, E_total, 1)
 
 
+def _head_major_graph(graphs: list[TokenGraph]) -> TokenGraph:
+    """``TokenGraph.batch(graphs)``, cached on the first graph for repeated calls.
+
+    The cached value keeps the member graphs alive, so their ``id``s in the
+    key cannot be reused by other graphs while the entry exists.
+    """
+    key = ("per_head_batch", tuple(id(g) for g in graphs))
+    _, batched = graphs[0].cached(key, lambda: (tuple(graphs), TokenGraph.batch(graphs)))
+    return batched
+
+
 def _check_finite(q, k, v, bias: torch.Tensor | None) -> None:
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not torch.isfinite(t).all():
@@ -298,7 +309,7 @@ def graph_attention(
         k = k.repeat_interleave(group, dim=2)  # (B, M, H, D)
         v = v.repeat_interleave(group, dim=2)  # (B, M, H, Dv)
     if graphs is not None:
-        graph = TokenGraph.batch(graphs)  # head h: targets h*N.., sources h*M..
+        graph = _head_major_graph(graphs)  # head h: targets h*N.., sources h*M..
         q = q.transpose(1, 2).reshape(b, h * n, 1, d)  # (B, H*N, 1, D) head-major
         k = k.transpose(1, 2).reshape(b, h * m, 1, d)  # (B, H*M, 1, D)
         v = v.transpose(1, 2).reshape(b, h * m, 1, v.shape[-1])  # (B, H*M, 1, Dv)
