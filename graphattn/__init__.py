@@ -1,6 +1,10 @@
 """graphattn: transformer attention as message passing on token graphs."""
 
-from graphattn import flow  # graphattn.flow.attention_rollout, attention_flow, ...
+from graphattn import (
+    analysis,  # graphattn.analysis.describe, reach, layers_to_reach, ...
+    flow,  # graphattn.flow.attention_rollout, attention_flow, ...
+    patterns,  # graphattn.patterns.get("sliding_window", n, window=w), ...
+)
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 from graphattn.linear import graph_linear_attention
@@ -22,7 +26,9 @@ __all__ = [
     "GraphTransformerLayer",
     "TokenGraph",
     "__version__",
+    "analysis",
     "flow",
     "graph_attention",
     "graph_linear_attention",
+    "patterns",
 ]
