@@ -517,6 +517,8 @@ def _write_index(folder: Path, pictures: list[tuple[str, str]], header: str, tab
         )
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>graphattn demo</title>
+<meta http-equiv="Content-Security-Policy"
+      content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em;
        color: #222; line-height: 1.45; }}
@@ -533,6 +535,29 @@ table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding
 """
     (folder / "index.html").write_text(page, encoding="utf-8")
     return "index.html"
+
+
+def _write_viewers(run: _Run, folder: Path) -> list[str]:
+    """One offline interactive viewer (:func:`graphattn.plot.to_html`) per text."""
+    from graphattn.plot import to_html
+
+    names = []
+    for b, text in enumerate(run.texts):
+        name = f"viewer-{b + 1}.html"
+        to_html(run.layers[b], folder / name, title=f"graphattn demo: {text}")
+        names.append(name)
+    return names
+
+
+def _viewer_links(run: _Run, viewers: list[str]) -> str:
+    links = "".join(
+        f'<li><a href="{name}">{html.escape(text)}</a></li>'
+        for name, text in zip(viewers, run.texts, strict=True)
+    )
+    return (
+        "<p><b>Interactive viewers</b> (same folder, offline): every layer and head, "
+        f"hover a token to highlight its edges.</p><ul>{links}</ul>"
+    )
 
 
 # --------------------------------------------------------------------- run
@@ -584,7 +609,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
     from tqdm import tqdm
 
     texts, out = _check_config(cfg)
-    total = 2 + (9 if len(texts) == 2 else 7)  # model, run, then one step per picture
+    total = 3 + (9 if len(texts) == 2 else 7)  # model, run, one step per picture, viewer
     steps = tqdm(total=total, desc="graphattn demo", disable=not cfg.progress, file=sys.stderr)
     steps.set_postfix_str("loading the model")
     model, model_name, note = _load_model(cfg.model)
@@ -623,8 +648,11 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
         step("patterns", "sparse graphs", lambda p: _fig_patterns(run, drift, p))
         if len(texts) == 2:
             step("cross", "cross-attention", lambda p: _fig_cross(run, p))
+        steps.set_postfix_str("interactive viewer")
+        viewers = _write_viewers(run, tmp)
+        steps.update()
         summary, header, table = _summaries(run, model_name, note, drift, distances, out)
-        _write_index(tmp, pics, header, table)
+        _write_index(tmp, pics, header + _viewer_links(run, viewers), table)
         (tmp / MARKER).write_text("written by graphattn demo; a re-run replaces this folder\n")
         umask = os.umask(0)
         os.umask(umask)

@@ -48,6 +48,9 @@ def test_demo_writes_every_picture_and_a_self_contained_page(tmp_path, capsys):
     assert not re.search(r"(src|href)=\"https?:", page)  # nothing loaded from the network
     for title, _ in demo_module.CAPTIONS.values():
         assert f"<h2>{title}</h2>" in page
+    for b in (1, 2):
+        assert f'<a href="viewer-{b}.html">' in page
+        assert "graphattn-data" in (out / f"viewer-{b}.html").read_text()
     assert (out / MARKER).exists()
     assert leftovers(tmp_path) == []
 
