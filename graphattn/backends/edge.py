@@ -137,13 +137,13 @@ def _take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 def _row_sum(x: torch.Tensor, c: _Chunk) -> torch.Tensor:
     """Sum of ``x (B, H, Ec)`` over each target's edges, ``(B, H, Nc)``."""
-    offsets = c.crow.expand(*x.shape[:2], -1)  # (B, H, Nc + 1)
+    offsets = c.crow.expand(*x.shape[:2], -1).contiguous()  # (B, H, Nc + 1)
     return torch.segment_reduce(x, "sum", offsets=offsets, axis=2, unsafe=True)
 
 
 def _row_softmax(score: torch.Tensor, c: _Chunk) -> torch.Tensor:
     """Softmax of ``score (B, H, Ec)`` over each target's edges; all ``-inf`` rows give 0."""
-    offsets = c.crow.expand(*score.shape[:2], -1)  # (B, H, Nc + 1)
+    offsets = c.crow.expand(*score.shape[:2], -1).contiguous()  # (B, H, Nc + 1)
     smax = torch.segment_reduce(score, "max", offsets=offsets, axis=2, unsafe=True)  # (B, H, Nc)
     smax = smax.masked_fill(smax == -math.inf, 0.0)  # empty / all -inf targets
     p = torch.exp(score - _take(smax, c.local_dst))  # (B, H, Ec)
