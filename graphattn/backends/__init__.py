@@ -1,13 +1,13 @@
 """Backends of :func:`graphattn.graph_attention` and their registry.
 
 Importing this package registers the built-in backends (``"reference"``,
-``"edge"``, ``"dense"``). A backend module registers itself on import with
+``"edge"``, ``"dense"``, ``"block"``, ``"csr"``). A backend module registers itself on import with
 :func:`register_backend`; the policy behind ``backend="auto"`` is replaced
 with :func:`register_selector`. The contract every kernel follows is in
 :mod:`graphattn.backends.base`.
 """
 
-from graphattn.backends import dense, edge, reference  # noqa: F401  (register on import)
+from graphattn.backends import block, csr, dense, edge, reference  # noqa: F401  (register on import)
 from graphattn.backends.base import (
     AttentionRequest,
     Backend,

@@ -1,0 +1,581 @@
+"""The ``"block"`` backend: block-sparse tiles for locally dense patterns.
+
+Targets and sources are cut into blocks of ``block_size`` tokens. A *pair*
+``(query block, key block)`` is kept when at least one edge joins the two
+blocks; only kept pairs are computed, and an in-tile mask removes the
+positions of a kept tile that are not edges. Query blocks with the same number
+``c`` of key blocks form a *group*, so one batched matmul computes all of them::
+
+    qt = q[query blocks]                       # (B, H, n, bs, D)
+    kt = k[key blocks of each query block]     # (B, H, n, c * bs, D)
+    s  = qt @ kt^T * scale (+ bias), masked    # (B, H, n, bs, c * bs)
+
+The softmax is online over slices of the ``c`` key blocks (running max and sum,
+as in FlashAttention), so a very wide row (a global token) never needs more
+than one slice in memory. The backward saves only ``out`` and the per-row
+log-sum-exp and recomputes each tile, so no ``(E, H, D)`` or ``(E, H)`` tensor
+is kept. The plan (pairs, groups, tile masks) depends only on the graph and is
+cached on it with :meth:`~graphattn.graph.TokenGraph.cached`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from graphattn.backends.base import AttentionRequest, accumulation_dtype, register_backend
+from graphattn.graph import TokenGraph
+
+__all__ = ["BLOCK_SIZE", "CHUNK_ELEMENTS", "BlockPlan", "block_attention", "block_plan"]
+
+BLOCK_SIZE = 64  # tokens per block, for targets and sources alike
+CHUNK_ELEMENTS = 2**22  # score elements (B * H * n * bs * width) computed at once
+PLAN_EDGES = 2**22  # edges handled at once while building a plan
+
+
+@dataclass(frozen=True)
+class BlockGroup:
+    """Query blocks that all have ``c`` key blocks.
+
+    ``qb (n,)`` are the query blocks, ``kb (n, c)`` their key blocks in
+    increasing order and ``pairs (n, c)`` the index of each pair in the plan.
+    ``blocked (n or 1, bs, c * bs)`` is True where a tile position is *not* an
+    edge (one shared row when every query block has the same in-tile mask;
+    None when every position is an edge); ``empty (n or 1, bs)`` marks rows
+    without any edge (None when there are none). ``band`` is ``s`` when
+    ``qb`` are consecutive and ``kb[r, j] = kb[0, 0] + r * s + j`` (windows,
+    globals): then tiles are strided views of the operands, never copies.
+    """
+
+    qb: torch.Tensor
+    kb: torch.Tensor
+    pairs: torch.Tensor
+    blocked: torch.Tensor | None
+    empty: torch.Tensor | None
+    band: int | None
+
+
+def _band(qb: torch.Tensor, kb: torch.Tensor) -> int | None:
+    """The step ``s`` of a banded group (see :class:`BlockGroup`), or None."""
+    n, c = kb.shape
+    if int(qb[-1] - qb[0]) != n - 1:
+        return None
+    if not torch.equal(kb - kb[:, :1], torch.arange(c).expand(n, c)):
+        return None
+    if n == 1:
+        return 0
+    steps = kb[1:, 0] - kb[:-1, 0]  # (n - 1,)
+    return int(steps[0]) if bool((steps == steps[0]).all()) and int(steps[0]) >= 0 else None
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """The block structure of one graph at one block size (see :func:`block_plan`)."""
+
+    block_size: int
+    num_q_blocks: int
+    num_k_blocks: int
+    pair_key: torch.Tensor  # (P,) query block * num_k_blocks + key block, sorted
+    groups: tuple[BlockGroup, ...]
+    num_edges: int
+
+    @property
+    def num_pairs(self) -> int:
+        """Number of computed tiles."""
+        return self.pair_key.numel()
+
+    @property
+    def fill(self) -> float:
+        """Fraction of the computed tile positions that are edges (1.0 = no waste)."""
+        return self.num_edges / max(1, self.num_pairs * self.block_size**2)
+
+    def to(self, device: torch.device) -> BlockPlan:
+        """The same plan with its tensors on ``device``."""
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        groups = tuple(
+            BlockGroup(
+                move(g.qb), move(g.kb), move(g.pairs), move(g.blocked), move(g.empty), g.band
+            )
+            for g in self.groups
+        )
+        return BlockPlan(
+            self.block_size,
+            self.num_q_blocks,
+            self.num_k_blocks,
+            move(self.pair_key),
+            groups,
+            self.num_edges,
+        )
+
+
+def _edge_slices(graph: TokenGraph) -> list[tuple[int, int]]:
+    """Column ranges of ``edge_index`` of at most ``PLAN_EDGES`` edges each."""
+    e = graph.num_edges
+    return [(lo, min(lo + PLAN_EDGES, e)) for lo in range(0, e, PLAN_EDGES)]
+
+
+def _build_plan(graph: TokenGraph, bs: int) -> BlockPlan:
+    nqb = -(-graph.num_nodes // bs)
+    nkb = -(-graph.num_src_nodes // bs)
+    slices = _edge_slices(graph)
+    keys = [
+        torch.unique(graph.dst[lo:hi] // bs * nkb + graph.src[lo:hi] // bs) for lo, hi in slices
+    ]
+    pair_key = torch.unique(torch.cat(keys)) if keys else torch.zeros(0, dtype=torch.long)  # (P,)
+    pair_q, pair_k = pair_key // nkb, pair_key % nkb  # (P,)
+    count = torch.bincount(pair_q, minlength=nqb)  # (nqb,) key blocks per query block
+    first = torch.cumsum(count, 0) - count  # (nqb,) index of each query block's first pair
+    tiles = torch.zeros(pair_key.numel(), bs, bs, dtype=torch.bool)  # (P, bs, bs)
+    for lo, hi in slices:
+        src, dst = graph.src[lo:hi], graph.dst[lo:hi]  # (Es,)
+        pid = torch.searchsorted(pair_key, dst // bs * nkb + src // bs)  # (Es,)
+        tiles.view(-1)[(pid * bs + dst % bs) * bs + src % bs] = True
+    groups = []
+    for c in torch.unique(count[count > 0]).tolist():
+        qb = torch.nonzero(count == c).flatten()  # (n,)
+        pairs = first[qb].unsqueeze(1) + torch.arange(c)  # (n, c)
+        mask = tiles[pairs].permute(0, 2, 1, 3).reshape(qb.numel(), bs, c * bs)  # (n, bs, c*bs)
+        if bool((mask == mask[:1]).all()):
+            mask = mask[:1]  # (1, bs, c*bs) shared by all query blocks
+        blocked = None if bool(mask.all()) else ~mask
+        empty = ~mask.any(-1)  # (n or 1, bs)
+        empty = empty if bool(empty.any()) else None
+        kb = pair_k[pairs]  # (n, c)
+        groups.append(BlockGroup(qb, kb, pairs, blocked, empty, _band(qb, kb)))
+    return BlockPlan(bs, nqb, nkb, pair_key, tuple(groups), graph.num_edges)
+
+
+def block_plan(
+    graph: TokenGraph, block_size: int = BLOCK_SIZE, device: torch.device | str = "cpu"
+) -> BlockPlan:
+    """The block plan of ``graph``: kept tiles, their groups and in-tile masks (cached).
+
+    Parameters
+    ----------
+    graph : TokenGraph
+        The graph.
+    block_size : int
+        Tokens per block.
+    device : torch.device or str
+        Where the plan's tensors live.
+
+    Returns
+    -------
+    BlockPlan
+        ``num_pairs`` kept tiles; ``fill`` is the fraction of their positions
+        that are edges.
+
+    Raises
+    ------
+    ValueError
+        If ``block_size`` is not a positive int.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> plan = block_plan(patterns.sliding_window(256, 64), block_size=64)
+    >>> plan.num_pairs, [g.kb.shape[1] for g in plan.groups]
+    (7, [1, 2])
+    >>> round(plan.fill, 3)
+    0.501
+    """
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    device = torch.device(device)
+    plan = graph.cached(("block_plan", block_size), lambda: _build_plan(graph, block_size))
+    if device.type == "cpu":
+        return plan
+    return graph.cached(("block_plan", block_size, str(device)), lambda: plan.to(device))
+
+
+def _edge_map(graph: TokenGraph, plan: BlockPlan, device: torch.device) -> list[torch.Tensor]:
+    """Per group, the edge at every tile position ``(n, bs, c * bs)``; ``E`` where none."""
+
+    def build() -> list[torch.Tensor]:
+        bs, e = plan.block_size, graph.num_edges
+        p = plan.num_pairs
+        pair_group = torch.empty(p, dtype=torch.long)  # (P,)
+        pair_row = torch.empty(p, dtype=torch.long)  # (P,)
+        pair_slot = torch.empty(p, dtype=torch.long)  # (P,)
+        maps = []
+        for gi, g in enumerate(plan.groups):
+            n, c = g.pairs.shape
+            pair_group[g.pairs] = gi
+            pair_row[g.pairs] = torch.arange(n).unsqueeze(1).expand(n, c)
+            pair_slot[g.pairs] = torch.arange(c).expand(n, c)
+            maps.append(torch.full((n, bs, c * bs), e, dtype=torch.long))
+        for lo, hi in _edge_slices(graph):
+            src, dst = graph.src[lo:hi], graph.dst[lo:hi]  # (Es,)
+            pid = torch.searchsorted(plan.pair_key.cpu(), dst // bs * plan.num_k_blocks + src // bs)
+            width = plan.groups[0].kb.new_tensor([g.kb.shape[1] * bs for g in plan.groups])
+            row_w = width[pair_group[pid]]  # (Es,) tile row width of each edge's group
+            flat = (pair_row[pid] * bs + dst % bs) * row_w + pair_slot[pid] * bs + src % bs
+            ids = torch.arange(lo, hi)  # (Es,)
+            for gi in range(len(plan.groups)):
+                sel = pair_group[pid] == gi
+                maps[gi].view(-1)[flat[sel]] = ids[sel]
+        return [m.to(device) for m in maps]
+
+    return graph.cached(("block_edge_map", plan.block_size, str(device)), build)
+
+
+def _node_major(x: torch.Tensor, rows: int, dtype: torch.dtype) -> torch.Tensor:
+    """``(B, L, H, D)`` -> zero-padded ``(rows, B * H, D)`` in ``dtype``."""
+    b, length, h, d = x.shape
+    if b == 1 and length == rows and x.dtype == dtype and x.is_contiguous():
+        return x.view(rows, h, d)  # already node-major: no copy
+    out = x.new_empty((rows, b, h, d), dtype=dtype)
+    out[:length] = x.transpose(0, 1)
+    out[length:] = 0
+    return out.view(rows, b * h, d)
+
+
+def _batch_first(x: torch.Tensor, length: int, b: int) -> torch.Tensor:
+    """``(rows, B * H, D)`` -> ``(B, length, H, D)`` (the first ``length`` rows)."""
+    return x[:length].unflatten(1, (b, -1)).transpose(0, 1)
+
+
+def _row_slices(n: int, c: int, bs: int, bh: int, chunk: int):
+    """Row ranges of a group and the number of key blocks per slice, within ``chunk``."""
+    per_row = bh * bs * bs * c
+    rows = max(1, chunk // per_row)
+    slots = c if per_row <= chunk else max(1, chunk // (bh * bs * bs))
+    return [(r0, min(r0 + rows, n)) for r0 in range(0, n, rows)], slots
+
+
+_FLASH = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+_FLASH_BACKWARD = getattr(
+    torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None
+)
+
+
+class _Tiles:
+    """Node-major padded operands and the tile arithmetic shared by forward and backward.
+
+    Operands are ``(rows, B * H, D)``; a tile batch is ``(n, B * H, bs, D)`` for
+    queries and ``(n, B * H, w * bs, D)`` for keys and values (strided views of
+    gathered blocks), so one float mask ``(n, 1, bs, w * bs)`` serves all heads.
+    """
+
+    def __init__(self, q, k, v, plan: BlockPlan, bias, emaps, scale: float):
+        acc = accumulation_dtype(q.dtype)
+        bs = plan.block_size
+        self.plan, self.scale, self.acc, self.emaps = plan, scale, acc, emaps
+        self.b, self.h = q.shape[0], q.shape[2]
+        self.qp = _node_major(q, plan.num_q_blocks * bs, acc)  # (Nq, BH, D)
+        self.kp = _node_major(k, plan.num_k_blocks * bs, acc)  # (Mk, BH, D)
+        self.vp = _node_major(v, plan.num_k_blocks * bs, acc)  # (Mk, BH, Dv)
+        self.bias = None
+        if bias is not None:
+            flat = bias.to(acc).transpose(0, 1).reshape(bias.shape[1], -1)  # (E, BH)
+            self.bias = torch.cat([flat, flat.new_zeros(1, flat.shape[1])])  # (E + 1, BH)
+        # the fused CPU kernel where it exists (it needs D == Dv); plain matmuls elsewhere
+        self.fused = _FLASH is not None and q.device.type == "cpu" and q.shape[-1] == v.shape[-1]
+
+    def blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """``(rows, BH, D)`` -> ``(rows / bs, bs, BH, D)``."""
+        return x.view(-1, self.plan.block_size, x.shape[1], x.shape[2])
+
+    def queries(self, x: torch.Tensor, qb: torch.Tensor, band: int | None = None) -> torch.Tensor:
+        """Query tiles of blocks ``qb (n,)``: ``(n, BH, bs, D)`` (a view for a band)."""
+        if band is not None:
+            lo = int(qb[0])
+            return self.blocks(x)[lo : lo + qb.numel()].transpose(1, 2)
+        return self.blocks(x).index_select(0, qb).transpose(1, 2)
+
+    def keys(self, x: torch.Tensor, kb: torch.Tensor, band: int | None = None) -> torch.Tensor:
+        """Key tiles of ``kb (n, w)``: ``(n, BH, w * bs, D)`` (a strided view for a band)."""
+        n, w = kb.shape
+        bs, bh, d = self.plan.block_size, x.shape[1], x.shape[2]
+        if band is not None:
+            row = bs * bh * d  # elements per block
+            offset = x.storage_offset() + int(kb[0, 0]) * row
+            t = x.as_strided((n, w * bs, bh, d), (band * row, bh * d, d, 1), offset)
+            return t.transpose(1, 2)
+        t = self.blocks(x).index_select(0, kb.reshape(-1))  # (n * w, bs, BH, D)
+        return t.view(n, w * bs, bh, d).transpose(1, 2)
+
+    def mask(self, gi: int, r0: int, r1: int, s0: int, s1: int) -> torch.Tensor:
+        """Additive mask (bias, ``-inf`` off the edges): ``(n, 1 or BH, bs, w * bs)``."""
+        bs = self.plan.block_size
+        g = self.plan.groups[gi]
+        cols = slice(s0 * bs, s1 * bs)
+        if self.bias is not None:
+            at = self.emaps[gi][r0:r1, :, cols]  # (n, bs, w*bs)
+            m = self.bias[at].permute(0, 3, 1, 2)  # (n, BH, bs, w*bs)
+        else:
+            n = 1 if g.blocked is not None and g.blocked.shape[0] == 1 else r1 - r0
+            m = self.qp.new_zeros(n, 1, bs, (s1 - s0) * bs)  # (n or 1, 1, bs, w*bs)
+        if g.blocked is not None:
+            rows = slice(None) if g.blocked.shape[0] == 1 else slice(r0, r1)
+            m = m.masked_fill(g.blocked[rows, None, :, cols], -math.inf)
+        return m
+
+    def scores(self, qt, kt, mask) -> torch.Tensor:
+        """``qt kt^T * scale + mask``: ``(n, BH, bs, w * bs)``."""
+        return torch.matmul(qt, kt.transpose(-1, -2)).mul_(self.scale).add_(mask)
+
+    def empty_rows(self, g: BlockGroup, r0: int, r1: int, mask, whole: bool):
+        """Rows of a tile batch without an allowed position, ``(n or 1, 1 or BH, bs)``, or None."""
+        if self.bias is None and whole:
+            if g.empty is None:
+                return None
+            rows = slice(None) if g.empty.shape[0] == 1 else slice(r0, r1)
+            return g.empty[rows].unsqueeze(1)
+        return (mask == -math.inf).all(-1)
+
+    def attend(self, qt, kt, vt, mask, empty):
+        """Output ``(n, BH, bs, Dv)`` and log-sum-exp ``(n, BH, bs)`` of one tile batch.
+
+        Rows marked in ``empty`` (see :meth:`empty_rows`) get a zero output and
+        ``lse = -inf``.
+        """
+        if self.fused:
+            o, lse = _FLASH(qt, kt, vt, attn_mask=mask, scale=self.scale)
+        else:
+            s = self.scores(qt, kt, mask)  # (n, BH, bs, w*bs)
+            m = s.amax(-1, keepdim=True)
+            if empty is not None:
+                m = m.masked_fill_(empty.unsqueeze(-1), 0.0)
+            p = torch.exp_(s.sub_(m))  # (n, BH, bs, w*bs)
+            total = p.sum(-1, keepdim=True)  # (n, BH, bs, 1)
+            o = torch.matmul(p, vt) / total.clamp_min(torch.finfo(p.dtype).tiny)
+            lse = (m + torch.log(total)).squeeze(-1)  # (n, BH, bs)
+        if empty is None:
+            return o, lse
+        return o.masked_fill(empty.unsqueeze(-1), 0.0), lse.masked_fill(empty, -math.inf)
+
+
+class _BlockAttention(torch.autograd.Function):
+    """Block-sparse attention; the backward recomputes tiles from ``out`` and log-sum-exp."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, bias, plan, emaps, scale, want_weights, chunk, num_edges):
+        t = _Tiles(q, k, v, plan, bias, emaps, scale)
+        bs, acc = plan.block_size, t.acc
+        bh, dv = t.b * t.h, v.shape[-1]
+        covered = sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
+        make = q.new_empty if covered else q.new_zeros  # rows of blocks without pairs stay 0
+        outp = make((plan.num_q_blocks * bs, bh, dv), dtype=acc)  # (Nq, BH, Dv)
+        lse = make((plan.num_q_blocks * bs, bh), dtype=acc)  # (Nq, BH)
+        if not covered:
+            lse.fill_(math.inf)
+        for gi, g in enumerate(plan.groups):
+            n, c = g.kb.shape
+            rows, slots = _row_slices(n, c, bs, bh, chunk)
+            for r0, r1 in rows:
+                qb = g.qb[r0:r1]  # (n,)
+                qt = t.queries(t.qp, qb, g.band)  # (n, BH, bs, D)
+                o = row_lse = None
+                for s0 in range(0, c, slots):
+                    s1 = min(s0 + slots, c)
+                    kb = g.kb[r0:r1, s0:s1]  # (n, w)
+                    mask = t.mask(gi, r0, r1, s0, s1)
+                    kt, vt = t.keys(t.kp, kb, g.band), t.keys(t.vp, kb, g.band)
+                    empty = t.empty_rows(g, r0, r1, mask, whole=s1 - s0 == c)
+                    o_s, lse_s = t.attend(qt, kt, vt, mask, empty)
+                    if o is None:
+                        o, row_lse = o_s, lse_s
+                        continue
+                    new = torch.logaddexp(row_lse, lse_s)  # (n, BH, bs) online softmax
+                    safe = new.masked_fill(new == -math.inf, 0.0)
+                    o = (row_lse - safe).exp().unsqueeze(-1) * o
+                    o = o + (lse_s - safe).exp().unsqueeze(-1) * o_s
+                    row_lse = new
+                row_lse = row_lse.masked_fill(row_lse == -math.inf, math.inf)  # p = 0 there
+                t.blocks(outp).index_copy_(0, qb, o.transpose(1, 2))
+                t.blocks(lse.unsqueeze(-1)).index_copy_(
+                    0, qb, row_lse.transpose(1, 2).unsqueeze(-1)
+                )
+        out = _batch_first(outp, q.shape[1], t.b).to(q.dtype)  # (B, N, H, Dv)
+        weights = _weights(t, lse, chunk, num_edges) if want_weights else None  # (B, E, H)
+        ctx.save_for_backward(q, k, v, bias, out, lse, weights)
+        ctx.plan, ctx.emaps, ctx.scale, ctx.chunk = plan, emaps, scale, chunk
+        ctx.set_materialize_grads(False)
+        return out.contiguous(), weights
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out, grad_weights):
+        q, k, v, bias, out, lse, weights = ctx.saved_tensors
+        plan, scale = ctx.plan, ctx.scale
+        t = _Tiles(q, k, v, plan, bias, ctx.emaps, scale)
+        bs, acc, bh = plan.block_size, t.acc, t.b * t.h
+        rows_q = plan.num_q_blocks * bs
+        if grad_out is None:
+            grad_out = torch.zeros_like(out)
+        dop = _node_major(grad_out, rows_q, acc)  # (Nq, BH, Dv)
+        outp = _node_major(out, rows_q, acc)  # (Nq, BH, Dv)
+        whole = all(
+            _row_slices(*g.kb.shape, bs, bh, ctx.chunk)[1] == g.kb.shape[1] for g in plan.groups
+        )
+        # the fused backward has no bias or weight gradients and takes whole rows;
+        # otherwise tiles are recomputed here
+        fused = t.fused and _FLASH_BACKWARD is not None and bias is None and grad_weights is None
+        fused = fused and whole
+        gw = delta = None
+        if not fused:
+            # delta_i = sum_j p_ij dP_ij = <dout_i, out_i> (+ sum_j w_ij dW_ij)
+            delta = (dop * outp).sum(-1)  # (Nq, BH)
+        if grad_weights is not None:
+            gw = _node_major(grad_weights.unsqueeze(-1), grad_weights.shape[1], acc)[..., 0]
+            gw = torch.cat([gw, gw.new_zeros(1, bh)])  # (E + 1, BH)
+            wp = _node_major(weights.unsqueeze(-1), weights.shape[1], acc)[..., 0]  # (E, BH)
+            delta = delta + _per_target_sum(wp * gw[:-1], plan, ctx.emaps)
+        covered = whole and sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
+        dqp = torch.empty_like(t.qp) if covered else torch.zeros_like(t.qp)  # (Nq, BH, D)
+        dkp, dvp = torch.zeros_like(t.kp), torch.zeros_like(t.vp)  # (Mk, BH, D|Dv)
+        dbias = None if bias is None else torch.zeros_like(t.bias)  # (E + 1, BH)
+        for gi, g in enumerate(plan.groups):
+            n, c = g.kb.shape
+            rows, slots = _row_slices(n, c, bs, bh, ctx.chunk)
+            for r0, r1 in rows:
+                qb = g.qb[r0:r1]  # (n,)
+                qt = t.queries(t.qp, qb, g.band)  # (n, BH, bs, D)
+                dot = t.queries(dop, qb, g.band)  # (n, BH, bs, Dv)
+                row_lse = t.blocks(lse.unsqueeze(-1)).index_select(0, qb)[..., 0]  # (n, bs, BH)
+                row_lse = row_lse.transpose(1, 2)  # (n, BH, bs)
+                dq = None
+                for s0 in range(0, c, slots):
+                    s1 = min(s0 + slots, c)
+                    kb = g.kb[r0:r1, s0:s1]  # (n, w)
+                    kt, vt = (
+                        t.keys(t.kp, kb, g.band),
+                        t.keys(t.vp, kb, g.band),
+                    )  # (n, BH, w*bs, D|Dv)
+                    mask = t.mask(gi, r0, r1, s0, s1)
+                    if fused:
+                        ot = t.queries(outp, qb, g.band)  # (n, BH, bs, Dv)
+                        lse_f = row_lse.masked_fill(row_lse == math.inf, 0.0)
+                        dq_t, dk_t, dv_t = _FLASH_BACKWARD(
+                            dot, qt, kt, vt, ot, lse_f, 0.0, False, attn_mask=mask, scale=scale
+                        )
+                    else:
+                        s = t.scores(qt, kt, mask)  # (n, BH, bs, w*bs)
+                        p = torch.exp_(s.sub_(row_lse.unsqueeze(-1)))  # (n, BH, bs, w*bs)
+                        dv_t = torch.matmul(p.transpose(-1, -2), dot)  # (n, BH, w*bs, Dv)
+                        dp = torch.matmul(dot, vt.transpose(-1, -2))  # (n, BH, bs, w*bs)
+                        at = None
+                        if gw is not None or dbias is not None:
+                            at = ctx.emaps[gi][r0:r1, :, s0 * bs : s1 * bs]  # (n, bs, w*bs)
+                        if gw is not None:
+                            dp += gw[at].permute(0, 3, 1, 2)
+                        row_delta = t.queries(delta.unsqueeze(-1), qb, g.band)  # (n, BH, bs, 1)
+                        ds = p.mul_(dp.sub_(row_delta))  # (n, BH, bs, w*bs)
+                        if dbias is not None:
+                            dbias[at] = ds.permute(0, 2, 3, 1)
+                        ds = ds.mul_(scale)  # scores were q k^T * scale
+                        dq_t = torch.matmul(ds, kt)  # (n, BH, bs, D)
+                        dk_t = torch.matmul(ds.transpose(-1, -2), qt)  # (n, BH, w*bs, D)
+                    dq = dq_t if dq is None else dq.add_(dq_t)
+                    _add_keys(t, dkp, dk_t, kb)
+                    _add_keys(t, dvp, dv_t, kb)
+                t.blocks(dqp).index_copy_(0, qb, dq.transpose(1, 2))
+        n_q, n_k, b = q.shape[1], k.shape[1], t.b
+        dq = _batch_first(dqp, n_q, b).to(q.dtype)  # (B, N, H, D)
+        dk = _batch_first(dkp, n_k, b).to(k.dtype)  # (B, M, H, D)
+        dv = _batch_first(dvp, n_k, b).to(v.dtype)  # (B, M, H, Dv)
+        if dbias is not None:
+            dbias = _batch_first(dbias[:-1].unsqueeze(-1), bias.shape[1], b)[..., 0]  # (B, E, H)
+            dbias = dbias.to(bias.dtype)
+        return dq, dk, dv, dbias, None, None, None, None, None, None
+
+
+def _add_keys(t: _Tiles, dst: torch.Tensor, tiles: torch.Tensor, kb: torch.Tensor) -> None:
+    """Add key tiles ``(n, BH, w * bs, D)`` into ``dst (Mk, BH, D)`` at blocks ``kb (n, w)``."""
+    bs = t.plan.block_size
+    n, bh, _, d = tiles.shape
+    rows = tiles.transpose(1, 2).reshape(-1, bs, bh, d)  # (n * w, bs, BH, D)
+    t.blocks(dst).index_add_(0, kb.reshape(-1), rows)
+
+
+def _per_target_sum(x: torch.Tensor, plan: BlockPlan, emaps) -> torch.Tensor:
+    """Sum a per-edge ``x (E, BH)`` over each target: ``(Nq, BH)``."""
+    bs = plan.block_size
+    xp = torch.cat([x, x.new_zeros(1, x.shape[1])])  # (E + 1, BH)
+    out = x.new_zeros(plan.num_q_blocks, bs, x.shape[1])  # (nqb, bs, BH)
+    for g, at in zip(plan.groups, emaps, strict=True):
+        out.index_copy_(0, g.qb, xp[at].sum(2))  # (n, bs, BH)
+    return out.view(-1, x.shape[1])
+
+
+def _weights(t: _Tiles, lse: torch.Tensor, chunk: int, num_edges: int) -> torch.Tensor:
+    """Post-softmax weights ``(B, E, H)`` in edge order, recomputed tile by tile."""
+    plan, bs = t.plan, t.plan.block_size
+    bh = t.b * t.h
+    w = t.qp.new_zeros(num_edges + 1, bh)  # (E + 1, BH); the last row is scratch
+    for gi, g in enumerate(plan.groups):
+        n, c = g.kb.shape
+        rows, slots = _row_slices(n, c, bs, bh, chunk)
+        for r0, r1 in rows:
+            qb = g.qb[r0:r1]  # (n,)
+            qt = t.queries(t.qp, qb, g.band)  # (n, BH, bs, D)
+            row_lse = t.queries(lse.unsqueeze(-1), qb, g.band)  # (n, BH, bs, 1)
+            for s0 in range(0, c, slots):
+                s1 = min(s0 + slots, c)
+                kt = t.keys(t.kp, g.kb[r0:r1, s0:s1], g.band)  # (n, BH, w*bs, D)
+                s = t.scores(qt, kt, t.mask(gi, r0, r1, s0, s1))
+                p = torch.exp_(s.sub_(row_lse))  # (n, BH, bs, w*bs)
+                at = t.emaps[gi][r0:r1, :, s0 * bs : s1 * bs]  # (n, bs, w*bs)
+                w[at] = p.permute(0, 2, 3, 1)  # scatter tiles back to edge order
+    return _batch_first(w[:-1].unsqueeze(-1), num_edges, t.b)[..., 0]  # (B, E, H)
+
+
+def block_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    graph: TokenGraph,
+    *,
+    scale: float,
+    bias: torch.Tensor | None,
+    return_weights: bool,
+    dropout_p: float,
+    generator: torch.Generator | None,
+    block_size: int = BLOCK_SIZE,
+    chunk_elements: int = CHUNK_ELEMENTS,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Kernel of the ``"block"`` backend (contract in :mod:`graphattn.backends.base`).
+
+    ``block_size`` is the tile side; ``chunk_elements`` bounds the score
+    elements computed at once (whole query blocks; a query block wider than
+    that is processed in slices of key blocks with an online softmax).
+
+    Raises
+    ------
+    ValueError
+        If ``dropout_p > 0`` (use the ``"edge"`` backend for dropout).
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    >>> q = k = torch.zeros(1, 2, 1, 4)
+    >>> v = torch.arange(2.0).view(1, 2, 1, 1)
+    >>> out, w = block_attention(q, k, v, g, scale=0.5, bias=None, return_weights=True,
+    ...                          dropout_p=0.0, generator=None)
+    >>> out.flatten().tolist(), w.flatten().tolist()
+    ([0.0, 0.5], [1.0, 0.5, 0.5])
+    """
+    if dropout_p > 0:
+        raise ValueError(f"the block backend has no dropout; got dropout_p={dropout_p}")
+    plan = block_plan(graph, block_size, q.device)
+    emaps = None
+    if bias is not None or return_weights:
+        emaps = _edge_map(graph, plan, q.device)
+    out, weights = _BlockAttention.apply(
+        q, k, v, bias, plan, emaps, scale, return_weights, chunk_elements, graph.num_edges
+    )
+    return out, weights
+
+
+def _supports(request: AttentionRequest) -> str | None:
+    """The block backend runs everything but dropout."""
+    if request.dropout > 0:
+        return "no dropout in the block backend (use 'edge')"
+    return None
+
+
+register_backend("block", block_attention, _supports)

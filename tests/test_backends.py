@@ -1,0 +1,239 @@
+"""The fast backends ("block", "csr", "flex") against the reference and torch's dense SDPA."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from graphattn import graph_attention, patterns
+from graphattn.backends import get_backend
+from graphattn.backends.block import block_attention, block_plan
+from graphattn.graph import TokenGraph
+
+FAST = ["block", "csr"]
+
+
+def qkv(b, n, m, h, d, dv, dtype=torch.float64, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return tuple(
+        torch.randn(*shape, generator=gen, dtype=dtype).requires_grad_()
+        for shape in ((b, n, h, d), (b, m, h, d), (b, m, h, dv))
+    )
+
+
+def sdpa(q, k, v, mask, scale):
+    """Torch SDPA on node-major (B, N, H, D); ``mask`` bool (N, M), True = attend."""
+    out = F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask, scale=scale
+    )
+    return out.transpose(1, 2)  # (B, N, H, Dv)
+
+
+def cotangent(t, seed):
+    return torch.randn(t.shape, generator=torch.Generator().manual_seed(seed), dtype=t.dtype)
+
+
+def outputs_and_grads(backend, q, k, v, g, bias=None, **kw):
+    """out, weights and the gradients of a random function of both."""
+    out, w = graph_attention(
+        q, k, v, g, scale=0.4, bias=bias, return_weights=True, backend=backend, **kw
+    )
+    loss = (out * cotangent(out, 1)).sum() + (w * cotangent(w, 2)).sum()
+    inputs = (q, k, v) if bias is None else (q, k, v, bias)
+    return out, w, torch.autograd.grad(loss, inputs)
+
+
+GRAPHS = {
+    "window": lambda: patterns.sliding_window(70, 9),
+    "bidirectional window": lambda: patterns.sliding_window(45, 6, causal=False),
+    "strided": lambda: patterns.strided(60, 8),
+    "bigbird blocks": lambda: patterns.bigbird(64, block=8, num_random=2),
+    "bigbird tokens": lambda: patterns.bigbird(50),
+    "random causal": lambda: patterns.random(55, 6, causal=True),
+    "isolated targets": lambda: TokenGraph([[0, 3, 3, 9], [1, 1, 7, 7]], 12),
+    "cross": lambda: patterns.cross_window(13, 29, 5),
+    "full": lambda: patterns.full(20),
+}
+
+
+@pytest.mark.parametrize("backend", FAST)
+@pytest.mark.parametrize("name", list(GRAPHS))
+def test_values_gradients_and_weights_equal_the_reference(backend, name):
+    g = GRAPHS[name]()
+    q, k, v = qkv(2, g.num_nodes, g.num_src_nodes, 3, 8, 5, seed=len(name))
+    bias = torch.randn(2, g.num_edges, 3, dtype=torch.float64, requires_grad=True)
+    out, w, grads = outputs_and_grads(backend, q, k, v, g, bias=bias)
+    ref, w_ref, grads_ref = outputs_and_grads("reference", q, k, v, g, bias=bias)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(w, w_ref)
+    for a, b in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("backend", FAST)
+@pytest.mark.parametrize("name", ["window", "bigbird blocks", "random causal", "cross"])
+def test_values_and_gradients_equal_dense_sdpa(backend, name):
+    """Equal head dims and no weights: the block backend's fused kernels run here."""
+    g = GRAPHS[name]()
+    q, k, v = qkv(2, g.num_nodes, g.num_src_nodes, 2, 8, 8, seed=3)
+    out = graph_attention(q, k, v, g, scale=0.4, backend=backend)
+    ref = sdpa(q, k, v, g.to_dense_mask(), 0.4)
+    torch.testing.assert_close(out, ref)
+    cot = cotangent(out, 5)
+    mine = torch.autograd.grad((out * cot).sum(), (q, k, v))
+    theirs = torch.autograd.grad((ref * cot).sum(), (q, k, v))
+    for a, b in zip(mine, theirs, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_isolated_targets_and_minus_inf_rows_are_exact_zeros_without_nan(backend):
+    g = GRAPHS["isolated targets"]()
+    q, k, v = qkv(1, 12, 12, 2, 4, 4, seed=4)
+    bias = torch.zeros(1, g.num_edges, 2, dtype=torch.float64)
+    bias[:, 2:] = -float("inf")  # target 7 loses both edges
+    bias.requires_grad_()
+    out, w, grads = outputs_and_grads(backend, q, k, v, g, bias=bias)
+    isolated = torch.ones(12, dtype=torch.bool)
+    isolated[1] = False
+    assert torch.equal(out[:, isolated], torch.zeros_like(out[:, isolated]))
+    assert torch.equal(w[:, 2:], torch.zeros_like(w[:, 2:]))
+    assert all(torch.isfinite(t).all() for t in grads)
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_per_head_graphs_equal_one_graph_per_head(backend):
+    graphs = [patterns.sliding_window(40, 4), patterns.strided(40, 5), patterns.random(40, 3)]
+    q, k, v = qkv(2, 40, 40, 3, 4, 4, seed=6)
+    out = graph_attention(q, k, v, graphs, backend=backend)
+    for h, g in enumerate(graphs):
+        ref = sdpa(
+            q[:, :, h : h + 1], k[:, :, h : h + 1], v[:, :, h : h + 1], g.to_dense_mask(), None
+        )
+        torch.testing.assert_close(out[:, :, h : h + 1], ref)
+
+
+@pytest.mark.parametrize("backend", FAST)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_keeps_dtype_and_matches_float32(backend, dtype):
+    g = patterns.bigbird(96, block=16, num_random=1)
+    q, k, v = (t.detach() for t in qkv(1, 96, 96, 2, 16, 16, dtype=torch.float32, seed=7))
+    out = graph_attention(q.to(dtype), k.to(dtype), v.to(dtype), g, backend=backend)
+    ref = graph_attention(q, k, v, g, backend="reference")
+    assert out.dtype == dtype
+    torch.testing.assert_close(out.float(), ref, atol=2e-2, rtol=2e-2)
+    qh = q.to(dtype).requires_grad_()
+    graph_attention(qh, k.to(dtype), v.to(dtype), g, backend=backend).sum().backward()
+    assert qh.grad.dtype == dtype and torch.isfinite(qh.grad.float()).all()
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_gradcheck_float64(backend):
+    g = patterns.sliding_window(6, 2) | patterns.random(6, 1, seed=1)
+    q, k, v = qkv(1, 6, 6, 1, 2, 2, seed=8)
+    bias = torch.randn(1, g.num_edges, 1, dtype=torch.float64, requires_grad=True)
+
+    def fn(q, k, v, bias):
+        return graph_attention(q, k, v, g, bias=bias, return_weights=True, backend=backend)
+
+    assert torch.autograd.gradcheck(fn, (q, k, v, bias))
+
+
+def test_block_gradcheck_on_the_fused_path_with_padding_rows():
+    """D == Dv, no bias, no weights: fused forward and backward; N is not a block multiple."""
+    g = patterns.sliding_window(11, 4)
+    q, k, v = qkv(1, 11, 11, 1, 3, 3, seed=9)
+    fn = lambda q, k, v: block_attention(  # noqa: E731
+        q,
+        k,
+        v,
+        g,
+        scale=0.5,
+        bias=None,
+        return_weights=False,
+        dropout_p=0.0,
+        generator=None,
+        block_size=4,
+    )[0]
+    assert torch.autograd.gradcheck(fn, (q, k, v))
+
+
+@pytest.mark.parametrize("chunk", [1, 300, 10**6])
+def test_block_online_softmax_over_key_slices_equals_reference(chunk):
+    """A tiny chunk forces one query block at a time and one key block per slice."""
+    g = patterns.bigbird(48, window=2, num_global=2, num_random=1) | patterns.causal(48)
+    q, k, v = qkv(2, 48, 48, 2, 4, 4, seed=10)
+    bias = torch.randn(2, g.num_edges, 2, dtype=torch.float64, requires_grad=True)
+
+    def run(name):
+        kw = dict(scale=0.3, bias=bias, return_weights=True, dropout_p=0.0, generator=None)
+        if name == "block":
+            return block_attention(q, k, v, g, block_size=4, chunk_elements=chunk, **kw)
+        return get_backend(name).kernel(q, k, v, g, **kw)
+
+    (out, w), (ref, w_ref) = run("block"), run("reference")
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(w, w_ref)
+    cot, cot_w = cotangent(out, 1), cotangent(w, 2)
+    mine = torch.autograd.grad((out * cot).sum() + (w * cot_w).sum(), (q, k, v, bias))
+    theirs = torch.autograd.grad((ref * cot).sum() + (w_ref * cot_w).sum(), (q, k, v, bias))
+    for a, b in zip(mine, theirs, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_block_plan_counts_tiles_and_is_cached():
+    g = patterns.sliding_window(256, 64)
+    plan = block_plan(g, 64)
+    assert plan is block_plan(g, 64)
+    # query block b needs key blocks b-1 and b, block 0 only itself
+    assert plan.num_pairs == 7
+    assert [(g_.kb.shape[1], g_.band) for g_ in plan.groups] == [(1, 0), (2, 1)]
+    assert plan.fill == pytest.approx(g.num_edges / (7 * 64 * 64))
+    full = block_plan(patterns.full(128), 64)
+    assert full.fill == 1.0 and all(grp.blocked is None for grp in full.groups)
+    with pytest.raises(ValueError, match="block_size"):
+        block_plan(g, 0)
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_dropout_is_refused_by_name(backend):
+    g = patterns.causal(6)
+    q, k, v = qkv(1, 6, 6, 1, 2, 2)
+    with pytest.raises(ValueError, match=backend):
+        graph_attention(q, k, v, g, dropout_p=0.5, backend=backend)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n=st.integers(1, 24),
+    m=st.integers(1, 24),
+    p=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**16),
+    backend=st.sampled_from(FAST),
+)
+def test_property_random_graphs_equal_the_reference(n, m, p, seed, backend):
+    gen = torch.Generator().manual_seed(seed)
+    mask = torch.rand(n, m, generator=gen) < p
+    g = TokenGraph.from_dense_mask(mask, cross=n != m) if mask.any() else None
+    if g is None:
+        return
+    q, k, v = qkv(1, n, m, 2, 3, 3, seed=seed)
+    out, w = graph_attention(q, k, v, g, return_weights=True, backend=backend)
+    ref, w_ref = graph_attention(q, k, v, g, return_weights=True, backend="reference")
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(w, w_ref)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("backend", FAST)
+def test_cuda_matches_cpu(backend):
+    g = patterns.bigbird(128, block=16, num_random=1)
+    q, k, v = qkv(2, 128, 128, 2, 16, 16, dtype=torch.float32, seed=11)
+    cpu = graph_attention(q, k, v, g, backend=backend)
+    qc, kc, vc = (t.detach().cuda().requires_grad_() for t in (q, k, v))
+    out = graph_attention(qc, kc, vc, g, backend=backend)
+    assert out.device.type == "cuda"
+    torch.testing.assert_close(out.cpu(), cpu.detach(), atol=1e-4, rtol=1e-4)
+    out.sum().backward()
+    assert torch.isfinite(qc.grad).all()
