@@ -19,6 +19,8 @@ from graphattn.plot.layouts import Layout, compute_layout
 
 __all__ = ["draw_graph"]
 
+MAX_MARKERS = 200  # above this many tokens in a row, nodes are drawn without markers
+
 
 def draw_graph(
     graph: TokenGraph | Sequence[TokenGraph],
@@ -172,7 +174,7 @@ def draw_nodes(ax: Axes, lay: Layout, stack: Sequence[TokenGraph]) -> None:
     all_xy = np.concatenate(rows)
     n = max(len(r) for r in rows)
     size = style.clamp(2500 / max(n, 1), 6, 90)
-    for r, xy in enumerate(rows):
+    for r, xy in enumerate(rows if n <= MAX_MARKERS else []):
         marker = "s" if graph.is_cross and r == 0 and not lay.shared else "o"
         ax.scatter(
             xy[:, 0], xy[:, 1], s=size, marker=marker, facecolor="white",
@@ -274,7 +276,7 @@ def _point_labels(ax: Axes, lay: Layout, src: list[str], dst: list[str], fs: flo
             out = xy[k] - center
             norm = np.linalg.norm(out)
             out = out / norm if norm > 0 else np.array([0.0, 1.0])
-            x, y = xy[k] + 0.45 * lay.unit * out
+            x, y = xy[k] + 0.3 * lay.unit * out
             ha = "left" if out[0] > 0.3 else "right" if out[0] < -0.3 else "center"
             va = "bottom" if out[1] > 0.3 else "top" if out[1] < -0.3 else "center"
             ax.text(x, y, t, ha=ha, va=va, fontsize=fs, zorder=3)

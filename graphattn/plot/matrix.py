@@ -8,6 +8,7 @@ says so.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -16,6 +17,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from graphattn.graph import TokenGraph
 from graphattn.plot import style
@@ -197,15 +199,18 @@ def _ticks(ax: Axes, graph: TokenGraph, size: int, labels: bool) -> None:
         ax.set_yticks([])
         return
     dst, src = style.token_labels(graph)
-    if size > 1:
-        bn, bm = -(-graph.num_nodes // size), -(-graph.num_src_nodes // size)
-        dst = [str(a * size) for a in range(bn)]
-        src = [str(a * size) for a in range(bm)]
+    named = graph.tokens is not None and size == 1
     for axis, names in ((ax.yaxis, dst), (ax.xaxis, src)):
-        step = style.label_step(len(names))
-        ticks = list(range(0, len(names), step))
-        axis.set_ticks(ticks, [names[k] for k in ticks], fontsize=style.label_fontsize(len(ticks)))
-    if len(src) <= style.MAX_LABELS and max(len(t) for t in src) > 2:
+        if named:
+            step = style.label_step(len(names))
+            ticks = list(range(0, len(names), step))
+            axis.set_ticks(ticks, [names[k] for k in ticks])
+            axis.set_tick_params(labelsize=style.label_fontsize(len(ticks)))
+        else:  # token indices: a few round numbers (cells of binned images hold `size` tokens)
+            axis.set_major_locator(MaxNLocator(8, integer=True))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(round(v)) * size:,}"))
+            axis.set_tick_params(labelsize=8)
+    if named and len(src) <= style.MAX_LABELS and max(len(t) for t in src) > 2:
         plt.setp(ax.get_xticklabels(), rotation=60, ha="right", rotation_mode="anchor")
     ax.tick_params(length=2)
 
@@ -220,7 +225,8 @@ def draw_pattern(
 ) -> Axes:
     """The mask of a pattern as an image, titled with its name, N, E and density.
 
-    Large patterns are binned (cells show the fraction of connected pairs).
+    Large patterns are binned (cells show the fraction of connected pairs, with
+    a colorbar).
 
     Parameters
     ----------
@@ -249,13 +255,13 @@ def draw_pattern(
     """
     style.check_graph(graph)
     if title is None:
+        name = textwrap.fill(graph.name or "pattern", 34, break_on_hyphens=False)
         title = (
-            f"{graph.name or 'pattern'}\nN={graph.num_nodes:,}, E={graph.num_edges:,}, "
-            f"density={graph.density:.3g}"
+            f"{name}\nN={graph.num_nodes:,}, E={graph.num_edges:,}, density={graph.density:.3g}"
         )
     labels = max(graph.num_nodes, graph.num_src_nodes) <= 32
     ax = draw_matrix(
-        graph, ax=ax, title=title, colorbar=False, labels=labels, legend=legend,
+        graph, ax=ax, title=title, colorbar=True, labels=labels, legend=legend,
         max_tokens=max_tokens,
     )
     if not labels:
@@ -313,7 +319,7 @@ def draw_patterns(
         ncols = min(ncols, len(graphs))
         nrows = -(-len(graphs) // ncols)
         fig, grid = plt.subplots(
-            nrows, ncols, figsize=(3.1 * ncols, 3.3 * nrows), layout="constrained", squeeze=False
+            nrows, ncols, figsize=(3.8 * ncols, 3.7 * nrows), layout="constrained", squeeze=False
         )
         axes = grid.ravel()
         for extra in axes[len(graphs):]:
