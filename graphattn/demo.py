@@ -408,7 +408,7 @@ def _fig_patterns(run: _Run, drift: dict[str, dict], path: Path) -> str:
     ax.set_ylabel("cosine to the full graph's output")
     ax.set_ylim(min(0.0, float(min(d["tokens"].min() for d in drift.values()))) - 0.05, 1.05)
     ax.set_title("per-token drift of the final hidden states: 1 = unchanged")
-    ax.legend(fontsize=8, ncols=len(names), loc="lower left")
+    ax.legend(fontsize=8, ncols=len(names), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 

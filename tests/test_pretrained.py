@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -386,3 +388,15 @@ def test_minilm_drifts_less_with_wider_windows_and_global_specials(minilm):
     assert cos[2] < cos[4] < cos[8] < 1
     specials = measure_drift(minilm, texts, window_and_specials).sentence_cosine.mean().item()
     assert specials > cos[4]  # same window, plus [CLS]/[SEP] as globals
+
+
+@needs_minilm
+def test_docs_examples_run():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "pretrained.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 4
+    namespace: dict = {}
+    for k, block in enumerate(blocks):
+        exec(compile(block, f"docs/pretrained.md block {k}", "exec"), namespace)
+    assert [g.num_edges for g, _ in namespace["mixed"].attentions] == [100] + [44] * 5
+    assert namespace["e"].shape == (2, 384)

@@ -246,7 +246,7 @@ def window_and_specials(n: int, window: int = 4) -> TokenGraph:
     return TokenGraph(g.edge_index, n, name=f"window_and_specials(window={window})")
 
 
-# Texts of 15 to 30 tokens, so that windows of a few tokens are really sparse.
+# Texts of 17 to 20 tokens, so that windows of a few tokens are really sparse.
 DRIFT_TEXTS = (
     "He left the roses by the bank of the river and walked back to the village alone.",
     "She deposited the money at the bank before the branch closed for the long weekend.",
