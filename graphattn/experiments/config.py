@@ -1,0 +1,436 @@
+"""Experiment configuration: dataclasses, TOML/JSON loading, validation at load time.
+
+An experiment is a task, a model size, a training budget, a list of seeds and
+a list of patterns; every pattern is trained with the same seeds and budget.
+A config is written as a TOML or JSON file (see
+``examples/experiment_default.toml``) or built from these dataclasses. Every
+check runs when the config is loaded, so a bad config fails before any
+training, with a message naming the offending field (``train.steps``,
+``patterns[2].params``, ...).
+
+Every pattern is made causal (``graph & causal``) because the experiment model
+is a decoder-only language model: a pattern that lets a token see later tokens
+would let it read the answers it must predict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graphattn import patterns
+from graphattn.experiments.tasks import TASKS, RecallTask
+from graphattn.graph import TokenGraph
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "ExperimentConfig",
+    "ModelConfig",
+    "PatternConfig",
+    "TrainConfig",
+    "config_from_dict",
+    "default_config",
+    "load_config",
+]
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _number(name: str, value: Any, low: float, *, inclusive: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if value < low or (value == low and not inclusive):
+        raise ValueError(f"{name} must be {'>=' if inclusive else '>'} {low}, got {value}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Size of the :class:`~graphattn.nn.GraphLM` trained for every pattern.
+
+    Examples
+    --------
+    >>> ModelConfig(d_model=32, n_layers=1, n_heads=2).tie_weights
+    False
+    """
+
+    d_model: int = 64  # channels C
+    n_layers: int = 2  # transformer layers L (a pattern may override it)
+    n_heads: int = 4  # heads H; must divide d_model
+    tie_weights: bool = False  # share input embedding and output head
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "n_layers", "n_heads"):
+            _positive_int(f"model.{name}", getattr(self, name))
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"model.n_heads ({self.n_heads}) must divide model.d_model ({self.d_model})"
+            )
+        if not isinstance(self.tie_weights, bool):
+            raise TypeError(f"model.tie_weights must be a bool, got {self.tie_weights!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training budget, the same for every pattern and seed.
+
+    Examples
+    --------
+    >>> TrainConfig(steps=10, warmup=2, eval_every=5).checkpoint_every
+    5
+    """
+
+    steps: int = 400  # optimizer steps per run
+    batch_size: int = 32  # sequences per step
+    lr: float = 1e-2  # peak learning rate (AdamW)
+    warmup: int = 30  # linear warm-up steps, then cosine decay to 0
+    weight_decay: float = 0.0  # AdamW weight decay
+    eval_every: int = 100  # steps between validation evaluations
+    eval_batches: int = 4  # validation batches per evaluation
+    eval_batch_size: int = 64  # sequences per validation batch
+    log_every: int = 10  # steps between recorded training-loss points
+    checkpoint_every: int | None = None  # steps between checkpoints; None = eval_every
+    device: str = "cpu"  # torch device of the runs
+    threads: int | None = 1  # torch CPU threads; None leaves torch's default
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "eval_every", "eval_batches", "eval_batch_size"):
+            _positive_int(f"train.{name}", getattr(self, name))
+        _positive_int("train.log_every", self.log_every)
+        _number("train.lr", self.lr, 0.0, inclusive=False)
+        _number("train.weight_decay", self.weight_decay, 0.0, inclusive=True)
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+            raise ValueError(f"train.warmup must be an int >= 0, got {self.warmup!r}")
+        if self.warmup >= self.steps:
+            raise ValueError(
+                f"train.warmup ({self.warmup}) must be < train.steps ({self.steps}): "
+                "the run would never reach the peak learning rate"
+            )
+        if self.eval_every > self.steps:
+            raise ValueError(
+                f"train.eval_every ({self.eval_every}) must be <= train.steps ({self.steps})"
+            )
+        if self.log_every > self.steps:
+            raise ValueError(
+                f"train.log_every ({self.log_every}) must be <= train.steps ({self.steps})"
+            )
+        if self.checkpoint_every is None:
+            object.__setattr__(self, "checkpoint_every", self.eval_every)
+        _positive_int("train.checkpoint_every", self.checkpoint_every)
+        if not isinstance(self.device, str) or self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"train.device must be 'cpu' or 'cuda[:k]', got {self.device!r}")
+        if self.threads is not None:
+            _positive_int("train.threads", self.threads)
+
+
+@dataclass(frozen=True)
+class PatternConfig:
+    """One pattern to train: a library name, a saved graph file, or a Python function.
+
+    Exactly one of ``pattern``, ``file`` and ``function`` is given.
+    ``function`` is ``"module:function"``, importable from the working
+    directory, called as ``function(n)`` and returning a
+    :class:`~graphattn.graph.TokenGraph` on ``n`` tokens. The graph used is
+    always made causal (``graph & causal``).
+
+    Examples
+    --------
+    >>> p = PatternConfig("window 4", pattern="sliding_window", params={"window": 4})
+    >>> p.build(8, "patterns[0]").num_edges
+    26
+    """
+
+    label: str  # name in tables and plots; unique in an experiment
+    pattern: str | None = None  # a name from graphattn.patterns.available()
+    params: dict[str, Any] = field(default_factory=dict)  # the pattern's parameters
+    file: str | None = None  # a graph saved with TokenGraph.save (.json or .npz)
+    function: str | None = None  # "module:function", called as function(n)
+    n_layers: int | None = None  # overrides model.n_layers for this pattern
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.label, str) or not self.label.strip():
+            raise ValueError(f"label must be a non-empty string, got {self.label!r}")
+        given = [k for k in ("pattern", "file", "function") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of pattern, file, function for {self.label!r}, got "
+                f"{given or 'none'}"
+            )
+        if not isinstance(self.params, dict):
+            raise TypeError(f"params must be a table/dict, got {type(self.params).__name__}")
+        if self.params and self.pattern is None:
+            raise ValueError(f"params apply only to a library pattern, not to {given[0]}")
+        if self.function is not None and self.function.count(":") != 1:
+            raise ValueError(f"function must be 'module:function', got {self.function!r}")
+        if self.n_layers is not None:
+            _positive_int("n_layers", self.n_layers)
+
+    def build(self, n: int, where: str) -> TokenGraph:
+        """The causal graph of this pattern on ``n`` tokens.
+
+        ``where`` names the config entry (e.g. ``"patterns[2]"``) in errors.
+
+        Raises
+        ------
+        ValueError
+            If the pattern is unknown, its parameters are bad for ``n`` tokens
+            (a window longer than the sequence), the file cannot be read, the
+            function cannot be imported, or the graph is not a self graph on
+            ``n`` tokens.
+        """
+        try:
+            if self.pattern is not None:
+                graph = patterns.get(self.pattern, n, **self.params)
+            elif self.file is not None:
+                graph = TokenGraph.load(self.file)
+            else:
+                module, name = self.function.split(":")
+                graph = getattr(importlib.import_module(module), name)(n)
+        except (ValueError, TypeError, OSError, ImportError, AttributeError) as err:
+            raise ValueError(f"{where} ({self.label!r}): {err}") from None
+        if not isinstance(graph, TokenGraph):
+            raise ValueError(f"{where} ({self.label!r}): expected a TokenGraph, got {graph!r}")
+        if graph.is_cross or graph.num_nodes != n:
+            raise ValueError(
+                f"{where} ({self.label!r}): expected a self graph on task.seq_len={n} "
+                f"tokens, got {graph!r}"
+            )
+        causal = graph & patterns.causal(n)
+        causal.name = graph.name
+        return causal
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment: task, model, budget, seeds and the patterns to compare.
+
+    Raises
+    ------
+    ValueError
+        On an empty or duplicated pattern list or seed list, or a pattern that
+        cannot be built for the task's sequence length (checked here, before
+        any training).
+
+    Examples
+    --------
+    >>> cfg = ExperimentConfig(
+    ...     task=RecallTask(seq_len=16, distance=4),
+    ...     patterns=(PatternConfig("causal", pattern="causal"),),
+    ...     train=TrainConfig(steps=2, warmup=0, eval_every=2, log_every=1),
+    ... )
+    >>> cfg.layers_of(cfg.patterns[0])
+    2
+    """
+
+    task: Any = field(default_factory=RecallTask)  # one of tasks.TASKS' dataclasses
+    patterns: tuple[PatternConfig, ...] = ()  # the patterns compared
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seeds: tuple[int, ...] = (0,)  # every pattern is trained once per seed
+    name: str = "experiment"  # title of the report
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.task, tuple(TASKS.values())):
+            raise TypeError(f"task must be one of {sorted(TASKS)}, got {type(self.task).__name__}")
+        object.__setattr__(self, "patterns", tuple(self.patterns))
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+        if not self.patterns:
+            raise ValueError("patterns: at least one pattern is needed")
+        labels = [p.label for p in self.patterns]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"patterns: labels must be unique, repeated: {dup}")
+        if not self.seeds:
+            raise ValueError("seeds: at least one seed is needed")
+        for s in self.seeds:
+            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+                raise ValueError(f"seeds: each seed must be an int >= 0, got {s!r}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: must be distinct, got {list(self.seeds)}")
+        for k, p in enumerate(self.patterns):
+            p.build(self.task.seq_len, f"patterns[{k}]")  # fails now, not after training
+
+    def layers_of(self, pattern: PatternConfig) -> int:
+        """Number of layers of the model trained on ``pattern``."""
+        return pattern.n_layers or self.model.n_layers
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict that :func:`config_from_dict` reads back.
+
+        Examples
+        --------
+        >>> config_from_dict(default_config().to_dict()) == default_config()
+        True
+        """
+        task = dataclasses.asdict(self.task)
+        task = {"name": _task_name(self.task), **task}
+        return {
+            "name": self.name,
+            "seeds": list(self.seeds),
+            "task": task,
+            "model": dataclasses.asdict(self.model),
+            "train": dataclasses.asdict(self.train),
+            "patterns": [
+                {k: v for k, v in dataclasses.asdict(p).items() if v not in (None, {})}
+                for p in self.patterns
+            ],
+        }
+
+
+def _task_name(task: Any) -> str:
+    return next(name for name, cls in TASKS.items() if isinstance(task, cls))
+
+
+def _build(cls: type, table: Any, where: str) -> Any:
+    """``cls(**table)`` with unknown or misspelt keys reported as ``where.key``."""
+    if not isinstance(table, dict):
+        raise ValueError(f"{where} must be a table, got {type(table).__name__}")
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown field {unknown[0]!r}; known: {sorted(known)}")
+    try:
+        return cls(**table)
+    except (TypeError, ValueError) as err:
+        msg = str(err)
+        raise ValueError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+
+
+def config_from_dict(data: dict[str, Any], base: Path | None = None) -> ExperimentConfig:
+    """Build and validate an :class:`ExperimentConfig` from a parsed TOML/JSON dict.
+
+    ``base`` is the directory that relative graph-file paths start from.
+
+    Raises
+    ------
+    ValueError
+        Naming the field: an unknown key, an unknown task or pattern, a bad
+        value, a window longer than ``task.seq_len``, an impossible budget.
+
+    Examples
+    --------
+    >>> config_from_dict({"task": {"name": "sorting"}, "patterns": []})
+    Traceback (most recent call last):
+    ...
+    ValueError: task.name: unknown task 'sorting'; known: ['char_lm', 'copy', 'induction', 'recall']
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"a config must be a table, got {type(data).__name__}")
+    known = {"name", "seeds", "task", "model", "train", "patterns"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown top-level field {unknown[0]!r}; known: {sorted(known)}")
+    task_table = dict(data.get("task", {"name": "recall"}))
+    task_name = task_table.pop("name", None)
+    if task_name not in TASKS:
+        raise ValueError(f"task.name: unknown task {task_name!r}; known: {sorted(TASKS)}")
+    task = _build(TASKS[task_name], task_table, "task")
+    raw_patterns = data.get("patterns", [])
+    if not isinstance(raw_patterns, list):
+        raise ValueError(f"patterns must be a list of tables, got {type(raw_patterns).__name__}")
+    pats = []
+    for k, table in enumerate(raw_patterns):
+        p = _build(PatternConfig, table, f"patterns[{k}]")
+        if p.file is not None and base is not None and not Path(p.file).is_absolute():
+            p = dataclasses.replace(p, file=str(base / p.file))
+        pats.append(p)
+    seeds = data.get("seeds", [0])
+    if not isinstance(seeds, list):
+        raise ValueError(f"seeds must be a list of ints, got {seeds!r}")
+    model = _build(ModelConfig, data.get("model", {}), "model")
+    train = _build(TrainConfig, data.get("train", {}), "train")
+    try:  # the messages of ExperimentConfig name their field (patterns[k], seeds)
+        return ExperimentConfig(
+            task=task,
+            patterns=tuple(pats),
+            model=model,
+            train=train,
+            seeds=tuple(seeds),
+            name=str(data.get("name", "experiment")),
+        )
+    except TypeError as err:
+        raise ValueError(str(err)) from None
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment config from a ``.toml`` or ``.json`` file.
+
+    Raises
+    ------
+    ValueError
+        If the file is missing, not valid TOML/JSON, or any field is bad
+        (the message names it).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> p = os.path.join(d, "bad.toml")
+    >>> _ = open(p, "w").write('[task]\\nname = "recall"\\nseq_len = 32\\n'
+    ...                        '[[patterns]]\\nlabel = "w"\\npattern = "sliding_window"\\n'
+    ...                        'params = {window = 64}\\n')
+    >>> load_config(p)
+    Traceback (most recent call last):
+    ...
+    ValueError: patterns[0] ('w'): window must be in [1, 32], got 64
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config: no such file {str(path)!r}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        elif path.suffix == ".toml":
+            data = tomllib.loads(text)
+        else:
+            raise ValueError(f"config: expected a .toml or .json file, got {path.name!r}")
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ValueError(f"config: {path.name} is not valid {path.suffix[1:]}: {err}") from None
+    return config_from_dict(data, base=path.parent)
+
+
+def default_config() -> ExperimentConfig:
+    """The default experiment: associative recall with the query far from its key.
+
+    The same as ``examples/experiment_default.toml`` (a test checks it).
+
+    Examples
+    --------
+    >>> [p.label for p in default_config().patterns][:2]
+    ['full causal', 'window 8']
+    """
+    return ExperimentConfig(
+        name="associative recall, query >= 16 tokens after its key",
+        task=RecallTask(seq_len=32, n_pairs=4, n_queries=4, distance=16, n_keys=8, n_values=8),
+        patterns=(
+            PatternConfig("full causal", pattern="causal"),
+            PatternConfig("window 8", pattern="sliding_window", params={"window": 8}),
+            PatternConfig("strided 6", pattern="strided", params={"stride": 6}),
+            PatternConfig(
+                "bigbird", pattern="bigbird", params={"window": 4, "num_global": 2, "num_random": 4}
+            ),
+            PatternConfig(
+                "window 8 + global", pattern="longformer", params={"window": 8, "globals": [22]}
+            ),
+            PatternConfig(
+                "window 8, 5 layers", pattern="sliding_window", params={"window": 8}, n_layers=5
+            ),
+        ),
+        model=ModelConfig(d_model=64, n_layers=2, n_heads=4),
+        train=TrainConfig(steps=400, batch_size=32, lr=1e-2, warmup=30, eval_every=100),
+        seeds=(0,),
+    )

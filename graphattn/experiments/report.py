@@ -1,0 +1,253 @@
+"""Experiment reports: ``results.json``, a Markdown table and plots.
+
+The report reads the results dict that :func:`~graphattn.experiments.run_experiment`
+builds; it trains nothing. Files are written to a temporary name and renamed,
+so an interrupted write never leaves a half-written report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["markdown_table", "plot_accuracy", "plot_loss_curves", "summarize", "write_report"]
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _std(values: list[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    m = sum(values) / len(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def summarize(entry: dict[str, Any]) -> dict[str, Any]:
+    """Mean (and spread) over the seeds of one pattern's runs that have a validation result.
+
+    Examples
+    --------
+    >>> entry = {"runs": [{"val_acc": 0.5, "val_loss": 1.0, "tokens_per_s": 10.0,
+    ...                    "peak_memory_mb": 100.0, "status": "complete"},
+    ...                   {"val_acc": 1.0, "val_loss": 0.0, "tokens_per_s": 30.0,
+    ...                    "peak_memory_mb": 120.0, "status": "complete"}]}
+    >>> s = summarize(entry)
+    >>> s["val_acc"], s["tokens_per_s"], s["peak_memory_mb"], s["complete"]
+    (0.75, 20.0, 120.0, '2/2')
+    """
+    runs = [r for r in entry["runs"] if r.get("val_acc") is not None]
+    done = sum(r["status"] == "complete" for r in entry["runs"])
+    acc = [r["val_acc"] for r in runs]
+    mem = [r["peak_memory_mb"] for r in runs if r.get("peak_memory_mb") is not None]
+    return {
+        "val_acc": _mean(acc),
+        "val_acc_std": _std(acc),
+        "val_loss": _mean([r["val_loss"] for r in runs]),
+        "tokens_per_s": _mean([r["tokens_per_s"] for r in runs if r.get("tokens_per_s")]),
+        "peak_memory_mb": max(mem) if mem else None,
+        "complete": f"{done}/{len(entry['runs'])}",
+    }
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """One row per pattern: structure (edges, reach) and outcome (accuracy, loss, speed).
+
+    Examples
+    --------
+    >>> res = {"name": "demo", "status": "complete", "patterns": [{
+    ...     "label": "causal", "n_layers": 2, "edges_per_token": 2.5, "density": 0.625,
+    ...     "layers_to_reach": 1, "reach_fraction": 1.0, "runs": []}]}
+    >>> print(markdown_table(res).splitlines()[2])
+    | causal | 2 | 2.5 | 0.625 | 1 | 100% | – | – | – | – | 0/0 |
+    """
+    head = (
+        "| pattern | layers | edges/token | density | layers to reach | reach after L layers "
+        "| val accuracy | val loss | tokens/s | peak memory (MB) | runs complete |"
+    )
+    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    for e in results["patterns"]:
+        s = summarize(e)
+        acc = _fmt(s["val_acc"], ".3f")
+        if s["val_acc_std"] is not None:
+            acc += f" ± {s['val_acc_std']:.3f}"
+        ltr = "never" if e["layers_to_reach"] is None else str(e["layers_to_reach"])
+        lines.append(
+            f"| {e['label']} | {e['n_layers']} | {e['edges_per_token']:.1f} | "
+            f"{e['density']:.3f} | {ltr} | {e['reach_fraction']:.0%} | {acc} | "
+            f"{_fmt(s['val_loss'], '.3f')} | {_fmt(s['tokens_per_s'], ',.0f')} | "
+            f"{_fmt(s['peak_memory_mb'], ',.0f')} | {s['complete']} |"
+        )
+    return "\n".join(lines)
+
+
+def _markdown(results: dict[str, Any]) -> str:
+    cfg = results.get("config", {})
+    parts = [f"# {results['name']}", "", f"Status: **{results['status']}**."]
+    if results.get("command"):
+        parts += ["", f"Produced by: `{results['command']}`"]
+    if cfg:
+        t, m = cfg["train"], cfg["model"]
+        task = ", ".join(f"{k}={v}" for k, v in cfg["task"].items() if k != "name")
+        parts += [
+            "",
+            f"Task: `{cfg['task']['name']}` ({task}). Model: GraphLM d_model={m['d_model']}, "
+            f"n_heads={m['n_heads']}, n_layers={m['n_layers']} unless the pattern says otherwise. "
+            f"Budget: {t['steps']} steps of {t['batch_size']} sequences, AdamW lr={t['lr']}. "
+            f"Seeds: {cfg['seeds']}. Every pattern is intersected with causal attention.",
+        ]
+    if results.get("chance") is not None:
+        parts += ["", f"Chance accuracy: {results['chance']:.3f}."]
+    parts += ["", markdown_table(results), ""]
+    runs = [r for e in results["patterns"] for r in e["runs"] if r.get("memory_measure")]
+    if runs:
+        parts += [f"Peak memory: {runs[0]['memory_measure']}.", ""]
+    return "\n".join(parts)
+
+
+def plot_loss_curves(results: dict[str, Any], ax=None):
+    """Training loss against step, one line per pattern (mean over its seeds).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> res = {"name": "demo", "patterns": [{"label": "causal", "runs": [
+    ...     {"curve": [[1, 2.0], [2, 1.0]]}, {"curve": [[1, 3.0], [2, 1.0]]}]}]}
+    >>> ax = plot_loss_curves(res)
+    >>> ax.lines[0].get_ydata().tolist()
+    [2.5, 1.0]
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6.4, 4.0))
+    for e in results["patterns"]:
+        curves = [r["curve"] for r in e["runs"] if r["curve"]]
+        if not curves:
+            continue
+        length = min(len(c) for c in curves)  # runs of one pattern log the same steps
+        steps = [c[0] for c in curves[0][:length]]
+        mean = [sum(c[i][1] for c in curves) / len(curves) for i in range(length)]
+        ax.plot(steps, mean, label=e["label"], linewidth=1.5)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("training loss")
+    ax.set_title(results["name"], fontsize=10)
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    return ax
+
+
+def plot_accuracy(results: dict[str, Any], axes=None):
+    """Validation accuracy against density (left) and against layers-to-reach (right).
+
+    Patterns that never reach every earlier token are drawn at the right end
+    of the second panel, labelled "never". A dashed line marks chance where
+    the results give it.
+
+    Returns
+    -------
+    tuple of two matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> res = {"name": "demo", "chance": 0.125, "patterns": [
+    ...     {"label": "causal", "density": 0.5, "layers_to_reach": 1, "n_layers": 2,
+    ...      "runs": [{"val_acc": 1.0, "val_loss": 0.0, "status": "complete"}]},
+    ...     {"label": "window", "density": 0.2, "layers_to_reach": None, "n_layers": 2,
+    ...      "runs": [{"val_acc": 0.1, "val_loss": 2.0, "status": "complete"}]}]}
+    >>> left, right = plot_accuracy(res)
+    >>> [t.get_text() for t in left.texts]
+    ['causal', 'window']
+    """
+    import matplotlib
+
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), sharey=True)
+    left, right = axes
+    points = [(e, summarize(e)["val_acc"]) for e in results["patterns"]]
+    points = [(e, acc) for e, acc in points if acc is not None]
+    known = [e["layers_to_reach"] for e, _ in points if e["layers_to_reach"] is not None]
+    never = max(known + [e["n_layers"] for e, _ in points] + [1]) + 1
+    cmap = matplotlib.colormaps["tab10"]
+    for k, (e, acc) in enumerate(points):
+        ltr = never if e["layers_to_reach"] is None else e["layers_to_reach"]
+        color = cmap(k % 10)
+        left.scatter([e["density"]], [acc], color=color, s=40, zorder=3)
+        left.annotate(e["label"], (e["density"], acc), fontsize=8,
+                      xytext=(4, 4), textcoords="offset points")
+        filled = e["layers_to_reach"] is not None and e["layers_to_reach"] <= e["n_layers"]
+        right.scatter([ltr], [acc], s=40, zorder=3, color=color if filled else "none",
+                      edgecolors=color, label=f"{e['label']} ({e['n_layers']} layers)")
+    for ax in axes:
+        if results.get("chance") is not None:
+            ax.axhline(results["chance"], color="gray", linestyle="--", linewidth=1)
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    left.set_xlabel("density (edges / N²)")
+    left.set_ylabel("validation accuracy")
+    right.set_xlabel("layers to reach every earlier token")
+    ticks = sorted(set(known))
+    right.set_xticks(ticks + [never], [str(t) for t in ticks] + ["never"])
+    right.legend(fontsize=7, title="filled: reach within its layers", title_fontsize=7)
+    left.figure.suptitle(results["name"], fontsize=10)
+    return left, right
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_report(results: dict[str, Any], out_dir: str | os.PathLike, *, plots: bool = True):
+    """Write ``results.json``, ``results.md`` and (with ``plots``) the two PNG plots.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> res = {"name": "demo", "status": "complete", "patterns": []}
+    >>> [p.name for p in write_report(res, tempfile.mkdtemp(), plots=False)]
+    ['results.json', 'results.md']
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "results.json", out / "results.md"]
+    _write_text(written[0], json.dumps(results, indent=1) + "\n")
+    _write_text(written[1], _markdown(results))
+    if plots:
+        from matplotlib.figure import Figure  # no pyplot: the caller's backend is untouched
+
+        loss_fig = Figure(figsize=(6.4, 4.0))
+        plot_loss_curves(results, loss_fig.subplots())
+        acc_fig = Figure(figsize=(10.0, 4.0))
+        plot_accuracy(results, acc_fig.subplots(1, 2, sharey=True))
+        for name, fig in (("loss_curves.png", loss_fig), ("accuracy.png", acc_fig)):
+            fig.tight_layout()
+            tmp = out / f"{name}.tmp.png"
+            fig.savefig(tmp, dpi=120)
+            os.replace(tmp, out / name)
+            written.append(out / name)
+    return written
