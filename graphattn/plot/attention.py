@@ -284,6 +284,11 @@ def draw_heads(
                 draw_attention(g, w, head=h, layout=view, ax=a, title="", max_edges=max_edges)
                 for t in a.texts:
                     t.set_visible(False)  # token labels do not fit a thumbnail
+                for c in a.collections:  # thumbnails: small nodes, thin edges
+                    if str(c.get_gid()).startswith("nodes"):
+                        c.set_sizes([6])
+                    else:
+                        c.set_linewidths(0.5 * np.asarray(c.get_linewidths()))
                 a.set_xticks([])
             a.set_xlabel("")
             a.set_ylabel(f"layer {layer}" if h == 0 else "", fontsize=9)
