@@ -76,6 +76,7 @@ def classes(driver, selector):
 
 
 def test_viewer_loads_offline_reacts_and_screenshots(page, driver, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -106,6 +107,15 @@ def test_viewer_loads_offline_reacts_and_screenshots(page, driver, tmp_path):
     assert driver.find_element(By.ID, "ga-svg").get_attribute("data-view") == "arc"
     assert len(driver.find_elements(By.CSS_SELECTOR, ".ga-edge")) == 3 * g.num_edges
     assert not any(" " in c for c in classes(driver, ".ga-edge"))  # nothing highlighted yet
+
+    # hovering highlights a token's edges, leaving it clears them again
+    hovered = driver.find_element(By.CSS_SELECTOR, '.ga-token[data-index="2"]')
+    ActionChains(driver).move_to_element(hovered).perform()
+    assert sum(c.endswith("ga-in") for c in classes(driver, ".ga-edge")) == 3 * int(
+        g.to_dense_mask()[2].sum()
+    )
+    ActionChains(driver).move_to_element(driver.find_element(By.TAG_NAME, "h1")).perform()
+    assert not any(" " in c for c in classes(driver, ".ga-edge"))
 
     token = driver.find_element(By.CSS_SELECTOR, '.ga-token[data-index="5"]')
     token.click()
