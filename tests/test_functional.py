@@ -261,7 +261,9 @@ def test_gradcheck_float64(backend):
     def f(q, k, v, bias):
         return graph_attention(q, k, v, g, bias=bias, backend=backend, return_weights=True)
 
-    assert torch.autograd.gradcheck(f, (q, k, v, bias))
+    # the full Jacobian for the plain reference; random projections (fast mode) for the
+    # kernels with many small sparse calls per evaluation
+    assert torch.autograd.gradcheck(f, (q, k, v, bias), fast_mode=backend != "reference")
 
 
 # --------------------------------------------------------------- per head
