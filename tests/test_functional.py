@@ -437,8 +437,8 @@ def test_register_selector_drives_auto_and_is_checked():
         )
 
     register_backend("spy", kernel, lambda r: None if r.num_heads == 1 else "one head only")
+    previous = register_selector(lambda request: "spy")
     try:
-        register_selector(lambda request: "spy")
         graph_attention(q, k, v, g)
         assert calls == [g]
         with pytest.raises(ValueError, match="one head only"):
@@ -450,7 +450,7 @@ def test_register_selector_drives_auto_and_is_checked():
         with pytest.raises(RuntimeError, match="unknown backend 'nope'"):
             graph_attention(q, k, v, g)
     finally:
-        register_selector(None)
+        register_selector(previous)
         unregister_backend("spy")
     assert "spy" not in backend_names()
 
