@@ -18,7 +18,6 @@ from matplotlib.lines import Line2D
 from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.graph import (
-    _check_max_edges,
     add_lines,
     describe,
     draw_nodes,
@@ -168,7 +167,7 @@ def draw_attention(
     """
     style.check_graph(graph)
     picked = style.select_heads(style.check_weights(weights, graph), head)
-    _check_max_edges(max_edges)
+    style.check_max_edges(max_edges)
     lay = compute_layout(graph, layout)
     ax = style.new_axes(ax, figsize_for(lay, [graph]))
     top = max(float(v.max()) if v.numel() else 0.0 for _, v in picked)

@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.attention import prune
-from graphattn.plot.graph import _check_max_edges, add_lines, draw_nodes, figsize_for, set_title
+from graphattn.plot.graph import add_lines, draw_nodes, figsize_for, set_title
 from graphattn.plot.layouts import compute_layout
 
 __all__ = ["draw_flow"]
@@ -85,7 +85,7 @@ def draw_flow(
     pairs = style.check_layers(layers, weights=flow is None)
     graphs = [g for g, _ in pairs]
     values = _layer_values(pairs, flow, head)
-    _check_max_edges(max_edges)
+    style.check_max_edges(max_edges)
     lay = compute_layout(graphs, "layered")
     rel = _check_relevance(relevance, relevance_row, lay.rows)
     ax = style.new_axes(ax, figsize_for(lay, graphs))

@@ -71,7 +71,7 @@ def draw_graph(
     stack = [graph] if isinstance(graph, TokenGraph) else list(graph)
     for k, g in enumerate(stack):
         style.check_graph(g, f"graph[{k}]" if len(stack) > 1 else "graph")
-    _check_max_edges(max_edges)
+    style.check_max_edges(max_edges)
     first, total = stack[0], sum(g.num_edges for g in stack)
     note = None
     if total > max_edges:
@@ -132,11 +132,6 @@ def set_title(ax: Axes, title: str | None, note: str | None) -> None:
     lines = [t for t in (title, f"({note})" if note else None) if t]
     if lines:
         ax.set_title("\n".join(lines), fontsize=10)
-
-
-def _check_max_edges(max_edges: int) -> None:
-    if isinstance(max_edges, bool) or not isinstance(max_edges, (int, np.integer)) or max_edges < 1:
-        raise ValueError(f"max_edges must be a positive int, got {max_edges!r}")
 
 
 def figsize_for(lay: Layout, stack: Sequence[TokenGraph]) -> tuple[float, float]:

@@ -117,8 +117,7 @@ def to_html(
     """
     pairs = style.check_layers(layers, weights=False)
     path = style.check_path(path, (".html", ".htm"))
-    if isinstance(max_edges, bool) or not isinstance(max_edges, int) or max_edges < 1:
-        raise ValueError(f"max_edges must be a positive int, got {max_edges!r}")
+    style.check_max_edges(max_edges)
     tokens = _labels(tokens, "tokens")
     src_tokens = _labels(src_tokens, "src_tokens")
     payload = {

@@ -32,7 +32,7 @@ __all__ = ["LAYOUTS", "Layout", "compute_layout"]
 
 LAYOUTS = ("auto", "arc", "bipartite", "layered", "circle", "spring")
 ARC_POINTS = 24  # polyline points of one arc or curve
-SEEDED = {"spring": nx.spring_layout, "random": nx.random_layout}  # layouts taking seed=
+SEEDED = ("spring", "random")  # networkx layouts that take seed= (drawn reproducibly)
 
 
 @dataclass(frozen=True)

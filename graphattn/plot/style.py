@@ -288,3 +288,9 @@ def check_layers(layers: object, *, weights: bool = True) -> list[tuple[TokenGra
             continue
         out.append((g, check_weights(pair[1], g, f"layers[{k}][1]")))
     return out
+
+
+def check_max_edges(max_edges: int) -> None:
+    """``ValueError`` unless ``max_edges`` is a positive int."""
+    if isinstance(max_edges, bool) or not isinstance(max_edges, (int, np.integer)) or max_edges < 1:
+        raise ValueError(f"max_edges must be a positive int, got {max_edges!r}")
