@@ -419,9 +419,12 @@ def test_default_selector_prefers_dense_for_small_dense_graphs_and_edge_for_spar
     assert default_selector(request_for(dense_g)) == "dense"
     assert default_selector(request_for(dense_g, dropout=0.1)) == "edge"
     assert default_selector(request_for(sparse_g)) == "edge"
-    too_big = request_for(dense_g, batch=10**6)  # B*H*N*M over the dense limit
-    assert get_backend("dense").supports(too_big) is not None
+    too_big = request_for(dense_g, batch=10**6, return_weights=True)  # explicit B*H*N*M scores
+    assert "scores exceed" in get_backend("dense").supports(too_big)
     assert default_selector(too_big) == "edge"
+    assert get_backend("dense").supports(request_for(dense_g, batch=10**6)) is None  # SDPA path
+    huge_mask = request_for(TokenGraph([[0], [1]], 10_000))
+    assert "mask exceeds" in get_backend("dense").supports(huge_mask)
 
 
 def test_register_selector_drives_auto_and_is_checked():

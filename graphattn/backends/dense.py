@@ -22,10 +22,12 @@ from graphattn.backends.base import (
 )
 from graphattn.graph import TokenGraph
 
-__all__ = ["MAX_ELEMENTS", "dense_attention"]
+__all__ = ["MAX_ELEMENTS", "MAX_MASK_ELEMENTS", "dense_attention"]
 
-# Largest B * H * N * M score matrix the dense backend accepts.
+# Largest B * H * N * M score matrix formed explicitly (with a bias or returned weights).
 MAX_ELEMENTS = 2**24
+# Largest N * M mask handed to scaled_dot_product_attention otherwise.
+MAX_MASK_ELEMENTS = 2**26
 
 
 def _mask_on(graph: TokenGraph, device: torch.device) -> torch.Tensor:
@@ -90,13 +92,16 @@ def dense_attention(
 
 
 def _supports(request: AttentionRequest) -> str | None:
-    """Refuse dropout and score matrices above :data:`MAX_ELEMENTS`."""
+    """Refuse dropout, and score matrices or masks above the limits of this module."""
     if request.dropout > 0:
         return "dense has no seeded per-edge dropout (dropout_p > 0)"
-    g = request.graph
-    size = request.batch * request.num_heads * g.num_nodes * g.num_src_nodes
-    if size > MAX_ELEMENTS:
-        return f"B*H*N*M = {size} exceeds the dense limit of {MAX_ELEMENTS}"
+    cells = request.graph.num_nodes * request.graph.num_src_nodes
+    if request.has_bias or request.return_weights:
+        size = request.batch * request.num_heads * cells
+        if size > MAX_ELEMENTS:
+            return f"B*H*N*M = {size} scores exceed the dense limit of {MAX_ELEMENTS}"
+    elif cells > MAX_MASK_ELEMENTS:
+        return f"the N*M = {cells} mask exceeds the dense limit of {MAX_MASK_ELEMENTS}"
     return None
 
 
