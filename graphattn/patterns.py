@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 PREDICATE_TILE = 1 << 22  # mask elements evaluated at once by from_predicate
+EDGE_CHUNK = 1 << 22  # edges whose sources are computed at once by the builders
 
 
 # --------------------------------------------------------------- validation
@@ -89,13 +90,19 @@ def _graph(ei: torch.Tensor, n: int, name: str, m: int | None = None) -> TokenGr
 def _ragged(counts: torch.Tensor, src_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
     """Edges ``src_of(i, r) -> i`` for every target ``i`` and rank ``r < counts[i]``.
 
-    ``src_of`` must increase with ``r`` so that the result is canonical.
+    ``src_of`` must increase with ``r`` so that the result is canonical. The
+    ``(2, E)`` output is allocated once and filled in place, ``EDGE_CHUNK``
+    edges at a time, so temporaries stay small next to the edge list.
     """
     e = int(counts.sum())
-    dst = torch.repeat_interleave(torch.arange(counts.numel()), counts, output_size=e)  # (E,)
+    out = torch.empty(2, e, dtype=torch.long)
+    out[1] = torch.repeat_interleave(torch.arange(counts.numel()), counts, output_size=e)
     start = torch.cumsum(counts, 0) - counts  # (N,) first edge of every target
-    rank = torch.arange(e) - start[dst]  # (E,) position of each edge in its row
-    return torch.stack([src_of(dst, rank), dst])  # (2, E)
+    for lo in range(0, e, EDGE_CHUNK):
+        dst = out[1, lo : lo + EDGE_CHUNK]  # (chunk,)
+        rank = torch.arange(lo, lo + dst.numel()) - start[dst]  # (chunk,) position in its row
+        out[0, lo : lo + EDGE_CHUNK] = src_of(dst, rank)
+    return out
 
 
 def _band(centers: torch.Tensor, offsets: torch.Tensor, m: int) -> torch.Tensor:
@@ -283,15 +290,21 @@ def strided(n: int, stride: int, causal: bool = True) -> TokenGraph:
     n = _int(n, "n", 1)
     stride = _int(stride, "stride", 1, n)
     i = torch.arange(n)
-    local = _band(i, _window_offsets(stride, causal, 1), n)
-    if causal:
-        counts = i // stride + 1  # j = i - k * stride for k = 0 .. i // stride
-        far = _ragged(counts, lambda d, r: d - (counts[d] - 1 - r) * stride)
-    else:
-        counts = (n - 1 - i % stride) // stride + 1  # j = i % stride + k * stride < n
-        far = _ragged(counts, lambda d, r: d % stride + r * stride)
+    lo = (i - stride + 1).clamp(min=0)  # (N,) window start
+    left = i // stride  # (N,) strided keys j = i - k * stride before the window (k >= 1)
+    hi = (i + stride - 1).clamp(max=n - 1) if not causal else i  # (N,) window end
+    right = (n - 1 - i) // stride if not causal else torch.zeros_like(i)  # after the window
+    counts = left + (hi - lo + 1) + right  # (N,)
+
+    def src_of(d: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        a, w = left[d], hi[d] - lo[d] + 1  # (E,) sizes of the first two runs
+        far_left = d - (a - r) * stride
+        near = lo[d] + r - a
+        far_right = d + (r - a - w + 1) * stride
+        return torch.where(r < a, far_left, torch.where(r < a + w, near, far_right))
+
     name = f"strided(stride={stride}" + ("" if causal else ", causal=False") + ")"
-    return _union_edges(n, [local, far], name)
+    return _graph(_ragged(counts, src_of), n, name)
 
 
 def fixed(n: int, stride: int, c: int = 1, causal: bool = True) -> TokenGraph:
@@ -326,11 +339,20 @@ def fixed(n: int, stride: int, c: int = 1, causal: bool = True) -> TokenGraph:
     nb = -(-n // stride)
     sizes = torch.full((nb,), stride)
     sizes[-1] = n - stride * (nb - 1)
+    name = f"fixed(stride={stride}, c={c}" + ("" if causal else ", causal=False") + ")"
+    if causal:  # summaries of the earlier blocks, then the own block up to i
+        i = torch.arange(n)
+        a = i // stride * c  # (N,) summary keys before the own block
+        start = i // stride * stride  # (N,) own block start
+
+        def src_of(d: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+            summary = r // c * stride + stride - c + r % c
+            return torch.where(r < a[d], summary, start[d] + r - a[d])
+
+        return _graph(_ragged(a + i - start + 1, src_of), n, name)
     summary = torch.arange(n)
     summary = summary[summary % stride >= stride - c]  # (S,) sorted
-    parts = [_blocks(sizes, causal), _columns(n, summary, causal)]
-    name = f"fixed(stride={stride}, c={c}" + ("" if causal else ", causal=False") + ")"
-    return _union_edges(n, parts, name)
+    return _union_edges(n, [_blocks(sizes, causal), _columns(n, summary, causal)], name)
 
 
 def global_tokens(n: int, globals: int | Sequence[int], symmetric: bool = True) -> TokenGraph:
@@ -438,14 +460,21 @@ def random(
     return _union_edges(n, parts, f"random(p={p}" + tail)
 
 
-def _expand_blocks(block_ei: torch.Tensor, block: int, n: int) -> torch.Tensor:
-    """Token edges of block edges ``bj -> bi``: every token pair of the two blocks, inside n."""
-    d = torch.arange(block)
-    src = block_ei[0, :, None, None] * block + d[None, None, :]  # (Eb, 1, block)
-    dst = block_ei[1, :, None, None] * block + d[None, :, None]  # (Eb, block, 1)
-    src, dst = torch.broadcast_tensors(src, dst)  # (Eb, block, block)
-    keep = (src < n) & (dst < n)
-    return torch.stack([src[keep], dst[keep]])
+def _expand_blocks(blocks: TokenGraph, block: int, n: int) -> torch.Tensor:
+    """Token edges of block edges ``bj -> bi``: every token pair of the two blocks, inside n.
+
+    Row ``i`` of block ``bi`` lists the blocks of ``bi`` in order, ``block``
+    columns each, so the result is canonical; columns past ``n`` are dropped.
+    """
+    i = torch.arange(n)
+    row = i // block  # (N,) block row of every token
+    ptr, cols = blocks.indptr, blocks.src  # CSR of the block graph
+
+    def src_of(d: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return cols[ptr[row[d]] + r // block] * block + r % block
+
+    ei = _ragged(blocks.in_degree()[row] * block, src_of)  # (2, E_padded)
+    return ei if n % block == 0 else ei[:, ei[0] < n]  # a short last block: drop padding
 
 
 def bigbird(
@@ -491,7 +520,7 @@ def bigbird(
     ]
     ei = torch.cat(parts, 1)  # (2, E_units)
     if block is not None:
-        ei = _expand_blocks(TokenGraph(ei, units).edge_index, block, n)
+        ei = _expand_blocks(TokenGraph(ei, units), block, n)
     name = "bigbird(" + _params(
         window=window, num_global=num_global, num_random=num_random, seed=seed
     )
@@ -655,9 +684,11 @@ def attention_sink(n: int, sinks: int = 4, window: int = 64) -> TokenGraph:
     n = _int(n, "n", 1)
     sinks = _int(sinks, "sinks", 0, n)
     window = _int(window, "window", 1, n)
-    parts = [_band(torch.arange(n), _window_offsets(window, True, 1), n)]
-    parts.append(_columns(n, torch.arange(sinks), causal=True))
-    return _union_edges(n, parts, f"attention_sink(sinks={sinks}, window={window})")
+    i = torch.arange(n)
+    lo = (i - window + 1).clamp(min=0)  # (N,) window start
+    a = lo.clamp(max=sinks)  # (N,) sinks before the window
+    ei = _ragged(a + i - lo + 1, lambda d, r: torch.where(r < a[d], r, lo[d] + r - a[d]))
+    return _graph(ei, n, f"attention_sink(sinks={sinks}, window={window})")
 
 
 def star(n: int) -> TokenGraph:
