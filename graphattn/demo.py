@@ -173,8 +173,12 @@ def _focus(tokens: list[list[str]], word: str | None) -> list[int]:
             return found
     if word:
         raise ValueError(f"word {word!r} is not a token of every text (tokens: {tokens})")
-    last = [max(i for i, t in enumerate(toks) if t not in SPECIAL) for toks in tokens]
-    return last
+
+    def last(toks: list[str]) -> int:  # the last word, else the last non-special token
+        words = [i for i, t in enumerate(toks) if t not in SPECIAL and t.isalpha()]
+        return (words or [i for i, t in enumerate(toks) if t not in SPECIAL])[-1]
+
+    return [last(toks) for toks in tokens]
 
 
 # ---------------------------------------------------------------- pictures
@@ -209,6 +213,11 @@ class _Run:
     layers: list[list[tuple[TokenGraph, torch.Tensor]]]  # per text, per layer
     hidden: list[list[torch.Tensor]]  # per text, L + 1 tensors (n, C)
     focus: list[int]
+
+    @property
+    def word(self) -> str:
+        """The compared token, or its spellings in each text where they differ."""
+        return "/".join(dict.fromkeys(t[i] for t, i in zip(self.tokens, self.focus, strict=True)))
 
 
 def _run_model(model, texts: list[str], word: str | None) -> _Run:
@@ -310,7 +319,7 @@ def _fig_word(run: _Run, path: Path) -> tuple[str, list[float]]:
 
     from graphattn.plot import draw_attention
 
-    word = run.tokens[0][run.focus[0]]
+    word = run.word
     last = len(run.layers[0]) - 1
     fig = plt.figure(figsize=(13, 11), layout="constrained")
     grid = fig.add_gridspec(3, 1, height_ratios=[1, 1, 0.9])
@@ -321,7 +330,8 @@ def _fig_word(run: _Run, path: Path) -> tuple[str, list[float]]:
             sub,
             sw,
             ax=fig.add_subplot(grid[b]),
-            title=f"text {b + 1}: what '{word}' attends to in the last layer (mean over heads)",
+            title=f"text {b + 1}: what '{run.tokens[b][run.focus[b]]}' attends to in the last "
+            "layer (mean over heads)",
         )
     ax = fig.add_subplot(grid[2])
     distances = [
@@ -385,7 +395,7 @@ def _fig_patterns(run: _Run, drift: dict[str, dict], path: Path) -> str:
 
     from graphattn.plot import draw_pattern
 
-    word = run.tokens[0][run.focus[0]]
+    word = run.word
     names = list(drift)
     fig = plt.figure(figsize=(4.2 * len(names), 9.5), layout="constrained")
     grid = fig.add_gridspec(2, len(names), height_ratios=[1.1, 1])
@@ -676,7 +686,7 @@ def run_demo(cfg: DemoConfig) -> DemoResult:
 
 def _summaries(run, model_name, note, drift, distances, out) -> tuple[str, str, str]:
     """The printed summary, and the page's header and drift table (HTML)."""
-    word = run.tokens[0][run.focus[0]]
+    word = run.word
     lines = [f"model: {model_name}"]
     if note:
         lines.append(f"NOTE: {note}")
