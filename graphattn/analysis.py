@@ -61,6 +61,16 @@ def _nonneg_int(value: Any, name: str, low: int) -> int:
 def density(graph: TokenGraph) -> float:
     """Fraction of the ``N * M`` possible edges present.
 
+    Parameters
+    ----------
+    graph : TokenGraph
+        The pattern.
+
+    Returns
+    -------
+    float
+        ``num_edges / (N * M)``.
+
     Examples
     --------
     >>> from graphattn import patterns
@@ -74,6 +84,16 @@ def is_causal(graph: TokenGraph) -> bool:
     """True for a self graph whose every edge ``j -> i`` has ``j <= i``.
 
     A cross graph attends to another sequence and is never causal in this sense.
+
+    Parameters
+    ----------
+    graph : TokenGraph
+        The pattern.
+
+    Returns
+    -------
+    bool
+        Whether every edge looks back (or at itself).
 
     Examples
     --------
@@ -97,6 +117,11 @@ def _stats(deg: torch.Tensor) -> dict[str, float]:
 
 def degree_stats(graph: TokenGraph) -> dict[str, Any]:
     """In-degrees of targets and out-degrees of sources: min, max, mean, std.
+
+    Parameters
+    ----------
+    graph : TokenGraph
+        The pattern.
 
     Returns
     -------
@@ -141,6 +166,18 @@ def block_density(graph: TokenGraph, block_size: int) -> BlockDensity:
     least one edge; ``density`` is the fraction of those entries that are
     real edges (1.0: no waste). Entries outside the mask (padding of partial
     blocks at the edges) are not counted.
+
+    Parameters
+    ----------
+    graph : TokenGraph
+        The pattern.
+    block_size : int
+        Side ``b`` of the square blocks, ``>= 1``.
+
+    Returns
+    -------
+    BlockDensity
+        Non-empty blocks, the entries they hold and the useful fraction.
 
     Raises
     ------
@@ -208,6 +245,18 @@ def reach(graph: TokenGraph, layers: int) -> TokenGraph:
     source at once), so it works for long sequences as long as the result
     fits in memory: the work is about ``num_edges(result) * max in-degree``.
 
+    Parameters
+    ----------
+    graph : TokenGraph
+        The pattern. A self graph.
+    layers : int
+        Number of stacked layers, ``>= 0``.
+
+    Returns
+    -------
+    TokenGraph
+        Edge ``j -> i`` iff ``j`` can influence ``i``; named ``reach(name, layers=L)``.
+
     Raises
     ------
     ValueError
@@ -251,6 +300,13 @@ def layers_to_reach(graph: TokenGraph, max_layers: int | None = None) -> int | N
     :func:`~graphattn.patterns.causal`, ``N - 1`` for a causal window of 2,
     2 for the Sparse Transformer patterns. A breadth-first search from all
     sources at once, with an ``N x N`` visited table.
+
+    Parameters
+    ----------
+    graph : TokenGraph
+        The pattern. A self graph.
+    max_layers : int, optional
+        Give up (return None) after this many layers; default ``N``.
 
     Returns
     -------
@@ -332,6 +388,16 @@ def sparse_transformer_valid(graph: TokenGraph | Sequence[TokenGraph]) -> bool:
     one per layer in that order. Residual paths count. The Sparse
     Transformer's strided and fixed patterns pass; a plain window does not.
 
+    Parameters
+    ----------
+    graph : TokenGraph or sequence of TokenGraph
+        One merged pattern, or the factorized patterns in layer order.
+
+    Returns
+    -------
+    bool
+        Whether every ``j <= i`` reaches ``i``.
+
     Examples
     --------
     >>> from graphattn import patterns
@@ -386,6 +452,21 @@ def describe(graph: TokenGraph, block_size: int = 64, reach_limit: int = 2048) -
 
     ``layers_to_reach`` is computed for self graphs of at most
     ``reach_limit`` tokens and left out otherwise.
+
+    Parameters
+    ----------
+    graph : TokenGraph
+        The pattern.
+    block_size : int
+        Block size of the ``block_density`` entry.
+    reach_limit : int
+        Largest ``N`` for which ``layers_to_reach`` is computed.
+
+    Returns
+    -------
+    Description
+        A ``dict`` (name, sizes, density, causal, self_loops, symmetric,
+        degrees, block density, layers_to_reach); ``print`` shows it as a table.
 
     Examples
     --------

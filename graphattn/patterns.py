@@ -182,6 +182,16 @@ def full(n: int) -> TokenGraph:
 
     The encoder pattern of the Transformer (Vaswani et al., 2017) and BERT.
 
+    Parameters
+    ----------
+    n : int
+        Number of tokens.
+
+    Returns
+    -------
+    TokenGraph
+        ``N * N`` edges, named ``full``.
+
     Examples
     --------
     >>> full(3).num_edges
@@ -196,6 +206,16 @@ def causal(n: int) -> TokenGraph:
 
     The decoder pattern of the Transformer (Vaswani et al., 2017) and GPT;
     ``N (N + 1) / 2`` edges, self-loops included.
+
+    Parameters
+    ----------
+    n : int
+        Number of tokens.
+
+    Returns
+    -------
+    TokenGraph
+        ``N (N + 1) / 2`` edges, named ``causal``.
 
     Examples
     --------
@@ -230,6 +250,11 @@ def sliding_window(n: int, window: int, causal: bool = True, dilation: int = 1) 
         Only look back (default) or both ways.
     dilation : int
         Step between the keys of the window, ``>= 1``.
+
+    Returns
+    -------
+    TokenGraph
+        Named ``sliding_window(w=...)`` plus the non-default options.
 
     Raises
     ------
@@ -271,6 +296,20 @@ def strided(n: int, stride: int, causal: bool = True) -> TokenGraph:
     anyway, so the union is the same. ``causal=False`` drops ``j <= i``
     (local ``|i - j| < stride``, strided every ``j`` with ``(i - j) % stride == 0``).
     Every ``j <= i`` reaches ``i`` in two layers.
+
+    Parameters
+    ----------
+    n : int
+        Number of tokens.
+    stride : int
+        The period ``l`` of the paper, in ``[1, n]``.
+    causal : bool
+        Keep only ``j <= i`` (default).
+
+    Returns
+    -------
+    TokenGraph
+        Named ``strided(stride=l)``.
 
     Raises
     ------
@@ -316,6 +355,22 @@ def fixed(n: int, stride: int, c: int = 1, causal: bool = True) -> TokenGraph:
     (``j % stride >= stride - c``), both restricted to ``j <= i`` when causal.
     (The paper writes the summary as ``{l - c, ..., l}`` mod ``l``; we read it as
     ``l - c .. l - 1``.) Causal, every ``j <= i`` reaches ``i`` in two layers.
+
+    Parameters
+    ----------
+    n : int
+        Number of tokens.
+    stride : int
+        Block length ``l`` of the paper, in ``[1, n]``.
+    c : int
+        Summary positions per block, in ``[1, stride]``.
+    causal : bool
+        Keep only ``j <= i`` (default).
+
+    Returns
+    -------
+    TokenGraph
+        Named ``fixed(stride=l, c=c)``.
 
     Raises
     ------
@@ -363,6 +418,20 @@ def global_tokens(n: int, globals: int | Sequence[int], symmetric: bool = True) 
     global ``i`` also attends to every ``j``. Nothing else; combine with a
     window by ``|`` (see :func:`longformer`).
 
+    Parameters
+    ----------
+    n : int
+        Number of tokens.
+    globals : int or sequence of int
+        How many leading tokens are global, or their indices.
+    symmetric : bool
+        Globals also attend to every token (default).
+
+    Returns
+    -------
+    TokenGraph
+        Named ``global_tokens(globals=...)``.
+
     Raises
     ------
     ValueError
@@ -398,6 +467,7 @@ def _sample_k(allowed: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tens
     for s in range(k):
         t = allowed - k + s  # (N,) the candidate upper end of step s
         r = (torch.rand(n, generator=gen, dtype=torch.float64) * (t + 1).clamp(min=1)).long()
+        r = torch.minimum(r, t.clamp(min=0))  # uniform in [0, t]; guards float rounding
         seen = (chosen[:, :s] == r[:, None]).any(1)  # (N,)
         chosen[:, s] = torch.where(t >= 0, torch.where(seen, t, r), -1)
     small = allowed <= k  # rows that get all their sources
@@ -423,6 +493,24 @@ def random(
     ``k`` are allowed). With ``p``, every allowed edge is present
     independently with probability ``p``. The same ``seed`` gives the same
     graph. Random attention as in BigBird (Zaheer et al. 2020).
+
+    Parameters
+    ----------
+    n : int
+        Number of tokens.
+    k : int, optional
+        Sources per target, in ``[0, n]``.
+    p : float, optional
+        Probability of every allowed edge, in ``[0, 1]``.
+    seed : int
+        Seed of the private ``torch.Generator``.
+    causal : bool
+        Draw only ``j <= i``.
+
+    Returns
+    -------
+    TokenGraph
+        Named ``random(k=..., seed=...)`` or ``random(p=..., seed=...)``.
 
     Raises
     ------
@@ -494,6 +582,26 @@ def bigbird(
     pattern on ``ceil(n / b)`` blocks, every block edge expanded to all token
     pairs of the two blocks (the last block may be shorter).
 
+    Parameters
+    ----------
+    n : int
+        Number of tokens.
+    window : int
+        Bidirectional window (``|i - j| < window``), in tokens or blocks.
+    num_global : int
+        Leading global tokens (or blocks).
+    num_random : int
+        Random sources (or blocks) per target (or block row).
+    seed : int
+        Seed of the random part.
+    block : int, optional
+        Block size of the blocked layout.
+
+    Returns
+    -------
+    TokenGraph
+        Named with all its parameters.
+
     Raises
     ------
     ValueError
@@ -538,6 +646,22 @@ def longformer(
     (symmetric). The paper's window ``w`` counts ``w / 2`` keys per side: it is
     ``window = w // 2 + 1`` here.
 
+    Parameters
+    ----------
+    n : int
+        Number of tokens.
+    window : int
+        Bidirectional window, ``|i - j| < window``.
+    globals : int or sequence of int
+        Leading global tokens, or their indices.
+    dilation : int
+        Step between the window's keys.
+
+    Returns
+    -------
+    TokenGraph
+        Named ``longformer(window=..., globals=...)``.
+
     Examples
     --------
     >>> print(longformer(5, 2, globals=[0]).to_string())
@@ -563,6 +687,18 @@ def prefix_lm(n: int, prefix: int) -> TokenGraph:
     ``i`` attends to ``j`` iff ``j < prefix`` or ``j <= i``: the first
     ``prefix`` tokens see each other bidirectionally, the rest is causal.
     ``prefix=0`` (or 1) is :func:`causal`, ``prefix=n`` is :func:`full`.
+
+    Parameters
+    ----------
+    n : int
+        Number of tokens.
+    prefix : int
+        Length of the bidirectional prefix, in ``[0, n]``.
+
+    Returns
+    -------
+    TokenGraph
+        Named ``prefix_lm(prefix=p)``.
 
     Raises
     ------
@@ -610,6 +746,20 @@ def block_diagonal(n: int, sizes: int | Sequence[int], causal: bool = False) -> 
     Packing several sequences into one, as in Krell et al. 2021 (packing
     without cross-contamination).
 
+    Parameters
+    ----------
+    n : int
+        Number of tokens.
+    sizes : int or sequence of int
+        Block size, or the sizes of the blocks (summing to ``n``).
+    causal : bool
+        Keep only ``j <= i`` inside each block.
+
+    Returns
+    -------
+    TokenGraph
+        Named ``block_diagonal(sizes=...)``.
+
     Raises
     ------
     ValueError
@@ -637,7 +787,20 @@ def documents(lengths: Sequence[int], causal: bool = True) -> TokenGraph:
 
     ``i`` attends to ``j`` iff both are in the same document and ``j <= i``
     (every ``j`` of the document if ``causal=False``). ``N = sum(lengths)``.
-    By name: ``get("documents", n, lengths=...)`` with ``sum(lengths) == n``.
+    Packing as in Krell et al. 2021. By name: ``get("documents", n, lengths=...)``
+    with ``sum(lengths) == n``.
+
+    Parameters
+    ----------
+    lengths : sequence of int
+        Length of every document, each ``>= 1``.
+    causal : bool
+        Causal inside each document (default).
+
+    Returns
+    -------
+    TokenGraph
+        ``N = sum(lengths)`` tokens, named ``documents(lengths=...)``.
 
     Examples
     --------
@@ -665,6 +828,20 @@ def attention_sink(n: int, sinks: int = 4, window: int = 64) -> TokenGraph:
     ``i`` attends to ``j`` iff ``j <= i`` and (``j < sinks`` or
     ``i - window < j``): the first ``sinks`` tokens and the ``window`` most
     recent ones, itself included.
+
+    Parameters
+    ----------
+    n : int
+        Number of tokens.
+    sinks : int
+        Leading sink tokens every token keeps, in ``[0, n]``.
+    window : int
+        Recent tokens kept, itself included, in ``[1, n]``.
+
+    Returns
+    -------
+    TokenGraph
+        Named ``attention_sink(sinks=..., window=...)``.
 
     Raises
     ------
@@ -698,6 +875,16 @@ def star(n: int) -> TokenGraph:
     relay. A satellite ``i >= 1`` also attends to itself and to its ring
     neighbours ``i - 1`` and ``i + 1`` among ``1 .. n-1`` (wrapping around).
 
+    Parameters
+    ----------
+    n : int
+        Number of tokens, relay included, ``>= 2``.
+
+    Returns
+    -------
+    TokenGraph
+        Named ``star``.
+
     Raises
     ------
     ValueError
@@ -728,6 +915,18 @@ def cross(n_dst: int, n_src: int) -> TokenGraph:
     ``M = n_src`` sources (encoder tokens), as in the Transformer's
     encoder-decoder attention (Vaswani et al., 2017).
 
+    Parameters
+    ----------
+    n_dst : int
+        Number of target (decoder) tokens ``N``.
+    n_src : int
+        Number of source (encoder) tokens ``M``.
+
+    Returns
+    -------
+    TokenGraph
+        A cross graph named ``cross``.
+
     Examples
     --------
     >>> cross(2, 3)
@@ -746,6 +945,22 @@ def cross_window(n_dst: int, n_src: int, window: int, causal: bool = False) -> T
     e.g. simultaneous translation) to ``c_i - window < j <= c_i``, always with
     ``0 <= j < n_src``. Local monotonic alignment in the spirit of Raffel et
     al. 2017 (monotonic attention) and Chiu & Raffel 2018 (MoChA).
+
+    Parameters
+    ----------
+    n_dst : int
+        Number of target (decoder) tokens ``N``.
+    n_src : int
+        Number of source (encoder) tokens ``M``.
+    window : int
+        Window around the aligned source, in ``[1, n_src]``.
+    causal : bool
+        Only sources up to the aligned one.
+
+    Returns
+    -------
+    TokenGraph
+        A cross graph named ``cross_window(window=...)``.
 
     Raises
     ------
@@ -783,6 +998,22 @@ def from_predicate(
     tensor broadcastable to ``(R, M)``. It is evaluated on tiles of rows, so
     no ``N x M`` table is built at once. ``n_src`` given makes a cross graph
     with ``M = n_src`` sources; otherwise ``M = n_dst``.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(i, j) -> bool tensor``, as FlexAttention's ``mask_mod``.
+    n_dst : int
+        Number of targets ``N``.
+    n_src : int, optional
+        Number of sources ``M`` of a cross graph.
+    name : str, optional
+        Name of the result (default ``predicate``).
+
+    Returns
+    -------
+    TokenGraph
+        Edges ``j -> i`` where ``fn(i, j)`` holds.
 
     Raises
     ------
@@ -826,6 +1057,16 @@ def from_predicate(
 def union(*graphs: TokenGraph) -> TokenGraph:
     """Edges in any of ``graphs`` (same sizes), named ``a | b | ...``.
 
+    Parameters
+    ----------
+    *graphs : TokenGraph
+        Graphs of the same sizes.
+
+    Returns
+    -------
+    TokenGraph
+        Their union.
+
     Examples
     --------
     >>> union(sliding_window(8, 2), global_tokens(8, 1)).name
@@ -836,6 +1077,16 @@ def union(*graphs: TokenGraph) -> TokenGraph:
 
 def intersection(*graphs: TokenGraph) -> TokenGraph:
     """Edges in every one of ``graphs`` (same sizes), named ``a & b & ...``.
+
+    Parameters
+    ----------
+    *graphs : TokenGraph
+        Graphs of the same sizes.
+
+    Returns
+    -------
+    TokenGraph
+        Their intersection.
 
     Examples
     --------
@@ -894,6 +1145,20 @@ def get(name: str, n: int, **params: Any) -> TokenGraph:
 
     ``params`` are the builder's other arguments, e.g.
     ``get("sliding_window", 512, window=64)``; ``get("cross", n, n_src=m)``.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available`.
+    n : int
+        Number of tokens (targets of a cross pattern).
+    **params
+        The builder's other arguments, by keyword.
+
+    Returns
+    -------
+    TokenGraph
+        The built pattern.
 
     Raises
     ------
