@@ -271,6 +271,8 @@ def _fig_grid(run: _Run, path: Path) -> str:
     from graphattn.plot import draw_heads
 
     axes = draw_heads(run.layers[0], view="matrix")
+    for i, ax in enumerate(axes[:, 0]):
+        ax.set_ylabel(f"layer {i + 1}")  # 1-based, as in the other pictures
     return _save(axes.flat[0].figure, path, dpi=80)
 
 
