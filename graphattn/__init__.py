@@ -5,6 +5,8 @@ from graphattn import (
     flow,  # graphattn.flow.attention_rollout, attention_flow, ...
     patterns,  # graphattn.patterns.get("sliding_window", n, window=w), ...
 )
+from graphattn.backends import explain_backend
+from graphattn.backends.flex import to_block_mask
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 from graphattn.linear import graph_linear_attention
@@ -27,8 +29,10 @@ __all__ = [
     "TokenGraph",
     "__version__",
     "analysis",
+    "explain_backend",
     "flow",
     "graph_attention",
     "graph_linear_attention",
     "patterns",
+    "to_block_mask",
 ]

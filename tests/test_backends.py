@@ -237,3 +237,83 @@ def test_cuda_matches_cpu(backend):
     torch.testing.assert_close(out.cpu(), cpu.detach(), atol=1e-4, rtol=1e-4)
     out.sum().backward()
     assert torch.isfinite(qc.grad).all()
+
+
+# ------------------------------------------------------------------- flex
+@pytest.mark.parametrize(
+    "name", ["window", "bigbird blocks", "random causal", "isolated targets", "cross", "full"]
+)
+def test_block_mask_equals_the_dense_mask_and_eager_flex_equals_the_reference(name):
+    """The BlockMask's materialized mask is the graph's; FlexAttention's eager path runs it."""
+    from graphattn.backends.flex import flex_attention_kernel, to_block_mask
+
+    g = GRAPHS[name]()
+    bm = to_block_mask(g, 16)
+    assert bm is g.to_block_mask(16)  # cached on the graph
+    dense = bm.to_dense()[0, 0].bool()  # (nqb, nkb) blocks FlexAttention visits
+    tiles = g.to_dense_mask()
+    nqb, nkb = dense.shape
+    padded = torch.zeros(nqb * 16, nkb * 16, dtype=torch.bool)
+    padded[: g.num_nodes, : g.num_src_nodes] = tiles
+    touched = padded.view(nqb, 16, nkb, 16).any(3).any(1)  # (nqb, nkb)
+    assert torch.equal(dense, touched)
+    i = torch.arange(g.num_nodes).view(-1, 1)
+    j = torch.arange(g.num_src_nodes).view(1, -1)
+    assert torch.equal(bm.mask_mod(0, 0, i, j), tiles)
+    q, k, v = (t.detach().float() for t in qkv(2, g.num_nodes, g.num_src_nodes, 2, 8, 8))
+    kw = dict(scale=0.4, bias=None, return_weights=False, dropout_p=0.0, generator=None)
+    out, _ = flex_attention_kernel(q, k, v, g, compiled=False, **kw)
+    ref, _ = get_backend("reference").kernel(q, k, v, g, **kw)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_flex_refuses_what_it_cannot_do_and_reorder_is_a_permutation():
+    from graphattn.backends.flex import reorder_nodes
+
+    g = patterns.random(30, 3, seed=2)
+    q, k, v = qkv(1, 30, 30, 1, 4, 4)
+    with pytest.raises(ValueError, match="no backward"):
+        graph_attention(q, k, v, g, backend="flex")
+    with pytest.raises(ValueError, match="no weights"):
+        graph_attention(q.detach(), k.detach(), v.detach(), g, return_weights=True, backend="flex")
+    perm = reorder_nodes(g)
+    assert sorted(perm.tolist()) == list(range(30))
+    p = g.permute(perm)
+    out = graph_attention(q[:, perm], k[:, perm], v[:, perm], p, backend="reference")
+    ref = graph_attention(q, k, v, g, backend="reference")
+    torch.testing.assert_close(out, ref[:, perm])
+    with pytest.raises(ValueError, match="self graph"):
+        reorder_nodes(patterns.cross(3, 4))
+
+
+# ------------------------------------------------------------------- auto
+def test_auto_policy_picks_by_density_fill_dropout_and_size():
+    from graphattn import explain_backend
+
+    big_window = patterns.sliding_window(4096, 128)
+    assert explain_backend(big_window, num_heads=4).backend == "block"
+    scattered = patterns.random(4096, 64, causal=True)
+    choice = explain_backend(scattered, num_heads=4)
+    assert choice.backend == "csr" and "block fill" in choice.reason
+    assert explain_backend(scattered, num_heads=4, dropout=0.1).backend == "edge"
+    assert explain_backend(patterns.causal(16)).backend == "dense"  # tiny
+    assert explain_backend(patterns.full(512), num_heads=4).backend == "dense"
+    assert explain_backend(TokenGraph([[0], [1]], 1000)).backend == "edge"  # few edges
+    text = str(choice)
+    assert text.startswith("auto -> 'csr'") and "flex: could run" in text
+    grad = explain_backend(big_window, num_heads=4, needs_grad=True)
+    assert "no backward" in grad.refusals["flex"]
+    with pytest.raises(TypeError, match="TokenGraph"):
+        explain_backend("causal")
+
+
+def test_auto_runs_the_explained_backend_and_matches_the_reference():
+    from graphattn.backends import register_selector
+    from graphattn.backends.auto import auto_selector
+
+    register_selector(auto_selector)  # other tests may have restored the default policy
+    g = patterns.sliding_window(300, 32)
+    q, k, v = qkv(1, 300, 300, 2, 8, 8, seed=12)
+    out = graph_attention(q, k, v, g)  # auto -> block
+    ref = graph_attention(q, k, v, g, backend="reference")
+    torch.testing.assert_close(out, ref)

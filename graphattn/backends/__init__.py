@@ -1,13 +1,15 @@
 """Backends of :func:`graphattn.graph_attention` and their registry.
 
 Importing this package registers the built-in backends (``"reference"``,
-``"edge"``, ``"dense"``, ``"block"``, ``"csr"``). A backend module registers itself on import with
+``"edge"``, ``"dense"``, ``"block"``, ``"csr"``, ``"flex"``) and the ``"auto"`` policy of
+:mod:`graphattn.backends.auto`. A backend module registers itself on import with
 :func:`register_backend`; the policy behind ``backend="auto"`` is replaced
 with :func:`register_selector`. The contract every kernel follows is in
 :mod:`graphattn.backends.base`.
 """
 
-from graphattn.backends import block, csr, dense, edge, reference  # noqa: F401  (register on import)
+from graphattn.backends import block, csr, dense, edge, flex, reference  # noqa: F401  (register)
+from graphattn.backends.auto import BackendChoice, explain_backend  # registers the auto policy
 from graphattn.backends.base import (
     AttentionRequest,
     Backend,
@@ -23,8 +25,10 @@ from graphattn.backends.base import (
 __all__ = [
     "AttentionRequest",
     "Backend",
+    "BackendChoice",
     "backend_names",
     "default_selector",
+    "explain_backend",
     "get_backend",
     "register_backend",
     "register_selector",

@@ -29,7 +29,14 @@ from torch.autograd.function import once_differentiable
 from graphattn.backends.base import AttentionRequest, accumulation_dtype, register_backend
 from graphattn.graph import TokenGraph
 
-__all__ = ["BLOCK_SIZE", "CHUNK_ELEMENTS", "BlockPlan", "block_attention", "block_plan"]
+__all__ = [
+    "BLOCK_SIZE",
+    "CHUNK_ELEMENTS",
+    "BlockPlan",
+    "block_attention",
+    "block_plan",
+    "block_tiles",
+]
 
 BLOCK_SIZE = 64  # tokens per block, for targets and sources alike
 CHUNK_ELEMENTS = 2**22  # score elements (B * H * n * bs * width) computed at once
@@ -117,22 +124,42 @@ def _edge_slices(graph: TokenGraph) -> list[tuple[int, int]]:
     return [(lo, min(lo + PLAN_EDGES, e)) for lo in range(0, e, PLAN_EDGES)]
 
 
-def _build_plan(graph: TokenGraph, bs: int) -> BlockPlan:
-    nqb = -(-graph.num_nodes // bs)
-    nkb = -(-graph.num_src_nodes // bs)
+def block_tiles(graph: TokenGraph, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The non-empty ``block_size`` tiles of ``graph`` and their in-tile masks.
+
+    Returns ``pair_key (P,)``, sorted, ``query block * num_k_blocks + key
+    block``, and ``tiles (P, bs, bs)`` bool, ``tiles[p, r, c]`` True iff source
+    ``kb * bs + c`` -> target ``qb * bs + r`` is an edge. Built from slices of
+    the edge list; no ``N x M`` table is formed.
+
+    Examples
+    --------
+    >>> key, tiles = block_tiles(TokenGraph([[0, 0, 3], [0, 1, 3]]), 2)
+    >>> key.tolist(), tiles.sum().item()
+    ([0, 3], 3)
+    """
+    nkb = -(-graph.num_src_nodes // block_size)
+    bs = block_size
     slices = _edge_slices(graph)
     keys = [
         torch.unique(graph.dst[lo:hi] // bs * nkb + graph.src[lo:hi] // bs) for lo, hi in slices
     ]
     pair_key = torch.unique(torch.cat(keys)) if keys else torch.zeros(0, dtype=torch.long)  # (P,)
-    pair_q, pair_k = pair_key // nkb, pair_key % nkb  # (P,)
-    count = torch.bincount(pair_q, minlength=nqb)  # (nqb,) key blocks per query block
-    first = torch.cumsum(count, 0) - count  # (nqb,) index of each query block's first pair
     tiles = torch.zeros(pair_key.numel(), bs, bs, dtype=torch.bool)  # (P, bs, bs)
     for lo, hi in slices:
         src, dst = graph.src[lo:hi], graph.dst[lo:hi]  # (Es,)
         pid = torch.searchsorted(pair_key, dst // bs * nkb + src // bs)  # (Es,)
         tiles.view(-1)[(pid * bs + dst % bs) * bs + src % bs] = True
+    return pair_key, tiles
+
+
+def _build_plan(graph: TokenGraph, bs: int) -> BlockPlan:
+    nqb = -(-graph.num_nodes // bs)
+    nkb = -(-graph.num_src_nodes // bs)
+    pair_key, tiles = block_tiles(graph, bs)  # (P,), (P, bs, bs)
+    pair_q, pair_k = pair_key // nkb, pair_key % nkb  # (P,)
+    count = torch.bincount(pair_q, minlength=nqb)  # (nqb,) key blocks per query block
+    first = torch.cumsum(count, 0) - count  # (nqb,) index of each query block's first pair
     groups = []
     for c in torch.unique(count[count > 0]).tolist():
         qb = torch.nonzero(count == c).flatten()  # (n,)

@@ -1,0 +1,181 @@
+"""The ``backend="auto"`` policy and :func:`explain_backend`, which says what it picks and why.
+
+The policy, in order (the first rule whose backend accepts the call wins):
+
+1. **dropout** -> ``"edge"``: the only fast backend that draws per-edge masks.
+2. **tiny calls** (``B * H * N * M <= 2**16``) -> ``"dense"``: one SDPA call
+   beats any sparse bookkeeping at this size.
+3. **few edges** (``B * H * E <= 2**14``) -> ``"edge"``: plain gathers are
+   cheaper than building tiles or sparse matrices.
+4. **dense graphs** (density >= 0.25 and the dense scores fit
+   :data:`graphattn.backends.dense.MAX_ELEMENTS`) -> ``"dense"``.
+5. **locally dense graphs** (block fill >= :data:`MIN_BLOCK_FILL`: the share of
+   computed tile positions that are edges, at the block backend's tile size)
+   -> ``"block"``: windows, blocked BigBird, documents, causal.
+6. **everything else** (random, strided, scattered edges) -> ``"csr"``.
+7. ``"edge"`` where none of those runs, then ``"reference"``.
+
+``"flex"`` is never picked automatically: ``torch.compile`` takes seconds to
+minutes per new shape, which only pays off for a long run on one graph;
+choose it with ``backend="flex"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from graphattn.backends.base import (
+    AttentionRequest,
+    backend_names,
+    get_backend,
+    register_selector,
+)
+from graphattn.backends.block import BLOCK_SIZE, block_plan
+from graphattn.backends.dense import MAX_ELEMENTS
+from graphattn.graph import TokenGraph
+
+__all__ = ["MIN_BLOCK_FILL", "BackendChoice", "auto_selector", "explain_backend"]
+
+TINY_ELEMENTS = 2**16  # B * H * N * M at or below which dense always wins
+FEW_EDGES = 2**14  # B * H * E at or below which the edge kernel wins
+DENSE_DENSITY = 0.25  # density from which dense attention wastes little
+MIN_BLOCK_FILL = 0.25  # block fill from which tiles beat sparse kernels
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """What ``backend="auto"`` runs for a call, and why.
+
+    ``refusals`` maps every other registered backend to the reason it cannot
+    run the call (None where it could).
+    """
+
+    backend: str
+    reason: str
+    refusals: dict[str, str | None] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [f"auto -> {self.backend!r}: {self.reason}"]
+        for name, why in self.refusals.items():
+            lines.append(f"  {name}: {'could run' if why is None else 'refuses: ' + why}")
+        return "\n".join(lines)
+
+
+def _decide(request: AttentionRequest) -> tuple[str, str]:
+    """``(backend, reason)`` for ``request`` by the rules of the module docstring."""
+    g = request.graph
+
+    def ok(name: str) -> bool:
+        return name in backend_names() and get_backend(name).supports(request) is None
+
+    if request.dropout > 0 and ok("edge"):
+        return "edge", f"dropout {request.dropout} needs per-edge masks"
+    size = request.batch * request.num_heads * g.num_nodes * g.num_src_nodes
+    if size <= TINY_ELEMENTS and ok("dense"):
+        return "dense", f"tiny call (B*H*N*M = {size} <= {TINY_ELEMENTS})"
+    if request.batch * request.num_heads * g.num_edges <= FEW_EDGES and ok("edge"):
+        return "edge", f"few edges (B*H*E = {request.batch * request.num_heads * g.num_edges})"
+    if g.density >= DENSE_DENSITY and size <= MAX_ELEMENTS and ok("dense"):
+        return "dense", f"dense graph (density {g.density:.3g} >= {DENSE_DENSITY})"
+    if g.num_edges and ok("block"):
+        fill = block_plan(g, BLOCK_SIZE).fill
+        if fill >= MIN_BLOCK_FILL:
+            return "block", f"locally dense (block fill {fill:.3g} >= {MIN_BLOCK_FILL})"
+        if ok("csr"):
+            return "csr", f"scattered edges (block fill {fill:.3g} < {MIN_BLOCK_FILL})"
+    if ok("csr"):
+        return "csr", "sparse kernels run this call"
+    if ok("edge"):
+        return "edge", "no faster backend accepts this call"
+    return "reference", "no other backend accepts this call"
+
+
+def auto_selector(request: AttentionRequest) -> str:
+    """The selector registered for ``backend="auto"`` (see the module docstring).
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> r = AttentionRequest(patterns.sliding_window(4096, 128), batch=1, num_heads=4,
+    ...                      head_dim=64, value_dim=64, device=torch.device("cpu"),
+    ...                      dtype=torch.float32)
+    >>> auto_selector(r)
+    'block'
+    """
+    return _decide(request)[0]
+
+
+def explain_backend(
+    graph: TokenGraph,
+    *,
+    batch: int = 1,
+    num_heads: int = 1,
+    head_dim: int = 64,
+    value_dim: int | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    needs_grad: bool = False,
+    return_weights: bool = False,
+    has_bias: bool = False,
+    dropout: float = 0.0,
+) -> BackendChoice:
+    """Which backend ``graph_attention(..., backend="auto")`` runs for such a call, and why.
+
+    Parameters
+    ----------
+    graph : TokenGraph
+        The graph of the call.
+    batch, num_heads, head_dim, value_dim : int
+        Sizes of the call (``value_dim`` defaults to ``head_dim``).
+    device, dtype
+        Device and dtype of the inputs.
+    needs_grad, return_weights, has_bias : bool
+        Whether gradients, the weights, or a per-edge bias are involved.
+    dropout : float
+        Dropout probability on the weights.
+
+    Returns
+    -------
+    BackendChoice
+        ``backend``, ``reason`` and, for every other backend, why it could
+        or could not run; ``print`` it for a readable summary.
+
+    Raises
+    ------
+    TypeError
+        If ``graph`` is not a TokenGraph.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> choice = explain_backend(patterns.random(4096, 128, causal=True), num_heads=4)
+    >>> choice.backend, choice.reason
+    ('csr', 'scattered edges (block fill 0.0606 < 0.25)')
+    >>> choice.refusals["flex"] is None
+    True
+    """
+    if not isinstance(graph, TokenGraph):
+        raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
+    request = AttentionRequest(
+        graph=graph,
+        batch=batch,
+        num_heads=num_heads,
+        head_dim=head_dim,
+        value_dim=head_dim if value_dim is None else value_dim,
+        device=torch.device(device),
+        dtype=dtype,
+        needs_grad=needs_grad,
+        return_weights=return_weights,
+        has_bias=has_bias,
+        dropout=float(dropout),
+    )
+    name, reason = _decide(request)
+    refusals = {
+        other: get_backend(other).supports(request) for other in backend_names() if other != name
+    }
+    return BackendChoice(name, reason, refusals)
+
+
+register_selector(auto_selector)
