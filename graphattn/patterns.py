@@ -113,9 +113,8 @@ def _band(centers: torch.Tensor, offsets: torch.Tensor, m: int) -> torch.Tensor:
     written straight into the output, so memory stays near the edge list.
     """
     n, k = centers.numel(), offsets.numel()
-    lo = int(torch.searchsorted(centers, -int(offsets[0])))  # first row with band >= 0
-    hi = int(torch.searchsorted(centers, m - int(offsets[-1])))  # first row past m
-    a, b = (lo, hi) if lo < hi else (n, n)
+    a = int(torch.searchsorted(centers, -int(offsets[0])))  # first row with band >= 0
+    b = int(torch.searchsorted(centers, m - int(offsets[-1])))  # first row reaching past m
 
     def partial(r0: int, r1: int) -> torch.Tensor:
         rows = torch.arange(r0, r1)  # (R,)
@@ -123,9 +122,9 @@ def _band(centers: torch.Tensor, offsets: torch.Tensor, m: int) -> torch.Tensor:
         keep = (src >= 0) & (src < m)  # (R, K)
         return torch.stack([src[keep], rows[:, None].expand(-1, k)[keep]])  # (2, E_part)
 
-    head, tail = partial(0, min(a, n)), partial(b, n) if a < n else partial(n, n)
-    if a == n:  # no full row: every row was partial and is in head
-        return head
+    if a >= b:  # no row has its whole band in range
+        return partial(0, n)
+    head, tail = partial(0, a), partial(b, n)
     e_head, e_mid = head.shape[1], (b - a) * k
     out = torch.empty(2, e_head + e_mid + tail.shape[1], dtype=torch.long)
     out[:, :e_head] = head
@@ -168,12 +167,9 @@ def _blocks(sizes: torch.Tensor, causal: bool) -> torch.Tensor:
     return _ragged(counts, lambda i, r: block_start[i] + r)
 
 
-def _union_edges(n: int, parts: Sequence[torch.Tensor], name: str, m: int | None = None):
-    return _graph(torch.cat(list(parts), 1), n, name, m)
-
-
-def _params(**params: Any) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items())
+def _union_edges(n: int, parts: Sequence[torch.Tensor], name: str) -> TokenGraph:
+    """The graph of the union of several edge lists (TokenGraph sorts and dedups them)."""
+    return _graph(torch.cat(list(parts), 1), n, name)
 
 
 # ---------------------------------------------------------------- patterns
@@ -281,7 +277,7 @@ def sliding_window(n: int, window: int, causal: bool = True, dilation: int = 1) 
     window = _int(window, "window", 1, n)
     dilation = _int(dilation, "dilation", 1)
     offsets = _window_offsets(window, causal, dilation)
-    name = "sliding_window(" + _params(w=window)
+    name = f"sliding_window(w={window}"
     name += "" if causal else ", causal=False"
     name += "" if dilation == 1 else f", dilation={dilation}"
     return _graph(_band(torch.arange(n), offsets, n), n, name + ")")
@@ -629,9 +625,7 @@ def bigbird(
     ei = torch.cat(parts, 1)  # (2, E_units)
     if block is not None:
         ei = _expand_blocks(TokenGraph(ei, units), block, n)
-    name = "bigbird(" + _params(
-        window=window, num_global=num_global, num_random=num_random, seed=seed
-    )
+    name = f"bigbird(window={window}, num_global={num_global}, num_random={num_random}, seed={seed}"
     name += ")" if block is None else f", block={block})"
     return _graph(ei, n, name)
 
