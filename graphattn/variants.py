@@ -10,7 +10,8 @@ the scores of each target's incoming edges into weights. The output is
 
 and a new variant is a few lines (see ``examples/variants.py`` for GAT-style
 additive attention). :func:`variant_attention` runs any variant on the edge
-path with plain autograd, which materializes ``(B, E, H, D)`` gathers; a
+path with plain autograd, in runs of whole targets whose ``(B, E_run, H, D)``
+gathers fit a budget (recomputed in the backward when there are several); a
 built-in may carry a ``fast`` implementation (dot-product attention uses
 :func:`graphattn.graph_attention` and its backends).
 """
@@ -23,12 +24,15 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from graphattn.backends.base import accumulation_dtype, edges_on, segment_softmax
+from graphattn.backends.edge import edge_chunks
 from graphattn.functional import _check_graphs, _check_qkv, graph_attention
 from graphattn.graph import TokenGraph
 
 __all__ = [
+    "CHUNK_ELEMENTS",
     "COSINE",
     "DOT_PRODUCT",
     "LINEAR",
@@ -67,6 +71,9 @@ class Edges:
         """
         return torch.bincount(self.dst, minlength=self.num_targets)[self.dst]
 
+
+# Elements of the largest per-run gather (B, E_run, H, max(D, Dv)) of variant_attention.
+CHUNK_ELEMENTS = 2**22
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, Edges], torch.Tensor]
 Normalizer = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -221,6 +228,23 @@ SIGMOID = sigmoid_attention()
 LINEAR = AttentionVariant("linear(elu+1)", linear_score, linear)
 
 
+def _variant_chunk(q, k, v, attr, src, dst, t_lo, t_hi, variant, scale, n):
+    """Output ``(B, Nc, H, Dv)`` and weights ``(B, Ec, H)`` of the whole targets ``t_lo:t_hi``."""
+    acc = accumulation_dtype(q.dtype)
+    h = q.shape[2]
+    edges = Edges(src, dst, n, scale, attr)
+    score = variant.score(q[:, dst].to(acc), k[:, src].to(acc), edges)  # (B, Ec, H)
+    expected = (src.numel(), h)
+    if not isinstance(score, torch.Tensor) or score.dim() != 3 or score.shape[-2:] != expected:
+        got = tuple(score.shape) if isinstance(score, torch.Tensor) else type(score).__name__
+        raise ValueError(f"variant {variant.name!r}: score must return (B, E, H), got {got}")
+    local = dst - t_lo  # (Ec,) target within the chunk
+    weights = variant.normalize(score.to(acc), local, t_hi - t_lo)  # (B, Ec, H)
+    message = weights.unsqueeze(-1) * v[:, src].to(acc)  # (B, Ec, H, Dv)
+    out = message.new_zeros(q.shape[0], t_hi - t_lo, h, v.shape[-1])
+    return out.index_add(1, local, message), weights  # (B, Nc, H, Dv), (B, Ec, H)
+
+
 def variant_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -231,8 +255,14 @@ def variant_attention(
     edge_attr: torch.Tensor | None = None,
     scale: float | None = None,
     return_weights: bool = False,
+    chunk_elements: int = CHUNK_ELEMENTS,
 ):
     """Attention along the edges of ``graph`` with any :class:`AttentionVariant`.
+
+    The targets are processed in runs whose ``(B, E_run, H, D)`` gathers hold
+    at most ``chunk_elements`` elements; with several runs each one is
+    recomputed in the backward (activation checkpointing), so memory stays
+    bounded by one run.
 
     Parameters
     ----------
@@ -250,6 +280,8 @@ def variant_attention(
         Passed to the score function as ``edges.scale`` (default ``1/sqrt(D)``).
     return_weights : bool
         Also return the weights ``(E, H)`` or ``(B, E, H)``.
+    chunk_elements : int
+        Budget of the per-run gathers (a run always holds whole targets).
 
     Returns
     -------
@@ -301,17 +333,24 @@ def variant_attention(
     group = h // k.shape[2]
     k = k.repeat_interleave(group, dim=2)  # (B, M, H, D)
     v = v.repeat_interleave(group, dim=2)  # (B, M, H, Dv)
-    acc = accumulation_dtype(q.dtype)
     src, dst = edges_on(graph, q.device)  # (E,)
-    edges = Edges(src, dst, n, scale, edge_attr)
-    score = variant.score(q[:, dst].to(acc), k[:, src].to(acc), edges)  # (B, E, H)
-    if not isinstance(score, torch.Tensor) or score.shape[-2:] != (e, h) or score.dim() != 3:
-        got = tuple(score.shape) if isinstance(score, torch.Tensor) else type(score).__name__
-        raise ValueError(f"variant {variant.name!r}: score must return (B, E, H), got {got}")
-    weights = variant.normalize(score.to(acc), dst, n)  # (B, E, H)
-    message = weights.unsqueeze(-1) * v[:, src].to(acc)  # (B, E, H, Dv)
-    out = message.new_zeros(q.shape[0], n, h, v.shape[-1]).index_add(1, dst, message)
-    out = out.to(q.dtype)  # (B, N, H, Dv)
+    b, dv, acc = q.shape[0], v.shape[-1], accumulation_dtype(q.dtype)
+    runs = edge_chunks(graph, max(1, chunk_elements // (b * h * max(d, dv))))
+    outs, weights = [], []
+    for t_lo, t_hi, e_lo, e_hi in runs:
+        if e_lo == e_hi:  # targets without incoming edges
+            outs.append(q.new_zeros(b, t_hi - t_lo, h, dv, dtype=acc))
+            continue
+        attr = None if edge_attr is None else edge_attr[..., e_lo:e_hi, :]  # (.., Ec, F)
+        args = (q, k, v, attr, src[e_lo:e_hi], dst[e_lo:e_hi], t_lo, t_hi, variant, scale, n)
+        if len(runs) > 1 and torch.is_grad_enabled():
+            out_c, w_c = checkpoint(_variant_chunk, *args, use_reentrant=False)
+        else:
+            out_c, w_c = _variant_chunk(*args)
+        outs.append(out_c)
+        weights.append(w_c)
+    out = torch.cat(outs, 1).to(q.dtype)  # (B, N, H, Dv)
+    weights = torch.cat(weights, 1) if weights else q.new_zeros(b, 0, h, dtype=acc)  # (B, E, H)
     if not batched:
         out, weights = out[0], weights[0]
     return (out, weights) if return_weights else out

@@ -173,3 +173,27 @@ def test_variant_errors():
         variant_attention(q, k, v, g, broken)
     with pytest.raises(ValueError, match="k/v have M=3"):
         variant_attention(q, k[:, :3], v[:, :3], g, COSINE)
+
+
+def test_chunked_variant_runs_equal_one_run_in_values_and_gradients():
+    mask = random_mask(12, 12, 10, empty=[0, 7])
+    g = TokenGraph.from_dense_mask(mask)
+    q, k, v = qkv(2, 12, 12, 2, 3, 3, seed=10)
+    attr = torch.randn(g.num_edges, 2, dtype=F64)
+    proj = torch.randn(2, 2, dtype=F64, requires_grad=True)
+
+    def score(q_i, k_j, edges):
+        return F.cosine_similarity(q_i, k_j, dim=-1) * 5 + edges.attr @ proj  # (B, E, H)
+
+    variant = AttentionVariant("cos+attr", score)
+    whole, w_whole = variant_attention(q, k, v, g, variant, edge_attr=attr, return_weights=True)
+    parts, w_parts = variant_attention(q, k, v, g, variant, edge_attr=attr, return_weights=True,
+                                       chunk_elements=40)  # several runs, checkpointed
+    torch.testing.assert_close(parts, whole)
+    torch.testing.assert_close(w_parts, w_whole)
+    inputs = (q, k, v, proj)
+    a = torch.autograd.grad(parts.square().sum() + w_parts.sum(), inputs)
+    b = torch.autograd.grad(whole.square().sum() + w_whole.sum(), inputs)
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y)
+    assert torch.equal(parts[:, [0, 7]], torch.zeros_like(parts[:, [0, 7]]))
