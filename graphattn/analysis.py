@@ -240,10 +240,11 @@ def reach(graph: TokenGraph, layers: int) -> TokenGraph:
     Edge ``j -> i`` of the result iff there is a path of at most ``layers``
     edges from ``j`` to ``i`` in ``graph`` (residual connections count like
     self-loops, so ``j = i`` always reaches). ``layers=0`` gives the
-    self-loops only. Computed sparsely, layer by layer, extending only the
-    pairs reached in the previous layer (a breadth-first search from every
-    source at once), so it works for long sequences as long as the result
-    fits in memory: the work is about ``num_edges(result) * max in-degree``.
+    self-loops only; the result keeps the graph's token labels. Computed
+    sparsely, layer by layer, extending only the pairs reached in the
+    previous layer (a breadth-first search from every source at once), so it
+    works for long sequences as long as the result fits in memory: the work
+    is about ``num_edges(result) * max in-degree``.
 
     Parameters
     ----------
@@ -281,6 +282,8 @@ def reach(graph: TokenGraph, layers: int) -> TokenGraph:
             if frontier.num_edges == 0:
                 break
             out = out | frontier
+    if graph.tokens is not None:
+        out = out.with_tokens(graph.tokens)
     out.name = f"reach({graph.name or 'graph'}, layers={layers})"
     return out
 
@@ -447,7 +450,7 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def describe(graph: TokenGraph, block_size: int = 64, reach_limit: int = 2048) -> Description:
+def describe(graph: TokenGraph, block_size: int = 64, reach_limit: int = 1024) -> Description:
     """A summary of a pattern: sizes, density, causality, degrees, blocks, reach.
 
     ``layers_to_reach`` is computed for self graphs of at most

@@ -155,6 +155,9 @@ def test_reach_of_windows_is_a_wider_window():
     assert reach(g, 1) == g
     assert reach(g, 0) == TokenGraph(torch.arange(4096).expand(2, -1), 4096)
     assert reach(g, 2).name == "reach(sliding_window(w=3), layers=2)"
+    labelled = TokenGraph.from_tokens("a b c d", "sliding_window", window=2)
+    assert reach(labelled, 2).tokens == list("abcd")
+    assert reach(labelled, 2).edge_index.equal(patterns.sliding_window(4, 3).edge_index)
 
 
 def test_reach_in_small_chunks_is_the_same(monkeypatch):
