@@ -1,0 +1,320 @@
+"""Experiment runner: config validation, task generators, determinism, resume, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from graphattn import cli, patterns
+from graphattn.experiments import (
+    CharLMTask,
+    CopyTask,
+    ExperimentConfig,
+    InductionTask,
+    ModelConfig,
+    PatternConfig,
+    RecallTask,
+    TrainConfig,
+    config_from_dict,
+    default_config,
+    load_config,
+    run_experiment,
+)
+from graphattn.experiments.tasks import IGNORE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_dict() -> dict:
+    """A config that trains in well under a second per pattern."""
+    return {
+        "name": "tiny",
+        "seeds": [0],
+        "task": {"name": "recall", "seq_len": 12, "n_pairs": 2, "n_queries": 2, "distance": 4,
+                 "n_keys": 4, "n_values": 4},
+        "model": {"d_model": 16, "n_layers": 1, "n_heads": 2},
+        "train": {"steps": 6, "batch_size": 4, "lr": 0.01, "warmup": 1, "eval_every": 3,
+                  "eval_batches": 1, "eval_batch_size": 8, "log_every": 1, "checkpoint_every": 2},
+        "patterns": [
+            {"label": "causal", "pattern": "causal"},
+            {"label": "window 2", "pattern": "sliding_window", "params": {"window": 2}},
+        ],
+    }
+
+
+def tiny() -> ExperimentConfig:
+    return config_from_dict(tiny_dict())
+
+
+def numbers(results: dict) -> list:
+    """Everything in the results that must be reproducible (not timings or memory)."""
+    return [
+        (r["label"], r["seed"], r["status"], r["steps_done"], r["curve"], r["evals"],
+         r["val_loss"], r["val_acc"])
+        for e in results["patterns"] for r in e["runs"]
+    ]
+
+
+# ------------------------------------------------------------------ config
+
+
+def test_default_toml_equals_default_config():
+    assert load_config(ROOT / "examples" / "experiment_default.toml") == default_config()
+
+
+def test_config_round_trips_through_json(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(tiny().to_dict()))
+    assert load_config(path) == tiny()
+
+
+@pytest.mark.parametrize(
+    "edit, field",
+    [
+        (lambda d: d["task"].update(name="sorting"), "task.name"),
+        (lambda d: d["task"].update(seq_lenn=12), "task: unknown field 'seq_lenn'"),
+        (lambda d: d["task"].update(distance=20), "task.distance"),
+        (lambda d: d["task"].update(n_queries=3), "task.n_queries"),
+        (lambda d: d["patterns"][1].update(pattern="zigzag"), "patterns[1] ('window 2')"),
+        (lambda d: d["patterns"][1]["params"].update(window=13), "patterns[1] ('window 2')"),
+        (lambda d: d["patterns"][1]["params"].update(size=3), "patterns[1] ('window 2')"),
+        (lambda d: d["patterns"][0].update(file="g.json"), "patterns[0]: give exactly one"),
+        (lambda d: d["patterns"][0].update(pattern=None, file="g.json", params={"window": 2}),
+         "patterns[0]: params apply only"),
+        (lambda d: d["patterns"][0].update(params={"window": 2}), "patterns[0] ('causal')"),
+        (lambda d: d["patterns"].append({"label": "causal", "pattern": "full"}), "labels"),
+        (lambda d: d.update(patterns=[]), "patterns: at least one"),
+        (lambda d: d["train"].update(steps=0), "train.steps"),
+        (lambda d: d["train"].update(warmup=6), "train.warmup"),
+        (lambda d: d["train"].update(eval_every=7), "train.eval_every"),
+        (lambda d: d["train"].update(lr=0), "train.lr"),
+        (lambda d: d["train"].update(batch_size=2.5), "train.batch_size"),
+        (lambda d: d["train"].update(device="tpu"), "train.device"),
+        (lambda d: d["train"].update(stepz=3), "train: unknown field 'stepz'"),
+        (lambda d: d["model"].update(n_heads=3), "model.n_heads"),
+        (lambda d: d.update(seeds=[]), "seeds"),
+        (lambda d: d.update(seeds=[1, 1]), "seeds"),
+        (lambda d: d.update(budget=3), "top-level field 'budget'"),
+    ],
+)
+def test_bad_config_fails_at_load_naming_the_field(edit, field):
+    d = tiny_dict()
+    edit(d)
+    with pytest.raises(ValueError) as err:
+        config_from_dict(d)
+    assert field in str(err.value)
+
+
+def test_bad_files_fail_at_load(tmp_path):
+    with pytest.raises(ValueError, match="no such file"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[task\nname = 1")
+    with pytest.raises(ValueError, match="not valid toml"):
+        load_config(bad)
+    yaml = tmp_path / "c.yaml"
+    yaml.write_text("x: 1")
+    with pytest.raises(ValueError, match=r"\.toml or \.json"):
+        load_config(yaml)
+
+
+def test_pattern_from_saved_file_and_from_function(tmp_path):
+    patterns.strided(12, 3).save(tmp_path / "g.json")
+    d = tiny_dict()
+    d["patterns"] = [
+        {"label": "file", "file": "g.json"},  # relative to the config file
+        {"label": "function", "function": "graphattn.patterns:full"},
+    ]
+    (tmp_path / "c.json").write_text(json.dumps(d))
+    cfg = load_config(tmp_path / "c.json")
+    g_file = cfg.patterns[0].build(12, "p")
+    assert g_file == patterns.strided(12, 3)  # already causal
+    # the bidirectional full pattern is made causal
+    assert cfg.patterns[1].build(12, "p") == patterns.causal(12)
+    d["patterns"] = [{"label": "bad", "function": "graphattn.patterns:no_such"}]
+    with pytest.raises(ValueError, match=r"patterns\[0\] \('bad'\)"):
+        config_from_dict(d)
+    d["patterns"] = [{"label": "small", "file": str(tmp_path / "g.json")}]
+    d["task"]["seq_len"] = 16
+    with pytest.raises(ValueError, match="task.seq_len=16"):
+        config_from_dict(d)
+
+
+def test_every_pattern_is_made_causal():
+    g = PatternConfig("bb", pattern="bigbird", params={"window": 2}).build(10, "p")
+    assert bool((g.src <= g.dst).all())
+    expected = patterns.bigbird(10, window=2) & patterns.causal(10)
+    assert g.edge_index.tolist() == expected.edge_index.tolist()
+
+
+# ------------------------------------------------------------------ tasks
+
+
+def test_recall_generator_layout_and_answers():
+    task = RecallTask(seq_len=32, n_pairs=4, n_queries=3, distance=16, n_keys=8, n_values=5)
+    x, y = task.batch(64, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (64, 32) and x.dtype == torch.long
+    assert 0 <= int(x.min()) and int(x.max()) < task.vocab_size
+    q_id, a_id = 8 * 5, 8 * 5 + 8
+    for b in range(64):
+        pair_pos = (x[b] < q_id).nonzero()[:, 0]
+        assert len(pair_pos) == 4
+        pairs = {int(t) // 5: int(t) % 5 for t in x[b, pair_pos]}
+        assert len(pairs) == 4  # distinct keys
+        scored = (y[b] != IGNORE).nonzero()[:, 0].tolist()
+        assert scored == [26, 28, 30]
+        for i in scored:
+            key = int(x[b, i]) - q_id
+            assert y[b, i] == a_id + pairs[key] == x[b, i + 1]
+            where = int(pair_pos[(x[b, pair_pos] // 5 == key)][0])
+            assert i - where >= 16
+    asked = {int(x[b, 26]) for b in range(64)}
+    assert len(asked) > 1  # queries vary
+
+
+def test_recall_distance_is_controllable():
+    task = RecallTask(seq_len=40, n_pairs=2, n_queries=1, distance=37)
+    x, _ = task.batch(16, torch.Generator().manual_seed(1))
+    # the only layout that fits: pairs at 0 and 1, query at 38
+    assert bool((x[:, :2] < task.n_keys * task.n_values).all())
+
+
+def test_copy_generator():
+    task = CopyTask(seq_len=11, n_symbols=3)
+    x, y = task.batch(8, torch.Generator().manual_seed(0))
+    assert x.shape == (8, 11)
+    assert bool((x[:, 5] == 3).all())  # separator
+    assert bool((y[:, 5:10] == x[:, :5]).all())
+    assert bool((y[:, :5] == IGNORE).all()) and bool((y[:, 10] == IGNORE).all())
+
+
+def test_induction_generator():
+    task = InductionTask(seq_len=10, n_symbols=6)
+    x, y = task.batch(8, torch.Generator().manual_seed(0))
+    assert bool((x[:, :5] == x[:, 5:]).all())
+    assert bool((y[:, 5:9] == x[:, 6:10]).all())
+    assert bool((y[:, :5] == IGNORE).all()) and bool((y[:, 9] == IGNORE).all())
+
+
+def test_char_lm_generator_reads_the_shipped_text():
+    task = CharLMTask(seq_len=20)
+    text = task.path.read_text(encoding="utf-8")
+    assert "COMEDY OF ERRORS" in text and len(text) < 300_000
+    x, y = task.batch(4, torch.Generator().manual_seed(0))
+    assert bool((x[:, 1:] == y[:, :-1]).all())
+    n_train = len(text) - int(len(text) * task.val_fraction)
+    for row in x:
+        assert task.decode(row) in text[:n_train]
+    xv, _ = task.val_batch(4, torch.Generator().manual_seed(0))
+    for row in xv:
+        assert task.decode(row) in text[n_train:]
+    with pytest.raises(ValueError, match="task.text"):
+        CharLMTask(text="no-such-file.txt")
+
+
+@pytest.mark.parametrize(
+    "task",
+    [CopyTask(), RecallTask(), InductionTask(), CharLMTask(seq_len=16)],
+    ids=lambda t: type(t).__name__,
+)
+def test_task_batches_are_seeded(task):
+    a = task.batch(3, torch.Generator().manual_seed(5))
+    b = task.batch(3, torch.Generator().manual_seed(5))
+    c = task.batch(3, torch.Generator().manual_seed(6))
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+    assert not torch.equal(a[0], c[0])
+    assert int(a[0].max()) < task.vocab_size
+    with pytest.raises(ValueError, match="batch_size"):
+        task.batch(0, torch.Generator())
+
+
+# ------------------------------------------------------------------ runs
+
+
+def test_two_runs_give_the_same_numbers(tmp_path):
+    a = run_experiment(tiny(), tmp_path / "a", progress=False)
+    b = run_experiment(tiny(), tmp_path / "b", progress=False)
+    assert a["status"] == b["status"] == "complete"
+    assert numbers(a) == numbers(b)
+    run = a["patterns"][0]["runs"][0]
+    assert run["steps_done"] == 6 and len(run["curve"]) == 6 and len(run["evals"]) == 2
+    assert run["tokens_per_s"] > 0 and run["peak_memory_mb"] > 0
+    c = run_experiment(replace(tiny(), seeds=(1,)), tmp_path / "c", progress=False)
+    assert numbers(c) != numbers(a)
+
+
+class InterruptingRecall(RecallTask):
+    """Sends the process a SIGINT (Ctrl-C) while drawing the batch of one step."""
+
+    calls = 0
+
+    def batch(self, batch_size, generator):
+        InterruptingRecall.calls += 1
+        if InterruptingRecall.calls == 4:  # steps 1-3 drew one batch each, then eval
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().batch(batch_size, generator)
+
+
+def test_ctrl_c_leaves_a_partial_result_and_resume_matches(tmp_path):
+    ref = run_experiment(tiny(), tmp_path / "ref", progress=False)
+    InterruptingRecall.calls = 0
+    cfg = replace(tiny(), task=InterruptingRecall(**_recall_fields()))
+    out = tmp_path / "run"
+    part = run_experiment(cfg, out, progress=False)
+    assert part["status"] == "interrupted"
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["status"] == "interrupted"
+    first = saved["patterns"][0]["runs"][0]
+    assert first["status"] == "interrupted" and first["steps_done"] == 3  # the step it was in
+    assert saved["patterns"][1]["runs"][0]["status"] == "pending"
+    assert (out / "checkpoints" / "causal-seed0.safetensors").exists()
+    assert "interrupted" in (out / "results.md").read_text()
+    done = run_experiment(tiny(), out, progress=False)  # resumes from the checkpoint
+    assert done["status"] == "complete"
+    assert numbers(done) == numbers(ref)
+
+
+def _recall_fields() -> dict:
+    return {k: v for k, v in tiny_dict()["task"].items() if k != "name"}
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
+    run_experiment(tiny(), tmp_path, progress=False)
+    other = replace(tiny(), train=replace(tiny().train, lr=0.02))
+    with pytest.raises(ValueError, match="different config"):
+        run_experiment(other, tmp_path, progress=False)
+    fresh = run_experiment(other, tmp_path, resume=False, progress=False)
+    assert fresh["status"] == "complete"
+
+
+def test_cli_end_to_end(tmp_path, capsys):
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(tiny_dict()))
+    out = tmp_path / "out"
+    assert cli.main(["experiment", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    for name in ("results.json", "results.md", "loss_curves.png", "accuracy.png"):
+        assert (out / name).stat().st_size > 0
+    table = (out / "results.md").read_text()
+    assert "| causal | 1 |" in table and "| window 2 | 1 |" in table
+    assert "| causal |" in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(tiny_dict() | {"task": {"name": "sorting"}}))
+    assert cli.main(["experiment", str(bad), "--out", str(out)]) == 2
+    assert "task.name" in capsys.readouterr().err
+
+
+def test_model_config_and_layers_override():
+    cfg = replace(tiny(), patterns=(PatternConfig("deep", pattern="causal", n_layers=3),))
+    assert cfg.layers_of(cfg.patterns[0]) == 3
+    assert ExperimentConfig(
+        task=RecallTask(seq_len=12, n_pairs=2, n_queries=2, distance=4),
+        patterns=(PatternConfig("c", pattern="causal"),),
+        model=ModelConfig(d_model=8, n_layers=1, n_heads=2),
+        train=TrainConfig(steps=2, warmup=0, eval_every=1, log_every=1),
+    ).layers_of(PatternConfig("c", pattern="causal")) == 1
