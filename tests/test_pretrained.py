@@ -25,7 +25,8 @@ from graphattn.pretrained.drift import DRIFT_GRAPHS, DRIFT_TEXTS, window_and_spe
 from graphattn.pretrained.drift import main as drift_main
 from graphattn.pretrained.loading import minilm_dir
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the oracles must never reach the network
+os.environ["HF_HUB_OFFLINE"] = "1"  # the oracles must never reach the network
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 TEXTS = ["He left the roses by the bank.", "She deposited the money at the bank today."]
 
