@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 # Each name is a module graphattn.commands.<name> with ``add_parser(subparsers)``
 # and ``run(args) -> int``.
-COMMANDS = ["demo", "experiment", "draw"]
+COMMANDS = ["demo", "experiment", "draw", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
