@@ -255,9 +255,10 @@ class InterruptingRecall(RecallTask):
     calls = 0
 
     def batch(self, batch_size, generator):
-        InterruptingRecall.calls += 1
-        if InterruptingRecall.calls == 4:  # steps 1-3 drew one batch each, then eval
-            os.kill(os.getpid(), signal.SIGINT)
+        if batch_size == 4:  # a training batch (validation batches have 8 sequences)
+            InterruptingRecall.calls += 1
+            if InterruptingRecall.calls == 3:  # Ctrl-C while step 3 is drawing its data
+                os.kill(os.getpid(), signal.SIGINT)
         return super().batch(batch_size, generator)
 
 
@@ -271,7 +272,7 @@ def test_ctrl_c_leaves_a_partial_result_and_resume_matches(tmp_path):
     saved = json.loads((out / "results.json").read_text())
     assert saved["status"] == "interrupted"
     first = saved["patterns"][0]["runs"][0]
-    assert first["status"] == "interrupted" and first["steps_done"] == 3  # the step it was in
+    assert first["status"] == "interrupted" and first["steps_done"] == 3  # ends its step
     assert saved["patterns"][1]["runs"][0]["status"] == "pending"
     assert (out / "checkpoints" / "causal-seed0.safetensors").exists()
     assert "interrupted" in (out / "results.md").read_text()
@@ -318,3 +319,31 @@ def test_model_config_and_layers_override():
         model=ModelConfig(d_model=8, n_layers=1, n_heads=2),
         train=TrainConfig(steps=2, warmup=0, eval_every=1, log_every=1),
     ).layers_of(PatternConfig("c", pattern="causal")) == 1
+
+
+@pytest.mark.parametrize(
+    "task, decode",
+    [
+        (CopyTask(seq_len=11, n_symbols=3), lambda t, s: s),
+        (InductionTask(seq_len=10, n_symbols=6), lambda t, s: s),
+        (RecallTask(seq_len=32, n_pairs=4, n_queries=3, distance=16, n_keys=8, n_values=5),
+         lambda t, s: t.n_keys * t.n_values + t.n_keys + s % t.n_values),
+    ],
+    ids=["copy", "induction", "recall"],
+)
+def test_sources_point_at_the_token_each_target_needs(task, decode):
+    x, y = task.batch(16, torch.Generator().manual_seed(3))
+    src = task.sources(x, y)
+    scored = y != IGNORE
+    assert bool(((src >= 0) == scored).all())
+    b, i = scored.nonzero(as_tuple=True)
+    assert bool((src[b, i] < i).all())  # always an earlier position
+    assert torch.equal(decode(task, x[b, src[b, i]]), y[b, i])
+
+
+def test_direct_links_match_the_window_geometry(tmp_path):
+    d = tiny_dict()
+    res = run_experiment(config_from_dict(d), tmp_path, progress=False)
+    links = {e["label"]: e["direct_links"] for e in res["patterns"]}
+    assert links["causal"] == 1.0  # every earlier token is one hop away
+    assert links["window 2"] == 0.0  # queries sit >= 4 tokens after their pair

@@ -93,9 +93,9 @@ class TrainConfig:
     5
     """
 
-    steps: int = 400  # optimizer steps per run
-    batch_size: int = 32  # sequences per step
-    lr: float = 1e-2  # peak learning rate (AdamW)
+    steps: int = 600  # optimizer steps per run
+    batch_size: int = 16  # sequences per step
+    lr: float = 3e-3  # peak learning rate (AdamW)
     warmup: int = 30  # linear warm-up steps, then cosine decay to 0
     weight_decay: float = 0.0  # AdamW weight decay
     eval_every: int = 100  # steps between validation evaluations
@@ -419,6 +419,7 @@ def default_config() -> ExperimentConfig:
         patterns=(
             PatternConfig("full causal", pattern="causal"),
             PatternConfig("window 8", pattern="sliding_window", params={"window": 8}),
+            PatternConfig("window 24", pattern="sliding_window", params={"window": 24}),
             PatternConfig("strided 6", pattern="strided", params={"stride": 6}),
             PatternConfig(
                 "bigbird", pattern="bigbird", params={"window": 4, "num_global": 2, "num_random": 4}
@@ -431,6 +432,6 @@ def default_config() -> ExperimentConfig:
             ),
         ),
         model=ModelConfig(d_model=64, n_layers=2, n_heads=4),
-        train=TrainConfig(steps=400, batch_size=32, lr=1e-2, warmup=30, eval_every=100),
+        train=TrainConfig(steps=600, batch_size=16, lr=3e-3, warmup=30, eval_every=100),
         seeds=(0,),
     )

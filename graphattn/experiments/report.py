@@ -65,13 +65,13 @@ def markdown_table(results: dict[str, Any]) -> str:
     --------
     >>> res = {"name": "demo", "status": "complete", "patterns": [{
     ...     "label": "causal", "n_layers": 2, "edges_per_token": 2.5, "density": 0.625,
-    ...     "layers_to_reach": 1, "reach_fraction": 1.0, "runs": []}]}
+    ...     "layers_to_reach": 1, "reach_fraction": 1.0, "direct_links": 1.0, "runs": []}]}
     >>> print(markdown_table(res).splitlines()[2])
-    | causal | 2 | 2.5 | 0.625 | 1 | 100% | – | – | – | – | 0/0 |
+    | causal | 2 | 2.5 | 0.625 | 1 | 100% | 100% | – | – | – | – | 0/0 |
     """
     head = (
         "| pattern | layers | edges/token | density | layers to reach | reach after L layers "
-        "| val accuracy | val loss | tokens/s | peak memory (MB) | runs complete |"
+        "| direct links | val accuracy | val loss | tokens/s | peak memory (MB) | runs complete |"
     )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for e in results["patterns"]:
@@ -82,7 +82,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         ltr = "never" if e["layers_to_reach"] is None else str(e["layers_to_reach"])
         lines.append(
             f"| {e['label']} | {e['n_layers']} | {e['edges_per_token']:.1f} | "
-            f"{e['density']:.3f} | {ltr} | {e['reach_fraction']:.0%} | {acc} | "
+            f"{e['density']:.3f} | {ltr} | {e['reach_fraction']:.0%} | "
+            f"{_fmt(e.get('direct_links'), '.0%')} | {acc} | "
             f"{_fmt(s['val_loss'], '.3f')} | {_fmt(s['tokens_per_s'], ',.0f')} | "
             f"{_fmt(s['peak_memory_mb'], ',.0f')} | {s['complete']} |"
         )
@@ -187,12 +188,18 @@ def plot_accuracy(results: dict[str, Any], axes=None):
     known = [e["layers_to_reach"] for e, _ in points if e["layers_to_reach"] is not None]
     never = max(known + [e["n_layers"] for e, _ in points] + [1]) + 1
     cmap = matplotlib.colormaps["tab10"]
+    xs = [e["density"] for e, _ in points]
+    span = (max(xs) - min(xs)) if xs else 0.0
+    placed: list[tuple[float, float]] = []
     for k, (e, acc) in enumerate(points):
         ltr = never if e["layers_to_reach"] is None else e["layers_to_reach"]
         color = cmap(k % 10)
         left.scatter([e["density"]], [acc], color=color, s=40, zorder=3)
+        # stack the labels of points that nearly coincide instead of overprinting them
+        near = sum(abs(x - e["density"]) <= 0.08 * span and abs(y - acc) < 0.06 for x, y in placed)
+        placed.append((e["density"], acc))
         left.annotate(e["label"], (e["density"], acc), fontsize=8,
-                      xytext=(4, 4), textcoords="offset points")
+                      xytext=(4, 4 + 10 * near), textcoords="offset points")
         filled = e["layers_to_reach"] is not None and e["layers_to_reach"] <= e["n_layers"]
         right.scatter([ltr], [acc], s=40, zorder=3, color=color if filled else "none",
                       edgecolors=color, label=f"{e['label']} ({e['n_layers']} layers)")
@@ -206,7 +213,8 @@ def plot_accuracy(results: dict[str, Any], axes=None):
     right.set_xlabel("layers to reach every earlier token")
     ticks = sorted(set(known))
     right.set_xticks(ticks + [never], [str(t) for t in ticks] + ["never"])
-    right.legend(fontsize=7, title="filled: reach within its layers", title_fontsize=7)
+    if points:
+        right.legend(fontsize=7, title="filled: reach within its layers", title_fontsize=7)
     left.figure.suptitle(results["name"], fontsize=10)
     return left, right
 

@@ -318,6 +318,28 @@ def train_run(
     return result
 
 
+def _direct_links(cfg: ExperimentConfig, graph: TokenGraph) -> float | None:
+    """Share of scored validation targets whose source position is linked to them by an edge.
+
+    The source is the input position holding what the target needs (the
+    task's ``sources``); None for tasks without one (``char_lm``).
+    """
+    task = cfg.task
+    if not hasattr(task, "sources"):
+        return None
+    gen = torch.Generator().manual_seed(VAL_SEED)
+    draw = getattr(task, "val_batch", task.batch)
+    mask = graph.to_dense_mask()  # (N, N), mask[i, j] iff edge j -> i
+    hits, total = 0, 0
+    for _ in range(cfg.train.eval_batches):
+        x, y = draw(cfg.train.eval_batch_size, gen)  # (B, N) each
+        src = task.sources(x, y)  # (B, N), -1 where unscored
+        b, i = (src >= 0).nonzero(as_tuple=True)  # (S,) scored positions
+        hits += int(mask[i, src[b, i]].sum())
+        total += i.numel()
+    return hits / total if total else None
+
+
 def _pattern_info(cfg: ExperimentConfig, pattern: PatternConfig, graph: TokenGraph) -> dict:
     n_layers = cfg.layers_of(pattern)
     n = graph.num_nodes
@@ -333,6 +355,7 @@ def _pattern_info(cfg: ExperimentConfig, pattern: PatternConfig, graph: TokenGra
         "density": analysis.density(graph),
         "layers_to_reach": analysis.layers_to_reach(graph),
         "reach_fraction": reached.num_edges / (n * (n + 1) // 2),
+        "direct_links": _direct_links(cfg, graph),
     }
 
 

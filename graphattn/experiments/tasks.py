@@ -6,6 +6,9 @@ Every task is a dataclass with a ``seq_len``, a ``vocab_size`` and a
 ``targets[b, i]`` is the token it must predict at position ``i``, or
 :data:`IGNORE` where position ``i`` is not scored. A batch depends only on the
 generator's state, so a seeded generator gives the same batch every time.
+The synthetic tasks also say, with ``sources(inputs, targets)``, which input
+position holds the information each scored target needs; the runner uses it
+to measure how often a pattern links that position to the target directly.
 
 The tasks:
 
@@ -108,6 +111,11 @@ class CopyTask:
         targets[:, :half] = IGNORE  # the random string is unpredictable, the separator fixed
         targets[:, 2 * half :] = IGNORE  # padding
         return inputs, targets
+
+    def sources(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Position of the input token each scored target copies (``-1`` where unscored)."""
+        i = torch.arange(inputs.shape[1]).expand_as(inputs)  # (B, N)
+        return torch.where(targets != IGNORE, i - self.seq_len // 2, -1)
 
 
 @dataclass(frozen=True)
@@ -219,6 +227,25 @@ class RecallTask:
         y[:, qpos] = x[:, qpos + 1]  # the query's target is its answer token
         return x, y
 
+    def sources(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Position of the pair token that answers each query (``-1`` where unscored).
+
+        Examples
+        --------
+        >>> task = RecallTask(seq_len=24, n_pairs=2, n_queries=2, distance=12)
+        >>> x, y = task.batch(1, torch.Generator().manual_seed(0))
+        >>> src = task.sources(x, y)[0]
+        >>> [int(x[0, j]) // task.n_values == int(x[0, i]) - 256 for i, j in enumerate(src)
+        ...  if j >= 0]
+        [True, True]
+        """
+        kv = self.n_keys * self.n_values
+        key_at = torch.where(inputs < kv, inputs // self.n_values, -1)  # (B, N) key of a pair
+        asked = (inputs - kv).clamp(min=0)  # (B, N) key asked by a query token
+        match = key_at.unsqueeze(1) == asked.unsqueeze(2)  # (B, N_query, N_pair)
+        src = match.to(torch.int8).argmax(2)  # (B, N) first matching pair position
+        return torch.where(targets != IGNORE, src, -1)
+
 
 @dataclass(frozen=True)
 class InductionTask:
@@ -268,6 +295,11 @@ class InductionTask:
         y = torch.full_like(x, IGNORE)
         y[:, half : 2 * half - 1] = x[:, half + 1 : 2 * half]  # next token of the repeat
         return x, y
+
+    def sources(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Position of the first occurrence of each scored target (``-1`` where unscored)."""
+        i = torch.arange(inputs.shape[1]).expand_as(inputs)  # (B, N)
+        return torch.where(targets != IGNORE, i + 1 - self.seq_len // 2, -1)
 
 
 @dataclass(frozen=True)
