@@ -347,3 +347,10 @@ def test_direct_links_match_the_window_geometry(tmp_path):
     links = {e["label"]: e["direct_links"] for e in res["patterns"]}
     assert links["causal"] == 1.0  # every earlier token is one hop away
     assert links["window 2"] == 0.0  # queries sit >= 4 tokens after their pair
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("experiment_*.toml")),
+                         ids=lambda p: p.name)
+def test_example_configs_load(path):
+    cfg = load_config(path)
+    assert cfg.patterns and cfg.train.steps >= 1
