@@ -343,10 +343,17 @@ def test_sources_point_at_the_token_each_target_needs(task, decode):
 
 def test_direct_links_match_the_window_geometry(tmp_path):
     d = tiny_dict()
+    d["patterns"].append({"label": "window 3, 3 layers", "pattern": "sliding_window",
+                          "params": {"window": 3}, "n_layers": 3})
+    d["train"].update(steps=1, warmup=0, eval_every=1, log_every=1, checkpoint_every=1)
     res = run_experiment(config_from_dict(d), tmp_path, progress=False)
-    links = {e["label"]: e["direct_links"] for e in res["patterns"]}
-    assert links["causal"] == 1.0  # every earlier token is one hop away
-    assert links["window 2"] == 0.0  # queries sit >= 4 tokens after their pair
+    links = {e["label"]: (e["direct_links"], e["reachable_links"]) for e in res["patterns"]}
+    # distances 4..10: window 3 links 2 back per layer, 6 back in three layers
+    direct, reachable = links["window 3, 3 layers"]
+    assert direct == 0.0 and 0.0 < reachable < 1.0
+    assert links["causal"] == (1.0, 1.0)  # every earlier token is one hop away
+    # queries sit >= 4 tokens after their pair; one layer of window 2 reaches 1 back
+    assert links["window 2"] == (0.0, 0.0)
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("experiment_*.toml")),

@@ -67,11 +67,12 @@ def markdown_table(results: dict[str, Any]) -> str:
     ...     "label": "causal", "n_layers": 2, "edges_per_token": 2.5, "density": 0.625,
     ...     "layers_to_reach": 1, "reach_fraction": 1.0, "direct_links": 1.0, "runs": []}]}
     >>> print(markdown_table(res).splitlines()[2])
-    | causal | 2 | 2.5 | 0.625 | 1 | 100% | 100% | – | – | – | – | 0/0 |
+    | causal | 2 | 2.5 | 0.625 | 1 | 100% | 100% | – | – | – | – | – | 0/0 |
     """
     head = (
         "| pattern | layers | edges/token | density | layers to reach | reach after L layers "
-        "| direct links | val accuracy | val loss | tokens/s | peak memory (MB) | runs complete |"
+        "| direct links | reachable links | val accuracy | val loss | tokens/s "
+        "| peak memory (MB) | runs complete |"
     )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for e in results["patterns"]:
@@ -83,7 +84,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         lines.append(
             f"| {e['label']} | {e['n_layers']} | {e['edges_per_token']:.1f} | "
             f"{e['density']:.3f} | {ltr} | {e['reach_fraction']:.0%} | "
-            f"{_fmt(e.get('direct_links'), '.0%')} | {acc} | "
+            f"{_fmt(e.get('direct_links'), '.0%')} | {_fmt(e.get('reachable_links'), '.0%')} | "
+            f"{acc} | "
             f"{_fmt(s['val_loss'], '.3f')} | {_fmt(s['tokens_per_s'], ',.0f')} | "
             f"{_fmt(s['peak_memory_mb'], ',.0f')} | {s['complete']} |"
         )

@@ -318,11 +318,12 @@ def train_run(
     return result
 
 
-def _direct_links(cfg: ExperimentConfig, graph: TokenGraph) -> float | None:
+def _linked(cfg: ExperimentConfig, graph: TokenGraph) -> float | None:
     """Share of scored validation targets whose source position is linked to them by an edge.
 
     The source is the input position holding what the target needs (the
-    task's ``sources``); None for tasks without one (``char_lm``).
+    task's ``sources``); None for tasks without one (``char_lm``). Pass
+    ``analysis.reach(graph, L)`` as ``graph`` for paths of up to L edges.
     """
     task = cfg.task
     if not hasattr(task, "sources"):
@@ -355,7 +356,8 @@ def _pattern_info(cfg: ExperimentConfig, pattern: PatternConfig, graph: TokenGra
         "density": analysis.density(graph),
         "layers_to_reach": analysis.layers_to_reach(graph),
         "reach_fraction": reached.num_edges / (n * (n + 1) // 2),
-        "direct_links": _direct_links(cfg, graph),
+        "direct_links": _linked(cfg, graph),
+        "reachable_links": _linked(cfg, reached),
     }
 
 
