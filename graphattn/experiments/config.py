@@ -104,7 +104,7 @@ class TrainConfig:
     log_every: int = 10  # steps between recorded training-loss points
     checkpoint_every: int | None = None  # steps between checkpoints; None = eval_every
     device: str = "cpu"  # torch device of the runs
-    threads: int | None = 1  # torch CPU threads; None leaves torch's default
+    threads: int | None = 1  # torch CPU threads during a run (restored after); None = unchanged
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "eval_batches", "eval_batch_size"):

@@ -250,10 +250,26 @@ def train_run(
     >>> r.status, r.steps_done, len(r.curve)
     ('complete', 3, 3)
     """
+    previous_threads = torch.get_num_threads()
+    if cfg.train.threads is not None:
+        torch.set_num_threads(cfg.train.threads)
+    try:
+        return _train(cfg, pattern, graph, seed, checkpoint, progress, stop)
+    finally:
+        torch.set_num_threads(previous_threads)  # leave the caller's setting as it was
+
+
+def _train(
+    cfg: ExperimentConfig,
+    pattern: PatternConfig,
+    graph: TokenGraph,
+    seed: int,
+    checkpoint: Path | None,
+    progress: bool,
+    stop: _StopFlag | None,
+) -> RunResult:
     t = cfg.train
     device = torch.device(t.device)
-    if t.threads is not None:
-        torch.set_num_threads(t.threads)
     n_layers = cfg.layers_of(pattern)
     torch.manual_seed(seed)
     model = GraphLM(
