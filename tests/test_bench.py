@@ -10,7 +10,7 @@ from graphattn.commands import bench
 
 
 def test_a_case_runs_in_process_and_measures_time_memory_and_backend():
-    case = bench.Case("window", 256, "graphattn", "fwdbwd", heads=2, dim=8, reps=2, seconds=0.0)
+    case = bench.Case("window", 256, "graphattn", "fwdbwd", heads=2, dim=8, reps=2, seconds=60.0)
     r = bench.run_case(case)
     assert r["backend"] in ("dense", "block", "csr", "edge")
     assert len(r["times_s"]) == 2 and r["median_s"] > 0
@@ -18,14 +18,6 @@ def test_a_case_runs_in_process_and_measures_time_memory_and_backend():
     assert r["edges_per_s"] == pytest.approx(r["edges"] / r["median_s"])
     assert r["input_bytes"] == 3 * 256 * 2 * 8 * 4
     assert r["peak_rss_bytes"] >= r["rss_before_bytes"] > 0
-
-
-def test_peers_run_in_process():
-    for impl in ("dense", "pyg"):
-        if impl == "pyg" and not bench._has_pyg():
-            continue
-        r = bench.run_case(bench.Case("random", 128, impl, "fwd", heads=1, dim=4, reps=2))
-        assert r["median_s"] > 0
 
 
 def test_skips_say_why():
@@ -68,16 +60,31 @@ def test_ratio_table_and_targets_from_known_numbers():
 def test_quick_run_writes_json_table_and_plots(tmp_path, monkeypatch, capsys):
     """--quick end to end, with each case run in this process (no subprocess start-up)."""
     monkeypatch.setattr(bench, "_launch", lambda case, timeout: bench.run_case(case))
-    args = ["bench", "--quick", "--impls", "graphattn,dense", "--modes", "fwd"]
-    assert main([*args, "--out", str(tmp_path)]) == 0
+    args = ["bench", "--quick", "--impls", "graphattn", "--modes", "fwd", "--out", str(tmp_path)]
+    assert main(args) == 0
     data = json.loads((tmp_path / "bench.json").read_text())
     assert data["complete"] and data["table"].startswith("pattern")
     ran = [r for r in data["results"] if "median_s" in r]
-    assert {r["case"]["impl"] for r in ran} == {"graphattn", "dense"}
-    assert {r["case"]["n"] for r in ran} == {256, 512}  # --quick sets its own sizes
+    assert {(r["case"]["pattern"], r["case"]["n"]) for r in ran} == {
+        (p, n)
+        for p in ("window", "random")
+        for n in (256, 512)  # --quick's own sizes
+    }
     for name in ("bench_time.png", "bench_memory.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert "wrote" in capsys.readouterr().out
+
+
+def test_peers_side_by_side_in_one_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "_launch", lambda case, timeout: bench.run_case(case))
+    impls = "graphattn,dense,pyg" if bench._has_pyg() else "graphattn,dense"
+    args = ["bench", "--sizes", "256", "--patterns", "random", "--impls", impls, "--modes", "fwd",
+            "--reps", "2", "--seconds", "0", "--heads", "1", "--dim", "8",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert {r["case"]["impl"] for r in data["results"] if "median_s" in r} == set(impls.split(","))
+    assert "dense x" in data["table"]
 
 
 def test_one_case_in_a_subprocess():
