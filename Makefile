@@ -25,14 +25,14 @@ browser-deps:
 lint: $(STAMP)
 	$(PY) -m ruff check graphattn tests examples benchmarks
 
-test: $(STAMP) browser-deps lint
+test: $(STAMP) browser-deps lint docs
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
 	$(VENV)/bin/graphattn demo
 
 docs: $(STAMP)
-	$(VENV)/bin/mkdocs build --strict
+	$(VENV)/bin/mkdocs build --strict --quiet
 
 bench: $(STAMP)
 	$(VENV)/bin/graphattn bench
