@@ -297,6 +297,10 @@ def test_auto_policy_picks_by_density_fill_dropout_and_size():
     assert choice.backend == "csr" and "block fill" in choice.reason
     assert explain_backend(scattered, num_heads=4, dropout=0.1).backend == "edge"
     assert explain_backend(patterns.causal(16)).backend == "dense"  # tiny
+    short = explain_backend(patterns.sliding_window(32, 8), batch=32, num_heads=4)
+    assert short.backend == "dense" and "short sequences" in short.reason
+    longer = explain_backend(patterns.sliding_window(256, 8), batch=32, num_heads=4)
+    assert longer.backend != "dense"
     assert explain_backend(patterns.full(512), num_heads=4).backend == "dense"
     assert explain_backend(TokenGraph([[0], [1]], 1000)).backend == "edge"  # few edges
     text = str(choice)
