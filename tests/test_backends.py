@@ -302,6 +302,11 @@ def test_auto_policy_picks_by_density_fill_dropout_and_size():
     longer = explain_backend(patterns.sliding_window(256, 8), batch=32, num_heads=4)
     assert longer.backend != "dense"
     assert explain_backend(patterns.full(512), num_heads=4).backend == "dense"
+    long_causal = explain_backend(patterns.causal(16384), num_heads=4, needs_grad=True)
+    assert long_causal.backend == "dense" and "needs no mask" in long_causal.reason
+    assert explain_backend(patterns.causal(4096), num_heads=4, return_weights=True).backend != (
+        "dense"
+    )
     assert explain_backend(TokenGraph([[0], [1]], 1000)).backend == "edge"  # few edges
     text = str(choice)
     assert text.startswith("auto -> 'csr'") and "flex: could run" in text
@@ -321,3 +326,21 @@ def test_auto_runs_the_explained_backend_and_matches_the_reference():
     out = graph_attention(q, k, v, g)  # auto -> block
     ref = graph_attention(q, k, v, g, backend="reference")
     torch.testing.assert_close(out, ref)
+
+
+@pytest.mark.parametrize("name", ["full", "causal"])
+def test_dense_runs_full_and_causal_graphs_without_a_mask(name):
+    from graphattn.backends.dense import mask_structure
+
+    g = patterns.get(name, 40)
+    assert mask_structure(g) == name
+    almost = g - TokenGraph([[0], [39]], 40)  # one edge short: the mask is needed again
+    assert mask_structure(almost) == "general"
+    for graph in (g, almost):
+        q, k, v = qkv(2, 40, 40, 2, 8, 8, seed=5)
+        out = graph_attention(q, k, v, graph, backend="dense")
+        ref = graph_attention(q, k, v, graph, backend="reference")
+        torch.testing.assert_close(out, ref)
+        grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+        ref_grads = torch.autograd.grad(ref.square().sum(), (q, k, v))
+        torch.testing.assert_close(grads, ref_grads)

@@ -3,6 +3,8 @@
 The policy, in order (the first rule whose backend accepts the call wins):
 
 1. **dropout** -> ``"edge"``: the only fast backend that draws per-edge masks.
+   **Full and causal graphs** without bias or returned weights -> ``"dense"``:
+   SDPA runs them without a mask on its fused kernels.
 2. **tiny calls** (``B * H * N * M <= 2**16``) or **short sequences**
    (``N * M <= 2**14`` per graph, at any batch size, while the dense scores fit
    :data:`graphattn.backends.dense.MAX_ELEMENTS`) -> ``"dense"``: one SDPA
@@ -37,7 +39,7 @@ from graphattn.backends.base import (
     register_selector,
 )
 from graphattn.backends.block import BLOCK_SIZE, block_plan
-from graphattn.backends.dense import MAX_ELEMENTS
+from graphattn.backends.dense import MAX_ELEMENTS, mask_structure
 from graphattn.graph import TokenGraph
 
 __all__ = ["MIN_BLOCK_FILL", "BackendChoice", "auto_selector", "explain_backend"]
@@ -77,6 +79,9 @@ def _decide(request: AttentionRequest) -> tuple[str, str]:
 
     if request.dropout > 0 and ok("edge"):
         return "edge", f"dropout {request.dropout} needs per-edge masks"
+    plain = not (request.has_bias or request.return_weights)
+    if plain and mask_structure(g) != "general" and ok("dense"):
+        return "dense", f"{mask_structure(g)} graph: SDPA needs no mask"
     size = request.batch * request.num_heads * g.num_nodes * g.num_src_nodes
     if size <= TINY_ELEMENTS and ok("dense"):
         return "dense", f"tiny call (B*H*N*M = {size} <= {TINY_ELEMENTS})"

@@ -4,7 +4,9 @@ Good for small or dense graphs, where the ``(N, M)`` mask is cheap. Targets
 without a usable edge are given a harmless all-true mask row (so no ``NaN``
 appears, in values or gradients) and their output is then set to exactly zero.
 With a bias or ``return_weights`` the scores are formed explicitly in the
-accumulation dtype, since SDPA returns no weights.
+accumulation dtype, since SDPA returns no weights. Full and causal graphs need
+no mask at all (:func:`mask_structure`): SDPA then runs its fused kernels, whose
+memory does not grow with ``N * M``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from graphattn.backends.base import (
 )
 from graphattn.graph import TokenGraph
 
-__all__ = ["MAX_ELEMENTS", "MAX_MASK_ELEMENTS", "dense_attention"]
+__all__ = ["MAX_ELEMENTS", "MAX_MASK_ELEMENTS", "dense_attention", "mask_structure"]
 
 # Largest B * H * N * M score matrix formed explicitly (with a bias or returned weights).
 MAX_ELEMENTS = 2**24
@@ -33,6 +35,32 @@ MAX_MASK_ELEMENTS = 2**26
 def _mask_on(graph: TokenGraph, device: torch.device) -> torch.Tensor:
     """The graph's bool mask ``(N, M)`` on ``device``, cached on the graph."""
     return graph.cached(("dense_mask", str(device)), lambda: graph.to_dense_mask().to(device))
+
+
+def mask_structure(graph: TokenGraph) -> str:
+    """``"full"``, ``"causal"`` or ``"general"``: whether SDPA needs the graph's mask.
+
+    ``"causal"`` means a self graph whose edges are exactly ``j <= i``, which
+    SDPA runs with ``is_causal=True``. Cached on the graph.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> [mask_structure(patterns.get(p, 6)) for p in ("full", "causal")]
+    ['full', 'causal']
+    >>> mask_structure(patterns.sliding_window(6, 2))
+    'general'
+    """
+
+    def build() -> str:
+        n, m, e = graph.num_nodes, graph.num_src_nodes, graph.num_edges
+        if e == n * m:
+            return "full"
+        if not graph.is_cross and e == n * (n + 1) // 2 and bool((graph.src <= graph.dst).all()):
+            return "causal"  # n(n+1)/2 distinct edges with j <= i are all of them
+        return "general"
+
+    return graph.cached("mask_structure", build)
 
 
 def dense_attention(
@@ -69,9 +97,14 @@ def dense_attention(
     acc = accumulation_dtype(q.dtype)
     b, n, h, _ = q.shape
     m = k.shape[1]
-    mask = _mask_on(graph, q.device)  # (N, M)
     qt, kt, vt = (t.transpose(1, 2).to(acc) for t in (q, k, v))  # (B, H, *, D)
     if bias is None and not return_weights:
+        structure = mask_structure(graph)
+        if structure != "general":
+            causal = structure == "causal"
+            out = F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal, scale=scale)
+            return out.transpose(1, 2).to(q.dtype), None  # (B, N, H, Dv)
+        mask = _mask_on(graph, q.device)  # (N, M)
         valid = mask.any(1)  # (N,)
         safe = mask | ~valid.unsqueeze(1)  # (N, M) empty rows attend everywhere, zeroed below
         out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=safe, scale=scale)
@@ -100,7 +133,7 @@ def _supports(request: AttentionRequest) -> str | None:
         size = request.batch * request.num_heads * cells
         if size > MAX_ELEMENTS:
             return f"B*H*N*M = {size} scores exceed the dense limit of {MAX_ELEMENTS}"
-    elif cells > MAX_MASK_ELEMENTS:
+    elif cells > MAX_MASK_ELEMENTS and mask_structure(request.graph) == "general":
         return f"the N*M = {cells} mask exceeds the dense limit of {MAX_MASK_ELEMENTS}"
     return None
 
