@@ -10,6 +10,7 @@ of dense masks.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -109,21 +110,30 @@ class _LayerBase(nn.Module):
         }
 
 
-def _from_torch_args(layer: nn.Module) -> dict[str, object]:
-    """Constructor arguments of a graphattn layer mirroring a ``torch.nn`` layer."""
+_L = TypeVar("_L", bound="_LayerBase")
+
+
+def _mirror_torch_layer(cls: type[_L], layer: nn.Module, torch_type: type[nn.Module]) -> _L:
+    """A ``cls`` layer built like the ``torch_type`` layer ``layer``, holding its weights."""
+    if not isinstance(layer, torch_type):
+        raise TypeError(
+            f"layer must be an nn.{torch_type.__name__}, got {type(layer).__name__}"
+        )
     ref = layer.linear1.weight
-    return {
-        "d_model": layer.self_attn.embed_dim,
-        "num_heads": layer.self_attn.num_heads,
-        "dim_feedforward": layer.linear1.out_features,
-        "dropout": layer.dropout.p,
-        "activation": _torch_activation_name(layer.activation),
-        "layer_norm_eps": layer.norm1.eps,
-        "norm_first": layer.norm_first,
-        "bias": layer.linear1.bias is not None,
-        "device": ref.device,
-        "dtype": ref.dtype,
-    }
+    out = cls(
+        layer.self_attn.embed_dim,
+        layer.self_attn.num_heads,
+        layer.linear1.out_features,
+        layer.dropout.p,
+        _torch_activation_name(layer.activation),
+        layer.norm1.eps,
+        layer.norm_first,
+        layer.linear1.bias is not None,
+        device=ref.device,
+        dtype=ref.dtype,
+    )
+    out.load_state_dict(layer.state_dict())
+    return out.train(layer.training)
 
 
 class GraphTransformerLayer(_LayerBase):
@@ -281,25 +291,7 @@ class GraphTransformerLayer(_LayerBase):
         >>> GraphTransformerLayer.from_torch(ref).activation
         'gelu'
         """
-        if not isinstance(layer, nn.TransformerEncoderLayer):
-            raise TypeError(
-                f"layer must be an nn.TransformerEncoderLayer, got {type(layer).__name__}"
-            )
-        args = _from_torch_args(layer)
-        out = cls(
-            args["d_model"],
-            args["num_heads"],
-            args["dim_feedforward"],
-            args["dropout"],
-            args["activation"],
-            args["layer_norm_eps"],
-            args["norm_first"],
-            args["bias"],
-            device=args["device"],
-            dtype=args["dtype"],
-        )
-        out.load_state_dict(layer.state_dict())
-        return out.train(layer.training)
+        return _mirror_torch_layer(cls, layer, nn.TransformerEncoderLayer)
 
     def to_torch(self) -> nn.TransformerEncoderLayer:
         """An ``nn.TransformerEncoderLayer`` (``batch_first=True``) with these weights.
@@ -486,25 +478,7 @@ class GraphDecoderLayer(_LayerBase):
         >>> GraphDecoderLayer.from_torch(ref).norm3.normalized_shape
         (8,)
         """
-        if not isinstance(layer, nn.TransformerDecoderLayer):
-            raise TypeError(
-                f"layer must be an nn.TransformerDecoderLayer, got {type(layer).__name__}"
-            )
-        args = _from_torch_args(layer)
-        out = cls(
-            args["d_model"],
-            args["num_heads"],
-            args["dim_feedforward"],
-            args["dropout"],
-            args["activation"],
-            args["layer_norm_eps"],
-            args["norm_first"],
-            args["bias"],
-            device=args["device"],
-            dtype=args["dtype"],
-        )
-        out.load_state_dict(layer.state_dict())
-        return out.train(layer.training)
+        return _mirror_torch_layer(cls, layer, nn.TransformerDecoderLayer)
 
     def to_torch(self) -> nn.TransformerDecoderLayer:
         """An ``nn.TransformerDecoderLayer`` (``batch_first=True``) with these weights.
