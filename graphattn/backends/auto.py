@@ -10,16 +10,16 @@ The policy, in order (the first rule whose backend accepts the call wins):
    :data:`graphattn.backends.dense.MAX_ELEMENTS`) -> ``"dense"``: one SDPA
    call beats any sparse bookkeeping at this size, and the sparse kernels'
    per-head work grows with ``B * H`` (a 32-token window, B = 32, H = 4:
-   dense 6 ms against csr 186 ms, forward + backward).
-3. **few edges** (``B * H * E <= 2**14``) -> ``"edge"``: plain gathers are
-   cheaper than building tiles or sparse matrices.
+   dense 6 ms against the sparse kernels' 186 ms, forward + backward).
+3. **few edges** (``B * H * E <= 2**14``) -> ``"edge"``: its sparse kernels
+   are cheaper than building tiles or dense scores.
 4. **dense graphs** (density >= 0.25 and the dense scores fit
    :data:`graphattn.backends.dense.MAX_ELEMENTS`) -> ``"dense"``.
 5. **locally dense graphs** (block fill >= :data:`MIN_BLOCK_FILL`: the share of
    computed tile positions that are edges, at the block backend's tile size)
    -> ``"block"``: windows, blocked BigBird, documents, causal.
-6. **everything else** (random, strided, scattered edges) -> ``"csr"``.
-7. ``"edge"`` where none of those runs, then ``"reference"``.
+6. **everything else** (random, strided, scattered edges) -> ``"edge"``.
+7. ``"reference"`` where none of those runs.
 
 ``"flex"`` is never picked automatically: ``torch.compile`` takes seconds to
 minutes per new shape, which only pays off for a long run on one graph;
@@ -96,12 +96,10 @@ def _decide(request: AttentionRequest) -> tuple[str, str]:
         fill = block_plan(g, BLOCK_SIZE).fill
         if fill >= MIN_BLOCK_FILL:
             return "block", f"locally dense (block fill {fill:.3g} >= {MIN_BLOCK_FILL})"
-        if ok("csr"):
-            return "csr", f"scattered edges (block fill {fill:.3g} < {MIN_BLOCK_FILL})"
-    if ok("csr"):
-        return "csr", "sparse kernels run this call"
+        if ok("edge"):
+            return "edge", f"scattered edges (block fill {fill:.3g} < {MIN_BLOCK_FILL})"
     if ok("edge"):
-        return "edge", "no faster backend accepts this call"
+        return "edge", "sparse kernels run this call"
     return "reference", "no other backend accepts this call"
 
 
@@ -165,7 +163,7 @@ def explain_backend(
     >>> from graphattn import patterns
     >>> choice = explain_backend(patterns.random(4096, 128, causal=True), num_heads=4)
     >>> choice.backend, choice.reason
-    ('csr', 'scattered edges (block fill 0.0606 < 0.25)')
+    ('edge', 'scattered edges (block fill 0.0606 < 0.25)')
     >>> choice.refusals["flex"] is None
     True
     """

@@ -3,18 +3,26 @@
 Edges are sorted by target, so the graph *is* a CSR matrix ``(N, M)``: row
 ``i`` lists the sources of target ``i``. Per batch element and head, the
 scores at the edges are a sampled dense-dense product (SDDMM,
-``torch.sparse.sampled_addmm``), the softmax runs over each row's values, and
-the output is a sparse-dense product (SpMM) of the weights with ``v``. No
-``(E, H, D)`` tensor is ever formed. The targets are walked in chunks whose
-``(B, E_chunk, H)`` buffers fit a fixed element budget; only the per-edge
-weights ``(B, E, H)`` (and the dropout mask) are kept for the backward, which
-recomputes what it needs:
+``torch.sparse.sampled_addmm``), the softmax runs over each row's values for
+all ``B * H`` heads at once (``torch.segment_reduce``), and the output is a
+sparse-dense product (SpMM) of the weights with ``v``. No ``(E, D)`` tensor is
+ever formed, so fixed in-degree patterns such as ``random(n, k)`` cost
+``O(E * D)`` work where the block backend would waste whole tiles::
+
+    S = SDDMM(q, k^T) on the edges * scale (+ bias)     # (B, H, E)
+    W = segment softmax of S over each target's edges    # (B, H, E)
+    out = (W * dropout mask) @ v                         # SpMM, (N, Dv) per head
+
+The targets are walked in chunks whose ``(B, H, E_chunk)`` buffers fit a fixed
+element budget. Only the per-edge weights ``(B, H, E)`` (and the dropout mask)
+are kept for the backward, which recomputes what it needs::
 
     dP_ij = <dout_i, v_j>                        (SDDMM, times the dropout mask)
     dS_ij = w_ij * (dW_ij - sum_j' w_ij' dW_ij')  with dW = dP + grad of weights
     dq = scale * dS @ k,   dk = scale * dS^T @ q,   dv = P^T @ dout,   dbias = dS
 
-where the transposed products use the chunk's edges re-sorted by source.
+where the transposed products use each chunk's edges sorted by source (a CSR
+of the transpose, cached on the graph with the chunks).
 """
 
 from __future__ import annotations
@@ -29,14 +37,13 @@ from graphattn.backends.base import (
     AttentionRequest,
     accumulation_dtype,
     dropout_keep,
-    edges_on,
     register_backend,
 )
 from graphattn.graph import TokenGraph
 
 __all__ = ["CHUNK_ELEMENTS", "edge_attention", "edge_chunks"]
 
-# Elements of the largest per-chunk buffer (B, E_chunk, H).
+# Elements of the largest per-chunk buffer (B, H, E_chunk).
 CHUNK_ELEMENTS = 2**24
 
 
@@ -76,79 +83,80 @@ def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape) -> 
         return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 
-def _sddmm(pattern: torch.Tensor, a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
-    """``alpha * (a @ b.T)`` at the nonzeros of the CSR ``pattern``, as values ``(E_chunk,)``."""
-    return torch.sparse.sampled_addmm(pattern, a, b.t(), beta=0.0, alpha=alpha).values()
-
-
 class _Chunk:
-    """The CSR pieces of one run of targets, on the inputs' device."""
+    """The CSR pieces of one run of targets and of its transpose, on one device.
 
-    def __init__(self, indptr, src, dst, run, num_src: int):
+    ``crow``/``col`` (and ``crow_t``/``col_t``) are 32-bit where the edges
+    allow it, which MKL's sparse routines run fastest; ``offsets``,
+    ``local_dst`` and ``perm`` stay 64-bit for ``segment_reduce`` and indexing.
+    """
+
+    def __init__(self, graph: TokenGraph, run: tuple[int, int, int, int], device):
         self.t_lo, self.t_hi, self.e_lo, self.e_hi = run
-        self.rows = self.t_hi - self.t_lo
-        self.crow = indptr[self.t_lo : self.t_hi + 1] - self.e_lo  # (Nc + 1,)
-        self.col = src[self.e_lo : self.e_hi]  # (Ec,) sources
-        self.local_dst = dst[self.e_lo : self.e_hi] - self.t_lo  # (Ec,)
-        self.num_src = num_src
+        self.rows, self.num_src = self.t_hi - self.t_lo, graph.num_src_nodes
+        index = torch.int32 if graph.num_edges < 2**31 else torch.long
+        offsets = graph.indptr[self.t_lo : self.t_hi + 1] - self.e_lo  # (Nc + 1,)
+        col = graph.src[self.e_lo : self.e_hi]  # (Ec,) sources
+        local_dst = graph.dst[self.e_lo : self.e_hi] - self.t_lo  # (Ec,)
+        perm = torch.argsort(col, stable=True)  # (Ec,) edges by (source, target)
+        crow_t = torch.zeros(self.num_src + 1, dtype=torch.long)  # (M + 1,)
+        torch.cumsum(torch.bincount(col, minlength=self.num_src), 0, out=crow_t[1:])
+        self.offsets, self.local_dst, self.perm = (
+            t.to(device) for t in (offsets, local_dst, perm)
+        )
+        self.crow, self.col = offsets.to(device, index), col.to(device, index)
+        self.crow_t = crow_t.to(device, index)
+        self.col_t = local_dst[perm].to(device, index)  # (Ec,) targets by source
 
     def matrix(self, values: torch.Tensor) -> torch.Tensor:
-        """The chunk as a CSR matrix ``(Nc, M)`` holding ``values (Ec,)``."""
+        """The chunk as a CSR matrix ``(Nc, M)`` holding ``values (Ec,)`` in edge order."""
         return _csr(self.crow, self.col, values, (self.rows, self.num_src))
 
-    def transposed(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(crow_t (M + 1,), col_t (Ec,), perm (Ec,))``: the chunk's edges sorted by source."""
-        perm = torch.argsort(self.col, stable=True)  # (Ec,) by (source, target)
-        crow_t = torch.zeros(self.num_src + 1, dtype=torch.long, device=self.col.device)
-        torch.cumsum(torch.bincount(self.col, minlength=self.num_src), 0, out=crow_t[1:])
-        return crow_t, self.local_dst[perm], perm
+    def transposed(self, values: torch.Tensor) -> torch.Tensor:
+        """The transposed chunk ``(M, Nc)`` holding ``values (Ec,)`` in source order."""
+        return _csr(self.crow_t, self.col_t, values, (self.num_src, self.rows))
+
+    def sddmm(self, a: torch.Tensor, b: torch.Tensor, alpha: float, out: torch.Tensor) -> None:
+        """``out[i, j] = alpha * <a_t, b_s>`` at the chunk's edges ``s -> t`` for every head.
+
+        ``a (B, H, N, D)`` and ``b (B, H, M, D)``; ``out (B, H, Ec)``.
+        """
+        pattern = self.matrix(out.new_zeros(self.e_hi - self.e_lo))  # (Nc, M)
+        for i in range(a.shape[0]):
+            for j in range(a.shape[1]):
+                rows = a[i, j, self.t_lo : self.t_hi]  # (Nc, D)
+                out[i, j] = torch.sparse.sampled_addmm(
+                    pattern, rows, b[i, j].t(), beta=0.0, alpha=alpha
+                ).values()  # (Ec,)
+
+    def row_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum of ``x (R, Ec)`` over each target's edges, ``(R, Nc)``."""
+        offsets = self.offsets.expand(x.shape[0], -1)  # (R, Nc + 1)
+        return torch.segment_reduce(x, "sum", offsets=offsets, axis=1, unsafe=True)
+
+    def softmax_(self, score: torch.Tensor) -> torch.Tensor:
+        """Softmax of ``score (R, Ec)`` in place over each target's edges; all ``-inf`` give 0."""
+        offsets = self.offsets.expand(score.shape[0], -1)  # (R, Nc + 1)
+        smax = torch.segment_reduce(score, "max", offsets=offsets, axis=1, unsafe=True)  # (R, Nc)
+        smax = smax.masked_fill_(smax == -math.inf, 0.0)  # empty / all -inf targets
+        p = score.sub_(smax[:, self.local_dst]).exp_()  # (R, Ec)
+        total = self.row_sum(p).clamp_min_(torch.finfo(p.dtype).tiny)  # (R, Nc)
+        return p.div_(total[:, self.local_dst])
 
 
 def _chunks_on(graph: TokenGraph, device: torch.device, max_edges: int) -> list[_Chunk]:
-    indptr = graph.cached(("indptr_on", str(device)), lambda: graph.indptr.to(device))
-    src, dst = edges_on(graph, device)  # (E,)
-    return [
-        _Chunk(indptr, src, dst, run, graph.num_src_nodes)
-        for run in edge_chunks(graph, max_edges)
-        if run[2] < run[3]
-    ]
+    """The non-empty chunks of :func:`edge_chunks` on ``device``, cached on the graph."""
+
+    def build() -> list[_Chunk]:
+        runs = edge_chunks(graph, max_edges)
+        return [_Chunk(graph, run, device) for run in runs if run[2] < run[3]]
+
+    return graph.cached(("edge_chunks_on", str(device), max_edges), build)
 
 
-def _heads(x: torch.Tensor, acc: torch.dtype) -> list[list[torch.Tensor]]:
-    """``x (B, L, H, D)`` as ``[b][h] -> (L, D)`` contiguous matrices in dtype ``acc``."""
-    return [[x[b, :, h].to(acc).contiguous() for h in range(x.shape[2])] for b in range(x.shape[0])]
-
-
-def _per_head_sddmm(c: _Chunk, a, bmat, alpha: float, acc, device) -> torch.Tensor:
-    """Per-head SDDMM of ``a[b][h] (N, D)`` and ``bmat[b][h] (M, D)`` at the chunk's edges."""
-    pattern = c.matrix(torch.zeros(c.e_hi - c.e_lo, dtype=acc, device=device))
-    nb, nh = len(a), len(a[0])
-    out = torch.empty(nb, nh, c.e_hi - c.e_lo, dtype=acc, device=device)  # (B, H, Ec)
-    for i in range(nb):
-        for j in range(nh):
-            out[i, j] = _sddmm(pattern, a[i][j][c.t_lo : c.t_hi], bmat[i][j], alpha)
-    return out
-
-
-def _take(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``x[:, :, index]`` for ``x (B, H, L)`` and ``index (K,)``, as a gather ``(B, H, K)``."""
-    return x.gather(2, index.expand(*x.shape[:2], -1))
-
-
-def _row_sum(x: torch.Tensor, c: _Chunk) -> torch.Tensor:
-    """Sum of ``x (B, H, Ec)`` over each target's edges, ``(B, H, Nc)``."""
-    offsets = c.crow.expand(*x.shape[:2], -1).contiguous()  # (B, H, Nc + 1)
-    return torch.segment_reduce(x, "sum", offsets=offsets, axis=2, unsafe=True)
-
-
-def _row_softmax(score: torch.Tensor, c: _Chunk) -> torch.Tensor:
-    """Softmax of ``score (B, H, Ec)`` over each target's edges; all ``-inf`` rows give 0."""
-    offsets = c.crow.expand(*score.shape[:2], -1).contiguous()  # (B, H, Nc + 1)
-    smax = torch.segment_reduce(score, "max", offsets=offsets, axis=2, unsafe=True)  # (B, H, Nc)
-    smax = smax.masked_fill(smax == -math.inf, 0.0)  # empty / all -inf targets
-    p = torch.exp(score - _take(smax, c.local_dst))  # (B, H, Ec)
-    denom = _row_sum(p, c).clamp_min(torch.finfo(p.dtype).tiny)  # (B, H, Nc)
-    return p / _take(denom, c.local_dst)  # (B, H, Ec)
+def _heads(x: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
+    """``(B, L, H, D)`` -> ``(B, H, L, D)`` contiguous in ``acc``."""
+    return x.to(acc).transpose(1, 2).contiguous()
 
 
 class _EdgeAttention(torch.autograd.Function):
@@ -159,29 +167,29 @@ class _EdgeAttention(torch.autograd.Function):
         acc = accumulation_dtype(q.dtype)
         b, n, h, _ = q.shape
         dev = q.device
-        weights = torch.zeros(b, h, graph.num_edges, dtype=acc, device=dev)  # (B, H, E)
-        out = torch.zeros(b, n, h, v.shape[-1], dtype=acc, device=dev)  # (B, N, H, Dv)
+        qh, kh, vh = _heads(q, acc), _heads(k, acc), _heads(v, acc)  # (B, H, L, D)
+        weights = torch.empty(b, h, graph.num_edges, dtype=acc, device=dev)  # (B, H, E)
+        out = torch.zeros(b, h, n, v.shape[-1], dtype=acc, device=dev)  # (B, H, N, Dv)
         keep = None
         if dropout_p > 0:
             keep = dropout_keep((b, graph.num_edges, h), dropout_p, generator, dev)  # (B, E, H)
             keep = keep.transpose(1, 2).contiguous()  # (B, H, E)
-        qs, ks, vs = _heads(q, acc), _heads(k, acc), _heads(v, acc)  # [b][h] -> (L, D)
         for c in _chunks_on(graph, dev, max_edges):
-            score = _per_head_sddmm(c, qs, ks, scale, acc, dev)  # (B, H, Ec)
+            w = weights[:, :, c.e_lo : c.e_hi]  # (B, H, Ec) view, filled in place
+            c.sddmm(qh, kh, scale, w)
             if bias is not None:
-                score += bias[:, c.e_lo : c.e_hi].transpose(1, 2)
-            w = _row_softmax(score, c)  # (B, H, Ec)
-            weights[:, :, c.e_lo : c.e_hi] = w
+                w += bias[:, c.e_lo : c.e_hi].to(acc).transpose(1, 2)
+            c.softmax_(w.view(b * h, -1))  # (BH, Ec)
             if keep is not None:
                 w = w * keep[:, :, c.e_lo : c.e_hi].to(acc) / (1.0 - dropout_p)
             for i in range(b):
                 for j in range(h):
-                    out[i, c.t_lo : c.t_hi, j] = c.matrix(w[i, j]) @ vs[i][j]  # (Nc, Dv)
+                    out[i, j, c.t_lo : c.t_hi] = torch.sparse.mm(c.matrix(w[i, j]), vh[i, j])
         ctx.save_for_backward(q, k, v, weights, keep)
         ctx.graph, ctx.scale, ctx.dropout_p, ctx.max_edges = graph, scale, dropout_p, max_edges
         ctx.bias_dtype = None if bias is None else bias.dtype
         ctx.set_materialize_grads(False)
-        return out.to(q.dtype), weights
+        return out.transpose(1, 2).to(q.dtype), weights  # (B, N, H, Dv), (B, H, E)
 
     @staticmethod
     @once_differentiable
@@ -190,51 +198,47 @@ class _EdgeAttention(torch.autograd.Function):
         acc, scale, p_drop, dev = weights.dtype, ctx.scale, ctx.dropout_p, q.device
         need_q, need_k, need_v, need_bias = ctx.needs_input_grad[:4]
         b, _, h, _ = q.shape
-        dq = torch.zeros(q.shape, dtype=acc, device=dev) if need_q else None  # (B, N, H, D)
-        dk = torch.zeros(k.shape, dtype=acc, device=dev) if need_k else None  # (B, M, H, D)
-        dv = torch.zeros(v.shape, dtype=acc, device=dev) if need_v else None  # (B, M, H, Dv)
+        qh, kh = _heads(q, acc), _heads(k, acc)  # (B, H, L, D)
+        vh = _heads(v, acc) if grad_out is not None else None  # (B, H, M, Dv)
+        go = _heads(grad_out, acc) if grad_out is not None else None  # (B, H, N, Dv)
+        dq = torch.zeros_like(qh) if need_q else None  # (B, H, N, D)
+        dk = torch.zeros_like(kh) if need_k else None  # (B, H, M, D)
+        dv_shape = (b, h, v.shape[1], v.shape[-1])  # (B, H, M, Dv)
+        dv = torch.zeros(dv_shape, dtype=acc, device=dev) if need_v else None
         dbias = torch.zeros_like(weights) if need_bias else None  # (B, H, E)
-        qs, ks = _heads(q, acc), _heads(k, acc)  # [b][h] -> (L, D)
-        vs = _heads(v, acc) if grad_out is not None else None
-        gos = _heads(grad_out, acc) if grad_out is not None else None  # [b][h] -> (N, Dv)
         for c in _chunks_on(ctx.graph, dev, ctx.max_edges):
             w = weights[:, :, c.e_lo : c.e_hi]  # (B, H, Ec)
             p = w  # weights after dropout
-            dw = torch.zeros_like(w)  # (B, H, Ec) gradient w.r.t. the pre-dropout weights
             if keep is not None:
                 drop = keep[:, :, c.e_lo : c.e_hi].to(acc) / (1.0 - p_drop)  # (B, H, Ec)
                 p = w * drop
+            dw = torch.zeros_like(w)  # (B, H, Ec) gradient w.r.t. the pre-dropout weights
             if grad_out is not None:
-                dp = _per_head_sddmm(c, gos, vs, 1.0, acc, dev)  # (B, H, Ec) <dout_i, v_j>
-                dw += dp if keep is None else dp * drop
+                c.sddmm(go, vh, 1.0, dw)  # <dout_i, v_j>
+                if keep is not None:
+                    dw *= drop
             if grad_weights is not None:
                 dw += grad_weights[:, :, c.e_lo : c.e_hi].to(acc)
-            row = _row_sum(w * dw, c)  # (B, H, Nc) sum_j w_ij dw_ij
-            ds = w * (dw - _take(row, c.local_dst))  # (B, H, Ec) grad w.r.t. scores
+            row = c.row_sum((w * dw).view(b * h, -1))  # (BH, Nc) sum_j w_ij dw_ij
+            ds = w * (dw - row[:, c.local_dst].view(b, h, -1))  # (B, H, Ec) d score
             if dbias is not None:
                 dbias[:, :, c.e_lo : c.e_hi] = ds
-            ds = ds * scale
-            if need_k or need_v:
-                crow_t, col_t, perm = c.transposed()
-                ds_t, p_t = _take(ds, perm), _take(p, perm)  # (B, H, Ec) by source
+            ds = ds.mul_(scale)
+            rows = slice(c.t_lo, c.t_hi)
             for i in range(b):
                 for j in range(h):
                     if need_q:
-                        dq[i, c.t_lo : c.t_hi, j] = c.matrix(ds[i, j]) @ ks[i][j]  # (Nc, D)
+                        dq[i, j, rows] = torch.sparse.mm(c.matrix(ds[i, j]), kh[i, j])  # (Nc, D)
                     if need_k:
-                        m_t = _csr(crow_t, col_t, ds_t[i, j], (c.num_src, c.rows))  # (M, Nc)
-                        dk[i, :, j] += m_t @ qs[i][j][c.t_lo : c.t_hi]  # (M, D)
+                        ds_t = c.transposed(ds[i, j, c.perm])  # (M, Nc)
+                        dk[i, j] += torch.sparse.mm(ds_t, qh[i, j, rows])  # (M, D)
                     if need_v and grad_out is not None:
-                        m_t = _csr(crow_t, col_t, p_t[i, j], (c.num_src, c.rows))  # (M, Nc)
-                        dv[i, :, j] += m_t @ gos[i][j][c.t_lo : c.t_hi]  # (M, Dv)
-        dq = dq.to(q.dtype) if need_q else None
-        dk = dk.to(k.dtype) if need_k else None
-        dv = dv.to(v.dtype) if need_v else None
+                        p_t = c.transposed(p[i, j, c.perm])  # (M, Nc)
+                        dv[i, j] += torch.sparse.mm(p_t, go[i, j, rows])  # (M, Dv)
+        back = lambda t, like: None if t is None else t.transpose(1, 2).to(like.dtype)  # noqa: E731
         if dbias is not None:
             dbias = dbias.transpose(1, 2).to(ctx.bias_dtype)  # (B, E, H)
-        return dq, dk, dv, dbias, None, None, None, None, None
-
-
+        return back(dq, q), back(dk, k), back(dv, v), dbias, None, None, None, None, None
 def edge_attention(
     q: torch.Tensor,
     k: torch.Tensor,

@@ -217,7 +217,7 @@ def run_case(case: Case) -> dict:
     if case.impl == "graphattn":
         from graphattn import explain_backend
         from graphattn.backends.block import block_plan
-        from graphattn.backends.csr import _structure
+        from graphattn.backends.edge import CHUNK_ELEMENTS, _chunks_on
 
         grad = case.mode == "fwdbwd"
         choice = explain_backend(graph, num_heads=case.heads, head_dim=case.dim, needs_grad=grad)
@@ -226,8 +226,8 @@ def run_case(case: Case) -> dict:
         t0 = time.perf_counter()
         if name == "block":  # graph-only plans are part of the graph, like its edge list
             result["block_fill"] = block_plan(graph).fill
-        elif name == "csr":
-            _structure(graph, torch.device("cpu"))
+        elif name == "edge":  # B = 1: chunks of CHUNK_ELEMENTS // H edges
+            _chunks_on(graph, torch.device("cpu"), max(1, CHUNK_ELEMENTS // case.heads))
         result["plan_s"] = time.perf_counter() - t0
     gen = torch.Generator().manual_seed(0)
     grad = case.mode == "fwdbwd"
