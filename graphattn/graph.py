@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any, NamedTuple
 import networkx as nx
 import numpy as np
 import torch
+
+from graphattn._files import atomic_write
 
 __all__ = ["TokenGraph"]
 
@@ -869,21 +870,16 @@ class TokenGraph:
         suffix = path.suffix.lower()
         if suffix not in (".json", ".npz"):
             raise ValueError(f"path must end in .json or .npz, got {path.name!r}")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                if suffix == ".json":
-                    meta["edge_index"] = self._edge_index.tolist()
-                    f.write(json.dumps(meta).encode())
-                else:
-                    np.savez_compressed(
-                        f, meta=np.array(json.dumps(meta)), edge_index=self._edge_index.numpy()
-                    )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        if suffix == ".json":
+            meta["edge_index"] = self._edge_index.tolist()
+            text = json.dumps(meta)
+            return atomic_write(path, lambda tmp: tmp.write_text(text))
+        return atomic_write(
+            path,
+            lambda tmp: np.savez_compressed(
+                tmp, meta=np.array(json.dumps(meta)), edge_index=self._edge_index.numpy()
+            ),
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TokenGraph:

@@ -33,12 +33,13 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+
+from graphattn._files import atomic_write
 
 __all__ = ["Case", "add_parser", "run"]
 
@@ -434,10 +435,7 @@ def _plots(results: list[dict], folder: Path) -> list[Path]:
 
 def _write_json(path: Path, data: dict) -> None:
     """Write ``data`` to ``path`` via a temporary file (never half-written)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1)))
 
 
 # ---------------------------------------------------------------------- CLI

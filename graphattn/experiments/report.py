@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from graphattn._files import atomic_write
+
 __all__ = ["markdown_table", "plot_accuracy", "plot_loss_curves", "summarize", "write_report"]
 
 
@@ -222,9 +224,7 @@ def plot_accuracy(results: dict[str, Any], axes=None):
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_report(results: dict[str, Any], out_dir: str | os.PathLike, *, plots: bool = True):
@@ -256,8 +256,6 @@ def write_report(results: dict[str, Any], out_dir: str | os.PathLike, *, plots: 
         plot_accuracy(results, acc_fig.subplots(1, 2, sharey=True))
         for name, fig in (("loss_curves.png", loss_fig), ("accuracy.png", acc_fig)):
             fig.tight_layout()
-            tmp = out / f"{name}.tmp.png"
-            fig.savefig(tmp, dpi=120)
-            os.replace(tmp, out / name)
+            atomic_write(out / name, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=120))
             written.append(out / name)
     return written

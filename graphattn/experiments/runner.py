@@ -46,6 +46,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from graphattn import analysis
+from graphattn._files import atomic_write
 from graphattn.experiments.config import ExperimentConfig, PatternConfig
 from graphattn.experiments.report import write_report
 from graphattn.experiments.tasks import IGNORE
@@ -168,9 +169,8 @@ def _save_checkpoint(
         "param_groups": state["param_groups"],
         "result": result.to_dict(),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"graphattn.experiment": json.dumps(meta)})
-    os.replace(tmp, path)
+    metadata = {"graphattn.experiment": json.dumps(meta)}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def _load_checkpoint(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from graphattn._files import atomic_write
 from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.attention import prune
@@ -140,7 +141,7 @@ def to_html(
         # "<" escaped so that no "</script>" in a label can end the data block
         data=json.dumps(payload, separators=(",", ":")).replace("<", "\\u003c"),
     )
-    return style.atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
 
 
 def _labels(labels: Sequence[str] | None, arg: str) -> list[str] | None:

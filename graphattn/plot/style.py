@@ -8,7 +8,6 @@ limits above which drawings prune edges or bin tokens.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LinearSegmentedColormap, to_rgb
 from matplotlib.figure import Figure
 
+from graphattn._files import atomic_write
 from graphattn.graph import TokenGraph
 
 __all__ = [
@@ -210,22 +210,6 @@ def check_path(path: str | os.PathLike, allowed: Sequence[str] = SAVE_FORMATS) -
         )
     if not path.parent.is_dir():
         raise ValueError(f"the folder of path does not exist: {str(path.parent)!r}")
-    return path
-
-
-def atomic_write(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` for a temporary file next to ``path``, then move it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # the permissions of a plainly created file
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
