@@ -80,6 +80,8 @@ def test_config_round_trips_through_json(tmp_path):
         (lambda d: d["task"].update(name="sorting"), "task.name"),
         (lambda d: d["task"].update(seq_lenn=12), "task: unknown field 'seq_lenn'"),
         (lambda d: d["task"].update(distance=20), "task.distance"),
+        (lambda d: d["task"].update(train_distance=5), "task.train_distance (5) must be <="),
+        (lambda d: d["task"].update(train_distance=0), "task.train_distance must be >= 1"),
         (lambda d: d["task"].update(n_queries=3), "task.n_queries"),
         (lambda d: d["patterns"][1].update(pattern="zigzag"), "patterns[1] ('window 2')"),
         (lambda d: d["patterns"][1]["params"].update(window=13), "patterns[1] ('window 2')"),
@@ -183,6 +185,25 @@ def test_recall_distance_is_controllable():
     x, _ = task.batch(16, torch.Generator().manual_seed(1))
     # the only layout that fits: pairs at 0 and 1, query at 38
     assert bool((x[:, :2] < task.n_keys * task.n_values).all())
+
+
+def _pair_distances(task: RecallTask, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    src = task.sources(x, y)  # (B, N)
+    i = torch.arange(x.shape[1]).expand_as(x)
+    return (i - src)[src >= 0]
+
+
+def test_recall_train_distance_mixes_near_pairs_into_training_only():
+    task = RecallTask(seq_len=32, n_pairs=2, n_queries=2, distance=16, train_distance=1)
+    gen = torch.Generator().manual_seed(0)
+    train = _pair_distances(task, *task.batch(256, gen))
+    val = _pair_distances(task, *task.val_batch(256, gen))
+    assert int(val.min()) >= 16
+    assert int(train.min()) < 16 and int(train.min()) >= 1
+    assert int((train >= 16).sum()) > 0  # far pairs are still trained on
+    # without train_distance, training is as far as validation
+    far = RecallTask(seq_len=32, n_pairs=2, n_queries=2, distance=16)
+    assert int(_pair_distances(far, *far.batch(256, gen)).min()) >= 16
 
 
 def test_copy_generator():
@@ -361,3 +382,16 @@ def test_direct_links_match_the_window_geometry(tmp_path):
 def test_example_configs_load(path):
     cfg = load_config(path)
     assert cfg.patterns and cfg.train.steps >= 1
+
+
+def test_table_shows_every_seed_when_there_are_several():
+    from graphattn.experiments.report import markdown_table
+
+    run = {"val_loss": 1.0, "tokens_per_s": 5.0, "peak_memory_mb": 1.0, "status": "complete"}
+    entry = {"label": "w", "n_layers": 2, "edges_per_token": 2.0, "density": 0.5,
+             "layers_to_reach": None, "reach_fraction": 0.5,
+             "runs": [run | {"val_acc": 1.0}, run | {"val_acc": 0.25}]}
+    row = markdown_table({"patterns": [entry]}).splitlines()[2]
+    assert "| 0.625 ± 0.530 (1.000 / 0.250) |" in row and "| never |" in row
+    one = markdown_table({"patterns": [entry | {"runs": [run | {"val_acc": 0.25}]}]})
+    assert "| 0.250 |" in one.splitlines()[2]

@@ -49,6 +49,7 @@ def summarize(entry: dict[str, Any]) -> dict[str, Any]:
     return {
         "val_acc": _mean(acc),
         "val_acc_std": _std(acc),
+        "val_acc_runs": acc,
         "val_loss": _mean([r["val_loss"] for r in runs]),
         "tokens_per_s": _mean([r["tokens_per_s"] for r in runs if r.get("tokens_per_s")]),
         "peak_memory_mb": max(mem) if mem else None,
@@ -62,6 +63,8 @@ def _fmt(value: Any, spec: str) -> str:
 
 def markdown_table(results: dict[str, Any]) -> str:
     """One row per pattern: structure (edges, reach) and outcome (accuracy, loss, speed).
+
+    With several seeds the accuracy cell is ``mean ± std (seed 1 / seed 2 / ...)``.
 
     Examples
     --------
@@ -80,8 +83,9 @@ def markdown_table(results: dict[str, Any]) -> str:
     for e in results["patterns"]:
         s = summarize(e)
         acc = _fmt(s["val_acc"], ".3f")
-        if s["val_acc_std"] is not None:
-            acc += f" ± {s['val_acc_std']:.3f}"
+        if s["val_acc_std"] is not None:  # more than one seed: spread, then each seed
+            seeds = " / ".join(f"{a:.3f}" for a in s["val_acc_runs"])
+            acc += f" ± {s['val_acc_std']:.3f} ({seeds})"
         ltr = "never" if e["layers_to_reach"] is None else str(e["layers_to_reach"])
         lines.append(
             f"| {e['label']} | {e['n_layers']} | {e['edges_per_token']:.1f} | "

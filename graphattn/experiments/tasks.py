@@ -132,12 +132,21 @@ class RecallTask:
     ``Q = n_queries`` of these keys (distinct, random order) are asked in the
     last ``2Q`` positions, each query token ``q_t`` (the key alone) followed
     by its answer ``a_t`` (the value alone). The target of ``q_t`` is its
-    value; no other position is scored. Every query sits at least ``distance``
-    positions after the pair it asks for (``i_query - i_pair >= distance``),
-    so a pattern whose reach after the model's layers is shorter than
-    ``distance`` cannot answer better than chance (``1 / n_values``). One
-    token per pair makes the lookup a single attention hop for a pattern that
-    links the query to the pair directly.
+    value; no other position is scored. In validation (:meth:`val_batch`)
+    every query sits at least ``distance`` positions after the pair it asks
+    for (``i_query - i_pair >= distance``), so a pattern whose reach after the
+    model's layers is shorter than ``distance`` cannot answer better than
+    chance (``1 / n_values``). One token per pair makes the lookup a single
+    attention hop for a pattern that links the query to the pair directly.
+
+    Training sequences (:meth:`batch`) keep the pairs at least
+    ``train_distance`` positions away (default: ``distance``). A smaller
+    ``train_distance`` mixes in near pairs, a curriculum: a model whose
+    pattern never links a query to its pair directly gets no gradient toward
+    the lookup until its relay path already works, and in short budgets it
+    stays at chance even when its graph can reach the pair. Near pairs teach
+    the lookup; the far validation pairs then test whether the graph can
+    carry it over the distance.
 
     Parameters
     ----------
@@ -148,7 +157,11 @@ class RecallTask:
     n_queries : int
         Queries ``Q`` per sequence (<= ``n_pairs``).
     distance : int
-        Minimum distance from a pair to any query asking for it (>= 1).
+        Minimum distance from a pair to any query asking for it in
+        validation (>= 1).
+    train_distance : int, optional
+        The same minimum in training, in ``[1, distance]`` (default
+        ``distance``).
     n_keys, n_values : int
         Key and value alphabets. Ids: pairs ``0 .. n_keys*n_values-1``, then
         the query keys, the answer values and the filler token.
@@ -175,6 +188,7 @@ class RecallTask:
     distance: int = 16  # every query is >= this many positions after its pair
     n_keys: int = 16  # key alphabet
     n_values: int = 16  # value alphabet; chance accuracy is 1 / n_values
+    train_distance: int | None = None  # minimum distance in training; None: distance
 
     def __post_init__(self) -> None:
         _check_int("task.seq_len", self.seq_len, 4)
@@ -183,6 +197,13 @@ class RecallTask:
         _check_int("task.n_pairs", self.n_pairs, 1)
         _check_int("task.n_queries", self.n_queries, 1)
         _check_int("task.distance", self.distance, 1)
+        if self.train_distance is not None:
+            _check_int("task.train_distance", self.train_distance, 1)
+            if self.train_distance > self.distance:
+                raise ValueError(
+                    f"task.train_distance ({self.train_distance}) must be <= "
+                    f"task.distance ({self.distance})"
+                )
         if self.n_pairs > self.n_keys:
             raise ValueError(
                 f"task.n_pairs ({self.n_pairs}) must be <= task.n_keys ({self.n_keys}): "
@@ -205,8 +226,18 @@ class RecallTask:
         return self.n_keys * self.n_values + self.n_keys + self.n_values + 1
 
     def batch(self, batch_size: int, generator: torch.Generator):
-        """``(inputs, targets)``, each ``LongTensor (batch_size, seq_len)``."""
+        """Training ``(inputs, targets)``, pairs >= ``train_distance`` before their queries."""
         _check_batch(batch_size, generator)
+        near = self.distance if self.train_distance is None else self.train_distance
+        return self._draw(batch_size, generator, near)
+
+    def val_batch(self, batch_size: int, generator: torch.Generator):
+        """Validation ``(inputs, targets)``, pairs >= ``distance`` before their queries."""
+        _check_batch(batch_size, generator)
+        return self._draw(batch_size, generator, self.distance)
+
+    def _draw(self, batch_size: int, generator: torch.Generator, distance: int):
+        """``(inputs, targets)``, each ``LongTensor (batch_size, seq_len)``."""
         B, N, P, Q = batch_size, self.seq_len, self.n_pairs, self.n_queries
         query_id = self.n_keys * self.n_values  # first query-key id
         answer_id = query_id + self.n_keys  # first answer-value id
@@ -215,7 +246,7 @@ class RecallTask:
         values = torch.randint(self.n_values, (B, P), generator=generator)  # (B, P)
         asked = torch.rand(B, P, generator=generator).argsort(1)[:, :Q]  # (B, Q)
         q0 = N - 2 * Q  # position of the first query
-        last_start = q0 - self.distance - P + 1  # latest start keeping the distance
+        last_start = q0 - distance - P + 1  # latest start keeping the distance
         start = torch.randint(last_start + 1, (B, 1), generator=generator)  # (B, 1)
         x = torch.full((B, N), filler)
         rows = torch.arange(B).unsqueeze(1)  # (B, 1)
