@@ -404,7 +404,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
 
 
 def default_config() -> ExperimentConfig:
-    """The default experiment: associative recall with the query far from its key.
+    """The default experiment: recall of one key-value pair from 16..30 tokens away.
 
     The same as ``examples/experiment_default.toml`` (a test checks it).
 
@@ -414,8 +414,10 @@ def default_config() -> ExperimentConfig:
     ['full causal', 'window 8']
     """
     return ExperimentConfig(
-        name="associative recall, query >= 16 tokens after its key",
-        task=RecallTask(seq_len=32, n_pairs=4, n_queries=4, distance=16, n_keys=8, n_values=8),
+        name="far recall: one pair, query >= 16 tokens after it",
+        task=RecallTask(
+            seq_len=32, n_pairs=1, n_queries=1, distance=16, train_distance=1, n_keys=8, n_values=8
+        ),
         patterns=(
             PatternConfig("full causal", pattern="causal"),
             PatternConfig("window 8", pattern="sliding_window", params={"window": 8}),
@@ -432,6 +434,6 @@ def default_config() -> ExperimentConfig:
             ),
         ),
         model=ModelConfig(d_model=64, n_layers=2, n_heads=4),
-        train=TrainConfig(steps=600, batch_size=16, lr=3e-3, warmup=30, eval_every=100),
-        seeds=(0,),
+        train=TrainConfig(steps=2000, batch_size=16, lr=3e-3, warmup=30, eval_every=250),
+        seeds=(0, 1),
     )
