@@ -129,6 +129,13 @@ class _Chunk:
                     pattern, rows, b[i, j].t(), beta=0.0, alpha=alpha
                 ).values()  # (Ec,)
 
+    def per_edge(self, x: torch.Tensor) -> torch.Tensor:
+        """Each target's value of ``x (R, Nc)`` at its edges, ``(R, Ec)``.
+
+        ``index_select`` rather than advanced indexing: about twice as fast on CPU.
+        """
+        return x.index_select(1, self.local_dst)
+
     def row_sum(self, x: torch.Tensor) -> torch.Tensor:
         """Sum of ``x (R, Ec)`` over each target's edges, ``(R, Nc)``."""
         offsets = self.offsets.expand(x.shape[0], -1)  # (R, Nc + 1)
@@ -139,9 +146,9 @@ class _Chunk:
         offsets = self.offsets.expand(score.shape[0], -1)  # (R, Nc + 1)
         smax = torch.segment_reduce(score, "max", offsets=offsets, axis=1, unsafe=True)  # (R, Nc)
         smax = smax.masked_fill_(smax == -math.inf, 0.0)  # empty / all -inf targets
-        p = score.sub_(smax[:, self.local_dst]).exp_()  # (R, Ec)
+        p = score.sub_(self.per_edge(smax)).exp_()  # (R, Ec)
         total = self.row_sum(p).clamp_min_(torch.finfo(p.dtype).tiny)  # (R, Nc)
-        return p.div_(total[:, self.local_dst])
+        return p.div_(self.per_edge(total))
 
 
 def _chunks_on(graph: TokenGraph, device: torch.device, max_edges: int) -> list[_Chunk]:
@@ -212,7 +219,8 @@ class _EdgeAttention(torch.autograd.Function):
             if keep is not None:
                 drop = keep[:, :, c.e_lo : c.e_hi].to(acc) / (1.0 - p_drop)  # (B, H, Ec)
                 p = w * drop
-            dw = torch.zeros_like(w)  # (B, H, Ec) gradient w.r.t. the pre-dropout weights
+            # (B, H, Ec) gradient w.r.t. the pre-dropout weights; the SDDMM fills it all
+            dw = torch.empty_like(w) if grad_out is not None else torch.zeros_like(w)
             if grad_out is not None:
                 c.sddmm(go, vh, 1.0, dw)  # <dout_i, v_j>
                 if keep is not None:
@@ -220,7 +228,7 @@ class _EdgeAttention(torch.autograd.Function):
             if grad_weights is not None:
                 dw += grad_weights[:, :, c.e_lo : c.e_hi].to(acc)
             row = c.row_sum((w * dw).view(b * h, -1))  # (BH, Nc) sum_j w_ij dw_ij
-            ds = w * (dw - row[:, c.local_dst].view(b, h, -1))  # (B, H, Ec) d score
+            ds = dw.sub_(c.per_edge(row).view(b, h, -1)).mul_(w)  # (B, H, Ec) d score
             if dbias is not None:
                 dbias[:, :, c.e_lo : c.e_hi] = ds
             ds = ds.mul_(scale)
@@ -230,10 +238,10 @@ class _EdgeAttention(torch.autograd.Function):
                     if need_q:
                         dq[i, j, rows] = torch.sparse.mm(c.matrix(ds[i, j]), kh[i, j])  # (Nc, D)
                     if need_k:
-                        ds_t = c.transposed(ds[i, j, c.perm])  # (M, Nc)
+                        ds_t = c.transposed(ds[i, j].index_select(0, c.perm))  # (M, Nc)
                         dk[i, j] += torch.sparse.mm(ds_t, qh[i, j, rows])  # (M, D)
                     if need_v and grad_out is not None:
-                        p_t = c.transposed(p[i, j, c.perm])  # (M, Nc)
+                        p_t = c.transposed(p[i, j].index_select(0, c.perm))  # (M, Nc)
                         dv[i, j] += torch.sparse.mm(p_t, go[i, j, rows])  # (M, Dv)
         back = lambda t, like: None if t is None else t.transpose(1, 2).to(like.dtype)  # noqa: E731
         if dbias is not None:
