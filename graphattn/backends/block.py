@@ -376,139 +376,166 @@ class _Tiles:
         return o.masked_fill(empty.unsqueeze(-1), 0.0), lse.masked_fill(empty, -math.inf)
 
 
+def block_forward(q, k, v, bias, plan, emaps, scale, want_weights, chunk, num_edges):
+    """Output ``(B, N, H, Dv)``, log-sum-exp ``(Nq, B * H)`` and weights (or None).
+
+    ``Nq`` is ``N`` rounded up to whole blocks; rows without an edge have
+    ``lse = +inf`` (so that ``exp(s - lse) = 0`` there). Shared by the block
+    backend and the split backend (:mod:`graphattn.backends.split`).
+    """
+    t = _Tiles(q, k, v, plan, bias, emaps, scale)
+    bs, acc = plan.block_size, t.acc
+    bh, dv = t.b * t.h, v.shape[-1]
+    covered = sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
+    make = q.new_empty if covered else q.new_zeros  # rows of blocks without pairs stay 0
+    outp = make((plan.num_q_blocks * bs, bh, dv), dtype=acc)  # (Nq, BH, Dv)
+    lse = make((plan.num_q_blocks * bs, bh), dtype=acc)  # (Nq, BH)
+    if not covered:
+        lse.fill_(math.inf)
+    for gi, g in enumerate(plan.groups):
+        n, c = g.kb.shape
+        rows, slots = _row_slices(n, c, bs, bh, chunk)
+        for r0, r1 in rows:
+            qb = g.qb[r0:r1]  # (n,)
+            qt = t.queries(t.qp, qb, g.band)  # (n, BH, bs, D)
+            o = row_lse = None
+            for s0 in range(0, c, slots):
+                s1 = min(s0 + slots, c)
+                kb = g.kb[r0:r1, s0:s1]  # (n, w)
+                mask = t.mask(gi, r0, r1, s0, s1)
+                kt, vt = t.keys(t.kp, kb, g.band), t.keys(t.vp, kb, g.band)
+                empty = t.empty_rows(g, r0, r1, mask, whole=s1 - s0 == c)
+                o_s, lse_s = t.attend(qt, kt, vt, mask, empty)
+                if o is None:
+                    o, row_lse = o_s, lse_s
+                    continue
+                new = torch.logaddexp(row_lse, lse_s)  # (n, BH, bs) online softmax
+                safe = new.masked_fill(new == -math.inf, 0.0)
+                o = (row_lse - safe).exp().unsqueeze(-1) * o
+                o = o + (lse_s - safe).exp().unsqueeze(-1) * o_s
+                row_lse = new
+            row_lse = row_lse.masked_fill(row_lse == -math.inf, math.inf)  # p = 0 there
+            t.blocks(outp).index_copy_(0, qb, o.transpose(1, 2))
+            t.blocks(lse.unsqueeze(-1)).index_copy_(
+                0, qb, row_lse.transpose(1, 2).unsqueeze(-1)
+            )
+    out = _batch_first(outp, q.shape[1], t.b).to(q.dtype)  # (B, N, H, Dv)
+    weights = _weights(t, lse, chunk, num_edges) if want_weights else None  # (B, E, H)
+    return out.contiguous(), lse, weights
+
+
+def block_backward(q, k, v, bias, out, lse, weights, plan, emaps, scale, chunk, grad_out,
+                   grad_weights):  # fmt: skip
+    """``(dq, dk, dv, dbias)`` of :func:`block_forward` from its ``out`` and ``lse``.
+
+    The split backend passes the *merged* ``out`` and ``lse`` of all its parts:
+    the recomputed probabilities ``exp(s - lse)`` and ``delta = <dout, out>``
+    are then those of the whole softmax.
+    """
+    t = _Tiles(q, k, v, plan, bias, emaps, scale)
+    bs, acc, bh = plan.block_size, t.acc, t.b * t.h
+    rows_q = plan.num_q_blocks * bs
+    if grad_out is None:
+        grad_out = torch.zeros_like(out)
+    dop = _node_major(grad_out, rows_q, acc)  # (Nq, BH, Dv)
+    outp = _node_major(out, rows_q, acc)  # (Nq, BH, Dv)
+    whole = all(
+        _row_slices(*g.kb.shape, bs, bh, chunk)[1] == g.kb.shape[1] for g in plan.groups
+    )
+    # the fused backward has no bias or weight gradients and takes whole rows;
+    # otherwise tiles are recomputed here
+    fused = t.fused and _FLASH_BACKWARD is not None and bias is None and grad_weights is None
+    fused = fused and whole
+    gw = delta = None
+    if not fused:
+        # delta_i = sum_j p_ij dP_ij = <dout_i, out_i> (+ sum_j w_ij dW_ij)
+        delta = (dop * outp).sum(-1)  # (Nq, BH)
+    if grad_weights is not None:
+        gw = _node_major(grad_weights.unsqueeze(-1), grad_weights.shape[1], acc)[..., 0]
+        gw = torch.cat([gw, gw.new_zeros(1, bh)])  # (E + 1, BH)
+        wp = _node_major(weights.unsqueeze(-1), weights.shape[1], acc)[..., 0]  # (E, BH)
+        delta = delta + _per_target_sum(wp * gw[:-1], plan, emaps)
+    covered = whole and sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
+    dqp = torch.empty_like(t.qp) if covered else torch.zeros_like(t.qp)  # (Nq, BH, D)
+    dkp, dvp = torch.zeros_like(t.kp), torch.zeros_like(t.vp)  # (Mk, BH, D|Dv)
+    dbias = None if bias is None else torch.zeros_like(t.bias)  # (E + 1, BH)
+    for gi, g in enumerate(plan.groups):
+        n, c = g.kb.shape
+        rows, slots = _row_slices(n, c, bs, bh, chunk)
+        for r0, r1 in rows:
+            qb = g.qb[r0:r1]  # (n,)
+            qt = t.queries(t.qp, qb, g.band)  # (n, BH, bs, D)
+            dot = t.queries(dop, qb, g.band)  # (n, BH, bs, Dv)
+            row_lse = t.blocks(lse.unsqueeze(-1)).index_select(0, qb)[..., 0]  # (n, bs, BH)
+            row_lse = row_lse.transpose(1, 2)  # (n, BH, bs)
+            dq = None
+            for s0 in range(0, c, slots):
+                s1 = min(s0 + slots, c)
+                kb = g.kb[r0:r1, s0:s1]  # (n, w)
+                kt, vt = (
+                    t.keys(t.kp, kb, g.band),
+                    t.keys(t.vp, kb, g.band),
+                )  # (n, BH, w*bs, D|Dv)
+                mask = t.mask(gi, r0, r1, s0, s1)
+                if fused:
+                    ot = t.queries(outp, qb, g.band)  # (n, BH, bs, Dv)
+                    lse_f = row_lse.masked_fill(row_lse == math.inf, 0.0)
+                    dq_t, dk_t, dv_t = _FLASH_BACKWARD(
+                        dot, qt, kt, vt, ot, lse_f, 0.0, False, attn_mask=mask, scale=scale
+                    )
+                else:
+                    s = t.scores(qt, kt, mask)  # (n, BH, bs, w*bs)
+                    p = torch.exp_(s.sub_(row_lse.unsqueeze(-1)))  # (n, BH, bs, w*bs)
+                    dv_t = torch.matmul(p.transpose(-1, -2), dot)  # (n, BH, w*bs, Dv)
+                    dp = torch.matmul(dot, vt.transpose(-1, -2))  # (n, BH, bs, w*bs)
+                    at = None
+                    if gw is not None or dbias is not None:
+                        at = emaps[gi][r0:r1, :, s0 * bs : s1 * bs]  # (n, bs, w*bs)
+                    if gw is not None:
+                        dp += gw[at].permute(0, 3, 1, 2)
+                    row_delta = t.queries(delta.unsqueeze(-1), qb, g.band)  # (n, BH, bs, 1)
+                    ds = p.mul_(dp.sub_(row_delta))  # (n, BH, bs, w*bs)
+                    if dbias is not None:
+                        dbias[at] = ds.permute(0, 2, 3, 1)
+                    ds = ds.mul_(scale)  # scores were q k^T * scale
+                    dq_t = torch.matmul(ds, kt)  # (n, BH, bs, D)
+                    dk_t = torch.matmul(ds.transpose(-1, -2), qt)  # (n, BH, w*bs, D)
+                dq = dq_t if dq is None else dq.add_(dq_t)
+                _add_keys(t, dkp, dk_t, kb)
+                _add_keys(t, dvp, dv_t, kb)
+            t.blocks(dqp).index_copy_(0, qb, dq.transpose(1, 2))
+    n_q, n_k, b = q.shape[1], k.shape[1], t.b
+    dq = _batch_first(dqp, n_q, b).to(q.dtype)  # (B, N, H, D)
+    dk = _batch_first(dkp, n_k, b).to(k.dtype)  # (B, M, H, D)
+    dv = _batch_first(dvp, n_k, b).to(v.dtype)  # (B, M, H, Dv)
+    if dbias is not None:
+        dbias = _batch_first(dbias[:-1].unsqueeze(-1), bias.shape[1], b)[..., 0]  # (B, E, H)
+        dbias = dbias.to(bias.dtype)
+    return dq, dk, dv, dbias
+
+
 class _BlockAttention(torch.autograd.Function):
     """Block-sparse attention; the backward recomputes tiles from ``out`` and log-sum-exp."""
 
     @staticmethod
     def forward(ctx, q, k, v, bias, plan, emaps, scale, want_weights, chunk, num_edges):
-        t = _Tiles(q, k, v, plan, bias, emaps, scale)
-        bs, acc = plan.block_size, t.acc
-        bh, dv = t.b * t.h, v.shape[-1]
-        covered = sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
-        make = q.new_empty if covered else q.new_zeros  # rows of blocks without pairs stay 0
-        outp = make((plan.num_q_blocks * bs, bh, dv), dtype=acc)  # (Nq, BH, Dv)
-        lse = make((plan.num_q_blocks * bs, bh), dtype=acc)  # (Nq, BH)
-        if not covered:
-            lse.fill_(math.inf)
-        for gi, g in enumerate(plan.groups):
-            n, c = g.kb.shape
-            rows, slots = _row_slices(n, c, bs, bh, chunk)
-            for r0, r1 in rows:
-                qb = g.qb[r0:r1]  # (n,)
-                qt = t.queries(t.qp, qb, g.band)  # (n, BH, bs, D)
-                o = row_lse = None
-                for s0 in range(0, c, slots):
-                    s1 = min(s0 + slots, c)
-                    kb = g.kb[r0:r1, s0:s1]  # (n, w)
-                    mask = t.mask(gi, r0, r1, s0, s1)
-                    kt, vt = t.keys(t.kp, kb, g.band), t.keys(t.vp, kb, g.band)
-                    empty = t.empty_rows(g, r0, r1, mask, whole=s1 - s0 == c)
-                    o_s, lse_s = t.attend(qt, kt, vt, mask, empty)
-                    if o is None:
-                        o, row_lse = o_s, lse_s
-                        continue
-                    new = torch.logaddexp(row_lse, lse_s)  # (n, BH, bs) online softmax
-                    safe = new.masked_fill(new == -math.inf, 0.0)
-                    o = (row_lse - safe).exp().unsqueeze(-1) * o
-                    o = o + (lse_s - safe).exp().unsqueeze(-1) * o_s
-                    row_lse = new
-                row_lse = row_lse.masked_fill(row_lse == -math.inf, math.inf)  # p = 0 there
-                t.blocks(outp).index_copy_(0, qb, o.transpose(1, 2))
-                t.blocks(lse.unsqueeze(-1)).index_copy_(
-                    0, qb, row_lse.transpose(1, 2).unsqueeze(-1)
-                )
-        out = _batch_first(outp, q.shape[1], t.b).to(q.dtype)  # (B, N, H, Dv)
-        weights = _weights(t, lse, chunk, num_edges) if want_weights else None  # (B, E, H)
+        out, lse, weights = block_forward(
+            q, k, v, bias, plan, emaps, scale, want_weights, chunk, num_edges
+        )
         ctx.save_for_backward(q, k, v, bias, out, lse, weights)
         ctx.plan, ctx.emaps, ctx.scale, ctx.chunk = plan, emaps, scale, chunk
         ctx.set_materialize_grads(False)
-        return out.contiguous(), weights
+        return out, weights
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out, grad_weights):
         q, k, v, bias, out, lse, weights = ctx.saved_tensors
-        plan, scale = ctx.plan, ctx.scale
-        t = _Tiles(q, k, v, plan, bias, ctx.emaps, scale)
-        bs, acc, bh = plan.block_size, t.acc, t.b * t.h
-        rows_q = plan.num_q_blocks * bs
-        if grad_out is None:
-            grad_out = torch.zeros_like(out)
-        dop = _node_major(grad_out, rows_q, acc)  # (Nq, BH, Dv)
-        outp = _node_major(out, rows_q, acc)  # (Nq, BH, Dv)
-        whole = all(
-            _row_slices(*g.kb.shape, bs, bh, ctx.chunk)[1] == g.kb.shape[1] for g in plan.groups
-        )
-        # the fused backward has no bias or weight gradients and takes whole rows;
-        # otherwise tiles are recomputed here
-        fused = t.fused and _FLASH_BACKWARD is not None and bias is None and grad_weights is None
-        fused = fused and whole
-        gw = delta = None
-        if not fused:
-            # delta_i = sum_j p_ij dP_ij = <dout_i, out_i> (+ sum_j w_ij dW_ij)
-            delta = (dop * outp).sum(-1)  # (Nq, BH)
-        if grad_weights is not None:
-            gw = _node_major(grad_weights.unsqueeze(-1), grad_weights.shape[1], acc)[..., 0]
-            gw = torch.cat([gw, gw.new_zeros(1, bh)])  # (E + 1, BH)
-            wp = _node_major(weights.unsqueeze(-1), weights.shape[1], acc)[..., 0]  # (E, BH)
-            delta = delta + _per_target_sum(wp * gw[:-1], plan, ctx.emaps)
-        covered = whole and sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
-        dqp = torch.empty_like(t.qp) if covered else torch.zeros_like(t.qp)  # (Nq, BH, D)
-        dkp, dvp = torch.zeros_like(t.kp), torch.zeros_like(t.vp)  # (Mk, BH, D|Dv)
-        dbias = None if bias is None else torch.zeros_like(t.bias)  # (E + 1, BH)
-        for gi, g in enumerate(plan.groups):
-            n, c = g.kb.shape
-            rows, slots = _row_slices(n, c, bs, bh, ctx.chunk)
-            for r0, r1 in rows:
-                qb = g.qb[r0:r1]  # (n,)
-                qt = t.queries(t.qp, qb, g.band)  # (n, BH, bs, D)
-                dot = t.queries(dop, qb, g.band)  # (n, BH, bs, Dv)
-                row_lse = t.blocks(lse.unsqueeze(-1)).index_select(0, qb)[..., 0]  # (n, bs, BH)
-                row_lse = row_lse.transpose(1, 2)  # (n, BH, bs)
-                dq = None
-                for s0 in range(0, c, slots):
-                    s1 = min(s0 + slots, c)
-                    kb = g.kb[r0:r1, s0:s1]  # (n, w)
-                    kt, vt = (
-                        t.keys(t.kp, kb, g.band),
-                        t.keys(t.vp, kb, g.band),
-                    )  # (n, BH, w*bs, D|Dv)
-                    mask = t.mask(gi, r0, r1, s0, s1)
-                    if fused:
-                        ot = t.queries(outp, qb, g.band)  # (n, BH, bs, Dv)
-                        lse_f = row_lse.masked_fill(row_lse == math.inf, 0.0)
-                        dq_t, dk_t, dv_t = _FLASH_BACKWARD(
-                            dot, qt, kt, vt, ot, lse_f, 0.0, False, attn_mask=mask, scale=scale
-                        )
-                    else:
-                        s = t.scores(qt, kt, mask)  # (n, BH, bs, w*bs)
-                        p = torch.exp_(s.sub_(row_lse.unsqueeze(-1)))  # (n, BH, bs, w*bs)
-                        dv_t = torch.matmul(p.transpose(-1, -2), dot)  # (n, BH, w*bs, Dv)
-                        dp = torch.matmul(dot, vt.transpose(-1, -2))  # (n, BH, bs, w*bs)
-                        at = None
-                        if gw is not None or dbias is not None:
-                            at = ctx.emaps[gi][r0:r1, :, s0 * bs : s1 * bs]  # (n, bs, w*bs)
-                        if gw is not None:
-                            dp += gw[at].permute(0, 3, 1, 2)
-                        row_delta = t.queries(delta.unsqueeze(-1), qb, g.band)  # (n, BH, bs, 1)
-                        ds = p.mul_(dp.sub_(row_delta))  # (n, BH, bs, w*bs)
-                        if dbias is not None:
-                            dbias[at] = ds.permute(0, 2, 3, 1)
-                        ds = ds.mul_(scale)  # scores were q k^T * scale
-                        dq_t = torch.matmul(ds, kt)  # (n, BH, bs, D)
-                        dk_t = torch.matmul(ds.transpose(-1, -2), qt)  # (n, BH, w*bs, D)
-                    dq = dq_t if dq is None else dq.add_(dq_t)
-                    _add_keys(t, dkp, dk_t, kb)
-                    _add_keys(t, dvp, dv_t, kb)
-                t.blocks(dqp).index_copy_(0, qb, dq.transpose(1, 2))
-        n_q, n_k, b = q.shape[1], k.shape[1], t.b
-        dq = _batch_first(dqp, n_q, b).to(q.dtype)  # (B, N, H, D)
-        dk = _batch_first(dkp, n_k, b).to(k.dtype)  # (B, M, H, D)
-        dv = _batch_first(dvp, n_k, b).to(v.dtype)  # (B, M, H, Dv)
-        if dbias is not None:
-            dbias = _batch_first(dbias[:-1].unsqueeze(-1), bias.shape[1], b)[..., 0]  # (B, E, H)
-            dbias = dbias.to(bias.dtype)
-        return dq, dk, dv, dbias, None, None, None, None, None, None
+        grads = block_backward(
+            q, k, v, bias, out, lse, weights, ctx.plan, ctx.emaps, ctx.scale, ctx.chunk,
+            grad_out, grad_weights,
+        )  # fmt: skip
+        return (*grads, None, None, None, None, None, None)
 
 
 def _add_keys(t: _Tiles, dst: torch.Tensor, tiles: torch.Tensor, kb: torch.Tensor) -> None:

@@ -141,14 +141,20 @@ class _Chunk:
         offsets = self.offsets.expand(x.shape[0], -1)  # (R, Nc + 1)
         return torch.segment_reduce(x, "sum", offsets=offsets, axis=1, unsafe=True)
 
-    def softmax_(self, score: torch.Tensor) -> torch.Tensor:
-        """Softmax of ``score (R, Ec)`` in place over each target's edges; all ``-inf`` give 0."""
+    def softmax_(self, score: torch.Tensor, lse: torch.Tensor | None = None) -> torch.Tensor:
+        """Softmax of ``score (R, Ec)`` in place over each target's edges; all ``-inf`` give 0.
+
+        ``lse (R, Nc)``, when given, receives each target's log-sum-exp
+        (``-inf`` for a target without edges).
+        """
         offsets = self.offsets.expand(score.shape[0], -1)  # (R, Nc + 1)
         smax = torch.segment_reduce(score, "max", offsets=offsets, axis=1, unsafe=True)  # (R, Nc)
         smax = smax.masked_fill_(smax == -math.inf, 0.0)  # empty / all -inf targets
         p = score.sub_(self.per_edge(smax)).exp_()  # (R, Ec)
-        total = self.row_sum(p).clamp_min_(torch.finfo(p.dtype).tiny)  # (R, Nc)
-        return p.div_(self.per_edge(total))
+        total = self.row_sum(p)  # (R, Nc)
+        if lse is not None:
+            torch.add(smax, total.log(), out=lse)
+        return p.div_(self.per_edge(total.clamp_min_(torch.finfo(p.dtype).tiny)))
 
 
 def _chunks_on(graph: TokenGraph, device: torch.device, max_edges: int) -> list[_Chunk]:
@@ -166,87 +172,124 @@ def _heads(x: torch.Tensor, acc: torch.dtype) -> torch.Tensor:
     return x.to(acc).transpose(1, 2).contiguous()
 
 
+def edge_forward(q, k, v, bias, graph, scale, dropout_p, generator, max_edges, lse=None):
+    """Output ``(B, N, H, Dv)``, weights ``(B, H, E)`` and dropout mask (or None).
+
+    ``lse (B, H, N)``, when given, receives each target's log-sum-exp
+    (``-inf`` where a target has no edge). Shared by the edge backend and the
+    split backend (:mod:`graphattn.backends.split`).
+    """
+    acc = accumulation_dtype(q.dtype)
+    b, n, h, _ = q.shape
+    dev = q.device
+    qh, kh, vh = _heads(q, acc), _heads(k, acc), _heads(v, acc)  # (B, H, L, D)
+    weights = torch.empty(b, h, graph.num_edges, dtype=acc, device=dev)  # (B, H, E)
+    out = torch.zeros(b, h, n, v.shape[-1], dtype=acc, device=dev)  # (B, H, N, Dv)
+    keep = None
+    if dropout_p > 0:
+        keep = dropout_keep((b, graph.num_edges, h), dropout_p, generator, dev)  # (B, E, H)
+        keep = keep.transpose(1, 2).contiguous()  # (B, H, E)
+    if lse is not None:
+        lse.fill_(-math.inf)  # targets in no chunk have no edge
+    for c in _chunks_on(graph, dev, max_edges):
+        w = weights[:, :, c.e_lo : c.e_hi]  # (B, H, Ec) view, filled in place
+        c.sddmm(qh, kh, scale, w)
+        if bias is not None:
+            w += bias[:, c.e_lo : c.e_hi].to(acc).transpose(1, 2)
+        rows = None if lse is None else lse.view(b * h, n)[:, c.t_lo : c.t_hi]  # (BH, Nc)
+        c.softmax_(w.view(b * h, -1), rows)  # (BH, Ec)
+        if keep is not None:
+            w = w * keep[:, :, c.e_lo : c.e_hi].to(acc) / (1.0 - dropout_p)
+        for i in range(b):
+            for j in range(h):
+                out[i, j, c.t_lo : c.t_hi] = torch.sparse.mm(c.matrix(w[i, j]), vh[i, j])
+    return out.transpose(1, 2).to(q.dtype), weights, keep  # (B, N, H, Dv), (B, H, E)
+
+
+def edge_backward(q, k, v, weights, keep, graph, scale, p_drop, max_edges, needs, grad_out,
+                  grad_weights, delta=None):  # fmt: skip
+    """``(dq, dk, dv, dbias)`` of :func:`edge_forward`; ``needs`` flags q, k, v, bias.
+
+    ``dbias`` is ``(B, H, E)``; the others ``(B, L, H, D)``, None where not
+    needed. By default each target's ``sum_j w_ij dW_ij`` is taken over this
+    graph's edges; the split backend passes ``delta = <dout, out> (B, H, N)``
+    of the merged softmax instead, with ``weights`` rescaled to it.
+    """
+    acc, dev = weights.dtype, q.device
+    need_q, need_k, need_v, need_bias = needs
+    b, _, h, _ = q.shape
+    qh, kh = _heads(q, acc), _heads(k, acc)  # (B, H, L, D)
+    vh = _heads(v, acc) if grad_out is not None else None  # (B, H, M, Dv)
+    go = _heads(grad_out, acc) if grad_out is not None else None  # (B, H, N, Dv)
+    dq = torch.zeros_like(qh) if need_q else None  # (B, H, N, D)
+    dk = torch.zeros_like(kh) if need_k else None  # (B, H, M, D)
+    dv_shape = (b, h, v.shape[1], v.shape[-1])  # (B, H, M, Dv)
+    dv = torch.zeros(dv_shape, dtype=acc, device=dev) if need_v else None
+    dbias = torch.zeros_like(weights) if need_bias else None  # (B, H, E)
+    for c in _chunks_on(graph, dev, max_edges):
+        w = weights[:, :, c.e_lo : c.e_hi]  # (B, H, Ec)
+        p = w  # weights after dropout
+        if keep is not None:
+            drop = keep[:, :, c.e_lo : c.e_hi].to(acc) / (1.0 - p_drop)  # (B, H, Ec)
+            p = w * drop
+        # (B, H, Ec) gradient w.r.t. the pre-dropout weights; the SDDMM fills it all
+        dw = torch.empty_like(w) if grad_out is not None else torch.zeros_like(w)
+        if grad_out is not None:
+            c.sddmm(go, vh, 1.0, dw)  # <dout_i, v_j>
+            if keep is not None:
+                dw *= drop
+        if grad_weights is not None:
+            dw += grad_weights[:, :, c.e_lo : c.e_hi].to(acc)
+        if delta is None:
+            row = c.row_sum((w * dw).view(b * h, -1))  # (BH, Nc) sum_j w_ij dw_ij
+        else:
+            row = delta.reshape(b * h, -1)[:, c.t_lo : c.t_hi]  # (BH, Nc)
+        ds = dw.sub_(c.per_edge(row).view(b, h, -1)).mul_(w)  # (B, H, Ec) d score
+        if dbias is not None:
+            dbias[:, :, c.e_lo : c.e_hi] = ds
+        ds = ds.mul_(scale)
+        rows = slice(c.t_lo, c.t_hi)
+        for i in range(b):
+            for j in range(h):
+                if need_q:
+                    dq[i, j, rows] = torch.sparse.mm(c.matrix(ds[i, j]), kh[i, j])  # (Nc, D)
+                if need_k:
+                    ds_t = c.transposed(ds[i, j].index_select(0, c.perm))  # (M, Nc)
+                    dk[i, j] += torch.sparse.mm(ds_t, qh[i, j, rows])  # (M, D)
+                if need_v and grad_out is not None:
+                    p_t = c.transposed(p[i, j].index_select(0, c.perm))  # (M, Nc)
+                    dv[i, j] += torch.sparse.mm(p_t, go[i, j, rows])  # (M, Dv)
+    back = lambda t, like: None if t is None else t.transpose(1, 2).to(like.dtype)  # noqa: E731
+    return back(dq, q), back(dk, k), back(dv, v), dbias
+
+
 class _EdgeAttention(torch.autograd.Function):
     """CSR edge attention whose backward recomputes from the saved weights ``(B, H, E)``."""
 
     @staticmethod
     def forward(ctx, q, k, v, bias, graph, scale, dropout_p, generator, max_edges):
-        acc = accumulation_dtype(q.dtype)
-        b, n, h, _ = q.shape
-        dev = q.device
-        qh, kh, vh = _heads(q, acc), _heads(k, acc), _heads(v, acc)  # (B, H, L, D)
-        weights = torch.empty(b, h, graph.num_edges, dtype=acc, device=dev)  # (B, H, E)
-        out = torch.zeros(b, h, n, v.shape[-1], dtype=acc, device=dev)  # (B, H, N, Dv)
-        keep = None
-        if dropout_p > 0:
-            keep = dropout_keep((b, graph.num_edges, h), dropout_p, generator, dev)  # (B, E, H)
-            keep = keep.transpose(1, 2).contiguous()  # (B, H, E)
-        for c in _chunks_on(graph, dev, max_edges):
-            w = weights[:, :, c.e_lo : c.e_hi]  # (B, H, Ec) view, filled in place
-            c.sddmm(qh, kh, scale, w)
-            if bias is not None:
-                w += bias[:, c.e_lo : c.e_hi].to(acc).transpose(1, 2)
-            c.softmax_(w.view(b * h, -1))  # (BH, Ec)
-            if keep is not None:
-                w = w * keep[:, :, c.e_lo : c.e_hi].to(acc) / (1.0 - dropout_p)
-            for i in range(b):
-                for j in range(h):
-                    out[i, j, c.t_lo : c.t_hi] = torch.sparse.mm(c.matrix(w[i, j]), vh[i, j])
+        out, weights, keep = edge_forward(
+            q, k, v, bias, graph, scale, dropout_p, generator, max_edges
+        )
         ctx.save_for_backward(q, k, v, weights, keep)
         ctx.graph, ctx.scale, ctx.dropout_p, ctx.max_edges = graph, scale, dropout_p, max_edges
         ctx.bias_dtype = None if bias is None else bias.dtype
         ctx.set_materialize_grads(False)
-        return out.transpose(1, 2).to(q.dtype), weights  # (B, N, H, Dv), (B, H, E)
+        return out, weights
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out, grad_weights):
         q, k, v, weights, keep = ctx.saved_tensors
-        acc, scale, p_drop, dev = weights.dtype, ctx.scale, ctx.dropout_p, q.device
-        need_q, need_k, need_v, need_bias = ctx.needs_input_grad[:4]
-        b, _, h, _ = q.shape
-        qh, kh = _heads(q, acc), _heads(k, acc)  # (B, H, L, D)
-        vh = _heads(v, acc) if grad_out is not None else None  # (B, H, M, Dv)
-        go = _heads(grad_out, acc) if grad_out is not None else None  # (B, H, N, Dv)
-        dq = torch.zeros_like(qh) if need_q else None  # (B, H, N, D)
-        dk = torch.zeros_like(kh) if need_k else None  # (B, H, M, D)
-        dv_shape = (b, h, v.shape[1], v.shape[-1])  # (B, H, M, Dv)
-        dv = torch.zeros(dv_shape, dtype=acc, device=dev) if need_v else None
-        dbias = torch.zeros_like(weights) if need_bias else None  # (B, H, E)
-        for c in _chunks_on(ctx.graph, dev, ctx.max_edges):
-            w = weights[:, :, c.e_lo : c.e_hi]  # (B, H, Ec)
-            p = w  # weights after dropout
-            if keep is not None:
-                drop = keep[:, :, c.e_lo : c.e_hi].to(acc) / (1.0 - p_drop)  # (B, H, Ec)
-                p = w * drop
-            # (B, H, Ec) gradient w.r.t. the pre-dropout weights; the SDDMM fills it all
-            dw = torch.empty_like(w) if grad_out is not None else torch.zeros_like(w)
-            if grad_out is not None:
-                c.sddmm(go, vh, 1.0, dw)  # <dout_i, v_j>
-                if keep is not None:
-                    dw *= drop
-            if grad_weights is not None:
-                dw += grad_weights[:, :, c.e_lo : c.e_hi].to(acc)
-            row = c.row_sum((w * dw).view(b * h, -1))  # (BH, Nc) sum_j w_ij dw_ij
-            ds = dw.sub_(c.per_edge(row).view(b, h, -1)).mul_(w)  # (B, H, Ec) d score
-            if dbias is not None:
-                dbias[:, :, c.e_lo : c.e_hi] = ds
-            ds = ds.mul_(scale)
-            rows = slice(c.t_lo, c.t_hi)
-            for i in range(b):
-                for j in range(h):
-                    if need_q:
-                        dq[i, j, rows] = torch.sparse.mm(c.matrix(ds[i, j]), kh[i, j])  # (Nc, D)
-                    if need_k:
-                        ds_t = c.transposed(ds[i, j].index_select(0, c.perm))  # (M, Nc)
-                        dk[i, j] += torch.sparse.mm(ds_t, qh[i, j, rows])  # (M, D)
-                    if need_v and grad_out is not None:
-                        p_t = c.transposed(p[i, j].index_select(0, c.perm))  # (M, Nc)
-                        dv[i, j] += torch.sparse.mm(p_t, go[i, j, rows])  # (M, Dv)
-        back = lambda t, like: None if t is None else t.transpose(1, 2).to(like.dtype)  # noqa: E731
+        dq, dk, dv, dbias = edge_backward(
+            q, k, v, weights, keep, ctx.graph, ctx.scale, ctx.dropout_p, ctx.max_edges,
+            ctx.needs_input_grad[:4], grad_out, grad_weights,
+        )  # fmt: skip
         if dbias is not None:
             dbias = dbias.transpose(1, 2).to(ctx.bias_dtype)  # (B, E, H)
-        return back(dq, q), back(dk, k), back(dv, v), dbias, None, None, None, None, None
+        return dq, dk, dv, dbias, None, None, None, None, None
+
+
 def edge_attention(
     q: torch.Tensor,
     k: torch.Tensor,
