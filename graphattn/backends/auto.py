@@ -18,8 +18,13 @@ The policy, in order (the first rule whose backend accepts the call wins):
 5. **locally dense graphs** (block fill >= :data:`MIN_BLOCK_FILL`: the share of
    computed tile positions that are edges, at the block backend's tile size)
    -> ``"block"``: windows, blocked BigBird, documents, causal.
-6. **everything else** (random, strided, scattered edges) -> ``"edge"``.
-7. ``"reference"`` where none of those runs.
+6. **a dense band plus scattered edges** (at least :data:`MIN_SPLIT_SHARE` of
+   the edges in tiles at least a quarter full, see
+   :func:`graphattn.backends.split.split_plan`) -> ``"split"``: strided
+   (Sparse Transformer), a window plus random edges. Without bias, weights
+   or dropout.
+7. **everything else** (random, scattered edges) -> ``"edge"``.
+8. ``"reference"`` where none of those runs.
 
 ``"flex"`` is never picked automatically: ``torch.compile`` takes seconds to
 minutes per new shape, which only pays off for a long run on one graph;
@@ -40,15 +45,23 @@ from graphattn.backends.base import (
 )
 from graphattn.backends.block import BLOCK_SIZE, block_plan
 from graphattn.backends.dense import MAX_ELEMENTS, mask_structure
+from graphattn.backends.split import split_plan
 from graphattn.graph import TokenGraph
 
-__all__ = ["MIN_BLOCK_FILL", "BackendChoice", "auto_selector", "explain_backend"]
+__all__ = [
+    "MIN_BLOCK_FILL",
+    "MIN_SPLIT_SHARE",
+    "BackendChoice",
+    "auto_selector",
+    "explain_backend",
+]
 
 TINY_ELEMENTS = 2**16  # B * H * N * M at or below which dense always wins
 SHORT_ELEMENTS = 2**14  # N * M per graph at or below which dense wins at any batch size
 FEW_EDGES = 2**14  # B * H * E at or below which the edge kernel wins
 DENSE_DENSITY = 0.25  # density from which dense attention wastes little
 MIN_BLOCK_FILL = 0.25  # block fill from which tiles beat sparse kernels
+MIN_SPLIT_SHARE = 0.5  # share of edges in well-filled tiles from which "split" beats "edge"
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,12 @@ def _decide(request: AttentionRequest) -> tuple[str, str]:
         fill = block_plan(g, BLOCK_SIZE).fill
         if fill >= MIN_BLOCK_FILL:
             return "block", f"locally dense (block fill {fill:.3g} >= {MIN_BLOCK_FILL})"
+        if ok("split"):
+            share = split_plan(g, BLOCK_SIZE).tile_share
+            if share >= MIN_SPLIT_SHARE:
+                return "split", (
+                    f"band plus scattered edges ({share:.3g} of the edges in well-filled tiles)"
+                )
         if ok("edge"):
             return "edge", f"scattered edges (block fill {fill:.3g} < {MIN_BLOCK_FILL})"
     if ok("edge"):

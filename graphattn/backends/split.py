@@ -1,0 +1,256 @@
+"""The ``"split"`` backend: tiles where a graph is locally dense, sparse kernels elsewhere.
+
+Some graphs are a dense band plus scattered edges: Sparse Transformer's
+strided pattern (a local window and every ``stride``-th earlier token), a
+window plus token-level random edges. Neither kernel suits the whole graph:
+the block backend would compute nearly empty tiles for the scattered edges,
+and the edge backend gathers every band edge one by one. This backend cuts the
+edges in two by the tile they fall in (``block_size`` tokens square): edges in
+tiles whose fill reaches ``min_fill`` run on the block kernel, the others on the
+edge kernel, and the two partial softmaxes are merged exactly by their
+log-sum-exp::
+
+    out_1, lse_1 = block(G_tiles)            out_2, lse_2 = edge(G_rest)
+    lse = logaddexp(lse_1, lse_2)                                   # (B, H, N)
+    out = exp(lse_1 - lse) * out_1 + exp(lse_2 - lse) * out_2       # (B, N, H, Dv)
+
+The backward runs each part's own backward with the *merged* ``out`` and
+``lse``: with them, ``exp(s_ij - lse_i)`` is the probability of edge ``j -> i``
+in the whole softmax and ``delta_i = <dout_i, out_i>`` its row term, so each
+part contributes exactly its edges' share of ``dq``, ``dk`` and ``dv``.
+Bias, returned weights and dropout are left to the other backends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from graphattn.backends import block as _block
+from graphattn.backends import edge as _edge
+from graphattn.backends.base import AttentionRequest, accumulation_dtype, register_backend
+from graphattn.graph import OwnedEdges, TokenGraph
+
+__all__ = ["MIN_TILE_FILL", "SplitPlan", "split_attention", "split_plan"]
+
+MIN_TILE_FILL = 0.25  # a tile this full of edges goes to the block kernel
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """A graph cut in two: edges of well-filled tiles and the rest (see :func:`split_plan`)."""
+
+    tiles: TokenGraph  # edges of tiles whose fill reaches min_fill
+    rest: TokenGraph  # every other edge
+    block_size: int
+    min_fill: float
+
+    @property
+    def tile_share(self) -> float:
+        """Share of the edges that run on the block kernel."""
+        total = self.tiles.num_edges + self.rest.num_edges
+        return self.tiles.num_edges / total if total else 0.0
+
+
+def _part(graph: TokenGraph, keep: torch.Tensor) -> TokenGraph:
+    """The edges of ``graph`` selected by ``keep (E,)``, on the same nodes (still canonical)."""
+    return TokenGraph(
+        OwnedEdges(graph.edge_index[:, keep]),
+        graph.num_nodes,
+        num_src_nodes=graph.num_src_nodes,
+        cross=graph.is_cross,
+    )
+
+
+def split_plan(
+    graph: TokenGraph, block_size: int = _block.BLOCK_SIZE, min_fill: float = MIN_TILE_FILL
+) -> SplitPlan:
+    """Cut ``graph`` into the edges of well-filled tiles and the rest (cached on the graph).
+
+    Parameters
+    ----------
+    graph : TokenGraph
+        The graph.
+    block_size : int
+        Tile side, in tokens (the block kernel's block size).
+    min_fill : float
+        A tile whose share of edge positions reaches this goes to the block
+        kernel, in ``(0, 1]``.
+
+    Returns
+    -------
+    SplitPlan
+        ``tiles`` and ``rest``, two graphs on the same nodes whose edge sets
+        partition the graph's.
+
+    Raises
+    ------
+    ValueError
+        If ``block_size`` or ``min_fill`` is out of range.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> plan = split_plan(patterns.strided(1024, 64), block_size=64)
+    >>> plan.tiles.num_edges + plan.rest.num_edges == patterns.strided(1024, 64).num_edges
+    True
+    >>> round(plan.tile_share, 2)  # the band, and the strided edges that fall in it
+    0.91
+    """
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    if not isinstance(min_fill, (int, float)) or not 0 < min_fill <= 1:
+        raise ValueError(f"min_fill must be in (0, 1], got {min_fill!r}")
+
+    def build() -> SplitPlan:
+        nkb = -(-graph.num_src_nodes // block_size)
+        tile = graph.dst // block_size * nkb + graph.src // block_size  # (E,) tile of each edge
+        _, inverse, counts = torch.unique(tile, return_inverse=True, return_counts=True)
+        dense = counts[inverse] >= min_fill * block_size**2  # (E,)
+        return SplitPlan(_part(graph, dense), _part(graph, ~dense), block_size, float(min_fill))
+
+    return graph.cached(("split_plan", block_size, float(min_fill)), build)
+
+
+def _block_lse(lse: torch.Tensor, b: int, h: int, n: int) -> torch.Tensor:
+    """Block layout ``(Nq, B * H)`` with ``+inf`` for empty rows -> ``(B, H, N)`` with ``-inf``."""
+    out = lse[:n].t().reshape(b, h, n)  # (B, H, N)
+    return out.masked_fill(out == math.inf, -math.inf)
+
+
+class _SplitAttention(torch.autograd.Function):
+    """Block part + edge part, merged by log-sum-exp; each part's backward on the merged result."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, plan, scale, chunk, max_edges):
+        b, n, h, _ = q.shape
+        acc = q.dtype
+        neg = torch.full((b, h, n), -math.inf, dtype=acc, device=q.device)
+        out1 = out2 = None
+        lse1 = lse2 = neg
+        bplan = None
+        if plan.tiles.num_edges:
+            bplan = _block.block_plan(plan.tiles, plan.block_size, q.device)
+            out1, lse_b, _ = _block.block_forward(
+                q, k, v, None, bplan, None, scale, False, chunk, plan.tiles.num_edges
+            )  # (B, N, H, Dv), (Nq, BH)
+            lse1 = _block_lse(lse_b, b, h, n)
+        w2 = None
+        if plan.rest.num_edges:
+            lse2 = torch.empty(b, h, n, dtype=acc, device=q.device)
+            out2, w2, _ = _edge.edge_forward(
+                q, k, v, None, plan.rest, scale, 0.0, None, max_edges, lse2
+            )  # (B, N, H, Dv), (B, H, E2)
+        lse = torch.logaddexp(lse1, lse2)  # (B, H, N); -inf where no edge at all
+        safe = lse.masked_fill(lse == -math.inf, 0.0)
+        a1, a2 = (lse1 - safe).exp(), (lse2 - safe).exp()  # (B, H, N) shares of each part
+        parts = [(a, o) for a, o in ((a1, out1), (a2, out2)) if o is not None]
+        out = sum(a.transpose(1, 2).unsqueeze(-1) * o for a, o in parts)  # (B, N, H, Dv)
+        if not parts:
+            out = q.new_zeros(b, n, h, v.shape[-1])
+        if w2 is not None and any(ctx.needs_input_grad[:3]):
+            # the edge part's weights as shares of the merged softmax, for the backward
+            w2.mul_(a2.index_select(2, plan.rest.dst.to(q.device)))  # (B, H, E2)
+        lse_node = lse.masked_fill(lse == -math.inf, math.inf).reshape(b * h, n).t()  # (N, BH)
+        ctx.save_for_backward(q, k, v, out, lse, lse_node, w2)
+        ctx.plan, ctx.bplan, ctx.scale = plan, bplan, scale
+        ctx.chunk, ctx.max_edges = chunk, max_edges
+        ctx.set_materialize_grads(False)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        q, k, v, out, lse, lse_node, w2 = ctx.saved_tensors
+        if grad_out is None:
+            return None, None, None, None, None, None, None
+        plan, needs = ctx.plan, ctx.needs_input_grad[:3]
+        grads = []
+        if ctx.bplan is not None:
+            bs = plan.block_size
+            rows = ctx.bplan.num_q_blocks * bs
+            lse_b = lse_node.new_full((rows, lse_node.shape[1]), math.inf)  # (Nq, BH)
+            lse_b[: lse_node.shape[0]] = lse_node
+            grads.append(
+                _block.block_backward(
+                    q, k, v, None, out, lse_b, None, ctx.bplan, None, ctx.scale, ctx.chunk,
+                    grad_out, None,
+                )[:3]  # fmt: skip
+            )
+        if w2 is not None:
+            delta = (grad_out * out).sum(-1).transpose(1, 2).contiguous()  # (B, H, N)
+            grads.append(
+                _edge.edge_backward(
+                    q, k, v, w2, None, plan.rest, ctx.scale, 0.0, ctx.max_edges,
+                    (*needs, False), grad_out, None, delta,
+                )[:3]  # fmt: skip
+            )
+        total = [None, None, None]
+        for part in grads:
+            for i, g in enumerate(part):
+                if g is not None and needs[i]:
+                    total[i] = g if total[i] is None else total[i] + g
+        return (*total, None, None, None, None)
+
+
+def split_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    graph: TokenGraph,
+    *,
+    scale: float,
+    bias: torch.Tensor | None,
+    return_weights: bool,
+    dropout_p: float,
+    generator: torch.Generator | None,
+    block_size: int = _block.BLOCK_SIZE,
+    min_fill: float = MIN_TILE_FILL,
+) -> tuple[torch.Tensor, None]:
+    """Kernel of the ``"split"`` backend (contract in :mod:`graphattn.backends.base`).
+
+    Raises
+    ------
+    ValueError
+        If a bias, the weights or dropout is asked for (the other backends
+        run those).
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> g = patterns.strided(256, 16)
+    >>> q, k, v = torch.randn(3, 1, 256, 2, 8).unbind(0)
+    >>> out, _ = split_attention(q, k, v, g, scale=8**-0.5, bias=None, return_weights=False,
+    ...                          dropout_p=0.0, generator=None, block_size=16)
+    >>> ref, _ = _edge.edge_attention(q, k, v, g, scale=8**-0.5, bias=None,
+    ...                               return_weights=False, dropout_p=0.0, generator=None)
+    >>> torch.allclose(out, ref, atol=1e-5)
+    True
+    """
+    if bias is not None or return_weights or dropout_p > 0:
+        raise ValueError("the split backend takes no bias, weights or dropout")
+    plan = split_plan(graph, block_size, min_fill)
+    acc = accumulation_dtype(q.dtype)
+    b, _, h, _ = q.shape
+    max_edges = max(1, _edge.CHUNK_ELEMENTS // (b * h))
+    out = _SplitAttention.apply(
+        q.to(acc), k.to(acc), v.to(acc), plan, scale, _block.CHUNK_ELEMENTS, max_edges
+    )
+    return out.to(q.dtype), None
+
+
+def _supports(request: AttentionRequest) -> str | None:
+    """The split backend runs plain attention: no bias, weights or dropout."""
+    if request.has_bias:
+        return "no per-edge bias in the split backend"
+    if request.return_weights:
+        return "the split backend returns no weights"
+    if request.dropout > 0:
+        return "no dropout in the split backend (use 'edge')"
+    return None
+
+
+register_backend("split", split_attention, _supports)
