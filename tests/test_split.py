@@ -177,3 +177,25 @@ def test_refuses_bias_weights_and_dropout(kw, match):
             "return_weights": kw.get("return_weights", False),
             "dropout_p": kw.get("dropout_p", 0.0), "bias": kw.get("bias"),
         })  # fmt: skip
+
+
+def test_per_head_graphs_equal_one_graph_per_head():
+    graphs = [patterns.strided(256, 32), patterns.sliding_window(256, 40), patterns.random(256, 5)]
+    q, k, v = qkv(2, 256, 256, 3, 8, 8, seed=8)
+    out, grads = values_and_grads(
+        lambda *a: graph_attention(*a[:3], graphs, scale=0.4, backend="split"), q, k, v, None
+    )
+
+    def per_head(q, k, v, _):
+        return torch.cat(
+            [sdpa(q[:, :, h : h + 1], k[:, :, h : h + 1], v[:, :, h : h + 1], g)
+             for h, g in enumerate(graphs)], dim=2,
+        )  # fmt: skip
+
+    ref, grads_ref = values_and_grads(per_head, q, k, v, None)
+    torch.testing.assert_close(out, ref)
+    for a, b in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(a, b)
+    batched = TokenGraph.batch(graphs)  # what the dispatcher hands the kernel
+    plan = split_plan(batched)
+    assert plan.tiles.num_edges and plan.rest.num_edges
