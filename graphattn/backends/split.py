@@ -147,15 +147,17 @@ class _SplitAttention(torch.autograd.Function):
         lse = torch.logaddexp(lse1, lse2)  # (B, H, N); -inf where no edge at all
         safe = lse.masked_fill(lse == -math.inf, 0.0)
         a1, a2 = (lse1 - safe).exp(), (lse2 - safe).exp()  # (B, H, N) shares of each part
-        parts = [(a, o) for a, o in ((a1, out1), (a2, out2)) if o is not None]
-        out = sum(a.transpose(1, 2).unsqueeze(-1) * o for a, o in parts)  # (B, N, H, Dv)
-        if not parts:
-            out = q.new_zeros(b, n, h, v.shape[-1])
+        out = q.new_zeros(b, n, h, v.shape[-1])  # (B, N, H, Dv)
+        for a, o in ((a1, out1), (a2, out2)):
+            if o is not None:
+                out.addcmul_(a.transpose(1, 2).unsqueeze(-1), o)
         if w2 is not None and any(ctx.needs_input_grad[:3]):
             # the edge part's weights as shares of the merged softmax, for the backward
             w2.mul_(a2.index_select(2, plan.rest.dst.to(q.device)))  # (B, H, E2)
-        lse_node = lse.masked_fill(lse == -math.inf, math.inf).reshape(b * h, n).t()  # (N, BH)
-        ctx.save_for_backward(q, k, v, out, lse, lse_node, w2)
+        if bplan is not None:  # the block part's lse buffer now holds the merged lse
+            merged = lse.masked_fill(lse == -math.inf, math.inf)  # (B, H, N); +inf: no edge
+            lse_b[:n] = merged.reshape(b * h, n).t()  # (N, BH); padding rows stay +inf
+        ctx.save_for_backward(q, k, v, out, lse_b if bplan is not None else None, w2)
         ctx.plan, ctx.bplan, ctx.scale = plan, bplan, scale
         ctx.chunk, ctx.max_edges = chunk, max_edges
         ctx.set_materialize_grads(False)
@@ -164,16 +166,12 @@ class _SplitAttention(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        q, k, v, out, lse, lse_node, w2 = ctx.saved_tensors
+        q, k, v, out, lse_b, w2 = ctx.saved_tensors  # lse_b: merged, (Nq, BH)
         if grad_out is None:
             return None, None, None, None, None, None, None
         plan, needs = ctx.plan, ctx.needs_input_grad[:3]
         grads = []
         if ctx.bplan is not None:
-            bs = plan.block_size
-            rows = ctx.bplan.num_q_blocks * bs
-            lse_b = lse_node.new_full((rows, lse_node.shape[1]), math.inf)  # (Nq, BH)
-            lse_b[: lse_node.shape[0]] = lse_node
             grads.append(
                 _block.block_backward(
                     q, k, v, None, out, lse_b, None, ctx.bplan, None, ctx.scale, ctx.chunk,
