@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphattn import graph_attention, patterns
-from graphattn.backends.split import split_attention, split_plan
+from graphattn.backends.split import split_attention, split_plan, tile_share
 from graphattn.graph import TokenGraph
 
 
@@ -148,7 +148,8 @@ def test_plan_partitions_the_edges_by_tile_fill():
         _, counts = torch.unique(key, return_counts=True)
         assert bool(((counts >= 256) if full else (counts < 256)).all())
     assert split_plan(g, 32, 0.25) is plan  # cached
-    assert 0 < plan.tile_share < 1
+    share = tile_share(g, 32, 0.25)
+    assert share == plan.tiles.num_edges / g.num_edges and 0 < share < 1
 
 
 @pytest.mark.parametrize(

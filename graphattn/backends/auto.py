@@ -43,9 +43,9 @@ from graphattn.backends.base import (
     get_backend,
     register_selector,
 )
-from graphattn.backends.block import BLOCK_SIZE, block_plan
+from graphattn.backends.block import BLOCK_SIZE, tile_counts
 from graphattn.backends.dense import MAX_ELEMENTS, mask_structure
-from graphattn.backends.split import split_plan
+from graphattn.backends.split import tile_share
 from graphattn.graph import TokenGraph
 
 __all__ = [
@@ -106,11 +106,12 @@ def _decide(request: AttentionRequest) -> tuple[str, str]:
     if g.density >= DENSE_DENSITY and size <= MAX_ELEMENTS and ok("dense"):
         return "dense", f"dense graph (density {g.density:.3g} >= {DENSE_DENSITY})"
     if g.num_edges and ok("block"):
-        fill = block_plan(g, BLOCK_SIZE).fill
+        # the block plan's fill, from tile counts: no plan is built for a graph that won't use it
+        fill = g.num_edges / (tile_counts(g, BLOCK_SIZE)[1].numel() * BLOCK_SIZE**2)
         if fill >= MIN_BLOCK_FILL:
             return "block", f"locally dense (block fill {fill:.3g} >= {MIN_BLOCK_FILL})"
         if ok("split"):
-            share = split_plan(g, BLOCK_SIZE).tile_share
+            share = tile_share(g, BLOCK_SIZE)
             if share >= MIN_SPLIT_SHARE:
                 return "split", (
                     f"band plus scattered edges ({share:.3g} of the edges in well-filled tiles)"
