@@ -1,0 +1,102 @@
+"""Argument validators shared by every layer (private: import, never re-export).
+
+Each returns the checked value in its plain Python type, or raises a
+``TypeError`` (wrong type) or ``ValueError`` (out of range) whose message
+starts with the argument's name, so ``pytest.raises(match="window must be")``
+reads the same everywhere.
+
+Examples
+--------
+>>> check_int(3, "window", low=1)
+3
+>>> check_int(0, "window", low=1)
+Traceback (most recent call last):
+    ...
+ValueError: window must be >= 1, got 0
+>>> check_positive_int(True, "num_heads")
+Traceback (most recent call last):
+    ...
+TypeError: num_heads must be an int, got bool True
+>>> check_probability(0.1, "dropout")
+0.1
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+__all__ = ["check_int", "check_number", "check_positive_int", "check_probability"]
+
+
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[low, high]`` (either bound may be ``None``).
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not an integer (``bool`` counts as not one).
+    ValueError
+        ``value`` lies outside the bounds; the message names them.
+    """
+    value = _integer(value, name)
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            bound = f">= {low}"
+        elif low is None:
+            bound = f"<= {high}"
+        else:
+            bound = f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """``value`` as an ``int`` > 0 ("must be positive" in the message)."""
+    value = _integer(value, name)
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return value
+
+
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite ``float`` between ``low`` and ``high``.
+
+    ``low_open`` / ``high_open`` exclude the bound itself.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    too_low = low is not None and (value < low or (low_open and value == low))
+    too_high = high is not None and (value > high or (high_open and value == high))
+    if not math.isfinite(value) or too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise ValueError(f"{name} must be a finite number in {left}{lo}, {hi}{right}, got {value}")
+    return value
+
+
+def check_probability(value: Any, name: str) -> float:
+    """A dropout probability: a number in ``[0, 1)``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float, got {type(value).__name__} {value!r}")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return float(value)
