@@ -285,7 +285,7 @@ def test_from_predicate_tiles(monkeypatch):
     """With a tiny tile the rows are evaluated in many pieces; the result is the same."""
     fn = PREDICATES["mod"]
     whole = from_predicate(fn, 37, 23)
-    monkeypatch.setattr(patterns, "PREDICATE_TILE", 50)
+    monkeypatch.setattr("graphattn.patterns.predicates.PREDICATE_TILE", 50)
     seen = []
     tiled = from_predicate(lambda i, j: (seen.append(i.shape), fn(i, j))[1], 37, 23)
     assert tiled == whole and len(seen) == 19 and max(s[0] for s in seen) == 2
