@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from graphattn.graph import OwnedEdges, TokenGraph
+from graphattn.graph import OwnedEdges, TokenGraph, register_pattern_resolver
 
 __all__ = [
     "attention_sink",
@@ -1180,3 +1180,6 @@ def get(name: str, n: int, **params: Any) -> TokenGraph:
             f"bad parameters for pattern {name!r}: {err}; it takes {', '.join(accepted)}"
         ) from None
     return builder(n, **params)
+
+
+register_pattern_resolver(get)  # TokenGraph.from_tokens(tokens, name) looks names up here

@@ -1,15 +1,16 @@
-"""Token graphs: the directed graphs that attention runs on.
+"""The :class:`TokenGraph` class: construction, canonical order, sizes and labels.
 
-An edge ``j -> i`` means "token i attends to token j": the source ``j`` gives
-keys and values, the target ``i`` gives the query. ``edge_index`` row 0 holds
-sources, row 1 targets (PyG's ``flow="source_to_target"``).
+A graph is validated and put in canonical order once, when it is built, and
+never changes afterwards. Its other topics live in sibling modules whose
+functions the methods call: :mod:`~graphattn.graph.convert` (dense masks,
+networkx), :mod:`~graphattn.graph.algebra` (``|``, ``&``, ``-``, subgraphs,
+batches), :mod:`~graphattn.graph.files` (JSON/NPZ), :mod:`~graphattn.graph.view`
+(ASCII) and :mod:`~graphattn.graph.text` (labelled patterns).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import zipfile
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,13 +19,11 @@ import networkx as nx
 import numpy as np
 import torch
 
-from graphattn._files import atomic_write
+from graphattn._validate import check_positive_int
+from graphattn.graph import algebra, convert, files, text, view
+from graphattn.graph.convert import DEFAULT_MAX_DENSE
 
-__all__ = ["TokenGraph"]
-
-FORMAT_NAME = "graphattn.TokenGraph"
-FORMAT_VERSION = 1
-DEFAULT_MAX_DENSE = 2**31  # elements of a dense (N, M) mask before we refuse
+__all__ = ["OwnedEdges", "TokenGraph"]
 
 
 class OwnedEdges(NamedTuple):
@@ -89,6 +88,16 @@ def _is_canonical(ei: torch.Tensor, num_src_nodes: int, chunk: int = 1 << 22) ->
     return True
 
 
+def _canonical(ei: torch.Tensor, num_src_nodes: int, shared: bool) -> torch.Tensor:
+    """``ei (2, E)`` sorted by (target, source) without duplicates, owned by the graph."""
+    if _is_canonical(ei, num_src_nodes):
+        # already canonical; a graph never changes, so it must not share
+        # memory with an array the caller holds
+        return ei.clone() if shared else ei
+    key = torch.unique(ei[1] * num_src_nodes + ei[0], sorted=True)  # (E,)
+    return torch.stack([key % num_src_nodes, key // num_src_nodes])  # (2, E)
+
+
 def _check_labels(labels: Sequence[str] | None, n: int, name: str) -> list[str] | None:
     if labels is None:
         return None
@@ -98,6 +107,67 @@ def _check_labels(labels: Sequence[str] | None, n: int, name: str) -> list[str] 
     if len(labels) != n:
         raise ValueError(f"{name} must have {n} labels, got {len(labels)}")
     return labels
+
+
+def _is_cross(
+    cross: bool | None, num_nodes: int | None, num_src_nodes: int | None, src_tokens: Any
+) -> bool:
+    """``cross`` as given, else inferred: True where M differs from N or sources are labelled."""
+    if cross is None:
+        return (num_src_nodes is not None and num_src_nodes != num_nodes) or (
+            src_tokens is not None
+        )
+    if not cross and num_src_nodes is not None and num_src_nodes != num_nodes:
+        raise ValueError(
+            f"cross=False needs num_src_nodes == num_nodes, got {num_src_nodes} != {num_nodes}"
+        )
+    return bool(cross)
+
+
+def _infer_size(size: int | None, indices: torch.Tensor, arg: str) -> int:
+    """``size`` checked, or the largest index + 1 where it is None."""
+    if size is None:
+        if indices.numel() == 0:
+            raise ValueError(f"{arg} must be given for a graph without edges")
+        return int(indices.max()) + 1
+    return check_positive_int(size, arg)
+
+
+def _sizes(
+    ei: torch.Tensor,
+    cross: bool,
+    num_nodes: int | None,
+    num_src_nodes: int | None,
+    labels: tuple[Sequence[str] | None, Sequence[str] | None],
+) -> tuple[int, int]:
+    """``(N, M)`` from the arguments, the label counts or else the edges ``ei (2, E)``."""
+    tokens, src_tokens = labels
+    if num_nodes is None and tokens is not None:
+        num_nodes = len(tokens)
+    if not cross:
+        n = _infer_size(num_nodes, ei, "num_nodes")
+        return n, n
+    if num_src_nodes is None and src_tokens is not None:
+        num_src_nodes = len(src_tokens)
+    n = _infer_size(num_nodes, ei[1], "num_nodes")
+    return n, _infer_size(num_src_nodes, ei[0], "num_src_nodes")
+
+
+def _check_range(ei: torch.Tensor, num_nodes: int, num_src_nodes: int) -> None:
+    """Raise unless all sources of ``ei (2, E)`` lie in ``[0, M)`` and all targets in ``[0, N)``."""
+    if not ei.numel():
+        return
+    if int(ei.min()) < 0:
+        raise ValueError(f"edge_index holds a negative index ({int(ei.min())})")
+    if int(ei[1].max()) >= num_nodes:
+        raise ValueError(
+            f"edge_index target {int(ei[1].max())} is out of range for num_nodes={num_nodes}"
+        )
+    if int(ei[0].max()) >= num_src_nodes:
+        raise ValueError(
+            f"edge_index source {int(ei[0].max())} is out of range for "
+            f"num_src_nodes={num_src_nodes}"
+        )
 
 
 class TokenGraph:
@@ -157,66 +227,20 @@ class TokenGraph:
         cross: bool | None = None,
     ) -> None:
         ei, shared = _as_index_tensor(edge_index)  # (2, E)
-        if cross is None:
-            cross = (num_src_nodes is not None and num_src_nodes != num_nodes) or (
-                src_tokens is not None
-            )
-        elif not cross and num_src_nodes is not None and num_src_nodes != num_nodes:
-            raise ValueError(
-                f"cross=False needs num_src_nodes == num_nodes, got {num_src_nodes} != {num_nodes}"
-            )
-        if num_nodes is None and tokens is not None:
-            num_nodes = len(tokens)
-        if cross and num_src_nodes is None and src_tokens is not None:
-            num_src_nodes = len(src_tokens)
-        num_nodes = self._infer_size(num_nodes, ei[1] if cross else ei, "num_nodes")
-        if cross:
-            num_src_nodes = self._infer_size(num_src_nodes, ei[0], "num_src_nodes")
-        else:
-            num_src_nodes = num_nodes
-        if ei.numel():
-            if int(ei.min()) < 0:
-                raise ValueError(f"edge_index holds a negative index ({int(ei.min())})")
-            if int(ei[1].max()) >= num_nodes:
-                raise ValueError(
-                    f"edge_index target {int(ei[1].max())} is out of range for "
-                    f"num_nodes={num_nodes}"
-                )
-            if int(ei[0].max()) >= num_src_nodes:
-                raise ValueError(
-                    f"edge_index source {int(ei[0].max())} is out of range for "
-                    f"num_src_nodes={num_src_nodes}"
-                )
-        if _is_canonical(ei, num_src_nodes):
-            # already sorted by (target, source) without duplicates; a graph never
-            # changes, so it must not share memory with an array the caller holds
-            self._edge_index = ei.clone() if shared else ei
-        else:
-            key = torch.unique(ei[1] * num_src_nodes + ei[0], sorted=True)  # (E,)
-            self._edge_index = torch.stack([key % num_src_nodes, key // num_src_nodes])
-        self._num_nodes = int(num_nodes)
-        self._num_src_nodes = int(num_src_nodes)
-        self._cross = bool(cross)
-        self._tokens = _check_labels(tokens, self._num_nodes, "tokens")
-        self._src_tokens = (
-            _check_labels(src_tokens, self._num_src_nodes, "src_tokens") if cross else None
-        )
+        cross = _is_cross(cross, num_nodes, num_src_nodes, src_tokens)
+        n, m = _sizes(ei, cross, num_nodes, num_src_nodes, (tokens, src_tokens))
+        _check_range(ei, n, m)
+        self._edge_index = _canonical(ei, m, shared)  # (2, E)
+        self._num_nodes = n
+        self._num_src_nodes = m
+        self._cross = cross
+        self._tokens = _check_labels(tokens, n, "tokens")
+        self._src_tokens = _check_labels(src_tokens, m, "src_tokens") if cross else None
         self.name = name
+        self._indptr: torch.Tensor | None = None
         self._ptr: torch.Tensor | None = None
         self._src_ptr: torch.Tensor | None = None
         self._cache: dict[Hashable, Any] = {}
-
-    @staticmethod
-    def _infer_size(size: int | None, indices: torch.Tensor, arg: str) -> int:
-        if size is None:
-            if indices.numel() == 0:
-                raise ValueError(f"{arg} must be given for a graph without edges")
-            return int(indices.max()) + 1
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-            raise TypeError(f"{arg} must be an int, got {type(size).__name__}")
-        if size <= 0:
-            raise ValueError(f"{arg} must be positive, got {size}")
-        return int(size)
 
     # ------------------------------------------------------------------ basics
     @property
@@ -292,19 +316,18 @@ class TokenGraph:
         """CSR row pointer over targets, ``LongTensor (N + 1,)``.
 
         The incoming edges of target ``i`` are columns ``indptr[i]:indptr[i+1]``
-        of :attr:`edge_index`.
+        of :attr:`edge_index`. Computed once, on first use.
 
         Examples
         --------
         >>> TokenGraph([[0, 0, 1], [1, 2, 2]]).indptr.tolist()
         [0, 0, 1, 3]
         """
-        return self.cached("indptr", self._build_indptr)
-
-    def _build_indptr(self) -> torch.Tensor:
-        indptr = torch.zeros(self._num_nodes + 1, dtype=torch.long)
-        torch.cumsum(self.in_degree(), 0, out=indptr[1:])
-        return indptr
+        if self._indptr is None:
+            indptr = torch.zeros(self._num_nodes + 1, dtype=torch.long)
+            torch.cumsum(self.in_degree(), 0, out=indptr[1:])
+            self._indptr = indptr
+        return self._indptr
 
     def cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """Return the plan stored under ``key``, building it once with ``build()``.
@@ -336,19 +359,6 @@ class TokenGraph:
 
         return to_block_mask(self, block_size, device=device)
 
-    def _like(self, edge_index: torch.Tensor, **changes: Any) -> TokenGraph:
-        """A graph with this one's sizes, labels and name but other edges."""
-        kwargs = dict(
-            num_nodes=self._num_nodes,
-            num_src_nodes=self._num_src_nodes,
-            tokens=self._tokens,
-            src_tokens=self._src_tokens,
-            name=self.name,
-            cross=self._cross,
-        )
-        kwargs.update(changes)
-        return TokenGraph(edge_index, **kwargs)
-
     def with_tokens(
         self, tokens: Sequence[str] | None, src_tokens: Sequence[str] | None = None
     ) -> TokenGraph:
@@ -361,7 +371,7 @@ class TokenGraph:
         """
         if src_tokens is not None and not self._cross:
             raise ValueError("src_tokens is only for cross graphs; a self graph has one label set")
-        return self._like(self._edge_index, tokens=tokens, src_tokens=src_tokens)
+        return algebra.with_edges(self, self._edge_index, tokens=tokens, src_tokens=src_tokens)
 
     # ---------------------------------------------------------- conversions
     def to_dense_mask(self, *, max_elements: int = DEFAULT_MAX_DENSE) -> torch.Tensor:
@@ -380,15 +390,7 @@ class TokenGraph:
         >>> TokenGraph([[0, 0, 1], [1, 2, 2]]).to_dense_mask().int().tolist()
         [[0, 0, 0], [1, 0, 0], [1, 1, 0]]
         """
-        size = self._num_nodes * self._num_src_nodes
-        if size > max_elements:
-            raise ValueError(
-                f"dense mask of shape ({self._num_nodes}, {self._num_src_nodes}) has {size} "
-                f"elements, more than max_elements={max_elements}; use a sparse backend"
-            )
-        mask = torch.zeros(self._num_nodes, self._num_src_nodes, dtype=torch.bool)
-        mask[self.dst, self.src] = True
-        return mask
+        return convert.to_dense_mask(self, max_elements=max_elements)
 
     @classmethod
     def from_dense_mask(
@@ -410,22 +412,8 @@ class TokenGraph:
         >>> TokenGraph.from_dense_mask(m).edge_index.tolist()
         [[0, 0, 1], [0, 1, 1]]
         """
-        m = torch.as_tensor(mask)
-        if m.dtype != torch.bool:
-            raise TypeError(f"mask must be a bool tensor, got dtype {m.dtype}")
-        if m.dim() != 2 or m.shape[0] == 0 or m.shape[1] == 0:
-            raise ValueError(f"mask must have shape (N, M) with N, M > 0, got {tuple(m.shape)}")
-        n, msrc = m.shape
-        cross = (n != msrc) if cross is None else cross
-        dst, src = m.nonzero(as_tuple=True)
-        return cls(
-            torch.stack([src, dst]),
-            n,
-            num_src_nodes=msrc if cross else None,
-            tokens=tokens,
-            src_tokens=src_tokens if cross else None,
-            name=name,
-            cross=cross,
+        return convert.from_dense_mask(
+            cls, mask, cross=cross, tokens=tokens, src_tokens=src_tokens, name=name
         )
 
     def to_networkx(self) -> nx.DiGraph:
@@ -442,26 +430,7 @@ class TokenGraph:
         >>> sorted(G.edges()), G.nodes[2]["token"]
         ([(0, 1), (1, 2)], 'c')
         """
-        G = nx.DiGraph(graphattn_cross=self._cross, name=self.name or "")
-        if self._cross:
-            for j in range(self._num_src_nodes):
-                attrs = {"bipartite": 0}
-                if self._src_tokens is not None:
-                    attrs["token"] = self._src_tokens[j]
-                G.add_node(("src", j), **attrs)
-            for i in range(self._num_nodes):
-                attrs = {"bipartite": 1}
-                if self._tokens is not None:
-                    attrs["token"] = self._tokens[i]
-                G.add_node(("dst", i), **attrs)
-            G.add_edges_from(
-                (("src", j), ("dst", i)) for j, i in self._edge_index.t().tolist()
-            )
-            return G
-        for i in range(self._num_nodes):
-            G.add_node(i, **({"token": self._tokens[i]} if self._tokens is not None else {}))
-        G.add_edges_from(map(tuple, self._edge_index.t().tolist()))
-        return G
+        return convert.to_networkx(self)
 
     @classmethod
     def from_networkx(
@@ -493,86 +462,20 @@ class TokenGraph:
         >>> g.tokens, g.edge_index.tolist()
         (['the', 'cat', 'sat'], [[0, 0, 1], [1, 2, 2]])
         """
-        if not isinstance(G, nx.Graph):
-            raise TypeError(f"G must be a networkx graph, got {type(G).__name__}")
-        if G.graph.get("graphattn_cross"):
-            return cls._from_cross_networkx(G, token_attr, name)
-        order = list(G.nodes) if nodes is None else list(nodes)
-        if not order:
-            raise ValueError("G has no nodes; a TokenGraph needs at least one token")
-        index = {node: k for k, node in enumerate(order)}
-        if len(index) != len(order):
-            raise ValueError("nodes repeats a node")
-        missing = [n for n in G.nodes if n not in index]
-        unknown = [n for n in order if n not in G]
-        if missing or unknown:
-            raise ValueError(
-                f"nodes must list exactly G's nodes: missing {missing[:5]}, unknown {unknown[:5]}"
-            )
-        edges = [(index[u], index[v]) for u, v in G.edges()]
-        if not G.is_directed():
-            edges += [(v, u) for u, v in edges]
-        ei = torch.tensor(edges, dtype=torch.long).t() if edges else torch.zeros(2, 0)
-        attrs = [G.nodes[n].get(token_attr) for n in order]
-        tokens = attrs if all(a is not None for a in attrs) else [str(n) for n in order]
-        return cls(ei.long(), len(order), tokens=tokens, name=name or G.graph.get("name") or None)
-
-    @classmethod
-    def _from_cross_networkx(cls, G: nx.Graph, token_attr: str, name: str | None) -> TokenGraph:
-        m = sum(1 for n in G.nodes if n[0] == "src")
-        n = sum(1 for n in G.nodes if n[0] == "dst")
-        edges = [(u[1], v[1]) for u, v in G.edges()]
-        ei = torch.tensor(edges, dtype=torch.long).t() if edges else torch.zeros(2, 0)
-        src_tokens = [G.nodes[("src", j)].get(token_attr) for j in range(m)]
-        tokens = [G.nodes[("dst", i)].get(token_attr) for i in range(n)]
-        return cls(
-            ei.long(),
-            n,
-            num_src_nodes=m,
-            tokens=tokens if None not in tokens else None,
-            src_tokens=src_tokens if None not in src_tokens else None,
-            name=name or G.graph.get("name") or None,
-            cross=True,
-        )
+        return convert.from_networkx(cls, G, nodes, token_attr=token_attr, name=name)
 
     # --------------------------------------------------------------- algebra
-    def _check_compatible(self, other: Any, op: str) -> None:
-        if not isinstance(other, TokenGraph):
-            raise TypeError(f"{op} needs two TokenGraphs, got {type(other).__name__}")
-        mine = (self._num_nodes, self._num_src_nodes, self._cross)
-        theirs = (other._num_nodes, other._num_src_nodes, other._cross)
-        if mine != theirs:
-            raise ValueError(
-                f"{op} needs graphs of the same sizes (N, M, cross): {mine} vs {theirs}"
-            )
-
-    def _keys(self) -> torch.Tensor:
-        return self.dst * self._num_src_nodes + self.src  # (E,) sorted
-
-    def _from_keys(self, keys: torch.Tensor) -> TokenGraph:
-        ei = torch.stack([keys % self._num_src_nodes, keys // self._num_src_nodes])
-        return self._like(ei, name=None)
-
     def __or__(self, other: TokenGraph) -> TokenGraph:
         """Union of edge sets."""
-        self._check_compatible(other, "|")
-        return self._from_keys(torch.cat([self._keys(), other._keys()]))
+        return algebra.union(self, other)
 
     def __and__(self, other: TokenGraph) -> TokenGraph:
         """Intersection of edge sets."""
-        self._check_compatible(other, "&")
-        keys = self._keys()
-        return self._from_keys(keys[torch.isin(keys, other._keys())])
+        return algebra.intersection(self, other)
 
     def __sub__(self, other: TokenGraph) -> TokenGraph:
         """Edges of ``self`` that are not in ``other``."""
-        self._check_compatible(other, "-")
-        keys = self._keys()
-        return self._from_keys(keys[~torch.isin(keys, other._keys())])
-
-    def _require_self(self, op: str) -> None:
-        if self._cross:
-            raise ValueError(f"{op} is defined for self graphs only, got a cross graph")
+        return algebra.difference(self, other)
 
     def reverse(self) -> TokenGraph:
         """Flip every edge (``j -> i`` becomes ``i -> j``); self graphs only.
@@ -582,8 +485,7 @@ class TokenGraph:
         >>> TokenGraph([[0], [1]]).reverse().edge_index.tolist()
         [[1], [0]]
         """
-        self._require_self("reverse()")
-        return self._like(self._edge_index.flip(0))
+        return algebra.reverse(self)
 
     def add_self_loops(self) -> TokenGraph:
         """Add every edge ``i -> i``; self graphs only.
@@ -593,9 +495,7 @@ class TokenGraph:
         >>> TokenGraph([[0], [1]]).add_self_loops().num_edges
         3
         """
-        self._require_self("add_self_loops()")
-        loops = torch.arange(self._num_nodes).expand(2, -1)
-        return self._like(torch.cat([self._edge_index, loops], 1))
+        return algebra.add_self_loops(self)
 
     def remove_self_loops(self) -> TokenGraph:
         """Drop every edge ``i -> i``.
@@ -605,36 +505,7 @@ class TokenGraph:
         >>> TokenGraph([[0, 1], [0, 0]]).remove_self_loops().edge_index.tolist()
         [[1], [0]]
         """
-        keep = self.src != self.dst
-        if self._cross:
-            keep = torch.ones_like(keep)
-        return self._like(self._edge_index[:, keep])
-
-    @staticmethod
-    def _node_selection(nodes: Any, n: int, arg: str) -> torch.Tensor:
-        idx = torch.as_tensor(nodes)
-        if idx.dtype == torch.bool:
-            if idx.shape != (n,):
-                raise ValueError(
-                    f"{arg} as a bool mask must have shape ({n},), got {tuple(idx.shape)}"
-                )
-            idx = idx.nonzero().flatten()
-        if idx.is_floating_point() or idx.dim() != 1:
-            raise ValueError(f"{arg} must be a 1-d sequence of node indices or a bool mask")
-        idx = idx.long()
-        if idx.numel() == 0:
-            raise ValueError(f"{arg} selects no node")
-        if int(idx.min()) < 0 or int(idx.max()) >= n:
-            raise ValueError(f"{arg} holds an index outside [0, {n})")
-        if torch.unique(idx).numel() != idx.numel():
-            raise ValueError(f"{arg} repeats a node")
-        return idx
-
-    @staticmethod
-    def _relabel(idx: torch.Tensor, n: int) -> torch.Tensor:
-        new = torch.full((n,), -1, dtype=torch.long)
-        new[idx] = torch.arange(idx.numel())
-        return new
+        return algebra.remove_self_loops(self)
 
     def subgraph(self, nodes: Any, src_nodes: Any = None) -> TokenGraph:
         """The graph induced by ``nodes`` (in the given order), relabelled ``0..k-1``.
@@ -648,30 +519,7 @@ class TokenGraph:
         >>> s.edge_index.tolist(), s.tokens
         ([[0, 1], [1, 2]], ['b', 'c', 'd'])
         """
-        dst_idx = self._node_selection(nodes, self._num_nodes, "nodes")
-        if self._cross:
-            src_idx = (
-                torch.arange(self._num_src_nodes)
-                if src_nodes is None
-                else self._node_selection(src_nodes, self._num_src_nodes, "src_nodes")
-            )
-        elif src_nodes is not None:
-            raise ValueError("src_nodes is only for cross graphs")
-        else:
-            src_idx = dst_idx
-        new_dst = self._relabel(dst_idx, self._num_nodes)[self.dst]  # (E,)
-        new_src = self._relabel(src_idx, self._num_src_nodes)[self.src]  # (E,)
-        keep = (new_dst >= 0) & (new_src >= 0)
-        pick = lambda labels, idx: None if labels is None else [labels[k] for k in idx.tolist()]  # noqa: E731
-        return TokenGraph(
-            torch.stack([new_src[keep], new_dst[keep]]),
-            dst_idx.numel(),
-            num_src_nodes=src_idx.numel() if self._cross else None,
-            tokens=pick(self._tokens, dst_idx),
-            src_tokens=pick(self._src_tokens, src_idx),
-            name=self.name,
-            cross=self._cross,
-        )
+        return algebra.subgraph(self, nodes, src_nodes)
 
     def permute(self, perm: Any, src_perm: Any = None) -> TokenGraph:
         """Reorder nodes: new node ``k`` is old node ``perm[k]``.
@@ -687,13 +535,7 @@ class TokenGraph:
         >>> p.edge_index.tolist(), p.tokens
         ([[1], [0]], ['b', 'a'])
         """
-        perm_t = self._node_selection(perm, self._num_nodes, "perm")
-        if perm_t.numel() != self._num_nodes:
-            raise ValueError(f"perm must list all {self._num_nodes} nodes, got {perm_t.numel()}")
-        sub = self.subgraph(perm_t, None if src_perm is None else src_perm)
-        if self._cross and src_perm is not None and sub.num_src_nodes != self._num_src_nodes:
-            raise ValueError(f"src_perm must list all {self._num_src_nodes} source nodes")
-        return sub
+        return algebra.permute(self, perm, src_perm)
 
     # ---------------------------------------------------------------- batches
     @classmethod
@@ -710,37 +552,9 @@ class TokenGraph:
         >>> g.edge_index.tolist(), g.ptr.tolist()
         ([[0, 2, 2], [1, 3, 4]], [0, 2, 5])
         """
-        graphs = list(graphs)
-        if not graphs or not all(isinstance(g, TokenGraph) for g in graphs):
-            raise TypeError("batch needs a non-empty sequence of TokenGraphs")
-        cross = {g.is_cross for g in graphs}
-        if len(cross) != 1:
-            raise ValueError("batch cannot mix cross and self graphs")
-        (cross,) = cross
-        ptr = torch.tensor([0] + [g.num_nodes for g in graphs]).cumsum(0)
-        src_ptr = torch.tensor([0] + [g.num_src_nodes for g in graphs]).cumsum(0)
-        ei = torch.cat(
-            [
-                g.edge_index + torch.stack([src_ptr[k], ptr[k]]).unsqueeze(1)
-                for k, g in enumerate(graphs)
-            ],
-            1,
-        )  # (2, E_total)
-
-        def labels(attr: str) -> list[str] | None:
-            parts = [getattr(g, attr) for g in graphs]
-            return None if any(p is None for p in parts) else [t for p in parts for t in p]
-
-        out = cls(
-            ei,
-            int(ptr[-1]),
-            num_src_nodes=int(src_ptr[-1]) if cross else None,
-            tokens=labels("tokens"),
-            src_tokens=labels("src_tokens") if cross else None,
-            cross=cross,
-        )
-        out._ptr, out._src_ptr = ptr, src_ptr
-        return out
+        joined, ptr, src_ptr = algebra.batch(cls, graphs)
+        joined._ptr, joined._src_ptr = ptr, src_ptr
+        return joined
 
     def unbatch(self) -> list[TokenGraph]:
         """Split a graph made by :meth:`batch` back into its members.
@@ -751,26 +565,7 @@ class TokenGraph:
         >>> TokenGraph.batch([a, b]).unbatch() == [a, b]
         True
         """
-        if self._ptr is None:
-            raise ValueError("unbatch() needs a graph made by TokenGraph.batch")
-        out = []
-        for k in range(self._ptr.numel() - 1):
-            lo, hi = int(self._ptr[k]), int(self._ptr[k + 1])
-            slo, shi = int(self._src_ptr[k]), int(self._src_ptr[k + 1])
-            sel = (self.dst >= lo) & (self.dst < hi)
-            ei = self._edge_index[:, sel] - torch.tensor([[slo], [lo]])
-            cut = lambda labels, a, b: None if labels is None else labels[a:b]  # noqa: E731
-            out.append(
-                TokenGraph(
-                    ei,
-                    hi - lo,
-                    num_src_nodes=shi - slo if self._cross else None,
-                    tokens=cut(self._tokens, lo, hi),
-                    src_tokens=cut(self._src_tokens, slo, shi),
-                    cross=self._cross,
-                )
-            )
-        return out
+        return algebra.unbatch(self)
 
     # ------------------------------------------------------------ comparison
     def __eq__(self, other: object) -> bool:
@@ -809,37 +604,39 @@ class TokenGraph:
         x x .
         x x x
         """
-        if max(self._num_nodes, self._num_src_nodes) > max_nodes:
-            raise ValueError(
-                f"to_string draws graphs of at most max_nodes={max_nodes} nodes; this one has "
-                f"N={self._num_nodes}, M={self._num_src_nodes} (use graphattn.plot.draw_pattern)"
-            )
-        mask = self.to_dense_mask()
-        rows = [" ".join("x" if v else "." for v in row) for row in mask.tolist()]
-        return "\n".join([repr(self), *rows])
+        return view.to_string(self, max_nodes)
 
     # ------------------------------------------------------------- from text
     @classmethod
     def from_tokens(
-        cls, tokens: str | Sequence[str], pattern: str = "causal", **params: Any
+        cls,
+        tokens: str | Sequence[str],
+        pattern: str | Callable[..., TokenGraph] = "causal",
+        **params: Any,
     ) -> TokenGraph:
         """Label a named pattern's nodes with tokens.
 
         ``tokens`` is a list of labels or a string, split on whitespace.
-        ``pattern`` and ``params`` are passed to :func:`graphattn.patterns.get`.
+        ``pattern`` and ``params`` are passed to :func:`graphattn.patterns.get`;
+        ``pattern`` may also be a callable ``pattern(n, **params)`` that
+        returns a graph on ``n`` nodes.
+
+        Raises
+        ------
+        ValueError
+            If ``tokens`` is empty, or ``pattern`` names a pattern while
+            :mod:`graphattn.patterns` is not imported (``import graphattn``
+            imports it).
 
         Examples
         --------
         >>> g = TokenGraph.from_tokens("The sky is blue")
         >>> g.tokens, g.num_edges
         (['The', 'sky', 'is', 'blue'], 10)
+        >>> TokenGraph.from_tokens("a b", lambda n: TokenGraph([[0], [1]], n)).edge_index.tolist()
+        [[0], [1]]
         """
-        from graphattn import patterns  # patterns builds on this module; imported late
-
-        labels = tokens.split() if isinstance(tokens, str) else list(tokens)
-        if not labels:
-            raise ValueError("tokens is empty; a token graph needs at least one token")
-        return patterns.get(pattern, len(labels), **params).with_tokens(labels)
+        return text.from_tokens(cls, tokens, pattern, **params)
 
     # ----------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> Path:
@@ -856,30 +653,7 @@ class TokenGraph:
         ...     TokenGraph.load(g.save(pathlib.Path(d) / "g.json")) == g
         True
         """
-        path = Path(path)
-        meta = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "num_nodes": self._num_nodes,
-            "num_src_nodes": self._num_src_nodes,
-            "cross": self._cross,
-            "name": self.name,
-            "tokens": self._tokens,
-            "src_tokens": self._src_tokens,
-        }
-        suffix = path.suffix.lower()
-        if suffix not in (".json", ".npz"):
-            raise ValueError(f"path must end in .json or .npz, got {path.name!r}")
-        if suffix == ".json":
-            meta["edge_index"] = self._edge_index.tolist()
-            text = json.dumps(meta)
-            return atomic_write(path, lambda tmp: tmp.write_text(text))
-        return atomic_write(
-            path,
-            lambda tmp: np.savez_compressed(
-                tmp, meta=np.array(json.dumps(meta)), edge_index=self._edge_index.numpy()
-            ),
-        )
+        return files.save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TokenGraph:
@@ -890,46 +664,4 @@ class TokenGraph:
         ValueError
             If the file is corrupt, not a graphattn graph, or of a newer version.
         """
-        path = Path(path)
-        suffix = path.suffix.lower()
-        try:
-            if suffix == ".json":
-                meta = json.loads(path.read_text())
-                if not isinstance(meta, dict):
-                    raise ValueError("top level is not an object")
-                edge_index = meta.get("edge_index")
-            elif suffix == ".npz":
-                with np.load(path, allow_pickle=False) as z:
-                    meta = json.loads(str(z["meta"]))
-                    edge_index = z["edge_index"]
-            else:
-                raise ValueError(f"path must end in .json or .npz, got {path.name!r}")
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-            if isinstance(err, FileNotFoundError):
-                raise
-            raise ValueError(f"{path} is not a readable graphattn graph file: {err}") from err
-        if meta.get("format") != FORMAT_NAME:
-            raise ValueError(
-                f"{path} is not a graphattn graph file (format={meta.get('format')!r})"
-            )
-        if meta.get("version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path} has graph format version {meta.get('version')!r}; "
-                f"this graphattn reads version {FORMAT_VERSION}"
-            )
-        if edge_index is None:
-            raise ValueError(f"{path} holds an invalid graph: it has no edge_index")
-        try:
-            cross = bool(meta["cross"])
-            g = cls(
-                edge_index if edge_index is not None and len(edge_index) else [[], []],
-                meta["num_nodes"],
-                num_src_nodes=meta["num_src_nodes"] if cross else None,
-                tokens=meta.get("tokens"),
-                src_tokens=meta.get("src_tokens") if cross else None,
-                name=meta.get("name"),
-                cross=cross,
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path} holds an invalid graph: {err}") from err
-        return g
+        return files.load(cls, path)
