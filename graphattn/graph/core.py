@@ -345,20 +345,6 @@ class TokenGraph:
             self._cache[key] = build()
         return self._cache[key]
 
-    def to_block_mask(self, block_size: int = 128, *, device: torch.device | str = "cpu") -> Any:
-        """This graph as a FlexAttention ``BlockMask``, without an ``N x M`` table.
-
-        See :func:`graphattn.backends.flex.to_block_mask`.
-
-        Examples
-        --------
-        >>> TokenGraph([[0, 0, 1], [0, 1, 1]]).to_block_mask().kv_num_blocks.tolist()
-        [[[1]]]
-        """
-        from graphattn.backends.flex import to_block_mask  # kernels build on this module
-
-        return to_block_mask(self, block_size, device=device)
-
     def with_tokens(
         self, tokens: Sequence[str] | None, src_tokens: Sequence[str] | None = None
     ) -> TokenGraph:
