@@ -8,10 +8,10 @@ imported (``import graphattn`` does so). :func:`from_tokens` backs
 Examples
 --------
 >>> from graphattn.graph import TokenGraph
->>> full = lambda n: TokenGraph([[j for i in range(n) for j in range(n)],
-...                              [i for i in range(n) for j in range(n)]])
->>> from_tokens(TokenGraph, "a b", full).edge_index.tolist()
-[[0, 1, 0, 1], [0, 0, 1, 1]]
+>>> one_edge = lambda n: TokenGraph([[0], [1]], n)
+>>> g = from_tokens(TokenGraph, "a b c", one_edge)
+>>> g.tokens, g.edge_index.tolist()
+(['a', 'b', 'c'], [[0], [1]])
 """
 
 from __future__ import annotations
