@@ -1,6 +1,8 @@
 """TokenGraph: canonical form, conversions, set algebra, files and error paths."""
 
+import ast
 import json
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -9,7 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphattn.graph import FORMAT_NAME, OwnedEdges, TokenGraph
+from graphattn import patterns
+from graphattn.graph import FORMAT_NAME, OwnedEdges, TokenGraph, register_pattern_resolver
 
 SETTINGS = settings(max_examples=30, deadline=None)
 
@@ -93,6 +96,39 @@ def test_from_tokens_labels_a_pattern():
     assert g.edge_index.tolist() == [[0, 0, 1, 1, 2], [0, 1, 1, 2, 2]]
     with pytest.raises(ValueError, match="tokens is empty"):
         TokenGraph.from_tokens("   ")
+
+
+def test_from_tokens_takes_a_builder_and_needs_a_resolver_for_names():
+    g = TokenGraph.from_tokens("a b c", patterns.sliding_window, window=2)
+    assert g == TokenGraph.from_tokens("a b c", "sliding_window", window=2)
+    with pytest.raises(TypeError, match="pattern must return a TokenGraph, got int"):
+        TokenGraph.from_tokens("a b", lambda n: n)
+    with pytest.raises(TypeError, match="pattern must be a pattern name or a callable"):
+        TokenGraph.from_tokens("a b", 3)
+    register_pattern_resolver(None)
+    try:
+        with pytest.raises(ValueError, match="no pattern resolver is registered"):
+            TokenGraph.from_tokens("a b", "causal")
+    finally:
+        register_pattern_resolver(patterns.get)
+
+
+def test_graph_layer_imports_only_private_utilities():
+    """graphattn/graph builds on nothing of graphattn but _validate, _files and _cache."""
+    allowed = {"graphattn.graph", "graphattn._validate", "graphattn._files", "graphattn._cache"}
+    package = Path(__file__).resolve().parents[1] / "graphattn" / "graph"
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] if node.level == 0 else ["graphattn.graph"]
+            else:
+                continue
+            for name in names:
+                inside = name == "graphattn" or name.startswith("graphattn.")
+                ok = any(name == a or name.startswith(a + ".") for a in allowed)
+                assert not inside or ok, f"{path.name} imports {name}"
 
 
 def test_to_string_and_repr():

@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from graphattn.graph import TokenGraph
+from graphattn.graph import TokenGraph, register_pattern_resolver
 from graphattn.patterns.cross_ import cross, cross_window
 from graphattn.patterns.dense import causal, full, prefix_lm
 from graphattn.patterns.global_ import attention_sink, bigbird, global_tokens, longformer, star
@@ -107,3 +107,6 @@ def get(name: str, n: int, **params: Any) -> TokenGraph:
             f"bad parameters for pattern {name!r}: {err}; it takes {', '.join(accepted)}"
         ) from None
     return builder(n, **params)
+
+
+register_pattern_resolver(get)  # TokenGraph.from_tokens(tokens, name) looks names up here
