@@ -12,13 +12,13 @@ The *allowed* sources of a target, used by :func:`layers_to_reach`, are every
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from graphattn._validate import check_int
 from graphattn.graph import OwnedEdges, TokenGraph
 
 __all__ = [
@@ -47,14 +47,6 @@ def _check_graph(graph: Any, self_only: str | None = None) -> TokenGraph:
             f"with N={graph.num_nodes}, M={graph.num_src_nodes}"
         )
     return graph
-
-
-def _nonneg_int(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
 
 
 # ------------------------------------------------------------ simple counts
@@ -191,7 +183,7 @@ def block_density(graph: TokenGraph, block_size: int) -> BlockDensity:
     BlockDensity(block_size=4, nonempty_blocks=3, total_blocks=4, computed=48, density=0.75)
     """
     graph = _check_graph(graph)
-    b = _nonneg_int(block_size, "block_size", 1)
+    b = check_int(block_size, "block_size", low=1)
     n, m = graph.num_nodes, graph.num_src_nodes
     rows, cols = -(-n // b), -(-m // b)
     blocks = torch.unique((graph.dst // b) * cols + graph.src // b)  # (nonempty,)
@@ -270,7 +262,7 @@ def reach(graph: TokenGraph, layers: int) -> TokenGraph:
     True
     """
     graph = _check_graph(graph, "reach")
-    layers = _nonneg_int(layers, "layers", 0)
+    layers = check_int(layers, "layers", low=0)
     out = TokenGraph(torch.arange(graph.num_nodes).expand(2, -1), graph.num_nodes)
     if layers:
         step = graph.remove_self_loops()
@@ -336,7 +328,7 @@ def layers_to_reach(graph: TokenGraph, max_layers: int | None = None) -> int | N
         raise ValueError(
             f"layers_to_reach keeps an N x N table; N={n} exceeds {math.isqrt(MAX_VISITED)}"
         )
-    limit = n if max_layers is None else _nonneg_int(max_layers, "max_layers", 1)
+    limit = n if max_layers is None else check_int(max_layers, "max_layers", low=1)
     causal = is_causal(graph)
     total = n * (n + 1) // 2 if causal else n * n  # allowed pairs
     step = graph.remove_self_loops()

@@ -15,26 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphattn._validate import check_positive_int, check_probability
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 
 __all__ = ["GraphAttention", "padding_bias"]
-
-
-def _check_positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
-
-
-def _check_dropout(p: object) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)):
-        raise TypeError(f"dropout must be a float, got {type(p).__name__}")
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {p}")
-    return float(p)
 
 
 class GraphAttention(nn.Module):
@@ -108,12 +93,12 @@ class GraphAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.embed_dim = _check_positive_int(embed_dim, "embed_dim")
-        self.num_heads = _check_positive_int(num_heads, "num_heads")
-        self.kdim = embed_dim if kdim is None else _check_positive_int(kdim, "kdim")
-        self.vdim = embed_dim if vdim is None else _check_positive_int(vdim, "vdim")
+        self.embed_dim = check_positive_int(embed_dim, "embed_dim")
+        self.num_heads = check_positive_int(num_heads, "num_heads")
+        self.kdim = embed_dim if kdim is None else check_positive_int(kdim, "kdim")
+        self.vdim = embed_dim if vdim is None else check_positive_int(vdim, "vdim")
         self.num_kv_heads = (
-            num_heads if num_kv_heads is None else _check_positive_int(num_kv_heads, "num_kv_heads")
+            num_heads if num_kv_heads is None else check_positive_int(num_kv_heads, "num_kv_heads")
         )
         if embed_dim % num_heads:
             raise ValueError(f"num_heads={num_heads} must divide embed_dim={embed_dim}")
@@ -121,7 +106,7 @@ class GraphAttention(nn.Module):
             raise ValueError(
                 f"num_kv_heads={self.num_kv_heads} must divide num_heads={self.num_heads}"
             )
-        self.dropout = _check_dropout(dropout)
+        self.dropout = check_probability(dropout, "dropout")
         self.head_dim = embed_dim // num_heads
         kv_dim = self.num_kv_heads * self.head_dim
         self._qkv_same_embed_dim = (
@@ -483,7 +468,7 @@ def padding_bias(
         raise ValueError(
             f"valid must have shape (B, M={graph.num_src_nodes}), got {tuple(valid.shape)}"
         )
-    _check_positive_int(num_heads, "num_heads")
+    check_positive_int(num_heads, "num_heads")
     src = graph.src.to(valid.device)  # (E,)
     bias = torch.zeros(valid.shape[0], graph.num_edges, dtype=dtype, device=valid.device)
     bias = bias.masked_fill(~valid[:, src], -math.inf)  # (B, E)

@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphattn import patterns
+from graphattn._validate import check_int, check_positive_int, check_probability
 from graphattn.graph import TokenGraph
-from graphattn.nn.attention import GraphAttention, _check_dropout, _check_positive_int
+from graphattn.nn.attention import GraphAttention
 from graphattn.nn.config import GraphLMConfig, GraphTransformerConfig, PatternSpec
 from graphattn.nn.layers import GraphTransformerLayer
 
@@ -29,8 +30,7 @@ def _sequence_layers(layers: LayerWeights | None, b: int) -> LayerWeights:
     """Every layer's ``(graph, weights)`` of batch element ``b`` (weights ``(E, H)``)."""
     if layers is None:
         raise ValueError("no weights were returned: call the model with need_weights=True")
-    if isinstance(b, bool) or not isinstance(b, int):
-        raise TypeError(f"b must be an int, got {type(b).__name__}")
+    b = check_int(b, "b")
     out = []
     for graph, weights in layers:
         if weights.dim() == 2:  # unbatched input: (E, H)
@@ -195,7 +195,7 @@ class GraphTransformer(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_positive_int(num_layers, "num_layers")
+        check_positive_int(num_layers, "num_layers")
         self.config = GraphTransformerConfig(
             d_model=d_model,
             num_heads=num_heads,
@@ -429,7 +429,7 @@ class GraphLM(nn.Module):
             (n_heads, "n_heads"),
             (max_len, "max_len"),
         ):
-            _check_positive_int(value, name)
+            check_positive_int(value, name)
         self.config = GraphLMConfig(
             vocab_size=vocab_size,
             d_model=d_model,
@@ -450,7 +450,7 @@ class GraphLM(nn.Module):
         self._graph_cache: dict[tuple[str, str, int], TokenGraph] = {}
         self.tok_emb = nn.Embedding(vocab_size, d_model)
         self.pos_emb = nn.Embedding(max_len, d_model)
-        self.drop = nn.Dropout(_check_dropout(dropout))
+        self.drop = nn.Dropout(check_probability(dropout, "dropout"))
         self.layers = nn.ModuleList(
             GraphTransformerLayer(
                 d_model,
