@@ -337,32 +337,55 @@ def layers_to_reach(graph: TokenGraph, max_layers: int | None = None) -> int | N
     visited[step.dst, step.src] = True
     fj, fi = step.src, step.dst  # (F,) frontier: pairs at distance exactly t
     covered = n + int((fj <= fi).sum()) if causal else n + step.num_edges
-    order = torch.argsort(step.src, stable=True)  # out-edges grouped by source
-    out_dst = step.dst[order]
-    out_ptr = torch.zeros(n + 1, dtype=torch.long)
-    torch.cumsum(step.out_degree(), 0, out=out_ptr[1:])
+    out_edges = _out_edges(step)
     layers = 1
     while covered < total:
         if fj.numel() == 0 or layers >= limit:
             return None
-        new = []
-        deg = out_ptr[fi + 1] - out_ptr[fi]  # (F,) ways to extend each frontier pair
-        for lo, hi in _chunks(deg, PRODUCT_CHUNK):
-            c = deg[lo:hi]
-            total_p = int(c.sum())
-            which = torch.repeat_interleave(torch.arange(hi - lo), c, output_size=total_p)  # (P,)
-            offset = torch.arange(total_p) - (torch.cumsum(c, 0) - c)[which]  # (P,)
-            ci = out_dst[out_ptr[fi[lo:hi]][which] + offset]  # (P,) new targets
-            cj = fj[lo:hi][which]  # (P,) their sources
-            fresh = ~visited[ci, cj]
-            keys = torch.unique(ci[fresh] * n + cj[fresh])  # (P',)
-            visited[keys // n, keys % n] = True
-            new.append(keys)
-        keys = torch.cat(new)
+        keys = _advance(fi, fj, out_edges, visited)  # (F',) i * n + j of the new pairs
         fi, fj = keys // n, keys % n
         layers += 1
         covered += int((fj <= fi).sum()) if causal else keys.numel()
     return layers
+
+
+def _out_edges(graph: TokenGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    """Out-edges grouped by source: ``out_ptr (N+1,)`` and ``out_dst (E,)`` (CSR by source)."""
+    order = torch.argsort(graph.src, stable=True)
+    out_ptr = torch.zeros(graph.num_nodes + 1, dtype=torch.long)
+    torch.cumsum(graph.out_degree(), 0, out=out_ptr[1:])
+    return out_ptr, graph.dst[order]
+
+
+def _advance(
+    fi: torch.Tensor,
+    fj: torch.Tensor,
+    out_edges: tuple[torch.Tensor, torch.Tensor],
+    visited: torch.Tensor,
+) -> torch.Tensor:
+    """One layer of the search: the pairs first reached by extending the frontier.
+
+    Extends each frontier pair ``j -> .. -> i`` by every out-edge ``i -> i'``,
+    marks the unvisited pairs ``(i', j)`` in ``visited`` and returns each of
+    them once as a key ``i' * N + j``. Works in chunks of about
+    :data:`PRODUCT_CHUNK` extended pairs.
+    """
+    out_ptr, out_dst = out_edges
+    n = visited.shape[0]
+    new = []
+    deg = out_ptr[fi + 1] - out_ptr[fi]  # (F,) ways to extend each frontier pair
+    for lo, hi in _chunks(deg, PRODUCT_CHUNK):
+        c = deg[lo:hi]
+        total_p = int(c.sum())
+        which = torch.repeat_interleave(torch.arange(hi - lo), c, output_size=total_p)  # (P,)
+        offset = torch.arange(total_p) - (torch.cumsum(c, 0) - c)[which]  # (P,)
+        ci = out_dst[out_ptr[fi[lo:hi]][which] + offset]  # (P,) new targets
+        cj = fj[lo:hi][which]  # (P,) their sources
+        fresh = ~visited[ci, cj]
+        keys = torch.unique(ci[fresh] * n + cj[fresh])  # (P',)
+        visited[keys // n, keys % n] = True
+        new.append(keys)
+    return torch.cat(new)
 
 
 def _chunks(cost: torch.Tensor, budget: int) -> list[tuple[int, int]]:
