@@ -93,6 +93,20 @@ class GraphAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        self._set_sizes(embed_dim, num_heads, kdim, vdim, num_kv_heads)
+        self.dropout = check_probability(dropout, "dropout")
+        self._make_parameters(bias, {"device": device, "dtype": dtype})
+        self.reset_parameters()
+
+    def _set_sizes(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        kdim: int | None,
+        vdim: int | None,
+        num_kv_heads: int | None,
+    ) -> None:
+        """Check the sizes and set them, with ``head_dim``, on the module."""
         self.embed_dim = check_positive_int(embed_dim, "embed_dim")
         self.num_heads = check_positive_int(num_heads, "num_heads")
         self.kdim = embed_dim if kdim is None else check_positive_int(kdim, "kdim")
@@ -106,29 +120,28 @@ class GraphAttention(nn.Module):
             raise ValueError(
                 f"num_kv_heads={self.num_kv_heads} must divide num_heads={self.num_heads}"
             )
-        self.dropout = check_probability(dropout, "dropout")
         self.head_dim = embed_dim // num_heads
+
+    def _make_parameters(self, bias: bool, factory: dict) -> None:
+        """The projections, laid out like ``nn.MultiheadAttention``'s (uninitialised)."""
+        c = self.embed_dim
         kv_dim = self.num_kv_heads * self.head_dim
-        self._qkv_same_embed_dim = (
-            self.kdim == embed_dim and self.vdim == embed_dim and kv_dim == embed_dim
-        )
-        factory = {"device": device, "dtype": dtype}
+        self._qkv_same_embed_dim = self.kdim == c and self.vdim == c and kv_dim == c
         if self._qkv_same_embed_dim:
-            self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim, **factory))
+            self.in_proj_weight = nn.Parameter(torch.empty(3 * c, c, **factory))
             self.register_parameter("q_proj_weight", None)
             self.register_parameter("k_proj_weight", None)
             self.register_parameter("v_proj_weight", None)
         else:
             self.register_parameter("in_proj_weight", None)
-            self.q_proj_weight = nn.Parameter(torch.empty(embed_dim, embed_dim, **factory))
+            self.q_proj_weight = nn.Parameter(torch.empty(c, c, **factory))
             self.k_proj_weight = nn.Parameter(torch.empty(kv_dim, self.kdim, **factory))
             self.v_proj_weight = nn.Parameter(torch.empty(kv_dim, self.vdim, **factory))
         if bias:
-            self.in_proj_bias = nn.Parameter(torch.empty(embed_dim + 2 * kv_dim, **factory))
+            self.in_proj_bias = nn.Parameter(torch.empty(c + 2 * kv_dim, **factory))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias, **factory)
-        self.reset_parameters()
+        self.out_proj = nn.Linear(c, c, bias=bias, **factory)
 
     def reset_parameters(self) -> None:
         """Initialise like ``nn.MultiheadAttention``: Xavier-uniform weights, zero biases."""
@@ -160,21 +173,7 @@ class GraphAttention(nn.Module):
         context: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Validate the inputs; return the key and value inputs."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a tensor, got {type(x).__name__}")
-        if x.dim() not in (2, 3):
-            raise ValueError(f"x must have shape (N, C) or (B, N, C), got {tuple(x.shape)}")
-        if x.shape[-1] != self.embed_dim:
-            raise ValueError(
-                f"x must have embed_dim={self.embed_dim} features in its last dimension, "
-                f"got shape {tuple(x.shape)}"
-            )
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
-        if x.device != self.out_proj.weight.device:
-            raise ValueError(
-                f"x must be on the parameters' device {self.out_proj.weight.device}, got {x.device}"
-            )
+        self._check_x(x)
         graphs = self._graph_list(graph)
         for name, g in graphs:
             if g.num_nodes != x.shape[-2]:
@@ -200,6 +199,24 @@ class GraphAttention(nn.Module):
                     f"{key.shape[-2]} tokens (shape {tuple(key.shape)})"
                 )
         return key, value
+
+    def _check_x(self, x: object) -> None:
+        """``x`` is a floating ``(N, C)`` or ``(B, N, C)`` tensor on the parameters' device."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a tensor, got {type(x).__name__}")
+        if x.dim() not in (2, 3):
+            raise ValueError(f"x must have shape (N, C) or (B, N, C), got {tuple(x.shape)}")
+        if x.shape[-1] != self.embed_dim:
+            raise ValueError(
+                f"x must have embed_dim={self.embed_dim} features in its last dimension, "
+                f"got shape {tuple(x.shape)}"
+            )
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+        if x.device != self.out_proj.weight.device:
+            raise ValueError(
+                f"x must be on the parameters' device {self.out_proj.weight.device}, got {x.device}"
+            )
 
     def _check_context(
         self, x: torch.Tensor, context: object
