@@ -1,4 +1,23 @@
-"""graphattn: transformer attention as message passing on token graphs."""
+"""graphattn: transformer attention as message passing on token graphs.
+
+The core (graphs, patterns, analysis, kernels, modules, flow) is imported with
+the package. The subpackages with heavier dependencies (``plot`` needs
+matplotlib, ``pretrained`` and ``experiments`` safetensors, ``hf`` transformers)
+are attributes too, imported on first use (PEP 562), so ``import graphattn``
+alone imports none of those dependencies.
+
+Examples
+--------
+>>> import graphattn as ga
+>>> "plot" in dir(ga)
+True
+>>> ga.plot.draw_graph.__module__
+'graphattn.plot.graph'
+"""
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING
 
 from graphattn import (
     analysis,  # graphattn.analysis.describe, reach, layers_to_reach, ...
@@ -18,7 +37,16 @@ from graphattn.nn import (
     GraphTransformerLayer,
 )
 
+if TYPE_CHECKING:  # type checkers see the lazy subpackages; at run time __getattr__ loads them
+    from graphattn import experiments as experiments
+    from graphattn import plot as plot
+    from graphattn import pretrained as pretrained
+
 __version__ = "0.1.0"
+
+#: Subpackages imported on first attribute access (``hf``: the Hugging Face
+#: integration, an attribute once ``graphattn/hf/`` exists).
+_LAZY_SUBPACKAGES = ("experiments", "hf", "plot", "pretrained")
 
 __all__ = [
     "GraphAttention",
@@ -36,3 +64,18 @@ __all__ = [
     "patterns",
     "to_block_mask",
 ]
+
+
+def _present(name: str) -> bool:
+    return importlib.util.find_spec(f"{__name__}.{name}") is not None
+
+
+def __getattr__(name: str) -> object:
+    """Import a lazy subpackage on first access (``graphattn.plot``, ...)."""
+    if name in _LAZY_SUBPACKAGES and _present(name):
+        return importlib.import_module(f"{__name__}.{name}")  # also binds it in globals()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {name for name in _LAZY_SUBPACKAGES if _present(name)})

@@ -12,13 +12,13 @@ The *allowed* sources of a target, used by :func:`layers_to_reach`, are every
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from graphattn._validate import check_int
 from graphattn.graph import OwnedEdges, TokenGraph
 
 __all__ = [
@@ -47,14 +47,6 @@ def _check_graph(graph: Any, self_only: str | None = None) -> TokenGraph:
             f"with N={graph.num_nodes}, M={graph.num_src_nodes}"
         )
     return graph
-
-
-def _nonneg_int(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
 
 
 # ------------------------------------------------------------ simple counts
@@ -191,7 +183,7 @@ def block_density(graph: TokenGraph, block_size: int) -> BlockDensity:
     BlockDensity(block_size=4, nonempty_blocks=3, total_blocks=4, computed=48, density=0.75)
     """
     graph = _check_graph(graph)
-    b = _nonneg_int(block_size, "block_size", 1)
+    b = check_int(block_size, "block_size", low=1)
     n, m = graph.num_nodes, graph.num_src_nodes
     rows, cols = -(-n // b), -(-m // b)
     blocks = torch.unique((graph.dst // b) * cols + graph.src // b)  # (nonempty,)
@@ -270,7 +262,7 @@ def reach(graph: TokenGraph, layers: int) -> TokenGraph:
     True
     """
     graph = _check_graph(graph, "reach")
-    layers = _nonneg_int(layers, "layers", 0)
+    layers = check_int(layers, "layers", low=0)
     out = TokenGraph(torch.arange(graph.num_nodes).expand(2, -1), graph.num_nodes)
     if layers:
         step = graph.remove_self_loops()
@@ -336,7 +328,7 @@ def layers_to_reach(graph: TokenGraph, max_layers: int | None = None) -> int | N
         raise ValueError(
             f"layers_to_reach keeps an N x N table; N={n} exceeds {math.isqrt(MAX_VISITED)}"
         )
-    limit = n if max_layers is None else _nonneg_int(max_layers, "max_layers", 1)
+    limit = n if max_layers is None else check_int(max_layers, "max_layers", low=1)
     causal = is_causal(graph)
     total = n * (n + 1) // 2 if causal else n * n  # allowed pairs
     step = graph.remove_self_loops()
@@ -345,32 +337,55 @@ def layers_to_reach(graph: TokenGraph, max_layers: int | None = None) -> int | N
     visited[step.dst, step.src] = True
     fj, fi = step.src, step.dst  # (F,) frontier: pairs at distance exactly t
     covered = n + int((fj <= fi).sum()) if causal else n + step.num_edges
-    order = torch.argsort(step.src, stable=True)  # out-edges grouped by source
-    out_dst = step.dst[order]
-    out_ptr = torch.zeros(n + 1, dtype=torch.long)
-    torch.cumsum(step.out_degree(), 0, out=out_ptr[1:])
+    out_edges = _out_edges(step)
     layers = 1
     while covered < total:
         if fj.numel() == 0 or layers >= limit:
             return None
-        new = []
-        deg = out_ptr[fi + 1] - out_ptr[fi]  # (F,) ways to extend each frontier pair
-        for lo, hi in _chunks(deg, PRODUCT_CHUNK):
-            c = deg[lo:hi]
-            total_p = int(c.sum())
-            which = torch.repeat_interleave(torch.arange(hi - lo), c, output_size=total_p)  # (P,)
-            offset = torch.arange(total_p) - (torch.cumsum(c, 0) - c)[which]  # (P,)
-            ci = out_dst[out_ptr[fi[lo:hi]][which] + offset]  # (P,) new targets
-            cj = fj[lo:hi][which]  # (P,) their sources
-            fresh = ~visited[ci, cj]
-            keys = torch.unique(ci[fresh] * n + cj[fresh])  # (P',)
-            visited[keys // n, keys % n] = True
-            new.append(keys)
-        keys = torch.cat(new)
+        keys = _advance(fi, fj, out_edges, visited)  # (F',) i * n + j of the new pairs
         fi, fj = keys // n, keys % n
         layers += 1
         covered += int((fj <= fi).sum()) if causal else keys.numel()
     return layers
+
+
+def _out_edges(graph: TokenGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    """Out-edges grouped by source: ``out_ptr (N+1,)`` and ``out_dst (E,)`` (CSR by source)."""
+    order = torch.argsort(graph.src, stable=True)
+    out_ptr = torch.zeros(graph.num_nodes + 1, dtype=torch.long)
+    torch.cumsum(graph.out_degree(), 0, out=out_ptr[1:])
+    return out_ptr, graph.dst[order]
+
+
+def _advance(
+    fi: torch.Tensor,
+    fj: torch.Tensor,
+    out_edges: tuple[torch.Tensor, torch.Tensor],
+    visited: torch.Tensor,
+) -> torch.Tensor:
+    """One layer of the search: the pairs first reached by extending the frontier.
+
+    Extends each frontier pair ``j -> .. -> i`` by every out-edge ``i -> i'``,
+    marks the unvisited pairs ``(i', j)`` in ``visited`` and returns each of
+    them once as a key ``i' * N + j``. Works in chunks of about
+    :data:`PRODUCT_CHUNK` extended pairs.
+    """
+    out_ptr, out_dst = out_edges
+    n = visited.shape[0]
+    new = []
+    deg = out_ptr[fi + 1] - out_ptr[fi]  # (F,) ways to extend each frontier pair
+    for lo, hi in _chunks(deg, PRODUCT_CHUNK):
+        c = deg[lo:hi]
+        total_p = int(c.sum())
+        which = torch.repeat_interleave(torch.arange(hi - lo), c, output_size=total_p)  # (P,)
+        offset = torch.arange(total_p) - (torch.cumsum(c, 0) - c)[which]  # (P,)
+        ci = out_dst[out_ptr[fi[lo:hi]][which] + offset]  # (P,) new targets
+        cj = fj[lo:hi][which]  # (P,) their sources
+        fresh = ~visited[ci, cj]
+        keys = torch.unique(ci[fresh] * n + cj[fresh])  # (P',)
+        visited[keys // n, keys % n] = True
+        new.append(keys)
+    return torch.cat(new)
 
 
 def _chunks(cost: torch.Tensor, budget: int) -> list[tuple[int, int]]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from graphattn import patterns
+from graphattn._validate import check_int, check_number
 from graphattn.experiments.tasks import TASKS, RecallTask
 from graphattn.graph import TokenGraph
 
@@ -43,20 +44,6 @@ __all__ = [
 ]
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-
-
-def _number(name: str, value: Any, low: float, *, inclusive: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    if value < low or (value == low and not inclusive):
-        raise ValueError(f"{name} must be {'>=' if inclusive else '>'} {low}, got {value}")
-
-
 @dataclass(frozen=True)
 class ModelConfig:
     """Size of the :class:`~graphattn.nn.GraphLM` trained for every pattern.
@@ -74,7 +61,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_layers", "n_heads"):
-            _positive_int(f"model.{name}", getattr(self, name))
+            check_int(getattr(self, name), f"model.{name}", low=1)
         if self.d_model % self.n_heads:
             raise ValueError(
                 f"model.n_heads ({self.n_heads}) must divide model.d_model ({self.d_model})"
@@ -108,10 +95,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "eval_every", "eval_batches", "eval_batch_size"):
-            _positive_int(f"train.{name}", getattr(self, name))
-        _positive_int("train.log_every", self.log_every)
-        _number("train.lr", self.lr, 0.0, inclusive=False)
-        _number("train.weight_decay", self.weight_decay, 0.0, inclusive=True)
+            check_int(getattr(self, name), f"train.{name}", low=1)
+        check_int(self.log_every, "train.log_every", low=1)
+        check_number(self.lr, "train.lr", low=0.0, low_open=True)
+        check_number(self.weight_decay, "train.weight_decay", low=0.0)
         if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
             raise ValueError(f"train.warmup must be an int >= 0, got {self.warmup!r}")
         if self.warmup >= self.steps:
@@ -129,11 +116,11 @@ class TrainConfig:
             )
         if self.checkpoint_every is None:
             object.__setattr__(self, "checkpoint_every", self.eval_every)
-        _positive_int("train.checkpoint_every", self.checkpoint_every)
+        check_int(self.checkpoint_every, "train.checkpoint_every", low=1)
         if not isinstance(self.device, str) or self.device.split(":")[0] not in ("cpu", "cuda"):
             raise ValueError(f"train.device must be 'cpu' or 'cuda[:k]', got {self.device!r}")
         if self.threads is not None:
-            _positive_int("train.threads", self.threads)
+            check_int(self.threads, "train.threads", low=1)
 
 
 @dataclass(frozen=True)
@@ -176,7 +163,7 @@ class PatternConfig:
         if self.function is not None and self.function.count(":") != 1:
             raise ValueError(f"function must be 'module:function', got {self.function!r}")
         if self.n_layers is not None:
-            _positive_int("n_layers", self.n_layers)
+            check_int(self.n_layers, "n_layers", low=1)
 
     def build(self, n: int, where: str) -> TokenGraph:
         """The causal graph of this pattern on ``n`` tokens.

@@ -270,6 +270,46 @@ def _train(
 ) -> RunResult:
     t = cfg.train
     device = torch.device(t.device)
+    model, opt = _new_model(cfg, pattern, graph, seed, device)
+    fingerprint = _fingerprint(cfg, pattern, seed)
+    result = RunResult(pattern.label, seed)
+    if checkpoint is not None and checkpoint.exists():
+        result = _load_checkpoint(checkpoint, model, opt, fingerprint)
+        if result.status == "complete":
+            return result
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    bar = _progress_bar(t.steps, result.steps_done, f"{pattern.label} (seed {seed})", progress)
+    step = result.steps_done
+    while step < t.steps:
+        loss_value, seconds = _train_step(model, opt, cfg, seed, step, device)
+        result.train_seconds += seconds
+        step += 1
+        _record_step(result, step, loss_value, model, cfg, device, bar)
+        interrupted = stop is not None and stop.requested
+        if checkpoint is not None and (
+            step % t.checkpoint_every == 0 or step == t.steps or interrupted
+        ):
+            _save_checkpoint(checkpoint, model, opt, result, fingerprint)
+        if interrupted:
+            break
+    bar.close()
+    return result
+
+
+def _progress_bar(steps: int, done: int, desc: str, progress: bool) -> tqdm:
+    """A tqdm bar over a run's ``steps``, ``done`` of them already taken; hidden unless asked."""
+    return tqdm(total=steps, initial=done, desc=desc, disable=not progress, leave=False)
+
+
+def _new_model(
+    cfg: ExperimentConfig,
+    pattern: PatternConfig,
+    graph: TokenGraph,
+    seed: int,
+    device: torch.device,
+) -> tuple[GraphLM, torch.optim.Optimizer]:
+    """The freshly seeded model of a run, on ``graph`` in every layer, and its optimizer."""
     n_layers = cfg.layers_of(pattern)
     torch.manual_seed(seed)
     model = GraphLM(
@@ -281,57 +321,56 @@ def _train(
         max_len=cfg.task.seq_len,
         tie_weights=cfg.model.tie_weights,
     ).to(device)
+    t = cfg.train
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    fingerprint = _fingerprint(cfg, pattern, seed)
-    result = RunResult(pattern.label, seed)
-    if checkpoint is not None and checkpoint.exists():
-        result = _load_checkpoint(checkpoint, model, opt, fingerprint)
-        if result.status == "complete":
-            return result
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    bar = tqdm(
-        total=t.steps,
-        initial=result.steps_done,
-        desc=f"{pattern.label} (seed {seed})",
-        disable=not progress,
-        leave=False,
-    )
+    return model, opt
+
+
+def _train_step(
+    model: GraphLM,
+    opt: torch.optim.Optimizer,
+    cfg: ExperimentConfig,
+    seed: int,
+    step: int,
+    device: torch.device,
+) -> tuple[float, float]:
+    """One optimizer step on the batch of ``step``: the training loss and the seconds taken."""
+    x, y = cfg.task.batch(cfg.train.batch_size, _step_generator(seed, step))  # (B, N) each
+    start = time.perf_counter()
+    for group in opt.param_groups:
+        group["lr"] = _lr(step, cfg)
+    logits = model(x.to(device)).logits  # (B, N, V)
+    loss = F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), ignore_index=IGNORE)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    loss_value = float(loss.detach())
+    return loss_value, time.perf_counter() - start
+
+
+def _record_step(
+    result: RunResult,
+    step: int,
+    loss_value: float,
+    model: GraphLM,
+    cfg: ExperimentConfig,
+    device: torch.device,
+    bar: tqdm,
+) -> None:
+    """Update ``result`` after ``step`` steps: curve, evaluation when due, speed, memory, status."""
+    t = cfg.train
+    result.steps_done = step
+    if step % t.log_every == 0 or step == t.steps:
+        result.curve.append([step, loss_value])
+    if step % t.eval_every == 0 or step == t.steps:
+        result.val_loss, result.val_acc = _evaluate(model, cfg, device)
+        result.evals.append([step, result.val_loss, result.val_acc])
+        bar.set_postfix(loss=f"{loss_value:.3f}", val_acc=f"{result.val_acc:.3f}")
+    bar.update(1)
     tokens = t.batch_size * cfg.task.seq_len
-    step = result.steps_done
-    while step < t.steps:
-        x, y = cfg.task.batch(t.batch_size, _step_generator(seed, step))  # (B, N) each
-        start = time.perf_counter()
-        for group in opt.param_groups:
-            group["lr"] = _lr(step, cfg)
-        logits = model(x.to(device)).logits  # (B, N, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), ignore_index=IGNORE)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        loss_value = float(loss.detach())
-        result.train_seconds += time.perf_counter() - start
-        step += 1
-        result.steps_done = step
-        if step % t.log_every == 0 or step == t.steps:
-            result.curve.append([step, loss_value])
-        if step % t.eval_every == 0 or step == t.steps:
-            result.val_loss, result.val_acc = _evaluate(model, cfg, device)
-            result.evals.append([step, result.val_loss, result.val_acc])
-            bar.set_postfix(loss=f"{loss_value:.3f}", val_acc=f"{result.val_acc:.3f}")
-        bar.update(1)
-        result.tokens_per_s = tokens * step / max(result.train_seconds, 1e-9)
-        result.peak_memory_mb, result.memory_measure = _peak_memory_mb(device)
-        interrupted = stop is not None and stop.requested
-        result.status = "complete" if step == t.steps else "interrupted"
-        if checkpoint is not None and (
-            step % t.checkpoint_every == 0 or step == t.steps or interrupted
-        ):
-            _save_checkpoint(checkpoint, model, opt, result, fingerprint)
-        if interrupted:
-            break
-    bar.close()
-    return result
+    result.tokens_per_s = tokens * step / max(result.train_seconds, 1e-9)
+    result.peak_memory_mb, result.memory_measure = _peak_memory_mb(device)
+    result.status = "complete" if step == t.steps else "interrupted"
 
 
 def _linked(cfg: ExperimentConfig, graph: TokenGraph) -> float | None:
@@ -374,6 +413,30 @@ def _pattern_info(cfg: ExperimentConfig, pattern: PatternConfig, graph: TokenGra
         "reach_fraction": reached.num_edges / (n * (n + 1) // 2),
         "direct_links": _linked(cfg, graph),
         "reachable_links": _linked(cfg, reached),
+    }
+
+
+def _new_results(
+    cfg: ExperimentConfig, graphs: list[TokenGraph], command: str | None
+) -> dict[str, Any]:
+    """The results of an experiment before any run: config, environment, pending runs."""
+    entries = []
+    for p, g in zip(cfg.patterns, graphs, strict=True):
+        info = _pattern_info(cfg, p, g)
+        info["runs"] = [RunResult(p.label, s).to_dict() for s in cfg.seeds]
+        entries.append(info)
+    return {
+        "name": cfg.name,
+        "status": "running",
+        "command": command,
+        "config": cfg.to_dict(),
+        "environment": {
+            "torch": torch.__version__,
+            "device": cfg.train.device,
+            "threads": torch.get_num_threads() if cfg.train.threads is None else cfg.train.threads,
+        },
+        "chance": 1 / cfg.task.n_values if hasattr(cfg.task, "n_values") else None,
+        "patterns": entries,
     }
 
 
@@ -424,24 +487,8 @@ def run_experiment(
     ckpt_dir = out / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     graphs = [p.build(cfg.task.seq_len, f"patterns[{k}]") for k, p in enumerate(cfg.patterns)]
-    entries = []
-    for p, g in zip(cfg.patterns, graphs, strict=True):
-        info = _pattern_info(cfg, p, g)
-        info["runs"] = [RunResult(p.label, s).to_dict() for s in cfg.seeds]
-        entries.append(info)
-    results = {
-        "name": cfg.name,
-        "status": "running",
-        "command": command,
-        "config": cfg.to_dict(),
-        "environment": {
-            "torch": torch.__version__,
-            "device": cfg.train.device,
-            "threads": torch.get_num_threads() if cfg.train.threads is None else cfg.train.threads,
-        },
-        "chance": 1 / cfg.task.n_values if hasattr(cfg.task, "n_values") else None,
-        "patterns": entries,
-    }
+    results = _new_results(cfg, graphs, command)
+    entries = results["patterns"]
     paths = {
         (k, s): ckpt_dir / f"{_slug(p.label)}-seed{s}.safetensors"
         for k, p in enumerate(cfg.patterns)

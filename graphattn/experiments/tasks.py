@@ -31,6 +31,8 @@ from pathlib import Path
 
 import torch
 
+from graphattn._validate import check_int
+
 __all__ = [
     "IGNORE",
     "TASKS",
@@ -46,15 +48,8 @@ DATA_DIR = Path(__file__).with_name("data")
 DEFAULT_TEXT = "comedy_of_errors.txt"  # Shakespeare, public domain; see data/README.md
 
 
-def _check_int(name: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-
-
 def _check_batch(batch_size: int, generator: torch.Generator) -> None:
-    _check_int("batch_size", batch_size, 1)
+    check_int(batch_size, "batch_size", low=1)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
 
@@ -90,8 +85,8 @@ class CopyTask:
     n_symbols: int = 8  # alphabet of the string to copy
 
     def __post_init__(self) -> None:
-        _check_int("task.seq_len", self.seq_len, 4)
-        _check_int("task.n_symbols", self.n_symbols, 2)
+        check_int(self.seq_len, "task.seq_len", low=4)
+        check_int(self.n_symbols, "task.n_symbols", low=2)
 
     @property
     def vocab_size(self) -> int:
@@ -191,14 +186,14 @@ class RecallTask:
     train_distance: int | None = None  # minimum distance in training; None: distance
 
     def __post_init__(self) -> None:
-        _check_int("task.seq_len", self.seq_len, 4)
-        _check_int("task.n_keys", self.n_keys, 1)
-        _check_int("task.n_values", self.n_values, 2)
-        _check_int("task.n_pairs", self.n_pairs, 1)
-        _check_int("task.n_queries", self.n_queries, 1)
-        _check_int("task.distance", self.distance, 1)
+        check_int(self.seq_len, "task.seq_len", low=4)
+        check_int(self.n_keys, "task.n_keys", low=1)
+        check_int(self.n_values, "task.n_values", low=2)
+        check_int(self.n_pairs, "task.n_pairs", low=1)
+        check_int(self.n_queries, "task.n_queries", low=1)
+        check_int(self.distance, "task.distance", low=1)
         if self.train_distance is not None:
-            _check_int("task.train_distance", self.train_distance, 1)
+            check_int(self.train_distance, "task.train_distance", low=1)
             if self.train_distance > self.distance:
                 raise ValueError(
                     f"task.train_distance ({self.train_distance}) must be <= "
@@ -307,8 +302,8 @@ class InductionTask:
     n_symbols: int = 16  # alphabet
 
     def __post_init__(self) -> None:
-        _check_int("task.seq_len", self.seq_len, 4)
-        _check_int("task.n_symbols", self.n_symbols, 2)
+        check_int(self.seq_len, "task.seq_len", low=4)
+        check_int(self.n_symbols, "task.n_symbols", low=2)
 
     @property
     def vocab_size(self) -> int:
@@ -373,7 +368,7 @@ class CharLMTask:
     _data: torch.Tensor = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_int("task.seq_len", self.seq_len, 2)
+        check_int(self.seq_len, "task.seq_len", low=2)
         if not isinstance(self.val_fraction, (int, float)) or not 0 < self.val_fraction <= 0.5:
             raise ValueError(f"task.val_fraction must be in (0, 0.5], got {self.val_fraction!r}")
         path = self.path

@@ -124,17 +124,15 @@ def cross_rollout(
 def _check_cross_inputs(
     encoder_layers: Any, decoder_self_layers: Any, decoder_cross_layers: Any
 ) -> tuple[list[Layer], list[Layer], list[Layer]]:
-    groups = {}
-    for name, seq in (
-        ("encoder_layers", encoder_layers),
-        ("decoder_self_layers", decoder_self_layers),
-        ("decoder_cross_layers", decoder_cross_layers),
-    ):
-        if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
-            raise TypeError(f"{name} must be a sequence of (graph, weights[, grad]) entries")
-        groups[name] = [
-            check_layer(item, f"{name}[{l}]", allow_grad=True) for l, item in enumerate(seq)
-        ]
+    """The three groups of layers, validated: entries, block counts, kinds, device, sizes."""
+    groups = {
+        name: _check_group(seq, name)
+        for name, seq in (
+            ("encoder_layers", encoder_layers),
+            ("decoder_self_layers", decoder_self_layers),
+            ("decoder_cross_layers", decoder_cross_layers),
+        )
+    }
     enc, dec_self, dec_cross = groups.values()
     if not dec_cross:
         raise ValueError("decoder_cross_layers is empty; give at least one decoder block")
@@ -143,28 +141,38 @@ def _check_cross_inputs(
             f"decoder_self_layers and decoder_cross_layers must have one entry per decoder "
             f"block, got {len(dec_self)} and {len(dec_cross)}"
         )
-    kinds = (
-        ("encoder_layers", enc, False),
-        ("decoder_self_layers", dec_self, False),
-        ("decoder_cross_layers", dec_cross, True),
-    )
-    for name, group, cross in kinds:
+    for name, group in groups.items():
+        cross = name == "decoder_cross_layers"
         for l, layer in enumerate(group):
             if layer.graph.is_cross != cross:
                 kind = "a cross graph (N targets x M sources)" if cross else "a self graph"
                 raise ValueError(f"{name}[{l}] must be {kind}, got {layer.graph!r}")
-    devices = {layer.weights.device for group in (enc, dec_self, dec_cross) for layer in group}
+    devices = {layer.weights.device for group in groups.values() for layer in group}
     if len(devices) > 1:
         raise ValueError(
             f"all layers' weights must be on one device, got {sorted(map(str, devices))}"
         )
-    n, m = dec_cross[0].graph.num_nodes, dec_cross[0].graph.num_src_nodes
+    _check_sizes(groups)
+    return enc, dec_self, dec_cross
+
+
+def _check_group(seq: Any, name: str) -> list[Layer]:
+    """The validated entries of one group of layers."""
+    if isinstance(seq, (str, bytes)) or not isinstance(seq, Sequence):
+        raise TypeError(f"{name} must be a sequence of (graph, weights[, grad]) entries")
+    return [check_layer(item, f"{name}[{l}]", allow_grad=True) for l, item in enumerate(seq)]
+
+
+def _check_sizes(groups: dict[str, list[Layer]]) -> None:
+    """Every graph's ``(N, M)`` agrees with the first cross layer's."""
+    first = groups["decoder_cross_layers"][0].graph
+    n, m = first.num_nodes, first.num_src_nodes
     sizes = {
         "encoder_layers": (m, m),
         "decoder_self_layers": (n, n),
         "decoder_cross_layers": (n, m),
     }
-    for name, group, _ in kinds:
+    for name, group in groups.items():
         size = sizes[name]
         for l, layer in enumerate(group):
             g = layer.graph
@@ -173,7 +181,6 @@ def _check_cross_inputs(
                     f"{name}[{l}] must have (N, M) = {size} as decoder_cross_layers[0] implies, "
                     f"got {(g.num_nodes, g.num_src_nodes)}"
                 )
-    return enc, dec_self, dec_cross
 
 
 def _relevance_matrix(layer: Layer, head_reduce: str, dtype: torch.dtype) -> torch.Tensor:

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import torch
 
 from graphattn.flow._layers import (
+    LayerMatrix,
     check_options,
     check_self_layers,
     check_targets,
@@ -91,26 +92,49 @@ def top_paths(
     score[source, 0] = 0.0
     back = []  # per layer: (src of the edge taken, rank of the partial path it extends)
     for layer in checked:
-        m = merged_entries(layer_operator(layer, residual, head_reduce, torch.float64))
-        row, col = m.row.cpu(), m.col.cpu()  # (nnz,) sorted by row
-        cand = score[col] + m.val.detach().cpu().log().unsqueeze(1)  # (nnz, k)
-        degree = torch.bincount(row, minlength=n)  # (N,)
-        start = torch.cumsum(degree, 0) - degree  # (N,) first entry of every row
-        pos = torch.arange(row.numel()) - start[row]  # (nnz,) slot within its row
-        width = int(degree.max()) * k
-        padded = torch.full((n, int(degree.max()), k), -torch.inf, dtype=torch.float64)
-        padded[row, pos] = cand  # (N, D, k)
-        best, idx = padded.view(n, width).topk(min(k, width), dim=1)  # (N, k')
-        entry = start.unsqueeze(1) + idx // k  # (N, k') entry index of the edge taken
-        score = torch.full((n, k), -torch.inf, dtype=torch.float64)
-        score[:, : best.shape[1]] = best
-        edge_src = torch.zeros(n, k, dtype=torch.long)
-        edge_src[:, : best.shape[1]] = col[entry.clamp_max(row.numel() - 1)]
-        rank = torch.zeros(n, k, dtype=torch.long)
-        rank[:, : best.shape[1]] = idx % k
+        score, edge_src, rank = _best_extensions(
+            score, merged_entries(layer_operator(layer, residual, head_reduce, torch.float64))
+        )
         back.append((edge_src, rank))
+    return _trace_back(score, back, target)
+
+
+def _best_extensions(
+    score: torch.Tensor, m: LayerMatrix
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One layer of the k-best program: every node's ``k`` best extended partial paths.
+
+    ``score (N, k)`` holds the log-strengths of every node's best partial paths
+    so far; each entry ``A[i, j]`` of the layer matrix extends the paths of
+    ``j`` to ``i``. Returns the new ``score (N, k)`` and, per node and rank,
+    the source of the edge taken and the rank of the path it extends.
+    """
+    n, k = score.shape
+    row, col = m.row.cpu(), m.col.cpu()  # (nnz,) sorted by row
+    cand = score[col] + m.val.detach().cpu().log().unsqueeze(1)  # (nnz, k)
+    degree = torch.bincount(row, minlength=n)  # (N,)
+    start = torch.cumsum(degree, 0) - degree  # (N,) first entry of every row
+    pos = torch.arange(row.numel()) - start[row]  # (nnz,) slot within its row
+    width = int(degree.max()) * k
+    padded = torch.full((n, int(degree.max()), k), -torch.inf, dtype=torch.float64)
+    padded[row, pos] = cand  # (N, D, k)
+    best, idx = padded.view(n, width).topk(min(k, width), dim=1)  # (N, k')
+    entry = start.unsqueeze(1) + idx // k  # (N, k') entry index of the edge taken
+    score = torch.full((n, k), -torch.inf, dtype=torch.float64)
+    score[:, : best.shape[1]] = best
+    edge_src = torch.zeros(n, k, dtype=torch.long)
+    edge_src[:, : best.shape[1]] = col[entry.clamp_max(row.numel() - 1)]
+    rank = torch.zeros(n, k, dtype=torch.long)
+    rank[:, : best.shape[1]] = idx % k
+    return score, edge_src, rank
+
+
+def _trace_back(
+    score: torch.Tensor, back: list[tuple[torch.Tensor, torch.Tensor]], target: int
+) -> list[FlowPath]:
+    """The paths ending at ``target``, strongest first, followed back through the layers."""
     paths = []
-    for r in range(k):
+    for r in range(score.shape[1]):
         strength = float(score[target, r])
         if strength == -torch.inf:
             break

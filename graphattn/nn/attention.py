@@ -15,26 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphattn._validate import check_positive_int, check_probability
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 
 __all__ = ["GraphAttention", "padding_bias"]
-
-
-def _check_positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
-
-
-def _check_dropout(p: object) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)):
-        raise TypeError(f"dropout must be a float, got {type(p).__name__}")
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {p}")
-    return float(p)
 
 
 class GraphAttention(nn.Module):
@@ -108,12 +93,26 @@ class GraphAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.embed_dim = _check_positive_int(embed_dim, "embed_dim")
-        self.num_heads = _check_positive_int(num_heads, "num_heads")
-        self.kdim = embed_dim if kdim is None else _check_positive_int(kdim, "kdim")
-        self.vdim = embed_dim if vdim is None else _check_positive_int(vdim, "vdim")
+        self._set_sizes(embed_dim, num_heads, kdim, vdim, num_kv_heads)
+        self.dropout = check_probability(dropout, "dropout")
+        self._make_parameters(bias, {"device": device, "dtype": dtype})
+        self.reset_parameters()
+
+    def _set_sizes(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        kdim: int | None,
+        vdim: int | None,
+        num_kv_heads: int | None,
+    ) -> None:
+        """Check the sizes and set them, with ``head_dim``, on the module."""
+        self.embed_dim = check_positive_int(embed_dim, "embed_dim")
+        self.num_heads = check_positive_int(num_heads, "num_heads")
+        self.kdim = embed_dim if kdim is None else check_positive_int(kdim, "kdim")
+        self.vdim = embed_dim if vdim is None else check_positive_int(vdim, "vdim")
         self.num_kv_heads = (
-            num_heads if num_kv_heads is None else _check_positive_int(num_kv_heads, "num_kv_heads")
+            num_heads if num_kv_heads is None else check_positive_int(num_kv_heads, "num_kv_heads")
         )
         if embed_dim % num_heads:
             raise ValueError(f"num_heads={num_heads} must divide embed_dim={embed_dim}")
@@ -121,29 +120,28 @@ class GraphAttention(nn.Module):
             raise ValueError(
                 f"num_kv_heads={self.num_kv_heads} must divide num_heads={self.num_heads}"
             )
-        self.dropout = _check_dropout(dropout)
         self.head_dim = embed_dim // num_heads
+
+    def _make_parameters(self, bias: bool, factory: dict) -> None:
+        """The projections, laid out like ``nn.MultiheadAttention``'s (uninitialised)."""
+        c = self.embed_dim
         kv_dim = self.num_kv_heads * self.head_dim
-        self._qkv_same_embed_dim = (
-            self.kdim == embed_dim and self.vdim == embed_dim and kv_dim == embed_dim
-        )
-        factory = {"device": device, "dtype": dtype}
+        self._qkv_same_embed_dim = self.kdim == c and self.vdim == c and kv_dim == c
         if self._qkv_same_embed_dim:
-            self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim, **factory))
+            self.in_proj_weight = nn.Parameter(torch.empty(3 * c, c, **factory))
             self.register_parameter("q_proj_weight", None)
             self.register_parameter("k_proj_weight", None)
             self.register_parameter("v_proj_weight", None)
         else:
             self.register_parameter("in_proj_weight", None)
-            self.q_proj_weight = nn.Parameter(torch.empty(embed_dim, embed_dim, **factory))
+            self.q_proj_weight = nn.Parameter(torch.empty(c, c, **factory))
             self.k_proj_weight = nn.Parameter(torch.empty(kv_dim, self.kdim, **factory))
             self.v_proj_weight = nn.Parameter(torch.empty(kv_dim, self.vdim, **factory))
         if bias:
-            self.in_proj_bias = nn.Parameter(torch.empty(embed_dim + 2 * kv_dim, **factory))
+            self.in_proj_bias = nn.Parameter(torch.empty(c + 2 * kv_dim, **factory))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias, **factory)
-        self.reset_parameters()
+        self.out_proj = nn.Linear(c, c, bias=bias, **factory)
 
     def reset_parameters(self) -> None:
         """Initialise like ``nn.MultiheadAttention``: Xavier-uniform weights, zero biases."""
@@ -175,21 +173,7 @@ class GraphAttention(nn.Module):
         context: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Validate the inputs; return the key and value inputs."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a tensor, got {type(x).__name__}")
-        if x.dim() not in (2, 3):
-            raise ValueError(f"x must have shape (N, C) or (B, N, C), got {tuple(x.shape)}")
-        if x.shape[-1] != self.embed_dim:
-            raise ValueError(
-                f"x must have embed_dim={self.embed_dim} features in its last dimension, "
-                f"got shape {tuple(x.shape)}"
-            )
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
-        if x.device != self.out_proj.weight.device:
-            raise ValueError(
-                f"x must be on the parameters' device {self.out_proj.weight.device}, got {x.device}"
-            )
+        self._check_x(x)
         graphs = self._graph_list(graph)
         for name, g in graphs:
             if g.num_nodes != x.shape[-2]:
@@ -215,6 +199,24 @@ class GraphAttention(nn.Module):
                     f"{key.shape[-2]} tokens (shape {tuple(key.shape)})"
                 )
         return key, value
+
+    def _check_x(self, x: object) -> None:
+        """``x`` is a floating ``(N, C)`` or ``(B, N, C)`` tensor on the parameters' device."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a tensor, got {type(x).__name__}")
+        if x.dim() not in (2, 3):
+            raise ValueError(f"x must have shape (N, C) or (B, N, C), got {tuple(x.shape)}")
+        if x.shape[-1] != self.embed_dim:
+            raise ValueError(
+                f"x must have embed_dim={self.embed_dim} features in its last dimension, "
+                f"got shape {tuple(x.shape)}"
+            )
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+        if x.device != self.out_proj.weight.device:
+            raise ValueError(
+                f"x must be on the parameters' device {self.out_proj.weight.device}, got {x.device}"
+            )
 
     def _check_context(
         self, x: torch.Tensor, context: object
@@ -483,7 +485,7 @@ def padding_bias(
         raise ValueError(
             f"valid must have shape (B, M={graph.num_src_nodes}), got {tuple(valid.shape)}"
         )
-    _check_positive_int(num_heads, "num_heads")
+    check_positive_int(num_heads, "num_heads")
     src = graph.src.to(valid.device)  # (E,)
     bias = torch.zeros(valid.shape[0], graph.num_edges, dtype=dtype, device=valid.device)
     bias = bias.masked_fill(~valid[:, src], -math.inf)  # (B, E)

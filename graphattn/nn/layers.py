@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphattn._validate import check_positive_int, check_probability
 from graphattn.graph import TokenGraph
-from graphattn.nn.attention import GraphAttention, _check_dropout, _check_positive_int
+from graphattn.nn.attention import GraphAttention
 
 __all__ = ["ACTIVATIONS", "GraphDecoderLayer", "GraphTransformerLayer"]
 
@@ -58,14 +59,14 @@ class _LayerBase(nn.Module):
         dtype: torch.dtype | None,
     ) -> None:
         super().__init__()
-        self.d_model = _check_positive_int(d_model, "d_model")
-        self.num_heads = _check_positive_int(num_heads, "num_heads")
-        self.dim_feedforward = _check_positive_int(dim_feedforward, "dim_feedforward")
+        self.d_model = check_positive_int(d_model, "d_model")
+        self.num_heads = check_positive_int(num_heads, "num_heads")
+        self.dim_feedforward = check_positive_int(dim_feedforward, "dim_feedforward")
         self.activation = _check_activation(activation)
         self.layer_norm_eps = float(layer_norm_eps)
         self.norm_first = bool(norm_first)
         self.num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-        p = _check_dropout(dropout)
+        p = check_probability(dropout, "dropout")
         self.self_attn = GraphAttention(
             d_model,
             num_heads,

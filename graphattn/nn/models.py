@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphattn import patterns
+from graphattn._validate import check_int, check_positive_int, check_probability
 from graphattn.graph import TokenGraph
-from graphattn.nn.attention import GraphAttention, _check_dropout, _check_positive_int
+from graphattn.nn.attention import GraphAttention
 from graphattn.nn.config import GraphLMConfig, GraphTransformerConfig, PatternSpec
 from graphattn.nn.layers import GraphTransformerLayer
 
@@ -29,8 +30,7 @@ def _sequence_layers(layers: LayerWeights | None, b: int) -> LayerWeights:
     """Every layer's ``(graph, weights)`` of batch element ``b`` (weights ``(E, H)``)."""
     if layers is None:
         raise ValueError("no weights were returned: call the model with need_weights=True")
-    if isinstance(b, bool) or not isinstance(b, int):
-        raise TypeError(f"b must be an int, got {type(b).__name__}")
+    b = check_int(b, "b")
     out = []
     for graph, weights in layers:
         if weights.dim() == 2:  # unbatched input: (E, H)
@@ -133,6 +133,23 @@ def _layer_graphs(graph: TokenGraph | Sequence[TokenGraph], num_layers: int) -> 
     )
 
 
+def _encoder_layer(config: GraphTransformerConfig, factory: dict) -> GraphTransformerLayer:
+    """One layer of a :class:`GraphTransformer` (``factory``: its device and dtype)."""
+    c = config
+    return GraphTransformerLayer(
+        c.d_model,
+        c.num_heads,
+        c.dim_feedforward,
+        c.dropout,
+        c.activation,
+        c.layer_norm_eps,
+        c.norm_first,
+        c.bias,
+        num_kv_heads=c.num_kv_heads,
+        **factory,
+    )
+
+
 class GraphTransformer(nn.Module):
     """A stack of :class:`GraphTransformerLayer` modules, each on its own graph if wanted.
 
@@ -195,7 +212,7 @@ class GraphTransformer(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_positive_int(num_layers, "num_layers")
+        check_positive_int(num_layers, "num_layers")
         self.config = GraphTransformerConfig(
             d_model=d_model,
             num_heads=num_heads,
@@ -209,26 +226,10 @@ class GraphTransformer(nn.Module):
             num_kv_heads=num_kv_heads,
             final_norm=final_norm,
         )
-        self.layers = nn.ModuleList(
-            GraphTransformerLayer(
-                d_model,
-                num_heads,
-                dim_feedforward,
-                dropout,
-                activation,
-                layer_norm_eps,
-                norm_first,
-                bias,
-                num_kv_heads=num_kv_heads,
-                device=device,
-                dtype=dtype,
-            )
-            for _ in range(num_layers)
-        )
+        factory = {"device": device, "dtype": dtype}
+        self.layers = nn.ModuleList(_encoder_layer(self.config, factory) for _ in range(num_layers))
         self.norm = (
-            nn.LayerNorm(d_model, layer_norm_eps, bias=bias, device=device, dtype=dtype)
-            if final_norm
-            else None
+            nn.LayerNorm(d_model, layer_norm_eps, bias=bias, **factory) if final_norm else None
         )
 
     @classmethod
@@ -339,6 +340,12 @@ class GraphTransformer(nn.Module):
         return model.train(encoder.training)
 
 
+def _check_sizes(**sizes: int) -> None:
+    """Every size is a positive int (checked in the order given)."""
+    for name, value in sizes.items():
+        check_positive_int(value, name)
+
+
 class GraphLM(nn.Module):
     """Decoder-only language model whose layers attend along token-graph patterns.
 
@@ -422,14 +429,8 @@ class GraphLM(nn.Module):
         num_kv_heads: int | None = None,
     ) -> None:
         super().__init__()
-        for value, name in (
-            (vocab_size, "vocab_size"),
-            (d_model, "d_model"),
-            (n_layers, "n_layers"),
-            (n_heads, "n_heads"),
-            (max_len, "max_len"),
-        ):
-            _check_positive_int(value, name)
+        _check_sizes(vocab_size=vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads)
+        check_positive_int(max_len, "max_len")
         self.config = GraphLMConfig(
             vocab_size=vocab_size,
             d_model=d_model,
@@ -448,27 +449,32 @@ class GraphLM(nn.Module):
         )
         self._patterns = self._check_patterns(pattern, n_layers)
         self._graph_cache: dict[tuple[str, str, int], TokenGraph] = {}
-        self.tok_emb = nn.Embedding(vocab_size, d_model)
-        self.pos_emb = nn.Embedding(max_len, d_model)
-        self.drop = nn.Dropout(_check_dropout(dropout))
+        self._build_modules(self.config)
+
+    def _build_modules(self, c: GraphLMConfig) -> None:
+        """Embeddings, pre-norm layers, final norm and head, initialised GPT-2 style."""
+        self.tok_emb = nn.Embedding(c.vocab_size, c.d_model)
+        self.pos_emb = nn.Embedding(c.max_len, c.d_model)
+        self.drop = nn.Dropout(check_probability(c.dropout, "dropout"))
+        ff = 4 * c.d_model if c.dim_feedforward is None else c.dim_feedforward
         self.layers = nn.ModuleList(
             GraphTransformerLayer(
-                d_model,
-                n_heads,
-                4 * d_model if dim_feedforward is None else dim_feedforward,
-                dropout,
-                activation,
-                layer_norm_eps,
+                c.d_model,
+                c.n_heads,
+                ff,
+                c.dropout,
+                c.activation,
+                c.layer_norm_eps,
                 norm_first=True,
-                bias=bias,
-                num_kv_heads=num_kv_heads,
+                bias=c.bias,
+                num_kv_heads=c.num_kv_heads,
             )
-            for _ in range(n_layers)
+            for _ in range(c.n_layers)
         )
-        self.norm = nn.LayerNorm(d_model, layer_norm_eps, bias=bias)
-        self.lm_head = nn.Linear(d_model, vocab_size, bias=False)
+        self.norm = nn.LayerNorm(c.d_model, c.layer_norm_eps, bias=c.bias)
+        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
         self.apply(self._init_weights)
-        if tie_weights:
+        if c.tie_weights:
             self.lm_head.weight = self.tok_emb.weight
 
     @staticmethod

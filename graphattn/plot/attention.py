@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from graphattn.graph import TokenGraph
@@ -181,25 +182,31 @@ def draw_attention(
         colors = style.rgba(style.head_color(key), 0.05 + 0.95 * strength)
         add_lines(ax, paths, colors, 0.4 + 2.6 * strength, f"edges-{key}")
     draw_nodes(ax, lay, [graph])
-    if len(picked) > 1:
-        ax.legend(
-            handles=[
-                Line2D([], [], color=style.head_color(k), lw=2, label=f"head {k}")
-                for k, _ in picked
-            ],
-            loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False,
-        )
+    keys = [k for k, _ in picked]
+    if len(keys) > 1:
+        _head_legend(ax, keys)
     if title is None:
-        keys = [k for k, _ in picked]
-        which = (
-            "mean over heads" if keys == ["mean"]
-            else f"head {keys[0]}" if len(keys) == 1
-            else "heads " + ", ".join(map(str, keys))
-        )
-        title = f"{describe(graph)}\n{which}"
+        title = f"{describe(graph)}\n{_heads_name(keys)}"
     notes.discard(None)
     set_title(ax, title, "; ".join(sorted(notes)) or None)
     return ax
+
+
+def _head_legend(ax: Axes, keys: list[int | str]) -> None:
+    """A legend of the heads' colours, outside the Axes on the right."""
+    ax.legend(
+        handles=[Line2D([], [], color=style.head_color(k), lw=2, label=f"head {k}") for k in keys],
+        loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False,
+    )
+
+
+def _heads_name(keys: list[int | str]) -> str:
+    """``"mean over heads"``, ``"head 2"`` or ``"heads 0, 3"`` for the title."""
+    if keys == ["mean"]:
+        return "mean over heads"
+    if len(keys) == 1:
+        return f"head {keys[0]}"
+    return "heads " + ", ".join(map(str, keys))
 
 
 def draw_heads(
@@ -252,19 +259,7 @@ def draw_heads(
     if view not in ("matrix", "bipartite", "arc"):
         raise ValueError(f"view must be 'matrix', 'bipartite' or 'arc', got {view!r}")
     num_layers, num_heads = len(pairs), max(w.shape[1] for _, w in pairs)
-    if ax is None:
-        fig, axes = plt.subplots(
-            num_layers, num_heads, figsize=(1.7 * num_heads + 1.2, 1.7 * num_layers + 0.6),
-            layout="constrained", squeeze=False,
-        )
-    else:
-        axes = np.asarray(ax, dtype=object).reshape(-1)
-        if len(axes) != num_layers * num_heads:
-            raise ValueError(
-                f"ax must hold layers x heads = {num_layers} x {num_heads} axes, got {len(axes)}"
-            )
-        axes = axes.reshape(num_layers, num_heads)
-        fig = axes[0, 0].figure
+    fig, axes = _grid_axes(ax, num_layers, num_heads)
     vmax = max(float(w.max()) for _, w in pairs) if share_scale else None
     image = None
     for layer, (g, w) in enumerate(pairs):
@@ -281,23 +276,49 @@ def draw_heads(
                 image = a.images[-1]
             else:
                 draw_attention(g, w, head=h, layout=view, ax=a, title="", max_edges=max_edges)
-                for t in a.texts:
-                    t.set_visible(False)  # token labels do not fit a thumbnail
-                for c in a.collections:  # thumbnails: small nodes, thin edges
-                    if str(c.get_gid()).startswith("nodes"):
-                        c.set_sizes([6])
-                    else:
-                        c.set_linewidths(0.5 * np.asarray(c.get_linewidths()))
-                a.set_xticks([])
-            a.set_xlabel("")
-            a.set_ylabel(f"layer {layer}" if h == 0 else "", fontsize=9)
-            if layer == 0:
-                a.set_title(f"head {h}", fontsize=9, color=style.head_color(h))
-            for spine in a.spines.values():
-                spine.set_visible(True)
-                spine.set_edgecolor(style.head_color(h))
-                spine.set_linewidth(1.5)
+                _as_thumbnail(a)
+            _frame_cell(a, layer, h)
     if view == "matrix" and share_scale and image is not None:
         fig.colorbar(image, ax=axes, label="attention weight", shrink=0.8)
     return axes
 
+
+def _grid_axes(ax: object, num_layers: int, num_heads: int) -> tuple[Figure, np.ndarray]:
+    """The figure and the ``(L, H)`` Axes of the grid: new ones, or ``ax`` checked."""
+    if ax is None:
+        fig, axes = plt.subplots(
+            num_layers, num_heads, figsize=(1.7 * num_heads + 1.2, 1.7 * num_layers + 0.6),
+            layout="constrained", squeeze=False,
+        )
+        return fig, axes
+    axes = np.asarray(ax, dtype=object).reshape(-1)
+    if len(axes) != num_layers * num_heads:
+        raise ValueError(
+            f"ax must hold layers x heads = {num_layers} x {num_heads} axes, got {len(axes)}"
+        )
+    axes = axes.reshape(num_layers, num_heads)
+    return axes[0, 0].figure, axes
+
+
+def _as_thumbnail(a: Axes) -> None:
+    """Shrink a head view to a grid cell: no token labels, small nodes, thin edges."""
+    for t in a.texts:
+        t.set_visible(False)  # token labels do not fit a thumbnail
+    for c in a.collections:
+        if str(c.get_gid()).startswith("nodes"):
+            c.set_sizes([6])
+        else:
+            c.set_linewidths(0.5 * np.asarray(c.get_linewidths()))
+    a.set_xticks([])
+
+
+def _frame_cell(a: Axes, layer: int, h: int) -> None:
+    """Label a grid cell (layer on the left, head on top) and frame it in the head's colour."""
+    a.set_xlabel("")
+    a.set_ylabel(f"layer {layer}" if h == 0 else "", fontsize=9)
+    if layer == 0:
+        a.set_title(f"head {h}", fontsize=9, color=style.head_color(h))
+    for spine in a.spines.values():
+        spine.set_visible(True)
+        spine.set_edgecolor(style.head_color(h))
+        spine.set_linewidth(1.5)

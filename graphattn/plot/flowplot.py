@@ -18,7 +18,7 @@ from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.attention import prune
 from graphattn.plot.graph import add_lines, draw_nodes, figsize_for, set_title
-from graphattn.plot.layouts import compute_layout
+from graphattn.plot.layouts import Layout, compute_layout
 
 __all__ = ["draw_flow"]
 
@@ -89,6 +89,29 @@ def draw_flow(
     lay = compute_layout(graphs, "layered")
     rel = _check_relevance(relevance, relevance_row, lay.rows)
     ax = style.new_axes(ax, figsize_for(lay, graphs))
+    paths, s, notes = _edge_strokes(lay, graphs, values, max_edges)
+    color = style.MEAN_COLOR if flow is not None else style.head_color(head)
+    add_lines(ax, paths, style.rgba(color, 0.06 + 0.94 * s), 0.3 + 3.2 * s, "edges")
+    draw_nodes(ax, lay, graphs)
+    if rel is not None:
+        _relevance_strip(ax, lay.rows[rel[0]], rel[1])
+    if title is None:
+        what = "flow values" if flow is not None else (
+            "mean attention over heads" if head == "mean" else f"attention of head {head}"
+        )
+        title = f"information flow through {len(graphs)} layers (width = {what})"
+    notes.discard(None)
+    set_title(ax, title, "; ".join(sorted(notes)) or None)
+    return ax
+
+
+def _edge_strokes(
+    lay: Layout, graphs: list[TokenGraph], values: list[torch.Tensor], max_edges: int
+) -> tuple[list[np.ndarray], np.ndarray, set[str | None]]:
+    """The edges drawn, layer by layer: their paths, strengths in [0, 1] and pruning notes.
+
+    Above ``max_edges`` edges in all, every layer is pruned to an equal share.
+    """
     top = max((float(v.max()) for v in values if v.numel()), default=0.0)
     top = top if top > 0 else 1.0
     total = sum(g.num_edges for g in graphs)
@@ -99,29 +122,19 @@ def draw_flow(
         notes.add(note)
         paths += lay.edge_paths(g.src[keep].numpy(), g.dst[keep].numpy(), layer)
         strength.append((v[keep] / top).clamp(0, 1).numpy())  # (E_kept,) in [0, 1]
-    s = np.concatenate(strength)
-    color = style.MEAN_COLOR if flow is not None else style.head_color(head)
-    add_lines(ax, paths, style.rgba(color, 0.06 + 0.94 * s), 0.3 + 3.2 * s, "edges")
-    draw_nodes(ax, lay, graphs)
-    if rel is not None:
-        row, r = rel
-        xy = lay.rows[row]
-        size = style.clamp(5000 / max(len(xy), 1), 20, 260)
-        strip = ax.scatter(
-            xy[:, 0], xy[:, 1], c=r, s=size, marker="s", cmap=style.FIELD_CMAP,
-            vmin=min(0.0, float(r.min())), vmax=float(r.max()) if float(r.max()) > 0 else 1.0,
-            edgecolor=style.NODE_EDGE_COLOR, linewidth=0.6, zorder=3,
-        )
-        strip.set_gid("relevance")
-        ax.figure.colorbar(strip, ax=ax, label="relevance", shrink=0.7, pad=0.01)
-    if title is None:
-        what = "flow values" if flow is not None else (
-            "mean attention over heads" if head == "mean" else f"attention of head {head}"
-        )
-        title = f"information flow through {len(graphs)} layers (width = {what})"
-    notes.discard(None)
-    set_title(ax, title, "; ".join(sorted(notes)) or None)
-    return ax
+    return paths, np.concatenate(strength), notes
+
+
+def _relevance_strip(ax: Axes, xy: np.ndarray, r: np.ndarray) -> None:
+    """Coloured squares ``r (n,)`` over the nodes at ``xy (n, 2)``, with a colorbar."""
+    size = style.clamp(5000 / max(len(xy), 1), 20, 260)
+    strip = ax.scatter(
+        xy[:, 0], xy[:, 1], c=r, s=size, marker="s", cmap=style.FIELD_CMAP,
+        vmin=min(0.0, float(r.min())), vmax=float(r.max()) if float(r.max()) > 0 else 1.0,
+        edgecolor=style.NODE_EDGE_COLOR, linewidth=0.6, zorder=3,
+    )
+    strip.set_gid("relevance")
+    ax.figure.colorbar(strip, ax=ax, label="relevance", shrink=0.7, pad=0.01)
 
 
 def _layer_values(

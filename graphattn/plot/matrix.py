@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import Colormap, ListedColormap
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -92,36 +92,13 @@ def draw_matrix(
     [[False, True], [False, False]]
     >>> plt.close("all")
     """
-    style.check_graph(graph)
-    if isinstance(head, (list, tuple)):
-        raise ValueError(f"head must be one head index or 'mean' for a matrix, got {head!r}")
-    values = None
-    if weights is not None:
-        ((key, values),) = style.select_heads(style.check_weights(weights, graph), head)
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
+    key, values = _matrix_values(graph, weights, head, max_tokens)
     grid, size = binned_matrix(graph, values, max_tokens)
-    n, m = graph.num_nodes, graph.num_src_nodes
-    ax = style.new_axes(ax, _figsize(grid.shape, colorbar and (values is not None or size > 1)))
+    weighted = values is not None
+    ax = style.new_axes(ax, _figsize(grid.shape, colorbar and (weighted or size > 1)))
     rows, cols = grid.shape
-    background = Rectangle(
-        (-0.5, -0.5), cols, rows, facecolor=style.NONEDGE_COLOR, hatch=style.NONEDGE_HATCH,
-        edgecolor=style.NONEDGE_HATCH_COLOR, linewidth=0, zorder=0,
-    )
-    background.set_gid("nonedges")
-    ax.add_patch(background)
-    if values is None and size == 1:
-        cm = ListedColormap([style.EDGE_COLOR], bad=(0, 0, 0, 0))
-        lo, hi, bar_label = 0.0, 1.0, None
-    else:
-        base = plt.get_cmap(cmap) if values is not None else style.MASK_CMAP
-        cm = base.with_extremes(bad=(0, 0, 0, 0))  # masked cells show the hatched background
-        data = grid.compressed()
-        lo = 0.0 if vmin is None else vmin
-        top = 1.0 if values is None or not data.size else float(data.max())
-        hi = top if vmax is None else vmax
-        hi = hi if hi > lo else lo + 1.0
-        bar_label = "fraction of pairs connected" if values is None else "attention weight"
+    _add_nonedge_background(ax, rows, cols)
+    cm, lo, hi, bar_label = _color_scale(grid, weighted, size, cmap, vmin, vmax)
     im = ax.imshow(
         grid, cmap=cm, vmin=lo, vmax=hi, interpolation="nearest", aspect="equal", zorder=1,
         extent=(-0.5, cols - 0.5, rows - 0.5, -0.5),
@@ -129,24 +106,76 @@ def draw_matrix(
     im.set_gid("matrix")
     if bar_label and colorbar:
         ax.figure.colorbar(im, ax=ax, label=bar_label, shrink=0.85, pad=0.02)
-    if values is None and size == 1 and legend:
+    if not weighted and size == 1 and legend:
         ax.legend(
             handles=mask_legend(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
             frameon=False,
         )
     _ticks(ax, graph, size, labels)
-    if title is None:
-        title = describe(graph)
-        if values is not None:
-            title += f"\nhead {key}" if key != "mean" else "\nmean over heads"
-    note = (
-        f"binned: {max(n, m):,} tokens in groups of {size}"
-        + ("; cell = mean attention per target" if values is not None else "")
-        if size > 1
-        else None
-    )
-    set_title(ax, title, note)
+    title = _default_title(graph, key) if title is None else title
+    set_title(ax, title, _binned_note(graph, size, weighted))
     return ax
+
+
+def _default_title(graph: TokenGraph, key: int | str | None) -> str:
+    """The graph's name and sizes, and the head drawn (``key``; None for a mask)."""
+    if key is None:
+        return describe(graph)
+    return describe(graph) + (f"\nhead {key}" if key != "mean" else "\nmean over heads")
+
+
+def _matrix_values(
+    graph: TokenGraph, weights: torch.Tensor | None, head: int | str, max_tokens: int
+) -> tuple[int | str | None, torch.Tensor | None]:
+    """The arguments of :func:`draw_matrix` checked: the head drawn and its values ``(E,)``."""
+    style.check_graph(graph)
+    if isinstance(head, (list, tuple)):
+        raise ValueError(f"head must be one head index or 'mean' for a matrix, got {head!r}")
+    key, values = None, None
+    if weights is not None:
+        ((key, values),) = style.select_heads(style.check_weights(weights, graph), head)
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
+    return key, values
+
+
+def _binned_note(graph: TokenGraph, size: int, weighted: bool) -> str | None:
+    """The note under the title of a binned matrix (None unless binned)."""
+    if size == 1:
+        return None
+    note = f"binned: {max(graph.num_nodes, graph.num_src_nodes):,} tokens in groups of {size}"
+    return note + ("; cell = mean attention per target" if weighted else "")
+
+
+def _add_nonedge_background(ax: Axes, rows: int, cols: int) -> None:
+    """The hatched grey rectangle behind the image that shows through non-edges."""
+    background = Rectangle(
+        (-0.5, -0.5), cols, rows, facecolor=style.NONEDGE_COLOR, hatch=style.NONEDGE_HATCH,
+        edgecolor=style.NONEDGE_HATCH_COLOR, linewidth=0, zorder=0,
+    )
+    background.set_gid("nonedges")
+    ax.add_patch(background)
+
+
+def _color_scale(
+    grid: np.ma.MaskedArray,
+    weighted: bool,
+    size: int,
+    cmap: str,
+    vmin: float | None,
+    vmax: float | None,
+) -> tuple[Colormap, float, float, str | None]:
+    """Colormap, limits and colorbar label (None: no colorbar) of a matrix image."""
+    if not weighted and size == 1:  # a bare mask: edges in one colour
+        return ListedColormap([style.EDGE_COLOR], bad=(0, 0, 0, 0)), 0.0, 1.0, None
+    base = plt.get_cmap(cmap) if weighted else style.MASK_CMAP
+    cm = base.with_extremes(bad=(0, 0, 0, 0))  # masked cells show the hatched background
+    data = grid.compressed()
+    lo = 0.0 if vmin is None else vmin
+    top = 1.0 if not weighted or not data.size else float(data.max())
+    hi = top if vmax is None else vmax
+    hi = hi if hi > lo else lo + 1.0
+    return cm, lo, hi, "attention weight" if weighted else "fraction of pairs connected"
 
 
 def binned_matrix(

@@ -78,11 +78,28 @@ def draw_reach(
     im.set_gid("reach")
     ax.figure.colorbar(im, ax=ax, label="fraction of tokens reaching i", shrink=0.9, pad=0.02)
     if n <= MAX_ANNOTATED and layers <= 16:
-        for (l, i), c in np.ndenumerate(counts):
-            ax.text(
-                i, l, str(c), ha="center", va="center", fontsize=7,
-                color="white" if frac[l, i] < 0.55 else "black",
-            )
+        _write_counts(ax, counts, frac)
+    _label_axes(ax, graph, layers)
+    full = np.nonzero((counts == graph.num_src_nodes).all(1))[0]
+    note = (
+        f"every token reaches every token after {full[0] + 1} layers" if full.size else None
+    )
+    set_title(ax, f"receptive field of {describe(graph)}" if title is None else title, note)
+    return ax
+
+
+def _write_counts(ax: Axes, counts: np.ndarray, frac: np.ndarray) -> None:
+    """The token count ``counts (L, N)`` in every cell, light on dark cells."""
+    for (l, i), c in np.ndenumerate(counts):
+        ax.text(
+            i, l, str(c), ha="center", va="center", fontsize=7,
+            color="white" if frac[l, i] < 0.55 else "black",
+        )
+
+
+def _label_axes(ax: Axes, graph: TokenGraph, layers: int) -> None:
+    """Token labels across (thinned, slanted when long), layer numbers up."""
+    n = graph.num_nodes
     labels, _ = style.token_labels(graph)
     step = style.label_step(n)
     ticks = list(range(0, n, step))
@@ -94,9 +111,3 @@ def draw_reach(
     ax.set_yticks(range(0, layers, lstep), [str(l + 1) for l in range(0, layers, lstep)])
     ax.set_xlabel("target token i", fontsize=9)
     ax.set_ylabel("layers", fontsize=9)
-    full = np.nonzero((counts == graph.num_src_nodes).all(1))[0]
-    note = (
-        f"every token reaches every token after {full[0] + 1} layers" if full.size else None
-    )
-    set_title(ax, f"receptive field of {describe(graph)}" if title is None else title, note)
-    return ax
