@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from graphattn.cli import build_parser, main
-from graphattn.commands import bench
+from graphattn.bench import measure as bench
 
 
 def test_a_case_runs_in_process_and_measures_time_memory_and_backend():
