@@ -1,5 +1,89 @@
-"""``graphattn bench``: the command line of :mod:`graphattn.bench`."""
+"""``graphattn bench``: graphattn's backends against dense SDPA, PyG's recipe and FlexAttention.
 
-from graphattn.bench.measure import add_parser, run
+The command line of the benchmark harness :mod:`graphattn.bench`, which runs
+every case in its own process and writes ``bench.json`` and two plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from graphattn.bench import (
+    IMPLS,
+    LARGE_N,
+    MODES,
+    PATTERNS,
+    SIZES,
+    run_benchmark,
+    write_json,
+    write_plots,
+)
 
 __all__ = ["add_parser", "run"]
+
+
+def _positive_ints(text: str) -> list[int]:
+    try:
+        values = [int(x.replace("_", "")) for x in text.split(",") if x]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _choices(allowed: tuple[str, ...]):
+    def parse(text: str) -> list[str]:
+        values = [x for x in text.split(",") if x]
+        bad = [x for x in values if x not in allowed]
+        if bad or not values:
+            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)}, got {text!r}")
+        return values
+
+    return parse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``graphattn bench``."""
+    p = subparsers.add_parser(
+        "bench",
+        help="time graphattn's backends against dense SDPA, PyG and FlexAttention",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("--patterns", type=_choices(PATTERNS), default=list(PATTERNS))
+    p.add_argument("--sizes", type=_positive_ints, default=list(SIZES), help="values of N")
+    p.add_argument("--impls", type=_choices(IMPLS), default=list(IMPLS))
+    p.add_argument("--modes", type=_choices(MODES), default=list(MODES))
+    p.add_argument("--backend", default="auto", help="graphattn backend (default auto)")
+    p.add_argument("--large", action="store_true", help=f"also window N={LARGE_N:,} (graphattn)")
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--reps", type=int, default=7, help="most timed calls per case")
+    p.add_argument("--seconds", type=float, default=5.0, help="timed calls stop after this")
+    p.add_argument("--budget-gib", type=float, default=16.0, help="skip cases needing more")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per case")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke test: N=256,512, window/random, no flex"
+    )
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark; write ``bench.json`` and plots to ``args.out``."""
+    if args.quick:
+        args.sizes, args.patterns, args.large = [256, 512], ["window", "random"], False
+        args.impls = [i for i in args.impls if i != "flex"]
+        args.reps, args.seconds = 2, 0.0
+    data = run_benchmark(args)
+    print("\n" + data["table"] + "\n")
+    for t in data["targets"]:
+        print(f"{'met ' if t['met'] else 'MISS'} {t['target']}: {t['value']:.2f} ({t['limit']})")
+    write_json(args.out / "bench.json", data)
+    for path in [args.out / "bench.json", *write_plots(data["results"], args.out)]:
+        print(f"wrote {path}")
+    return 0
