@@ -5,8 +5,9 @@ import json
 import pytest
 import torch
 
+from graphattn import bench
+from graphattn.bench import runner
 from graphattn.cli import build_parser, main
-from graphattn.commands import bench
 
 
 def test_a_case_runs_in_process_and_measures_time_memory_and_backend():
@@ -59,7 +60,7 @@ def test_ratio_table_and_targets_from_known_numbers():
 
 def test_quick_run_writes_json_table_and_plots(tmp_path, monkeypatch, capsys):
     """--quick end to end, with each case run in this process (no subprocess start-up)."""
-    monkeypatch.setattr(bench, "_launch", lambda case, timeout: bench.run_case(case))
+    monkeypatch.setattr(runner, "launch", lambda case, timeout: bench.run_case(case))
     args = ["bench", "--quick", "--impls", "graphattn", "--modes", "fwd", "--out", str(tmp_path)]
     assert main(args) == 0
     data = json.loads((tmp_path / "bench.json").read_text())
@@ -76,8 +77,8 @@ def test_quick_run_writes_json_table_and_plots(tmp_path, monkeypatch, capsys):
 
 
 def test_peers_side_by_side_in_one_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "_launch", lambda case, timeout: bench.run_case(case))
-    impls = "graphattn,dense,pyg" if bench._has_pyg() else "graphattn,dense"
+    monkeypatch.setattr(runner, "launch", lambda case, timeout: bench.run_case(case))
+    impls = "graphattn,dense,pyg" if bench.has_pyg() else "graphattn,dense"
     args = ["bench", "--sizes", "256", "--patterns", "random", "--impls", impls, "--modes", "fwd",
             "--reps", "2", "--seconds", "0", "--heads", "1", "--dim", "8",
             "--out", str(tmp_path)]  # fmt: skip
@@ -88,7 +89,7 @@ def test_peers_side_by_side_in_one_run(tmp_path, monkeypatch):
 
 
 def test_one_case_in_a_subprocess():
-    r = bench._launch(bench.Case("window", 128, "graphattn", "fwd", heads=1, dim=4, reps=2), 300)
+    r = bench.launch(bench.Case("window", 128, "graphattn", "fwd", heads=1, dim=4, reps=2), 300)
     assert r["median_s"] > 0 and r["case"]["n"] == 128
 
 

