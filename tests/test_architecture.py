@@ -1,0 +1,121 @@
+"""The layer rule of docs/architecture.md, checked on the code with ``ast``.
+
+The layer order is read from the architecture page (its one written copy);
+every module of ``graphattn`` is placed in a layer by the longest listed path
+prefix, and every import of a ``graphattn`` module, at module level or inside
+a function, must point to the same layer or one above it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "graphattn"
+PAGE = ROOT / "docs" / "architecture.md"
+
+
+def read_layers(text: str) -> list[tuple[int, str, list[str]]]:
+    """``(rank, layer, paths)`` rows of the table between the layers markers."""
+    match = re.search(r"<!-- layers:start -->(.*?)<!-- layers:end -->", text, re.S)
+    if match is None:
+        raise ValueError("docs/architecture.md has no <!-- layers:start/end --> table")
+    rows = []
+    for line in match.group(1).strip().splitlines()[2:]:  # skip header and rule
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        rows.append((int(cells[0]), cells[1], re.findall(r"`([^`]+)`", cells[2])))
+    return rows
+
+
+LAYERS = read_layers(PAGE.read_text())
+
+
+def layer_of(relpath: str) -> tuple[int, str]:
+    """The ``(rank, layer)`` of a path relative to the repo root (longest prefix)."""
+    best: tuple[int, int, str] | None = None
+    for rank, name, paths in LAYERS:
+        for p in paths:
+            if relpath == p or (p.endswith("/") and relpath.startswith(p)):
+                if best is None or len(p) > best[0]:
+                    best = (len(p), rank, name)
+    if best is None:
+        raise LookupError(f"{relpath} is in no layer of docs/architecture.md")
+    return best[1], best[2]
+
+
+def module_path(module: str) -> str | None:
+    """The repo-relative file of a dotted ``graphattn`` module, or None if none exists."""
+    parts = module.split(".")
+    base = ROOT.joinpath(*parts)
+    if (base / "__init__.py").exists():
+        return f"{'/'.join(parts)}/__init__.py"
+    if base.with_suffix(".py").exists():
+        return "/".join(parts) + ".py"
+    return None
+
+
+def imported_modules(source: str, relpath: str) -> list[tuple[int, str]]:
+    """``(line, dotted module)`` of every graphattn module that ``source`` imports."""
+    package = relpath.removesuffix(".py").split("/")[:-1]
+    found = []
+    for node in ast.walk(ast.parse(source, relpath)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            for alias in node.names:  # `from graphattn import plot` names a submodule
+                sub = f"{mod}.{alias.name}"
+                found.append((node.lineno, sub if module_path(sub) else mod))
+    return [(line, m) for line, m in found if m == "graphattn" or m.startswith("graphattn.")]
+
+
+def violations(source: str, relpath: str) -> list[str]:
+    """Imports in ``source`` (the file ``relpath``) of a layer below its own."""
+    rank, _ = layer_of(relpath)
+    wrong = []
+    for line, module in imported_modules(source, relpath):
+        target = module_path(module)
+        if target is None:
+            wrong.append(f"line {line}: {module} does not exist")
+            continue
+        their_rank, their_layer = layer_of(target)
+        if their_rank > rank:
+            wrong.append(f"line {line}: {module} ({their_layer}, rank {their_rank})")
+    return wrong
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_the_table_is_read():
+    names = [name for _, name, _ in LAYERS]
+    assert names[:3] == ["utilities", "graph", "patterns"]
+    assert [rank for rank, _, _ in LAYERS] == sorted(rank for rank, _, _ in LAYERS)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_import_points_down_the_layer_table(path):
+    rel = str(path.relative_to(ROOT))
+    wrong = violations(path.read_text(), rel)
+    assert not wrong, f"{rel} ({layer_of(rel)[1]}) imports a lower layer:\n" + "\n".join(wrong)
+
+
+def test_the_checker_finds_lazy_and_relative_imports():
+    lazy = "def f():\n    from graphattn.plot import draw_graph\n"
+    assert violations(lazy, "graphattn/analysis.py") == ["line 2: graphattn.plot (plot, rank 8)"]
+    package = "from graphattn import flow\n"
+    assert violations(package, "graphattn/nn/attention.py") == [
+        "line 1: graphattn.flow (flow, rank 7)"
+    ]
+    relative = "from ..functional import graph_attention\n"
+    assert violations(relative, "graphattn/nn/attention.py") == []
+    upward = "from .plot import draw_graph\n"
+    assert violations(upward, "graphattn/analysis.py") == ["line 1: graphattn.plot (plot, rank 8)"]
