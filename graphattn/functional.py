@@ -9,6 +9,7 @@ backend. Per-head graphs run as one head over a head-major batched graph.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Sequence
 
 import torch
@@ -178,15 +179,49 @@ def _per_head_bias(bias: Bias, graphs: list[TokenGraph], b: int, device) -> torc
     return torch.cat(parts, 1)  # (B, E_total, 1)
 
 
-def _head_major_graph(graphs: list[TokenGraph]) -> TokenGraph:
-    """``TokenGraph.batch(graphs)``, cached on the first graph for repeated calls.
+class HeadMajorGraphs:
+    """Per-head graphs batched head-major, kept while every member graph lives.
 
-    The cached value keeps the member graphs alive, so their ``id``s in the
-    key cannot be reused by other graphs while the entry exists.
+    An entry is keyed by the ``id`` of each member and dropped as soon as any
+    member is garbage-collected (``weakref.finalize``), so an ``id`` in a key
+    always belongs to the live graph it was taken from. The cache holds no
+    reference to the members themselves.
+
+    Examples
+    --------
+    >>> cache = HeadMajorGraphs()
+    >>> a, b = TokenGraph([[0], [1]]), TokenGraph([[1], [0]])
+    >>> cache.get([a, b]).edge_index.tolist()
+    [[0, 3], [1, 2]]
+    >>> cache.get([a, b]) is cache.get([a, b]), len(cache)
+    (True, 1)
+    >>> del b
+    >>> len(cache)
+    0
     """
-    key = ("per_head_batch", tuple(id(g) for g in graphs))
-    _, batched = graphs[0].cached(key, lambda: (tuple(graphs), TokenGraph.batch(graphs)))
-    return batched
+
+    def __init__(self) -> None:
+        self._store: dict[tuple[int, ...], TokenGraph] = {}
+
+    def get(self, graphs: Sequence[TokenGraph]) -> TokenGraph:
+        """``TokenGraph.batch(graphs)``, built once per list of live graphs."""
+        key = tuple(id(g) for g in graphs)
+        if key not in self._store:
+            self._store[key] = TokenGraph.batch(graphs)
+            for g in {id(g): g for g in graphs}.values():
+                weakref.finalize(g, self._store.pop, key, None)
+        return self._store[key]
+
+    def entries(self, graph: TokenGraph) -> list[TokenGraph]:
+        """The batched graphs held for lists that contain ``graph``."""
+        return [batched for key, batched in self._store.items() if id(graph) in key]
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+# The head-major batched graphs of per-head calls, reused across calls on the same graphs.
+HEAD_MAJOR_GRAPHS = HeadMajorGraphs()
 
 
 def _check_finite(q, k, v, bias: torch.Tensor | None) -> None:
@@ -309,7 +344,7 @@ def graph_attention(
         k = k.repeat_interleave(group, dim=2)  # (B, M, H, D)
         v = v.repeat_interleave(group, dim=2)  # (B, M, H, Dv)
     if graphs is not None:
-        graph = _head_major_graph(graphs)  # head h: targets h*N.., sources h*M..
+        graph = HEAD_MAJOR_GRAPHS.get(graphs)  # head h: targets h*N.., sources h*M..
         q = q.transpose(1, 2).reshape(b, h * n, 1, d)  # (B, H*N, 1, D) head-major
         k = k.transpose(1, 2).reshape(b, h * m, 1, d)  # (B, H*M, 1, D)
         v = v.transpose(1, 2).reshape(b, h * m, 1, v.shape[-1])  # (B, H*M, 1, Dv)

@@ -20,6 +20,7 @@ from graphattn.backends import (
     unregister_backend,
 )
 from graphattn.backends.base import dropout_keep
+from graphattn.functional import HEAD_MAJOR_GRAPHS
 from graphattn.graph import TokenGraph
 
 BACKENDS = ["reference", "edge", "dense"]
@@ -588,7 +589,7 @@ def test_per_head_batched_graph_is_reused_across_calls():
     graphs = [TokenGraph.from_dense_mask(random_mask(5, 5, 0.5, s)) for s in (23, 24)]
     q, k, v = (t.detach() for t in qkv(1, 5, 5, 2, 3, 3, torch.float64, seed=23))
     first = graph_attention(q, k, v, graphs, backend="edge")
-    cached = [value for key, value in graphs[0]._cache.items() if key[0] == "per_head_batch"]
-    assert len(cached) == 1 and cached[0][1] == TokenGraph.batch(graphs)
+    cached = HEAD_MAJOR_GRAPHS.entries(graphs[0])
+    assert len(cached) == 1 and cached[0] == TokenGraph.batch(graphs)
     torch.testing.assert_close(graph_attention(q, k, v, graphs, backend="edge"), first)
-    assert len([key for key in graphs[0]._cache if key[0] == "per_head_batch"]) == 1
+    assert len(HEAD_MAJOR_GRAPHS.entries(graphs[0])) == 1

@@ -32,12 +32,14 @@ from typing import Protocol
 
 import torch
 
+from graphattn._cache import ObjectCache
 from graphattn.graph import TokenGraph
 
 __all__ = [
     "AttentionRequest",
     "Backend",
     "Kernel",
+    "PLANS",
     "accumulation_dtype",
     "backend_names",
     "default_selector",
@@ -50,6 +52,9 @@ __all__ = [
     "select_backend",
     "unregister_backend",
 ]
+
+# Plans built from a graph (index tensors on a device, chunks, tiles, masks), kept while it lives.
+PLANS = ObjectCache("graphattn.backends")
 
 # Density from which the default selector prefers the dense kernel.
 DENSE_PREFERRED_DENSITY = 0.25
@@ -313,7 +318,7 @@ def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def edges_on(graph: TokenGraph, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(src, dst)`` index tensors ``(E,)`` of ``graph`` on ``device``, cached on the graph.
+    """``(src, dst)`` index tensors ``(E,)`` of ``graph`` on ``device``, cached in :data:`PLANS`.
 
     Examples
     --------
@@ -322,8 +327,8 @@ def edges_on(graph: TokenGraph, device: torch.device) -> tuple[torch.Tensor, tor
     ([0, 0], [0, 1])
     """
     device = torch.device(device)
-    return graph.cached(
-        ("edges_on", str(device)), lambda: (graph.src.to(device), graph.dst.to(device))
+    return PLANS.get(
+        graph, ("edges_on", str(device)), lambda: (graph.src.to(device), graph.dst.to(device))
     )
 
 

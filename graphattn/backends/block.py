@@ -15,7 +15,7 @@ as in FlashAttention), so a very wide row (a global token) never needs more
 than one slice in memory. The backward saves only ``out`` and the per-row
 log-sum-exp and recomputes each tile, so no ``(E, H, D)`` or ``(E, H)`` tensor
 is kept. The plan (pairs, groups, tile masks) depends only on the graph and is
-cached on it with :meth:`~graphattn.graph.TokenGraph.cached`.
+cached for as long as the graph lives (:data:`~graphattn.backends.base.PLANS`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ from dataclasses import dataclass
 import torch
 from torch.autograd.function import once_differentiable
 
-from graphattn.backends.base import AttentionRequest, accumulation_dtype, register_backend
+from graphattn.backends.base import (
+    PLANS,
+    AttentionRequest,
+    accumulation_dtype,
+    register_backend,
+)
 from graphattn.graph import TokenGraph
 
 __all__ = [
@@ -155,7 +160,7 @@ def block_tiles(graph: TokenGraph, block_size: int) -> tuple[torch.Tensor, torch
 
 
 def tile_counts(graph: TokenGraph, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The non-empty tiles of ``graph`` and how many edges each holds (cached on the graph).
+    """The non-empty tiles of ``graph`` and how many edges each holds (cached).
 
     Returns ``pair_key (P,)``, sorted, ``query block * num_k_blocks + key
     block`` as in :func:`block_tiles`, and ``counts (P,)``. Cheaper than a
@@ -173,7 +178,7 @@ def tile_counts(graph: TokenGraph, block_size: int) -> tuple[torch.Tensor, torch
         key = graph.dst // block_size * nkb + graph.src // block_size  # (E,)
         return torch.unique(key, sorted=True, return_counts=True)
 
-    return graph.cached(("tile_counts", block_size), build)
+    return PLANS.get(graph, ("tile_counts", block_size), build)
 
 
 def _build_plan(graph: TokenGraph, bs: int) -> BlockPlan:
@@ -235,10 +240,10 @@ def block_plan(
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
     device = torch.device(device)
-    plan = graph.cached(("block_plan", block_size), lambda: _build_plan(graph, block_size))
+    plan = PLANS.get(graph, ("block_plan", block_size), lambda: _build_plan(graph, block_size))
     if device.type == "cpu":
         return plan
-    return graph.cached(("block_plan", block_size, str(device)), lambda: plan.to(device))
+    return PLANS.get(graph, ("block_plan", block_size, str(device)), lambda: plan.to(device))
 
 
 def _edge_map(graph: TokenGraph, plan: BlockPlan, device: torch.device) -> list[torch.Tensor]:
@@ -269,7 +274,7 @@ def _edge_map(graph: TokenGraph, plan: BlockPlan, device: torch.device) -> list[
                 maps[gi].view(-1)[flat[sel]] = ids[sel]
         return [m.to(device) for m in maps]
 
-    return graph.cached(("block_edge_map", plan.block_size, str(device)), build)
+    return PLANS.get(graph, ("block_edge_map", plan.block_size, str(device)), build)
 
 
 def _node_major(x: torch.Tensor, rows: int, dtype: torch.dtype) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from graphattn.backends.base import (
+    PLANS,
     AttentionRequest,
     accumulation_dtype,
     edges_on,
@@ -33,15 +34,16 @@ MAX_MASK_ELEMENTS = 2**26
 
 
 def _mask_on(graph: TokenGraph, device: torch.device) -> torch.Tensor:
-    """The graph's bool mask ``(N, M)`` on ``device``, cached on the graph."""
-    return graph.cached(("dense_mask", str(device)), lambda: graph.to_dense_mask().to(device))
+    """The graph's bool mask ``(N, M)`` on ``device``, cached while the graph lives."""
+    key = ("dense_mask", str(device))
+    return PLANS.get(graph, key, lambda: graph.to_dense_mask().to(device))
 
 
 def mask_structure(graph: TokenGraph) -> str:
     """``"full"``, ``"causal"`` or ``"general"``: whether SDPA needs the graph's mask.
 
     ``"causal"`` means a self graph whose edges are exactly ``j <= i``, which
-    SDPA runs with ``is_causal=True``. Cached on the graph.
+    SDPA runs with ``is_causal=True``. Cached with the graph's plans.
 
     Examples
     --------
@@ -60,7 +62,7 @@ def mask_structure(graph: TokenGraph) -> str:
             return "causal"  # n(n+1)/2 distinct edges with j <= i are all of them
         return "general"
 
-    return graph.cached("mask_structure", build)
+    return PLANS.get(graph, "mask_structure", build)
 
 
 def dense_attention(

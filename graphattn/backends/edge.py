@@ -22,7 +22,7 @@ are kept for the backward, which recomputes what it needs::
     dq = scale * dS @ k,   dk = scale * dS^T @ q,   dv = P^T @ dout,   dbias = dS
 
 where the transposed products use each chunk's edges sorted by source (a CSR
-of the transpose, cached on the graph with the chunks).
+of the transpose, cached with the chunks in :data:`~graphattn.backends.base.PLANS`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from graphattn.backends.base import (
+    PLANS,
     AttentionRequest,
     accumulation_dtype,
     dropout_keep,
@@ -51,7 +52,7 @@ def edge_chunks(graph: TokenGraph, max_edges: int) -> list[tuple[int, int, int, 
     """Split the targets into runs ``(t_lo, t_hi, e_lo, e_hi)`` of at most ``max_edges`` edges.
 
     Every run holds whole targets: a target whose in-degree exceeds
-    ``max_edges`` gets a run of its own. The plan is cached on the graph.
+    ``max_edges`` gets a run of its own. The plan is cached while the graph lives.
 
     Examples
     --------
@@ -73,7 +74,7 @@ def edge_chunks(graph: TokenGraph, max_edges: int) -> list[tuple[int, int, int, 
             t = end
         return runs
 
-    return graph.cached(("edge_chunks", max_edges), build)
+    return PLANS.get(graph, ("edge_chunks", max_edges), build)
 
 
 def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape) -> torch.Tensor:
@@ -158,13 +159,13 @@ class _Chunk:
 
 
 def _chunks_on(graph: TokenGraph, device: torch.device, max_edges: int) -> list[_Chunk]:
-    """The non-empty chunks of :func:`edge_chunks` on ``device``, cached on the graph."""
+    """The non-empty chunks of :func:`edge_chunks` on ``device``, cached while the graph lives."""
 
     def build() -> list[_Chunk]:
         runs = edge_chunks(graph, max_edges)
         return [_Chunk(graph, run, device) for run in runs if run[2] < run[3]]
 
-    return graph.cached(("edge_chunks_on", str(device), max_edges), build)
+    return PLANS.get(graph, ("edge_chunks_on", str(device), max_edges), build)
 
 
 def _heads(x: torch.Tensor, acc: torch.dtype) -> torch.Tensor:

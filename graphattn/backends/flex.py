@@ -26,7 +26,7 @@ import warnings
 import networkx as nx
 import torch
 
-from graphattn.backends.base import AttentionRequest, register_backend
+from graphattn.backends.base import PLANS, AttentionRequest, register_backend
 from graphattn.backends.block import block_tiles
 from graphattn.graph import TokenGraph
 
@@ -67,7 +67,7 @@ def to_block_mask(
     -------
     BlockMask
         Full key blocks skip the mask; partial ones evaluate a ``mask_mod``
-        that reads the graph's in-tile masks. Cached on the graph.
+        that reads the graph's in-tile masks. Cached while the graph lives.
 
     Raises
     ------
@@ -91,7 +91,7 @@ def to_block_mask(
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
     device = torch.device(device)
     key = ("flex_block_mask", block_size, str(device))
-    return graph.cached(key, lambda: _build_block_mask(graph, block_size, device))
+    return PLANS.get(graph, key, lambda: _build_block_mask(graph, block_size, device))
 
 
 def _build_block_mask(graph: TokenGraph, bs: int, device: torch.device) -> BlockMask:

@@ -31,7 +31,12 @@ from torch.autograd.function import once_differentiable
 
 from graphattn.backends import block as _block
 from graphattn.backends import edge as _edge
-from graphattn.backends.base import AttentionRequest, accumulation_dtype, register_backend
+from graphattn.backends.base import (
+    PLANS,
+    AttentionRequest,
+    accumulation_dtype,
+    register_backend,
+)
 from graphattn.graph import OwnedEdges, TokenGraph
 
 __all__ = ["MIN_TILE_FILL", "SplitPlan", "split_attention", "split_plan", "tile_share"]
@@ -62,7 +67,7 @@ def _part(graph: TokenGraph, keep: torch.Tensor) -> TokenGraph:
 def split_plan(
     graph: TokenGraph, block_size: int = _block.BLOCK_SIZE, min_fill: float = MIN_TILE_FILL
 ) -> SplitPlan:
-    """Cut ``graph`` into the edges of well-filled tiles and the rest (cached on the graph).
+    """Cut ``graph`` into the edges of well-filled tiles and the rest (cached).
 
     Parameters
     ----------
@@ -104,7 +109,7 @@ def split_plan(
         dense = counts[torch.searchsorted(keys, tile)] >= min_fill * block_size**2  # (E,)
         return SplitPlan(_part(graph, dense), _part(graph, ~dense), block_size, float(min_fill))
 
-    return graph.cached(("split_plan", block_size, float(min_fill)), build)
+    return PLANS.get(graph, ("split_plan", block_size, float(min_fill)), build)
 
 
 def tile_share(
