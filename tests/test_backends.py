@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from graphattn import graph_attention, patterns
 from graphattn.backends import get_backend
-from graphattn.backends.block import block_attention, block_plan
+from graphattn.backends.block import block_attention
+from graphattn.backends.tiles import block_plan
 from graphattn.graph import TokenGraph
 
 FAST = ["block", "edge"]

@@ -43,9 +43,9 @@ from graphattn.backends.base import (
     get_backend,
     register_selector,
 )
-from graphattn.backends.block import BLOCK_SIZE, tile_counts
 from graphattn.backends.dense import MAX_ELEMENTS, mask_structure
 from graphattn.backends.split import tile_share
+from graphattn.backends.tiles import BLOCK_SIZE, tile_counts
 from graphattn.graph import TokenGraph
 
 __all__ = [

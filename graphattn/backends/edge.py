@@ -42,7 +42,15 @@ from graphattn.backends.base import (
 )
 from graphattn.graph import TokenGraph
 
-__all__ = ["CHUNK_ELEMENTS", "edge_attention", "edge_chunks"]
+__all__ = [
+    "CHUNK_ELEMENTS",
+    "EdgeChunk",
+    "chunks_on",
+    "edge_attention",
+    "edge_backward",
+    "edge_chunks",
+    "edge_forward",
+]
 
 # Elements of the largest per-chunk buffer (B, H, E_chunk).
 CHUNK_ELEMENTS = 2**24
@@ -84,7 +92,7 @@ def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape) -> 
         return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 
-class _Chunk:
+class EdgeChunk:
     """The CSR pieces of one run of targets and of its transpose, on one device.
 
     ``crow``/``col`` (and ``crow_t``/``col_t``) are 32-bit where the edges
@@ -158,12 +166,12 @@ class _Chunk:
         return p.div_(self.per_edge(total.clamp_min_(torch.finfo(p.dtype).tiny)))
 
 
-def _chunks_on(graph: TokenGraph, device: torch.device, max_edges: int) -> list[_Chunk]:
+def chunks_on(graph: TokenGraph, device: torch.device, max_edges: int) -> list[EdgeChunk]:
     """The non-empty chunks of :func:`edge_chunks` on ``device``, cached while the graph lives."""
 
-    def build() -> list[_Chunk]:
+    def build() -> list[EdgeChunk]:
         runs = edge_chunks(graph, max_edges)
-        return [_Chunk(graph, run, device) for run in runs if run[2] < run[3]]
+        return [EdgeChunk(graph, run, device) for run in runs if run[2] < run[3]]
 
     return PLANS.get(graph, ("edge_chunks_on", str(device), max_edges), build)
 
@@ -192,7 +200,7 @@ def edge_forward(q, k, v, bias, graph, scale, dropout_p, generator, max_edges, l
         keep = keep.transpose(1, 2).contiguous()  # (B, H, E)
     if lse is not None:
         lse.fill_(-math.inf)  # targets in no chunk have no edge
-    for c in _chunks_on(graph, dev, max_edges):
+    for c in chunks_on(graph, dev, max_edges):
         w = weights[:, :, c.e_lo : c.e_hi]  # (B, H, Ec) view, filled in place
         c.sddmm(qh, kh, scale, w)
         if bias is not None:
@@ -227,7 +235,7 @@ def edge_backward(q, k, v, weights, keep, graph, scale, p_drop, max_edges, needs
     dv_shape = (b, h, v.shape[1], v.shape[-1])  # (B, H, M, Dv)
     dv = torch.zeros(dv_shape, dtype=acc, device=dev) if need_v else None
     dbias = torch.zeros_like(weights) if need_bias else None  # (B, H, E)
-    for c in _chunks_on(graph, dev, max_edges):
+    for c in chunks_on(graph, dev, max_edges):
         w = weights[:, :, c.e_lo : c.e_hi]  # (B, H, Ec)
         p = w  # weights after dropout
         if keep is not None:

@@ -2,7 +2,7 @@
 
 :func:`to_block_mask` compiles a :class:`~graphattn.graph.TokenGraph` into
 PyTorch's ``BlockMask`` without an ``N x M`` table: from the non-empty tiles
-of :func:`~graphattn.backends.block.block_tiles` it lists, per query block,
+of :func:`~graphattn.backends.tiles.block_tiles` it lists, per query block,
 the *full* key blocks (every position an edge; no mask is evaluated there) and
 the *partial* ones, whose positions are looked up in the stored in-tile masks::
 
@@ -27,7 +27,7 @@ import networkx as nx
 import torch
 
 from graphattn.backends.base import PLANS, AttentionRequest, register_backend
-from graphattn.backends.block import block_tiles
+from graphattn.backends.tiles import block_tiles
 from graphattn.graph import TokenGraph
 
 try:  # FlexAttention arrived in torch 2.5

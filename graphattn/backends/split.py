@@ -37,6 +37,7 @@ from graphattn.backends.base import (
     accumulation_dtype,
     register_backend,
 )
+from graphattn.backends.tiles import BLOCK_SIZE, block_plan, tile_counts
 from graphattn.graph import OwnedEdges, TokenGraph
 
 __all__ = ["MIN_TILE_FILL", "SplitPlan", "split_attention", "split_plan", "tile_share"]
@@ -65,7 +66,7 @@ def _part(graph: TokenGraph, keep: torch.Tensor) -> TokenGraph:
 
 
 def split_plan(
-    graph: TokenGraph, block_size: int = _block.BLOCK_SIZE, min_fill: float = MIN_TILE_FILL
+    graph: TokenGraph, block_size: int = BLOCK_SIZE, min_fill: float = MIN_TILE_FILL
 ) -> SplitPlan:
     """Cut ``graph`` into the edges of well-filled tiles and the rest (cached).
 
@@ -103,7 +104,7 @@ def split_plan(
         raise ValueError(f"min_fill must be in (0, 1], got {min_fill!r}")
 
     def build() -> SplitPlan:
-        keys, counts = _block.tile_counts(graph, block_size)  # (P,) each
+        keys, counts = tile_counts(graph, block_size)  # (P,) each
         nkb = -(-graph.num_src_nodes // block_size)
         tile = graph.dst // block_size * nkb + graph.src // block_size  # (E,) tile of each edge
         dense = counts[torch.searchsorted(keys, tile)] >= min_fill * block_size**2  # (E,)
@@ -113,7 +114,7 @@ def split_plan(
 
 
 def tile_share(
-    graph: TokenGraph, block_size: int = _block.BLOCK_SIZE, min_fill: float = MIN_TILE_FILL
+    graph: TokenGraph, block_size: int = BLOCK_SIZE, min_fill: float = MIN_TILE_FILL
 ) -> float:
     """Share of the edges that :func:`split_plan` would send to the block kernel.
 
@@ -130,7 +131,7 @@ def tile_share(
     """
     if graph.num_edges == 0:
         return 0.0
-    counts = _block.tile_counts(graph, block_size)[1]  # (P,)
+    counts = tile_counts(graph, block_size)[1]  # (P,)
     return float(counts[counts >= min_fill * block_size**2].sum()) / graph.num_edges
 
 
@@ -152,7 +153,7 @@ class _SplitAttention(torch.autograd.Function):
         lse1 = lse2 = neg
         bplan = None
         if plan.tiles.num_edges:
-            bplan = _block.block_plan(plan.tiles, plan.block_size, q.device)
+            bplan = block_plan(plan.tiles, plan.block_size, q.device)
             out1, lse_b, _ = _block.block_forward(
                 q, k, v, None, bplan, None, scale, False, chunk, plan.tiles.num_edges
             )  # (B, N, H, Dv), (Nq, BH)
@@ -224,7 +225,7 @@ def split_attention(
     return_weights: bool,
     dropout_p: float,
     generator: torch.Generator | None,
-    block_size: int = _block.BLOCK_SIZE,
+    block_size: int = BLOCK_SIZE,
     min_fill: float = MIN_TILE_FILL,
 ) -> tuple[torch.Tensor, None]:
     """Kernel of the ``"split"`` backend (contract in :mod:`graphattn.backends.base`).
