@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from graphattn.backends import AttentionRequest, get_backend, select_backend
+from graphattn.backends import KernelCall, get_backend, select_backend
 from graphattn.backends.base import accumulation_dtype, edges_on
 from graphattn.graph import TokenGraph
 
@@ -349,28 +349,7 @@ def graph_attention(
         k = k.transpose(1, 2).reshape(b, h * m, 1, d)  # (B, H*M, 1, D)
         v = v.transpose(1, 2).reshape(b, h * m, 1, v.shape[-1])  # (B, H*M, 1, Dv)
 
-    needs_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (q, k, v, edge_bias)
-    )
-    request = AttentionRequest(
-        graph=graph,
-        batch=b,
-        num_heads=q.shape[2],
-        head_dim=d,
-        value_dim=v.shape[-1],
-        device=q.device,
-        dtype=q.dtype,
-        needs_grad=needs_grad,
-        return_weights=return_weights,
-        has_bias=edge_bias is not None,
-        dropout=float(dropout_p),
-    )
-    name = select_backend(request) if backend == "auto" else backend
-    chosen = get_backend(name)
-    reason = chosen.supports(request)
-    if reason is not None:
-        raise ValueError(f"backend {name!r} cannot run this call: {reason}")
-    out, weights = chosen.kernel(
+    call = KernelCall(
         q,
         k,
         v,
@@ -381,6 +360,13 @@ def graph_attention(
         dropout_p=float(dropout_p),
         generator=generator,
     )
+    request = call.request()
+    name = select_backend(request) if backend == "auto" else backend
+    chosen = get_backend(name)
+    reason = chosen.supports(request)
+    if reason is not None:
+        raise ValueError(f"backend {name!r} cannot run this call: {reason}")
+    out, weights = chosen.kernel(call)
     if graphs is not None:
         out = out.view(b, h, n, -1).transpose(1, 2)  # (B, N, H, Dv)
         if return_weights:

@@ -433,12 +433,9 @@ def test_register_selector_drives_auto_and_is_checked():
     q, k, v = qkv(1, 4, 4, 1, 2, 2, torch.float32)
     calls = []
 
-    def kernel(q, k, v, graph, *, scale, bias, return_weights, dropout_p, generator):
-        calls.append(graph)
-        return get_backend("reference").kernel(
-            q, k, v, graph, scale=scale, bias=bias, return_weights=return_weights,
-            dropout_p=dropout_p, generator=generator,
-        )
+    def kernel(call):
+        calls.append(call.graph)
+        return get_backend("reference").kernel(call)
 
     register_backend("spy", kernel, lambda r: None if r.num_heads == 1 else "one head only")
     previous = register_selector(lambda request: "spy")

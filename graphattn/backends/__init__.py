@@ -13,6 +13,7 @@ from graphattn.backends.auto import BackendChoice, explain_backend  # registers 
 from graphattn.backends.base import (
     AttentionRequest,
     Backend,
+    KernelCall,
     backend_names,
     default_selector,
     get_backend,
@@ -26,6 +27,7 @@ __all__ = [
     "AttentionRequest",
     "Backend",
     "BackendChoice",
+    "KernelCall",
     "backend_names",
     "default_selector",
     "explain_backend",

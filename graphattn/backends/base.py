@@ -2,20 +2,21 @@
 
 A *backend* is a kernel plus a ``supports`` predicate. The dispatcher
 :func:`graphattn.graph_attention` validates and normalizes its inputs, then
-calls the kernel with
+calls the kernel with one :class:`KernelCall`
 
-    kernel(q, k, v, graph, *, scale, bias, return_weights, dropout_p, generator)
-        -> (out, weights | None)
+    kernel(call) -> (out, weights | None)
 
-where ``q (B, N, H, D)``, ``k (B, M, H, D)`` and ``v (B, M, H, Dv)`` already have
-``H`` heads (grouped-query heads are expanded by the dispatcher), ``graph`` is a
-single :class:`~graphattn.graph.TokenGraph` with ``graph.num_nodes == N`` and
-``graph.num_src_nodes == M``, ``bias`` is ``None`` or a float tensor
-``(B, E, H)`` in the accumulation dtype (see :func:`accumulation_dtype`; it may
-be an expanded view), ``out (B, N, H, Dv)`` has ``q``'s dtype and ``weights
-(B, E, H)`` (post-softmax, pre-dropout, in ``graph.edge_index`` column order)
-has the accumulation dtype. A target without incoming edges, or whose edges all
-carry a ``-inf`` bias, gets an exact zero output and zero weights.
+where ``call.q (B, N, H, D)``, ``call.k (B, M, H, D)`` and ``call.v (B, M, H,
+Dv)`` already have ``H`` heads (grouped-query heads are expanded by the
+dispatcher), ``call.graph`` is a single :class:`~graphattn.graph.TokenGraph`
+with ``graph.num_nodes == N`` and ``graph.num_src_nodes == M``, ``call.bias``
+is ``None`` or a float tensor ``(B, E, H)`` in the accumulation dtype (see
+:func:`accumulation_dtype`; it may be an expanded view), ``out (B, N, H, Dv)``
+has ``q``'s dtype and ``weights (B, E, H)`` (post-softmax, pre-dropout, in
+``graph.edge_index`` column order) has the accumulation dtype. A target
+without incoming edges, or whose edges all carry a ``-inf`` bias, gets an
+exact zero output and zero weights. A backend may take options of its own as
+keyword arguments after ``call`` (a block size, a chunk budget).
 
 ``supports(request) -> str | None`` answers whether the kernel can run a call
 described by an :class:`AttentionRequest`: ``None`` when it can, otherwise a
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Protocol
 
 import torch
@@ -39,6 +40,7 @@ __all__ = [
     "AttentionRequest",
     "Backend",
     "Kernel",
+    "KernelCall",
     "PLANS",
     "accumulation_dtype",
     "backend_names",
@@ -90,22 +92,56 @@ class AttentionRequest:
     dropout: float = 0.0  # dropout probability on the weights
 
 
+@dataclass(frozen=True, eq=False)
+class KernelCall:
+    """Everything a kernel receives: one call, brought to the contract of the module docstring.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    >>> q = torch.zeros(1, 2, 2, 4)
+    >>> call = KernelCall(q, q, q, g, scale=0.5)
+    >>> request = call.request()
+    >>> request.batch, request.num_heads, request.head_dim, request.has_bias
+    (1, 2, 4, False)
+    """
+
+    q: torch.Tensor  # (B, N, H, D) queries
+    k: torch.Tensor  # (B, M, H, D) keys, one per query head
+    v: torch.Tensor  # (B, M, H, Dv) values
+    graph: TokenGraph  # N targets, M sources
+    _: KW_ONLY
+    scale: float  # score scale
+    bias: torch.Tensor | None = None  # (B, E, H) in the accumulation dtype, or None
+    return_weights: bool = False  # also return the (B, E, H) weights
+    dropout_p: float = 0.0  # dropout probability on the weights
+    generator: torch.Generator | None = None  # source of the dropout mask
+
+    def request(self) -> AttentionRequest:
+        """The :class:`AttentionRequest` that describes this call to ``supports`` and the policy."""
+        tensors = (self.q, self.k, self.v, self.bias)
+        needs_grad = torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in tensors
+        )
+        return AttentionRequest(
+            graph=self.graph,
+            batch=self.q.shape[0],
+            num_heads=self.q.shape[2],
+            head_dim=self.q.shape[-1],
+            value_dim=self.v.shape[-1],
+            device=self.q.device,
+            dtype=self.q.dtype,
+            needs_grad=needs_grad,
+            return_weights=self.return_weights,
+            has_bias=self.bias is not None,
+            dropout=float(self.dropout_p),
+        )
+
+
 class Kernel(Protocol):
     """Call signature of a backend kernel (see the module docstring)."""
 
-    def __call__(
-        self,
-        q: torch.Tensor,
-        k: torch.Tensor,
-        v: torch.Tensor,
-        graph: TokenGraph,
-        *,
-        scale: float,
-        bias: torch.Tensor | None,
-        return_weights: bool,
-        dropout_p: float,
-        generator: torch.Generator | None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+    def __call__(self, call: KernelCall) -> tuple[torch.Tensor, torch.Tensor | None]: ...
 
 
 Supports = Callable[[AttentionRequest], "str | None"]
@@ -155,10 +191,8 @@ def register_backend(
 
     Examples
     --------
-    >>> def kernel(q, k, v, graph, *, scale, bias, return_weights, dropout_p, generator):
-    ...     return get_backend("reference").kernel(
-    ...         q, k, v, graph, scale=scale, bias=bias, return_weights=return_weights,
-    ...         dropout_p=dropout_p, generator=generator)
+    >>> def kernel(call):
+    ...     return get_backend("reference").kernel(call)
     >>> register_backend("mine", kernel, lambda request: None).name
     'mine'
     >>> "mine" in backend_names()

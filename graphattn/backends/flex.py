@@ -26,7 +26,7 @@ import warnings
 import networkx as nx
 import torch
 
-from graphattn.backends.base import PLANS, AttentionRequest, register_backend
+from graphattn.backends.base import PLANS, AttentionRequest, KernelCall, register_backend
 from graphattn.backends.tiles import block_tiles
 from graphattn.graph import TokenGraph
 
@@ -164,17 +164,7 @@ def reorder_nodes(graph: TokenGraph) -> torch.Tensor:
 
 
 def flex_attention_kernel(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    graph: TokenGraph,
-    *,
-    scale: float,
-    bias: torch.Tensor | None,
-    return_weights: bool,
-    dropout_p: float,
-    generator: torch.Generator | None,
-    compiled: bool = True,
+    call: KernelCall, *, compiled: bool = True
 ) -> tuple[torch.Tensor, None]:
     """Kernel of the ``"flex"`` backend (contract in :mod:`graphattn.backends.base`).
 
@@ -192,21 +182,20 @@ def flex_attention_kernel(
     >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
     >>> q = k = torch.zeros(1, 2, 1, 4)
     >>> v = torch.arange(2.0).view(1, 2, 1, 1).expand(1, 2, 1, 4)
-    >>> out, _ = flex_attention_kernel(q, k, v, g, scale=0.5, bias=None,
-    ...     return_weights=False, dropout_p=0.0, generator=None, compiled=False)
+    >>> out, _ = flex_attention_kernel(KernelCall(q, k, v, g, scale=0.5), compiled=False)
     >>> out[0, :, 0, 0].tolist()
     [0.0, 0.5]
     """
-    if bias is not None or return_weights or dropout_p > 0:
+    if call.bias is not None or call.return_weights or call.dropout_p > 0:
         raise ValueError("the flex backend takes no bias, returns no weights and has no dropout")
-    block_mask = to_block_mask(graph, device=q.device)
-    args = (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))  # (B, H, L, D)
+    block_mask = to_block_mask(call.graph, device=call.q.device)
+    args = tuple(t.transpose(1, 2) for t in (call.q, call.k, call.v))  # (B, H, L, D)
     if compiled:
-        out = _compiled_flex()(*args, block_mask=block_mask, scale=scale)  # (B, H, N, Dv)
+        out = _compiled_flex()(*args, block_mask=block_mask, scale=call.scale)  # (B, H, N, Dv)
     else:
         with warnings.catch_warnings():  # the eager path warns that it is unfused
             warnings.simplefilter("ignore", UserWarning)
-            out = flex_attention(*args, block_mask=block_mask, scale=scale)  # (B, H, N, Dv)
+            out = flex_attention(*args, block_mask=block_mask, scale=call.scale)  # (B, H, N, Dv)
     return out.transpose(1, 2), None
 
 
