@@ -310,7 +310,7 @@ def test_auto_runs_the_explained_backend_and_matches_the_reference():
     from graphattn.backends import register_selector
     from graphattn.backends.auto import auto_selector
 
-    register_selector(auto_selector)  # other tests may have restored the default policy
+    register_selector(auto_selector)  # the auto policy in force, whatever ran before
     g = patterns.sliding_window(300, 32)
     q, k, v = qkv(1, 300, 300, 2, 8, 8, seed=12)
     out = graph_attention(q, k, v, g)  # auto -> block

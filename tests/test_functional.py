@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from graphattn import graph_attention
 from graphattn.backends import (
     AttentionRequest,
+    auto_selector,
     backend_names,
-    default_selector,
     get_backend,
     register_backend,
     register_selector,
@@ -414,18 +414,37 @@ def request_for(g, **kw):
     return AttentionRequest(g, **base)
 
 
-def test_default_selector_prefers_dense_for_small_dense_graphs_and_edge_for_sparse():
+def test_auto_selector_prefers_dense_for_small_dense_graphs_and_edge_for_sparse():
     dense_g = TokenGraph.from_dense_mask(torch.ones(8, 8, dtype=torch.bool).tril())
-    sparse_g = TokenGraph(torch.stack([torch.arange(99), torch.arange(1, 100)]), 100)
-    assert default_selector(request_for(dense_g)) == "dense"
-    assert default_selector(request_for(dense_g, dropout=0.1)) == "edge"
-    assert default_selector(request_for(sparse_g)) == "edge"
+    assert auto_selector(request_for(dense_g)) == "dense"
+    assert auto_selector(request_for(dense_g, dropout=0.1)) == "edge"
     too_big = request_for(dense_g, batch=10**6, return_weights=True)  # explicit B*H*N*M scores
     assert "scores exceed" in get_backend("dense").supports(too_big)
-    assert default_selector(too_big) == "edge"
+    assert auto_selector(too_big) == "edge"
     assert get_backend("dense").supports(request_for(dense_g, batch=10**6)) is None  # SDPA path
     huge_mask = request_for(TokenGraph([[0], [1]], 10_000))
     assert "mask exceeds" in get_backend("dense").supports(huge_mask)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="asserted the removed default_selector (edge for any sparse graph); the auto policy "
+    "runs this tiny call (B*H*N*M = 20000) on dense. Kept for review, see the refactor notes.",
+)
+def test_old_default_selector_picked_edge_for_a_tiny_sparse_graph():
+    sparse_g = TokenGraph(torch.stack([torch.arange(99), torch.arange(1, 100)]), 100)
+    assert auto_selector(request_for(sparse_g)) == "edge"
+
+
+def test_register_selector_none_restores_the_auto_policy():
+    few_edges = request_for(TokenGraph([[0], [1]], 1000))
+    previous = register_selector(lambda request: "reference")
+    try:
+        assert previous is auto_selector
+        assert select_backend(few_edges) == "reference"
+    finally:
+        register_selector(None)
+    assert select_backend(few_edges) == auto_selector(few_edges) == "edge"
 
 
 def test_register_selector_drives_auto_and_is_checked():

@@ -1,4 +1,4 @@
-"""The backend contract: what a kernel receives, the registry and the selector hook.
+"""The backend contract: what a kernel receives, and the registry of backends.
 
 A *backend* is a kernel plus a ``supports`` predicate. The dispatcher
 :func:`graphattn.graph_attention` validates and normalizes its inputs, then
@@ -20,8 +20,8 @@ keyword arguments after ``call`` (a block size, a chunk budget).
 
 ``supports(request) -> str | None`` answers whether the kernel can run a call
 described by an :class:`AttentionRequest`: ``None`` when it can, otherwise a
-short reason. ``backend="auto"`` asks :func:`select_backend`, whose policy can
-be replaced once with :func:`register_selector`.
+short reason. Which backend ``backend="auto"`` runs is decided by the policy of
+:mod:`graphattn.backends.auto`.
 """
 
 from __future__ import annotations
@@ -44,22 +44,16 @@ __all__ = [
     "PLANS",
     "accumulation_dtype",
     "backend_names",
-    "default_selector",
     "dropout_keep",
     "edges_on",
     "get_backend",
     "register_backend",
-    "register_selector",
     "segment_softmax",
-    "select_backend",
     "unregister_backend",
 ]
 
 # Plans built from a graph (index tensors on a device, chunks, tiles, masks), kept while it lives.
 PLANS = ObjectCache("graphattn.backends")
-
-# Density from which the default selector prefers the dense kernel.
-DENSE_PREFERRED_DENSITY = 0.25
 
 
 @dataclass(frozen=True)
@@ -145,7 +139,6 @@ class Kernel(Protocol):
 
 
 Supports = Callable[[AttentionRequest], "str | None"]
-Selector = Callable[[AttentionRequest], str]
 
 
 @dataclass(frozen=True)
@@ -259,84 +252,6 @@ def backend_names() -> list[str]:
     True
     """
     return list(_REGISTRY)
-
-
-def default_selector(request: AttentionRequest) -> str:
-    """The built-in ``auto`` policy: dense for small dense graphs, else edge, else reference.
-
-    Examples
-    --------
-    >>> g = TokenGraph.from_dense_mask(torch.ones(4, 4, dtype=torch.bool))
-    >>> r = AttentionRequest(g, batch=1, num_heads=1, head_dim=4, value_dim=4,
-    ...                      device=torch.device("cpu"), dtype=torch.float32)
-    >>> default_selector(r)
-    'dense'
-    """
-    if (
-        request.graph.density >= DENSE_PREFERRED_DENSITY
-        and "dense" in _REGISTRY
-        and _REGISTRY["dense"].supports(request) is None
-    ):
-        return "dense"
-    if "edge" in _REGISTRY and _REGISTRY["edge"].supports(request) is None:
-        return "edge"
-    return "reference"
-
-
-_selector: Selector = default_selector
-
-
-def register_selector(selector: Selector | None) -> Selector:
-    """Replace the policy behind ``backend="auto"``; ``None`` restores :func:`default_selector`.
-
-    ``selector(request) -> str`` must return the name of a registered backend
-    whose ``supports(request)`` is ``None``. A backend module that brings its
-    own policy calls this once on import.
-
-    Returns
-    -------
-    callable
-        The selector that was active before, so a temporary change can be undone.
-
-    Examples
-    --------
-    >>> previous = register_selector(lambda request: "reference")
-    >>> g = TokenGraph([[0], [1]])
-    >>> select_backend(AttentionRequest(g, 1, 1, 2, 2, torch.device("cpu"), torch.float32))
-    'reference'
-    >>> _ = register_selector(previous)
-    """
-    global _selector
-    if selector is not None and not callable(selector):
-        raise TypeError(f"selector must be callable or None, got {type(selector).__name__}")
-    previous = _selector
-    _selector = default_selector if selector is None else selector
-    return previous
-
-
-def select_backend(request: AttentionRequest) -> str:
-    """Name of the backend that ``backend="auto"`` runs for ``request``.
-
-    Raises
-    ------
-    RuntimeError
-        If the registered selector returns a backend that is unknown or refuses
-        the request (a bug in the selector, not in the caller's input).
-
-    Examples
-    --------
-    >>> g = TokenGraph([[0], [1]], 1000)
-    >>> request = AttentionRequest(g, 1, 1, 2, 2, torch.device("cpu"), torch.float32)
-    >>> select_backend(request) in backend_names()
-    True
-    """
-    name = _selector(request)
-    if name not in _REGISTRY:
-        raise RuntimeError(f"the backend selector returned unknown backend {name!r}")
-    reason = _REGISTRY[name].supports(request)
-    if reason is not None:
-        raise RuntimeError(f"the backend selector chose {name!r}, which refuses: {reason}")
-    return name
 
 
 # ----------------------------------------------------------- kernel helpers
