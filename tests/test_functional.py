@@ -447,6 +447,28 @@ def test_register_selector_none_restores_the_auto_policy():
     assert select_backend(few_edges) == auto_selector(few_edges) == "edge"
 
 
+def test_supports_is_asked_once_per_call():
+    g = TokenGraph.from_dense_mask(random_mask(6, 6, 0.5, 31))
+    q, k, v = qkv(1, 6, 6, 2, 4, 4, torch.float32, seed=31)
+    asked = []
+    entries = {name: get_backend(name) for name in backend_names()}
+
+    def spy(name, supports):
+        return lambda request: asked.append(name) or supports(request)
+
+    try:
+        for name, entry in entries.items():
+            register_backend(name, entry.kernel, spy(name, entry.supports), replace=True)
+        graph_attention(q, k, v, g)  # auto: each candidate asked at most once
+        assert asked and len(asked) == len(set(asked))
+        asked.clear()
+        graph_attention(q, k, v, g, backend="edge")
+        assert asked == ["edge"]
+    finally:
+        for name, entry in entries.items():
+            register_backend(name, entry.kernel, entry.supports, replace=True)
+
+
 def test_register_selector_drives_auto_and_is_checked():
     g = TokenGraph.from_dense_mask(torch.ones(4, 4, dtype=torch.bool))
     q, k, v = qkv(1, 4, 4, 1, 2, 2, torch.float32)

@@ -87,6 +87,22 @@ class BackendChoice:
         return "\n".join(lines)
 
 
+def _acceptance(request: AttentionRequest) -> Callable[[str], bool]:
+    """``ok(name)``: whether backend ``name`` is registered and accepts ``request``.
+
+    Each backend's ``supports`` is asked once, however often ``ok`` is called.
+    """
+    verdicts: dict[str, bool] = {}
+
+    def ok(name: str) -> bool:
+        if name not in verdicts:
+            found = name in backend_names()
+            verdicts[name] = found and get_backend(name).supports(request) is None
+        return verdicts[name]
+
+    return ok
+
+
 def _decide(request: AttentionRequest) -> tuple[str, str]:
     """``(backend, reason)`` for ``request`` by the rules of the module docstring.
 
@@ -98,14 +114,7 @@ def _decide(request: AttentionRequest) -> tuple[str, str]:
         If no registered backend accepts the request.
     """
     g = request.graph
-    verdicts: dict[str, bool] = {}
-
-    def ok(name: str) -> bool:
-        """Whether ``name`` is registered and accepts the request (asked once per name)."""
-        if name not in verdicts:
-            found = name in backend_names()
-            verdicts[name] = found and get_backend(name).supports(request) is None
-        return verdicts[name]
+    ok = _acceptance(request)
 
     if request.dropout > 0 and ok("edge"):
         return "edge", f"dropout {request.dropout} needs per-edge masks"
