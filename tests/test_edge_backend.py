@@ -48,7 +48,7 @@ def test_chunk_plan_holds_whole_targets_and_covers_every_edge():
             assert e_hi - e_lo <= max_edges or t_hi - t_lo == 1  # oversize target alone
             if nxt is not None:
                 assert nxt[0] == t_hi
-    assert edge_chunks(g, 3) is edge_chunks(g, 3)  # cached on the graph
+    assert edge_chunks(g, 3) is edge_chunks(g, 3)  # cached while the graph lives
     with pytest.raises(ValueError, match="max_edges must be >= 1"):
         edge_chunks(g, 0)
 

@@ -40,6 +40,7 @@ __all__ = [
 BLOCK_SIZE = 64  # tokens per block, for targets and sources alike
 PLAN_EDGES = 2**22  # edges handled at once while building a plan
 
+
 @dataclass(frozen=True)
 class BlockGroup:
     """Query blocks that all have ``c`` key blocks.
