@@ -2,19 +2,23 @@
 
 The dispatcher validates the inputs (before any work), brings them to the
 kernel contract of :mod:`graphattn.backends.base` — a batch dimension, one key
-head per query head, a single graph, a ``(B, E, H)`` bias — and runs the chosen
-backend. Per-head graphs run as one head over a head-major batched graph.
+head per query head, a single graph, a ``(B, E, H)`` bias — as one
+:class:`~graphattn.backends.base.KernelCall`, and runs the chosen backend.
+Per-head graphs run as one head over a head-major batched graph (cached in
+:data:`HEAD_MAJOR_GRAPHS` while the graphs live).
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Sequence
 
 import torch
 
-from graphattn.backends import AttentionRequest, get_backend, select_backend
+from graphattn.backends import Backend, KernelCall, get_backend, select_backend
 from graphattn.backends.base import accumulation_dtype, edges_on
+from graphattn.backends.checks import check_graphs, check_qkv
 from graphattn.graph import TokenGraph
 
 __all__ = ["graph_attention"]
@@ -23,71 +27,10 @@ BiasFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Bias = torch.Tensor | BiasFn | Sequence[torch.Tensor] | None
 
 
-def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
-    if q.dim() not in (3, 4):
-        raise ValueError(f"q must have shape (N, H, D) or (B, N, H, D), got {tuple(q.shape)}")
-    for name, t in (("k", k), ("v", v)):
-        if t.dim() != q.dim():
-            raise ValueError(
-                f"{name} must have {q.dim()} dims like q {tuple(q.shape)}, got {tuple(t.shape)}"
-            )
-        if t.dtype != q.dtype:
-            raise TypeError(f"{name} must have q's dtype {q.dtype}, got {t.dtype}")
-        if t.device != q.device:
-            raise ValueError(f"{name} must be on q's device {q.device}, got {t.device}")
-    lead = "(B, M, H_kv, " if q.dim() == 4 else "(M, H_kv, "
-    if q.dim() == 4 and not q.shape[0] == k.shape[0] == v.shape[0]:
-        raise ValueError(
-            f"q, k, v must share the batch size B, got {q.shape[0]}, {k.shape[0]}, {v.shape[0]}"
-        )
-    if k.shape[-1] != q.shape[-1]:
-        raise ValueError(f"k must have shape {lead}D={q.shape[-1]}), got {tuple(k.shape)}")
-    if v.shape[:-1] != k.shape[:-1]:
-        raise ValueError(
-            f"v must have shape {tuple(k.shape[:-1])} + (Dv,) like k, got {tuple(v.shape)}"
-        )
-    h, h_kv = q.shape[-2], k.shape[-2]
-    if h_kv == 0 or h % h_kv:
-        raise ValueError(f"k/v heads H_kv={h_kv} must divide the query heads H={h}")
-    if min(q.shape) == 0 or min(k.shape) == 0 or min(v.shape) == 0:
-        raise ValueError(
-            f"q, k, v must not have empty dims, got {tuple(q.shape)}, {tuple(k.shape)}, "
-            f"{tuple(v.shape)}"
-        )
-
-
-def _check_graphs(graph, n: int, m: int, h: int) -> list[TokenGraph] | None:
-    """Validate ``graph``; return the per-head list, or None for a single graph."""
-    if isinstance(graph, TokenGraph):
-        graphs, per_head = [graph], False
-    elif isinstance(graph, (list, tuple)) and all(isinstance(g, TokenGraph) for g in graph):
-        graphs, per_head = list(graph), True
-        if len(graphs) != h:
-            raise ValueError(
-                f"graph as a sequence needs one graph per head (H={h}), got {len(graphs)}"
-            )
-        if len({g.is_cross for g in graphs}) != 1:
-            raise ValueError("graph: per-head graphs must all be cross graphs or all self graphs")
-    else:
-        raise TypeError(
-            f"graph must be a TokenGraph or a sequence of H TokenGraphs, got {type(graph).__name__}"
-        )
-    for idx, g in enumerate(graphs):
-        where = f"graph[{idx}]" if per_head else "graph"
-        if g.num_nodes != n or g.num_src_nodes != m:
-            raise ValueError(
-                f"{where} has N={g.num_nodes} targets and M={g.num_src_nodes} sources, but q has "
-                f"N={n} tokens and k/v have M={m}"
-            )
-    return graphs if per_head else None
-
-
-def _check_options(scale, dropout_p, return_weights, backend, generator, check_inputs) -> None:
+def _check_options(
+    scale, dropout_p, return_weights, backend, generator, check_inputs
+) -> Backend | None:
+    """Check the options of :func:`graph_attention`; return the named backend (None: auto)."""
     if scale is not None:
         if isinstance(scale, bool) or not isinstance(scale, (int, float)):
             raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
@@ -102,12 +45,12 @@ def _check_options(scale, dropout_p, return_weights, backend, generator, check_i
             raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
     if not isinstance(backend, str):
         raise TypeError(f"backend must be a str, got {type(backend).__name__}")
-    if backend != "auto":
-        get_backend(backend)
+    chosen = None if backend == "auto" else get_backend(backend)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(
             f"generator must be a torch.Generator or None, got {type(generator).__name__}"
         )
+    return chosen
 
 
 def _edge_bias(
@@ -150,6 +93,17 @@ def _bias_tensor(bias: Bias, graph: TokenGraph, b: int, h: int, device) -> torch
     return _edge_bias(bias, "bias", b, e, h, device)
 
 
+def _edge_bias_of(
+    bias: Bias, graph, graphs: list[TokenGraph] | None, b: int, h: int, device
+) -> torch.Tensor | None:
+    """The bias as ``(B, E, H)``, or ``(B, E_total, 1)`` in head order for per-head graphs."""
+    if bias is None:
+        return None
+    if graphs is None:
+        return _bias_tensor(bias, graph, b, h, device)
+    return _per_head_bias(bias, graphs, b, device)
+
+
 def _per_head_bias(bias: Bias, graphs: list[TokenGraph], b: int, device) -> torch.Tensor:
     """The biases of per-head graphs, concatenated in head order as ``(B, E_total, 1)``."""
     h = len(graphs)
@@ -178,15 +132,102 @@ def _per_head_bias(bias: Bias, graphs: list[TokenGraph], b: int, device) -> torc
     return torch.cat(parts, 1)  # (B, E_total, 1)
 
 
-def _head_major_graph(graphs: list[TokenGraph]) -> TokenGraph:
-    """``TokenGraph.batch(graphs)``, cached on the first graph for repeated calls.
+class HeadMajorGraphs:
+    """Per-head graphs batched head-major, kept while every member graph lives.
 
-    The cached value keeps the member graphs alive, so their ``id``s in the
-    key cannot be reused by other graphs while the entry exists.
+    An entry is keyed by the ``id`` of each member and dropped as soon as any
+    member is garbage-collected (``weakref.finalize``), so an ``id`` in a key
+    always belongs to the live graph it was taken from. The cache holds no
+    reference to the members themselves.
+
+    Examples
+    --------
+    >>> cache = HeadMajorGraphs()
+    >>> a, b = TokenGraph([[0], [1]]), TokenGraph([[1], [0]])
+    >>> cache.get([a, b]).edge_index.tolist()
+    [[0, 3], [1, 2]]
+    >>> cache.get([a, b]) is cache.get([a, b]), len(cache)
+    (True, 1)
+    >>> del b
+    >>> len(cache)
+    0
     """
-    key = ("per_head_batch", tuple(id(g) for g in graphs))
-    _, batched = graphs[0].cached(key, lambda: (tuple(graphs), TokenGraph.batch(graphs)))
-    return batched
+
+    def __init__(self) -> None:
+        self._store: dict[tuple[int, ...], TokenGraph] = {}
+
+    def get(self, graphs: Sequence[TokenGraph]) -> TokenGraph:
+        """``TokenGraph.batch(graphs)``, built once per list of live graphs."""
+        key = tuple(id(g) for g in graphs)
+        if key not in self._store:
+            self._store[key] = TokenGraph.batch(graphs)
+            for g in {id(g): g for g in graphs}.values():
+                weakref.finalize(g, self._store.pop, key, None)
+        return self._store[key]
+
+    def entries(self, graph: TokenGraph) -> list[TokenGraph]:
+        """The batched graphs held for lists that contain ``graph``."""
+        return [batched for key, batched in self._store.items() if id(graph) in key]
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+# The head-major batched graphs of per-head calls, reused across calls on the same graphs.
+HEAD_MAJOR_GRAPHS = HeadMajorGraphs()
+
+
+def _expand_kv_heads(k: torch.Tensor, v: torch.Tensor, h: int):
+    """``k (B, M, H_kv, D)``, ``v (B, M, H_kv, Dv)`` with each key head repeated for its queries."""
+    group = h // k.shape[2]
+    if group == 1:
+        return k, v
+    return k.repeat_interleave(group, dim=2), v.repeat_interleave(group, dim=2)  # (B, M, H, *)
+
+
+def _fold_heads(q, k, v, graphs: list[TokenGraph]):
+    """Per-head graphs as one head over their head-major batched graph.
+
+    Head ``h`` becomes targets ``h*N .. h*N + N - 1`` and sources
+    ``h*M .. h*M + M - 1`` of one graph; returns ``(q, k, v, graph)``.
+    """
+    b, n, h, d = q.shape
+    m = k.shape[1]
+    q = q.transpose(1, 2).reshape(b, h * n, 1, d)  # (B, H*N, 1, D) head-major
+    k = k.transpose(1, 2).reshape(b, h * m, 1, d)  # (B, H*M, 1, D)
+    v = v.transpose(1, 2).reshape(b, h * m, 1, v.shape[-1])  # (B, H*M, 1, Dv)
+    return q, k, v, HEAD_MAJOR_GRAPHS.get(graphs)
+
+
+def _unfold_heads(out, weights, graphs: list[TokenGraph]):
+    """Output ``(B, N, H, Dv)`` and weights ``H x (B, E_h)`` (or None) of a folded call."""
+    b, h = out.shape[0], len(graphs)
+    out = out.view(b, h, graphs[0].num_nodes, -1).transpose(1, 2)  # (B, N, H, Dv)
+    if weights is not None:
+        sizes = [g.num_edges for g in graphs]
+        weights = tuple(weights[..., 0].split(sizes, dim=1))  # H x (B, E_h)
+    return out, weights
+
+
+def _unbatch(out: torch.Tensor, weights):
+    """The first (only) batch element of ``out`` and of the weights (a tensor, a tuple or None)."""
+    if isinstance(weights, tuple):
+        return out[0], tuple(w[0] for w in weights)
+    return out[0], (None if weights is None else weights[0])
+
+
+def _run(call: KernelCall, chosen: Backend | None):
+    """Run ``call`` on ``chosen``, or on the backend ``backend="auto"`` selects (None).
+
+    ``supports`` is asked once: here for a named backend, by the policy for ``"auto"``.
+    """
+    request = call.request()
+    if chosen is None:
+        return get_backend(select_backend(request)).kernel(call)
+    reason = chosen.supports(request)
+    if reason is not None:
+        raise ValueError(f"backend {chosen.name!r} cannot run this call: {reason}")
+    return chosen.kernel(call)
 
 
 def _check_finite(q, k, v, bias: torch.Tensor | None) -> None:
@@ -283,76 +324,27 @@ def graph_attention(
     >>> out.flatten().tolist(), w.flatten().tolist()
     ([1.0, 2.0], [1.0, 0.5, 0.5])
     """
-    _check_qkv(q, k, v)
-    batched = q.dim() == 4
+    check_qkv(q, k, v)
     n, h, d = q.shape[-3:]
-    m = k.shape[-3]
-    graphs = _check_graphs(graph, n, m, h)
-    _check_options(scale, dropout_p, return_weights, backend, generator, check_inputs)
+    graphs = check_graphs(graph, n, k.shape[-3], h)  # one graph per head, or None
+    chosen = _check_options(scale, dropout_p, return_weights, backend, generator, check_inputs)
+    batched = q.dim() == 4
     if not batched:
         q, k, v = q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)  # (1, *, H, D)
-    b = q.shape[0]
-    if bias is None:
-        edge_bias = None
-    elif graphs is None:
-        edge_bias = _bias_tensor(bias, graph, b, h, q.device)  # (B, E, H)
-    else:
-        edge_bias = _per_head_bias(bias, graphs, b, q.device)  # (B, E_total, 1)
+    edge_bias = _edge_bias_of(bias, graph, graphs, q.shape[0], h, q.device)  # (B, E, H or 1)
     if check_inputs:
         _check_finite(q, k, v, edge_bias)
     if edge_bias is not None:
         edge_bias = edge_bias.to(accumulation_dtype(q.dtype))
+    k, v = _expand_kv_heads(k, v, h)  # (B, M, H, D), (B, M, H, Dv)
+    if graphs is not None:
+        q, k, v, graph = _fold_heads(q, k, v, graphs)  # one head over (H*N, H*M) tokens
     scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
-
-    group = h // k.shape[2]
-    if group > 1:
-        k = k.repeat_interleave(group, dim=2)  # (B, M, H, D)
-        v = v.repeat_interleave(group, dim=2)  # (B, M, H, Dv)
+    call = KernelCall(q, k, v, graph, scale=scale, bias=edge_bias, return_weights=return_weights,
+                      dropout_p=float(dropout_p), generator=generator)  # fmt: skip
+    out, weights = _run(call, chosen)
     if graphs is not None:
-        graph = _head_major_graph(graphs)  # head h: targets h*N.., sources h*M..
-        q = q.transpose(1, 2).reshape(b, h * n, 1, d)  # (B, H*N, 1, D) head-major
-        k = k.transpose(1, 2).reshape(b, h * m, 1, d)  # (B, H*M, 1, D)
-        v = v.transpose(1, 2).reshape(b, h * m, 1, v.shape[-1])  # (B, H*M, 1, Dv)
-
-    needs_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (q, k, v, edge_bias)
-    )
-    request = AttentionRequest(
-        graph=graph,
-        batch=b,
-        num_heads=q.shape[2],
-        head_dim=d,
-        value_dim=v.shape[-1],
-        device=q.device,
-        dtype=q.dtype,
-        needs_grad=needs_grad,
-        return_weights=return_weights,
-        has_bias=edge_bias is not None,
-        dropout=float(dropout_p),
-    )
-    name = select_backend(request) if backend == "auto" else backend
-    chosen = get_backend(name)
-    reason = chosen.supports(request)
-    if reason is not None:
-        raise ValueError(f"backend {name!r} cannot run this call: {reason}")
-    out, weights = chosen.kernel(
-        q,
-        k,
-        v,
-        graph,
-        scale=scale,
-        bias=edge_bias,
-        return_weights=return_weights,
-        dropout_p=float(dropout_p),
-        generator=generator,
-    )
-    if graphs is not None:
-        out = out.view(b, h, n, -1).transpose(1, 2)  # (B, N, H, Dv)
-        if return_weights:
-            sizes = [g.num_edges for g in graphs]
-            weights = tuple(weights[..., 0].split(sizes, dim=1))  # H x (B, E_h)
+        out, weights = _unfold_heads(out, weights, graphs)  # (B, N, H, Dv), H x (B, E_h)
     if not batched:
-        out = out[0]
-        if return_weights:
-            weights = weights[0] if graphs is None else tuple(w[0] for w in weights)
+        out, weights = _unbatch(out, weights)
     return (out, weights) if return_weights else out

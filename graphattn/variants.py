@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from graphattn.backends.base import accumulation_dtype, edges_on, segment_softmax
+from graphattn.backends.checks import check_graphs, check_qkv
 from graphattn.backends.edge import edge_chunks
-from graphattn.functional import _check_graphs, _check_qkv, graph_attention
+from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 
 __all__ = [
@@ -308,15 +309,32 @@ def variant_attention(
     >>> variant_attention(q, k, v, g, SIGMOID).flatten().tolist()  # sigmoid(-log 2) = 1/3
     [0.5, 1.333]
     """
+    _check_call(q, k, v, graph, variant, edge_attr)
+    batched = q.dim() == 4
+    h, d = q.shape[-2:]
+    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    if variant.fast is not None and edge_attr is None:
+        return variant.fast(q, k, v, graph, scale=scale, return_weights=return_weights)
+    if not batched:
+        q, k, v = q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)  # (1, *, H, D)
+    group = h // k.shape[2]
+    k = k.repeat_interleave(group, dim=2)  # (B, M, H, D)
+    v = v.repeat_interleave(group, dim=2)  # (B, M, H, Dv)
+    out, weights = _run_chunks(q, k, v, graph, variant, edge_attr, scale, chunk_elements)
+    if not batched:
+        out, weights = out[0], weights[0]
+    return (out, weights) if return_weights else out
+
+
+def _check_call(q, k, v, graph, variant, edge_attr) -> None:
+    """Check the inputs of :func:`variant_attention` before any work."""
     if not isinstance(variant, AttentionVariant):
         raise TypeError(f"variant must be an AttentionVariant, got {type(variant).__name__}")
     if not isinstance(graph, TokenGraph):
         raise TypeError(f"graph must be a single TokenGraph, got {type(graph).__name__}")
-    _check_qkv(q, k, v)
-    batched = q.dim() == 4
-    n, h, d = q.shape[-3:]
-    _check_graphs(graph, n, k.shape[-3], h)
-    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    check_qkv(q, k, v)
+    n, h = q.shape[-3:-1]
+    check_graphs(graph, n, k.shape[-3], h)
     e = graph.num_edges
     if edge_attr is not None:
         if not isinstance(edge_attr, torch.Tensor):
@@ -326,15 +344,17 @@ def variant_attention(
                 f"edge_attr must have shape (E, F) or (B, E, F) with E={e}, "
                 f"got {tuple(edge_attr.shape)}"
             )
-    if variant.fast is not None and edge_attr is None:
-        return variant.fast(q, k, v, graph, scale=scale, return_weights=return_weights)
-    if not batched:
-        q, k, v = q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)  # (1, *, H, D)
-    group = h // k.shape[2]
-    k = k.repeat_interleave(group, dim=2)  # (B, M, H, D)
-    v = v.repeat_interleave(group, dim=2)  # (B, M, H, Dv)
+
+
+def _run_chunks(q, k, v, graph, variant, edge_attr, scale: float, chunk_elements: int):
+    """Output ``(B, N, H, Dv)`` and weights ``(B, E, H)`` over runs of whole targets.
+
+    A run's gathers hold at most ``chunk_elements`` elements; with several
+    runs each one is recomputed in the backward (activation checkpointing).
+    """
+    b, n, h, d = q.shape
+    dv, acc = v.shape[-1], accumulation_dtype(q.dtype)
     src, dst = edges_on(graph, q.device)  # (E,)
-    b, dv, acc = q.shape[0], v.shape[-1], accumulation_dtype(q.dtype)
     runs = edge_chunks(graph, max(1, chunk_elements // (b * h * max(d, dv))))
     outs, weights = [], []
     for t_lo, t_hi, e_lo, e_hi in runs:
@@ -351,6 +371,4 @@ def variant_attention(
         weights.append(w_c)
     out = torch.cat(outs, 1).to(q.dtype)  # (B, N, H, Dv)
     weights = torch.cat(weights, 1) if weights else q.new_zeros(b, 0, h, dtype=acc)  # (B, E, H)
-    if not batched:
-        out, weights = out[0], weights[0]
-    return (out, weights) if return_weights else out
+    return out, weights

@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphattn import graph_attention, patterns
-from graphattn.backends import get_backend
-from graphattn.backends.block import block_attention, block_plan
+from graphattn.backends import KernelCall, get_backend
+from graphattn.backends.block import block_attention
+from graphattn.backends.tiles import block_plan
 from graphattn.graph import TokenGraph
 
 FAST = ["block", "edge"]
@@ -144,18 +145,7 @@ def test_block_gradcheck_on_the_fused_path_with_padding_rows():
     """D == Dv, no bias, no weights: fused forward and backward; N is not a block multiple."""
     g = patterns.sliding_window(11, 4)
     q, k, v = qkv(1, 11, 11, 1, 3, 3, seed=9)
-    fn = lambda q, k, v: block_attention(  # noqa: E731
-        q,
-        k,
-        v,
-        g,
-        scale=0.5,
-        bias=None,
-        return_weights=False,
-        dropout_p=0.0,
-        generator=None,
-        block_size=4,
-    )[0]
+    fn = lambda q, k, v: block_attention(KernelCall(q, k, v, g, scale=0.5), block_size=4)[0]  # noqa: E731
     assert torch.autograd.gradcheck(fn, (q, k, v))
 
 
@@ -169,8 +159,8 @@ def test_block_online_softmax_over_key_slices_equals_reference(chunk):
     def run(name):
         kw = dict(scale=0.3, bias=bias, return_weights=True, dropout_p=0.0, generator=None)
         if name == "block":
-            return block_attention(q, k, v, g, block_size=4, chunk_elements=chunk, **kw)
-        return get_backend(name).kernel(q, k, v, g, **kw)
+            return block_attention(KernelCall(q, k, v, g, **kw), block_size=4, chunk_elements=chunk)
+        return get_backend(name).kernel(KernelCall(q, k, v, g, **kw))
 
     (out, w), (ref, w_ref) = run("block"), run("reference")
     torch.testing.assert_close(out, ref)
@@ -249,7 +239,7 @@ def test_block_mask_equals_the_dense_mask_and_eager_flex_equals_the_reference(na
 
     g = GRAPHS[name]()
     bm = to_block_mask(g, 16)
-    assert bm is to_block_mask(g, 16)  # cached on the graph
+    assert bm is to_block_mask(g, 16)  # cached while the graph lives
     dense = bm.to_dense()[0, 0].bool()  # (nqb, nkb) blocks FlexAttention visits
     tiles = g.to_dense_mask()
     nqb, nkb = dense.shape
@@ -262,8 +252,8 @@ def test_block_mask_equals_the_dense_mask_and_eager_flex_equals_the_reference(na
     assert torch.equal(bm.mask_mod(0, 0, i, j), tiles)
     q, k, v = (t.detach().float() for t in qkv(2, g.num_nodes, g.num_src_nodes, 2, 8, 8))
     kw = dict(scale=0.4, bias=None, return_weights=False, dropout_p=0.0, generator=None)
-    out, _ = flex_attention_kernel(q, k, v, g, compiled=False, **kw)
-    ref, _ = get_backend("reference").kernel(q, k, v, g, **kw)
+    out, _ = flex_attention_kernel(KernelCall(q, k, v, g, **kw), compiled=False)
+    ref, _ = get_backend("reference").kernel(KernelCall(q, k, v, g, **kw))
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
 
 
@@ -320,7 +310,7 @@ def test_auto_runs_the_explained_backend_and_matches_the_reference():
     from graphattn.backends import register_selector
     from graphattn.backends.auto import auto_selector
 
-    register_selector(auto_selector)  # other tests may have restored the default policy
+    register_selector(auto_selector)  # the auto policy in force, whatever ran before
     g = patterns.sliding_window(300, 32)
     q, k, v = qkv(1, 300, 300, 2, 8, 8, seed=12)
     out = graph_attention(q, k, v, g)  # auto -> block

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from graphattn import graph_attention
+from graphattn.backends import KernelCall
 from graphattn.backends.edge import edge_attention, edge_chunks
 from graphattn.graph import TokenGraph
 
@@ -29,9 +30,10 @@ def band(n, width):
 def run(q, k, v, g, chunk_elements, bias=None, dropout_p=0.0, seed=0):
     gen = torch.Generator().manual_seed(seed)
     return edge_attention(
-        q, k, v, g, scale=0.5, bias=bias, return_weights=True, dropout_p=dropout_p,
-        generator=gen, chunk_elements=chunk_elements,
-    )
+        KernelCall(q, k, v, g, scale=0.5, bias=bias, return_weights=True, dropout_p=dropout_p,
+                   generator=gen),
+        chunk_elements=chunk_elements,
+    )  # fmt: skip
 
 
 def test_chunk_plan_holds_whole_targets_and_covers_every_edge():
@@ -46,7 +48,7 @@ def test_chunk_plan_holds_whole_targets_and_covers_every_edge():
             assert e_hi - e_lo <= max_edges or t_hi - t_lo == 1  # oversize target alone
             if nxt is not None:
                 assert nxt[0] == t_hi
-    assert edge_chunks(g, 3) is edge_chunks(g, 3)  # cached on the graph
+    assert edge_chunks(g, 3) is edge_chunks(g, 3)  # cached while the graph lives
     with pytest.raises(ValueError, match="max_edges must be >= 1"):
         edge_chunks(g, 0)
 

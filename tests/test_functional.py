@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from graphattn import graph_attention
 from graphattn.backends import (
     AttentionRequest,
+    auto_selector,
     backend_names,
-    default_selector,
     get_backend,
     register_backend,
     register_selector,
@@ -20,6 +20,7 @@ from graphattn.backends import (
     unregister_backend,
 )
 from graphattn.backends.base import dropout_keep
+from graphattn.functional import HEAD_MAJOR_GRAPHS
 from graphattn.graph import TokenGraph
 
 BACKENDS = ["reference", "edge", "dense"]
@@ -413,18 +414,52 @@ def request_for(g, **kw):
     return AttentionRequest(g, **base)
 
 
-def test_default_selector_prefers_dense_for_small_dense_graphs_and_edge_for_sparse():
+def test_auto_selector_prefers_dense_for_small_dense_graphs_and_edge_for_sparse():
     dense_g = TokenGraph.from_dense_mask(torch.ones(8, 8, dtype=torch.bool).tril())
-    sparse_g = TokenGraph(torch.stack([torch.arange(99), torch.arange(1, 100)]), 100)
-    assert default_selector(request_for(dense_g)) == "dense"
-    assert default_selector(request_for(dense_g, dropout=0.1)) == "edge"
-    assert default_selector(request_for(sparse_g)) == "edge"
+    # a sparse graph past the size where dense is cheap anyway (tiny calls run dense)
+    sparse_g = TokenGraph(torch.stack([torch.arange(4095), torch.arange(1, 4096)]), 4096)
+    assert auto_selector(request_for(dense_g)) == "dense"
+    assert auto_selector(request_for(sparse_g)) == "edge"
+    assert auto_selector(request_for(dense_g, dropout=0.1)) == "edge"
     too_big = request_for(dense_g, batch=10**6, return_weights=True)  # explicit B*H*N*M scores
     assert "scores exceed" in get_backend("dense").supports(too_big)
-    assert default_selector(too_big) == "edge"
+    assert auto_selector(too_big) == "edge"
     assert get_backend("dense").supports(request_for(dense_g, batch=10**6)) is None  # SDPA path
     huge_mask = request_for(TokenGraph([[0], [1]], 10_000))
     assert "mask exceeds" in get_backend("dense").supports(huge_mask)
+
+
+def test_register_selector_none_restores_the_auto_policy():
+    few_edges = request_for(TokenGraph([[0], [1]], 1000))
+    previous = register_selector(lambda request: "reference")
+    try:
+        assert previous is auto_selector
+        assert select_backend(few_edges) == "reference"
+    finally:
+        register_selector(None)
+    assert select_backend(few_edges) == auto_selector(few_edges) == "edge"
+
+
+def test_supports_is_asked_once_per_call():
+    g = TokenGraph.from_dense_mask(random_mask(6, 6, 0.5, 31))
+    q, k, v = qkv(1, 6, 6, 2, 4, 4, torch.float32, seed=31)
+    asked = []
+    entries = {name: get_backend(name) for name in backend_names()}
+
+    def spy(name, supports):
+        return lambda request: asked.append(name) or supports(request)
+
+    try:
+        for name, entry in entries.items():
+            register_backend(name, entry.kernel, spy(name, entry.supports), replace=True)
+        graph_attention(q, k, v, g)  # auto: each candidate asked at most once
+        assert asked and len(asked) == len(set(asked))
+        asked.clear()
+        graph_attention(q, k, v, g, backend="edge")
+        assert asked == ["edge"]
+    finally:
+        for name, entry in entries.items():
+            register_backend(name, entry.kernel, entry.supports, replace=True)
 
 
 def test_register_selector_drives_auto_and_is_checked():
@@ -432,12 +467,9 @@ def test_register_selector_drives_auto_and_is_checked():
     q, k, v = qkv(1, 4, 4, 1, 2, 2, torch.float32)
     calls = []
 
-    def kernel(q, k, v, graph, *, scale, bias, return_weights, dropout_p, generator):
-        calls.append(graph)
-        return get_backend("reference").kernel(
-            q, k, v, graph, scale=scale, bias=bias, return_weights=return_weights,
-            dropout_p=dropout_p, generator=generator,
-        )
+    def kernel(call):
+        calls.append(call.graph)
+        return get_backend("reference").kernel(call)
 
     register_backend("spy", kernel, lambda r: None if r.num_heads == 1 else "one head only")
     previous = register_selector(lambda request: "spy")
@@ -588,7 +620,7 @@ def test_per_head_batched_graph_is_reused_across_calls():
     graphs = [TokenGraph.from_dense_mask(random_mask(5, 5, 0.5, s)) for s in (23, 24)]
     q, k, v = (t.detach() for t in qkv(1, 5, 5, 2, 3, 3, torch.float64, seed=23))
     first = graph_attention(q, k, v, graphs, backend="edge")
-    cached = [value for key, value in graphs[0]._cache.items() if key[0] == "per_head_batch"]
-    assert len(cached) == 1 and cached[0][1] == TokenGraph.batch(graphs)
+    cached = HEAD_MAJOR_GRAPHS.entries(graphs[0])
+    assert len(cached) == 1 and cached[0] == TokenGraph.batch(graphs)
     torch.testing.assert_close(graph_attention(q, k, v, graphs, backend="edge"), first)
-    assert len([key for key in graphs[0]._cache if key[0] == "per_head_batch"]) == 1
+    assert len(HEAD_MAJOR_GRAPHS.entries(graphs[0])) == 1

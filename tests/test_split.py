@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphattn import graph_attention, patterns
+from graphattn.backends import KernelCall
 from graphattn.backends.split import split_attention, split_plan, tile_share
 from graphattn.graph import TokenGraph
 
@@ -21,9 +22,8 @@ def qkv(b, n, m, h, d, dv, dtype=torch.float64, seed=0):
 
 def split(q, k, v, g, block_size=8, min_fill=0.25):
     out, _ = split_attention(
-        q, k, v, g, scale=0.4, bias=None, return_weights=False, dropout_p=0.0,
-        generator=None, block_size=block_size, min_fill=min_fill,
-    )  # fmt: skip
+        KernelCall(q, k, v, g, scale=0.4), block_size=block_size, min_fill=min_fill
+    )
     return out
 
 
@@ -171,8 +171,9 @@ def test_refuses_bias_weights_and_dropout(kw, match):
     g = patterns.causal(8)
     q = torch.randn(1, 8, 1, 4)
     with pytest.raises(ValueError, match="split"):
-        split_attention(q, q, q, g, **({"scale": 0.5, "bias": None, "return_weights": False,
-                                        "dropout_p": 0.0, "generator": None} | kw))  # fmt: skip
+        split_attention(KernelCall(q, q, q, g, **({"scale": 0.5, "bias": None,
+                                                   "return_weights": False, "dropout_p": 0.0,
+                                                   "generator": None} | kw)))  # fmt: skip
     with pytest.raises(ValueError, match=match):
         graph_attention(q, q, q, g, backend="split", **{
             "return_weights": kw.get("return_weights", False),

@@ -1,6 +1,10 @@
-"""The ``backend="auto"`` policy and :func:`explain_backend`, which says what it picks and why.
+"""The ``backend="auto"`` policy, the hook that replaces it, and :func:`explain_backend`.
 
-The policy, in order (the first rule whose backend accepts the call wins):
+:func:`select_backend` names the backend that ``backend="auto"`` runs. The
+policy is this module's :func:`auto_selector`, unless a selector registered
+with :func:`register_selector` replaces it (``register_selector(None)``
+restores it). The policy, in order (the first rule whose backend accepts the
+call wins; each backend's ``supports`` is asked at most once per call):
 
 1. **dropout** -> ``"edge"``: the only fast backend that draws per-edge masks.
    **Full and causal graphs** without bias or returned weights -> ``"dense"``:
@@ -33,19 +37,15 @@ choose it with ``backend="flex"``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-from graphattn.backends.base import (
-    AttentionRequest,
-    backend_names,
-    get_backend,
-    register_selector,
-)
-from graphattn.backends.block import BLOCK_SIZE, tile_counts
+from graphattn.backends.base import AttentionRequest, backend_names, get_backend
 from graphattn.backends.dense import MAX_ELEMENTS, mask_structure
 from graphattn.backends.split import tile_share
+from graphattn.backends.tiles import BLOCK_SIZE, tile_counts
 from graphattn.graph import TokenGraph
 
 __all__ = [
@@ -54,6 +54,8 @@ __all__ = [
     "BackendChoice",
     "auto_selector",
     "explain_backend",
+    "register_selector",
+    "select_backend",
 ]
 
 TINY_ELEMENTS = 2**16  # B * H * N * M at or below which dense always wins
@@ -62,6 +64,8 @@ FEW_EDGES = 2**14  # B * H * E at or below which the edge kernel wins
 DENSE_DENSITY = 0.25  # density from which dense attention wastes little
 MIN_BLOCK_FILL = 0.25  # block fill from which tiles beat sparse kernels
 MIN_SPLIT_SHARE = 0.5  # share of edges in well-filled tiles from which "split" beats "edge"
+
+Selector = Callable[[AttentionRequest], str]
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,34 @@ class BackendChoice:
         return "\n".join(lines)
 
 
-def _decide(request: AttentionRequest) -> tuple[str, str]:
-    """``(backend, reason)`` for ``request`` by the rules of the module docstring."""
-    g = request.graph
+def _acceptance(request: AttentionRequest) -> Callable[[str], bool]:
+    """``ok(name)``: whether backend ``name`` is registered and accepts ``request``.
+
+    Each backend's ``supports`` is asked once, however often ``ok`` is called.
+    """
+    verdicts: dict[str, bool] = {}
 
     def ok(name: str) -> bool:
-        return name in backend_names() and get_backend(name).supports(request) is None
+        if name not in verdicts:
+            found = name in backend_names()
+            verdicts[name] = found and get_backend(name).supports(request) is None
+        return verdicts[name]
+
+    return ok
+
+
+def _decide(request: AttentionRequest) -> tuple[str, str]:
+    """``(backend, reason)`` for ``request`` by the rules of the module docstring.
+
+    Only a backend whose ``supports`` accepts the request is returned.
+
+    Raises
+    ------
+    RuntimeError
+        If no registered backend accepts the request.
+    """
+    g = request.graph
+    ok = _acceptance(request)
 
     if request.dropout > 0 and ok("edge"):
         return "edge", f"dropout {request.dropout} needs per-edge masks"
@@ -120,7 +146,9 @@ def _decide(request: AttentionRequest) -> tuple[str, str]:
             return "edge", f"scattered edges (block fill {fill:.3g} < {MIN_BLOCK_FILL})"
     if ok("edge"):
         return "edge", "sparse kernels run this call"
-    return "reference", "no other backend accepts this call"
+    if ok("reference"):
+        return "reference", "no other backend accepts this call"
+    raise RuntimeError("no registered backend accepts this call")
 
 
 def auto_selector(request: AttentionRequest) -> str:
@@ -136,6 +164,74 @@ def auto_selector(request: AttentionRequest) -> str:
     'block'
     """
     return _decide(request)[0]
+
+
+_selector: Selector | None = None  # a replacement of the policy; None: auto_selector
+
+
+def register_selector(selector: Selector | None) -> Selector:
+    """Replace the policy behind ``backend="auto"``; ``None`` restores :func:`auto_selector`.
+
+    ``selector(request) -> str`` must return the name of a registered backend
+    whose ``supports(request)`` is ``None``; :func:`select_backend` checks it.
+
+    Returns
+    -------
+    callable
+        The selector that was active before, so a temporary change can be undone.
+
+    Raises
+    ------
+    TypeError
+        If ``selector`` is neither callable nor None.
+
+    Examples
+    --------
+    >>> previous = register_selector(lambda request: "reference")
+    >>> g = TokenGraph([[0], [1]])
+    >>> select_backend(AttentionRequest(g, 1, 1, 2, 2, torch.device("cpu"), torch.float32))
+    'reference'
+    >>> _ = register_selector(None)  # back to the auto policy
+    >>> previous is auto_selector
+    True
+    """
+    global _selector
+    if selector is not None and not callable(selector):
+        raise TypeError(f"selector must be callable or None, got {type(selector).__name__}")
+    previous = auto_selector if _selector is None else _selector
+    _selector = None if selector is auto_selector else selector
+    return previous
+
+
+def select_backend(request: AttentionRequest) -> str:
+    """Name of the backend that ``backend="auto"`` runs for ``request``.
+
+    The policy in force picks only a backend whose ``supports`` accepts
+    ``request``: :func:`auto_selector` by its rules, a registered selector by
+    the check made here. Either way ``supports`` is not asked again.
+
+    Raises
+    ------
+    RuntimeError
+        If a registered selector returns a backend that is unknown or refuses
+        the request (a bug in the selector, not in the caller's input).
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0], [1]], 1000)
+    >>> request = AttentionRequest(g, 1, 1, 2, 2, torch.device("cpu"), torch.float32)
+    >>> select_backend(request)
+    'edge'
+    """
+    if _selector is None:
+        return _decide(request)[0]
+    name = _selector(request)
+    if name not in backend_names():
+        raise RuntimeError(f"the backend selector returned unknown backend {name!r}")
+    reason = get_backend(name).supports(request)
+    if reason is not None:
+        raise RuntimeError(f"the backend selector chose {name!r}, which refuses: {reason}")
+    return name
 
 
 def explain_backend(
@@ -208,5 +304,3 @@ def explain_backend(
     }
     return BackendChoice(name, reason, refusals)
 
-
-register_selector(auto_selector)

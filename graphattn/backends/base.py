@@ -1,58 +1,59 @@
-"""The backend contract: what a kernel receives, the registry and the selector hook.
+"""The backend contract: what a kernel receives, and the registry of backends.
 
 A *backend* is a kernel plus a ``supports`` predicate. The dispatcher
 :func:`graphattn.graph_attention` validates and normalizes its inputs, then
-calls the kernel with
+calls the kernel with one :class:`KernelCall`
 
-    kernel(q, k, v, graph, *, scale, bias, return_weights, dropout_p, generator)
-        -> (out, weights | None)
+    kernel(call) -> (out, weights | None)
 
-where ``q (B, N, H, D)``, ``k (B, M, H, D)`` and ``v (B, M, H, Dv)`` already have
-``H`` heads (grouped-query heads are expanded by the dispatcher), ``graph`` is a
-single :class:`~graphattn.graph.TokenGraph` with ``graph.num_nodes == N`` and
-``graph.num_src_nodes == M``, ``bias`` is ``None`` or a float tensor
-``(B, E, H)`` in the accumulation dtype (see :func:`accumulation_dtype`; it may
-be an expanded view), ``out (B, N, H, Dv)`` has ``q``'s dtype and ``weights
-(B, E, H)`` (post-softmax, pre-dropout, in ``graph.edge_index`` column order)
-has the accumulation dtype. A target without incoming edges, or whose edges all
-carry a ``-inf`` bias, gets an exact zero output and zero weights.
+where ``call.q (B, N, H, D)``, ``call.k (B, M, H, D)`` and ``call.v (B, M, H,
+Dv)`` already have ``H`` heads (grouped-query heads are expanded by the
+dispatcher), ``call.graph`` is a single :class:`~graphattn.graph.TokenGraph`
+with ``graph.num_nodes == N`` and ``graph.num_src_nodes == M``, ``call.bias``
+is ``None`` or a float tensor ``(B, E, H)`` in the accumulation dtype (see
+:func:`accumulation_dtype`; it may be an expanded view), ``out (B, N, H, Dv)``
+has ``q``'s dtype and ``weights (B, E, H)`` (post-softmax, pre-dropout, in
+``graph.edge_index`` column order) has the accumulation dtype. A target
+without incoming edges, or whose edges all carry a ``-inf`` bias, gets an
+exact zero output and zero weights. A backend may take options of its own as
+keyword arguments after ``call`` (a block size, a chunk budget).
 
 ``supports(request) -> str | None`` answers whether the kernel can run a call
 described by an :class:`AttentionRequest`: ``None`` when it can, otherwise a
-short reason. ``backend="auto"`` asks :func:`select_backend`, whose policy can
-be replaced once with :func:`register_selector`.
+short reason. Which backend ``backend="auto"`` runs is decided by the policy of
+:mod:`graphattn.backends.auto`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Protocol
 
 import torch
 
+from graphattn._cache import ObjectCache
 from graphattn.graph import TokenGraph
 
 __all__ = [
     "AttentionRequest",
     "Backend",
     "Kernel",
+    "KernelCall",
+    "PLANS",
     "accumulation_dtype",
     "backend_names",
-    "default_selector",
     "dropout_keep",
     "edges_on",
     "get_backend",
     "register_backend",
-    "register_selector",
     "segment_softmax",
-    "select_backend",
     "unregister_backend",
 ]
 
-# Density from which the default selector prefers the dense kernel.
-DENSE_PREFERRED_DENSITY = 0.25
+# Plans built from a graph (index tensors on a device, chunks, tiles, masks), kept while it lives.
+PLANS = ObjectCache("graphattn.backends")
 
 
 @dataclass(frozen=True)
@@ -85,26 +86,59 @@ class AttentionRequest:
     dropout: float = 0.0  # dropout probability on the weights
 
 
+@dataclass(frozen=True, eq=False)
+class KernelCall:
+    """Everything a kernel receives: one call, brought to the contract of the module docstring.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    >>> q = torch.zeros(1, 2, 2, 4)
+    >>> call = KernelCall(q, q, q, g, scale=0.5)
+    >>> request = call.request()
+    >>> request.batch, request.num_heads, request.head_dim, request.has_bias
+    (1, 2, 4, False)
+    """
+
+    q: torch.Tensor  # (B, N, H, D) queries
+    k: torch.Tensor  # (B, M, H, D) keys, one per query head
+    v: torch.Tensor  # (B, M, H, Dv) values
+    graph: TokenGraph  # N targets, M sources
+    _: KW_ONLY
+    scale: float  # score scale
+    bias: torch.Tensor | None = None  # (B, E, H) in the accumulation dtype, or None
+    return_weights: bool = False  # also return the (B, E, H) weights
+    dropout_p: float = 0.0  # dropout probability on the weights
+    generator: torch.Generator | None = None  # source of the dropout mask
+
+    def request(self) -> AttentionRequest:
+        """The :class:`AttentionRequest` that describes this call to ``supports`` and the policy."""
+        tensors = (self.q, self.k, self.v, self.bias)
+        needs_grad = torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in tensors
+        )
+        return AttentionRequest(
+            graph=self.graph,
+            batch=self.q.shape[0],
+            num_heads=self.q.shape[2],
+            head_dim=self.q.shape[-1],
+            value_dim=self.v.shape[-1],
+            device=self.q.device,
+            dtype=self.q.dtype,
+            needs_grad=needs_grad,
+            return_weights=self.return_weights,
+            has_bias=self.bias is not None,
+            dropout=float(self.dropout_p),
+        )
+
+
 class Kernel(Protocol):
     """Call signature of a backend kernel (see the module docstring)."""
 
-    def __call__(
-        self,
-        q: torch.Tensor,
-        k: torch.Tensor,
-        v: torch.Tensor,
-        graph: TokenGraph,
-        *,
-        scale: float,
-        bias: torch.Tensor | None,
-        return_weights: bool,
-        dropout_p: float,
-        generator: torch.Generator | None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+    def __call__(self, call: KernelCall) -> tuple[torch.Tensor, torch.Tensor | None]: ...
 
 
 Supports = Callable[[AttentionRequest], "str | None"]
-Selector = Callable[[AttentionRequest], str]
 
 
 @dataclass(frozen=True)
@@ -150,10 +184,8 @@ def register_backend(
 
     Examples
     --------
-    >>> def kernel(q, k, v, graph, *, scale, bias, return_weights, dropout_p, generator):
-    ...     return get_backend("reference").kernel(
-    ...         q, k, v, graph, scale=scale, bias=bias, return_weights=return_weights,
-    ...         dropout_p=dropout_p, generator=generator)
+    >>> def kernel(call):
+    ...     return get_backend("reference").kernel(call)
     >>> register_backend("mine", kernel, lambda request: None).name
     'mine'
     >>> "mine" in backend_names()
@@ -222,84 +254,6 @@ def backend_names() -> list[str]:
     return list(_REGISTRY)
 
 
-def default_selector(request: AttentionRequest) -> str:
-    """The built-in ``auto`` policy: dense for small dense graphs, else edge, else reference.
-
-    Examples
-    --------
-    >>> g = TokenGraph.from_dense_mask(torch.ones(4, 4, dtype=torch.bool))
-    >>> r = AttentionRequest(g, batch=1, num_heads=1, head_dim=4, value_dim=4,
-    ...                      device=torch.device("cpu"), dtype=torch.float32)
-    >>> default_selector(r)
-    'dense'
-    """
-    if (
-        request.graph.density >= DENSE_PREFERRED_DENSITY
-        and "dense" in _REGISTRY
-        and _REGISTRY["dense"].supports(request) is None
-    ):
-        return "dense"
-    if "edge" in _REGISTRY and _REGISTRY["edge"].supports(request) is None:
-        return "edge"
-    return "reference"
-
-
-_selector: Selector = default_selector
-
-
-def register_selector(selector: Selector | None) -> Selector:
-    """Replace the policy behind ``backend="auto"``; ``None`` restores :func:`default_selector`.
-
-    ``selector(request) -> str`` must return the name of a registered backend
-    whose ``supports(request)`` is ``None``. A backend module that brings its
-    own policy calls this once on import.
-
-    Returns
-    -------
-    callable
-        The selector that was active before, so a temporary change can be undone.
-
-    Examples
-    --------
-    >>> previous = register_selector(lambda request: "reference")
-    >>> g = TokenGraph([[0], [1]])
-    >>> select_backend(AttentionRequest(g, 1, 1, 2, 2, torch.device("cpu"), torch.float32))
-    'reference'
-    >>> _ = register_selector(previous)
-    """
-    global _selector
-    if selector is not None and not callable(selector):
-        raise TypeError(f"selector must be callable or None, got {type(selector).__name__}")
-    previous = _selector
-    _selector = default_selector if selector is None else selector
-    return previous
-
-
-def select_backend(request: AttentionRequest) -> str:
-    """Name of the backend that ``backend="auto"`` runs for ``request``.
-
-    Raises
-    ------
-    RuntimeError
-        If the registered selector returns a backend that is unknown or refuses
-        the request (a bug in the selector, not in the caller's input).
-
-    Examples
-    --------
-    >>> g = TokenGraph([[0], [1]], 1000)
-    >>> request = AttentionRequest(g, 1, 1, 2, 2, torch.device("cpu"), torch.float32)
-    >>> select_backend(request) in backend_names()
-    True
-    """
-    name = _selector(request)
-    if name not in _REGISTRY:
-        raise RuntimeError(f"the backend selector returned unknown backend {name!r}")
-    reason = _REGISTRY[name].supports(request)
-    if reason is not None:
-        raise RuntimeError(f"the backend selector chose {name!r}, which refuses: {reason}")
-    return name
-
-
 # ----------------------------------------------------------- kernel helpers
 def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     """dtype in which scores and softmax are computed: float64 for float64, else float32.
@@ -313,7 +267,7 @@ def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def edges_on(graph: TokenGraph, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(src, dst)`` index tensors ``(E,)`` of ``graph`` on ``device``, cached on the graph.
+    """``(src, dst)`` index tensors ``(E,)`` of ``graph`` on ``device``, cached in :data:`PLANS`.
 
     Examples
     --------
@@ -322,8 +276,8 @@ def edges_on(graph: TokenGraph, device: torch.device) -> tuple[torch.Tensor, tor
     ([0, 0], [0, 1])
     """
     device = torch.device(device)
-    return graph.cached(
-        ("edges_on", str(device)), lambda: (graph.src.to(device), graph.dst.to(device))
+    return PLANS.get(
+        graph, ("edges_on", str(device)), lambda: (graph.src.to(device), graph.dst.to(device))
     )
 
 

@@ -14,262 +14,30 @@ The softmax is online over slices of the ``c`` key blocks (running max and sum,
 as in FlashAttention), so a very wide row (a global token) never needs more
 than one slice in memory. The backward saves only ``out`` and the per-row
 log-sum-exp and recomputes each tile, so no ``(E, H, D)`` or ``(E, H)`` tensor
-is kept. The plan (pairs, groups, tile masks) depends only on the graph and is
-cached on it with :meth:`~graphattn.graph.TokenGraph.cached`.
+is kept. The plan (pairs, groups, tile masks) depends only on the graph: it is
+built and cached by :mod:`graphattn.backends.tiles`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from graphattn.backends.base import AttentionRequest, accumulation_dtype, register_backend
-from graphattn.graph import TokenGraph
+from graphattn.backends.base import (
+    AttentionRequest,
+    KernelCall,
+    accumulation_dtype,
+    register_backend,
+)
+from graphattn.backends.tiles import BLOCK_SIZE, BlockGroup, BlockPlan, block_plan, edge_map
 
-__all__ = [
-    "BLOCK_SIZE",
-    "CHUNK_ELEMENTS",
-    "BlockPlan",
-    "block_attention",
-    "block_plan",
-    "block_tiles",
-    "tile_counts",
-]
+__all__ = ["CHUNK_ELEMENTS", "block_attention", "block_backward", "block_forward"]
 
-BLOCK_SIZE = 64  # tokens per block, for targets and sources alike
 CHUNK_ELEMENTS = 2**22  # score elements (B * H * n * bs * width) computed at once
-PLAN_EDGES = 2**22  # edges handled at once while building a plan
-
-
-@dataclass(frozen=True)
-class BlockGroup:
-    """Query blocks that all have ``c`` key blocks.
-
-    ``qb (n,)`` are the query blocks, ``kb (n, c)`` their key blocks in
-    increasing order and ``pairs (n, c)`` the index of each pair in the plan.
-    ``blocked (n or 1, bs, c * bs)`` is True where a tile position is *not* an
-    edge (one shared row when every query block has the same in-tile mask;
-    None when every position is an edge); ``empty (n or 1, bs)`` marks rows
-    without any edge (None when there are none). ``band`` is ``s`` when
-    ``qb`` are consecutive and ``kb[r, j] = kb[0, 0] + r * s + j`` (windows,
-    globals): then tiles are strided views of the operands, never copies.
-    """
-
-    qb: torch.Tensor
-    kb: torch.Tensor
-    pairs: torch.Tensor
-    blocked: torch.Tensor | None
-    empty: torch.Tensor | None
-    band: int | None
-
-
-def _band(qb: torch.Tensor, kb: torch.Tensor) -> int | None:
-    """The step ``s`` of a banded group (see :class:`BlockGroup`), or None."""
-    n, c = kb.shape
-    if int(qb[-1] - qb[0]) != n - 1:
-        return None
-    if not torch.equal(kb - kb[:, :1], torch.arange(c).expand(n, c)):
-        return None
-    if n == 1:
-        return 0
-    steps = kb[1:, 0] - kb[:-1, 0]  # (n - 1,)
-    return int(steps[0]) if bool((steps == steps[0]).all()) and int(steps[0]) >= 0 else None
-
-
-@dataclass(frozen=True)
-class BlockPlan:
-    """The block structure of one graph at one block size (see :func:`block_plan`)."""
-
-    block_size: int
-    num_q_blocks: int
-    num_k_blocks: int
-    pair_key: torch.Tensor  # (P,) query block * num_k_blocks + key block, sorted
-    groups: tuple[BlockGroup, ...]
-    num_edges: int
-
-    @property
-    def num_pairs(self) -> int:
-        """Number of computed tiles."""
-        return self.pair_key.numel()
-
-    @property
-    def fill(self) -> float:
-        """Fraction of the computed tile positions that are edges (1.0 = no waste)."""
-        return self.num_edges / max(1, self.num_pairs * self.block_size**2)
-
-    def to(self, device: torch.device) -> BlockPlan:
-        """The same plan with its tensors on ``device``."""
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        groups = tuple(
-            BlockGroup(
-                move(g.qb), move(g.kb), move(g.pairs), move(g.blocked), move(g.empty), g.band
-            )
-            for g in self.groups
-        )
-        return BlockPlan(
-            self.block_size,
-            self.num_q_blocks,
-            self.num_k_blocks,
-            move(self.pair_key),
-            groups,
-            self.num_edges,
-        )
-
-
-def _edge_slices(graph: TokenGraph) -> list[tuple[int, int]]:
-    """Column ranges of ``edge_index`` of at most ``PLAN_EDGES`` edges each."""
-    e = graph.num_edges
-    return [(lo, min(lo + PLAN_EDGES, e)) for lo in range(0, e, PLAN_EDGES)]
-
-
-def block_tiles(graph: TokenGraph, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The non-empty ``block_size`` tiles of ``graph`` and their in-tile masks.
-
-    Returns ``pair_key (P,)``, sorted, ``query block * num_k_blocks + key
-    block``, and ``tiles (P, bs, bs)`` bool, ``tiles[p, r, c]`` True iff source
-    ``kb * bs + c`` -> target ``qb * bs + r`` is an edge. Built from slices of
-    the edge list; no ``N x M`` table is formed.
-
-    Examples
-    --------
-    >>> key, tiles = block_tiles(TokenGraph([[0, 0, 3], [0, 1, 3]]), 2)
-    >>> key.tolist(), tiles.sum().item()
-    ([0, 3], 3)
-    """
-    nkb = -(-graph.num_src_nodes // block_size)
-    bs = block_size
-    slices = _edge_slices(graph)
-    keys = [
-        torch.unique(graph.dst[lo:hi] // bs * nkb + graph.src[lo:hi] // bs) for lo, hi in slices
-    ]
-    pair_key = torch.unique(torch.cat(keys)) if keys else torch.zeros(0, dtype=torch.long)  # (P,)
-    tiles = torch.zeros(pair_key.numel(), bs, bs, dtype=torch.bool)  # (P, bs, bs)
-    for lo, hi in slices:
-        src, dst = graph.src[lo:hi], graph.dst[lo:hi]  # (Es,)
-        pid = torch.searchsorted(pair_key, dst // bs * nkb + src // bs)  # (Es,)
-        tiles.view(-1)[(pid * bs + dst % bs) * bs + src % bs] = True
-    return pair_key, tiles
-
-
-def tile_counts(graph: TokenGraph, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The non-empty tiles of ``graph`` and how many edges each holds (cached on the graph).
-
-    Returns ``pair_key (P,)``, sorted, ``query block * num_k_blocks + key
-    block`` as in :func:`block_tiles`, and ``counts (P,)``. Cheaper than a
-    plan (no in-tile masks): :mod:`graphattn.backends.auto` decides from it.
-
-    Examples
-    --------
-    >>> key, counts = tile_counts(TokenGraph([[0, 0, 1, 3], [0, 1, 1, 3]]), 2)
-    >>> key.tolist(), counts.tolist()
-    ([0, 3], [3, 1])
-    """
-
-    def build() -> tuple[torch.Tensor, torch.Tensor]:
-        nkb = -(-graph.num_src_nodes // block_size)
-        key = graph.dst // block_size * nkb + graph.src // block_size  # (E,)
-        return torch.unique(key, sorted=True, return_counts=True)
-
-    return graph.cached(("tile_counts", block_size), build)
-
-
-def _build_plan(graph: TokenGraph, bs: int) -> BlockPlan:
-    nqb = -(-graph.num_nodes // bs)
-    nkb = -(-graph.num_src_nodes // bs)
-    pair_key, tiles = block_tiles(graph, bs)  # (P,), (P, bs, bs)
-    pair_q, pair_k = pair_key // nkb, pair_key % nkb  # (P,)
-    count = torch.bincount(pair_q, minlength=nqb)  # (nqb,) key blocks per query block
-    first = torch.cumsum(count, 0) - count  # (nqb,) index of each query block's first pair
-    groups = []
-    for c in torch.unique(count[count > 0]).tolist():
-        qb = torch.nonzero(count == c).flatten()  # (n,)
-        pairs = first[qb].unsqueeze(1) + torch.arange(c)  # (n, c)
-        mask = tiles[pairs].permute(0, 2, 1, 3).reshape(qb.numel(), bs, c * bs)  # (n, bs, c*bs)
-        if bool((mask == mask[:1]).all()):
-            mask = mask[:1]  # (1, bs, c*bs) shared by all query blocks
-        blocked = None if bool(mask.all()) else ~mask
-        empty = ~mask.any(-1)  # (n or 1, bs)
-        empty = empty if bool(empty.any()) else None
-        kb = pair_k[pairs]  # (n, c)
-        groups.append(BlockGroup(qb, kb, pairs, blocked, empty, _band(qb, kb)))
-    return BlockPlan(bs, nqb, nkb, pair_key, tuple(groups), graph.num_edges)
-
-
-def block_plan(
-    graph: TokenGraph, block_size: int = BLOCK_SIZE, device: torch.device | str = "cpu"
-) -> BlockPlan:
-    """The block plan of ``graph``: kept tiles, their groups and in-tile masks (cached).
-
-    Parameters
-    ----------
-    graph : TokenGraph
-        The graph.
-    block_size : int
-        Tokens per block.
-    device : torch.device or str
-        Where the plan's tensors live.
-
-    Returns
-    -------
-    BlockPlan
-        ``num_pairs`` kept tiles; ``fill`` is the fraction of their positions
-        that are edges.
-
-    Raises
-    ------
-    ValueError
-        If ``block_size`` is not a positive int.
-
-    Examples
-    --------
-    >>> from graphattn import patterns
-    >>> plan = block_plan(patterns.sliding_window(256, 64), block_size=64)
-    >>> plan.num_pairs, [g.kb.shape[1] for g in plan.groups]
-    (7, [1, 2])
-    >>> round(plan.fill, 3)
-    0.501
-    """
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
-    device = torch.device(device)
-    plan = graph.cached(("block_plan", block_size), lambda: _build_plan(graph, block_size))
-    if device.type == "cpu":
-        return plan
-    return graph.cached(("block_plan", block_size, str(device)), lambda: plan.to(device))
-
-
-def _edge_map(graph: TokenGraph, plan: BlockPlan, device: torch.device) -> list[torch.Tensor]:
-    """Per group, the edge at every tile position ``(n, bs, c * bs)``; ``E`` where none."""
-
-    def build() -> list[torch.Tensor]:
-        bs, e = plan.block_size, graph.num_edges
-        p = plan.num_pairs
-        pair_group = torch.empty(p, dtype=torch.long)  # (P,)
-        pair_row = torch.empty(p, dtype=torch.long)  # (P,)
-        pair_slot = torch.empty(p, dtype=torch.long)  # (P,)
-        maps = []
-        for gi, g in enumerate(plan.groups):
-            n, c = g.pairs.shape
-            pair_group[g.pairs] = gi
-            pair_row[g.pairs] = torch.arange(n).unsqueeze(1).expand(n, c)
-            pair_slot[g.pairs] = torch.arange(c).expand(n, c)
-            maps.append(torch.full((n, bs, c * bs), e, dtype=torch.long))
-        for lo, hi in _edge_slices(graph):
-            src, dst = graph.src[lo:hi], graph.dst[lo:hi]  # (Es,)
-            pid = torch.searchsorted(plan.pair_key.cpu(), dst // bs * plan.num_k_blocks + src // bs)
-            width = plan.groups[0].kb.new_tensor([g.kb.shape[1] * bs for g in plan.groups])
-            row_w = width[pair_group[pid]]  # (Es,) tile row width of each edge's group
-            flat = (pair_row[pid] * bs + dst % bs) * row_w + pair_slot[pid] * bs + src % bs
-            ids = torch.arange(lo, hi)  # (Es,)
-            for gi in range(len(plan.groups)):
-                sel = pair_group[pid] == gi
-                maps[gi].view(-1)[flat[sel]] = ids[sel]
-        return [m.to(device) for m in maps]
-
-    return graph.cached(("block_edge_map", plan.block_size, str(device)), build)
 
 
 def _node_major(x: torch.Tensor, rows: int, dtype: torch.dtype) -> torch.Tensor:
@@ -288,12 +56,50 @@ def _batch_first(x: torch.Tensor, length: int, b: int) -> torch.Tensor:
     return x[:length].unflatten(1, (b, -1)).transpose(0, 1)
 
 
-def _row_slices(n: int, c: int, bs: int, bh: int, chunk: int):
-    """Row ranges of a group and the number of key blocks per slice, within ``chunk``."""
-    per_row = bh * bs * bs * c
-    rows = max(1, chunk // per_row)
-    slots = c if per_row <= chunk else max(1, chunk // (bh * bs * bs))
-    return [(r0, min(r0 + rows, n)) for r0 in range(0, n, rows)], slots
+@dataclass(frozen=True)
+class _Rows:
+    """A batch of query blocks of group ``gi`` (its rows ``r0:r1``) and its key-block slices.
+
+    ``slices`` are ``(s0, s1)`` ranges of the group's ``c`` key blocks, each
+    computed at once: one slice when a whole row of tiles fits the budget.
+    """
+
+    gi: int
+    group: BlockGroup
+    r0: int
+    r1: int
+    slices: tuple[tuple[int, int], ...]
+
+    @property
+    def qb(self) -> torch.Tensor:
+        """The query blocks ``(n,)``."""
+        return self.group.qb[self.r0 : self.r1]
+
+    def kb(self, s0: int, s1: int) -> torch.Tensor:
+        """The key blocks ``(n, w)`` of slice ``s0:s1``."""
+        return self.group.kb[self.r0 : self.r1, s0:s1]
+
+
+def _slots(c: int, bs: int, bh: int, chunk_elements: int) -> int:
+    """Key blocks computed at once in a group of ``c``: all of them when a row of tiles fits."""
+    if bh * bs * bs * c <= chunk_elements:
+        return c
+    return max(1, chunk_elements // (bh * bs * bs))
+
+
+def _tile_rows(plan: BlockPlan, bh: int, chunk_elements: int) -> Iterator[_Rows]:
+    """The plan's query blocks in batches whose scores fit ``chunk_elements``, group by group.
+
+    The forward, the weights and the backward all walk the tiles this way.
+    """
+    bs = plan.block_size
+    for gi, g in enumerate(plan.groups):
+        n, c = g.kb.shape
+        rows = max(1, chunk_elements // (bh * bs * bs * c))
+        slots = _slots(c, bs, bh, chunk_elements)
+        slices = tuple((s0, min(s0 + slots, c)) for s0 in range(0, c, slots))
+        for r0 in range(0, n, rows):
+            yield _Rows(gi, g, r0, min(r0 + rows, n), slices)
 
 
 _FLASH = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
@@ -310,13 +116,14 @@ class _Tiles:
     gathered blocks), so one float mask ``(n, 1, bs, w * bs)`` serves all heads.
     """
 
-    def __init__(self, q, k, v, plan: BlockPlan, bias, emaps, scale: float):
+    def __init__(self, call: KernelCall, plan: BlockPlan, emaps: list[torch.Tensor] | None):
+        q, v, bias = call.q, call.v, call.bias
         acc = accumulation_dtype(q.dtype)
         bs = plan.block_size
-        self.plan, self.scale, self.acc, self.emaps = plan, scale, acc, emaps
+        self.plan, self.scale, self.acc, self.emaps = plan, call.scale, acc, emaps
         self.b, self.h = q.shape[0], q.shape[2]
         self.qp = _node_major(q, plan.num_q_blocks * bs, acc)  # (Nq, BH, D)
-        self.kp = _node_major(k, plan.num_k_blocks * bs, acc)  # (Mk, BH, D)
+        self.kp = _node_major(call.k, plan.num_k_blocks * bs, acc)  # (Mk, BH, D)
         self.vp = _node_major(v, plan.num_k_blocks * bs, acc)  # (Mk, BH, Dv)
         self.bias = None
         if bias is not None:
@@ -348,33 +155,37 @@ class _Tiles:
         t = self.blocks(x).index_select(0, kb.reshape(-1))  # (n * w, bs, BH, D)
         return t.view(n, w * bs, bh, d).transpose(1, 2)
 
-    def mask(self, gi: int, r0: int, r1: int, s0: int, s1: int) -> torch.Tensor:
-        """Additive mask (bias, ``-inf`` off the edges): ``(n, 1 or BH, bs, w * bs)``."""
+    def edge_at(self, rows: _Rows, s0: int, s1: int) -> torch.Tensor:
+        """The edge at every position of a tile batch, ``(n, bs, w * bs)``; ``E`` where none."""
         bs = self.plan.block_size
-        g = self.plan.groups[gi]
+        return self.emaps[rows.gi][rows.r0 : rows.r1, :, s0 * bs : s1 * bs]
+
+    def mask(self, rows: _Rows, s0: int, s1: int) -> torch.Tensor:
+        """Additive mask (bias, ``-inf`` off the edges): ``(n, 1 or BH, bs, w * bs)``."""
+        bs, g = self.plan.block_size, rows.group
         cols = slice(s0 * bs, s1 * bs)
         if self.bias is not None:
-            at = self.emaps[gi][r0:r1, :, cols]  # (n, bs, w*bs)
-            m = self.bias[at].permute(0, 3, 1, 2)  # (n, BH, bs, w*bs)
+            m = self.bias[self.edge_at(rows, s0, s1)].permute(0, 3, 1, 2)  # (n, BH, bs, w*bs)
         else:
-            n = 1 if g.blocked is not None and g.blocked.shape[0] == 1 else r1 - r0
+            n = 1 if g.blocked is not None and g.blocked.shape[0] == 1 else rows.r1 - rows.r0
             m = self.qp.new_zeros(n, 1, bs, (s1 - s0) * bs)  # (n or 1, 1, bs, w*bs)
         if g.blocked is not None:
-            rows = slice(None) if g.blocked.shape[0] == 1 else slice(r0, r1)
-            m = m.masked_fill(g.blocked[rows, None, :, cols], -math.inf)
+            sel = slice(None) if g.blocked.shape[0] == 1 else slice(rows.r0, rows.r1)
+            m = m.masked_fill(g.blocked[sel, None, :, cols], -math.inf)
         return m
 
     def scores(self, qt, kt, mask) -> torch.Tensor:
         """``qt kt^T * scale + mask``: ``(n, BH, bs, w * bs)``."""
         return torch.matmul(qt, kt.transpose(-1, -2)).mul_(self.scale).add_(mask)
 
-    def empty_rows(self, g: BlockGroup, r0: int, r1: int, mask, whole: bool):
+    def empty_rows(self, rows: _Rows, mask: torch.Tensor) -> torch.Tensor | None:
         """Rows of a tile batch without an allowed position, ``(n or 1, 1 or BH, bs)``, or None."""
-        if self.bias is None and whole:
+        g = rows.group
+        if self.bias is None and len(rows.slices) == 1:
             if g.empty is None:
                 return None
-            rows = slice(None) if g.empty.shape[0] == 1 else slice(r0, r1)
-            return g.empty[rows].unsqueeze(1)
+            sel = slice(None) if g.empty.shape[0] == 1 else slice(rows.r0, rows.r1)
+            return g.empty[sel].unsqueeze(1)
         return (mask == -math.inf).all(-1)
 
     def attend(self, qt, kt, vt, mask, empty):
@@ -399,154 +210,191 @@ class _Tiles:
         return o.masked_fill(empty.unsqueeze(-1), 0.0), lse.masked_fill(empty, -math.inf)
 
 
-def block_forward(q, k, v, bias, plan, emaps, scale, want_weights, chunk, num_edges):
-    """Output ``(B, N, H, Dv)``, log-sum-exp ``(Nq, B * H)`` and weights (or None).
+def block_forward(
+    call: KernelCall,
+    *,
+    plan: BlockPlan,
+    emaps: list[torch.Tensor] | None,
+    chunk_elements: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Output ``(B, N, H, Dv)``, log-sum-exp ``(Nq, B * H)`` and weights ``(B, E, H)`` (or None).
 
-    ``Nq`` is ``N`` rounded up to whole blocks; rows without an edge have
-    ``lse = +inf`` (so that ``exp(s - lse) = 0`` there). Shared by the block
-    backend and the split backend (:mod:`graphattn.backends.split`).
+    ``plan`` is the block plan of ``call.graph`` on the inputs' device and
+    ``emaps`` its :func:`~graphattn.backends.tiles.edge_map` (needed for a bias
+    or the weights). ``Nq`` is ``N`` rounded up to whole blocks; rows without
+    an edge have ``lse = +inf`` (so that ``exp(s - lse) = 0`` there). Shared by
+    the block backend and the split backend (:mod:`graphattn.backends.split`).
     """
-    t = _Tiles(q, k, v, plan, bias, emaps, scale)
-    bs, acc = plan.block_size, t.acc
-    bh, dv = t.b * t.h, v.shape[-1]
+    t = _Tiles(call, plan, emaps)
+    rows_q, bh = plan.num_q_blocks * plan.block_size, t.b * t.h
     covered = sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
-    make = q.new_empty if covered else q.new_zeros  # rows of blocks without pairs stay 0
-    outp = make((plan.num_q_blocks * bs, bh, dv), dtype=acc)  # (Nq, BH, Dv)
-    lse = make((plan.num_q_blocks * bs, bh), dtype=acc)  # (Nq, BH)
+    make = call.q.new_empty if covered else call.q.new_zeros  # rows of blocks without pairs: 0
+    outp = make((rows_q, bh, call.v.shape[-1]), dtype=t.acc)  # (Nq, BH, Dv)
+    lse = make((rows_q, bh), dtype=t.acc)  # (Nq, BH)
     if not covered:
         lse.fill_(math.inf)
-    for gi, g in enumerate(plan.groups):
-        n, c = g.kb.shape
-        rows, slots = _row_slices(n, c, bs, bh, chunk)
-        for r0, r1 in rows:
-            qb = g.qb[r0:r1]  # (n,)
-            qt = t.queries(t.qp, qb, g.band)  # (n, BH, bs, D)
-            o = row_lse = None
-            for s0 in range(0, c, slots):
-                s1 = min(s0 + slots, c)
-                kb = g.kb[r0:r1, s0:s1]  # (n, w)
-                mask = t.mask(gi, r0, r1, s0, s1)
-                kt, vt = t.keys(t.kp, kb, g.band), t.keys(t.vp, kb, g.band)
-                empty = t.empty_rows(g, r0, r1, mask, whole=s1 - s0 == c)
-                o_s, lse_s = t.attend(qt, kt, vt, mask, empty)
-                if o is None:
-                    o, row_lse = o_s, lse_s
-                    continue
-                new = torch.logaddexp(row_lse, lse_s)  # (n, BH, bs) online softmax
-                safe = new.masked_fill(new == -math.inf, 0.0)
-                o = (row_lse - safe).exp().unsqueeze(-1) * o
-                o = o + (lse_s - safe).exp().unsqueeze(-1) * o_s
-                row_lse = new
-            row_lse = row_lse.masked_fill(row_lse == -math.inf, math.inf)  # p = 0 there
-            t.blocks(outp).index_copy_(0, qb, o.transpose(1, 2))
-            t.blocks(lse.unsqueeze(-1)).index_copy_(
-                0, qb, row_lse.transpose(1, 2).unsqueeze(-1)
-            )
-    out = _batch_first(outp, q.shape[1], t.b).to(q.dtype)  # (B, N, H, Dv)
-    weights = _weights(t, lse, chunk, num_edges) if want_weights else None  # (B, E, H)
+    for rows in _tile_rows(plan, bh, chunk_elements):
+        o, row_lse = _attend_rows(t, rows)  # (n, BH, bs, Dv), (n, BH, bs)
+        t.blocks(outp).index_copy_(0, rows.qb, o.transpose(1, 2))
+        t.blocks(lse.unsqueeze(-1)).index_copy_(0, rows.qb, row_lse.transpose(1, 2).unsqueeze(-1))
+    out = _batch_first(outp, call.q.shape[1], t.b).to(call.q.dtype)  # (B, N, H, Dv)
+    weights = None
+    if call.return_weights:
+        weights = _weights(t, lse, chunk_elements, call.graph.num_edges)  # (B, E, H)
     return out.contiguous(), lse, weights
 
 
-def block_backward(q, k, v, bias, out, lse, weights, plan, emaps, scale, chunk, grad_out,
-                   grad_weights):  # fmt: skip
-    """``(dq, dk, dv, dbias)`` of :func:`block_forward` from its ``out`` and ``lse``.
+def _attend_rows(t: _Tiles, rows: _Rows) -> tuple[torch.Tensor, torch.Tensor]:
+    """Output ``(n, BH, bs, Dv)`` and log-sum-exp ``(n, BH, bs)`` (``+inf``: no edge) of a batch.
+
+    The key-block slices are merged with an online softmax.
+    """
+    g = rows.group
+    qt = t.queries(t.qp, rows.qb, g.band)  # (n, BH, bs, D)
+    o = row_lse = None
+    for s0, s1 in rows.slices:
+        kb = rows.kb(s0, s1)  # (n, w)
+        mask = t.mask(rows, s0, s1)
+        kt, vt = t.keys(t.kp, kb, g.band), t.keys(t.vp, kb, g.band)  # (n, BH, w*bs, D|Dv)
+        o_s, lse_s = t.attend(qt, kt, vt, mask, t.empty_rows(rows, mask))
+        if o is None:
+            o, row_lse = o_s, lse_s
+            continue
+        new = torch.logaddexp(row_lse, lse_s)  # (n, BH, bs) online softmax
+        safe = new.masked_fill(new == -math.inf, 0.0)
+        o = (row_lse - safe).exp().unsqueeze(-1) * o
+        o = o + (lse_s - safe).exp().unsqueeze(-1) * o_s
+        row_lse = new
+    return o, row_lse.masked_fill(row_lse == -math.inf, math.inf)  # p = 0 there
+
+
+def block_backward(
+    call: KernelCall,
+    *,
+    plan: BlockPlan,
+    emaps: list[torch.Tensor] | None,
+    chunk_elements: int,
+    out: torch.Tensor,
+    lse: torch.Tensor,
+    weights: torch.Tensor | None,
+    grad_out: torch.Tensor | None,
+    grad_weights: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(dq, dk, dv, dbias)`` of :func:`block_forward` from its ``out``, ``lse`` and ``weights``.
 
     The split backend passes the *merged* ``out`` and ``lse`` of all its parts:
     the recomputed probabilities ``exp(s - lse)`` and ``delta = <dout, out>``
     are then those of the whole softmax.
     """
-    t = _Tiles(q, k, v, plan, bias, emaps, scale)
-    bs, acc, bh = plan.block_size, t.acc, t.b * t.h
-    rows_q = plan.num_q_blocks * bs
-    if grad_out is None:
-        grad_out = torch.zeros_like(out)
-    dop = _node_major(grad_out, rows_q, acc)  # (Nq, BH, Dv)
-    outp = _node_major(out, rows_q, acc)  # (Nq, BH, Dv)
-    whole = all(
-        _row_slices(*g.kb.shape, bs, bh, chunk)[1] == g.kb.shape[1] for g in plan.groups
-    )
-    # the fused backward has no bias or weight gradients and takes whole rows;
-    # otherwise tiles are recomputed here
-    fused = t.fused and _FLASH_BACKWARD is not None and bias is None and grad_weights is None
-    fused = fused and whole
-    gw = delta = None
-    if not fused:
-        # delta_i = sum_j p_ij dP_ij = <dout_i, out_i> (+ sum_j w_ij dW_ij)
-        delta = (dop * outp).sum(-1)  # (Nq, BH)
-    if grad_weights is not None:
-        gw = _node_major(grad_weights.unsqueeze(-1), grad_weights.shape[1], acc)[..., 0]
-        gw = torch.cat([gw, gw.new_zeros(1, bh)])  # (E + 1, BH)
-        wp = _node_major(weights.unsqueeze(-1), weights.shape[1], acc)[..., 0]  # (E, BH)
-        delta = delta + _per_target_sum(wp * gw[:-1], plan, emaps)
-    covered = whole and sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
-    dqp = torch.empty_like(t.qp) if covered else torch.zeros_like(t.qp)  # (Nq, BH, D)
-    dkp, dvp = torch.zeros_like(t.kp), torch.zeros_like(t.vp)  # (Mk, BH, D|Dv)
-    dbias = None if bias is None else torch.zeros_like(t.bias)  # (E + 1, BH)
-    for gi, g in enumerate(plan.groups):
-        n, c = g.kb.shape
-        rows, slots = _row_slices(n, c, bs, bh, chunk)
-        for r0, r1 in rows:
-            qb = g.qb[r0:r1]  # (n,)
-            qt = t.queries(t.qp, qb, g.band)  # (n, BH, bs, D)
-            dot = t.queries(dop, qb, g.band)  # (n, BH, bs, Dv)
-            row_lse = t.blocks(lse.unsqueeze(-1)).index_select(0, qb)[..., 0]  # (n, bs, BH)
-            row_lse = row_lse.transpose(1, 2)  # (n, BH, bs)
-            dq = None
-            for s0 in range(0, c, slots):
-                s1 = min(s0 + slots, c)
-                kb = g.kb[r0:r1, s0:s1]  # (n, w)
-                kt, vt = (
-                    t.keys(t.kp, kb, g.band),
-                    t.keys(t.vp, kb, g.band),
-                )  # (n, BH, w*bs, D|Dv)
-                mask = t.mask(gi, r0, r1, s0, s1)
-                if fused:
-                    ot = t.queries(outp, qb, g.band)  # (n, BH, bs, Dv)
-                    lse_f = row_lse.masked_fill(row_lse == math.inf, 0.0)
-                    dq_t, dk_t, dv_t = _FLASH_BACKWARD(
-                        dot, qt, kt, vt, ot, lse_f, 0.0, False, attn_mask=mask, scale=scale
-                    )
-                else:
-                    s = t.scores(qt, kt, mask)  # (n, BH, bs, w*bs)
-                    p = torch.exp_(s.sub_(row_lse.unsqueeze(-1)))  # (n, BH, bs, w*bs)
-                    dv_t = torch.matmul(p.transpose(-1, -2), dot)  # (n, BH, w*bs, Dv)
-                    dp = torch.matmul(dot, vt.transpose(-1, -2))  # (n, BH, bs, w*bs)
-                    at = None
-                    if gw is not None or dbias is not None:
-                        at = emaps[gi][r0:r1, :, s0 * bs : s1 * bs]  # (n, bs, w*bs)
-                    if gw is not None:
-                        dp += gw[at].permute(0, 3, 1, 2)
-                    row_delta = t.queries(delta.unsqueeze(-1), qb, g.band)  # (n, BH, bs, 1)
-                    ds = p.mul_(dp.sub_(row_delta))  # (n, BH, bs, w*bs)
-                    if dbias is not None:
-                        dbias[at] = ds.permute(0, 2, 3, 1)
-                    ds = ds.mul_(scale)  # scores were q k^T * scale
-                    dq_t = torch.matmul(ds, kt)  # (n, BH, bs, D)
-                    dk_t = torch.matmul(ds.transpose(-1, -2), qt)  # (n, BH, w*bs, D)
-                dq = dq_t if dq is None else dq.add_(dq_t)
-                _add_keys(t, dkp, dk_t, kb)
-                _add_keys(t, dvp, dv_t, kb)
-            t.blocks(dqp).index_copy_(0, qb, dq.transpose(1, 2))
-    n_q, n_k, b = q.shape[1], k.shape[1], t.b
-    dq = _batch_first(dqp, n_q, b).to(q.dtype)  # (B, N, H, D)
-    dk = _batch_first(dkp, n_k, b).to(k.dtype)  # (B, M, H, D)
-    dv = _batch_first(dvp, n_k, b).to(v.dtype)  # (B, M, H, Dv)
-    if dbias is not None:
-        dbias = _batch_first(dbias[:-1].unsqueeze(-1), bias.shape[1], b)[..., 0]  # (B, E, H)
-        dbias = dbias.to(bias.dtype)
-    return dq, dk, dv, dbias
+    t = _Tiles(call, plan, emaps)
+    grads = _Gradients(t, out, lse, weights, grad_out, grad_weights, chunk_elements)
+    for rows in _tile_rows(plan, t.b * t.h, chunk_elements):
+        grads.add_rows(rows)
+    return grads.result(call)
+
+
+class _Gradients:
+    """The gradient buffers of one :func:`block_backward`, filled batch by batch of query blocks."""
+
+    def __init__(self, t: _Tiles, out, lse, weights, grad_out, grad_weights, chunk_elements):
+        plan, bh = t.plan, t.b * t.h
+        rows_q = plan.num_q_blocks * plan.block_size
+        if grad_out is None:
+            grad_out = torch.zeros_like(out)
+        self.t, self.lse = t, lse
+        self.dop = _node_major(grad_out, rows_q, t.acc)  # (Nq, BH, Dv)
+        self.outp = _node_major(out, rows_q, t.acc)  # (Nq, BH, Dv)
+        whole = all(
+            _slots(g.kb.shape[1], plan.block_size, bh, chunk_elements) == g.kb.shape[1]
+            for g in plan.groups
+        )
+        # the fused backward has no bias or weight gradients and takes whole rows;
+        # otherwise tiles are recomputed here
+        self.fused = t.fused and _FLASH_BACKWARD is not None and t.bias is None
+        self.fused = self.fused and grad_weights is None and whole
+        self.delta = self.gw = None
+        if not self.fused:
+            # delta_i = sum_j p_ij dP_ij = <dout_i, out_i> (+ sum_j w_ij dW_ij)
+            self.delta = (self.dop * self.outp).sum(-1)  # (Nq, BH)
+        if grad_weights is not None:
+            gw = _node_major(grad_weights.unsqueeze(-1), grad_weights.shape[1], t.acc)[..., 0]
+            self.gw = torch.cat([gw, gw.new_zeros(1, bh)])  # (E + 1, BH)
+            wp = _node_major(weights.unsqueeze(-1), weights.shape[1], t.acc)[..., 0]  # (E, BH)
+            self.delta = self.delta + _per_target_sum(wp * gw, plan, t.emaps)
+        covered = whole and sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
+        self.dqp = torch.empty_like(t.qp) if covered else torch.zeros_like(t.qp)  # (Nq, BH, D)
+        self.dkp, self.dvp = torch.zeros_like(t.kp), torch.zeros_like(t.vp)  # (Mk, BH, D|Dv)
+        self.dbias = None if t.bias is None else torch.zeros_like(t.bias)  # (E + 1, BH)
+
+    def add_rows(self, rows: _Rows) -> None:
+        """Add the gradients of one batch of query blocks, slice by slice of key blocks."""
+        t, g, qb = self.t, rows.group, rows.qb
+        qt = t.queries(t.qp, qb, g.band)  # (n, BH, bs, D)
+        dot = t.queries(self.dop, qb, g.band)  # (n, BH, bs, Dv)
+        row_lse = t.blocks(self.lse.unsqueeze(-1)).index_select(0, qb)[..., 0]  # (n, bs, BH)
+        row_lse = row_lse.transpose(1, 2)  # (n, BH, bs)
+        dq = None
+        for s0, s1 in rows.slices:
+            kb = rows.kb(s0, s1)  # (n, w)
+            kt, vt = t.keys(t.kp, kb, g.band), t.keys(t.vp, kb, g.band)  # (n, BH, w*bs, D|Dv)
+            mask = t.mask(rows, s0, s1)
+            if self.fused:
+                ot = t.queries(self.outp, qb, g.band)  # (n, BH, bs, Dv)
+                lse_f = row_lse.masked_fill(row_lse == math.inf, 0.0)
+                dq_t, dk_t, dv_t = _FLASH_BACKWARD(
+                    dot, qt, kt, vt, ot, lse_f, 0.0, False, attn_mask=mask, scale=t.scale
+                )
+            else:
+                p = torch.exp_(t.scores(qt, kt, mask).sub_(row_lse.unsqueeze(-1)))  # (n,BH,bs,w*bs)
+                dq_t, dk_t, dv_t = self._recomputed(rows, (s0, s1), p, qt, kt, vt, dot)
+            dq = dq_t if dq is None else dq.add_(dq_t)
+            _add_keys(t, self.dkp, dk_t, kb)
+            _add_keys(t, self.dvp, dv_t, kb)
+        t.blocks(self.dqp).index_copy_(0, qb, dq.transpose(1, 2))
+
+    def _recomputed(self, rows: _Rows, cols: tuple[int, int], p, qt, kt, vt, dot):
+        """``(dq, dk, dv)`` tiles of a batch from its probabilities ``p (n, BH, bs, w * bs)``."""
+        t = self.t
+        dv_t = torch.matmul(p.transpose(-1, -2), dot)  # (n, BH, w*bs, Dv)
+        dp = torch.matmul(dot, vt.transpose(-1, -2))  # (n, BH, bs, w*bs)
+        at = None
+        if self.gw is not None or self.dbias is not None:
+            at = t.edge_at(rows, *cols)  # (n, bs, w*bs)
+        if self.gw is not None:
+            dp += self.gw[at].permute(0, 3, 1, 2)
+        row_delta = t.queries(self.delta.unsqueeze(-1), rows.qb, rows.group.band)  # (n,BH,bs,1)
+        ds = p.mul_(dp.sub_(row_delta))  # (n, BH, bs, w*bs)
+        if self.dbias is not None:
+            self.dbias[at] = ds.permute(0, 2, 3, 1)
+        ds = ds.mul_(t.scale)  # scores were q k^T * scale
+        return torch.matmul(ds, kt), torch.matmul(ds.transpose(-1, -2), qt), dv_t
+
+    def result(self, call: KernelCall):
+        """``(dq, dk, dv, dbias)`` batch-first, in the dtypes of ``call``'s tensors."""
+        b = self.t.b
+        dq = _batch_first(self.dqp, call.q.shape[1], b).to(call.q.dtype)  # (B, N, H, D)
+        dk = _batch_first(self.dkp, call.k.shape[1], b).to(call.k.dtype)  # (B, M, H, D)
+        dv = _batch_first(self.dvp, call.v.shape[1], b).to(call.v.dtype)  # (B, M, H, Dv)
+        dbias = None
+        if self.dbias is not None:
+            e = call.bias.shape[1]
+            dbias = _batch_first(self.dbias[:-1].unsqueeze(-1), e, b)[..., 0]  # (B, E, H)
+            dbias = dbias.to(call.bias.dtype)
+        return dq, dk, dv, dbias
 
 
 class _BlockAttention(torch.autograd.Function):
     """Block-sparse attention; the backward recomputes tiles from ``out`` and log-sum-exp."""
 
     @staticmethod
-    def forward(ctx, q, k, v, bias, plan, emaps, scale, want_weights, chunk, num_edges):
+    def forward(ctx, q, k, v, bias, call: KernelCall, plan, emaps, chunk_elements: int):
+        # q, k, v, bias are call's own tensors, passed apart so that autograd tracks them
         out, lse, weights = block_forward(
-            q, k, v, bias, plan, emaps, scale, want_weights, chunk, num_edges
+            call, plan=plan, emaps=emaps, chunk_elements=chunk_elements
         )
         ctx.save_for_backward(q, k, v, bias, out, lse, weights)
-        ctx.plan, ctx.emaps, ctx.scale, ctx.chunk = plan, emaps, scale, chunk
+        ctx.graph, ctx.scale = call.graph, call.scale
+        ctx.plan, ctx.emaps, ctx.chunk_elements = plan, emaps, chunk_elements
         ctx.set_materialize_grads(False)
         return out, weights
 
@@ -555,10 +403,11 @@ class _BlockAttention(torch.autograd.Function):
     def backward(ctx, grad_out, grad_weights):
         q, k, v, bias, out, lse, weights = ctx.saved_tensors
         grads = block_backward(
-            q, k, v, bias, out, lse, weights, ctx.plan, ctx.emaps, ctx.scale, ctx.chunk,
-            grad_out, grad_weights,
+            KernelCall(q, k, v, ctx.graph, scale=ctx.scale, bias=bias),
+            plan=ctx.plan, emaps=ctx.emaps, chunk_elements=ctx.chunk_elements,
+            out=out, lse=lse, weights=weights, grad_out=grad_out, grad_weights=grad_weights,
         )  # fmt: skip
-        return (*grads, None, None, None, None, None, None)
+        return (*grads, None, None, None, None)
 
 
 def _add_keys(t: _Tiles, dst: torch.Tensor, tiles: torch.Tensor, kb: torch.Tensor) -> None:
@@ -579,39 +428,24 @@ def _per_target_sum(x: torch.Tensor, plan: BlockPlan, emaps) -> torch.Tensor:
     return out.view(-1, x.shape[1])
 
 
-def _weights(t: _Tiles, lse: torch.Tensor, chunk: int, num_edges: int) -> torch.Tensor:
+def _weights(t: _Tiles, lse: torch.Tensor, chunk_elements: int, num_edges: int) -> torch.Tensor:
     """Post-softmax weights ``(B, E, H)`` in edge order, recomputed tile by tile."""
-    plan, bs = t.plan, t.plan.block_size
     bh = t.b * t.h
     w = t.qp.new_zeros(num_edges + 1, bh)  # (E + 1, BH); the last row is scratch
-    for gi, g in enumerate(plan.groups):
-        n, c = g.kb.shape
-        rows, slots = _row_slices(n, c, bs, bh, chunk)
-        for r0, r1 in rows:
-            qb = g.qb[r0:r1]  # (n,)
-            qt = t.queries(t.qp, qb, g.band)  # (n, BH, bs, D)
-            row_lse = t.queries(lse.unsqueeze(-1), qb, g.band)  # (n, BH, bs, 1)
-            for s0 in range(0, c, slots):
-                s1 = min(s0 + slots, c)
-                kt = t.keys(t.kp, g.kb[r0:r1, s0:s1], g.band)  # (n, BH, w*bs, D)
-                s = t.scores(qt, kt, t.mask(gi, r0, r1, s0, s1))
-                p = torch.exp_(s.sub_(row_lse))  # (n, BH, bs, w*bs)
-                at = t.emaps[gi][r0:r1, :, s0 * bs : s1 * bs]  # (n, bs, w*bs)
-                w[at] = p.permute(0, 2, 3, 1)  # scatter tiles back to edge order
+    for rows in _tile_rows(t.plan, bh, chunk_elements):
+        g = rows.group
+        qt = t.queries(t.qp, rows.qb, g.band)  # (n, BH, bs, D)
+        row_lse = t.queries(lse.unsqueeze(-1), rows.qb, g.band)  # (n, BH, bs, 1)
+        for s0, s1 in rows.slices:
+            kt = t.keys(t.kp, rows.kb(s0, s1), g.band)  # (n, BH, w*bs, D)
+            p = torch.exp_(t.scores(qt, kt, t.mask(rows, s0, s1)).sub_(row_lse))  # (n,BH,bs,w*bs)
+            w[t.edge_at(rows, s0, s1)] = p.permute(0, 2, 3, 1)  # scatter tiles back to edge order
     return _batch_first(w[:-1].unsqueeze(-1), num_edges, t.b)[..., 0]  # (B, E, H)
 
 
 def block_attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    graph: TokenGraph,
+    call: KernelCall,
     *,
-    scale: float,
-    bias: torch.Tensor | None,
-    return_weights: bool,
-    dropout_p: float,
-    generator: torch.Generator | None,
     block_size: int = BLOCK_SIZE,
     chunk_elements: int = CHUNK_ELEMENTS,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -628,24 +462,22 @@ def block_attention(
 
     Examples
     --------
+    >>> from graphattn import TokenGraph
     >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
     >>> q = k = torch.zeros(1, 2, 1, 4)
     >>> v = torch.arange(2.0).view(1, 2, 1, 1)
-    >>> out, w = block_attention(q, k, v, g, scale=0.5, bias=None, return_weights=True,
-    ...                          dropout_p=0.0, generator=None)
+    >>> out, w = block_attention(KernelCall(q, k, v, g, scale=0.5, return_weights=True))
     >>> out.flatten().tolist(), w.flatten().tolist()
     ([0.0, 0.5], [1.0, 0.5, 0.5])
     """
-    if dropout_p > 0:
-        raise ValueError(f"the block backend has no dropout; got dropout_p={dropout_p}")
-    plan = block_plan(graph, block_size, q.device)
+    if call.dropout_p > 0:
+        raise ValueError(f"the block backend has no dropout; got dropout_p={call.dropout_p}")
+    plan = block_plan(call.graph, block_size, call.q.device)
     emaps = None
-    if bias is not None or return_weights:
-        emaps = _edge_map(graph, plan, q.device)
-    out, weights = _BlockAttention.apply(
-        q, k, v, bias, plan, emaps, scale, return_weights, chunk_elements, graph.num_edges
-    )
-    return out, weights
+    if call.bias is not None or call.return_weights:
+        emaps = edge_map(call.graph, plan, call.q.device)
+    tensors = (call.q, call.k, call.v, call.bias)
+    return _BlockAttention.apply(*tensors, call, plan, emaps, chunk_elements)
 
 
 def _supports(request: AttentionRequest) -> str | None:

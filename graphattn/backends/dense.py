@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from graphattn.backends.base import (
+    PLANS,
     AttentionRequest,
+    KernelCall,
     accumulation_dtype,
     edges_on,
     register_backend,
@@ -33,15 +35,16 @@ MAX_MASK_ELEMENTS = 2**26
 
 
 def _mask_on(graph: TokenGraph, device: torch.device) -> torch.Tensor:
-    """The graph's bool mask ``(N, M)`` on ``device``, cached on the graph."""
-    return graph.cached(("dense_mask", str(device)), lambda: graph.to_dense_mask().to(device))
+    """The graph's bool mask ``(N, M)`` on ``device``, cached while the graph lives."""
+    key = ("dense_mask", str(device))
+    return PLANS.get(graph, key, lambda: graph.to_dense_mask().to(device))
 
 
 def mask_structure(graph: TokenGraph) -> str:
     """``"full"``, ``"causal"`` or ``"general"``: whether SDPA needs the graph's mask.
 
     ``"causal"`` means a self graph whose edges are exactly ``j <= i``, which
-    SDPA runs with ``is_causal=True``. Cached on the graph.
+    SDPA runs with ``is_causal=True``. Cached with the graph's plans.
 
     Examples
     --------
@@ -60,21 +63,10 @@ def mask_structure(graph: TokenGraph) -> str:
             return "causal"  # n(n+1)/2 distinct edges with j <= i are all of them
         return "general"
 
-    return graph.cached("mask_structure", build)
+    return PLANS.get(graph, "mask_structure", build)
 
 
-def dense_attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    graph: TokenGraph,
-    *,
-    scale: float,
-    bias: torch.Tensor | None,
-    return_weights: bool,
-    dropout_p: float,
-    generator: torch.Generator | None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+def dense_attention(call: KernelCall) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Kernel of the ``"dense"`` backend (contract in :mod:`graphattn.backends.base`).
 
     Raises
@@ -87,41 +79,55 @@ def dense_attention(
     >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
     >>> q = k = torch.zeros(1, 2, 1, 4)
     >>> v = torch.arange(2.0).view(1, 2, 1, 1)
-    >>> out, _ = dense_attention(q, k, v, g, scale=0.5, bias=None, return_weights=False,
-    ...                          dropout_p=0.0, generator=None)
+    >>> out, _ = dense_attention(KernelCall(q, k, v, g, scale=0.5))
     >>> out.flatten().tolist()
     [0.0, 0.5]
     """
-    if dropout_p > 0:
-        raise ValueError(f"the dense backend has no dropout, got dropout_p={dropout_p}")
-    acc = accumulation_dtype(q.dtype)
-    b, n, h, _ = q.shape
-    m = k.shape[1]
-    qt, kt, vt = (t.transpose(1, 2).to(acc) for t in (q, k, v))  # (B, H, *, D)
-    if bias is None and not return_weights:
-        structure = mask_structure(graph)
-        if structure != "general":
-            causal = structure == "causal"
-            out = F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal, scale=scale)
-            return out.transpose(1, 2).to(q.dtype), None  # (B, N, H, Dv)
-        mask = _mask_on(graph, q.device)  # (N, M)
-        valid = mask.any(1)  # (N,)
-        safe = mask | ~valid.unsqueeze(1)  # (N, M) empty rows attend everywhere, zeroed below
-        out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=safe, scale=scale)
-        out = out.transpose(1, 2) * valid.view(1, n, 1, 1)  # (B, N, H, Dv)
-        return out.to(q.dtype), None
-    src, dst = edges_on(graph, q.device)  # (E,)
-    score_bias = torch.full((b, h, n * m), -math.inf, dtype=acc, device=q.device)  # (B, H, N*M)
-    edge_bias = 0.0 if bias is None else bias.transpose(1, 2)  # (B, H, E)
+    if call.dropout_p > 0:
+        raise ValueError(f"the dense backend has no dropout, got dropout_p={call.dropout_p}")
+    acc = accumulation_dtype(call.q.dtype)
+    qt, kt, vt = (t.transpose(1, 2).to(acc) for t in (call.q, call.k, call.v))  # (B, H, *, D)
+    if call.bias is None and not call.return_weights:
+        out = _sdpa(qt, kt, vt, call.graph, call.scale)  # (B, N, H, Dv)
+        return out.to(call.q.dtype), None
+    return _explicit_scores(qt, kt, vt, call)
+
+
+def _sdpa(qt, kt, vt, graph: TokenGraph, scale: float) -> torch.Tensor:
+    """SDPA on ``(B, H, L, D)`` operands with the graph's mask (none if full or causal).
+
+    Returns ``out (B, N, H, Dv)``; targets without an edge get zeros.
+    """
+    structure = mask_structure(graph)
+    if structure != "general":
+        causal = structure == "causal"
+        out = F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal, scale=scale)
+        return out.transpose(1, 2)  # (B, N, H, Dv)
+    mask = _mask_on(graph, qt.device)  # (N, M)
+    valid = mask.any(1)  # (N,)
+    safe = mask | ~valid.unsqueeze(1)  # (N, M) empty rows attend everywhere, zeroed below
+    out = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=safe, scale=scale)
+    return out.transpose(1, 2) * valid.view(1, -1, 1, 1)  # (B, N, H, Dv)
+
+
+def _explicit_scores(qt, kt, vt, call: KernelCall) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The ``(B, H, N, M)`` scores formed explicitly, with the bias and for the weights."""
+    b, h, n, _ = qt.shape
+    m = kt.shape[2]
+    src, dst = edges_on(call.graph, qt.device)  # (E,)
+    score_bias = qt.new_full((b, h, n * m), -math.inf)  # (B, H, N*M)
+    edge_bias = 0.0 if call.bias is None else call.bias.transpose(1, 2)  # (B, H, E)
     score_bias[:, :, dst * m + src] = edge_bias
     score_bias = score_bias.view(b, h, n, m)  # (B, H, N, M)
     valid = (score_bias > -math.inf).any(-1, keepdim=True)  # (B, H, N, 1)
     score_bias = score_bias.masked_fill(~valid, 0.0)  # empty rows: finite, zeroed below
-    score = torch.matmul(qt, kt.transpose(-1, -2)) * scale + score_bias  # (B, H, N, M)
+    score = torch.matmul(qt, kt.transpose(-1, -2)) * call.scale + score_bias  # (B, H, N, M)
     probs = torch.softmax(score, -1) * valid  # (B, H, N, M)
     out = torch.matmul(probs, vt).transpose(1, 2)  # (B, N, H, Dv)
-    weights = probs[:, :, dst, src].transpose(1, 2) if return_weights else None  # (B, E, H)
-    return out.to(q.dtype), weights
+    weights = None
+    if call.return_weights:
+        weights = probs[:, :, dst, src].transpose(1, 2)  # (B, E, H)
+    return out.to(call.q.dtype), weights
 
 
 def _supports(request: AttentionRequest) -> str | None:

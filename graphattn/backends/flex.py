@@ -2,7 +2,7 @@
 
 :func:`to_block_mask` compiles a :class:`~graphattn.graph.TokenGraph` into
 PyTorch's ``BlockMask`` without an ``N x M`` table: from the non-empty tiles
-of :func:`~graphattn.backends.block.block_tiles` it lists, per query block,
+of :func:`~graphattn.backends.tiles.block_tiles` it lists, per query block,
 the *full* key blocks (every position an edge; no mask is evaluated there) and
 the *partial* ones, whose positions are looked up in the stored in-tile masks::
 
@@ -26,8 +26,8 @@ import warnings
 import networkx as nx
 import torch
 
-from graphattn.backends.base import AttentionRequest, register_backend
-from graphattn.backends.block import block_tiles
+from graphattn.backends.base import PLANS, AttentionRequest, KernelCall, register_backend
+from graphattn.backends.tiles import block_tiles
 from graphattn.graph import TokenGraph
 
 try:  # FlexAttention arrived in torch 2.5
@@ -67,7 +67,7 @@ def to_block_mask(
     -------
     BlockMask
         Full key blocks skip the mask; partial ones evaluate a ``mask_mod``
-        that reads the graph's in-tile masks. Cached on the graph.
+        that reads the graph's in-tile masks. Cached while the graph lives.
 
     Raises
     ------
@@ -91,7 +91,7 @@ def to_block_mask(
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
     device = torch.device(device)
     key = ("flex_block_mask", block_size, str(device))
-    return graph.cached(key, lambda: _build_block_mask(graph, block_size, device))
+    return PLANS.get(graph, key, lambda: _build_block_mask(graph, block_size, device))
 
 
 def _build_block_mask(graph: TokenGraph, bs: int, device: torch.device) -> BlockMask:
@@ -164,17 +164,7 @@ def reorder_nodes(graph: TokenGraph) -> torch.Tensor:
 
 
 def flex_attention_kernel(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    graph: TokenGraph,
-    *,
-    scale: float,
-    bias: torch.Tensor | None,
-    return_weights: bool,
-    dropout_p: float,
-    generator: torch.Generator | None,
-    compiled: bool = True,
+    call: KernelCall, *, compiled: bool = True
 ) -> tuple[torch.Tensor, None]:
     """Kernel of the ``"flex"`` backend (contract in :mod:`graphattn.backends.base`).
 
@@ -192,21 +182,20 @@ def flex_attention_kernel(
     >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
     >>> q = k = torch.zeros(1, 2, 1, 4)
     >>> v = torch.arange(2.0).view(1, 2, 1, 1).expand(1, 2, 1, 4)
-    >>> out, _ = flex_attention_kernel(q, k, v, g, scale=0.5, bias=None,
-    ...     return_weights=False, dropout_p=0.0, generator=None, compiled=False)
+    >>> out, _ = flex_attention_kernel(KernelCall(q, k, v, g, scale=0.5), compiled=False)
     >>> out[0, :, 0, 0].tolist()
     [0.0, 0.5]
     """
-    if bias is not None or return_weights or dropout_p > 0:
+    if call.bias is not None or call.return_weights or call.dropout_p > 0:
         raise ValueError("the flex backend takes no bias, returns no weights and has no dropout")
-    block_mask = to_block_mask(graph, device=q.device)
-    args = (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))  # (B, H, L, D)
+    block_mask = to_block_mask(call.graph, device=call.q.device)
+    args = tuple(t.transpose(1, 2) for t in (call.q, call.k, call.v))  # (B, H, L, D)
     if compiled:
-        out = _compiled_flex()(*args, block_mask=block_mask, scale=scale)  # (B, H, N, Dv)
+        out = _compiled_flex()(*args, block_mask=block_mask, scale=call.scale)  # (B, H, N, Dv)
     else:
         with warnings.catch_warnings():  # the eager path warns that it is unfused
             warnings.simplefilter("ignore", UserWarning)
-            out = flex_attention(*args, block_mask=block_mask, scale=scale)  # (B, H, N, Dv)
+            out = flex_attention(*args, block_mask=block_mask, scale=call.scale)  # (B, H, N, Dv)
     return out.transpose(1, 2), None
 
 

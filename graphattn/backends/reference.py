@@ -12,55 +12,45 @@ import torch
 
 from graphattn.backends.base import (
     AttentionRequest,
+    KernelCall,
     accumulation_dtype,
     dropout_keep,
     edges_on,
     register_backend,
     segment_softmax,
 )
-from graphattn.graph import TokenGraph
 
 __all__ = ["reference_attention"]
 
 
-def reference_attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    graph: TokenGraph,
-    *,
-    scale: float,
-    bias: torch.Tensor | None,
-    return_weights: bool,
-    dropout_p: float,
-    generator: torch.Generator | None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+def reference_attention(call: KernelCall) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Kernel of the ``"reference"`` backend (contract in :mod:`graphattn.backends.base`).
 
     Examples
     --------
+    >>> from graphattn import TokenGraph
     >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
     >>> q = k = torch.zeros(1, 2, 1, 4)
     >>> v = torch.arange(2.0).view(1, 2, 1, 1)
-    >>> out, w = reference_attention(q, k, v, g, scale=0.5, bias=None, return_weights=True,
-    ...                              dropout_p=0.0, generator=None)
+    >>> out, w = reference_attention(KernelCall(q, k, v, g, scale=0.5, return_weights=True))
     >>> out.flatten().tolist(), w.flatten().tolist()
     ([0.0, 0.5], [1.0, 0.5, 0.5])
     """
+    q, k, v = call.q, call.k, call.v
     acc = accumulation_dtype(q.dtype)
     b, n, h, _ = q.shape
-    src, dst = edges_on(graph, q.device)  # (E,)
-    score = (q[:, dst].to(acc) * k[:, src].to(acc)).sum(-1) * scale  # (B, E, H)
-    if bias is not None:
-        score = score + bias  # (B, E, H)
+    src, dst = edges_on(call.graph, q.device)  # (E,)
+    score = (q[:, dst].to(acc) * k[:, src].to(acc)).sum(-1) * call.scale  # (B, E, H)
+    if call.bias is not None:
+        score = score + call.bias  # (B, E, H)
     weights = segment_softmax(score, dst, n)  # (B, E, H)
     p = weights
-    if dropout_p > 0:
-        keep = dropout_keep(tuple(weights.shape), dropout_p, generator, q.device)  # (B, E, H)
-        p = weights * keep.to(weights.dtype) / (1.0 - dropout_p)
+    if call.dropout_p > 0:
+        keep = dropout_keep(tuple(weights.shape), call.dropout_p, call.generator, q.device)
+        p = weights * keep.to(weights.dtype) / (1.0 - call.dropout_p)  # (B, E, H)
     message = p.unsqueeze(-1) * v[:, src].to(acc)  # (B, E, H, Dv)
     out = message.new_zeros(b, n, h, v.shape[-1]).index_add(1, dst, message)  # (B, N, H, Dv)
-    return out.to(q.dtype), (weights if return_weights else None)
+    return out.to(q.dtype), (weights if call.return_weights else None)
 
 
 def _supports(request: AttentionRequest) -> str | None:

@@ -24,14 +24,20 @@ Bias, returned weights and dropout are left to the other backends.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from graphattn.backends import block as _block
-from graphattn.backends import edge as _edge
-from graphattn.backends.base import AttentionRequest, accumulation_dtype, register_backend
+from graphattn.backends import block, edge
+from graphattn.backends.base import (
+    PLANS,
+    AttentionRequest,
+    KernelCall,
+    accumulation_dtype,
+    register_backend,
+)
+from graphattn.backends.tiles import BLOCK_SIZE, block_plan, tile_counts
 from graphattn.graph import OwnedEdges, TokenGraph
 
 __all__ = ["MIN_TILE_FILL", "SplitPlan", "split_attention", "split_plan", "tile_share"]
@@ -60,9 +66,9 @@ def _part(graph: TokenGraph, keep: torch.Tensor) -> TokenGraph:
 
 
 def split_plan(
-    graph: TokenGraph, block_size: int = _block.BLOCK_SIZE, min_fill: float = MIN_TILE_FILL
+    graph: TokenGraph, block_size: int = BLOCK_SIZE, min_fill: float = MIN_TILE_FILL
 ) -> SplitPlan:
-    """Cut ``graph`` into the edges of well-filled tiles and the rest (cached on the graph).
+    """Cut ``graph`` into the edges of well-filled tiles and the rest (cached).
 
     Parameters
     ----------
@@ -98,17 +104,17 @@ def split_plan(
         raise ValueError(f"min_fill must be in (0, 1], got {min_fill!r}")
 
     def build() -> SplitPlan:
-        keys, counts = _block.tile_counts(graph, block_size)  # (P,) each
+        keys, counts = tile_counts(graph, block_size)  # (P,) each
         nkb = -(-graph.num_src_nodes // block_size)
         tile = graph.dst // block_size * nkb + graph.src // block_size  # (E,) tile of each edge
         dense = counts[torch.searchsorted(keys, tile)] >= min_fill * block_size**2  # (E,)
         return SplitPlan(_part(graph, dense), _part(graph, ~dense), block_size, float(min_fill))
 
-    return graph.cached(("split_plan", block_size, float(min_fill)), build)
+    return PLANS.get(graph, ("split_plan", block_size, float(min_fill)), build)
 
 
 def tile_share(
-    graph: TokenGraph, block_size: int = _block.BLOCK_SIZE, min_fill: float = MIN_TILE_FILL
+    graph: TokenGraph, block_size: int = BLOCK_SIZE, min_fill: float = MIN_TILE_FILL
 ) -> float:
     """Share of the edges that :func:`split_plan` would send to the block kernel.
 
@@ -125,7 +131,7 @@ def tile_share(
     """
     if graph.num_edges == 0:
         return 0.0
-    counts = _block.tile_counts(graph, block_size)[1]  # (P,)
+    counts = tile_counts(graph, block_size)[1]  # (P,)
     return float(counts[counts >= min_fill * block_size**2].sum()) / graph.num_edges
 
 
@@ -139,24 +145,23 @@ class _SplitAttention(torch.autograd.Function):
     """Block part + edge part, merged by log-sum-exp; each part's backward on the merged result."""
 
     @staticmethod
-    def forward(ctx, q, k, v, plan, scale, chunk, max_edges):
+    def forward(ctx, q, k, v, call: KernelCall, plan: SplitPlan, max_edges: int):
+        # q, k, v are call's own tensors, passed apart so that autograd tracks them
         b, n, h, _ = q.shape
-        acc = q.dtype
-        neg = torch.full((b, h, n), -math.inf, dtype=acc, device=q.device)
-        out1 = out2 = None
+        neg = torch.full((b, h, n), -math.inf, dtype=q.dtype, device=q.device)
+        out1 = out2 = lse_b = bplan = w2 = None
         lse1 = lse2 = neg
-        bplan = None
         if plan.tiles.num_edges:
-            bplan = _block.block_plan(plan.tiles, plan.block_size, q.device)
-            out1, lse_b, _ = _block.block_forward(
-                q, k, v, None, bplan, None, scale, False, chunk, plan.tiles.num_edges
+            bplan = block_plan(plan.tiles, plan.block_size, q.device)
+            tiles, chunk = replace(call, graph=plan.tiles), block.CHUNK_ELEMENTS
+            out1, lse_b, _ = block.block_forward(
+                tiles, plan=bplan, emaps=None, chunk_elements=chunk
             )  # (B, N, H, Dv), (Nq, BH)
             lse1 = _block_lse(lse_b, b, h, n)
-        w2 = None
         if plan.rest.num_edges:
-            lse2 = torch.empty(b, h, n, dtype=acc, device=q.device)
-            out2, w2, _ = _edge.edge_forward(
-                q, k, v, None, plan.rest, scale, 0.0, None, max_edges, lse2
+            lse2 = torch.empty(b, h, n, dtype=q.dtype, device=q.device)
+            out2, w2, _ = edge.edge_forward(
+                replace(call, graph=plan.rest), max_edges=max_edges, lse=lse2
             )  # (B, N, H, Dv), (B, H, E2)
         lse = torch.logaddexp(lse1, lse2)  # (B, H, N); -inf where no edge at all
         safe = lse.masked_fill(lse == -math.inf, 0.0)
@@ -171,9 +176,8 @@ class _SplitAttention(torch.autograd.Function):
         if bplan is not None:  # the block part's lse buffer now holds the merged lse
             merged = lse.masked_fill(lse == -math.inf, math.inf)  # (B, H, N); +inf: no edge
             lse_b[:n] = merged.reshape(b * h, n).t()  # (N, BH); padding rows stay +inf
-        ctx.save_for_backward(q, k, v, out, lse_b if bplan is not None else None, w2)
-        ctx.plan, ctx.bplan, ctx.scale = plan, bplan, scale
-        ctx.chunk, ctx.max_edges = chunk, max_edges
+        ctx.save_for_backward(q, k, v, out, lse_b, w2)
+        ctx.plan, ctx.bplan, ctx.scale, ctx.max_edges = plan, bplan, call.scale, max_edges
         ctx.set_materialize_grads(False)
         return out
 
@@ -182,22 +186,24 @@ class _SplitAttention(torch.autograd.Function):
     def backward(ctx, grad_out):
         q, k, v, out, lse_b, w2 = ctx.saved_tensors  # lse_b: merged, (Nq, BH)
         if grad_out is None:
-            return None, None, None, None, None, None, None
+            return None, None, None, None, None, None
         plan, needs = ctx.plan, ctx.needs_input_grad[:3]
         grads = []
         if ctx.bplan is not None:
+            tiles = KernelCall(q, k, v, plan.tiles, scale=ctx.scale)
             grads.append(
-                _block.block_backward(
-                    q, k, v, None, out, lse_b, None, ctx.bplan, None, ctx.scale, ctx.chunk,
-                    grad_out, None,
+                block.block_backward(
+                    tiles, plan=ctx.bplan, emaps=None, chunk_elements=block.CHUNK_ELEMENTS,
+                    out=out, lse=lse_b, weights=None, grad_out=grad_out, grad_weights=None,
                 )[:3]  # fmt: skip
             )
         if w2 is not None:
             delta = (grad_out * out).sum(-1).transpose(1, 2).contiguous()  # (B, H, N)
+            rest = KernelCall(q, k, v, plan.rest, scale=ctx.scale)
             grads.append(
-                _edge.edge_backward(
-                    q, k, v, w2, None, plan.rest, ctx.scale, 0.0, ctx.max_edges,
-                    (*needs, False), grad_out, None, delta,
+                edge.edge_backward(
+                    rest, weights=w2, keep=None, max_edges=ctx.max_edges, needs=(*needs, False),
+                    grad_out=grad_out, grad_weights=None, delta=delta,
                 )[:3]  # fmt: skip
             )
         total = [None, None, None]
@@ -205,21 +211,13 @@ class _SplitAttention(torch.autograd.Function):
             for i, g in enumerate(part):
                 if g is not None and needs[i]:
                     total[i] = g if total[i] is None else total[i] + g
-        return (*total, None, None, None, None)
+        return (*total, None, None, None)
 
 
 def split_attention(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    graph: TokenGraph,
+    call: KernelCall,
     *,
-    scale: float,
-    bias: torch.Tensor | None,
-    return_weights: bool,
-    dropout_p: float,
-    generator: torch.Generator | None,
-    block_size: int = _block.BLOCK_SIZE,
+    block_size: int = BLOCK_SIZE,
     min_fill: float = MIN_TILE_FILL,
 ) -> tuple[torch.Tensor, None]:
     """Kernel of the ``"split"`` backend (contract in :mod:`graphattn.backends.base`).
@@ -235,23 +233,21 @@ def split_attention(
     >>> from graphattn import patterns
     >>> g = patterns.strided(256, 16)
     >>> q, k, v = torch.randn(3, 1, 256, 2, 8).unbind(0)
-    >>> out, _ = split_attention(q, k, v, g, scale=8**-0.5, bias=None, return_weights=False,
-    ...                          dropout_p=0.0, generator=None, block_size=16)
-    >>> ref, _ = _edge.edge_attention(q, k, v, g, scale=8**-0.5, bias=None,
-    ...                               return_weights=False, dropout_p=0.0, generator=None)
+    >>> call = KernelCall(q, k, v, g, scale=8**-0.5)
+    >>> out, _ = split_attention(call, block_size=16)
+    >>> ref, _ = edge.edge_attention(call)
     >>> torch.allclose(out, ref, atol=1e-5)
     True
     """
-    if bias is not None or return_weights or dropout_p > 0:
+    if call.bias is not None or call.return_weights or call.dropout_p > 0:
         raise ValueError("the split backend takes no bias, weights or dropout")
-    plan = split_plan(graph, block_size, min_fill)
-    acc = accumulation_dtype(q.dtype)
-    b, _, h, _ = q.shape
-    max_edges = max(1, _edge.CHUNK_ELEMENTS // (b * h))
-    out = _SplitAttention.apply(
-        q.to(acc), k.to(acc), v.to(acc), plan, scale, _block.CHUNK_ELEMENTS, max_edges
-    )
-    return out.to(q.dtype), None
+    plan = split_plan(call.graph, block_size, min_fill)
+    acc = accumulation_dtype(call.q.dtype)
+    b, _, h, _ = call.q.shape
+    max_edges = max(1, edge.CHUNK_ELEMENTS // (b * h))
+    q, k, v = call.q.to(acc), call.k.to(acc), call.v.to(acc)
+    out = _SplitAttention.apply(q, k, v, replace(call, q=q, k=k, v=v), plan, max_edges)
+    return out.to(call.q.dtype), None
 
 
 def _supports(request: AttentionRequest) -> str | None:

@@ -117,8 +117,8 @@ def run_case(case: Case) -> dict:
 def _plan(case: Case, graph) -> dict:
     """The backend graphattn runs and why; builds its graph-only plan (``plan_s``)."""
     from graphattn import explain_backend
-    from graphattn.backends.block import block_plan
-    from graphattn.backends.edge import CHUNK_ELEMENTS, _chunks_on
+    from graphattn.backends.edge import CHUNK_ELEMENTS, chunks_on
+    from graphattn.backends.tiles import block_plan
 
     grad = case.mode == "fwdbwd"
     choice = explain_backend(graph, num_heads=case.heads, head_dim=case.dim, needs_grad=grad)
@@ -128,7 +128,7 @@ def _plan(case: Case, graph) -> dict:
     if name == "block":  # graph-only plans are part of the graph, like its edge list
         result["block_fill"] = block_plan(graph).fill
     elif name == "edge":  # B = 1: chunks of CHUNK_ELEMENTS // H edges
-        _chunks_on(graph, torch.device("cpu"), max(1, CHUNK_ELEMENTS // case.heads))
+        chunks_on(graph, torch.device("cpu"), max(1, CHUNK_ELEMENTS // case.heads))
     result["plan_s"] = time.perf_counter() - t0
     return result
 

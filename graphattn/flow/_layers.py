@@ -14,8 +14,12 @@ from typing import Any, NamedTuple
 
 import torch
 
+from graphattn._cache import ObjectCache
 from graphattn.flow.heads import HEAD_MODES, aggregate_heads
 from graphattn.graph import TokenGraph
+
+# Per-graph edge orders of the flow layer (the source-major permutation), kept while a graph lives.
+_BY_SOURCE = ObjectCache("graphattn.flow")
 
 
 class Layer(NamedTuple):
@@ -192,7 +196,7 @@ def apply(op: LayerOperator, x: torch.Tensor, *, transpose: bool = False) -> tor
     g = op.graph
     n = g.num_nodes
     if transpose:
-        perm = g.cached(("graphattn.flow", "by_source"), lambda: _by_source(g)).to(x.device)
+        perm = _BY_SOURCE.get(g, "by_source", lambda: _by_source(g)).to(x.device)
         idx = torch.stack([g.src, g.dst]).to(x.device)[:, perm]  # (2, E) sorted by (src, dst)
         val = op.edge[perm]
     else:

@@ -240,7 +240,6 @@ class TokenGraph:
         self._indptr: torch.Tensor | None = None
         self._ptr: torch.Tensor | None = None
         self._src_ptr: torch.Tensor | None = None
-        self._cache: dict[Hashable, Any] = {}
 
     # ------------------------------------------------------------------ basics
     @property
@@ -328,22 +327,6 @@ class TokenGraph:
             torch.cumsum(self.in_degree(), 0, out=indptr[1:])
             self._indptr = indptr
         return self._indptr
-
-    def cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
-        """Return the plan stored under ``key``, building it once with ``build()``.
-
-        Kernels keep graph-only plans here (CSR on a device, block lists,
-        BlockMasks) so that repeated calls on one graph reuse them.
-
-        Examples
-        --------
-        >>> g = TokenGraph([[0], [1]])
-        >>> g.cached("answer", lambda: 42)
-        42
-        """
-        if key not in self._cache:
-            self._cache[key] = build()
-        return self._cache[key]
 
     def with_tokens(
         self, tokens: Sequence[str] | None, src_tokens: Sequence[str] | None = None
