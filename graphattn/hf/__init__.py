@@ -15,8 +15,8 @@ weights::
 Needs ``pip install graphattn[hf]`` (transformers >= 5.24).
 """
 
-from graphattn.hf.registry import ATTENTION_NAME, register
 from graphattn.hf.record import Recording, record
+from graphattn.hf.registry import ATTENTION_NAME, register
 
 register()
 

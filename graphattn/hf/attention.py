@@ -47,7 +47,9 @@ def _allowed(mask: Any, m: int) -> tuple[torch.Tensor | None, torch.Tensor | Non
     if mask.dtype == torch.bool:
         return mask, None
     allowed = mask > torch.finfo(mask.dtype).min / 2  # eager masks use finfo.min
-    return allowed, torch.where(allowed, mask, torch.zeros((), dtype=mask.dtype, device=mask.device))
+    return allowed, torch.where(
+        allowed, mask, torch.zeros((), dtype=mask.dtype, device=mask.device)
+    )
 
 
 def _call(module, cross: bool, n: int, m: int, layout: MaskLayout | None) -> Call:
@@ -150,7 +152,13 @@ def _run(q, k, v, graph, scale, bias, dropout: float, softcap, need_weights: boo
     if bias is not None:
         bias = bias.to(q.dtype)  # (B, E, H) edge features of the score
     result = variant_attention(
-        q, k, v, graph, _softcapped(float(softcap)), edge_attr=bias, scale=scale,
+        q,
+        k,
+        v,
+        graph,
+        _softcapped(float(softcap)),
+        edge_attr=bias,
+        scale=scale,
         return_weights=need_weights,
     )
     return result if need_weights else (result, None)
@@ -199,7 +207,9 @@ def graphattn_attention(
     """
     for name in UNSUPPORTED:
         if kwargs.get(name) is not None:
-            raise ValueError(f"{type(module).__name__} passes {name}, which graphattn does not support")
+            raise ValueError(
+                f"{type(module).__name__} passes {name}, which graphattn does not support"
+            )
     cross = is_cross_attention(module)
     _check_cross_graph(module, cross, kwargs)
     n, m = query.shape[2], key.shape[2]
@@ -214,7 +224,9 @@ def graphattn_attention(
         q, k, v, graph, scaling, bias, dropout, kwargs.get("softcap"), bool(recordings) or dense
     )
     if recordings:
-        decoder = cross or bool(getattr(module, "is_decoder", False) or getattr(module, "is_causal", False))
+        decoder = cross or bool(
+            getattr(module, "is_decoder", False) or getattr(module, "is_causal", False)
+        )
         entry = RecordedCall(cross, decoder, call.layer, type(module).__name__, graph, weights)
         for recording in recordings:
             recording.calls.append(entry)

@@ -81,7 +81,9 @@ def is_cross_attention(module: torch.nn.Module) -> bool:
         return flag
     if "cross" in type(module).__name__.lower():
         return True
-    return bool(getattr(module, "is_decoder", False)) and getattr(module, "is_causal", True) is False
+    return (
+        bool(getattr(module, "is_decoder", False)) and getattr(module, "is_causal", True) is False
+    )
 
 
 def num_layers(module: torch.nn.Module, cross: bool) -> int | None:
@@ -150,7 +152,14 @@ def rows(graph: TokenGraph, call: Call, total: int, name: str) -> TokenGraph:
             )
     else:
         first, stop, sources = call.kv_offset, call.kv_offset + call.m, nodes
-    if (nodes, sources, call.q_offset, first, call.n, call.m) == (call.n, call.m, 0, 0, nodes, sources):
+    if (nodes, sources, call.q_offset, first, call.n, call.m) == (
+        call.n,
+        call.m,
+        0,
+        0,
+        nodes,
+        sources,
+    ):
         return graph
     src, dst = graph.src, graph.dst  # (E,)
     keep = (dst >= call.q_offset) & (dst < call.q_offset + call.n)

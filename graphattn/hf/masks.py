@@ -84,7 +84,9 @@ def graph_mask(
         attention_mask=attention_mask,
         **kwargs,
     )
-    layout = MaskLayout(int(q_offset), int(kv_offset), _key_valid(attention_mask, kv_length, int(kv_offset)))
+    layout = MaskLayout(
+        int(q_offset), int(kv_offset), _key_valid(attention_mask, kv_length, int(kv_offset))
+    )
     setattr(mask, LAYOUT_ATTRIBUTE, layout)
     return mask
 
