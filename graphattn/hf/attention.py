@@ -99,9 +99,10 @@ def _graph_and_padding(call: Call, mask: Any, layout, kwargs: dict):
         graph = default_graph(call, bool(causal))
     else:
         graph = (cross_graph_of if call.cross else token_graph_of)(spec, call)
-    valid = layout.key_valid if layout is not None else None
-    if valid is None and allowed is not None:
-        valid = allowed.any(dim=(1, 2))  # (B, M): a key no query may read is padding
+    if layout is not None:
+        valid = layout.key_valid
+    else:  # a mask transformers did not build through graph_mask
+        valid = None if allowed is None else allowed.any(dim=(1, 2))  # (B, M): unread keys
     return graph, _key_padding(graph, valid)
 
 
