@@ -15,9 +15,21 @@ weights::
 Needs ``pip install graphattn[hf]`` (transformers >= 5.24).
 """
 
+from graphattn.hf.attach import attach
+from graphattn.hf.eager import layers_from_attentions
+from graphattn.hf.labels import label_layers, token_labels
 from graphattn.hf.record import Recording, record
 from graphattn.hf.registry import ATTENTION_NAME, register
 
 register()
 
-__all__ = ["ATTENTION_NAME", "Recording", "record", "register"]
+__all__ = [
+    "ATTENTION_NAME",
+    "Recording",
+    "attach",
+    "label_layers",
+    "layers_from_attentions",
+    "record",
+    "register",
+    "token_labels",
+]

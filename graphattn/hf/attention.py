@@ -31,6 +31,7 @@ from graphattn.hf.graphs import (
 )
 from graphattn.hf.masks import MaskLayout, layout_of
 from graphattn.hf.record import RecordedCall, active_recordings
+from graphattn.hf.tracking import received
 from graphattn.variants import AttentionVariant, variant_attention
 
 __all__ = ["UNSUPPORTED", "graphattn_attention"]
@@ -213,6 +214,8 @@ def graphattn_attention(
             )
     cross = is_cross_attention(module)
     _check_cross_graph(module, cross, kwargs)
+    if kwargs.get("token_graph") is not None or kwargs.get("cross_graph") is not None:
+        received(module)
     n, m = query.shape[2], key.shape[2]
     layout = layout_of(attention_mask)
     call = _call(module, cross, n, m, layout)

@@ -211,7 +211,7 @@ def cross_graph_of(spec: Any, call: Call) -> TokenGraph:
     --------
     >>> call = Call(torch.nn.Module(), True, 2, 3, 0, 0)
     >>> cross_graph_of(lambda n, m: patterns.cross_window(n, m, 1), call).edge_index.tolist()
-    [[0, 1, 0, 1, 2], [0, 0, 1, 1, 1]]
+    [[0, 1], [0, 1]]
     """
     total = call.q_offset + call.n
     graph = _resolve(spec, call, "cross_graph", lambda fn: fn(total, call.m))
