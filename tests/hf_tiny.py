@@ -50,6 +50,20 @@ FAMILIES = {
             sliding_window=3,
         ),
     ),
+    "gemma2": lambda: (  # logit soft-capping (a score transform) and alternating windows
+        tf.Gemma2ForCausalLM,
+        tf.Gemma2Config(
+            num_hidden_layers=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+            vocab_size=VOCAB,
+            sliding_window=3,
+            attn_logit_softcapping=5.0,
+        ),
+    ),
     "bert": lambda: (
         tf.BertModel,
         tf.BertConfig(
@@ -106,7 +120,7 @@ FAMILIES = {
         ),
     ),
 }
-DECODERS = ("gpt2", "llama", "qwen2", "mistral")
+DECODERS = ("gpt2", "llama", "qwen2", "mistral", "gemma2")
 ENCODER_DECODERS = ("t5", "bart", "marian")
 
 

@@ -80,7 +80,7 @@ def test_no_token_graph_equals_eager(family):
         assert rec.cross_attention == []
 
 
-@pytest.mark.parametrize("family", ["gpt2", "llama", "qwen2", "bert", "t5", "bart"])
+@pytest.mark.parametrize("family", ["gpt2", "llama", "qwen2", "gemma2", "bert", "t5", "bart"])
 def test_gradients_equal_eager(family):
     batch = inputs(family)
     grads = []
