@@ -18,6 +18,7 @@ Needs ``pip install graphattn[hf]`` (transformers >= 5.24).
 from graphattn.hf.attach import attach
 from graphattn.hf.eager import layers_from_attentions
 from graphattn.hf.labels import label_layers, token_labels
+from graphattn.hf.perplexity import perplexity
 from graphattn.hf.record import Recording, record
 from graphattn.hf.registry import ATTENTION_NAME, register
 
@@ -29,6 +30,7 @@ __all__ = [
     "attach",
     "label_layers",
     "layers_from_attentions",
+    "perplexity",
     "record",
     "register",
     "token_labels",
