@@ -78,7 +78,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=500, help="training steps (default 500)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
     text = TEXT.read_text(encoding="utf-8")
     tokenizer = CharTokenizer(text)
     ids = tokenizer(text)["input_ids"][0]
@@ -98,4 +97,5 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    torch.set_num_threads(2)
     main()
