@@ -1,5 +1,6 @@
 """examples/hf_any_model.py and examples/hf_perplexity.py run and give what they promise."""
 
+import re
 import runpy
 from pathlib import Path
 
@@ -32,3 +33,13 @@ def test_hf_perplexity_command_prints_the_table(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("| graph (256 tokens) | edges vs causal | perplexity (3 steps)")
     assert len(lines) == 7
+
+
+def test_docs_blocks_run():
+    text = (EXAMPLES.parent / "docs" / "hf.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 6
+    namespace: dict = {}
+    for k, block in enumerate(blocks):
+        exec(compile(block, f"docs/hf.md block {k}", "exec"), namespace)
+    assert namespace["rollout"].shape == (12, 12)
