@@ -113,7 +113,9 @@ def test_left_padding_equals_eager(family):
 
 def test_dropout_in_training_mode_runs_and_is_random():
     model = tiny("bert")
-    model.config.attention_probs_dropout_prob = 0.5
+    for module in model.modules():  # only attention dropout stays on
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
     for layer in model.encoder.layer:
         layer.attention.self.dropout.p = 0.5
     batch = inputs("bert", pad=0)
@@ -130,3 +132,14 @@ def test_dropout_in_training_mode_runs_and_is_random():
 
 def test_decoder_families_are_listed():
     assert set(DECODERS) | set(ENCODER_DECODERS) | {"bert"} == set(FAMILIES)
+
+
+def test_output_attentions_gives_dense_weights_like_eager():
+    batch = inputs("llama")
+    with torch.no_grad():
+        ref = tiny("llama", "eager")(**batch, output_attentions=True).attentions
+        out = tiny("llama")(**batch, output_attentions=True).attentions
+    real = batch["attention_mask"].bool()[:, None, :, None]  # (B, 1, N, 1): real queries
+    for a, b in zip(ref, out, strict=True):
+        assert a.shape == b.shape
+        assert ((a - b).abs() * real).max().item() < 1e-6

@@ -121,6 +121,19 @@ def attach(model: torch.nn.Module) -> torch.nn.Module:
         If its attention does not go through transformers' ``AttentionInterface``
         (the message names the model and the attention class and points to
         :func:`graphattn.hf.layers_from_attentions`).
+
+    Examples
+    --------
+    >>> import transformers
+    >>> config = transformers.GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=10)
+    >>> model = attach(transformers.GPT2LMHeadModel(config))
+    >>> model.config._attn_implementation
+    'graphattn'
+    >>> bloom = transformers.BloomConfig(n_layer=1, hidden_size=8, n_head=2, vocab_size=10)
+    >>> attach(transformers.BloomForCausalLM(bloom))
+    Traceback (most recent call last):
+        ...
+    ValueError: BloomForCausalLM computes attention itself (BloomAttention), ...
     """
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "set_attn_implementation"):
         raise TypeError(f"model must be a transformers PreTrainedModel, got {type(model).__name__}")

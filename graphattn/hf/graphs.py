@@ -151,7 +151,8 @@ def rows(graph: TokenGraph, call: Call, total: int, name: str) -> TokenGraph:
                 f"{name} has M={sources} sources but {call.where} has {call.m} encoder tokens"
             )
     else:
-        first, stop, sources = call.kv_offset, call.kv_offset + call.m, nodes
+        # a static cache hands over keys past the sequence's end: they are not tokens yet
+        first, stop, sources = call.kv_offset, min(call.kv_offset + call.m, total), nodes
     if (nodes, sources, call.q_offset, first, call.n, call.m) == (
         call.n,
         call.m,
