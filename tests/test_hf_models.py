@@ -143,3 +143,24 @@ def test_output_attentions_gives_dense_weights_like_eager():
     for a, b in zip(ref, out, strict=True):
         assert a.shape == b.shape
         assert ((a - b).abs() * real).max().item() < 1e-6
+
+
+@pytest.mark.parametrize("family", ["bert", "llama"])
+def test_an_additive_float_mask_becomes_a_per_edge_bias(family):
+    """A prepared 4D mask with ALiBi-like values: blocked entries drop edges, the rest add."""
+    batch = inputs(family, pad=0)
+    n = batch["input_ids"].shape[1]
+    i, j = torch.arange(n)[:, None], torch.arange(n)[None, :]
+    alibi = -0.5 * (i - j).abs().float()  # (N, N)
+    blocked = (i - j).abs() > 2
+    if family == "llama":
+        blocked |= j > i
+    mask = alibi.masked_fill(blocked, torch.finfo(torch.float32).min)[None, None].expand(2, 1, n, n)
+    batch["attention_mask"] = mask
+    with torch.no_grad():
+        ref = main_output(tiny(family, "eager")(**batch))
+        with graphattn.hf.record() as rec:
+            out = main_output(tiny(family)(**batch))
+    assert (out - ref).abs().max().item() < ATOL
+    g, _ = rec.self_attention[0]
+    assert g.num_edges == int((~blocked).sum())
