@@ -86,15 +86,20 @@ def _check_cross_graph(module, cross: bool, kwargs: dict) -> None:
 
 
 def _graph_and_padding(call: Call, mask: Any, layout, kwargs: dict):
-    """The call's graph and its padding bias ``(B, E, h)`` (or None)."""
+    """The call's graph and its padding bias ``(B, E, h)`` (or None), built once per mask."""
     spec = kwargs.get("cross_graph" if call.cross else "token_graph")
+    per_layer = call.layer if isinstance(spec, (list, tuple)) else None
+    key = (id(spec), per_layer, call.cross, call.n, call.m, call.q_offset, call.kv_offset)
+    cache = layout.cache if layout is not None else {}  # the mask lives for one forward
+    if key not in cache:
+        cache[key] = _build(call, spec, mask, layout, kwargs)
+    return cache[key]
+
+
+def _build(call: Call, spec: Any, mask: Any, layout, kwargs: dict):
     allowed, _ = _allowed(mask, call.m)
     if spec is None and allowed is not None:
-        cache = layout.cache if layout is not None else {}
-        key = ("mask", call.cross, call.m)
-        if key not in cache:
-            cache[key] = mask_graph(allowed, call.cross)
-        return cache[key]
+        return mask_graph(allowed, call.cross)
     if spec is None:
         causal = kwargs.get("is_causal", getattr(call.module, "is_causal", False))
         graph = default_graph(call, bool(causal))
