@@ -1,0 +1,37 @@
+"""graphattn as an attention implementation of Hugging Face ``transformers``.
+
+``import graphattn.hf`` registers ``attn_implementation="graphattn"``; every
+model whose attention goes through transformers' ``AttentionInterface`` then
+runs its attention as message passing on a token graph and returns per-edge
+weights::
+
+    import graphattn.hf
+    model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="graphattn")
+    out = model(**inputs, token_graph=g)        # g: TokenGraph, list per layer, or n -> graph
+    with graphattn.hf.record() as rec:
+        model(**inputs, token_graph=g)
+    rec.self_attention                          # [(graph, weights (B, E, H)), ...]
+
+Needs ``pip install graphattn[hf]`` (transformers >= 5.24).
+"""
+
+from graphattn.hf.attach import attach
+from graphattn.hf.eager import layers_from_attentions
+from graphattn.hf.labels import label_layers, token_labels
+from graphattn.hf.perplexity import perplexity
+from graphattn.hf.record import Recording, record
+from graphattn.hf.registry import ATTENTION_NAME, register
+
+register()
+
+__all__ = [
+    "ATTENTION_NAME",
+    "Recording",
+    "attach",
+    "label_layers",
+    "layers_from_attentions",
+    "perplexity",
+    "record",
+    "register",
+    "token_labels",
+]

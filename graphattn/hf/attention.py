@@ -1,0 +1,251 @@
+"""The attention function registered with transformers as ``"graphattn"``.
+
+transformers calls it from every attention module that goes through its
+``AttentionInterface`` with ``query (B, H, N, D)``, ``key``/``value
+(B, H_kv, M, D)``, the mask its mask function built (see
+:mod:`graphattn.hf.masks`) and the forward's extra keyword arguments, among
+them ``token_graph`` and ``cross_graph``. The call runs
+:func:`graphattn.graph_attention` on the call's graph (see
+:mod:`graphattn.hf.graphs`) with the model's own additive terms as a
+per-edge bias: padding (``-inf`` at padded keys, per example), T5's relative
+``position_bias``, a float mask's values. Gemma2-style ``softcap`` is a
+score transform and runs through :mod:`graphattn.variants`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import torch
+
+from graphattn.functional import graph_attention
+from graphattn.graph import TokenGraph
+from graphattn.hf.graphs import (
+    Call,
+    cross_graph_of,
+    default_graph,
+    is_cross_attention,
+    mask_graph,
+    token_graph_of,
+)
+from graphattn.hf.masks import MaskLayout, layout_of
+from graphattn.hf.record import RecordedCall, active_recordings
+from graphattn.hf.tracking import received
+from graphattn.variants import AttentionVariant, variant_attention
+
+__all__ = ["UNSUPPORTED", "graphattn_attention"]
+
+UNSUPPORTED = ("s_aux",)  # keyword arguments whose meaning graphattn does not implement
+_DECODER = threading.local()  # .offset: column of the current decoder call's first query
+
+
+def _allowed(mask: Any, m: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The mask as ``allowed (B, h, N, M)`` bool and its additive values (float masks)."""
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 4:
+        return None, None
+    mask = mask[..., :m]  # a static cache's mask may be longer than the keys
+    if mask.dtype == torch.bool:
+        return mask, None
+    allowed = mask > torch.finfo(mask.dtype).min / 2  # eager masks use finfo.min
+    return allowed, torch.where(
+        allowed, mask, torch.zeros((), dtype=mask.dtype, device=mask.device)
+    )
+
+
+def _call(module, cross: bool, n: int, m: int, layout: MaskLayout | None) -> Call:
+    if cross:
+        return Call(module, True, n, m, getattr(_DECODER, "offset", 0), 0)
+    if layout is not None:
+        call = Call(module, False, n, m, layout.q_offset, layout.kv_offset)
+    else:
+        call = Call(module, False, n, m, max(m - n, 0), 0)
+    _DECODER.offset = call.q_offset  # a decoder's cross-attention follows its self-attention
+    return call
+
+
+def _key_padding(graph: TokenGraph, valid: torch.Tensor | None) -> torch.Tensor | None:
+    """``-inf`` on the edges whose source is padding in example b, ``(B, E, 1)``."""
+    if valid is None or bool(valid.all()):
+        return None
+    holes = ~valid[:, graph.src.to(valid.device)]  # (B, E)
+    bias = torch.zeros(holes.shape, dtype=torch.float32, device=valid.device)
+    return bias.masked_fill(holes, float("-inf")).unsqueeze(-1)  # (B, E, 1)
+
+
+def _check_cross_graph(module, cross: bool, kwargs: dict) -> None:
+    config = getattr(module, "config", None)
+    has_cross = getattr(config, "is_encoder_decoder", False) or getattr(
+        config, "add_cross_attention", False
+    )
+    if kwargs.get("cross_graph") is not None and not cross and not has_cross:
+        raise ValueError(
+            f"cross_graph was given, but {type(module).__name__} belongs to a model without "
+            "cross-attention (decoder-only or encoder-only); use token_graph"
+        )
+
+
+def _graph_and_padding(call: Call, mask: Any, layout, kwargs: dict):
+    """The call's graph and its padding bias ``(B, E, h)`` (or None), built once per mask."""
+    spec = kwargs.get("cross_graph" if call.cross else "token_graph")
+    per_layer = call.layer if isinstance(spec, (list, tuple)) else None
+    key = (id(spec), per_layer, call.cross, call.n, call.m, call.q_offset, call.kv_offset)
+    cache = layout.cache if layout is not None else {}  # the mask lives for one forward
+    if key not in cache:
+        cache[key] = _build(call, spec, mask, layout, kwargs)
+    return cache[key]
+
+
+def _build(call: Call, spec: Any, mask: Any, layout, kwargs: dict):
+    allowed, _ = _allowed(mask, call.m)
+    if spec is None and allowed is not None:
+        return mask_graph(allowed, call.cross)
+    if spec is None:
+        causal = kwargs.get("is_causal", getattr(call.module, "is_causal", False))
+        graph = default_graph(call, bool(causal))
+    else:
+        graph = (cross_graph_of if call.cross else token_graph_of)(spec, call)
+    if layout is not None:
+        valid = layout.key_valid
+    else:  # a mask transformers did not build through graph_mask
+        valid = None if allowed is None else allowed.any(dim=(1, 2))  # (B, M): unread keys
+    return graph, _key_padding(graph, valid)
+
+
+def _edge_values(dense: torch.Tensor | None, graph: TokenGraph, n: int, m: int):
+    """A dense ``(b, h, N', M')`` additive term at the graph's edges, ``(b, E, h)``."""
+    if dense is None:
+        return None
+    dense = dense[..., -n:, :m]  # the call's query rows and keys
+    dst, src = graph.dst.to(dense.device), graph.src.to(dense.device)  # (E,)
+    return dense[:, :, dst, src].transpose(1, 2)  # (b, E, h)
+
+
+def _edge_bias(call: Call, graph: TokenGraph, padding, mask, kwargs: dict, b: int, h: int):
+    """Padding, position bias and float-mask values summed per edge, ``(B, E, H)`` or None."""
+    _, mask_values = _allowed(mask, call.m)
+    terms = [padding]
+    terms.append(_edge_values(kwargs.get("position_bias"), graph, call.n, call.m))
+    terms.append(_edge_values(mask_values, graph, call.n, call.m))
+    terms = [t for t in terms if t is not None]
+    if not terms:
+        return None
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term  # broadcasts (B|1, E, H|1)
+    return total.expand(b, graph.num_edges, h)  # (B, E, H)
+
+
+def _softcapped(softcap: float) -> AttentionVariant:
+    def score(q_i: torch.Tensor, k_j: torch.Tensor, edges) -> torch.Tensor:
+        s = (q_i * k_j).sum(-1) * edges.scale  # (B, E, H)
+        s = softcap * torch.tanh(s / softcap)
+        return s if edges.attr is None else s + edges.attr
+
+    return AttentionVariant(f"softcap({softcap})", score)
+
+
+def _run(q, k, v, graph, scale, bias, dropout: float, softcap, need_weights: bool):
+    """``out (B, N, H, Dv)`` and weights ``(B, E, H)`` (or None) of the call."""
+    if softcap is None:
+        result = graph_attention(
+            q, k, v, graph, scale=scale, bias=bias, dropout_p=dropout, return_weights=need_weights
+        )
+        return result if need_weights else (result, None)
+    if dropout:
+        raise ValueError(f"softcap with attention dropout {dropout} is not supported; use eval()")
+    group = q.shape[2] // k.shape[2]
+    k, v = k.repeat_interleave(group, dim=2), v.repeat_interleave(group, dim=2)  # (B, M, H, D)
+    if bias is not None:
+        bias = bias.to(q.dtype)  # (B, E, H) edge features of the score
+    result = variant_attention(
+        q,
+        k,
+        v,
+        graph,
+        _softcapped(float(softcap)),
+        edge_attr=bias,
+        scale=scale,
+        return_weights=need_weights,
+    )
+    return result if need_weights else (result, None)
+
+
+def graphattn_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Attention of one transformers module as message passing on a token graph.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The calling attention module (its kind and ``layer_idx`` are read).
+    query : Tensor, shape (B, H, N, D)
+    key, value : Tensor, shape (B, H_kv, M, D)
+    attention_mask : Tensor (B, 1, N, M) or None
+        The mask transformers built (bool, or additive float).
+    scaling : float, optional
+        Score scale, default ``1/sqrt(D)``.
+    dropout : float
+        Attention dropout (transformers passes 0 in eval mode).
+    **kwargs
+        ``token_graph``, ``cross_graph``, ``position_bias``, ``softcap``,
+        ``output_attentions`` and the model's other keywords.
+
+    Returns
+    -------
+    out : Tensor, shape (B, N, H, Dv)
+    weights : Tensor (B, H, N, M) or None
+        Dense weights only when ``output_attentions`` is set.
+
+    Raises
+    ------
+    ValueError
+        If a graph does not fit the call (the message names the layer and the
+        sizes), ``cross_graph`` is given to a model without cross-attention,
+        or the call needs a feature graphattn does not implement.
+    """
+    for name in UNSUPPORTED:
+        if kwargs.get(name) is not None:
+            raise ValueError(
+                f"{type(module).__name__} passes {name}, which graphattn does not support"
+            )
+    cross = is_cross_attention(module)
+    _check_cross_graph(module, cross, kwargs)
+    if kwargs.get("token_graph") is not None or kwargs.get("cross_graph") is not None:
+        received(module)
+    n, m = query.shape[2], key.shape[2]
+    layout = layout_of(attention_mask)
+    call = _call(module, cross, n, m, layout)
+    graph, padding = _graph_and_padding(call, attention_mask, layout, kwargs)
+    bias = _edge_bias(call, graph, padding, attention_mask, kwargs, query.shape[0], query.shape[1])
+    recordings = active_recordings()
+    dense = bool(kwargs.get("output_attentions"))
+    q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)  # (B, *, H, D)
+    out, weights = _run(
+        q, k, v, graph, scaling, bias, dropout, kwargs.get("softcap"), bool(recordings) or dense
+    )
+    if recordings:
+        decoder = cross or bool(
+            getattr(module, "is_decoder", False) or getattr(module, "is_causal", False)
+        )
+        entry = RecordedCall(cross, decoder, call.layer, type(module).__name__, graph, weights)
+        for recording in recordings:
+            recording.calls.append(entry)
+    return out, (_dense(weights, graph, n, m, query.dtype) if dense else None)
+
+
+def _dense(weights: torch.Tensor, graph: TokenGraph, n: int, m: int, dtype) -> torch.Tensor:
+    """Per-edge weights ``(B, E, H)`` as the dense ``(B, H, N, M)`` of ``output_attentions``."""
+    b, _, h = weights.shape
+    out = weights.new_zeros(b, h, n, m, dtype=dtype)
+    dst, src = graph.dst.to(weights.device), graph.src.to(weights.device)  # (E,)
+    out[:, :, dst, src] = weights.transpose(1, 2).to(dtype)  # (B, H, E)
+    return out

@@ -1,0 +1,270 @@
+"""Which graph one attention call of a transformers model runs on.
+
+A call sees ``N`` queries and ``M`` keys. With a KV cache the queries are the
+newest columns of the sequence and, under a sliding-window cache, the keys
+only its most recent columns; :class:`Call` holds those absolute offsets.
+The graph of the call is then
+
+- the model's own structure, read from the mask transformers built (causal
+  or full, its sliding windows), when no graph was given;
+- the rows ``q_offset .. q_offset + N`` and columns ``kv_offset .. + M`` of
+  ``token_graph`` (self-attention) or ``cross_graph`` (cross-attention),
+  given as a :class:`~graphattn.TokenGraph`, a list with one graph per layer,
+  or a callable building one for the sequence's length.
+
+Errors name the layer and the sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from graphattn import patterns
+from graphattn.graph import TokenGraph
+
+__all__ = [
+    "Call",
+    "cross_graph_of",
+    "default_graph",
+    "is_cross_attention",
+    "mask_graph",
+    "num_layers",
+    "rows",
+    "token_graph_of",
+]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One attention call: its module, kind, sizes and absolute offsets."""
+
+    module: torch.nn.Module
+    cross: bool  # cross-attention (decoder queries, encoder keys)
+    n: int  # queries N
+    m: int  # keys M
+    q_offset: int  # column of query 0 in the (decoder) sequence
+    kv_offset: int  # column of key 0
+
+    @property
+    def layer(self) -> int | None:
+        """The module's ``layer_idx`` (None where the model does not set one)."""
+        idx = getattr(self.module, "layer_idx", None)
+        return int(idx) if isinstance(idx, int) else None
+
+    @property
+    def where(self) -> str:
+        """``layer 3 (LlamaAttention, self-attention)``, for error messages."""
+        kind = "cross-attention" if self.cross else "self-attention"
+        return f"layer {self.layer} ({type(self.module).__name__}, {kind})"
+
+
+def is_cross_attention(module: torch.nn.Module) -> bool:
+    """Whether ``module`` attends from decoder tokens to encoder tokens.
+
+    transformers does not flag the call, so this reads the module: an
+    ``is_cross_attention`` attribute (GPT-2, BERT's wrapper), a class named
+    ``*Cross*`` (BERT), or a non-causal attention inside a decoder
+    (BART/Marian ``encoder_attn``, T5 ``EncDecAttention``).
+
+    Examples
+    --------
+    >>> m = torch.nn.Module(); m.is_decoder, m.is_causal = True, False
+    >>> is_cross_attention(m)
+    True
+    """
+    flag = getattr(module, "is_cross_attention", None)
+    if isinstance(flag, bool):
+        return flag
+    if "cross" in type(module).__name__.lower():
+        return True
+    return (
+        bool(getattr(module, "is_decoder", False)) and getattr(module, "is_causal", True) is False
+    )
+
+
+def num_layers(module: torch.nn.Module, cross: bool) -> int | None:
+    """Number of layers of the stack ``module`` belongs to, from its config."""
+    config = getattr(module, "config", None)
+    if config is None:
+        return None
+    in_decoder = getattr(config, "is_encoder_decoder", False) and (
+        cross or getattr(module, "is_decoder", False)
+    )
+    names = ("decoder_layers", "num_decoder_layers") if in_decoder else ("encoder_layers",)
+    for name in (*names, "num_hidden_layers", "num_layers", "n_layer"):
+        value = getattr(config, name, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _per_layer(spec: Sequence[Any], call: Call, name: str) -> Any:
+    expected = num_layers(call.module, call.cross)
+    if expected is not None and len(spec) != expected:
+        raise ValueError(
+            f"{name} as a list needs one graph per layer ({expected} layers), got {len(spec)}"
+        )
+    if call.layer is None or not 0 <= call.layer < len(spec):
+        raise ValueError(
+            f"{name} as a list needs the layer index of every attention module; "
+            f"{call.where} has layer_idx={call.layer}"
+        )
+    return spec[call.layer]
+
+
+def _built(graph: Any, name: str, call: Call) -> TokenGraph:
+    if not isinstance(graph, TokenGraph):
+        raise TypeError(
+            f"{name} must be a TokenGraph, a list of them or a callable returning one; "
+            f"for {call.where} got {type(graph).__name__}"
+        )
+    return graph
+
+
+def rows(graph: TokenGraph, call: Call, total: int, name: str) -> TokenGraph:
+    """Rows ``q_offset .. + N`` and columns ``kv_offset .. + M`` of ``graph``, relabelled.
+
+    ``graph`` covers ``total`` tokens (past ones included) or more: a larger
+    graph is used for its first ``total`` tokens as long as those read no later
+    token (so one graph serves every step of generation).
+
+    Examples
+    --------
+    >>> g = patterns.causal(4)
+    >>> rows(g, Call(torch.nn.Module(), False, 1, 3, 2, 0), 3, "g").edge_index.tolist()
+    [[0, 1, 2], [0, 0, 0]]
+    """
+    nodes = graph.num_nodes
+    if nodes < total:
+        raise ValueError(
+            f"{name} has {nodes} nodes but {call.where} attends over a sequence of {total} tokens "
+            f"({call.n} new, {total - call.n} cached); it needs at least {total}"
+        )
+    if call.cross:
+        first, stop, sources = 0, call.m, graph.num_src_nodes
+        if sources != call.m:
+            raise ValueError(
+                f"{name} has M={sources} sources but {call.where} has {call.m} encoder tokens"
+            )
+    else:
+        # a static cache hands over keys past the sequence's end: they are not tokens yet
+        first, stop, sources = call.kv_offset, min(call.kv_offset + call.m, total), nodes
+    if (nodes, sources, call.q_offset, first, call.n, call.m) == (
+        call.n,
+        call.m,
+        0,
+        0,
+        nodes,
+        sources,
+    ):
+        return graph
+    src, dst = graph.src, graph.dst  # (E,)
+    keep = (dst >= call.q_offset) & (dst < call.q_offset + call.n)
+    src, dst = src[keep], dst[keep] - call.q_offset  # (E_rows,)
+    outside = (src < first) | (src >= stop)
+    if bool(outside.any()):
+        k = int(outside.nonzero()[0, 0])
+        j, i = int(src[k]), int(dst[k]) + call.q_offset
+        why = (
+            "a token this layer's sliding-window cache has dropped; generate with a full cache "
+            "(past_key_values=transformers.DynamicCache()) or use_cache=False"
+            if j < first
+            else f"a token not in the sequence yet (it has {total} tokens)"
+        )
+        raise ValueError(f"{name}: in {call.where}, token {i} reads token {j}, {why}")
+    edge_index = torch.stack([src - first, dst])  # (2, E_rows), still canonical
+    return TokenGraph(edge_index, call.n, num_src_nodes=call.m, cross=True)
+
+
+def _resolve(spec: Any, call: Call, name: str, build: Callable[[Callable], Any]) -> TokenGraph:
+    if isinstance(spec, (list, tuple)):
+        spec = _per_layer(spec, call, name)
+    if callable(spec) and not isinstance(spec, TokenGraph):
+        spec = build(spec)
+    return _built(spec, name, call)
+
+
+def token_graph_of(spec: Any, call: Call) -> TokenGraph:
+    """The graph of a self-attention call under ``token_graph=spec``.
+
+    Examples
+    --------
+    >>> call = Call(torch.nn.Module(), False, 4, 4, 0, 0)
+    >>> token_graph_of(lambda n: patterns.sliding_window(n, 2), call).num_edges
+    7
+    """
+    total = call.q_offset + call.n
+    graph = _resolve(spec, call, "token_graph", lambda fn: fn(total))
+    return rows(graph, call, total, "token_graph")
+
+
+def cross_graph_of(spec: Any, call: Call) -> TokenGraph:
+    """The graph of a cross-attention call under ``cross_graph=spec``.
+
+    ``spec`` is a graph with ``num_src_nodes = M`` (encoder tokens), a list
+    with one per layer, or a callable ``(n_target, n_source) -> TokenGraph``.
+
+    Examples
+    --------
+    >>> call = Call(torch.nn.Module(), True, 2, 3, 0, 0)
+    >>> cross_graph_of(lambda n, m: patterns.cross_window(n, m, 1), call).edge_index.tolist()
+    [[0, 1], [0, 1]]
+    """
+    total = call.q_offset + call.n
+    graph = _resolve(spec, call, "cross_graph", lambda fn: fn(total, call.m))
+    return rows(graph, call, total, "cross_graph")
+
+
+def default_graph(call: Call, causal: bool) -> TokenGraph:
+    """The model's own graph where transformers passed no mask: causal or full.
+
+    Examples
+    --------
+    >>> default_graph(Call(torch.nn.Module(), False, 1, 3, 2, 0), causal=True).num_edges
+    3
+    """
+    if call.cross or not causal:
+        return patterns.cross(call.n, call.m)
+    total = call.kv_offset + call.m
+    return rows(patterns.causal(total), call, total, "causal graph")
+
+
+def mask_graph(allowed: torch.Tensor, cross: bool) -> tuple[TokenGraph, torch.Tensor | None]:
+    """The union graph of a boolean mask and the per-example ``-inf`` bias of its holes.
+
+    Parameters
+    ----------
+    allowed : Tensor, shape (B, h, N, M), bool
+        True where example ``b`` (head ``h``, ``h`` is 1 or H) may attend.
+    cross : bool
+        Make a cross (bipartite) graph even where ``N == M``.
+
+    Returns
+    -------
+    graph : TokenGraph
+        Edge ``j -> i`` where any example may attend.
+    bias : Tensor (B, E, h) or None
+        ``-inf`` where example ``b`` may not use the edge; None if all may.
+
+    Examples
+    --------
+    >>> allowed = torch.tensor([[1, 0], [1, 1]]).bool().expand(2, 1, 2, 2).clone()
+    >>> allowed[1, 0, 1, 1] = False  # example 1: token 1 is padding
+    >>> g, bias = mask_graph(allowed, cross=False)
+    >>> g.num_edges, bias[:, :, 0].tolist()
+    (3, [[0.0, 0.0, 0.0], [0.0, 0.0, -inf]])
+    """
+    n, m = allowed.shape[-2:]
+    union = allowed.any(dim=(0, 1)).cpu()  # (N, M)
+    graph = TokenGraph.from_dense_mask(union, cross=cross or n != m)
+    dst, src = graph.dst.to(allowed.device), graph.src.to(allowed.device)  # (E,)
+    holes = ~allowed[:, :, dst, src]  # (B, h, E)
+    if not bool(holes.any()):
+        return graph, None
+    bias = torch.zeros(holes.shape, dtype=torch.float32, device=allowed.device)
+    bias = bias.masked_fill(holes, float("-inf")).transpose(1, 2)  # (B, E, h)
+    return graph, bias

@@ -1,0 +1,44 @@
+"""Registration of graphattn with transformers (done once by ``import graphattn.hf``).
+
+Three things make ``attn_implementation="graphattn"`` work in transformers 5:
+
+- the attention function in ``AttentionInterface``;
+- the mask function in ``AttentionMaskInterface`` (without it a custom
+  implementation gets ``attention_mask=None``: no padding, no sliding window);
+- ``token_graph`` and ``cross_graph`` declared as accepted model keywords, so
+  that ``generate(token_graph=...)`` does not refuse them as unused.
+"""
+
+from __future__ import annotations
+
+from transformers import AttentionInterface
+from transformers.masking_utils import AttentionMaskInterface
+from transformers.utils.generic import TransformersKwargs
+
+from graphattn.hf.attention import graphattn_attention
+from graphattn.hf.masks import graph_mask
+
+__all__ = ["ATTENTION_NAME", "GRAPH_KWARGS", "register"]
+
+ATTENTION_NAME = "graphattn"  # the attn_implementation name
+GRAPH_KWARGS = ("token_graph", "cross_graph")  # forward keywords passed down to attention
+
+
+def register() -> None:
+    """Register the attention function, its mask function and the graph keywords.
+
+    Idempotent; ``import graphattn.hf`` calls it.
+
+    Examples
+    --------
+    >>> from transformers import AttentionInterface
+    >>> register()
+    >>> ATTENTION_NAME in AttentionInterface()
+    True
+    """
+    AttentionInterface.register(ATTENTION_NAME, graphattn_attention)
+    AttentionMaskInterface.register(ATTENTION_NAME, graph_mask)
+    accepted = TransformersKwargs.__optional_keys__
+    if not accepted.issuperset(GRAPH_KWARGS):
+        # generate() validates model_kwargs against this set of TypedDict keys
+        TransformersKwargs.__optional_keys__ = frozenset(accepted | set(GRAPH_KWARGS))
