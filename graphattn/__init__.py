@@ -39,13 +39,14 @@ from graphattn.nn import (
 
 if TYPE_CHECKING:  # type checkers see the lazy subpackages; at run time __getattr__ loads them
     from graphattn import experiments as experiments
+    from graphattn import hf as hf
     from graphattn import plot as plot
     from graphattn import pretrained as pretrained
 
 __version__ = "0.1.0"
 
 #: Subpackages imported on first attribute access (``hf``: the Hugging Face
-#: integration, an attribute once ``graphattn/hf/`` exists).
+#: integration, needs the ``hf`` extra).
 _LAZY_SUBPACKAGES = ("experiments", "hf", "plot", "pretrained")
 
 __all__ = [

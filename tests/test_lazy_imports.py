@@ -15,14 +15,15 @@ PROBE = """
 import importlib.util, json, sys
 import graphattn as ga
 
-heavy = ("matplotlib", "safetensors", "graphattn.plot", "graphattn.pretrained",
-         "graphattn.experiments")
+heavy = ("matplotlib", "safetensors", "transformers", "graphattn.plot",
+         "graphattn.pretrained", "graphattn.experiments", "graphattn.hf")
 found = {"after_import": sorted(m for m in heavy if m in sys.modules), "dir": dir(ga)}
 found["draw_graph"] = ga.plot.draw_graph.__module__
 found["load_bert"] = ga.pretrained.load_bert.__module__
 found["run_experiment"] = ga.experiments.run_experiment.__module__
-found["after_access"] = sorted(m for m in heavy if m in sys.modules)
 found["hf_exists"] = importlib.util.find_spec("graphattn.hf") is not None
+found["record"] = ga.hf.record.__module__ if found["hf_exists"] else None
+found["after_access"] = sorted(m for m in heavy if m in sys.modules)
 found["hasattr_hf"] = hasattr(ga, "hf")
 try:
     ga.no_such_subpackage
@@ -46,12 +47,15 @@ def test_subpackages_are_attributes_loaded_lazily():
     )
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert found["after_import"] == []  # neither matplotlib nor safetensors, no lazy subpackage
+    assert found["after_import"] == []  # no matplotlib, safetensors, transformers, lazy subpackage
     assert {"plot", "pretrained", "experiments"} <= set(found["dir"])
     assert found["draw_graph"] == "graphattn.plot.graph"
     assert found["load_bert"] == "graphattn.pretrained.loading"
     assert found["run_experiment"] == "graphattn.experiments.runner"
     assert {"matplotlib", "safetensors", "graphattn.plot"} <= set(found["after_access"])
+    if found["hf_exists"]:
+        assert found["record"] == "graphattn.hf.record"
+        assert {"transformers", "graphattn.hf"} <= set(found["after_access"])
     # hf is reserved: an attribute once graphattn/hf/ exists, a plain AttributeError before
     assert found["hasattr_hf"] == found["hf_exists"]
     assert ("hf" in found["dir"]) == found["hf_exists"]
