@@ -48,6 +48,7 @@ __all__ = [
     "edges_on",
     "get_backend",
     "register_backend",
+    "safe_total",
     "segment_softmax",
     "unregister_backend",
 ]
@@ -304,6 +305,23 @@ def dropout_keep(
     return (u >= p).to(device)
 
 
+def safe_total(total: torch.Tensor) -> torch.Tensor:
+    """A softmax denominator with its zeros (targets without a finite score) replaced by 1.
+
+    After subtracting the row maximum a row's total is either 0 (no edge, or
+    all ``-inf``) or at least 1, so dividing by this gives exact zero weights
+    for the empty rows and, unlike clamping to a tiny number, a finite
+    gradient (``d(p / t) / dp = 1 / t`` stays 1 there, and ``exp(-inf) = 0``
+    then zeroes it).
+
+    Examples
+    --------
+    >>> safe_total(torch.tensor([0.0, 1.5])).tolist()
+    [1.0, 1.5]
+    """
+    return total.masked_fill(total == 0, 1.0)
+
+
 def segment_softmax(score: torch.Tensor, dst: torch.Tensor, num_targets: int) -> torch.Tensor:
     """Softmax of ``score (B, E, H)`` over the edges sharing a target ``dst (E,)``.
 
@@ -323,4 +341,4 @@ def segment_softmax(score: torch.Tensor, dst: torch.Tensor, num_targets: int) ->
     smax = smax.masked_fill(smax == -math.inf, 0.0)  # empty / all -inf targets
     p = torch.exp(score - smax.gather(1, idx))  # (B, E, H)
     denom = score.new_zeros((b, num_targets, h)).scatter_add(1, idx, p)  # (B, N, H)
-    return p / denom.gather(1, idx).clamp_min(torch.finfo(score.dtype).tiny)  # (B, E, H)
+    return p / safe_total(denom).gather(1, idx)  # (B, E, H)

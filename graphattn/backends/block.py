@@ -32,6 +32,7 @@ from graphattn.backends.base import (
     KernelCall,
     accumulation_dtype,
     register_backend,
+    safe_total,
 )
 from graphattn.backends.tiles import BLOCK_SIZE, BlockGroup, BlockPlan, block_plan, edge_map
 
@@ -127,7 +128,7 @@ class _Tiles:
         self.vp = _node_major(v, plan.num_k_blocks * bs, acc)  # (Mk, BH, Dv)
         self.bias = None
         if bias is not None:
-            flat = bias.to(acc).transpose(0, 1).reshape(bias.shape[1], -1)  # (E, BH)
+            flat = bias.to(acc).transpose(0, 1).reshape(bias.shape[1], self.b * self.h)  # (E, BH)
             self.bias = torch.cat([flat, flat.new_zeros(1, flat.shape[1])])  # (E + 1, BH)
         # the fused CPU kernel where it exists (it needs D == Dv); plain matmuls elsewhere
         self.fused = _FLASH is not None and q.device.type == "cpu" and q.shape[-1] == v.shape[-1]
@@ -203,7 +204,7 @@ class _Tiles:
                 m = m.masked_fill_(empty.unsqueeze(-1), 0.0)
             p = torch.exp_(s.sub_(m))  # (n, BH, bs, w*bs)
             total = p.sum(-1, keepdim=True)  # (n, BH, bs, 1)
-            o = torch.matmul(p, vt) / total.clamp_min(torch.finfo(p.dtype).tiny)
+            o = torch.matmul(p, vt) / safe_total(total)
             lse = (m + torch.log(total)).squeeze(-1)  # (n, BH, bs)
         if empty is None:
             return o, lse

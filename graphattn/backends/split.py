@@ -211,6 +211,9 @@ class _SplitAttention(torch.autograd.Function):
             for i, g in enumerate(part):
                 if g is not None and needs[i]:
                     total[i] = g if total[i] is None else total[i] + g
+        for i, x in enumerate((q, k, v)):
+            if needs[i] and total[i] is None:  # no edge in either part
+                total[i] = torch.zeros_like(x)
         return (*total, None, None, None)
 
 
