@@ -72,3 +72,36 @@ def test_variants_on_a_graph_without_edges_give_zero_gradients(variant):
     out = variant_attention(q, q, q, g, variant)
     (grad,) = torch.autograd.grad(out.sum(), q)
     assert torch.equal(out, torch.zeros_like(out)) and torch.equal(grad, torch.zeros_like(grad))
+
+
+# token 0 reads only itself; 1 reads 0 and 1; 2 reads itself: a NaN at token 1 reaches target 1
+NAN_GRAPH = TokenGraph([[0, 0, 1, 2], [0, 1, 1, 2]], 3)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("where", ["q", "k", "v"])
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_a_non_finite_token_reaches_exactly_the_targets_that_read_it(backend, where, value):
+    torch.manual_seed(0)
+    t = {name: torch.randn(1, 3, 2, 4) for name in "qkv"}
+    t[where][0, 1, 0, 2] = value  # head 0 of token 1
+    out = graph_attention(t["q"], t["k"], t["v"], NAN_GRAPH, backend=backend)  # (1, 3, 2, 4)
+    ref = graph_attention(t["q"], t["k"], t["v"], NAN_GRAPH, backend="reference")
+    assert not torch.isfinite(out[0, 1, 0]).all(), backend  # target 1 reads token 1
+    clean = torch.ones(3, 2, dtype=torch.bool)
+    clean[1, 0] = False
+    torch.testing.assert_close(out[0][clean], ref[0][clean])  # other targets and heads: exact
+
+
+def test_flex_eager_keeps_a_nan_to_the_targets_that_read_it():
+    from graphattn.backends import KernelCall
+    from graphattn.backends.flex import flex_attention_kernel
+
+    for where in "kv":
+        t = {name: torch.randn(1, 3, 2, 4) for name in "qkv"}
+        t[where][0, 1, 0, 2] = math.nan
+        call = KernelCall(t["q"], t["k"], t["v"], NAN_GRAPH, scale=0.5)
+        out, _ = flex_attention_kernel(call, compiled=False)
+        expected = torch.zeros(3, 2, dtype=torch.bool)
+        expected[1, 0] = True
+        assert torch.equal(out[0].isnan().any(-1), expected), where

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -31,6 +32,7 @@ from graphattn.backends.base import (
     AttentionRequest,
     KernelCall,
     accumulation_dtype,
+    contain_nonfinite,
     register_backend,
     safe_total,
 )
@@ -473,6 +475,13 @@ def block_attention(
     """
     if call.dropout_p > 0:
         raise ValueError(f"the block backend has no dropout; got dropout_p={call.dropout_p}")
+    return contain_nonfinite(
+        call, partial(_block, block_size=block_size, chunk_elements=chunk_elements)
+    )
+
+
+def _block(call: KernelCall, *, block_size: int, chunk_elements: int):
+    """The block kernel proper, on whole tiles (padding and non-edges included)."""
     plan = block_plan(call.graph, block_size, call.q.device)
     emaps = None
     if call.bias is not None or call.return_weights:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -35,6 +36,7 @@ from graphattn.backends.base import (
     AttentionRequest,
     KernelCall,
     accumulation_dtype,
+    contain_nonfinite,
     register_backend,
 )
 from graphattn.backends.tiles import BLOCK_SIZE, block_plan, tile_counts
@@ -244,6 +246,11 @@ def split_attention(
     """
     if call.bias is not None or call.return_weights or call.dropout_p > 0:
         raise ValueError("the split backend takes no bias, weights or dropout")
+    return contain_nonfinite(call, partial(_split, block_size=block_size, min_fill=min_fill))
+
+
+def _split(call: KernelCall, *, block_size: int, min_fill: float) -> tuple[torch.Tensor, None]:
+    """The split kernel proper (its block part computes on whole tiles)."""
     plan = split_plan(call.graph, block_size, min_fill)
     acc = accumulation_dtype(call.q.dtype)
     b, _, h, _ = call.q.shape
