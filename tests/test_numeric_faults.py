@@ -105,3 +105,56 @@ def test_flex_eager_keeps_a_nan_to_the_targets_that_read_it():
         expected = torch.zeros(3, 2, dtype=torch.bool)
         expected[1, 0] = True
         assert torch.equal(out[0].isnan().any(-1), expected), where
+
+
+# Large logits: q and k near `mag` make scores of about mag**2 * sqrt(D) (up to ~3e4 here, the
+# range float32 and bf16 attention meets before logits are capped), all close to each other.
+def _large_logit_errors(backend, graph, mag, dtype):
+    gen = torch.Generator().manual_seed(int(mag))
+    n, m = graph.num_nodes, graph.num_src_nodes
+    q = mag + torch.randn(n, 2, 8, generator=gen)
+    k = mag + torch.randn(m, 2, 8, generator=gen)
+    v = torch.randn(m, 2, 8, generator=gen)
+    cot = torch.randn(n, 2, 8, generator=gen, dtype=torch.float64)
+    exact = [t.to(dtype).double().requires_grad_() for t in (q, k, v)]
+    o64, w64 = graph_attention(*exact, graph, backend="reference", return_weights=True)
+    g64 = torch.autograd.grad((o64 * cot).sum(), exact)
+    errors = {}
+    for name in (backend, "reference"):
+        ins = [t.to(dtype).requires_grad_() for t in (q, k, v)]
+        weights = name != "split"
+        res = graph_attention(*ins, graph, backend=name, return_weights=weights)
+        out, w = res if weights else (res, None)
+        grads = torch.autograd.grad((out.double() * cot).sum(), ins)
+        natural = [8**-0.5 * mag * 12, 8**-0.5 * mag * 12, 3.0]  # sizes of dq, dk, dv
+        errors[name] = [(out.double() - o64).abs().max().item()] + [
+            (a.double() - b).abs().max().item() / s
+            for a, b, s in zip(grads, g64, natural, strict=True)
+        ]
+        if w is not None:
+            sums = torch.zeros(n, 2, dtype=torch.float64).index_add(0, graph.dst, w.double())
+            assert (sums[sums > 0] - 1).abs().max() < 1e-5, (name, mag)
+    return errors[backend], errors["reference"]
+
+
+LARGE_GRAPHS = {
+    "random": lambda: TokenGraph.from_dense_mask(
+        torch.rand(40, 40, generator=torch.Generator().manual_seed(1)) < 0.5
+    ),
+    "cross": lambda: TokenGraph.from_dense_mask(
+        torch.rand(5, 3, generator=torch.Generator().manual_seed(2)) < 0.8
+    ),
+}
+
+
+@pytest.mark.parametrize("backend", ["block", "split", "dense", "edge"])
+@pytest.mark.parametrize("graph", list(LARGE_GRAPHS))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_weights_and_gradients_stay_as_accurate_as_the_reference_at_large_logits(
+    backend, graph, dtype
+):
+    g = LARGE_GRAPHS[graph]()
+    for mag in (3.0, 30.0, 100.0):
+        mine, ref = _large_logit_errors(backend, g, mag, dtype)
+        for a, b, what in zip(mine, ref, ("out", "dq", "dk", "dv"), strict=True):
+            assert a <= 10 * b + 1e-5, (backend, mag, what, a, b)

@@ -38,9 +38,12 @@ from graphattn.backends.base import (
 )
 from graphattn.backends.tiles import BLOCK_SIZE, BlockGroup, BlockPlan, block_plan, edge_map
 
-__all__ = ["CHUNK_ELEMENTS", "block_attention", "block_backward", "block_forward"]
+__all__ = ["CHUNK_ELEMENTS", "LSE_DTYPE", "block_attention", "block_backward", "block_forward"]
 
 CHUNK_ELEMENTS = 2**22  # score elements (B * H * n * bs * width) computed at once
+# dtype of the per-row log-sum-exp: in float32, m + log(total) would round to the ulp of the
+# score (~6e-8 |score|), and exp(s - lse) would carry that error into every weight and gradient
+LSE_DTYPE = torch.float64
 
 
 def _node_major(x: torch.Tensor, rows: int, dtype: torch.dtype) -> torch.Tensor:
@@ -119,7 +122,7 @@ class _Tiles:
     gathered blocks), so one float mask ``(n, 1, bs, w * bs)`` serves all heads.
     """
 
-    def __init__(self, call: KernelCall, plan: BlockPlan, emaps: list[torch.Tensor] | None):
+    def __init__(self, call: KernelCall, plan: BlockPlan, emaps, chunk_elements: int, weights):
         q, v, bias = call.q, call.v, call.bias
         acc = accumulation_dtype(q.dtype)
         bs = plan.block_size
@@ -132,8 +135,18 @@ class _Tiles:
         if bias is not None:
             flat = bias.to(acc).transpose(0, 1).reshape(bias.shape[1], self.b * self.h)  # (E, BH)
             self.bias = torch.cat([flat, flat.new_zeros(1, flat.shape[1])])  # (E + 1, BH)
-        # the fused CPU kernel where it exists (it needs D == Dv); plain matmuls elsewhere
-        self.fused = _FLASH is not None and q.device.type == "cpu" and q.shape[-1] == v.shape[-1]
+        # The fused CPU kernels where they exist (they need D == Dv) and can do the whole job:
+        # the fused backward has no bias or weight gradients and takes whole rows of tiles. The
+        # forward's log-sum-exp must come from the same score arithmetic as the recomputed
+        # scores (fused or plain matmuls): they differ by ~1e-7 |score|, which exp() turns
+        # into wrong weights and gradients at large logits.
+        bh = self.b * self.h
+        self.whole = all(  # every row of tiles computed at once (no key-block slices)
+            _slots(g.kb.shape[1], bs, bh, chunk_elements) == g.kb.shape[1] for g in plan.groups
+        )
+        self.fused = _FLASH is not None and _FLASH_BACKWARD is not None and q.device.type == "cpu"
+        self.fused = self.fused and q.shape[-1] == v.shape[-1] and bias is None
+        self.fused = self.fused and self.whole and not weights
 
     def blocks(self, x: torch.Tensor) -> torch.Tensor:
         """``(rows, BH, D)`` -> ``(rows / bs, bs, BH, D)``."""
@@ -199,6 +212,7 @@ class _Tiles:
         """
         if self.fused:
             o, lse = _FLASH(qt, kt, vt, attn_mask=mask, scale=self.scale)
+            lse = lse.to(LSE_DTYPE)
         else:
             s = self.scores(qt, kt, mask)  # (n, BH, bs, w*bs)
             m = s.amax(-1, keepdim=True)
@@ -207,7 +221,7 @@ class _Tiles:
             p = torch.exp_(s.sub_(m))  # (n, BH, bs, w*bs)
             total = p.sum(-1, keepdim=True)  # (n, BH, bs, 1)
             o = torch.matmul(p, vt) / safe_total(total)
-            lse = (m + torch.log(total)).squeeze(-1)  # (n, BH, bs)
+            lse = (m.to(LSE_DTYPE) + torch.log(total)).squeeze(-1)  # (n, BH, bs)
         if empty is None:
             return o, lse
         return o.masked_fill(empty.unsqueeze(-1), 0.0), lse.masked_fill(empty, -math.inf)
@@ -224,16 +238,17 @@ def block_forward(
 
     ``plan`` is the block plan of ``call.graph`` on the inputs' device and
     ``emaps`` its :func:`~graphattn.backends.tiles.edge_map` (needed for a bias
-    or the weights). ``Nq`` is ``N`` rounded up to whole blocks; rows without
+    or the weights). ``Nq`` is ``N`` rounded up to whole blocks; the log-sum-exp is
+    in :data:`LSE_DTYPE` (float64); rows without
     an edge have ``lse = +inf`` (so that ``exp(s - lse) = 0`` there). Shared by
     the block backend and the split backend (:mod:`graphattn.backends.split`).
     """
-    t = _Tiles(call, plan, emaps)
+    t = _Tiles(call, plan, emaps, chunk_elements, weights=call.return_weights)
     rows_q, bh = plan.num_q_blocks * plan.block_size, t.b * t.h
     covered = sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
     make = call.q.new_empty if covered else call.q.new_zeros  # rows of blocks without pairs: 0
     outp = make((rows_q, bh, call.v.shape[-1]), dtype=t.acc)  # (Nq, BH, Dv)
-    lse = make((rows_q, bh), dtype=t.acc)  # (Nq, BH)
+    lse = make((rows_q, bh), dtype=LSE_DTYPE)  # (Nq, BH)
     if not covered:
         lse.fill_(math.inf)
     for rows in _tile_rows(plan, bh, chunk_elements):
@@ -289,8 +304,8 @@ def block_backward(
     the recomputed probabilities ``exp(s - lse)`` and ``delta = <dout, out>``
     are then those of the whole softmax.
     """
-    t = _Tiles(call, plan, emaps)
-    grads = _Gradients(t, out, lse, weights, grad_out, grad_weights, chunk_elements)
+    t = _Tiles(call, plan, emaps, chunk_elements, weights=weights is not None)
+    grads = _Gradients(t, out, lse, weights, grad_out, grad_weights)
     for rows in _tile_rows(plan, t.b * t.h, chunk_elements):
         grads.add_rows(rows)
     return grads.result(call)
@@ -299,7 +314,7 @@ def block_backward(
 class _Gradients:
     """The gradient buffers of one :func:`block_backward`, filled batch by batch of query blocks."""
 
-    def __init__(self, t: _Tiles, out, lse, weights, grad_out, grad_weights, chunk_elements):
+    def __init__(self, t: _Tiles, out, lse, weights, grad_out, grad_weights):
         plan, bh = t.plan, t.b * t.h
         rows_q = plan.num_q_blocks * plan.block_size
         if grad_out is None:
@@ -307,14 +322,7 @@ class _Gradients:
         self.t, self.lse = t, lse
         self.dop = _node_major(grad_out, rows_q, t.acc)  # (Nq, BH, Dv)
         self.outp = _node_major(out, rows_q, t.acc)  # (Nq, BH, Dv)
-        whole = all(
-            _slots(g.kb.shape[1], plan.block_size, bh, chunk_elements) == g.kb.shape[1]
-            for g in plan.groups
-        )
-        # the fused backward has no bias or weight gradients and takes whole rows;
-        # otherwise tiles are recomputed here
-        self.fused = t.fused and _FLASH_BACKWARD is not None and t.bias is None
-        self.fused = self.fused and grad_weights is None and whole
+        self.fused = t.fused  # as the forward was; otherwise tiles are recomputed here
         self.delta = self.gw = None
         if not self.fused:
             # delta_i = sum_j p_ij dP_ij = <dout_i, out_i> (+ sum_j w_ij dW_ij)
@@ -324,7 +332,7 @@ class _Gradients:
             self.gw = torch.cat([gw, gw.new_zeros(1, bh)])  # (E + 1, BH)
             wp = _node_major(weights.unsqueeze(-1), weights.shape[1], t.acc)[..., 0]  # (E, BH)
             self.delta = self.delta + _per_target_sum(wp * gw, plan, t.emaps)
-        covered = whole and sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
+        covered = t.whole and sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
         self.dqp = torch.empty_like(t.qp) if covered else torch.zeros_like(t.qp)  # (Nq, BH, D)
         self.dkp, self.dvp = torch.zeros_like(t.kp), torch.zeros_like(t.vp)  # (Mk, BH, D|Dv)
         self.dbias = None if t.bias is None else torch.zeros_like(t.bias)  # (E + 1, BH)
@@ -343,7 +351,7 @@ class _Gradients:
             mask = t.mask(rows, s0, s1)
             if self.fused:
                 ot = t.queries(self.outp, qb, g.band)  # (n, BH, bs, Dv)
-                lse_f = row_lse.masked_fill(row_lse == math.inf, 0.0)
+                lse_f = row_lse.masked_fill(row_lse == math.inf, 0.0).to(t.acc)
                 dq_t, dk_t, dv_t = _FLASH_BACKWARD(
                     dot, qt, kt, vt, ot, lse_f, 0.0, False, attn_mask=mask, scale=t.scale
                 )

@@ -164,7 +164,7 @@ class EdgeChunk:
         p = score.sub_(self.per_edge(smax)).exp_()  # (R, Ec)
         total = self.row_sum(p)  # (R, Nc)
         if lse is not None:
-            torch.add(smax, total.log(), out=lse)
+            lse.copy_(smax).add_(total.log())  # in lse's dtype (float64 keeps log(total) exact)
         return p.div_(self.per_edge(safe_total(total)))
 
 
