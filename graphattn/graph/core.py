@@ -153,6 +153,18 @@ def _sizes(
     return n, _infer_size(num_src_nodes, ei[0], "num_src_nodes")
 
 
+MAX_NODE_PAIRS = 2**63 - 1  # N * M must stay below 2**63: edge keys dst * M + src are int64
+
+
+def _check_pairs(num_nodes: int, num_src_nodes: int) -> None:
+    """Raise unless every key ``dst * M + src < N * M`` fits in an int64."""
+    if num_nodes * num_src_nodes > MAX_NODE_PAIRS:
+        raise ValueError(
+            f"num_nodes * num_src_nodes must be below 2**63 (edges are sorted by the int64 key "
+            f"dst * num_src_nodes + src), got {num_nodes} * {num_src_nodes}"
+        )
+
+
 def _check_range(ei: torch.Tensor, num_nodes: int, num_src_nodes: int) -> None:
     """Raise unless all sources of ``ei (2, E)`` lie in ``[0, M)`` and all targets in ``[0, N)``."""
     if not ei.numel():
@@ -202,7 +214,8 @@ class TokenGraph:
         If ``edge_index`` is not an integer array or labels are not strings.
     ValueError
         If ``edge_index`` is not ``(2, E)``, holds negative or out-of-range
-        indices, or a label list has the wrong length.
+        indices, a label list has the wrong length, or ``N * M >= 2**63``
+        (edges are sorted by the int64 key ``dst * M + src``).
 
     Examples
     --------
@@ -229,6 +242,7 @@ class TokenGraph:
         ei, shared = _as_index_tensor(edge_index)  # (2, E)
         cross = _is_cross(cross, num_nodes, num_src_nodes, src_tokens)
         n, m = _sizes(ei, cross, num_nodes, num_src_nodes, (tokens, src_tokens))
+        _check_pairs(n, m)
         _check_range(ei, n, m)
         self._edge_index = _canonical(ei, m, shared)  # (2, E)
         self._num_nodes = n
