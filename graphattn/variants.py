@@ -270,7 +270,8 @@ def variant_attention(
     ----------
     q, k, v : Tensor
         As in :func:`graphattn.graph_attention`: ``(N, H, D)`` or ``(B, N, H, D)``
-        queries, ``(M, H_kv, D)`` keys and ``(M, H_kv, Dv)`` values.
+        queries, ``(M, H_kv, D)`` keys and ``(M, H_kv, Dv)`` values, node-major
+        (tokens before heads; head-major input must be transposed first).
     graph : TokenGraph
         Who attends to whom.
     variant : AttentionVariant

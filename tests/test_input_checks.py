@@ -26,3 +26,17 @@ def test_load_refuses_a_small_file_claiming_sizes_that_overflow(tmp_path):
     path.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"big.json holds an invalid graph: .*2\*\*63"):
         TokenGraph.load(path)
+
+
+def test_head_major_tensors_are_refused_with_the_expected_layout_named():
+    import torch
+
+    from graphattn import graph_attention
+    from graphattn.variants import COSINE, variant_attention
+
+    g = TokenGraph([[0, 1, 2, 3, 4], [1, 2, 3, 4, 4]])  # N = 5
+    q = torch.zeros(2, 5, 4)  # head-major (H, N, D) instead of node-major (N, H, D)
+    calls = (lambda: graph_attention(q, q, q, g), lambda: variant_attention(q, q, q, g, COSINE))
+    for call in calls:
+        with pytest.raises(ValueError, match=r"node-major \(N, H, D\).*head-major \(H, N, D\)"):
+            call()
