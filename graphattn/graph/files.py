@@ -60,12 +60,13 @@ def save(graph: TokenGraph, path: str | os.PathLike) -> Path:
         meta["edge_index"] = graph.edge_index.tolist()
         text = json.dumps(meta)
         return atomic_write(path, lambda tmp: tmp.write_text(text))
-    return atomic_write(
-        path,
-        lambda tmp: np.savez_compressed(
-            tmp, meta=np.array(json.dumps(meta)), edge_index=graph.edge_index.numpy()
-        ),
-    )
+    def write_npz(tmp: Path) -> None:
+        with tmp.open("wb") as f:  # a file object: savez would append ".npz" to a name
+            np.savez_compressed(
+                f, meta=np.array(json.dumps(meta)), edge_index=graph.edge_index.numpy()
+            )
+
+    return atomic_write(path, write_npz)
 
 
 def load(cls: type[TokenGraph], path: str | os.PathLike) -> TokenGraph:
