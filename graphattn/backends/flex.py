@@ -224,6 +224,8 @@ def _supports(request: AttentionRequest) -> str | None:
             return "torch.compile on CPU needs a C++ compiler"
     if request.head_dim != request.value_dim:
         return "FlexAttention needs equal query and value head dims"
+    if request.dtype == torch.float64:
+        return "FlexAttention's compiled kernel does not take float64 (use 'edge' or 'block')"
     return None
 
 

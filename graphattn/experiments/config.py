@@ -320,6 +320,12 @@ def config_from_dict(data: dict[str, Any], base: Path | None = None) -> Experime
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"unknown top-level field {unknown[0]!r}; known: {sorted(known)}")
+    for table in ("task", "model", "train"):
+        if table in data and not isinstance(data[table], dict):
+            raise ValueError(
+                f"{table} must be a table (e.g. [{table}] in TOML), got "
+                f"{type(data[table]).__name__} {data[table]!r}"
+            )
     task_table = dict(data.get("task", {"name": "recall"}))
     task_name = task_table.pop("name", None)
     if task_name not in TASKS:

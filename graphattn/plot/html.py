@@ -116,6 +116,8 @@ def to_html(
     >>> "graphattn-data" in page and "http://" not in page.replace("http://www.w3.org", "")
     True
     """
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a str, got {type(title).__name__}")
     pairs = style.check_layers(layers, weights=False)
     path = style.check_path(path, (".html", ".htm"))
     style.check_max_edges(max_edges)
