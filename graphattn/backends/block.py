@@ -38,12 +38,20 @@ from graphattn.backends.base import (
 )
 from graphattn.backends.tiles import BLOCK_SIZE, BlockGroup, BlockPlan, block_plan, edge_map
 
-__all__ = ["CHUNK_ELEMENTS", "LSE_DTYPE", "block_attention", "block_backward", "block_forward"]
+__all__ = [
+    "CHUNK_ELEMENTS",
+    "FUSED_MAX_LSE",
+    "LSE_DTYPE",
+    "block_attention",
+    "block_backward",
+    "block_forward",
+]
 
 CHUNK_ELEMENTS = 2**22  # score elements (B * H * n * bs * width) computed at once
 # dtype of the per-row log-sum-exp: in float32, m + log(total) would round to the ulp of the
 # score (~6e-8 |score|), and exp(s - lse) would carry that error into every weight and gradient
 LSE_DTYPE = torch.float64
+FUSED_MAX_LSE = 64.0  # the fused CPU kernels (float32 lse inside) run up to this |lse|
 
 
 def _node_major(x: torch.Tensor, rows: int, dtype: torch.dtype) -> torch.Tensor:
@@ -244,10 +252,24 @@ def block_forward(
     the block backend and the split backend (:mod:`graphattn.backends.split`).
     """
     t = _Tiles(call, plan, emaps, chunk_elements, weights=call.return_weights)
-    rows_q, bh = plan.num_q_blocks * plan.block_size, t.b * t.h
+    outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
+    if t.fused and not _fused_precise(t, lse):  # large logits: again, with a float64 lse
+        t.fused = False
+        outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
+    out = _batch_first(outp, call.q.shape[1], t.b).to(call.q.dtype)  # (B, N, H, Dv)
+    weights = None
+    if call.return_weights:
+        weights = _weights(t, lse, chunk_elements, call.graph.num_edges)  # (B, E, H)
+    return out.contiguous(), lse, weights
+
+
+def _forward_tiles(t: _Tiles, dv: int, chunk_elements: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Node-major output ``(Nq, BH, Dv)`` and log-sum-exp ``(Nq, BH)``, batch by batch."""
+    plan, bh = t.plan, t.b * t.h
+    rows_q = plan.num_q_blocks * plan.block_size
     covered = sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
-    make = call.q.new_empty if covered else call.q.new_zeros  # rows of blocks without pairs: 0
-    outp = make((rows_q, bh, call.v.shape[-1]), dtype=t.acc)  # (Nq, BH, Dv)
+    make = t.qp.new_empty if covered else t.qp.new_zeros  # rows of blocks without pairs: 0
+    outp = make((rows_q, bh, dv), dtype=t.acc)  # (Nq, BH, Dv)
     lse = make((rows_q, bh), dtype=LSE_DTYPE)  # (Nq, BH)
     if not covered:
         lse.fill_(math.inf)
@@ -255,11 +277,21 @@ def block_forward(
         o, row_lse = _attend_rows(t, rows)  # (n, BH, bs, Dv), (n, BH, bs)
         t.blocks(outp).index_copy_(0, rows.qb, o.transpose(1, 2))
         t.blocks(lse.unsqueeze(-1)).index_copy_(0, rows.qb, row_lse.transpose(1, 2).unsqueeze(-1))
-    out = _batch_first(outp, call.q.shape[1], t.b).to(call.q.dtype)  # (B, N, H, Dv)
-    weights = None
-    if call.return_weights:
-        weights = _weights(t, lse, chunk_elements, call.graph.num_edges)  # (B, E, H)
-    return out.contiguous(), lse, weights
+    return outp, lse
+
+
+def _fused_precise(t: _Tiles, lse: torch.Tensor) -> bool:
+    """Whether the fused kernels' float32 log-sum-exp is precise enough for these scores.
+
+    They keep it in float32 inside; its rounding, ~6e-8 |lse|, becomes a
+    relative error of every weight and gradient. Up to ``FUSED_MAX_LSE`` that
+    stays below ~4e-6; beyond, the plain tiles with a float64 lse run instead.
+    Forward and backward ask the same question of (nearly) the same lse.
+    """
+    if t.acc == torch.float64:
+        return True
+    finite = lse[torch.isfinite(lse)]
+    return not finite.numel() or float(finite.abs().max()) <= FUSED_MAX_LSE
 
 
 def _attend_rows(t: _Tiles, rows: _Rows) -> tuple[torch.Tensor, torch.Tensor]:
@@ -305,6 +337,7 @@ def block_backward(
     are then those of the whole softmax.
     """
     t = _Tiles(call, plan, emaps, chunk_elements, weights=weights is not None)
+    t.fused = t.fused and _fused_precise(t, lse)  # as the forward decided
     grads = _Gradients(t, out, lse, weights, grad_out, grad_weights)
     for rows in _tile_rows(plan, t.b * t.h, chunk_elements):
         grads.add_rows(rows)
