@@ -185,3 +185,20 @@ def test_plain_attention_gradients_at_large_logits_match_the_reference(backend):
         mine = _plain_grads(backend, torch.float32, *inputs)
         for a, r, t in zip(mine, ref, truth, strict=True):
             assert (a - t).abs().max() <= 3 * (r - t).abs().max() + 1e-6, (backend, mag)
+
+
+def test_a_float16_cross_graph_with_inputs_near_1e4_keeps_its_value_gradient():
+    g = TokenGraph.from_dense_mask(
+        torch.rand(5, 3, generator=torch.Generator().manual_seed(0)) < 0.8
+    )
+    gen = torch.Generator().manual_seed(1)
+    q = (1e4 * torch.rand(5, 1, 3, generator=gen)).half()
+    k = (1e4 * torch.rand(3, 1, 3, generator=gen)).half()
+    v = torch.randn(3, 1, 3, generator=gen).half()
+    dvs = {}
+    for backend in CPU_BACKENDS:
+        leaf = v.clone().requires_grad_()
+        out = graph_attention(q, k, leaf, g, backend=backend)
+        (dvs[backend],) = torch.autograd.grad(out.float().sum(), leaf)
+    for backend in CPU_BACKENDS:
+        assert torch.equal(dvs[backend], dvs["reference"]), (backend, dvs[backend])
