@@ -294,6 +294,19 @@ def _fused_precise(t: _Tiles, lse: torch.Tensor) -> bool:
     return not finite.numel() or float(finite.abs().max()) <= FUSED_MAX_LSE
 
 
+def _probabilities(score: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
+    """``exp(score - lse)`` in place, in ``score``'s dtype, for a float64 ``lse``.
+
+    The lse is split into its value in ``score``'s dtype and the rest, so the
+    tile arithmetic stays in that dtype (no float64 tiles on a GPU) while
+    ``score - hi`` of two close numbers is exact and ``lo`` restores the digits
+    that rounding ``lse`` would lose.
+    """
+    hi = lse.to(score.dtype)
+    lo = (lse - hi).nan_to_num_(0.0).to(score.dtype)  # inf - inf: rows without an edge
+    return torch.exp_(score.sub_(hi).sub_(lo))
+
+
 def _attend_rows(t: _Tiles, rows: _Rows) -> tuple[torch.Tensor, torch.Tensor]:
     """Output ``(n, BH, bs, Dv)`` and log-sum-exp ``(n, BH, bs)`` (``+inf``: no edge) of a batch.
 
@@ -389,7 +402,7 @@ class _Gradients:
                     dot, qt, kt, vt, ot, lse_f, 0.0, False, attn_mask=mask, scale=t.scale
                 )
             else:
-                p = torch.exp_(t.scores(qt, kt, mask).sub_(row_lse.unsqueeze(-1)))  # (n,BH,bs,w*bs)
+                p = _probabilities(t.scores(qt, kt, mask), row_lse.unsqueeze(-1))  # (n,BH,bs,w*bs)
                 dq_t, dk_t, dv_t = self._recomputed(rows, (s0, s1), p, qt, kt, vt, dot)
             dq = dq_t if dq is None else dq.add_(dq_t)
             _add_keys(t, self.dkp, dk_t, kb)
@@ -482,7 +495,7 @@ def _weights(t: _Tiles, lse: torch.Tensor, chunk_elements: int, num_edges: int) 
         row_lse = t.queries(lse.unsqueeze(-1), rows.qb, g.band)  # (n, BH, bs, 1)
         for s0, s1 in rows.slices:
             kt = t.keys(t.kp, rows.kb(s0, s1), g.band)  # (n, BH, w*bs, D)
-            p = torch.exp_(t.scores(qt, kt, t.mask(rows, s0, s1)).sub_(row_lse))  # (n,BH,bs,w*bs)
+            p = _probabilities(t.scores(qt, kt, t.mask(rows, s0, s1)), row_lse)  # (n,BH,bs,w*bs)
             w[t.edge_at(rows, s0, s1)] = p.permute(0, 2, 3, 1)  # scatter tiles back to edge order
     return _batch_first(w[:-1].unsqueeze(-1), num_edges, t.b)[..., 0]  # (B, E, H)
 
