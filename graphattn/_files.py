@@ -58,11 +58,25 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable where the system allows it (not on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot fsync a folder
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` for a temporary file beside ``path``, then move it into place.
 
     The temporary file gets the permissions of a plainly created file, is
-    flushed to disk (``fsync``) before the rename and removed if ``write``
+    flushed to disk (``fsync``) before the rename (the folder after it) and removed if ``write``
     fails, so ``path`` is either the complete new file or untouched.
     ``write`` must write to exactly the path it is given (pass an open file
     to writers that append a suffix, like ``numpy.savez``). An ``OSError``
@@ -88,6 +102,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
         write(tmp)
         _fsync(tmp)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         if err.filename is None or str(err.filename) == str(path):
