@@ -30,10 +30,16 @@ from typing import Any
 __all__ = ["check_int", "check_number", "check_positive_int", "check_probability"]
 
 
+INT64_MAX = 2**63 - 1  # every count and index ends up in an int64 tensor
+
+
 def _integer(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    return int(value)
+    value = int(value)
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise ValueError(f"{name} must fit in an int64 (|{name}| < 2**63), got {value}")
+    return value
 
 
 def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:

@@ -264,7 +264,10 @@ def graph_attention(
     Parameters
     ----------
     q : Tensor, shape (N, H, D) or (B, N, H, D)
-        Queries of the ``N`` target tokens.
+        Queries of the ``N`` target tokens. All tensors are *node-major*
+        (tokens before heads); a head-major ``(B, H, N, D)`` tensor (as
+        ``scaled_dot_product_attention`` takes) must be ``transpose(1, 2)``-ed
+        first: where ``H == N`` the shapes cannot tell the two apart.
     k : Tensor, shape (M, H_kv, D) or (B, M, H_kv, D)
         Keys of the ``M`` source tokens; ``H_kv`` divides ``H`` (grouped-query
         attention: query head ``h`` uses key head ``h // (H // H_kv)``).

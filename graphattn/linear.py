@@ -33,7 +33,8 @@ def graph_linear_attention(
     ----------
     q, k, v : Tensor
         ``(N, H, D)`` / ``(M, H_kv, D)`` / ``(M, H_kv, Dv)``, optionally with a
-        leading batch dimension, as in :func:`graphattn.graph_attention`.
+        leading batch dimension, node-major (tokens before heads) as in
+        :func:`graphattn.graph_attention`.
     graph : TokenGraph
         Who attends to whom.
     return_weights : bool

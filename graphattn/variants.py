@@ -115,7 +115,8 @@ def linear(score: torch.Tensor, dst: torch.Tensor, num_targets: int) -> torch.Te
     idx = dst.view(1, -1, 1).expand_as(score)  # (B, E, H)
     total = score.new_zeros(b, num_targets, h).scatter_add(1, idx, score)  # (B, N, H)
     denom = total.gather(1, idx)  # (B, E, H)
-    return torch.where(denom > 0, score / denom.clamp_min(torch.finfo(score.dtype).tiny), 0.0)
+    safe = torch.where(denom > 0, denom, 1.0)  # no division by ~0, also in the gradient
+    return torch.where(denom > 0, score / safe, 0.0)
 
 
 # --------------------------------------------------------- score functions
@@ -269,7 +270,8 @@ def variant_attention(
     ----------
     q, k, v : Tensor
         As in :func:`graphattn.graph_attention`: ``(N, H, D)`` or ``(B, N, H, D)``
-        queries, ``(M, H_kv, D)`` keys and ``(M, H_kv, Dv)`` values.
+        queries, ``(M, H_kv, D)`` keys and ``(M, H_kv, Dv)`` values, node-major
+        (tokens before heads; head-major input must be transposed first).
     graph : TokenGraph
         Who attends to whom.
     variant : AttentionVariant
@@ -358,7 +360,7 @@ def _run_chunks(q, k, v, graph, variant, edge_attr, scale: float, chunk_elements
     runs = edge_chunks(graph, max(1, chunk_elements // (b * h * max(d, dv))))
     outs, weights = [], []
     for t_lo, t_hi, e_lo, e_hi in runs:
-        if e_lo == e_hi:  # targets without incoming edges
+        if e_lo == e_hi and graph.num_edges:  # targets without incoming edges
             outs.append(q.new_zeros(b, t_hi - t_lo, h, dv, dtype=acc))
             continue
         attr = None if edge_attr is None else edge_attr[..., e_lo:e_hi, :]  # (.., Ec, F)

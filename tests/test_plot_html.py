@@ -84,3 +84,20 @@ def test_written_atomically_with_plain_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_scripts_are_allowed_by_hash_not_by_unsafe_inline(tmp_path):
+    import base64
+    import hashlib
+
+    from graphattn.plot import to_html
+
+    g = TokenGraph([[0, 1], [1, 1]], tokens=["a", "b"])
+    text = to_html([(g, None)], tmp_path / "v.html").read_text(encoding="utf-8")
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', text).group(1)
+    script_src = next(p.strip() for p in csp.split(";") if p.strip().startswith("script-src"))
+    assert "'unsafe-inline'" not in script_src
+    scripts = re.findall(r"<script>(.*?)</script>", text, flags=re.S)  # executable ones
+    assert len(scripts) == 1
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode("utf-8")).digest()).decode()
+    assert script_src == f"script-src 'sha256-{digest}'"

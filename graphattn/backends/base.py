@@ -15,7 +15,11 @@ is ``None`` or a float tensor ``(B, E, H)`` in the accumulation dtype (see
 has ``q``'s dtype and ``weights (B, E, H)`` (post-softmax, pre-dropout, in
 ``graph.edge_index`` column order) has the accumulation dtype. A target
 without incoming edges, or whose edges all carry a ``-inf`` bias, gets an
-exact zero output and zero weights. A backend may take options of its own as
+exact zero output and zero weights. A non-finite value (NaN, inf) in a
+source's ``k`` or ``v`` reaches exactly the targets with an edge from that
+source, in that head (their outputs are non-finite), and one in ``q`` only its
+own target: a kernel that computes on tiles (non-edges and padding included)
+runs through :func:`contain_nonfinite`. A backend may take options of its own as
 keyword arguments after ``call`` (a block size, a chunk budget).
 
 ``supports(request) -> str | None`` answers whether the kernel can run a call
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import Protocol
 
 import torch
@@ -44,10 +48,12 @@ __all__ = [
     "PLANS",
     "accumulation_dtype",
     "backend_names",
+    "contain_nonfinite",
     "dropout_keep",
     "edges_on",
     "get_backend",
     "register_backend",
+    "safe_total",
     "segment_softmax",
     "unregister_backend",
 ]
@@ -304,6 +310,23 @@ def dropout_keep(
     return (u >= p).to(device)
 
 
+def safe_total(total: torch.Tensor) -> torch.Tensor:
+    """A softmax denominator with its zeros (targets without a finite score) replaced by 1.
+
+    After subtracting the row maximum a row's total is either 0 (no edge, or
+    all ``-inf``) or at least 1, so dividing by this gives exact zero weights
+    for the empty rows and, unlike clamping to a tiny number, a finite
+    gradient (``d(p / t) / dp = 1 / t`` stays 1 there, and ``exp(-inf) = 0``
+    then zeroes it).
+
+    Examples
+    --------
+    >>> safe_total(torch.tensor([0.0, 1.5])).tolist()
+    [1.0, 1.5]
+    """
+    return total.masked_fill(total == 0, 1.0)
+
+
 def segment_softmax(score: torch.Tensor, dst: torch.Tensor, num_targets: int) -> torch.Tensor:
     """Softmax of ``score (B, E, H)`` over the edges sharing a target ``dst (E,)``.
 
@@ -323,4 +346,49 @@ def segment_softmax(score: torch.Tensor, dst: torch.Tensor, num_targets: int) ->
     smax = smax.masked_fill(smax == -math.inf, 0.0)  # empty / all -inf targets
     p = torch.exp(score - smax.gather(1, idx))  # (B, E, H)
     denom = score.new_zeros((b, num_targets, h)).scatter_add(1, idx, p)  # (B, N, H)
-    return p / denom.gather(1, idx).clamp_min(torch.finfo(score.dtype).tiny)  # (B, E, H)
+    return p / safe_total(denom).gather(1, idx)  # (B, E, H)
+
+
+def contain_nonfinite(call: KernelCall, kernel: Kernel) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Run ``kernel(call)`` so that a non-finite key or value reaches only the targets reading it.
+
+    A kernel that multiplies whole tiles (``q k^T``, ``p v``) also touches
+    non-edges and padding, where ``0 * nan = nan`` would spread a NaN of one
+    source to every target of the tile. When ``call.k`` or ``call.v`` holds a
+    non-finite value, the kernel runs on copies with those sources' head rows
+    zeroed, and the targets with an edge from such a source get a NaN output
+    (and, for a bad key, NaN weights), as the edge-wise reference gives them.
+    With finite inputs this costs one ``isfinite`` pass over ``k`` and ``v``.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 1], [0, 1]])  # two self loops
+    >>> q = k = torch.zeros(1, 2, 1, 1)
+    >>> v = torch.tensor([1.0, math.nan]).view(1, 2, 1, 1)
+    >>> def tiles(call):  # p @ v over the whole 2 x 2 tile, as a tile kernel does
+    ...     p = torch.eye(2).expand(1, 1, 2, 2)
+    ...     return (p @ call.v.transpose(1, 2)).transpose(1, 2), None
+    >>> tiles(KernelCall(q, k, v, g, scale=1.0))[0].flatten().tolist()
+    [nan, nan]
+    >>> contain_nonfinite(KernelCall(q, k, v, g, scale=1.0), tiles)[0].flatten().tolist()
+    [1.0, nan]
+    """
+    bad_k = ~torch.isfinite(call.k).all(-1)  # (B, M, H)
+    bad_v = ~torch.isfinite(call.v).all(-1)  # (B, M, H)
+    if not bool((bad_k | bad_v).any()):
+        return kernel(call)
+    k = call.k.masked_fill(bad_k.unsqueeze(-1), 0.0)
+    v = call.v.masked_fill(bad_v.unsqueeze(-1), 0.0)
+    out, weights = kernel(replace(call, k=k, v=v))
+    b, n, h, _ = call.q.shape
+    src, dst = edges_on(call.graph, call.q.device)  # (E,)
+
+    def reached(bad: torch.Tensor) -> torch.Tensor:
+        """Targets with an edge from a bad source, ``(B, N, H)``."""
+        count = bad.new_zeros((b, n, h), dtype=torch.int32)
+        return count.index_add_(1, dst, bad[:, src].to(torch.int32)) > 0  # (B, N, H)
+
+    out = out.masked_fill(reached(bad_k | bad_v).unsqueeze(-1), math.nan)  # (B, N, H, Dv)
+    if weights is not None:
+        weights = weights.masked_fill(reached(bad_k)[:, dst], math.nan)  # (B, E, H)
+    return out, weights

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -31,13 +32,26 @@ from graphattn.backends.base import (
     AttentionRequest,
     KernelCall,
     accumulation_dtype,
+    contain_nonfinite,
     register_backend,
+    safe_total,
 )
 from graphattn.backends.tiles import BLOCK_SIZE, BlockGroup, BlockPlan, block_plan, edge_map
 
-__all__ = ["CHUNK_ELEMENTS", "block_attention", "block_backward", "block_forward"]
+__all__ = [
+    "CHUNK_ELEMENTS",
+    "FUSED_MAX_LSE",
+    "LSE_DTYPE",
+    "block_attention",
+    "block_backward",
+    "block_forward",
+]
 
 CHUNK_ELEMENTS = 2**22  # score elements (B * H * n * bs * width) computed at once
+# dtype of the per-row log-sum-exp: in float32, m + log(total) would round to the ulp of the
+# score (~6e-8 |score|), and exp(s - lse) would carry that error into every weight and gradient
+LSE_DTYPE = torch.float64
+FUSED_MAX_LSE = 64.0  # the fused CPU kernels (float32 lse inside) run up to this |lse|
 
 
 def _node_major(x: torch.Tensor, rows: int, dtype: torch.dtype) -> torch.Tensor:
@@ -116,7 +130,7 @@ class _Tiles:
     gathered blocks), so one float mask ``(n, 1, bs, w * bs)`` serves all heads.
     """
 
-    def __init__(self, call: KernelCall, plan: BlockPlan, emaps: list[torch.Tensor] | None):
+    def __init__(self, call: KernelCall, plan: BlockPlan, emaps, chunk_elements: int, weights):
         q, v, bias = call.q, call.v, call.bias
         acc = accumulation_dtype(q.dtype)
         bs = plan.block_size
@@ -127,10 +141,20 @@ class _Tiles:
         self.vp = _node_major(v, plan.num_k_blocks * bs, acc)  # (Mk, BH, Dv)
         self.bias = None
         if bias is not None:
-            flat = bias.to(acc).transpose(0, 1).reshape(bias.shape[1], -1)  # (E, BH)
+            flat = bias.to(acc).transpose(0, 1).reshape(bias.shape[1], self.b * self.h)  # (E, BH)
             self.bias = torch.cat([flat, flat.new_zeros(1, flat.shape[1])])  # (E + 1, BH)
-        # the fused CPU kernel where it exists (it needs D == Dv); plain matmuls elsewhere
-        self.fused = _FLASH is not None and q.device.type == "cpu" and q.shape[-1] == v.shape[-1]
+        # The fused CPU kernels where they exist (they need D == Dv) and can do the whole job:
+        # the fused backward has no bias or weight gradients and takes whole rows of tiles. The
+        # forward's log-sum-exp must come from the same score arithmetic as the recomputed
+        # scores (fused or plain matmuls): they differ by ~1e-7 |score|, which exp() turns
+        # into wrong weights and gradients at large logits.
+        bh = self.b * self.h
+        self.whole = all(  # every row of tiles computed at once (no key-block slices)
+            _slots(g.kb.shape[1], bs, bh, chunk_elements) == g.kb.shape[1] for g in plan.groups
+        )
+        self.fused = _FLASH is not None and _FLASH_BACKWARD is not None and q.device.type == "cpu"
+        self.fused = self.fused and q.shape[-1] == v.shape[-1] and bias is None
+        self.fused = self.fused and self.whole and not weights
 
     def blocks(self, x: torch.Tensor) -> torch.Tensor:
         """``(rows, BH, D)`` -> ``(rows / bs, bs, BH, D)``."""
@@ -196,6 +220,7 @@ class _Tiles:
         """
         if self.fused:
             o, lse = _FLASH(qt, kt, vt, attn_mask=mask, scale=self.scale)
+            lse = lse.to(LSE_DTYPE)
         else:
             s = self.scores(qt, kt, mask)  # (n, BH, bs, w*bs)
             m = s.amax(-1, keepdim=True)
@@ -203,8 +228,8 @@ class _Tiles:
                 m = m.masked_fill_(empty.unsqueeze(-1), 0.0)
             p = torch.exp_(s.sub_(m))  # (n, BH, bs, w*bs)
             total = p.sum(-1, keepdim=True)  # (n, BH, bs, 1)
-            o = torch.matmul(p, vt) / total.clamp_min(torch.finfo(p.dtype).tiny)
-            lse = (m + torch.log(total)).squeeze(-1)  # (n, BH, bs)
+            o = torch.matmul(p, vt) / safe_total(total)
+            lse = (m.to(LSE_DTYPE) + torch.log(total)).squeeze(-1)  # (n, BH, bs)
         if empty is None:
             return o, lse
         return o.masked_fill(empty.unsqueeze(-1), 0.0), lse.masked_fill(empty, -math.inf)
@@ -221,27 +246,65 @@ def block_forward(
 
     ``plan`` is the block plan of ``call.graph`` on the inputs' device and
     ``emaps`` its :func:`~graphattn.backends.tiles.edge_map` (needed for a bias
-    or the weights). ``Nq`` is ``N`` rounded up to whole blocks; rows without
+    or the weights). ``Nq`` is ``N`` rounded up to whole blocks; the log-sum-exp is
+    in :data:`LSE_DTYPE` (float64); rows without
     an edge have ``lse = +inf`` (so that ``exp(s - lse) = 0`` there). Shared by
     the block backend and the split backend (:mod:`graphattn.backends.split`).
     """
-    t = _Tiles(call, plan, emaps)
-    rows_q, bh = plan.num_q_blocks * plan.block_size, t.b * t.h
+    t = _Tiles(call, plan, emaps, chunk_elements, weights=call.return_weights)
+    outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
+    if t.fused and not _fused_precise(t, lse):  # large logits: again, with a float64 lse
+        t.fused = False
+        outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
+    out = _batch_first(outp, call.q.shape[1], t.b).to(call.q.dtype)  # (B, N, H, Dv)
+    weights = None
+    if call.return_weights:
+        weights = _weights(t, lse, chunk_elements, call.graph.num_edges)  # (B, E, H)
+    return out.contiguous(), lse, weights
+
+
+def _forward_tiles(t: _Tiles, dv: int, chunk_elements: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Node-major output ``(Nq, BH, Dv)`` and log-sum-exp ``(Nq, BH)``, batch by batch."""
+    plan, bh = t.plan, t.b * t.h
+    rows_q = plan.num_q_blocks * plan.block_size
     covered = sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
-    make = call.q.new_empty if covered else call.q.new_zeros  # rows of blocks without pairs: 0
-    outp = make((rows_q, bh, call.v.shape[-1]), dtype=t.acc)  # (Nq, BH, Dv)
-    lse = make((rows_q, bh), dtype=t.acc)  # (Nq, BH)
+    make = t.qp.new_empty if covered else t.qp.new_zeros  # rows of blocks without pairs: 0
+    outp = make((rows_q, bh, dv), dtype=t.acc)  # (Nq, BH, Dv)
+    lse = make((rows_q, bh), dtype=LSE_DTYPE)  # (Nq, BH)
     if not covered:
         lse.fill_(math.inf)
     for rows in _tile_rows(plan, bh, chunk_elements):
         o, row_lse = _attend_rows(t, rows)  # (n, BH, bs, Dv), (n, BH, bs)
         t.blocks(outp).index_copy_(0, rows.qb, o.transpose(1, 2))
         t.blocks(lse.unsqueeze(-1)).index_copy_(0, rows.qb, row_lse.transpose(1, 2).unsqueeze(-1))
-    out = _batch_first(outp, call.q.shape[1], t.b).to(call.q.dtype)  # (B, N, H, Dv)
-    weights = None
-    if call.return_weights:
-        weights = _weights(t, lse, chunk_elements, call.graph.num_edges)  # (B, E, H)
-    return out.contiguous(), lse, weights
+    return outp, lse
+
+
+def _fused_precise(t: _Tiles, lse: torch.Tensor) -> bool:
+    """Whether the fused kernels' float32 log-sum-exp is precise enough for these scores.
+
+    They keep it in float32 inside; its rounding, ~6e-8 |lse|, becomes a
+    relative error of every weight and gradient. Up to ``FUSED_MAX_LSE`` that
+    stays below ~4e-6; beyond, the plain tiles with a float64 lse run instead.
+    Forward and backward ask the same question of (nearly) the same lse.
+    """
+    if t.acc == torch.float64:
+        return True
+    finite = lse[torch.isfinite(lse)]
+    return not finite.numel() or float(finite.abs().max()) <= FUSED_MAX_LSE
+
+
+def _probabilities(score: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
+    """``exp(score - lse)`` in place, in ``score``'s dtype, for a float64 ``lse``.
+
+    The lse is split into its value in ``score``'s dtype and the rest, so the
+    tile arithmetic stays in that dtype (no float64 tiles on a GPU) while
+    ``score - hi`` of two close numbers is exact and ``lo`` restores the digits
+    that rounding ``lse`` would lose.
+    """
+    hi = lse.to(score.dtype)
+    lo = (lse - hi).nan_to_num_(0.0).to(score.dtype)  # inf - inf: rows without an edge
+    return torch.exp_(score.sub_(hi).sub_(lo))
 
 
 def _attend_rows(t: _Tiles, rows: _Rows) -> tuple[torch.Tensor, torch.Tensor]:
@@ -286,8 +349,9 @@ def block_backward(
     the recomputed probabilities ``exp(s - lse)`` and ``delta = <dout, out>``
     are then those of the whole softmax.
     """
-    t = _Tiles(call, plan, emaps)
-    grads = _Gradients(t, out, lse, weights, grad_out, grad_weights, chunk_elements)
+    t = _Tiles(call, plan, emaps, chunk_elements, weights=weights is not None)
+    t.fused = t.fused and _fused_precise(t, lse)  # as the forward decided
+    grads = _Gradients(t, out, lse, weights, grad_out, grad_weights)
     for rows in _tile_rows(plan, t.b * t.h, chunk_elements):
         grads.add_rows(rows)
     return grads.result(call)
@@ -296,7 +360,7 @@ def block_backward(
 class _Gradients:
     """The gradient buffers of one :func:`block_backward`, filled batch by batch of query blocks."""
 
-    def __init__(self, t: _Tiles, out, lse, weights, grad_out, grad_weights, chunk_elements):
+    def __init__(self, t: _Tiles, out, lse, weights, grad_out, grad_weights):
         plan, bh = t.plan, t.b * t.h
         rows_q = plan.num_q_blocks * plan.block_size
         if grad_out is None:
@@ -304,14 +368,7 @@ class _Gradients:
         self.t, self.lse = t, lse
         self.dop = _node_major(grad_out, rows_q, t.acc)  # (Nq, BH, Dv)
         self.outp = _node_major(out, rows_q, t.acc)  # (Nq, BH, Dv)
-        whole = all(
-            _slots(g.kb.shape[1], plan.block_size, bh, chunk_elements) == g.kb.shape[1]
-            for g in plan.groups
-        )
-        # the fused backward has no bias or weight gradients and takes whole rows;
-        # otherwise tiles are recomputed here
-        self.fused = t.fused and _FLASH_BACKWARD is not None and t.bias is None
-        self.fused = self.fused and grad_weights is None and whole
+        self.fused = t.fused  # as the forward was; otherwise tiles are recomputed here
         self.delta = self.gw = None
         if not self.fused:
             # delta_i = sum_j p_ij dP_ij = <dout_i, out_i> (+ sum_j w_ij dW_ij)
@@ -321,7 +378,7 @@ class _Gradients:
             self.gw = torch.cat([gw, gw.new_zeros(1, bh)])  # (E + 1, BH)
             wp = _node_major(weights.unsqueeze(-1), weights.shape[1], t.acc)[..., 0]  # (E, BH)
             self.delta = self.delta + _per_target_sum(wp * gw, plan, t.emaps)
-        covered = whole and sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
+        covered = t.whole and sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
         self.dqp = torch.empty_like(t.qp) if covered else torch.zeros_like(t.qp)  # (Nq, BH, D)
         self.dkp, self.dvp = torch.zeros_like(t.kp), torch.zeros_like(t.vp)  # (Mk, BH, D|Dv)
         self.dbias = None if t.bias is None else torch.zeros_like(t.bias)  # (E + 1, BH)
@@ -340,12 +397,12 @@ class _Gradients:
             mask = t.mask(rows, s0, s1)
             if self.fused:
                 ot = t.queries(self.outp, qb, g.band)  # (n, BH, bs, Dv)
-                lse_f = row_lse.masked_fill(row_lse == math.inf, 0.0)
+                lse_f = row_lse.masked_fill(row_lse == math.inf, 0.0).to(t.acc)
                 dq_t, dk_t, dv_t = _FLASH_BACKWARD(
                     dot, qt, kt, vt, ot, lse_f, 0.0, False, attn_mask=mask, scale=t.scale
                 )
             else:
-                p = torch.exp_(t.scores(qt, kt, mask).sub_(row_lse.unsqueeze(-1)))  # (n,BH,bs,w*bs)
+                p = _probabilities(t.scores(qt, kt, mask), row_lse.unsqueeze(-1))  # (n,BH,bs,w*bs)
                 dq_t, dk_t, dv_t = self._recomputed(rows, (s0, s1), p, qt, kt, vt, dot)
             dq = dq_t if dq is None else dq.add_(dq_t)
             _add_keys(t, self.dkp, dk_t, kb)
@@ -438,7 +495,7 @@ def _weights(t: _Tiles, lse: torch.Tensor, chunk_elements: int, num_edges: int) 
         row_lse = t.queries(lse.unsqueeze(-1), rows.qb, g.band)  # (n, BH, bs, 1)
         for s0, s1 in rows.slices:
             kt = t.keys(t.kp, rows.kb(s0, s1), g.band)  # (n, BH, w*bs, D)
-            p = torch.exp_(t.scores(qt, kt, t.mask(rows, s0, s1)).sub_(row_lse))  # (n,BH,bs,w*bs)
+            p = _probabilities(t.scores(qt, kt, t.mask(rows, s0, s1)), row_lse)  # (n,BH,bs,w*bs)
             w[t.edge_at(rows, s0, s1)] = p.permute(0, 2, 3, 1)  # scatter tiles back to edge order
     return _batch_first(w[:-1].unsqueeze(-1), num_edges, t.b)[..., 0]  # (B, E, H)
 
@@ -472,6 +529,13 @@ def block_attention(
     """
     if call.dropout_p > 0:
         raise ValueError(f"the block backend has no dropout; got dropout_p={call.dropout_p}")
+    return contain_nonfinite(
+        call, partial(_block, block_size=block_size, chunk_elements=chunk_elements)
+    )
+
+
+def _block(call: KernelCall, *, block_size: int, chunk_elements: int):
+    """The block kernel proper, on whole tiles (padding and non-edges included)."""
     plan = block_plan(call.graph, block_size, call.q.device)
     emaps = None
     if call.bias is not None or call.return_weights:

@@ -99,7 +99,7 @@ def check_graphs(graph: object, n: int, m: int, h: int) -> list[TokenGraph] | No
     >>> check_graphs(g, 3, 3, 1)
     Traceback (most recent call last):
     ...
-    ValueError: graph has N=2 targets and M=2 sources, but q has N=3 tokens and k/v have M=3
+    ValueError: graph has N=2 targets and M=2 sources, but q has N=3 tokens and k/v have M=3 (...)
     """
     if isinstance(graph, TokenGraph):
         graphs, per_head = [graph], False
@@ -120,6 +120,19 @@ def check_graphs(graph: object, n: int, m: int, h: int) -> list[TokenGraph] | No
         if g.num_nodes != n or g.num_src_nodes != m:
             raise ValueError(
                 f"{where} has N={g.num_nodes} targets and M={g.num_src_nodes} sources, but q has "
-                f"N={n} tokens and k/v have M={m}"
+                f"N={n} tokens and k/v have M={m}{_layout_hint(g, n, h)}"
             )
     return graphs if per_head else None
+
+
+LAYOUT = (
+    "q, k, v are node-major (N, H, D) or (B, N, H, D); a head-major (H, N, D) or (B, H, N, D) "
+    "tensor must be transposed first (with H == N it cannot be told apart)"
+)
+
+
+def _layout_hint(graph: TokenGraph, n: int, h: int) -> str:
+    """The layout reminder added to a size mismatch, naming head-major input where it looks so."""
+    if graph.num_nodes == h and n != h:
+        return f" (q looks head-major, with its H={h} and N={n} swapped: {LAYOUT})"
+    return f" ({LAYOUT})"

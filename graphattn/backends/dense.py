@@ -21,6 +21,7 @@ from graphattn.backends.base import (
     AttentionRequest,
     KernelCall,
     accumulation_dtype,
+    contain_nonfinite,
     edges_on,
     register_backend,
 )
@@ -85,6 +86,11 @@ def dense_attention(call: KernelCall) -> tuple[torch.Tensor, torch.Tensor | None
     """
     if call.dropout_p > 0:
         raise ValueError(f"the dense backend has no dropout, got dropout_p={call.dropout_p}")
+    return contain_nonfinite(call, _dense)
+
+
+def _dense(call: KernelCall) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The dense kernel proper, on the whole ``N x M`` score matrix."""
     acc = accumulation_dtype(call.q.dtype)
     qt, kt, vt = (t.transpose(1, 2).to(acc) for t in (call.q, call.k, call.v))  # (B, H, *, D)
     if call.bias is None and not call.return_weights:

@@ -40,6 +40,7 @@ from graphattn.backends.base import (
     accumulation_dtype,
     dropout_keep,
     register_backend,
+    safe_total,
 )
 from graphattn.graph import TokenGraph
 
@@ -163,8 +164,8 @@ class EdgeChunk:
         p = score.sub_(self.per_edge(smax)).exp_()  # (R, Ec)
         total = self.row_sum(p)  # (R, Nc)
         if lse is not None:
-            torch.add(smax, total.log(), out=lse)
-        return p.div_(self.per_edge(total.clamp_min_(torch.finfo(p.dtype).tiny)))
+            lse.copy_(smax).add_(total.log())  # in lse's dtype (float64 keeps log(total) exact)
+        return p.div_(self.per_edge(safe_total(total)))
 
 
 def chunks_on(graph: TokenGraph, device: torch.device, max_edges: int) -> list[EdgeChunk]:

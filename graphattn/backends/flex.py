@@ -22,11 +22,18 @@ from __future__ import annotations
 
 import shutil
 import warnings
+from functools import partial
 
 import networkx as nx
 import torch
 
-from graphattn.backends.base import PLANS, AttentionRequest, KernelCall, register_backend
+from graphattn.backends.base import (
+    PLANS,
+    AttentionRequest,
+    KernelCall,
+    contain_nonfinite,
+    register_backend,
+)
 from graphattn.backends.tiles import block_tiles
 from graphattn.graph import TokenGraph
 
@@ -188,6 +195,11 @@ def flex_attention_kernel(
     """
     if call.bias is not None or call.return_weights or call.dropout_p > 0:
         raise ValueError("the flex backend takes no bias, returns no weights and has no dropout")
+    return contain_nonfinite(call, partial(_flex, compiled=compiled))
+
+
+def _flex(call: KernelCall, *, compiled: bool) -> tuple[torch.Tensor, None]:
+    """The flex kernel proper (its tiles include non-edges and padding)."""
     block_mask = to_block_mask(call.graph, device=call.q.device)
     args = tuple(t.transpose(1, 2) for t in (call.q, call.k, call.v))  # (B, H, L, D)
     if compiled:
@@ -212,6 +224,8 @@ def _supports(request: AttentionRequest) -> str | None:
             return "torch.compile on CPU needs a C++ compiler"
     if request.head_dim != request.value_dim:
         return "FlexAttention needs equal query and value head dims"
+    if request.dtype == torch.float64:
+        return "FlexAttention's compiled kernel does not take float64 (use 'edge' or 'block')"
     return None
 
 

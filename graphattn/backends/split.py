@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -35,6 +36,7 @@ from graphattn.backends.base import (
     AttentionRequest,
     KernelCall,
     accumulation_dtype,
+    contain_nonfinite,
     register_backend,
 )
 from graphattn.backends.tiles import BLOCK_SIZE, block_plan, tile_counts
@@ -148,7 +150,7 @@ class _SplitAttention(torch.autograd.Function):
     def forward(ctx, q, k, v, call: KernelCall, plan: SplitPlan, max_edges: int):
         # q, k, v are call's own tensors, passed apart so that autograd tracks them
         b, n, h, _ = q.shape
-        neg = torch.full((b, h, n), -math.inf, dtype=q.dtype, device=q.device)
+        neg = torch.full((b, h, n), -math.inf, dtype=block.LSE_DTYPE, device=q.device)
         out1 = out2 = lse_b = bplan = w2 = None
         lse1 = lse2 = neg
         if plan.tiles.num_edges:
@@ -159,13 +161,13 @@ class _SplitAttention(torch.autograd.Function):
             )  # (B, N, H, Dv), (Nq, BH)
             lse1 = _block_lse(lse_b, b, h, n)
         if plan.rest.num_edges:
-            lse2 = torch.empty(b, h, n, dtype=q.dtype, device=q.device)
+            lse2 = torch.empty(b, h, n, dtype=block.LSE_DTYPE, device=q.device)
             out2, w2, _ = edge.edge_forward(
                 replace(call, graph=plan.rest), max_edges=max_edges, lse=lse2
             )  # (B, N, H, Dv), (B, H, E2)
         lse = torch.logaddexp(lse1, lse2)  # (B, H, N); -inf where no edge at all
         safe = lse.masked_fill(lse == -math.inf, 0.0)
-        a1, a2 = (lse1 - safe).exp(), (lse2 - safe).exp()  # (B, H, N) shares of each part
+        a1, a2 = ((x - safe).exp().to(q.dtype) for x in (lse1, lse2))  # (B, H, N) part shares
         out = q.new_zeros(b, n, h, v.shape[-1])  # (B, N, H, Dv)
         for a, o in ((a1, out1), (a2, out2)):
             if o is not None:
@@ -211,6 +213,9 @@ class _SplitAttention(torch.autograd.Function):
             for i, g in enumerate(part):
                 if g is not None and needs[i]:
                     total[i] = g if total[i] is None else total[i] + g
+        for i, x in enumerate((q, k, v)):
+            if needs[i] and total[i] is None:  # no edge in either part
+                total[i] = torch.zeros_like(x)
         return (*total, None, None, None)
 
 
@@ -241,6 +246,11 @@ def split_attention(
     """
     if call.bias is not None or call.return_weights or call.dropout_p > 0:
         raise ValueError("the split backend takes no bias, weights or dropout")
+    return contain_nonfinite(call, partial(_split, block_size=block_size, min_fill=min_fill))
+
+
+def _split(call: KernelCall, *, block_size: int, min_fill: float) -> tuple[torch.Tensor, None]:
+    """The split kernel proper (its block part computes on whole tiles)."""
     plan = split_plan(call.graph, block_size, min_fill)
     acc = accumulation_dtype(call.q.dtype)
     b, _, h, _ = call.q.shape

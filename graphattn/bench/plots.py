@@ -18,6 +18,8 @@ def write_plots(results: list[dict], folder: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from graphattn.plot.style import save_figure
+
     ok = [r for r in results if "median_s" in r]
     patterns = [p for p in PATTERNS if any(r["case"]["pattern"] == p for r in ok)]
     paths = []
@@ -33,7 +35,7 @@ def write_plots(results: list[dict], folder: Path) -> list[Path]:
         _legend(fig, axes[0])
         fig.tight_layout(rect=(0, 0.08, 1, 1))
         path = folder / f"bench_{what}.png"
-        fig.savefig(path, dpi=110)
+        save_figure(fig, path, dpi=110)  # whole or not at all
         plt.close(fig)
         paths.append(path)
     return paths

@@ -35,6 +35,13 @@ def _positive_ints(text: str) -> list[int]:
     return values
 
 
+def _positive_int(text: str) -> int:
+    values = _positive_ints(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"expected one positive integer, got {text!r}")
+    return values[0]
+
+
 def _choices(allowed: tuple[str, ...]):
     def parse(text: str) -> list[str]:
         values = [x for x in text.split(",") if x]
@@ -59,8 +66,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--modes", type=_choices(MODES), default=list(MODES))
     p.add_argument("--backend", default="auto", help="graphattn backend (default auto)")
     p.add_argument("--large", action="store_true", help=f"also window N={LARGE_N:,} (graphattn)")
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--heads", type=_positive_int, default=4)
+    p.add_argument("--dim", type=_positive_int, default=64)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--reps", type=int, default=7, help="most timed calls per case")
     p.add_argument("--seconds", type=float, default=5.0, help="timed calls stop after this")
@@ -79,6 +86,12 @@ def run(args: argparse.Namespace) -> int:
         args.sizes, args.patterns, args.large = [256, 512], ["window", "random"], False
         args.impls = [i for i in args.impls if i != "flex"]
         args.reps, args.seconds = 2, 0.0
+    from graphattn.backends import backend_names
+
+    if args.backend != "auto" and args.backend not in backend_names():
+        raise ValueError(
+            f"--backend must be 'auto' or one of {backend_names()}, got {args.backend!r}"
+        )
     data = run_benchmark(args)
     print("\n" + data["table"] + "\n")
     for t in data["targets"]:

@@ -119,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"the folder of -o does not exist: {str(out.parent)!r}")
     if args.layers < 1:
         raise ValueError(f"--layers must be at least 1, got {args.layers}")
+    from graphattn.plot.style import check_dpi
+
+    check_dpi(args.dpi, "--dpi")
     graph = build_graph(args)
     import matplotlib
 

@@ -296,6 +296,16 @@ def _build(cls: type, table: Any, where: str) -> Any:
         raise ValueError(msg if msg.startswith(where) else f"{where}: {msg}") from None
 
 
+def _check_tables(data: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Raise unless each of ``names`` present in ``data`` is a table (a dict)."""
+    for name in names:
+        if name in data and not isinstance(data[name], dict):
+            raise ValueError(
+                f"{name} must be a table (e.g. [{name}] in TOML), got "
+                f"{type(data[name]).__name__} {data[name]!r}"
+            )
+
+
 def config_from_dict(data: dict[str, Any], base: Path | None = None) -> ExperimentConfig:
     """Build and validate an :class:`ExperimentConfig` from a parsed TOML/JSON dict.
 
@@ -320,6 +330,7 @@ def config_from_dict(data: dict[str, Any], base: Path | None = None) -> Experime
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"unknown top-level field {unknown[0]!r}; known: {sorted(known)}")
+    _check_tables(data, ("task", "model", "train"))
     task_table = dict(data.get("task", {"name": "recall"}))
     task_name = task_table.pop("name", None)
     if task_name not in TASKS:

@@ -41,8 +41,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 from tqdm.auto import tqdm
 
 from graphattn import analysis
@@ -170,22 +170,32 @@ def _save_checkpoint(
         "result": result.to_dict(),
     }
     metadata = {"graphattn.experiment": json.dumps(meta)}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    # the bytes, written by atomic_write: save_file would rename a temp file of its own
+    # (mode 0600, left behind when killed) over the one atomic_write prepared
+    data = save(tensors, metadata=metadata)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _load_checkpoint(
     path: Path, model: GraphLM, opt: torch.optim.Optimizer, fingerprint: str
 ) -> RunResult:
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads((f.metadata() or {}).get("graphattn.experiment", "{}"))
-        if meta.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"checkpoint {path} is not a graphattn experiment checkpoint")
-        if meta["fingerprint"] != fingerprint:
-            raise ValueError(
-                f"checkpoint {path} was made with a different config; use another output "
-                "directory or start afresh (--fresh)"
-            )
-        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iter
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {}).get("graphattn.experiment", "{}"))
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iter
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(
+            f"checkpoint {path} cannot be read ({err}); delete it or start afresh (--fresh)"
+        ) from err
+    if meta.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"checkpoint {path} is not a graphattn experiment checkpoint; start afresh (--fresh)"
+        )
+    if meta["fingerprint"] != fingerprint:
+        raise ValueError(
+            f"checkpoint {path} was made with a different config; use another output "
+            "directory or start afresh (--fresh)"
+        )
     prefix = len("model.")
     model.load_state_dict({k[prefix:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict[str, torch.Tensor]] = {}

@@ -49,12 +49,15 @@ def _as_index_tensor(edge_index: Any) -> tuple[torch.Tensor, bool]:
     elif isinstance(edge_index, torch.Tensor):
         t = edge_index.detach()
     elif isinstance(edge_index, np.ndarray):
-        t = torch.from_numpy(edge_index)
+        t = _from_numpy(edge_index)
     elif isinstance(edge_index, (list, tuple)):
-        arr = np.asarray(edge_index)
+        try:
+            arr = np.asarray(edge_index)
+        except ValueError as err:  # ragged rows
+            raise ValueError(f"edge_index must have shape (2, E), got ragged rows: {err}") from err
         if arr.size == 0:
             arr = arr.reshape(2, 0).astype(np.int64)
-        t = torch.from_numpy(arr)
+        t = _from_numpy(arr)
     else:
         raise TypeError(
             f"edge_index must be a tensor, numpy array or nested list of shape (2, E), "
@@ -98,12 +101,28 @@ def _canonical(ei: torch.Tensor, num_src_nodes: int, shared: bool) -> torch.Tens
     return torch.stack([key % num_src_nodes, key // num_src_nodes])  # (2, E)
 
 
-def _check_labels(labels: Sequence[str] | None, n: int, name: str) -> list[str] | None:
+def _from_numpy(arr: np.ndarray) -> torch.Tensor:
+    """``arr`` as a tensor; an array of anything but numbers is refused by name."""
+    if arr.dtype.kind not in "biuf":  # strings, objects, dates ...
+        raise TypeError(f"edge_index must hold integers, got numpy dtype {arr.dtype}")
+    return torch.from_numpy(arr)
+
+
+def _label_list(labels: Iterable[str] | None, name: str) -> list[str] | None:
+    """``labels`` as a list of strings (None stays None), refused by name if not a sequence."""
     if labels is None:
         return None
     if isinstance(labels, str):
         raise TypeError(f"{name} must be a sequence of strings, not one string")
-    labels = [str(t) for t in labels]
+    if not isinstance(labels, Iterable):
+        raise TypeError(f"{name} must be a sequence of strings, got {type(labels).__name__}")
+    return [str(t) for t in labels]
+
+
+def _check_labels(labels: Sequence[str] | None, n: int, name: str) -> list[str] | None:
+    labels = _label_list(labels, name)
+    if labels is None:
+        return None
     if len(labels) != n:
         raise ValueError(f"{name} must have {n} labels, got {len(labels)}")
     return labels
@@ -151,6 +170,18 @@ def _sizes(
         num_src_nodes = len(src_tokens)
     n = _infer_size(num_nodes, ei[1], "num_nodes")
     return n, _infer_size(num_src_nodes, ei[0], "num_src_nodes")
+
+
+MAX_NODE_PAIRS = 2**63 - 1  # N * M must stay below 2**63: edge keys dst * M + src are int64
+
+
+def _check_pairs(num_nodes: int, num_src_nodes: int) -> None:
+    """Raise unless every key ``dst * M + src < N * M`` fits in an int64."""
+    if num_nodes * num_src_nodes > MAX_NODE_PAIRS:
+        raise ValueError(
+            f"num_nodes * num_src_nodes must be below 2**63 (edges are sorted by the int64 key "
+            f"dst * num_src_nodes + src), got {num_nodes} * {num_src_nodes}"
+        )
 
 
 def _check_range(ei: torch.Tensor, num_nodes: int, num_src_nodes: int) -> None:
@@ -202,7 +233,8 @@ class TokenGraph:
         If ``edge_index`` is not an integer array or labels are not strings.
     ValueError
         If ``edge_index`` is not ``(2, E)``, holds negative or out-of-range
-        indices, or a label list has the wrong length.
+        indices, a label list has the wrong length, or ``N * M >= 2**63``
+        (edges are sorted by the int64 key ``dst * M + src``).
 
     Examples
     --------
@@ -227,8 +259,10 @@ class TokenGraph:
         cross: bool | None = None,
     ) -> None:
         ei, shared = _as_index_tensor(edge_index)  # (2, E)
+        tokens, src_tokens = _label_list(tokens, "tokens"), _label_list(src_tokens, "src_tokens")
         cross = _is_cross(cross, num_nodes, num_src_nodes, src_tokens)
         n, m = _sizes(ei, cross, num_nodes, num_src_nodes, (tokens, src_tokens))
+        _check_pairs(n, m)
         _check_range(ei, n, m)
         self._edge_index = _canonical(ei, m, shared)  # (2, E)
         self._num_nodes = n

@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -60,12 +61,13 @@ def save(graph: TokenGraph, path: str | os.PathLike) -> Path:
         meta["edge_index"] = graph.edge_index.tolist()
         text = json.dumps(meta)
         return atomic_write(path, lambda tmp: tmp.write_text(text))
-    return atomic_write(
-        path,
-        lambda tmp: np.savez_compressed(
-            tmp, meta=np.array(json.dumps(meta)), edge_index=graph.edge_index.numpy()
-        ),
-    )
+    def write_npz(tmp: Path) -> None:
+        with tmp.open("wb") as f:  # a file object: savez would append ".npz" to a name
+            np.savez_compressed(
+                f, meta=np.array(json.dumps(meta)), edge_index=graph.edge_index.numpy()
+            )
+
+    return atomic_write(path, write_npz)
 
 
 def load(cls: type[TokenGraph], path: str | os.PathLike) -> TokenGraph:
@@ -99,15 +101,38 @@ def _read(path: Path) -> tuple[dict[str, Any], Any]:
     try:
         if _check_suffix(path) == ".json":
             meta = json.loads(path.read_text())
-            if not isinstance(meta, dict):
-                raise ValueError("top level is not an object")
-            return meta, meta.get("edge_index")
-        with np.load(path, allow_pickle=False) as z:
-            return json.loads(str(z["meta"])), z["edge_index"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            edge_index = meta.get("edge_index") if isinstance(meta, dict) else None
+        else:
+            _check_npz_sizes(path)
+            with np.load(path, allow_pickle=False) as z:
+                meta, edge_index = json.loads(str(z["meta"])), z["edge_index"]
+        if not isinstance(meta, dict):
+            raise ValueError("its metadata is not a JSON object")
+        return meta, edge_index
+    except (OSError, ValueError, KeyError, EOFError, RecursionError, zipfile.BadZipFile) as err:
         if isinstance(err, FileNotFoundError):
             raise
-        raise ValueError(f"{path} is not a readable graphattn graph file: {err}") from err
+        reason = "nested too deeply" if isinstance(err, RecursionError) else err
+        raise ValueError(f"{path} is not a readable graphattn graph file: {reason}") from err
+
+
+def _check_npz_sizes(path: Path) -> None:
+    """Raise unless every array's header claims no more bytes than its file member holds.
+
+    Read before ``np.load`` allocates: a 200-byte file must not ask for terabytes.
+    """
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            with z.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = {(1, 0): np.lib.format.read_array_header_1_0}
+                header = read.get(version, np.lib.format.read_array_header_2_0)
+                shape, _, dtype = header(f)
+            claimed = math.prod(shape) * dtype.itemsize
+            if claimed > info.file_size:
+                raise ValueError(
+                    f"{info.filename} claims {claimed} bytes but holds {info.file_size}"
+                )
 
 
 def _check_header(path: Path, meta: dict[str, Any]) -> None:

@@ -217,6 +217,7 @@ class GraphAttention(nn.Module):
             raise ValueError(
                 f"x must be on the parameters' device {self.out_proj.weight.device}, got {x.device}"
             )
+        _check_dtype(x, "x", self.out_proj.weight.dtype)
 
     def _check_context(
         self, x: torch.Tensor, context: object
@@ -251,6 +252,7 @@ class GraphAttention(nn.Module):
                 raise TypeError(f"context {name} must be floating-point, got dtype {t.dtype}")
             if t.device != x.device:
                 raise ValueError(f"context {name} must be on x's device {x.device}, got {t.device}")
+            _check_dtype(t, f"context {name}", self.out_proj.weight.dtype)
         if key.shape[-2] != value.shape[-2]:
             raise ValueError(
                 f"context key and value must hold the same number of tokens, got "
@@ -431,6 +433,15 @@ class GraphAttention(nn.Module):
         )
         mha.load_state_dict(self.state_dict())
         return mha.train(self.training)
+
+
+def _check_dtype(t: torch.Tensor, name: str, dtype: torch.dtype) -> None:
+    """``t`` has the parameters' ``dtype``, unless autocast converts it anyway."""
+    if t.dtype != dtype and not torch.is_autocast_enabled(t.device.type):
+        raise TypeError(
+            f"{name} must have the parameters' dtype {dtype} (or run under torch.autocast), "
+            f"got {t.dtype}; convert the module with .to({dtype}) or the input"
+        )
 
 
 def padding_bias(

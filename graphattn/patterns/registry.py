@@ -83,6 +83,8 @@ def get(name: str, n: int, **params: Any) -> TokenGraph:
 
     Raises
     ------
+    TypeError
+        If ``name`` is not a string.
     ValueError
         If ``name`` is unknown (the message lists :func:`available`), a
         parameter is not one of the builder's, a required one is missing, or
@@ -93,6 +95,8 @@ def get(name: str, n: int, **params: Any) -> TokenGraph:
     >>> get("sliding_window", 6, window=3).name
     'sliding_window(w=3)'
     """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}")
     if name not in _REGISTRY:
         raise ValueError(f"unknown pattern {name!r}; valid names: {', '.join(available())}")
     builder = _REGISTRY[name]

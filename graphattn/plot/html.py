@@ -2,13 +2,16 @@
 
 The page embeds its data as JSON and its script and style inline; a
 Content-Security-Policy forbids every network request, so it works from a
-file, offline, forever. Choose the layer and head, hover or click a token to
+file, offline, forever, and allows only the viewer's own script, by its
+SHA-256 hash (no ``'unsafe-inline'`` scripts). Choose the layer and head, hover or click a token to
 highlight its incoming and outgoing edges, switch between arc, bipartite and
 matrix views. Cross and sparse graphs are drawn as they are.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import os
@@ -26,9 +29,9 @@ from graphattn.plot.attention import prune
 __all__ = ["to_html"]
 
 MAX_HTML_EDGES = 20_000  # per layer; above, the strongest incoming edges per target are kept
-CSP = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
-)
+# script-src names the SHA-256 of the page's one script: a label that escaped its escaping
+# could not run (style-src stays inline: the viewer sets styles from its script)
+CSP = "default-src 'none'; script-src {script_hash}; style-src 'unsafe-inline'; img-src data:"
 PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -57,9 +60,7 @@ PAGE = """<!DOCTYPE html>
 <div id="ga-canvas"></div>
 <div id="ga-info"></div>
 <script type="application/json" id="graphattn-data">{data}</script>
-<script>
-{js}
-</script>
+<script>{js}</script>
 </body>
 </html>
 """
@@ -116,6 +117,8 @@ def to_html(
     >>> "graphattn-data" in page and "http://" not in page.replace("http://www.w3.org", "")
     True
     """
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a str, got {type(title).__name__}")
     pairs = style.check_layers(layers, weights=False)
     path = style.check_path(path, (".html", ".htm"))
     style.check_max_edges(max_edges)
@@ -133,15 +136,28 @@ def to_html(
         ],
     }
     assets = resources.files("graphattn.plot").joinpath("assets")
+    js = "\n" + assets.joinpath("viewer.js").read_text(encoding="utf-8") + "\n"
     page = PAGE.format(
-        csp=CSP,
+        csp=CSP.format(script_hash=script_hash(js)),
         title=html.escape(title),
         css=assets.joinpath("viewer.css").read_text(encoding="utf-8"),
-        js=assets.joinpath("viewer.js").read_text(encoding="utf-8"),
+        js=js,
         # "<" escaped so that no "</script>" in a label can end the data block
         data=json.dumps(payload, separators=(",", ":")).replace("<", "\\u003c"),
     )
     return atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+def script_hash(script: str) -> str:
+    """The CSP source ``'sha256-...'`` that allows exactly this inline script.
+
+    Examples
+    --------
+    >>> script_hash("")
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+    """
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
 
 
 def _labels(labels: Sequence[str] | None, arg: str) -> list[str] | None:

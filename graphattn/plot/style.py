@@ -19,9 +19,12 @@ from matplotlib.colors import LinearSegmentedColormap, to_rgb
 from matplotlib.figure import Figure
 
 from graphattn._files import atomic_write
+from graphattn._validate import check_number
 from graphattn.graph import TokenGraph
 
 __all__ = [
+    "MAX_DPI",
+    "check_dpi",
     "HEAD_COLORS",
     "MAX_GRAPH_EDGES",
     "MAX_MATRIX_TOKENS",
@@ -61,6 +64,7 @@ NONEDGE_HATCH = "////"
 MAX_GRAPH_EDGES = 2000  # graph drawings above this prune weak edges or bin tokens
 MAX_MATRIX_TOKENS = 512  # matrix images above this many tokens per side bin tokens
 MAX_LABELS = 80  # more tokens than this: label every k-th token only
+MAX_DPI = 2400  # resolutions above this make images of gigapixels (a 6-inch figure: 14400 px)
 SAVE_FORMATS = (".png", ".svg", ".pdf")
 
 
@@ -213,6 +217,21 @@ def check_path(path: str | os.PathLike, allowed: Sequence[str] = SAVE_FORMATS) -
     return path
 
 
+def check_dpi(dpi: object, name: str = "dpi") -> float:
+    """``dpi`` as a float in ``(0, MAX_DPI]``; checked before anything is drawn.
+
+    Examples
+    --------
+    >>> check_dpi(150)
+    150.0
+    >>> check_dpi(float("nan"), "--dpi")
+    Traceback (most recent call last):
+    ...
+    ValueError: --dpi must be a finite number in (0, 2400], got nan
+    """
+    return check_number(dpi, name, low=0, low_open=True, high=MAX_DPI)
+
+
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 150) -> Path:
     """Save ``fig`` as PNG, SVG or PDF (format from the extension), written atomically.
 
@@ -233,7 +252,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 150) -> Pa
     Raises
     ------
     ValueError
-        If the extension is not one of the three or the folder does not exist.
+        If the extension is not one of the three, the folder does not exist or
+        ``dpi`` is not in ``(0, MAX_DPI]``.
 
     Examples
     --------
@@ -248,6 +268,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 150) -> Pa
     if not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     path = check_path(path)
+    dpi = check_dpi(dpi)
     fmt = path.suffix.lower().lstrip(".")
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
 
