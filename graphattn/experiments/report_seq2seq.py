@@ -130,7 +130,8 @@ def plot_alignments(results: dict[str, Any], *, key: str = "raw", fig=None):
         ax.set_yticks(range(len(ex["tgt"])), ex["tgt"], fontsize=7)
         for i, j in enumerate(ex["align"]):
             if j >= 0:
-                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=1.2))
+                frame = Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", lw=1.2)
+                ax.add_patch(frame)
         ax.set_title(v["label"], fontsize=9)
     fig.suptitle(f"{results['name']}: cross-attention ({key}); red = true source", fontsize=9)
     return fig
@@ -170,7 +171,7 @@ def run_seq2seq_experiment(
             "cross": v.cross + (f" {v.window}" if v.window else "")
             + (f" {v.num_random}" if v.num_random else ""),
             "encoder": "full" if v.encoder_window is None else f"window {v.encoder_window}",
-            "decoder": "causal" if v.decoder_window is None else f"causal window {v.decoder_window}",
+            "decoder": "causal" if v.decoder_window is None else f"window {v.decoder_window}",
             "cross_edges_per_token": 8.0 if graph is None else graph.num_edges / 8,
             "runs": [train_seq2seq(exp, v, seed)[1] for seed in exp.seeds],
         }

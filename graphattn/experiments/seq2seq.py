@@ -34,7 +34,7 @@ import torch
 
 from graphattn._validate import check_int
 from graphattn.experiments.config import TrainConfig
-from graphattn.experiments.tasks_seq2seq import EOS, PAD, SEQ2SEQ_TASKS, ReorderTask
+from graphattn.experiments.tasks_seq2seq import EOS, PAD, SEQ2SEQ_TASKS, MonotonicTask, ReorderTask
 from graphattn.flow import cross_rollout
 from graphattn.graph import TokenGraph
 from graphattn.nn import GraphSeq2Seq
@@ -44,6 +44,7 @@ __all__ = [
     "Seq2SeqExperiment",
     "Seq2SeqModel",
     "Seq2SeqVariant",
+    "cross_attention_experiments",
     "diagonal_window",
     "no_cross",
     "random_cross",
@@ -55,7 +56,7 @@ CROSS_KINDS = ("full", "window", "random", "none")
 
 
 def diagonal_window(n: int, m: int, window: int) -> TokenGraph:
-    """Cross graph: decoder token ``i`` reads source tokens ``|j - c_i| < window``, ``c_i = min(i, m-1)``.
+    """Cross graph: decoder token ``i`` reads sources ``|j - c_i| < window``, ``c_i = min(i, m-1)``.
 
     The monotonic (diagonal) alignment of equal-length sentences; row ``i``
     depends on ``i`` and ``m`` only, so a model generating more tokens than
@@ -129,9 +130,10 @@ class Seq2SeqVariant:
         needs = {"window": "window", "random": "num_random"}.get(self.cross)
         for name in ("window", "num_random"):
             if (getattr(self, name) is not None) != (name == needs):
+                kind = "window" if name == "window" else "random"
                 raise ValueError(
-                    f"{self.label!r}: {name} goes with cross={'window' if name == 'window' else 'random'!r}"
-                    f" only, got cross={self.cross!r}, {name}={getattr(self, name)!r}"
+                    f"{self.label!r}: {name} goes with cross={kind!r} only, got "
+                    f"cross={self.cross!r}, {name}={getattr(self, name)!r}"
                 )
             if name == needs:
                 check_int(getattr(self, name), name, low=1)
@@ -396,4 +398,34 @@ def alignment_example(model: GraphSeq2Seq, exp: Seq2SeqExperiment) -> dict[str, 
         "align": batch.align[0].tolist(),
         "raw": [[round(float(v), 4) for v in row] for row in raw],
         "rollout": [[round(float(v), 4) for v in row] for row in rollout],
+    }
+
+
+def cross_attention_experiments() -> dict[str, Seq2SeqExperiment]:
+    """The experiments of ``docs/experiments.md``: the same variants on both tasks.
+
+    Run by ``python examples/experiment_seq2seq.py`` (a test checks that the
+    committed results are these configs).
+
+    Examples
+    --------
+    >>> sorted(cross_attention_experiments())
+    ['monotonic', 'reorder']
+    """
+    variants = (
+        Seq2SeqVariant("full"),
+        Seq2SeqVariant("window 1", cross="window", window=1),
+        Seq2SeqVariant("random 2", cross="random", num_random=2),
+        Seq2SeqVariant("none", cross="none"),
+        Seq2SeqVariant("full, enc 1", encoder_window=1),
+        Seq2SeqVariant("window 1, enc 1", cross="window", window=1, encoder_window=1),
+        Seq2SeqVariant("window 2, enc 1", cross="window", window=2, encoder_window=1),
+        Seq2SeqVariant("window 3, enc 1", cross="window", window=3, encoder_window=1),
+    )
+    train = TrainConfig(steps=300, batch_size=32, lr=3e-3, warmup=30, eval_every=300,
+                        log_every=25, eval_batches=2, eval_batch_size=64)
+    return {
+        name: Seq2SeqExperiment(task=task, variants=variants, train=train, seeds=(0, 1),
+                                name=f"cross graphs on the {name} task")
+        for name, task in (("reorder", ReorderTask()), ("monotonic", MonotonicTask()))
     }
