@@ -7,11 +7,8 @@ import pytest
 import torch
 
 from graphattn.experiments.config import TrainConfig
-from graphattn.experiments.report_seq2seq import (
-    plot_alignments,
-    run_seq2seq_experiment,
-    strict_json,
-)
+from graphattn.experiments.report import strict_json
+from graphattn.experiments.report_seq2seq import plot_alignments, run_seq2seq_experiment
 from graphattn.experiments.seq2seq import (
     Seq2SeqExperiment,
     Seq2SeqModel,

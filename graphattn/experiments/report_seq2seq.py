@@ -11,7 +11,6 @@ first validation sentence, seed of the first run).
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -19,28 +18,14 @@ from typing import Any
 import torch
 
 from graphattn._files import atomic_write
+from graphattn.experiments.report import strict_json
 from graphattn.experiments.seq2seq import Seq2SeqExperiment, train_seq2seq
 
-__all__ = ["plot_alignments", "run_seq2seq_experiment", "seq2seq_table", "strict_json"]
+__all__ = [
+    "plot_alignments", "run_seq2seq_experiment", "seq2seq_table", "write_seq2seq_report"
+]
 
 METRICS = ("exact_match", "token_acc", "align_raw", "align_rollout")
-
-
-def strict_json(value: Any) -> Any:
-    """``value`` with every non-finite float replaced by None (JSON has no NaN).
-
-    Examples
-    --------
-    >>> strict_json({"a": [1.0, float("nan")], "b": float("inf")})
-    {'a': [1.0, None], 'b': None}
-    """
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: strict_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict_json(v) for v in value]
-    return value
 
 
 def _cell(values: list[float | None]) -> str:
