@@ -166,3 +166,15 @@ def test_run_writes_strict_json_table_and_plots(tmp_path):
     fig = plot_alignments(res, key="rollout")
     assert [ax.get_title() for ax in fig.axes] == ["full", "none", "random 2"]
     assert strict_json([math.nan]) == [None]
+
+
+def test_committed_results_are_the_documented_configs():
+    from pathlib import Path
+
+    from graphattn.experiments import cross_attention_experiments
+
+    root = Path(__file__).resolve().parents[1] / "docs" / "img" / "experiments" / "seq2seq"
+    for name, exp in cross_attention_experiments().items():
+        data = json.loads((root / name / "results.json").read_text())
+        assert data["config"] == json.loads(json.dumps(exp.to_dict()))
+        assert all(len(v["runs"]) == len(exp.seeds) for v in data["variants"])

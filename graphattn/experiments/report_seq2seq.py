@@ -106,8 +106,12 @@ def plot_alignments(results: dict[str, Any], *, key: str = "raw", fig=None):
     from matplotlib.patches import Rectangle
 
     shown = [v for v in results["variants"] if v["runs"] and v["runs"][0].get("example")]
-    fig = fig or Figure(figsize=(3.2 * max(1, len(shown)), 3.4))
-    axes = fig.subplots(1, max(1, len(shown)), squeeze=False)[0]
+    cols = min(4, max(1, len(shown)))
+    rows = -(-max(1, len(shown)) // cols)
+    fig = fig or Figure(figsize=(3.3 * cols, 3.3 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False).flatten()
+    for ax in axes[len(shown):]:
+        ax.set_axis_off()
     for ax, v in zip(axes, shown, strict=False):
         ex = v["runs"][0]["example"]
         ax.imshow(torch.tensor(ex[key]).numpy(), cmap="viridis", vmin=0.0, aspect="auto")

@@ -46,6 +46,7 @@ __all__ = [
     "Seq2SeqVariant",
     "cross_attention_experiments",
     "diagonal_window",
+    "new_model",
     "no_cross",
     "random_cross",
     "train_seq2seq",
@@ -232,7 +233,8 @@ class Seq2SeqExperiment:
         }
 
 
-def _new_model(exp: Seq2SeqExperiment, variant: Seq2SeqVariant, seed: int) -> GraphSeq2Seq:
+def new_model(exp: Seq2SeqExperiment, variant: Seq2SeqVariant, seed: int) -> GraphSeq2Seq:
+    """The freshly seeded model of a run: ``torch.manual_seed(seed)``, then the variant's graphs."""
     task, m = exp.task, exp.model
     torch.manual_seed(seed)
     return GraphSeq2Seq(
@@ -283,7 +285,7 @@ def train_seq2seq(
     (['align_raw', 'align_rollout', 'curve', 'exact_match'], 2)
     """
     t = exp.train
-    model = _new_model(exp, variant, seed)
+    model = new_model(exp, variant, seed)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     curve, seconds = [], 0.0
     for step in range(t.steps):
