@@ -178,3 +178,22 @@ def test_committed_results_are_the_documented_configs():
         data = json.loads((root / name / "results.json").read_text())
         assert data["config"] == json.loads(json.dumps(exp.to_dict()))
         assert all(len(v["runs"]) == len(exp.seeds) for v in data["variants"])
+
+
+def test_cli_runs_the_cross_attention_experiment(tmp_path, monkeypatch, capsys):
+    import graphattn.commands.experiment as command
+    from graphattn import cli
+
+    ran = []
+
+    def fake(exp, out, command=None):
+        ran.append((exp.task.__class__.__name__, str(out)))
+        return {"variants": []}
+
+    monkeypatch.setattr(command, "run_seq2seq_experiment", fake)
+    out = tmp_path / "x"
+    assert cli.main(["experiment", "--cross-attention", "reorder", "--out", str(out)]) == 0
+    assert ran == [("ReorderTask", str(out / "reorder"))]
+    assert cli.main(["experiment", "--cross-attention", "--out", str(out)]) == 0
+    assert [r[0] for r in ran[1:]] == ["MonotonicTask", "ReorderTask"]
+    assert "wrote" in capsys.readouterr().out

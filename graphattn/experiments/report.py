@@ -244,12 +244,7 @@ def plot_accuracy(results: dict[str, Any], axes=None):
         filled = e["layers_to_reach"] is not None and e["layers_to_reach"] <= e["n_layers"]
         right.scatter([ltr], [acc], s=40, zorder=3, color=color if filled else "none",
                       edgecolors=color, label=f"{e['label']} ({e['n_layers']} layers)")
-    for ax in axes:
-        if results.get("chance") is not None:
-            ax.axhline(results["chance"], color="gray", linestyle="--", linewidth=1,
-                       label=f"chance ({results['chance']:.3f})")
-        ax.set_ylim(-0.05, 1.05)
-        ax.grid(alpha=0.3)
+    _chance_lines(results, axes)
     left.set_xlabel("density (edges / N²)")
     left.set_ylabel("validation accuracy")
     right.set_xlabel("layers to reach every earlier token")
@@ -261,6 +256,16 @@ def plot_accuracy(results: dict[str, Any], axes=None):
         left.legend(fontsize=7, loc="center right")
     left.figure.suptitle(_title(results), fontsize=9)
     return left, right
+
+
+def _chance_lines(results: dict[str, Any], axes) -> None:
+    """A labelled dashed line at chance accuracy (where known), the y range and a grid."""
+    for ax in axes:
+        if results.get("chance") is not None:
+            ax.axhline(results["chance"], color="gray", linestyle="--", linewidth=1,
+                       label=f"chance ({results['chance']:.3f})")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
 
 
 def _write_text(path: Path, text: str) -> None:
