@@ -169,7 +169,14 @@ class GraphSeq2Seq(nn.Module):
     callable ``(n, m) -> graph``); each may be a list, one per layer.
     ``pad_id`` tokens are masked out of every attention on both sides (and
     out of :meth:`loss`). Parameters are those of
-    :class:`~graphattn.nn.GraphSeq2SeqConfig`.
+    :class:`~graphattn.nn.GraphSeq2SeqConfig` (its comments say what each is).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a non-positive size, a special id outside the target vocabulary,
+        a graph spec that is not one, an unknown pattern name or a per-layer
+        list of the wrong length.
 
     Examples
     --------
@@ -246,6 +253,7 @@ class GraphSeq2Seq(nn.Module):
 
     # ------------------------------------------------------------- graphs
     def _graph(self, spec: object, n: int, m: int | None) -> TokenGraph:
+        """The graph of one spec for ``n`` targets (and ``m`` sources for cross specs)."""
         if isinstance(spec, TokenGraph):
             return spec
         if callable(spec):
@@ -303,11 +311,15 @@ class GraphSeq2Seq(nn.Module):
             )
         return ids
 
-    def _embed(self, ids: torch.Tensor, emb: nn.Embedding, pos: nn.Embedding, start: int = 0):
+    def _embed(
+        self, ids: torch.Tensor, emb: nn.Embedding, pos: nn.Embedding, start: int = 0
+    ) -> torch.Tensor:
         positions = torch.arange(start, start + ids.shape[1], device=ids.device)  # (N,)
         return self.drop(emb(ids) + pos(positions))  # (B, N, C)
 
-    def _bias(self, graph: TokenGraph, valid: torch.Tensor | None, x: torch.Tensor):
+    def _bias(
+        self, graph: TokenGraph, valid: torch.Tensor | None, x: torch.Tensor
+    ) -> torch.Tensor | None:
         """Padding bias of ``graph`` for sources ``valid (B, M)``, or None without padding."""
         if valid is None:
             return None
@@ -332,7 +344,16 @@ class GraphSeq2Seq(nn.Module):
                 found.append((g, w))
         return self.encoder.norm(x), found
 
-    def _decode(self, x, memory, graphs, valid, src_valid, need_weights, caches=None):
+    def _decode(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor,
+        graphs: tuple[list[TokenGraph], list[TokenGraph]],
+        valid: torch.Tensor | None,
+        src_valid: torch.Tensor | None,
+        need_weights: bool,
+        caches: list[LayerKVCache] | None = None,
+    ) -> tuple[torch.Tensor, LayerWeights | None, LayerWeights | None]:
         """Decoder layers, final norm and head on embedded targets ``x (B, N, C)``."""
         self_layers, cross_layers = ([], []) if need_weights else (None, None)
         caches = caches or [None] * len(self.decoder.layers)
