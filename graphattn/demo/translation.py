@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from graphattn.experiments.seq2seq import Seq2SeqExperiment, Seq2SeqVariant, new_model
+from graphattn.experiments.tasks_seq2seq import BOS, EOS, PAD
 
 __all__ = ["DATA_DIR", "TRANSLATION_MODELS", "load_translation_model", "translate_with_weights"]
 
@@ -61,8 +62,7 @@ def demo_experiment() -> Seq2SeqExperiment:
     """The experiment the shipped models were trained in (the documented one's budget)."""
     from graphattn.experiments import cross_attention_experiments
 
-    exp = cross_attention_experiments()["reorder"]
-    return exp
+    return cross_attention_experiments()["reorder"]
 
 
 @torch.no_grad()
@@ -82,10 +82,10 @@ def translate_with_weights(model: Any, words: list[str]) -> dict[str, Any]:
     unknown = [w for w in words if w not in vocab[3:]]
     if unknown:
         raise ValueError(f"unknown source words {unknown}; known: {vocab[3:]}")
-    src = torch.tensor([[vocab.index(w) for w in words] + [2]])  # (1, M) with EOS
+    src = torch.tensor([[vocab.index(w) for w in words] + [EOS]])  # (1, M) with EOS
     out_ids = model.generate(src, max_new_tokens=task.max_tgt_len)[0]  # (T,)
-    out_ids = out_ids[out_ids != 0]
-    tgt = torch.cat([torch.tensor([1]), out_ids])[None, :-1]  # (1, N) BOS + all but the last
+    out_ids = out_ids[out_ids != PAD]
+    tgt = torch.cat([torch.tensor([BOS]), out_ids])[None, :-1]  # (1, N) BOS + all but the last
     res = model(src, tgt, need_weights=True)
     enc, dec, cross = res.sequence_layers(0)
     src_words = [*words, "<eos>"]
