@@ -490,3 +490,12 @@ def test_plots_show_task_parameters_and_label_chance():
     for ax in (left, right):
         assert "chance (0.125)" in [t.get_text() for t in ax.get_legend().get_texts()]
     assert "n_keys=8" in plot_loss_curves(res).get_title()
+
+
+def test_cli_reports_a_nan_loss_as_an_error(tmp_path, capsys):
+    d = tiny_dict()
+    d["train"]["lr"] = 1e30
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(d))
+    assert cli.main(["experiment", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert "training loss became" in capsys.readouterr().err
