@@ -33,6 +33,7 @@ from graphattn.nn import (
     GraphAttention,
     GraphDecoderLayer,
     GraphLM,
+    GraphSeq2Seq,
     GraphTransformer,
     GraphTransformerLayer,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "GraphAttention",
     "GraphDecoderLayer",
     "GraphLM",
+    "GraphSeq2Seq",
     "GraphTransformer",
     "GraphTransformerLayer",
     "TokenGraph",

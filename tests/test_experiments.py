@@ -140,8 +140,9 @@ def test_pattern_from_saved_file_and_from_function(tmp_path):
     # the bidirectional full pattern is made causal
     assert cfg.patterns[1].build(12, "p") == patterns.causal(12)
     d["patterns"] = [{"label": "bad", "function": "graphattn.patterns:no_such"}]
+    bad = config_from_dict(d)  # a function is imported when the run starts, not at load
     with pytest.raises(ValueError, match=r"patterns\[0\] \('bad'\)"):
-        config_from_dict(d)
+        run_experiment(bad, tmp_path / "out", progress=False)
     d["patterns"] = [{"label": "small", "file": str(tmp_path / "g.json")}]
     d["task"]["seq_len"] = 16
     with pytest.raises(ValueError, match="task.seq_len=16"):
@@ -395,3 +396,106 @@ def test_table_shows_every_seed_when_there_are_several():
     assert "| 0.625 ± 0.530 (1.000 / 0.250) |" in row and "| never |" in row
     one = markdown_table({"patterns": [entry | {"runs": [run | {"val_acc": 0.25}]}]})
     assert "| 0.250 |" in one.splitlines()[2]
+
+
+# ------------------------------------------------ experiments say what they ran
+
+@pytest.mark.parametrize("lr", ["inf", "nan", "-inf"])
+def test_non_finite_learning_rate_is_refused_at_load(tmp_path, lr):
+    path = tmp_path / "c.toml"
+    path.write_text(f'[task]\nname = "copy"\n[train]\nlr = {lr}\n'
+                    '[[patterns]]\nlabel = "c"\npattern = "causal"\n')
+    with pytest.raises(ValueError, match="train.lr must be a finite number"):
+        load_config(path)
+
+
+def test_nan_loss_stops_the_run_with_a_clear_error(tmp_path):
+    d = tiny_dict()
+    d["train"]["lr"] = 1e30  # finite, but the weights overflow within a few steps
+    with pytest.raises(FloatingPointError, match="training loss became (nan|inf) at step"):
+        run_experiment(config_from_dict(d), tmp_path, progress=False)
+
+
+def test_results_json_is_strict_json(tmp_path):
+    from graphattn.experiments.report import write_report
+
+    res = {"name": "n", "status": "complete", "chance": float("nan"), "patterns": []}
+    write_report(res, tmp_path, plots=False)
+    text = (tmp_path / "results.json").read_text()
+    assert "NaN" not in text
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c))["chance"] is None
+
+
+DOC = ROOT / "docs" / "experiments.md"
+
+
+def test_every_config_on_the_experiments_page_is_one_whose_results_it_shows():
+    import re
+
+    tomllib = pytest.importorskip("tomllib")
+    shown = [default_config(), load_config(ROOT / "examples" / "experiment_four_pairs.toml")]
+    blocks = re.findall(r"```toml\n(.*?)```", DOC.read_text(), flags=re.S)
+    assert blocks
+    for block in blocks:
+        assert config_from_dict(tomllib.loads(block)) in shown
+
+
+def test_every_task_field_default_is_documented():
+    import dataclasses
+
+    from graphattn.experiments import SEQ2SEQ_TASKS
+    from graphattn.experiments.tasks import TASKS
+
+    text = DOC.read_text()
+    for cls in [*TASKS.values(), *SEQ2SEQ_TASKS.values()]:
+        for f in dataclasses.fields(cls):
+            if f.init:
+                value = f'"{f.default}"' if isinstance(f.default, str) else f.default
+                assert f"`{f.name} = {value}`" in text, (cls.__name__, f.name)
+
+
+def test_function_is_imported_from_the_working_directory_only_when_the_run_starts(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "my_patterns_mod.py").write_text(
+        "import pathlib\n"
+        "pathlib.Path('imported.txt').write_text('yes')\n"
+        "from graphattn import patterns\n"
+        "def local(n):\n    return patterns.sliding_window(n, 2)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", ".")])
+    d = tiny_dict()
+    d["patterns"] = [{"label": "mine", "function": "my_patterns_mod:local"}]
+    cfg = config_from_dict(d)
+    assert not (tmp_path / "imported.txt").exists()  # loading ran no code
+    res = run_experiment(cfg, tmp_path / "out", progress=False)
+    assert (tmp_path / "imported.txt").exists() and res["status"] == "complete"
+    assert str(tmp_path) not in __import__("sys").path
+
+
+def test_plots_show_task_parameters_and_label_chance():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from graphattn.experiments.report import plot_accuracy, plot_loss_curves
+
+    res = {"name": "demo", "chance": 0.125, "config": default_config().to_dict(), "patterns": [
+        {"label": "causal", "density": 0.5, "layers_to_reach": 1, "n_layers": 2,
+         "runs": [{"val_acc": 1.0, "val_loss": 0.0, "status": "complete",
+                   "curve": [[1, 2.0]]}]}]}
+    left, right = plot_accuracy(res)
+    title = left.figure._suptitle.get_text()
+    assert "task recall: seq_len=32, n_pairs=1, n_queries=1, distance=16" in title
+    for ax in (left, right):
+        assert "chance (0.125)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "n_keys=8" in plot_loss_curves(res).get_title()
+
+
+def test_cli_reports_a_nan_loss_as_an_error(tmp_path, capsys):
+    d = tiny_dict()
+    d["train"]["lr"] = 1e30
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps(d))
+    assert cli.main(["experiment", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert "training loss became" in capsys.readouterr().err

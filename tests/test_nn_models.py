@@ -13,6 +13,8 @@ from graphattn import TokenGraph, patterns
 from graphattn.nn import (
     GraphLM,
     GraphLMConfig,
+    GraphSeq2Seq,
+    GraphSeq2SeqConfig,
     GraphTransformer,
     GraphTransformerConfig,
     LMOutput,
@@ -101,7 +103,12 @@ def test_transformer_errors():
 
 
 @pytest.mark.parametrize(
-    ("cls", "config_cls"), [(GraphTransformer, GraphTransformerConfig), (GraphLM, GraphLMConfig)]
+    ("cls", "config_cls"),
+    [
+        (GraphTransformer, GraphTransformerConfig),
+        (GraphLM, GraphLMConfig),
+        (GraphSeq2Seq, GraphSeq2SeqConfig),
+    ],
 )
 def test_config_defaults_match_constructor(cls, config_cls):
     params = inspect.signature(cls.__init__).parameters

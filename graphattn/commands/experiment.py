@@ -5,8 +5,17 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
-from graphattn.experiments import default_config, load_config, markdown_table, run_experiment
+from graphattn.experiments import (
+    cross_attention_experiments,
+    default_config,
+    load_config,
+    markdown_table,
+    run_experiment,
+    run_seq2seq_experiment,
+)
+from graphattn.experiments.report_seq2seq import seq2seq_table
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -35,13 +44,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--fresh", action="store_true", help="delete this experiment's checkpoints and start over"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--cross-attention",
+        nargs="?",
+        const="both",
+        choices=["both", "reorder", "monotonic"],
+        metavar="TASK",
+        help="instead, train GraphSeq2Seq under different cross graphs on a translation task "
+        "(reorder, monotonic or both; the experiment of docs/experiments.md) into OUT/TASK",
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the experiment; 0 when complete, 130 when interrupted (run again to resume)."""
-    cfg = default_config() if args.config is None else load_config(args.config)
     command = "graphattn " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["experiment"] else None
+    if args.cross_attention is not None:
+        return _cross_attention(args, command)
+    cfg = default_config() if args.config is None else load_config(args.config)
     results = run_experiment(
         cfg, args.out, resume=not args.fresh, progress=not args.no_progress, command=command
     )
@@ -50,4 +70,17 @@ def run(args: argparse.Namespace) -> int:
     if results["status"] != "complete":
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
+    return 0
+
+
+def _cross_attention(args: argparse.Namespace, command: str | None) -> int:
+    """The encoder-decoder experiment(s): one results folder per task under ``args.out``."""
+    if args.config is not None:
+        raise ValueError("--cross-attention runs the documented experiment; it takes no CONFIG")
+    experiments = cross_attention_experiments()
+    names = sorted(experiments) if args.cross_attention == "both" else [args.cross_attention]
+    for name in names:
+        results = run_seq2seq_experiment(experiments[name], Path(args.out) / name, command=command)
+        print(f"{name}:\n{seq2seq_table(results)}")
+        print(f"wrote {args.out}/{name}/results.md, results.json, alignments.png")
     return 0

@@ -268,7 +268,7 @@ def _draw_pictures(run: DemoRun, pattern: str, chosen: list[int], pictures: _Pic
     drift = _drift(run, pattern)
     pictures.draw("patterns", "sparse graphs", lambda p: fig_patterns(run, drift, p))
     if two:
-        pictures.draw("cross", "cross-attention", lambda p: fig_cross(run, p))
+        pictures.draw("cross", "cross-attention", fig_cross)
     return distances, drift
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,8 +131,10 @@ class PatternConfig:
     Exactly one of ``pattern``, ``file`` and ``function`` is given.
     ``function`` is ``"module:function"``, importable from the working
     directory, called as ``function(n)`` and returning a
-    :class:`~graphattn.graph.TokenGraph` on ``n`` tokens. The graph used is
-    always made causal (``graph & causal``).
+    :class:`~graphattn.graph.TokenGraph` on ``n`` tokens. A config with a
+    ``function`` runs code, like a Python script: the module is imported
+    (its top-level code runs) when the experiment starts, not when the config
+    is loaded. The graph used is always made causal (``graph & causal``).
 
     Examples
     --------
@@ -184,8 +187,7 @@ class PatternConfig:
             elif self.file is not None:
                 graph = TokenGraph.load(self.file)
             else:
-                module, name = self.function.split(":")
-                graph = getattr(importlib.import_module(module), name)(n)
+                graph = _import_function(self.function)(n)
         except (ValueError, TypeError, OSError, ImportError, AttributeError) as err:
             raise ValueError(f"{where} ({self.label!r}): {err}") from None
         if not isinstance(graph, TokenGraph):
@@ -198,6 +200,25 @@ class PatternConfig:
         causal = graph & patterns.causal(n)
         causal.name = graph.name
         return causal
+
+
+def _import_function(spec: str) -> Any:
+    """The function ``"module:function"``, importing the module from the working directory first.
+
+    The working directory is put at the front of ``sys.path`` for the import
+    (and taken out again), so the installed ``graphattn`` command, whose
+    ``sys.path[0]`` is its own script folder, finds a module next to the user.
+    """
+    module, name = spec.split(":")
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return getattr(importlib.import_module(module), name)
+    finally:
+        if added:
+            sys.path.remove(cwd)
 
 
 @dataclass(frozen=True)
@@ -248,7 +269,8 @@ class ExperimentConfig:
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds: must be distinct, got {list(self.seeds)}")
         for k, p in enumerate(self.patterns):
-            p.build(self.task.seq_len, f"patterns[{k}]")  # fails now, not after training
+            if p.function is None:  # a function runs code: imported when the run starts
+                p.build(self.task.seq_len, f"patterns[{k}]")  # fails now, not after training
 
     def layers_of(self, pattern: PatternConfig) -> int:
         """Number of layers of the model trained on ``pattern``."""

@@ -15,7 +15,31 @@ from typing import Any
 
 from graphattn._files import atomic_write
 
-__all__ = ["markdown_table", "plot_accuracy", "plot_loss_curves", "summarize", "write_report"]
+__all__ = [
+    "markdown_table",
+    "plot_accuracy",
+    "plot_loss_curves",
+    "strict_json",
+    "summarize",
+    "write_report",
+]
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None (JSON has no NaN).
+
+    Examples
+    --------
+    >>> strict_json({"a": [1.0, float("nan")], "b": float("inf")})
+    {'a': [1.0, None], 'b': None}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def _mean(values: list[float]) -> float | None:
@@ -122,6 +146,15 @@ def _markdown(results: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _title(results: dict[str, Any]) -> str:
+    """The experiment's name and, when the results carry the config, its task with parameters."""
+    task = results.get("config", {}).get("task")
+    if not task:
+        return results["name"]
+    params = ", ".join(f"{k}={v}" for k, v in task.items() if k != "name")
+    return f"{results['name']}\ntask {task['name']}: {params}"
+
+
 def plot_loss_curves(results: dict[str, Any], ax=None):
     """Training loss against step, one line per pattern (mean over its seeds).
 
@@ -153,7 +186,7 @@ def plot_loss_curves(results: dict[str, Any], ax=None):
         ax.plot(steps, mean, label=e["label"], linewidth=1.5)
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss")
-    ax.set_title(results["name"], fontsize=10)
+    ax.set_title(_title(results), fontsize=8)
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend(fontsize=8)
@@ -211,20 +244,28 @@ def plot_accuracy(results: dict[str, Any], axes=None):
         filled = e["layers_to_reach"] is not None and e["layers_to_reach"] <= e["n_layers"]
         right.scatter([ltr], [acc], s=40, zorder=3, color=color if filled else "none",
                       edgecolors=color, label=f"{e['label']} ({e['n_layers']} layers)")
-    for ax in axes:
-        if results.get("chance") is not None:
-            ax.axhline(results["chance"], color="gray", linestyle="--", linewidth=1)
-        ax.set_ylim(-0.05, 1.05)
-        ax.grid(alpha=0.3)
+    _chance_lines(results, axes)
     left.set_xlabel("density (edges / N²)")
     left.set_ylabel("validation accuracy")
     right.set_xlabel("layers to reach every earlier token")
     ticks = sorted(set(known))
     right.set_xticks(ticks + [never], [str(t) for t in ticks] + ["never"])
-    if points:
+    if points or results.get("chance") is not None:
         right.legend(fontsize=7, title="filled: reach within its layers", title_fontsize=7)
-    left.figure.suptitle(results["name"], fontsize=10)
+    if results.get("chance") is not None:
+        left.legend(fontsize=7, loc="center right")
+    left.figure.suptitle(_title(results), fontsize=9)
     return left, right
+
+
+def _chance_lines(results: dict[str, Any], axes) -> None:
+    """A labelled dashed line at chance accuracy (where known), the y range and a grid."""
+    for ax in axes:
+        if results.get("chance") is not None:
+            ax.axhline(results["chance"], color="gray", linestyle="--", linewidth=1,
+                       label=f"chance ({results['chance']:.3f})")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -249,7 +290,7 @@ def write_report(results: dict[str, Any], out_dir: str | os.PathLike, *, plots: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "results.json", out / "results.md"]
-    _write_text(written[0], json.dumps(results, indent=1) + "\n")
+    _write_text(written[0], json.dumps(strict_json(results), indent=1, allow_nan=False) + "\n")
     _write_text(written[1], _markdown(results))
     if plots:
         from matplotlib.figure import Figure  # no pyplot: the caller's backend is untouched

@@ -16,6 +16,10 @@ loss curve, validation loss and accuracy, tokens per second and peak memory.
   renamed). Running again with the same config continues from there; finished
   runs are not trained again. A checkpoint made under a different config is
   refused, never silently mixed in.
+- **Numbers or an error.** A training loss that becomes NaN or infinite
+  stops the run with a ``FloatingPointError`` naming the step and the
+  learning rate (a learning rate of ``inf`` or ``nan`` is refused when the
+  config is loaded).
 - **Ctrl-C** finishes the current step, saves a checkpoint and writes the
   partial results (``status: "interrupted"``); a second Ctrl-C stops at once
   (the last checkpoint is still consistent).
@@ -351,6 +355,11 @@ def _train_step(
         group["lr"] = _lr(step, cfg)
     logits = model(x.to(device)).logits  # (B, N, V)
     loss = F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), ignore_index=IGNORE)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"the training loss became {loss.item()} at step {step} (lr {_lr(step, cfg):g}); "
+            "lower train.lr or check the task"
+        )
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()

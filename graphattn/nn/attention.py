@@ -341,9 +341,21 @@ class GraphAttention(nn.Module):
         """
         key, value = self._check_inputs(x, graph, context)
         q, k, v = self._project(x, key, value)
-        q = q.unflatten(-1, (self.num_heads, self.head_dim))  # (..., N, H, D)
         k = k.unflatten(-1, (self.num_kv_heads, self.head_dim))  # (..., M, H_kv, D)
         v = v.unflatten(-1, (self.num_kv_heads, self.head_dim))  # (..., M, H_kv, D)
+        return self._attend(q, k, v, graph, bias, need_weights)
+
+    def _attend(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        graph: TokenGraph | Sequence[TokenGraph],
+        bias: torch.Tensor | Sequence[torch.Tensor] | None,
+        need_weights: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attention of projected queries ``q (..., N, C)`` on ``k, v (..., M, H_kv, D)``."""
+        q = q.unflatten(-1, (self.num_heads, self.head_dim))  # (..., N, H, D)
         dropout_p = self.dropout if self.training else 0.0
         res = graph_attention(
             q, k, v, graph, bias=bias, dropout_p=dropout_p, return_weights=need_weights
@@ -351,6 +363,108 @@ class GraphAttention(nn.Module):
         out, weights = res if need_weights else (res, None)
         out = self.out_proj(out.flatten(-2))  # (..., N, C)
         return out, weights
+
+    # ------------------------------------------------------ cached keys/values
+    def project_kv(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of ``source`` tokens, to keep between calls of :meth:`attend`.
+
+        Parameters
+        ----------
+        source : Tensor ``(M, kdim)`` or ``(B, M, kdim)``
+            Source tokens (``kdim == vdim`` is required: one input for both).
+
+        Returns
+        -------
+        k, v : Tensor ``(M, H_kv, D)`` or ``(B, M, H_kv, D)``
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``source`` is not a floating tensor with ``kdim`` features or
+            ``kdim != vdim``.
+
+        Examples
+        --------
+        >>> k, v = GraphAttention(8, 2).project_kv(torch.randn(5, 8))
+        >>> k.shape
+        torch.Size([5, 2, 4])
+        """
+        if self.kdim != self.vdim:
+            raise ValueError(f"project_kv needs kdim == vdim, got {self.kdim} != {self.vdim}")
+        if not isinstance(source, torch.Tensor) or not source.is_floating_point():
+            raise TypeError(f"source must be a floating-point tensor, got {type(source).__name__}")
+        if source.dim() not in (2, 3) or source.shape[-1] != self.kdim:
+            raise ValueError(
+                f"source must have shape (M, {self.kdim}) or (B, M, {self.kdim}), "
+                f"got {tuple(source.shape)}"
+            )
+        _, k, v = self._project(source, source, source)
+        k = k.unflatten(-1, (self.num_kv_heads, self.head_dim))  # (..., M, H_kv, D)
+        v = v.unflatten(-1, (self.num_kv_heads, self.head_dim))  # (..., M, H_kv, D)
+        return k, v
+
+    def attend(
+        self,
+        x: torch.Tensor,
+        graph: TokenGraph,
+        kv: tuple[torch.Tensor, torch.Tensor],
+        *,
+        bias: torch.Tensor | None = None,
+        need_weights: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attend along ``graph`` to keys and values from :meth:`project_kv` (a KV cache).
+
+        ``attend(x, g, project_kv(src))`` equals ``forward(x, g, context=src)``.
+
+        Parameters
+        ----------
+        x : Tensor ``(N, C)`` or ``(B, N, C)``
+            Target tokens (queries).
+        graph : TokenGraph
+            ``N`` targets and ``M`` sources (a cross graph, or a self graph when ``M == N``).
+        kv : pair of Tensors ``(M, H_kv, D)`` or ``(B, M, H_kv, D)``
+            Projected keys and values of the ``M`` sources.
+        bias, need_weights
+            As in :meth:`forward`.
+
+        Returns
+        -------
+        out, weights
+            As in :meth:`forward`.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``x``, ``graph`` or ``kv`` do not fit together.
+
+        Examples
+        --------
+        >>> from graphattn import patterns
+        >>> attn, x, src = GraphAttention(8, 2), torch.randn(3, 8), torch.randn(5, 8)
+        >>> g = patterns.cross(3, 5)
+        >>> out, _ = attn.attend(x, g, attn.project_kv(src))
+        >>> torch.allclose(out, attn(x, g, context=src)[0], atol=1e-6)
+        True
+        """
+        self._check_x(x)
+        if not isinstance(graph, TokenGraph):
+            raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
+        k, v = kv
+        want = (*x.shape[:-2], graph.num_src_nodes, self.num_kv_heads, self.head_dim)
+        if graph.num_nodes != x.shape[-2] or k.shape != want or v.shape != want:
+            raise ValueError(
+                f"graph (N={graph.num_nodes}, M={graph.num_src_nodes}) needs x with N tokens and "
+                f"kv of shape {want}; got x {tuple(x.shape)}, k {tuple(k.shape)}, "
+                f"v {tuple(v.shape)}"
+            )
+        q = F.linear(x, *self._query_projection())  # (..., N, C)
+        return self._attend(q, k, v, graph, bias, need_weights)
+
+    def _query_projection(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Weight and bias of the query projection."""
+        c = self.embed_dim
+        w = self.q_proj_weight if self.in_proj_weight is None else self.in_proj_weight[:c]
+        return w, None if self.in_proj_bias is None else self.in_proj_bias[:c]
 
     # ------------------------------------------------------------ torch I/O
     @classmethod

@@ -10,6 +10,7 @@ of dense masks.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import torch
@@ -20,7 +21,7 @@ from graphattn._validate import check_positive_int, check_probability
 from graphattn.graph import TokenGraph
 from graphattn.nn.attention import GraphAttention
 
-__all__ = ["ACTIVATIONS", "GraphDecoderLayer", "GraphTransformerLayer"]
+__all__ = ["ACTIVATIONS", "GraphDecoderLayer", "GraphTransformerLayer", "LayerKVCache"]
 
 #: Feed-forward activations by name; ``"gelu"`` is the exact (erf) GELU.
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "gelu": F.gelu}
@@ -312,6 +313,42 @@ class GraphTransformerLayer(_LayerBase):
         return ref.train(self.training)
 
 
+@dataclass
+class LayerKVCache:
+    """Keys and values a :class:`GraphDecoderLayer` keeps between decoding steps.
+
+    Pass one per layer as ``cache=`` and the layer fills it in place. Shapes
+    are ``(B, T, H_kv, D)`` for the ``T`` decoder tokens so far and
+    ``(B, M, H_kv, D)`` for the memory (without the ``B`` for unbatched input).
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> layer, cache = GraphDecoderLayer(8, 2, 16, dropout=0.0), LayerKVCache()
+    >>> memory, first = torch.randn(1, 5, 8), torch.randn(1, 1, 8)
+    >>> _ = layer(first, memory, patterns.get("causal", 1), patterns.cross(1, 5), cache=cache)
+    >>> cache.self_kv[0].shape, cache.cross_kv[0].shape
+    (torch.Size([1, 1, 2, 4]), torch.Size([1, 5, 2, 4]))
+    """
+
+    self_kv: tuple[torch.Tensor, torch.Tensor] | None = None  # decoder tokens so far
+    cross_kv: tuple[torch.Tensor, torch.Tensor] | None = None  # the memory, projected once
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Append the keys and values of new decoder tokens (token dimension ``-3``)."""
+        if self.self_kv is not None:
+            k = torch.cat([self.self_kv[0], k], dim=-3)  # (..., T + new, H_kv, D)
+            v = torch.cat([self.self_kv[1], v], dim=-3)  # (..., T + new, H_kv, D)
+        self.self_kv = (k, v)
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep batch rows ``index`` (in that order), e.g. the surviving beams."""
+        for name in ("self_kv", "cross_kv"):
+            kv = getattr(self, name)
+            if kv is not None:
+                setattr(self, name, (kv[0][index], kv[1][index]))  # (B', ..., H_kv, D)
+
+
 class GraphDecoderLayer(_LayerBase):
     """Transformer decoder layer: self-attention on one graph, cross-attention on another.
 
@@ -410,6 +447,7 @@ class GraphDecoderLayer(_LayerBase):
         bias: torch.Tensor | None = None,
         cross_bias: torch.Tensor | None = None,
         need_weights: bool = False,
+        cache: LayerKVCache | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
         """Run the layer.
 
@@ -428,6 +466,12 @@ class GraphDecoderLayer(_LayerBase):
             :func:`padding_bias` for padded decoder tokens or padded memory.
         need_weights : bool, optional
             Also return both attentions' weights.
+        cache : LayerKVCache, optional
+            Incremental decoding: ``x`` holds only the new decoder tokens,
+            ``graph`` has them as targets and every decoder token so far (the
+            cached ones, then the new ones) as sources, and the cache is
+            updated in place: the new tokens' keys and values are appended and
+            the memory's are projected on the first call and reused.
 
         Returns
         -------
@@ -436,23 +480,52 @@ class GraphDecoderLayer(_LayerBase):
             With a leading ``B`` for batched input.
         """
         if self.norm_first:
-            h, w_self = self.self_attn(self.norm1(x), graph, bias=bias, need_weights=need_weights)
+            h, w_self = self._self_block(self.norm1(x), graph, bias, need_weights, cache)
             x = x + self.dropout1(h)
-            h, w_cross = self.multihead_attn(
-                self.norm2(x), cross_graph, context=memory, bias=cross_bias,
-                need_weights=need_weights,
+            h, w_cross = self._cross_block(
+                self.norm2(x), memory, cross_graph, cross_bias, need_weights, cache
             )
             x = x + self.dropout2(h)
             x = x + self._ff(self.norm3(x))
         else:
-            h, w_self = self.self_attn(x, graph, bias=bias, need_weights=need_weights)
+            h, w_self = self._self_block(x, graph, bias, need_weights, cache)
             x = self.norm1(x + self.dropout1(h))
-            h, w_cross = self.multihead_attn(
-                x, cross_graph, context=memory, bias=cross_bias, need_weights=need_weights
-            )
+            h, w_cross = self._cross_block(x, memory, cross_graph, cross_bias, need_weights, cache)
             x = self.norm2(x + self.dropout2(h))
             x = self.norm3(x + self._ff(x))
         return x, ((w_self, w_cross) if need_weights else None)
+
+    def _self_block(
+        self,
+        x: torch.Tensor,
+        graph: TokenGraph,
+        bias: torch.Tensor | None,
+        need_weights: bool,
+        cache: LayerKVCache | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Self-attention; with a cache, over the cached tokens and the new ones."""
+        if cache is None:
+            return self.self_attn(x, graph, bias=bias, need_weights=need_weights)
+        cache.append(*self.self_attn.project_kv(x))
+        return self.self_attn.attend(x, graph, cache.self_kv, bias=bias, need_weights=need_weights)
+
+    def _cross_block(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor,
+        cross_graph: TokenGraph,
+        cross_bias: torch.Tensor | None,
+        need_weights: bool,
+        cache: LayerKVCache | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Cross-attention; with a cache, on the memory's keys and values projected once."""
+        attn = self.multihead_attn
+        if cache is None:
+            return attn(x, cross_graph, context=memory, bias=cross_bias, need_weights=need_weights)
+        if cache.cross_kv is None:
+            cache.cross_kv = attn.project_kv(memory)
+        kv = cache.cross_kv
+        return attn.attend(x, cross_graph, kv, bias=cross_bias, need_weights=need_weights)
 
     def _ff(self, x: torch.Tensor) -> torch.Tensor:
         h = ACTIVATIONS[self.activation](self.linear1(x))  # (..., N, dim_feedforward)
