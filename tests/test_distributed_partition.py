@@ -174,3 +174,14 @@ def test_metis_without_pymetis_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pymetis", None)
     with pytest.raises(ImportError, match=r"graphattn\[distributed\]"):
         gd.partition(patterns.sliding_window(8, 2), 2, method="metis")
+
+
+def test_graph_attention_needs_a_process_group():
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        pytest.skip("a process group is already initialized")
+    part = gd.partition(patterns.sliding_window(4, 2), 1, method="contiguous")
+    q = torch.zeros(4, 1, 2)
+    with pytest.raises(RuntimeError, match="initialized process group"):
+        gd.graph_attention(q, q, q, part)

@@ -11,6 +11,9 @@ plus halo sources. Only the halo moves.
   (``"contiguous"``, ``"metis"``);
 - :mod:`~graphattn.distributed.partition`: :class:`Partition`, :func:`partition`,
   the per-rank local graphs;
+- :mod:`~graphattn.distributed.exchange`: the halo all-to-all and the agreement
+  on shapes (the only collectives);
+- :mod:`~graphattn.distributed.attention`: :func:`graph_attention` across ranks;
 - :mod:`~graphattn.distributed.cost`: bytes each rank sends, against an
   all-gather and a ring pass.
 
@@ -23,7 +26,16 @@ Examples
 Partition(world_size=2, method='contiguous', owned=[4, 4], halo=[0, 1])
 """
 
+from graphattn.distributed.attention import graph_attention
 from graphattn.distributed.cost import bytes_sent, rows_sent
 from graphattn.distributed.partition import LocalPlan, Partition, local_plan, partition
 
-__all__ = ["LocalPlan", "Partition", "bytes_sent", "local_plan", "partition", "rows_sent"]
+__all__ = [
+    "LocalPlan",
+    "Partition",
+    "bytes_sent",
+    "graph_attention",
+    "local_plan",
+    "partition",
+    "rows_sent",
+]
