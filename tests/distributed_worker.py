@@ -19,6 +19,8 @@ import torch.distributed as dist
 
 import graphattn.distributed as gd
 from graphattn import TokenGraph, graph_attention, patterns
+from graphattn.nn import GraphLM, GraphTransformer
+from graphattn.nn.parallel import shard_tokens
 
 GRAPHS = {
     "window": lambda: patterns.sliding_window(48, 5, causal=False),
@@ -120,6 +122,56 @@ def _no_grad_case(rank: int, world: int) -> dict:
     return {"out": _diff(out, graph_attention(q, k, v, g)[:, rows]), "rows": len(rows)}
 
 
+def _grad_diff(model: torch.nn.Module, ref: dict) -> float:
+    """Largest parameter-gradient difference, relative to the largest entry (at least 1)."""
+    return max(
+        float((p.grad - ref[name]).abs().max() / ref[name].abs().max().clamp_min(1.0))
+        for name, p in model.named_parameters()
+    )
+
+
+def _lm_case(rank: int, world: int, method: str) -> dict:
+    torch.manual_seed(0)
+    lm = GraphLM(30, 16, 2, 2, pattern=["causal", ("sliding_window", {"window": 4})], max_len=32)
+    idx = torch.randint(30, (2, 24), generator=torch.Generator().manual_seed(1))
+    ref_loss = lm.loss(idx)
+    ref_loss.backward()
+    ref = {name: p.grad.clone() for name, p in lm.named_parameters()}
+    lm.zero_grad()
+    part = gd.partition(lm.graphs(24)[0], world, method=method)
+    ids, targets = shard_tokens(idx, part, rank)
+    loss = lm.loss(ids, targets, partition=part)
+    loss.backward()
+    gd.sum_gradients(lm.parameters())
+    total = loss.detach().reshape(1).clone()
+    dist.all_reduce(total)
+    with torch.no_grad():
+        logits = lm(ids, partition=part).logits
+        ref_logits = lm(idx).logits[:, part.owned[rank]]
+    return {"loss": abs(float(total) - float(ref_loss.detach())), "grads_rel": _grad_diff(lm, ref),
+            "logits": _diff(logits, ref_logits), "rows": ids.shape[1]}  # fmt: skip
+
+
+def _transformer_case(rank: int, world: int, method: str) -> dict:
+    torch.manual_seed(0)
+    model = GraphTransformer(16, 2, 2, dim_feedforward=32, dropout=0.0, norm_first=True)
+    g1, g2 = GRAPHS["bigbird"](), GRAPHS["window"]()
+    x = torch.randn(2, 48, 16, generator=torch.Generator().manual_seed(2))
+    x0 = x.clone().requires_grad_(True)
+    out0 = model(x0, [g1, g2]).last_hidden_state
+    out0.square().sum().backward()
+    ref = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    p1 = gd.partition(g1, world, method=method)
+    rows = p1.owned[rank]
+    xl = x[:, rows].detach().requires_grad_(True)
+    out = model(xl, [p1, gd.partition_as(g2, p1)]).last_hidden_state
+    out.square().sum().backward()
+    gd.sum_gradients(model.parameters())
+    return {"out": _diff(out, out0[:, rows]), "grad_x": _diff(xl.grad, x0.grad[:, rows]),
+            "grads_rel": _grad_diff(model, ref), "rows": len(rows)}  # fmt: skip
+
+
 def run(rank: int, world: int) -> dict:
     results = {}
     for seed, (name, build) in enumerate(sorted(GRAPHS.items())):
@@ -130,6 +182,9 @@ def run(rank: int, world: int) -> dict:
                 results[f"{name}/{method}/B={batch}"] = _compare(g, part, rank, batch, seed)
     results.update(_bad_cases(rank, world))
     results["no_grad"] = _no_grad_case(rank, world)
+    for method in _methods():
+        results[f"model:lm/{method}"] = _lm_case(rank, world, method)
+        results[f"model:transformer/{method}"] = _transformer_case(rank, world, method)
     return results
 
 

@@ -96,6 +96,18 @@ def test_covers_every_method_and_edge_case(results):
     assert max(res["window/contiguous/B=None"]["halo"] for res in ranks) > 0
 
 
+def test_models_match_one_process(results):
+    world, ranks = results
+    names = [name for name in ranks[0] if name.startswith("model:")]
+    assert len(names) >= 2
+    for r, res in enumerate(ranks):
+        for name in names:
+            for key in ("loss", "grads_rel", "logits", "out", "grad_x"):
+                if key in res[name]:
+                    assert res[name][key] <= TOL, f"rank {r}, {name}: {key} {res[name][key]}"
+    assert sum(res["model:lm/contiguous"]["rows"] for res in ranks) == 24
+
+
 def test_bad_input_raises_on_every_rank(results):
     world, ranks = results
     for r, res in enumerate(ranks):

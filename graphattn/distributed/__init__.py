@@ -28,7 +28,14 @@ Partition(world_size=2, method='contiguous', owned=[4, 4], halo=[0, 1])
 
 from graphattn.distributed.attention import graph_attention
 from graphattn.distributed.cost import bytes_sent, rows_sent
-from graphattn.distributed.partition import LocalPlan, Partition, local_plan, partition
+from graphattn.distributed.exchange import sum_gradients
+from graphattn.distributed.partition import (
+    LocalPlan,
+    Partition,
+    local_plan,
+    partition,
+    partition_as,
+)
 
 __all__ = [
     "LocalPlan",
@@ -37,5 +44,7 @@ __all__ = [
     "graph_attention",
     "local_plan",
     "partition",
+    "partition_as",
     "rows_sent",
+    "sum_gradients",
 ]

@@ -20,7 +20,7 @@ import torch.distributed.nn.functional as dist_fn
 
 from graphattn.distributed.partition import Partition
 
-__all__ = ["agree", "exchange_halo", "group_device"]
+__all__ = ["agree", "exchange_halo", "group_device", "sum_gradients"]
 
 
 def group_device(group=None) -> torch.device:
@@ -93,3 +93,33 @@ def agree(
     for col, name in enumerate(names, start=1):
         if (table[:, col] != table[0, col]).any():
             raise ValueError(f"ranks disagree on {name}: {table[:, col].tolist()} (by rank)")
+
+
+def sum_gradients(parameters, group=None) -> None:
+    """Sum the gradients of ``parameters`` over the ranks of ``group``, in place.
+
+    One ``all_reduce`` of all gradients flattened together; a parameter
+    without a gradient counts as zeros (and gets the sum), so ranks whose
+    tokens did not reach a parameter still take part. For replicated
+    parameters under sequence or data parallelism whose per-rank losses sum
+    to the one-process loss, the result is the one-process gradient.
+
+    Parameters
+    ----------
+    parameters : iterable of Tensor
+        The same parameters in the same order on every rank (``model.parameters()``).
+    """
+    params = [p for p in parameters if p.requires_grad]
+    if not params:
+        return
+    flat = torch.cat([
+        (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params
+    ])  # (sum of numel,)
+    device = group_device(group)
+    reduced = flat.to(device)
+    dist.all_reduce(reduced, group=group)
+    reduced = reduced.to(flat.device)
+    start = 0
+    for p in params:
+        p.grad = reduced[start : start + p.numel()].view_as(p).clone()
+        start += p.numel()

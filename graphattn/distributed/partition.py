@@ -22,9 +22,10 @@ from graphattn._validate import check_int, check_positive_int
 from graphattn.distributed.assign import METHODS, contiguous_owners, metis_owners
 from graphattn.graph import TokenGraph
 
-__all__ = ["LocalPlan", "Partition", "local_plan", "partition"]
+__all__ = ["LocalPlan", "Partition", "local_plan", "partition", "partition_as"]
 
-# Per-rank local graphs, kept while their partition lives.
+# Per-rank local graphs, and partitions of other graphs with the same owners, kept while
+# their partition lives.
 LOCAL_PLANS = ObjectCache("distributed local plans")
 
 
@@ -214,6 +215,49 @@ def partition(
     else:
         owner, src_owner = contiguous_owners(graph, p)
     return _plan(graph, p, method, owner, src_owner)
+
+
+def partition_as(graph: TokenGraph, part: Partition) -> Partition:
+    """``graph`` partitioned with the owners of ``part`` (the same tokens, another graph).
+
+    Layers with different graphs over one sequence keep each token's
+    activations on one rank: every layer's partition must share the owners.
+    Built once per ``(part, graph)`` while ``part`` lives; ``part`` itself for
+    its own graph.
+
+    Raises
+    ------
+    TypeError
+        If ``graph`` is not a TokenGraph or ``part`` not a Partition.
+    ValueError
+        If ``graph`` has other token counts, or is cross where ``part``'s is not
+        (or the other way round).
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> part = partition(patterns.sliding_window(8, 2), 2, method="contiguous")
+    >>> full = partition_as(patterns.causal(8), part)
+    >>> [o.tolist() for o in full.owned] == [o.tolist() for o in part.owned]
+    True
+    >>> [h.tolist() for h in full.halo]
+    [[], [0, 1, 2, 3]]
+    """
+    if not isinstance(graph, TokenGraph):
+        raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
+    if not isinstance(part, Partition):
+        raise TypeError(f"part must be a Partition, got {type(part).__name__}")
+    if graph is part.graph:
+        return part
+    g = part.graph
+    sizes, got = (g.num_nodes, g.num_src_nodes, g.is_cross), (
+        graph.num_nodes, graph.num_src_nodes, graph.is_cross)  # fmt: skip
+    if sizes != got:
+        raise ValueError(
+            f"graph must have part.graph's (N, M, cross)={sizes}, got {got}"
+        )
+    return LOCAL_PLANS.get(part, ("as", id(graph)), lambda: _plan(
+        graph, part.world_size, part.method, part.owner, part.src_owner))  # fmt: skip
 
 
 class LocalPlan(NamedTuple):
