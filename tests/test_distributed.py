@@ -117,3 +117,31 @@ def test_bad_input_raises_on_every_rank(results):
         assert "part was built for world_size" in res["other_world_size"]["message"]
         assert "disagree on partition fingerprint" in res["other_graph_on_rank_0"]["message"]
         assert "disagree on head dim" in res["head_dim_on_rank_0"]["message"]
+
+
+def test_experiment_nproc_2_equals_one_process(tmp_path):
+    from graphattn import cli
+
+    config = {
+        "name": "tiny", "seeds": [0],
+        "task": {"name": "recall", "seq_len": 12, "n_pairs": 2, "n_queries": 2, "distance": 4,
+                 "n_keys": 4, "n_values": 4},
+        "model": {"d_model": 16, "n_layers": 1, "n_heads": 2},
+        "train": {"steps": 4, "batch_size": 5, "lr": 0.01, "warmup": 1, "eval_every": 2,
+                  "eval_batches": 1, "eval_batch_size": 8, "log_every": 1, "checkpoint_every": 2},
+        "patterns": [{"label": "window 3", "pattern": "sliding_window", "params": {"window": 3}}],
+    }  # fmt: skip
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(config))
+    runs = []
+    for nproc in ("1", "2"):
+        out = tmp_path / f"nproc{nproc}"
+        args = ["experiment", str(path), "--out", str(out), "--no-progress", "--nproc", nproc]
+        assert cli.main(args) == 0
+        runs.append(json.loads((out / "results.json").read_text())["patterns"][0]["runs"][0])
+    one, two = runs
+    assert two["status"] == "complete" and len(two["curve"]) == 4
+    for (s1, loss1), (s2, loss2) in zip(one["curve"], two["curve"], strict=True):
+        assert s1 == s2 and abs(loss1 - loss2) <= TOL
+    for e1, e2 in zip(one["evals"], two["evals"], strict=True):
+        assert e1[0] == e2[0] and abs(e1[1] - e2[1]) <= TOL and e1[2] == e2[2]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
+from pathlib import Path
 
 from graphattn.experiments import default_config, load_config, markdown_table, run_experiment
+from graphattn.experiments.parallel import launch
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -35,6 +38,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--fresh", action="store_true", help="delete this experiment's checkpoints and start over"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="P",
+        help="train data-parallel in P processes (gloo on 127.0.0.1), each on 1/P of every "
+        "batch, with the same numbers as one process (default: %(default)s)",
+    )
     return parser
 
 
@@ -42,9 +53,16 @@ def run(args: argparse.Namespace) -> int:
     """Run the experiment; 0 when complete, 130 when interrupted (run again to resume)."""
     cfg = default_config() if args.config is None else load_config(args.config)
     command = "graphattn " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["experiment"] else None
-    results = run_experiment(
-        cfg, args.out, resume=not args.fresh, progress=not args.no_progress, command=command
-    )
+    if args.nproc < 1 or args.nproc > cfg.train.batch_size:
+        raise SystemExit(
+            f"--nproc must be in [1, train.batch_size={cfg.train.batch_size}], got {args.nproc}"
+        )
+    options = {"resume": not args.fresh, "progress": not args.no_progress, "command": command}
+    if args.nproc == 1:
+        results = run_experiment(cfg, args.out, **options)
+    else:
+        launch(args.nproc, run_experiment, cfg, args.out, **options)
+        results = json.loads((Path(args.out) / "results.json").read_text())
     print(markdown_table(results))
     print(f"wrote {args.out}/results.md, results.json, loss_curves.png, accuracy.png")
     if results["status"] != "complete":

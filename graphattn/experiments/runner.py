@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 
 from graphattn import analysis
 from graphattn._files import atomic_write
+from graphattn.experiments import parallel
 from graphattn.experiments.config import ExperimentConfig, PatternConfig
 from graphattn.experiments.report import write_report
 from graphattn.experiments.tasks import IGNORE
@@ -287,7 +288,7 @@ def _train(
         step += 1
         _record_step(result, step, loss_value, model, cfg, device, bar)
         interrupted = stop is not None and stop.requested
-        if checkpoint is not None and (
+        if checkpoint is not None and parallel.is_main() and (
             step % t.checkpoint_every == 0 or step == t.steps or interrupted
         ):
             _save_checkpoint(checkpoint, model, opt, result, fingerprint)
@@ -339,12 +340,12 @@ def _train_step(
     start = time.perf_counter()
     for group in opt.param_groups:
         group["lr"] = _lr(step, cfg)
-    logits = model(x.to(device)).logits  # (B, N, V)
-    loss = F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), ignore_index=IGNORE)
+    loss = parallel.step_loss(model, x.to(device), y.to(device))  # this rank's share
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    parallel.sum_gradients(model)
     opt.step()
-    loss_value = float(loss.detach())
+    loss_value = parallel.loss_value(loss)
     return loss_value, time.perf_counter() - start
 
 
@@ -494,9 +495,10 @@ def run_experiment(
         for k, p in enumerate(cfg.patterns)
         for s in cfg.seeds
     }
-    if not resume:
+    if not resume and parallel.is_main():
         for path in paths.values():
             path.unlink(missing_ok=True)
+    parallel.barrier()  # no rank reads a checkpoint that is being deleted
     with _graceful_sigint() as stop:
         for (k, seed), path in paths.items():
             run = train_run(
@@ -505,7 +507,9 @@ def run_experiment(
             entries[k]["runs"][cfg.seeds.index(seed)] = run.to_dict()
             if stop.requested:
                 break
-            write_report(results, out, plots=False)
+            if parallel.is_main():
+                write_report(results, out, plots=False)
     results["status"] = "interrupted" if stop.requested else "complete"
-    write_report(results, out, plots=True)
+    if parallel.is_main():
+        write_report(results, out, plots=True)
     return results
