@@ -145,11 +145,16 @@ def _lm_case(rank: int, world: int, method: str) -> dict:
     gd.sum_gradients(lm.parameters())
     total = loss.detach().reshape(1).clone()
     dist.all_reduce(total)
+    bad = ids.clone()
+    if rank == 1:
+        bad[:, :1] = 99  # outside the vocabulary, on rank 1 only
+    errors = {"bad_ids_on_rank_1": _error(lambda: lm.loss(bad, targets, partition=part)),
+              "no_targets": _error(lambda: lm.loss(ids, partition=part))}  # fmt: skip
     with torch.no_grad():
         logits = lm(ids, partition=part).logits
         ref_logits = lm(idx).logits[:, part.owned[rank]]
     return {"loss": abs(float(total) - float(ref_loss.detach())), "grads_rel": _grad_diff(lm, ref),
-            "logits": _diff(logits, ref_logits), "rows": ids.shape[1]}  # fmt: skip
+            "logits": _diff(logits, ref_logits), "rows": ids.shape[1], **errors}  # fmt: skip
 
 
 def _transformer_case(rank: int, world: int, method: str) -> dict:

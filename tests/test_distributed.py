@@ -106,6 +106,12 @@ def test_models_match_one_process(results):
                 if key in res[name]:
                     assert res[name][key] <= TOL, f"rank {r}, {name}: {key} {res[name][key]}"
     assert sum(res["model:lm/contiguous"]["rows"] for res in ranks) == 24
+    for r, res in enumerate(ranks):
+        bad = res["model:lm/contiguous"]["bad_ids_on_rank_1"]
+        assert bad["error"] == "ValueError"
+        assert ("outside [0, vocab_size=30)" in bad["message"]) if r == 1 else (
+            "rank(s) [1] rejected" in bad["message"])  # fmt: skip
+        assert "targets must have the shape" in res["model:lm/contiguous"]["no_targets"]["message"]
 
 
 def test_bad_input_raises_on_every_rank(results):
