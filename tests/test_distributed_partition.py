@@ -122,7 +122,9 @@ def test_local_plan_is_the_restricted_graph(name):
     for r in range(3):
         plan = gd.local_plan(part, r)
         assert plan is gd.local_plan(part, r)  # cached
-        sources = torch.cat([part.owned_src[r], part.halo[r]])
+        sources = torch.cat([part.owned_src[r], part.halo[r]])[plan.source_order]
+        assert torch.equal(sources, torch.sort(sources).values)
+        assert torch.equal(plan.to_global, torch.arange(len(plan.edge_ids)))
         if plan.graph is None:
             assert plan.edge_ids.numel() == 0
             continue

@@ -168,6 +168,7 @@ def graph_attention(
     rows = torch.cat([k, v], -1).transpose(0, 1)  # (M_r, B, H_kv, D + Dv)
     rows = torch.cat([rows, exchange_halo(rows, part, rank, group)])  # (M_r + H_r, B, H_kv, D+Dv)
     anchor = rows[:0].sum() + q[:, :0].sum()  # exact 0 tying out to every input's graph
+    rows = rows.index_select(0, local_plan(part, rank).source_order.to(rows.device))  # local order
     kv = rows.transpose(0, 1)  # (B, M_r + H_r, H_kv, D + Dv)
     out, weights = _local(q, kv[..., :d], kv[..., d:], part, rank, anchor,
                           scale=scale, backend=backend, return_weights=return_weights)  # fmt: skip

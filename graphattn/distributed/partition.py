@@ -266,24 +266,32 @@ class LocalPlan(NamedTuple):
     Attributes
     ----------
     graph : TokenGraph or None
-        Owned targets (local ``0..N_r-1``) by owned sources followed by the
-        halo (local ``0..M_r+H_r-1``), relabelled; ``None`` where the rank owns
-        no target or has no source at all (a graph needs a token on each side).
+        Owned targets (local ``0..N_r-1``) by owned plus halo sources (local
+        ``0..M_r+H_r-1``), both relabelled in ascending global order, so a
+        band stays a band for the block kernels; ``None`` where the rank owns no
+        target or has no source at all (a graph needs a token on each side).
     edge_ids : LongTensor (E_r,)
         The global edge ids of the edges into owned targets, ascending.
     to_global : LongTensor (E_r,)
         ``to_global[t]``: position in ``graph``'s edge order of global edge
-        ``edge_ids[t]``; ``weights[..., to_global, :]`` is in global order.
+        ``edge_ids[t]``; ``weights[..., to_global, :]`` is in global order
+        (the identity, as the relabelling keeps the order; kept for safety).
+    source_order : LongTensor (M_r + H_r,)
+        Positions in ``owned_src[rank]`` followed by ``halo[rank]`` (the rows
+        as held and received) of the local sources ``0, 1, ...``.
     """
 
     graph: TokenGraph | None
     edge_ids: torch.Tensor
     to_global: torch.Tensor
+    source_order: torch.Tensor
 
 
 def _build_local(part: Partition, rank: int) -> LocalPlan:
     g = part.graph
-    owned, sources = part.owned[rank], torch.cat([part.owned_src[rank], part.halo[rank]])
+    owned, held = part.owned[rank], torch.cat([part.owned_src[rank], part.halo[rank]])
+    source_order = torch.argsort(held)  # local sources ascending by global index
+    sources = held[source_order]
     tpos = torch.full((g.num_nodes,), -1, dtype=torch.long)
     tpos[owned] = torch.arange(len(owned))
     spos = torch.full((g.num_src_nodes,), -1, dtype=torch.long)
@@ -299,7 +307,7 @@ def _build_local(part: Partition, rank: int) -> LocalPlan:
     order = torch.argsort(ld * max(len(sources), 1) + ls)  # local canonical order
     to_global = torch.empty_like(order)
     to_global[order] = torch.arange(len(order))
-    return LocalPlan(local, edge_ids, to_global)
+    return LocalPlan(local, edge_ids, to_global, source_order)
 
 
 def local_plan(part: Partition, rank: int) -> LocalPlan:
@@ -311,9 +319,9 @@ def local_plan(part: Partition, rank: int) -> LocalPlan:
     >>> part = partition(patterns.sliding_window(4, 2), 2, method="contiguous")
     >>> plan = local_plan(part, 1)
     >>> plan.graph.edge_index.tolist(), plan.edge_ids.tolist()
-    ([[0, 2, 0, 1], [0, 0, 1, 1]], [3, 4, 5, 6])
-    >>> plan.to_global.tolist()  # global edge 3 (1 -> 2) is local edge 1 (2 -> 0)
-    [1, 0, 2, 3]
+    ([[0, 1, 1, 2], [0, 0, 1, 1]], [3, 4, 5, 6])
+    >>> plan.source_order.tolist()  # local sources 1, 2, 3: halo row 0, then owned rows 0, 1
+    [2, 0, 1]
     """
     if not isinstance(part, Partition):
         raise TypeError(f"part must be a Partition, got {type(part).__name__}")
