@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from graphattn.experiments import (
     run_experiment,
     run_seq2seq_experiment,
 )
+from graphattn.experiments.parallel import launch
 from graphattn.experiments.report_seq2seq import seq2seq_table
 
 
@@ -53,6 +55,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="instead, train GraphSeq2Seq under different cross graphs on a translation task "
         "(reorder, monotonic or both; the experiment of docs/experiments.md) into OUT/TASK",
     )
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="P",
+        help="train data-parallel in P processes (gloo on 127.0.0.1), each on 1/P of every "
+        "batch, with the same numbers as one process (default: %(default)s)",
+    )
     return parser
 
 
@@ -62,9 +72,16 @@ def run(args: argparse.Namespace) -> int:
     if args.cross_attention is not None:
         return _cross_attention(args, command)
     cfg = default_config() if args.config is None else load_config(args.config)
-    results = run_experiment(
-        cfg, args.out, resume=not args.fresh, progress=not args.no_progress, command=command
-    )
+    if args.nproc < 1 or args.nproc > cfg.train.batch_size:
+        raise ValueError(
+            f"--nproc must be in [1, train.batch_size={cfg.train.batch_size}], got {args.nproc}"
+        )
+    options = {"resume": not args.fresh, "progress": not args.no_progress, "command": command}
+    if args.nproc == 1:
+        results = run_experiment(cfg, args.out, **options)
+    else:
+        launch(args.nproc, run_experiment, cfg, args.out, **options)
+        results = json.loads((Path(args.out) / "results.json").read_text())
     print(markdown_table(results))
     print(f"wrote {args.out}/results.md, results.json, loss_curves.png, accuracy.png")
     if results["status"] != "complete":

@@ -23,6 +23,8 @@ loss curve, validation loss and accuracy, tokens per second and peak memory.
 - **Ctrl-C** finishes the current step, saves a checkpoint and writes the
   partial results (``status: "interrupted"``); a second Ctrl-C stops at once
   (the last checkpoint is still consistent).
+- **Data-parallel** inside a process group (``graphattn experiment --nproc``):
+  see :mod:`graphattn.experiments.parallel`; rank 0 alone writes files.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from tqdm.auto import tqdm
 
 from graphattn import analysis
 from graphattn._files import atomic_write
+from graphattn.experiments import parallel
 from graphattn.experiments.config import ExperimentConfig, PatternConfig
 from graphattn.experiments.report import write_report
 from graphattn.experiments.tasks import IGNORE
@@ -301,7 +304,7 @@ def _train(
         step += 1
         _record_step(result, step, loss_value, model, cfg, device, bar)
         interrupted = stop is not None and stop.requested
-        if checkpoint is not None and (
+        if checkpoint is not None and parallel.is_main() and (
             step % t.checkpoint_every == 0 or step == t.steps or interrupted
         ):
             _save_checkpoint(checkpoint, model, opt, result, fingerprint)
@@ -353,17 +356,17 @@ def _train_step(
     start = time.perf_counter()
     for group in opt.param_groups:
         group["lr"] = _lr(step, cfg)
-    logits = model(x.to(device)).logits  # (B, N, V)
-    loss = F.cross_entropy(logits.flatten(0, 1), y.to(device).flatten(), ignore_index=IGNORE)
-    if not torch.isfinite(loss):
+    loss = parallel.step_loss(model, x.to(device), y.to(device))  # this rank's share
+    loss_value = parallel.loss_value(loss)  # the global loss, the same on every rank
+    if not math.isfinite(loss_value):
         raise FloatingPointError(
-            f"the training loss became {loss.item()} at step {step} (lr {_lr(step, cfg):g}); "
+            f"the training loss became {loss_value} at step {step} (lr {_lr(step, cfg):g}); "
             "lower train.lr or check the task"
         )
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    parallel.sum_gradients(model)
     opt.step()
-    loss_value = float(loss.detach())
     return loss_value, time.perf_counter() - start
 
 
@@ -513,9 +516,10 @@ def run_experiment(
         for k, p in enumerate(cfg.patterns)
         for s in cfg.seeds
     }
-    if not resume:
+    if not resume and parallel.is_main():
         for path in paths.values():
             path.unlink(missing_ok=True)
+    parallel.barrier()  # no rank reads a checkpoint that is being deleted
     with _graceful_sigint() as stop:
         for (k, seed), path in paths.items():
             run = train_run(
@@ -524,7 +528,9 @@ def run_experiment(
             entries[k]["runs"][cfg.seeds.index(seed)] = run.to_dict()
             if stop.requested:
                 break
-            write_report(results, out, plots=False)
+            if parallel.is_main():
+                write_report(results, out, plots=False)
     results["status"] = "interrupted" if stop.requested else "complete"
-    write_report(results, out, plots=True)
+    if parallel.is_main():
+        write_report(results, out, plots=True)
     return results

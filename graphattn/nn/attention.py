@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphattn import distributed as gd
 from graphattn._validate import check_positive_int, check_probability
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
@@ -309,11 +310,16 @@ class GraphAttention(nn.Module):
         ----------
         x : Tensor ``(N, C)`` or ``(B, N, C)``
             Target tokens (queries); also the sources unless ``context`` is given.
-        graph : TokenGraph or sequence of ``num_heads`` TokenGraphs
+        graph : TokenGraph, sequence of ``num_heads`` TokenGraphs, or Partition
             ``N`` targets; ``M`` sources, ``M = N`` for self-attention. One
             graph serves every batch element (for different graphs per element,
             join them with :meth:`TokenGraph.batch` and concatenate the tokens).
-            A sequence gives every head its own graph.
+            A sequence gives every head its own graph. A
+            :class:`~graphattn.distributed.Partition` of a self graph runs
+            sequence-parallel: ``x`` holds this rank's rows (``part.owned[rank]``)
+            and attention goes through the halo exchange
+            (:func:`graphattn.distributed.graph_attention`; no ``context``,
+            ``bias`` or attention dropout).
         context : Tensor ``(M, kdim)`` / ``(B, M, kdim)``, or a pair ``(key, value)``, optional
             Source tokens, required for a cross graph. A pair gives different
             key and value inputs (``kdim`` and ``vdim`` features).
@@ -339,6 +345,8 @@ class GraphAttention(nn.Module):
             feature size or number of tokens, or a cross graph comes without
             ``context``.
         """
+        if isinstance(graph, gd.Partition):
+            return self._forward_partitioned(x, graph, context, bias, need_weights)
         key, value = self._check_inputs(x, graph, context)
         q, k, v = self._project(x, key, value)
         k = k.unflatten(-1, (self.num_kv_heads, self.head_dim))  # (..., M, H_kv, D)
@@ -465,6 +473,27 @@ class GraphAttention(nn.Module):
         c = self.embed_dim
         w = self.q_proj_weight if self.in_proj_weight is None else self.in_proj_weight[:c]
         return w, None if self.in_proj_bias is None else self.in_proj_bias[:c]
+
+    def _forward_partitioned(
+        self, x: torch.Tensor, part: gd.Partition, context, bias, need_weights: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Self-attention on this rank's rows of a partitioned graph."""
+        self._check_x(x)
+        if context is not None or bias is not None or part.graph.is_cross:
+            raise ValueError(
+                "a Partition as graph runs self-attention only: no context, bias or cross graph"
+            )
+        if self.training and self.dropout > 0:
+            raise ValueError(
+                f"a Partition as graph needs no attention dropout in training, got {self.dropout}"
+            )
+        q, k, v = self._project(x, x, x)
+        q = q.unflatten(-1, (self.num_heads, self.head_dim))  # (..., N_r, H, D)
+        k = k.unflatten(-1, (self.num_kv_heads, self.head_dim))  # (..., N_r, H_kv, D)
+        v = v.unflatten(-1, (self.num_kv_heads, self.head_dim))  # (..., N_r, H_kv, D)
+        res = gd.graph_attention(q, k, v, part, return_weights=need_weights)
+        out, weights = res if need_weights else (res, None)
+        return self.out_proj(out.flatten(-2)), weights  # (..., N_r, C)
 
     # ------------------------------------------------------------ torch I/O
     @classmethod

@@ -14,12 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphattn import distributed as gd
 from graphattn import patterns
 from graphattn._validate import check_int, check_positive_int, check_probability
 from graphattn.graph import TokenGraph
 from graphattn.nn.attention import GraphAttention
 from graphattn.nn.config import GraphLMConfig, GraphTransformerConfig, PatternSpec
 from graphattn.nn.layers import GraphTransformerLayer
+from graphattn.nn.parallel import partitioned_logits, partitioned_loss
 
 __all__ = ["GraphLM", "GraphTransformer", "LMOutput", "ModelOutput"]
 
@@ -118,10 +120,11 @@ class LMOutput:
 
 
 def _layer_graphs(graph: TokenGraph | Sequence[TokenGraph], num_layers: int) -> list[TokenGraph]:
-    """One graph per layer from a single graph or a per-layer sequence."""
-    if isinstance(graph, TokenGraph):
+    """One graph (or Partition) per layer from a single one or a per-layer sequence."""
+    kinds = (TokenGraph, gd.Partition)
+    if isinstance(graph, kinds):
         return [graph] * num_layers
-    if isinstance(graph, Sequence) and all(isinstance(g, TokenGraph) for g in graph):
+    if isinstance(graph, Sequence) and all(isinstance(g, kinds) for g in graph):
         if len(graph) != num_layers:
             raise ValueError(
                 f"graph must be one TokenGraph or a list of num_layers={num_layers} graphs, "
@@ -261,7 +264,11 @@ class GraphTransformer(nn.Module):
         x : Tensor ``(N, C)`` or ``(B, N, C)``
         graph : TokenGraph or sequence of ``num_layers`` TokenGraphs
             One self graph for all layers, or one per layer (alternating
-            patterns: ``[local, strided] * (num_layers // 2)``).
+            patterns: ``[local, strided] * (num_layers // 2)``). A
+            :class:`~graphattn.distributed.Partition` (or one per layer, all
+            with the same owners: :func:`~graphattn.distributed.partition_as`)
+            runs sequence-parallel: ``x`` is then this rank's rows
+            ``part.owned[rank]``, and so is the output.
         bias : Tensor, optional
             Per-edge attention bias for every layer (e.g. :func:`padding_bias`);
             only with a single graph.
@@ -571,15 +578,29 @@ class GraphLM(nn.Module):
             out.append(graph)
         return out
 
-    def forward(self, idx: torch.Tensor, *, need_weights: bool = False) -> LMOutput:
+    def forward(
+        self,
+        idx: torch.Tensor,
+        *,
+        need_weights: bool = False,
+        partition: gd.Partition | None = None,
+    ) -> LMOutput:
         """Logits for every position of ``idx``.
 
         Parameters
         ----------
         idx : LongTensor ``(B, N)``
-            Token ids, ``N <= max_len``.
+            Token ids, ``N <= max_len``; with ``partition``, this rank's
+            ``(B, N_r)`` ids of ``partition.owned[rank]`` (see
+            :func:`graphattn.nn.parallel.shard_tokens`).
         need_weights : bool, optional
-            Also return every layer's ``(graph, weights (B, E, H))``.
+            Also return every layer's ``(graph, weights (B, E, H))``; with
+            ``partition``, ``(Partition, weights of the edges into this rank's
+            targets)``.
+        partition : Partition, optional
+            Run sequence-parallel over the ranks of the default process group:
+            every layer's graph is partitioned with this partition's owners and
+            attention goes through the halo exchange (no attention dropout).
 
         Returns
         -------
@@ -591,6 +612,8 @@ class GraphLM(nn.Module):
             If ``idx`` is not an integer ``(B, N)`` tensor of ids in
             ``[0, vocab_size)`` with ``1 <= N <= max_len``.
         """
+        if partition is not None:
+            return LMOutput(*partitioned_logits(self, idx, partition, need_weights))
         self._check_idx(idx)
         n = idx.shape[1]
         pos = torch.arange(n, device=idx.device)  # (N,)
@@ -618,7 +641,13 @@ class GraphLM(nn.Module):
                 f"min {int(idx.min())}, max {int(idx.max())}"
             )
 
-    def loss(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        partition: gd.Partition | None = None,
+    ) -> torch.Tensor:
         """Mean cross-entropy of the model's predictions.
 
         Parameters
@@ -628,6 +657,12 @@ class GraphLM(nn.Module):
         targets : LongTensor ``(B, N)``, optional
             Target id at every position (``-100`` = ignore). Default:
             next-token prediction, position ``t`` predicts ``idx[:, t + 1]``.
+        partition : Partition, optional
+            Sequence-parallel (see :meth:`forward`): ``idx`` and ``targets``
+            (required) are this rank's ``(B, N_r)`` rows, and the result is this
+            rank's share of the mean over all ranks' scored positions; the
+            shares sum to the one-process loss, and
+            :func:`graphattn.distributed.sum_gradients` then gives its gradients.
 
         Returns
         -------
@@ -638,6 +673,8 @@ class GraphLM(nn.Module):
         ValueError
             If ``targets`` does not have the shape of ``idx``.
         """
+        if partition is not None:
+            return partitioned_loss(self, idx, targets, partition)
         logits = self(idx).logits  # (B, N, V)
         if targets is None:
             logits, targets = logits[:, :-1], idx[:, 1:]  # (B, N-1, V), (B, N-1)
