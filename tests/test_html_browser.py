@@ -103,8 +103,10 @@ def test_viewer_loads_offline_reacts_and_screenshots(page, driver, tmp_path):
     assert page_requests, requests
     assert all(u == url or u.startswith("data:") for u in page_requests), requests
 
-    # arc view of layer 0, all 3 heads: one drawn edge per graph edge and head
-    assert driver.find_element(By.ID, "ga-svg").get_attribute("data-view") == "arc"
+    # arc view of layer 0, all 3 heads, every edge: one drawn edge per graph edge and head
+    assert driver.find_element(By.CSS_SELECTOR, ".ga-svg").get_attribute("data-view") == "arc"
+    Select(driver.find_element(By.CSS_SELECTOR, ".ga-head")).select_by_value("all")
+    Select(driver.find_element(By.CSS_SELECTOR, ".ga-top")).select_by_value("all")
     assert len(driver.find_elements(By.CSS_SELECTOR, ".ga-edge")) == 3 * g.num_edges
     assert not any(" " in c for c in classes(driver, ".ga-edge"))  # nothing highlighted yet
 
@@ -128,20 +130,20 @@ def test_viewer_loads_offline_reacts_and_screenshots(page, driver, tmp_path):
     assert outgoing == 3 * (int(mask[:, 5].sum()) - int(mask[5, 5]))  # edges 5 -> i, i != 5
     dimmed = sum(c.endswith("ga-dim") for c in edge_classes)
     assert dimmed == len(edge_classes) - incoming - outgoing
-    assert "attends to" in driver.find_element(By.ID, "ga-info").text
+    assert "attends to" in driver.find_element(By.CSS_SELECTOR, ".ga-info").text
 
     # one head, matrix view: one cell per edge, the same token still highlights its row
-    Select(driver.find_element(By.ID, "ga-head")).select_by_value("1")
-    driver.find_element(By.CSS_SELECTOR, '#ga-views button[data-view="matrix"]').click()
-    assert driver.find_element(By.ID, "ga-svg").get_attribute("data-view") == "matrix"
+    Select(driver.find_element(By.CSS_SELECTOR, ".ga-head")).select_by_value("1")
+    driver.find_element(By.CSS_SELECTOR, '.ga-views button[data-view="matrix"]').click()
+    assert driver.find_element(By.CSS_SELECTOR, ".ga-svg").get_attribute("data-view") == "matrix"
     assert len(driver.find_elements(By.CSS_SELECTOR, ".ga-cell")) == g.num_edges
     assert sum(c.endswith("ga-in") for c in classes(driver, ".ga-cell")) == int(mask[5].sum())
 
     # the cross layer: bipartite, arc disabled, a source token highlights its outgoing edges
-    Select(driver.find_element(By.ID, "ga-layer")).select_by_value("2")
-    driver.find_element(By.CSS_SELECTOR, '#ga-views button[data-view="bipartite"]').click()
+    Select(driver.find_element(By.CSS_SELECTOR, ".ga-layer")).select_by_value("2")
+    driver.find_element(By.CSS_SELECTOR, '.ga-views button[data-view="bipartite"]').click()
     assert driver.find_element(
-        By.CSS_SELECTOR, '#ga-views button[data-view="arc"]'
+        By.CSS_SELECTOR, '.ga-views button[data-view="arc"]'
     ).get_attribute("disabled")
     source = driver.find_element(By.CSS_SELECTOR, '.ga-token[data-side="src"][data-index="1"]')
     assert source.text == "cat"

@@ -14,7 +14,7 @@ from graphattn.plot import to_html
 def page_data(path):
     text = path.read_text()
     block = re.search(
-        r'<script type="application/json" id="graphattn-data">(.*?)</script>', text, re.S
+        r'<script type="application/json" class="graphattn-data">(.*?)</script>', text, re.S
     )
     return text, json.loads(block.group(1))
 

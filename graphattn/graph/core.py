@@ -560,6 +560,10 @@ class TokenGraph:
         )
         return f"TokenGraph({name}{sizes}, E={self.num_edges}, density={self.density:.3g})"
 
+    def _repr_svg_(self) -> str:
+        """Notebook view: a small drawing of the mask (:func:`graphattn.graph.view.to_svg`)."""
+        return view.to_svg(self)
+
     def to_string(self, max_nodes: int = 64) -> str:
         """ASCII grid of the mask: rows are targets ``i``, columns sources ``j``.
 

@@ -12,6 +12,7 @@ from graphattn.plot.graph import draw_graph, find_artist
 from graphattn.plot.html import to_html
 from graphattn.plot.layouts import LAYOUTS, Layout, compute_layout
 from graphattn.plot.matrix import draw_matrix, draw_pattern, draw_patterns
+from graphattn.plot.notebook import Viewer, show
 from graphattn.plot.reach import draw_reach
 from graphattn.plot.style import (
     HEAD_COLORS,
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_GRAPH_EDGES",
     "MAX_MATRIX_TOKENS",
     "Layout",
+    "Viewer",
     "compute_layout",
     "draw_attention",
     "draw_flow",
@@ -40,5 +42,6 @@ __all__ = [
     "head_color",
     "prune",
     "save_figure",
+    "show",
     "to_html",
 ]
