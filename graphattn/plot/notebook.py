@@ -22,9 +22,10 @@ from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.html import page_title, render_page
 
-__all__ = ["Viewer", "layers_html", "show"]
+__all__ = ["Viewer", "frame_height", "layers_html", "show"]
 
-FRAME_HEIGHT = 620  # pixels; the page scrolls inside the frame beyond it
+FRAME_HEIGHTS = (320, 900)  # pixels, the least and most; the page scrolls inside beyond it
+CONTROLS_HEIGHT = 200  # title, controls, notes and the info line around the drawing
 
 
 class Viewer:
@@ -37,7 +38,7 @@ class Viewer:
     title : str
         Its title (the frame's accessible name).
     height : int
-        Height of the inline frame in pixels.
+        Height of the inline frame in pixels (:func:`frame_height` of the layers).
 
     Examples
     --------
@@ -47,7 +48,7 @@ class Viewer:
     True
     """
 
-    def __init__(self, page: str, title: str, height: int = FRAME_HEIGHT) -> None:
+    def __init__(self, page: str, title: str, height: int = FRAME_HEIGHTS[1]) -> None:
         self.page = page
         self.title = title
         self.height = height
@@ -116,7 +117,35 @@ def show(
     """
     pairs = style.check_layers(layers, weights=False)
     title = page_title(pairs, tokens) if title is None else str(title)
-    return Viewer(render_page(pairs, tokens=tokens, src_tokens=src_tokens, title=title), title)
+    page = render_page(pairs, tokens=tokens, src_tokens=src_tokens, title=title)
+    return Viewer(page, title, frame_height(pairs[0][0]))
+
+
+def frame_height(graph: TokenGraph) -> int:
+    """Pixels a frame needs to show the first view of ``graph`` without inner scrolling.
+
+    The arc view's height grows with the longest edge (arcs above for
+    ``j < i``, below for ``j > i``), the bipartite view's with the number of
+    tokens; the result lies within ``FRAME_HEIGHTS``.
+
+    Examples
+    --------
+    >>> frame_height(TokenGraph([[0, 0, 1], [0, 1, 1]]))
+    376
+    >>> frame_height(TokenGraph([[0], [599]], num_nodes=600))
+    900
+    """
+    n, m = graph.num_nodes, graph.num_src_nodes
+    if graph.is_cross:
+        drawing = 56 + 22 * max(n, m)
+    else:
+        dx = max(22.0, min(64.0, 1100 / n))  # as the viewer's script spaces tokens
+        span = graph.dst - graph.src  # (E,) positive: the arc is drawn above the nodes
+        up = float(span.clamp(min=0).max()) if graph.num_edges else 0.0
+        down = float((-span).clamp(min=0).max()) if graph.num_edges else 0.0
+        drawing = 60 + 100 + 0.25 * dx * (up + down)  # 100: rotated labels at most
+    low, high = FRAME_HEIGHTS
+    return int(min(high, max(low, CONTROLS_HEIGHT + drawing)))
 
 
 def layers_html(layers: Sequence[tuple[TokenGraph, torch.Tensor | None]]) -> str:
