@@ -84,3 +84,12 @@ def test_written_atomically_with_plain_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_long_sequence_page_stays_small_and_says_what_it_pruned(tmp_path):
+    g = patterns.get("sliding_window", 4096, window=62, causal=False)  # 500,026 edges
+    w = torch.rand(g.num_edges, 12, generator=torch.Generator().manual_seed(0))  # (E, 12)
+    path = to_html([(g, w)], tmp_path / "long.html")
+    _, data = page_data(path)
+    assert path.stat().st_size < 20 * 2**20
+    assert "500,026" in data["layers"][0]["note"] and len(data["layers"][0]["tokens"]) == 4096

@@ -14,7 +14,9 @@
   var first = data.layers[0];
   var state = { layer: 0, head: first.weighted && first.w.length > 1 ? "mean" : "0",
     top: "3", view: first.cross ? "bipartite" : "arc", sel: null, hover: null };
-  var edges = [];   // {el, src, dst}
+  var edges = [];   // {el, src, dst}: the drawn edges that highlight() styles
+  var compact = null;  // many edges: {hs, keep, geom, bases, overlay}, edges drawn per click
+  var COMPACT_EDGES = 3000;  // above this many drawn edges, unselected ones share 4 paths per head
   var tokens = [];  // {el, side, index}
   var layerSel = $(".ga-layer"), headSel = $(".ga-head"), topSel = $(".ga-top");
   var canvas = $(".ga-canvas"), info = $(".ga-info"), note = $(".ga-note"), legend = $(".ga-legend");
@@ -107,6 +109,49 @@
     edges.push({ el: node, src: L.src[e], dst: L.dst[e] });
   }
 
+  // One path per kept edge and head; above COMPACT_EDGES the unselected edges of a head share
+  // four paths (weights in quarters of the largest) and highlight() draws the lit ones singly.
+  function drawEdges(svg, hs, top, sel, geom) {
+    hs.forEach(function (h) { h.top = top; });
+    if (sel.count * hs.length <= COMPACT_EDGES) {
+      hs.forEach(function (h) {
+        for (var e = 0; e < sel.keep.length; e++) {
+          if (sel.keep[e]) { addEdge(el("path", { d: geom(e), "class": "ga-edge" }, svg), e, h); }
+        }
+      });
+      return;
+    }
+    var bases = [];
+    hs.forEach(function (h) {
+      var parts = [[], [], [], []];
+      for (var e = 0; e < sel.keep.length; e++) {
+        if (sel.keep[e]) { parts[Math.min(3, Math.floor(4 * h.w[e] / top))].push(geom(e)); }
+      }
+      parts.forEach(function (d, b) {
+        if (d.length) {
+          bases.push(el("path", { d: d.join(""), "class": "ga-base", stroke: h.color,
+            "stroke-opacity": (0.15 + 0.25 * b).toFixed(2), "stroke-width": (0.6 + 0.8 * b).toFixed(1) }, svg));
+        }
+      });
+    });
+    compact = { hs: hs, keep: sel.keep, geom: geom, bases: bases, overlay: el("g", { "class": "ga-overlay" }, svg) };
+  }
+
+  // Compact drawings: the edges of the token in focus, drawn singly above the shared paths.
+  function overlay(focus, L) {
+    compact.overlay.textContent = "";
+    edges = [];
+    compact.bases.forEach(function (b) { b.setAttribute("class", "ga-base" + (focus ? " ga-dim" : "")); });
+    if (!focus) { return; }
+    compact.hs.forEach(function (h) {
+      for (var e = 0; e < compact.keep.length; e++) {
+        if (compact.keep[e] && related(focus, { src: L.src[e], dst: L.dst[e] }, L)) {
+          addEdge(el("path", { d: compact.geom(e), "class": "ga-edge" }, compact.overlay), e, h);
+        }
+      }
+    });
+  }
+
   function size(svg, width, height) {
     svg.setAttribute("viewBox", "0 0 " + width + " " + height);
     svg.setAttribute("width", width); svg.setAttribute("height", height);
@@ -127,24 +172,15 @@
     var base = 12 + 0.5 * up + 8, low = base + band;
     var width = x0 * 2 + dx * (n - 1) + (rotate ? Math.min(160, longest * 7) * 0.64 : 20);
     size(svg, width, low + 0.5 * down + 16);
-    hs.forEach(function (h) {
-      h.top = top;
-      for (var e = 0; e < L.src.length; e++) {
-        if (!sel.keep[e]) { continue; }
-        var xs = x0 + L.src[e] * dx, xd = x0 + L.dst[e] * dx, rx = Math.abs(xd - xs) / 2, node;
-        if (xs === xd) {
-          node = el("circle", { cx: xs, cy: base - 6, r: 6, "class": "ga-edge" }, svg);
-        } else {
-          var y = xs < xd ? base : low;  // left to right above, right to left below
-          node = el("path", { d: "M" + xs + " " + y + " A" + rx + " " + (0.5 * rx) + " 0 0 1 " + xd + " " + y,
-            "class": "ga-edge" }, svg);
-        }
-        addEdge(node, e, h);
-      }
+    drawEdges(svg, hs, top, sel, function (e) {
+      var xs = x0 + L.src[e] * dx, xd = x0 + L.dst[e] * dx, rx = Math.abs(xd - xs) / 2;
+      if (xs === xd) { return "M" + (xs - 6) + " " + (base - 6) + "a6 6 0 1 0 12 0a6 6 0 1 0 -12 0"; }
+      var y = xs < xd ? base : low;  // left to right above, right to left below
+      return "M" + xs + " " + y + "A" + rx + " " + (0.5 * rx) + " 0 0 1 " + xd + " " + y;
     });
     for (var k = 0; k < n; k++) {
       el("circle", { cx: x0 + k * dx, cy: base, r: 3.5, "class": "ga-node" }, svg);
-      if (down > 0) { el("circle", { cx: x0 + k * dx, cy: low, r: 2, "class": "ga-node" }, svg); }
+      if (down > 0 && !compact) { el("circle", { cx: x0 + k * dx, cy: low, r: 2, "class": "ga-node" }, svg); }
       addToken(svg, "both", k, x0 + k * dx + (rotate ? -3 : 0), base + 12, rotate ? "start" : "middle", rotate);
     }
     return sel.count;
@@ -157,13 +193,8 @@
     size(svg, 680, y0 + dy * rows + 10);
     el("text", { x: xl, y: 20, "text-anchor": "middle", "class": "ga-caption" }, svg).textContent = "sources j";
     el("text", { x: xr, y: 20, "text-anchor": "middle", "class": "ga-caption" }, svg).textContent = "targets i";
-    hs.forEach(function (h) {
-      h.top = top;
-      for (var e = 0; e < L.src.length; e++) {
-        if (!sel.keep[e]) { continue; }
-        addEdge(el("line", { x1: xl, y1: ys(L.src[e], L.m), x2: xr, y2: ys(L.dst[e], L.n),
-          "class": "ga-edge" }, svg), e, h);
-      }
+    drawEdges(svg, hs, top, sel, function (e) {
+      return "M" + xl + " " + ys(L.src[e], L.m) + "L" + xr + " " + ys(L.dst[e], L.n);
     });
     for (var j = 0; j < L.m; j++) {
       el("circle", { cx: xl, cy: ys(j, L.m), r: 3.5, "class": "ga-node" }, svg);
@@ -229,6 +260,7 @@
   // A click selects a token until clicked again; hovering previews another token meanwhile.
   function highlight() {
     var L = current(), focus = state.hover || state.sel, linked = {};
+    if (compact) { overlay(focus, L); }
     edges.forEach(function (edge) {
       var base = edge.el.getAttribute("class").split(" ")[0], kind = focus ? related(focus, edge, L) : "";
       edge.el.setAttribute("class", base + (focus ? " " + (kind || "ga-dim") : ""));
@@ -285,7 +317,7 @@
 
   function render() {
     var L = current();
-    edges = []; tokens = []; state.hover = null;  // the hovered element is redrawn
+    edges = []; tokens = []; compact = null; state.hover = null;  // the hovered element is redrawn
     canvas.textContent = "";
     if (state.view === "arc" && L.cross) { state.view = "bipartite"; }
     var svg = el("svg", { xmlns: NS, "class": "ga-svg", "data-view": state.view }, canvas);
@@ -296,8 +328,8 @@
     });
     topSel.disabled = state.view === "matrix" || !L.weighted;
     var said = shown < L.src.length ? "showing the " + state.top + " strongest incoming edges per target: " +
-      shown.toLocaleString("en-US") + " of " + L.src.length.toLocaleString("en-US") + " edges" :
-      "all " + L.src.length.toLocaleString("en-US") + " edges";
+      shown.toLocaleString("en-US") + " of the " + L.src.length.toLocaleString("en-US") + " edges in the page" :
+      L.note ? "" : "all " + L.src.length.toLocaleString("en-US") + " edges";
     note.textContent = [L.name, said, L.note].filter(Boolean).join(" \u00b7 ");
     drawLegend(L);
     highlight();
