@@ -114,7 +114,7 @@ def test_layered_stack_of_graphs():
     ax = draw_graph([g, g, g], "layered")
     paths = find_artist(ax, "edges").get_paths()
     assert len(paths) == 3 * g.num_edges
-    assert {"input", "layer 1", "layer 3"} <= texts(ax)
+    assert {"input", "layer 0", "layer 2"} <= texts(ax)  # layers numbered from 0, as layers[k]
     ys = sorted({round(float(v[0, 1])) for v in (p.vertices for p in paths)})
     assert ys == [0, 1, 2]  # edges start on rows 0, 1, 2
     with pytest.raises(ValueError, match="chain"):

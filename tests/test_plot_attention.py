@@ -179,7 +179,7 @@ def test_flow_widths_follow_weights_and_relevance_strip():
     np.testing.assert_allclose(strip.get_array(), rel.numpy())
     np.testing.assert_allclose(strip.get_offsets()[:, 1], 0.0)  # the input row
     assert strip.colorbar is not None
-    assert {"layer 3", "input"} <= {t.get_text() for t in ax.get_yticklabels()}
+    assert {"layer 2", "input"} <= {t.get_text() for t in ax.get_yticklabels()}  # from 0
 
 
 def test_flow_values_replace_weights():
@@ -225,3 +225,17 @@ def test_reach_matches_analysis_and_annotates():
         draw_reach(g, 0)
     with pytest.raises(ValueError, match="self graph"):
         draw_reach(patterns.cross(3, 4), 2)
+
+
+def test_flow_names_and_marks_its_target():
+    g = TokenGraph.from_tokens("the cat sat on it", "causal")
+    layers = [(g, attended(g, seed=s)) for s in range(2)]
+    ax = draw_flow(layers, relevance=torch.full((5,), 0.2), target=-1)
+    assert "target “it” (4)" in ax.get_title()
+    ring = find_artist(ax, "target")
+    np.testing.assert_allclose(ring.get_offsets(), [[2.0, 2.0]])  # last row (centred), token 4
+    assert "target" in {t.get_text() for t in ax.texts}
+    with pytest.raises(ValueError, match=r"target must be in \[-5, 5\)"):
+        draw_flow(layers, target=5)
+    with pytest.raises(TypeError, match="target must be an int"):
+        draw_flow(layers, target="it")

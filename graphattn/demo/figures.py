@@ -70,7 +70,7 @@ def fig_heads(run: DemoRun, chosen: list[int], path: Path) -> str:
 
     axes = draw_heads([run.layers[0][i] for i in chosen], view="bipartite")
     for row, i in zip(axes[:, 0], chosen, strict=True):
-        row.set_ylabel(f"layer {i + 1}")
+        row.set_ylabel(f"layer {i}")
     return _save(axes.flat[0].figure, path, dpi=90)
 
 
@@ -85,7 +85,7 @@ def fig_heatmaps(run: DemoRun, chosen: list[int], path: Path) -> str:
     )
     for ax, i in zip(axes[0], chosen, strict=True):
         g, w = run.layers[0][i]
-        draw_matrix(g, w, ax=ax, title=f"layer {i + 1}, mean over heads", colorbar=i == chosen[-1])
+        draw_matrix(g, w, ax=ax, title=f"layer {i}, mean over heads", colorbar=i == chosen[-1])
     return _save(fig, path)
 
 
@@ -95,7 +95,7 @@ def fig_grid(run: DemoRun, path: Path) -> str:
 
     axes = draw_heads(run.layers[0], view="matrix")
     for i, ax in enumerate(axes[:, 0]):
-        ax.set_ylabel(f"layer {i + 1}")  # 1-based, as in the other pictures
+        ax.set_ylabel(f"layer {i}")  # numbered as run.layers[0][i], as everywhere
     return _save(axes.flat[0].figure, path, dpi=80)
 
 
@@ -129,12 +129,14 @@ def fig_flow(run: DemoRun, rollout: torch.Tensor, path: Path) -> tuple[str, torc
     draw_flow(
         run.layers[0],
         relevance=rollout[t].float(),
+        target=t,
         ax=axes[0],
         title=f"rollout: inputs reaching the output '{word}' (strip)",
     )
     draw_flow(
         run.layers[0],
         relevance=flow,
+        target=t,
         ax=axes[1],
         title=f"max-flow: inputs reaching the output '{word}' (strip)",
     )
@@ -202,7 +204,7 @@ def _word_distances(run: DemoRun, ax) -> list[float]:
             va="center",
         )
     ax.plot(x, distances, color="#d62728", lw=2.5, marker="o", label=f"'{word}'")
-    ax.set_xticks(x, ["embeddings"] + [f"layer {i}" for i in x[1:]])
+    ax.set_xticks(x, ["embeddings"] + [f"layer {i - 1}" for i in x[1:]])
     ax.set_ylabel("cosine distance")
     ax.set_title(
         f"how different the two '{word}' vectors are after each layer "
@@ -272,5 +274,5 @@ def fig_cross(run: DemoRun, path: Path) -> str:
         top_k=3,
         title="cross-attention: text 2 (targets, right) reads text 1 (sources, left)",
     )
-    draw_matrix(g, w, ax=axes[1], title=f"the same weights (layer {layer + 1}, mean over heads)")
+    draw_matrix(g, w, ax=axes[1], title=f"the same weights (layer {layer}, mean over heads)")
     return _save(fig, path)

@@ -256,7 +256,7 @@ def _row_labels(ax: Axes, lay: Layout, stack: Sequence[TokenGraph], fs: float) -
                 xy[k, 0], xy[k, 1] + dy, t, ha="center", va=va, fontsize=fs,
                 rotation=90 if rotate else 0,
             )
-    names = ["input"] + [f"layer {k + 1}" for k in range(len(stack))]
+    names = ["input"] + [f"layer {k}" for k in range(len(stack))]  # numbered as layers[k]
     ax.set_yticks(range(len(lay.rows)), names, fontsize=9)
     ax.tick_params(axis="y", length=0)
     ax.set_xticks([])
