@@ -239,3 +239,14 @@ def test_flow_names_and_marks_its_target():
         draw_flow(layers, target=5)
     with pytest.raises(TypeError, match="target must be an int"):
         draw_flow(layers, target="it")
+
+
+def test_reach_share_of_allowed_sources():
+    g = patterns.sliding_window(6, 2)  # causal
+    everything = find_artist(draw_reach(g, 3), "reach").get_array()
+    allowed = find_artist(draw_reach(g, 3, share="allowed"), "reach").get_array()
+    np.testing.assert_allclose(allowed[2], analysis.reach_coverage(g, 3).numpy())
+    np.testing.assert_allclose(everything[2], analysis.reach(g, 3).in_degree().numpy() / 6)
+    assert allowed[-1, 0] == 1.0 and everything[-1, 0] == pytest.approx(1 / 6)
+    with pytest.raises(ValueError, match="share must be 'all' or 'allowed'"):
+        draw_reach(g, 2, share="some")
