@@ -16,6 +16,7 @@ from graphattn.plot import (  # noqa: E402
     draw_flow,
     draw_heads,
     draw_reach,
+    draw_rollout,
     find_artist,
     head_color,
     prune,
@@ -250,3 +251,22 @@ def test_reach_share_of_allowed_sources():
     assert allowed[-1, 0] == 1.0 and everything[-1, 0] == pytest.approx(1 / 6)
     with pytest.raises(ValueError, match="share must be 'all' or 'allowed'"):
         draw_reach(g, 2, share="some")
+
+
+def test_rollout_drawn_as_relevance_with_the_sink_column_saturated():
+    r = torch.tensor([[1.0, 0.0, 0.0], [0.6, 0.3, 0.1], [0.7, 0.1, 0.2]])
+    ax = draw_rollout(r, ["[CLS]", "a", "b"])
+    image = find_artist(ax, "rollout")
+    np.testing.assert_allclose(image.get_array(), r.numpy())
+    assert image.norm.vmax == pytest.approx(0.3) and image.norm.gamma == 0.5
+    bar = image.colorbar
+    assert bar.ax.get_ylabel().startswith("relevance") and bar.extend == "max"
+    assert "“[CLS]” holds 77%" in ax.get_title()
+    linear = find_artist(draw_rollout(r, clip_sink=False, gamma=1), "rollout")
+    assert linear.norm.vmax == 1.0 and linear.colorbar.extend == "neither"
+    with pytest.raises(ValueError, match="non-negative"):
+        draw_rollout(-r)
+    with pytest.raises(ValueError, match="tokens must be 3 labels"):
+        draw_rollout(r, ["a"])
+    with pytest.raises(ValueError, match=r"gamma must be a number in \(0, 1\]"):
+        draw_rollout(r, gamma=2)

@@ -104,13 +104,13 @@ def fig_rollout(run: DemoRun, path: Path) -> tuple[str, torch.Tensor]:
     import matplotlib.pyplot as plt
 
     from graphattn.flow import attention_rollout
-    from graphattn.plot import draw_matrix
+    from graphattn.plot import draw_rollout
 
     rollout = attention_rollout(run.layers[0])  # (n, n): share of input j in output i
-    g = run.layers[0][0][0]  # the full graph: one edge per (i, j)
     fig, ax = plt.subplots(figsize=(6.4, 5.2), layout="constrained")
-    draw_matrix(
-        g, rollout[g.dst, g.src], ax=ax, title="attention rollout over all layers (residual 0.5)"
+    draw_rollout(
+        rollout, run.tokens[0], ax=ax,
+        title="attention rollout over all layers (residual 0.5): relevance of input j for output i",
     )
     return _save(fig, path), rollout
 

@@ -14,6 +14,7 @@ from graphattn.plot.layouts import LAYOUTS, Layout, compute_layout
 from graphattn.plot.matrix import draw_matrix, draw_pattern, draw_patterns
 from graphattn.plot.notebook import Viewer, show
 from graphattn.plot.reach import draw_reach
+from graphattn.plot.rollout import draw_rollout
 from graphattn.plot.style import (
     HEAD_COLORS,
     MAX_GRAPH_EDGES,
@@ -38,6 +39,7 @@ __all__ = [
     "draw_pattern",
     "draw_patterns",
     "draw_reach",
+    "draw_rollout",
     "find_artist",
     "head_color",
     "prune",
