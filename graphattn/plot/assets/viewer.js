@@ -188,9 +188,11 @@
 
   function drawBipartite(svg) {
     var L = current(), hs = heads(L, false), top = maxOf(hs), sel = kept(L, hs);
-    var dy = 22, xl = 190, xr = 470, y0 = 46, rows = Math.max(L.n, L.m);
+    var widest = function (labels) { return Math.max.apply(null, labels.map(function (t) { return t.length; })); };
+    var xl = 24 + 7.5 * widest(L.srcTokens), xr = xl + 280;  // labels fit beside their nodes
+    var dy = 22, y0 = 46, rows = Math.max(L.n, L.m);
     var ys = function (k, count) { return y0 + dy * (k + (rows - count) / 2); };
-    size(svg, 680, y0 + dy * rows + 10);
+    size(svg, xr + 24 + 7.5 * widest(L.tokens), y0 + dy * rows + 10);
     el("text", { x: xl, y: 20, "text-anchor": "middle", "class": "ga-caption" }, svg).textContent = "sources j";
     el("text", { x: xr, y: 20, "text-anchor": "middle", "class": "ga-caption" }, svg).textContent = "targets i";
     drawEdges(svg, hs, top, sel, function (e) {
