@@ -227,9 +227,10 @@
     var L = current(), hs = heads(L, true), top = maxOf(hs), w = hs[0].w;
     var longest = 1;
     L.srcTokens.forEach(function (t) { longest = Math.max(longest, t.length); });
-    var c = Math.max(5, Math.min(28, 700 / Math.max(L.n, L.m))), ox = 130;
+    var rowLabel = Math.max.apply(null, L.tokens.map(function (t) { return t.length; }));
+    var c = Math.max(5, Math.min(28, 700 / Math.max(L.n, L.m))), ox = Math.max(60, 20 + 7.5 * rowLabel);
     var oy = (L.weighted ? 60 : 10) + Math.min(110, longest * 7) * 0.87 + 8;
-    size(svg, Math.max(ox + c * L.m + 20, ox + 300), oy + c * L.n + 20);
+    size(svg, Math.max(ox + c * L.m + 20 + 0.5 * Math.min(110, longest * 7), ox + 300), oy + c * L.n + 20);
     var defs = el("defs", {}, svg);
     var pat = el("pattern", { id: uid + "-hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse",
       patternTransform: "rotate(45)" }, defs);
