@@ -41,6 +41,9 @@
 
   function current() { return data.layers[state.layer]; }
 
+  // The length (characters) of the longest label (a loop: any number of labels).
+  function widest(labels) { return labels.reduce(function (a, t) { return Math.max(a, t.length); }, 1); }
+
   // The heads to draw: [{key, color, w: Array(E)}]; "all" overlays every head (not in the matrix).
   function heads(L, forMatrix) {
     if (!L.weighted) { return [{ key: "edges", color: data.edgeColor, w: L.w[0] }]; }
@@ -188,7 +191,6 @@
 
   function drawBipartite(svg) {
     var L = current(), hs = heads(L, false), top = maxOf(hs), sel = kept(L, hs);
-    var widest = function (labels) { return Math.max.apply(null, labels.map(function (t) { return t.length; })); };
     var xl = 24 + 7.5 * widest(L.srcTokens), xr = xl + 280;  // labels fit beside their nodes
     var dy = 22, y0 = 46, rows = Math.max(L.n, L.m);
     var ys = function (k, count) { return y0 + dy * (k + (rows - count) / 2); };
@@ -227,7 +229,7 @@
     var L = current(), hs = heads(L, true), top = maxOf(hs), w = hs[0].w;
     var longest = 1;
     L.srcTokens.forEach(function (t) { longest = Math.max(longest, t.length); });
-    var rowLabel = Math.max.apply(null, L.tokens.map(function (t) { return t.length; }));
+    var rowLabel = widest(L.tokens);
     var c = Math.max(5, Math.min(28, 700 / Math.max(L.n, L.m))), ox = Math.max(60, 20 + 7.5 * rowLabel);
     var oy = (L.weighted ? 60 : 10) + Math.min(110, longest * 7) * 0.87 + 8;
     size(svg, Math.max(ox + c * L.m + 20 + 0.5 * Math.min(110, longest * 7), ox + 300), oy + c * L.n + 20);
