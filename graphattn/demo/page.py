@@ -138,7 +138,7 @@ def viewer_links(run: DemoRun, viewers: list[str]) -> str:
     )
     return (
         "<p><b>Interactive viewers</b> (same folder, offline): every layer and head, "
-        f"hover a token to highlight its edges.</p><ul>{links}</ul>"
+        f"click a token to select it and light its edges.</p><ul>{links}</ul>"
     )
 
 

@@ -2,9 +2,14 @@
 
 The page embeds its data as JSON and its script and style inline; a
 Content-Security-Policy forbids every network request, so it works from a
-file, offline, forever. Choose the layer and head, hover or click a token to
-highlight its incoming and outgoing edges, switch between arc, bipartite and
-matrix views. Cross and sparse graphs are drawn as they are.
+file, offline, forever. Choose the layer and the head (the head mean by
+default) and how many edges per target to draw (the 3 strongest by default,
+the page says how many of how many), click a token to select it and light
+its incoming and outgoing edges (hovering previews another), switch between
+arc, bipartite and matrix views. Cross and sparse graphs are drawn as they
+are. Everything lives in one ``<div class="graphattn-viewer">`` and the
+script finds its elements from there, so pages can be embedded side by side
+(:func:`graphattn.plot.show` frames each one).
 """
 
 from __future__ import annotations
