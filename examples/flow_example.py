@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nstrongest paths from {graph.tokens[0]!r} to {graph.tokens[last]!r}:")
     for path in top_paths(layers, last, 0, k=3):
-        words = " -> ".join(graph.tokens[t] for t in path.tokens)
+        words = " -> ".join(path.labels)  # the same path as positions: path.tokens
         print(f"  {path.strength:.4f}  {words}")
 
     with torch.no_grad():

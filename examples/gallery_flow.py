@@ -12,9 +12,7 @@ def main(out_dir: Path) -> list[Path]:
     layers = minilm_layers()
     target = layers[0][0].tokens.index("it")
     relevance = attention_rollout(layers, targets=[target])[0]  # (N,) share of each input
-    ax = draw_flow(layers, relevance=relevance, max_edges=600)
-    ax.set_title(ax.get_title() + f"\nrelevance: rollout of the output token 'it' ({target})",
-                 fontsize=10)
+    ax = draw_flow(layers, relevance=relevance, target=target, max_edges=600)
     return [save(ax.figure, out_dir, "flow.png")]
 
 

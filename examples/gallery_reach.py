@@ -13,7 +13,7 @@ def main(out_dir: Path) -> list[Path]:
     strided = patterns.get("strided", 24, stride=5)
     masks = draw_patterns([analysis.reach(strided, k) for k in (1, 2, 3)], ncols=3)
     return [
-        save(draw_reach(window, 8).figure, out_dir, "reach.png"),
+        save(draw_reach(window, 8, share="allowed").figure, out_dir, "reach.png"),
         save(masks[0].figure, out_dir, "reach_masks.png"),
     ]
 

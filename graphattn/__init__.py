@@ -37,6 +37,7 @@ from graphattn.nn import (
     GraphTransformer,
     GraphTransformerLayer,
 )
+from graphattn.nn.display import register_layers_html
 
 if TYPE_CHECKING:  # type checkers see the lazy subpackages; at run time __getattr__ loads them
     from graphattn import experiments as experiments
@@ -67,6 +68,15 @@ __all__ = [
     "patterns",
     "to_block_mask",
 ]
+
+
+def _layers_html(layers):  # model outputs in a notebook; plot is imported on first display
+    from graphattn.plot.notebook import layers_html
+
+    return layers_html(layers)
+
+
+register_layers_html(_layers_html)
 
 
 def _present(name: str) -> bool:

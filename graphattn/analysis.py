@@ -31,6 +31,7 @@ __all__ = [
     "is_causal",
     "layers_to_reach",
     "reach",
+    "reach_coverage",
     "sparse_transformer_valid",
 ]
 
@@ -278,6 +279,43 @@ def reach(graph: TokenGraph, layers: int) -> TokenGraph:
         out = out.with_tokens(graph.tokens)
     out.name = f"reach({graph.name or 'graph'}, layers={layers})"
     return out
+
+
+def reach_coverage(graph: TokenGraph, layers: int) -> torch.Tensor:
+    """Share of each target's *allowed* sources that reach it after ``layers`` layers.
+
+    Allowed sources of ``i``: ``j <= i`` for a causal graph (:func:`is_causal`),
+    every ``j`` otherwise (see the module docstring), so that a causal target
+    is not counted as "unreached" by the future it may never see, and patterns
+    of different causality compare. 1.0 everywhere once :func:`layers_to_reach`
+    layers are stacked.
+
+    Returns
+    -------
+    Tensor (N,)
+        float64 in (0, 1]: reached allowed sources / allowed sources, per target.
+
+    Raises
+    ------
+    ValueError
+        If ``graph`` is a cross graph or ``layers < 0``.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> reach_coverage(patterns.causal(4), 1).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    >>> reach_coverage(patterns.sliding_window(4, 2), 1).tolist()  # causal: i sees j <= i
+    [1.0, 1.0, 0.666..., 0.5]
+    >>> reach_coverage(patterns.sliding_window(4, 2, causal=False), 1).tolist()
+    [0.5, 0.75, 0.75, 0.5]
+    """
+    reached = reach(graph, layers).in_degree().double()  # (N,) sources reaching each target
+    n = graph.num_nodes
+    allowed = torch.arange(1, n + 1, dtype=torch.float64) if is_causal(graph) else torch.full(
+        (n,), float(n), dtype=torch.float64
+    )  # (N,)
+    return reached / allowed
 
 
 def _covers_causal(graph: TokenGraph) -> bool:

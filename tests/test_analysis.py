@@ -258,3 +258,24 @@ def test_describe_cross_and_large_graphs():
     assert describe(patterns.full(5))["symmetric"] is True
     d = describe(patterns.sliding_window(5000, 8), reach_limit=1000)
     assert "layers_to_reach" not in d and d["num_edges"] == 5000 * 8 - 28
+
+
+@pytest.mark.parametrize(
+    "graph",
+    [patterns.sliding_window(9, 2), patterns.sliding_window(9, 2, causal=False),
+     patterns.causal(6), patterns.get("strided", 9, stride=3)],
+)
+def test_reach_coverage_counts_only_allowed_sources(graph):
+    n = graph.num_nodes
+    mask = graph.to_dense_mask() | torch.eye(n, dtype=torch.bool)  # (N, N) one layer + residual
+    reached = torch.eye(n, dtype=torch.bool)
+    for layers in range(1, 4):
+        reached = (mask.double() @ reached.double()) > 0  # (N, N) paths of <= layers edges
+        allowed = torch.ones(n, n, dtype=torch.bool)
+        if analysis.is_causal(graph):
+            allowed = allowed.tril()  # j <= i
+        expected = (reached & allowed).sum(1).double() / allowed.sum(1)
+        assert torch.allclose(analysis.reach_coverage(graph, layers), expected)
+    if analysis.is_causal(graph):  # a causal target is never short of its future
+        full = analysis.layers_to_reach(graph)
+        assert torch.all(analysis.reach_coverage(graph, full) == 1.0)

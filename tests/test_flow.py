@@ -416,6 +416,21 @@ def test_top_paths_hand_computed_and_unreachable():
     assert paths == [FlowPath((0, 0, 1), 0.25)]
 
 
+def test_top_paths_take_labels_and_carry_them():
+    g = TokenGraph.from_tokens("the cat saw the dog", "causal")
+    layers = [(g, torch.rand(g.num_edges, 2, generator=torch.Generator().manual_seed(s)))
+              for s in range(2)]
+    by_label = top_paths(layers, target="dog", source="cat", k=3)
+    assert by_label == top_paths(layers, target=4, source=1, k=3)
+    for p in by_label:
+        assert p.labels == tuple(g.tokens[t] for t in p.tokens)
+        assert p.labels[0] == "cat" and p.labels[-1] == "dog"
+    with pytest.raises(ValueError, match=r"source='the' must name exactly one token; found 2"):
+        top_paths(layers, target="dog", source="the")
+    with pytest.raises(ValueError, match="found 0 in the graph's labels"):
+        top_paths(layers, target="cow", source=0)
+
+
 # ------------------------------------------------------------- heads
 
 

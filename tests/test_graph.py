@@ -350,3 +350,27 @@ def test_file_errors(tmp_path):
         TokenGraph.load(tmp_path / "missing.json")
     with pytest.raises(ValueError, match="must end in"):
         TokenGraph.load(tmp_path / "g.txt")
+
+
+def test_networkx_edge_attributes_round_trip():
+    g = TokenGraph([[2, 0, 1, 0], [0, 1, 1, 2]], tokens=list("abc"))  # stored in canonical order
+    w = torch.arange(2 * g.num_edges, dtype=torch.float64).view(g.num_edges, 2)  # (E, H)
+    bias = torch.tensor([0.5, -1.0, 2.0, 0.0])  # (E,)
+    G = g.to_networkx({"weights": w, "bias": bias})
+    for k, (j, i) in enumerate(g.edge_index.t().tolist()):
+        assert G.edges[j, i] == {"weights": w[k].tolist(), "bias": float(bias[k])}
+    back = TokenGraph.from_networkx(G)
+    assert back == g
+    assert torch.equal(back.edge_attr_from_networkx(G, "weights"), w)
+    assert torch.equal(back.edge_attr_from_networkx(G, "bias"), bias.double())
+    cross = patterns.cross(2, 3)
+    Gc = cross.to_networkx({"w": torch.arange(6.0)})
+    assert torch.equal(
+        TokenGraph.from_networkx(Gc).edge_attr_from_networkx(Gc, "w"), torch.arange(6.0).double()
+    )
+    with pytest.raises(ValueError, match=r"edge_attrs\['bias'\] must have shape \(4,\)"):
+        g.to_networkx({"bias": torch.zeros(3)})
+    with pytest.raises(TypeError, match="edge_attrs must be a mapping"):
+        g.to_networkx([w])
+    with pytest.raises(ValueError, match="no edge attribute 'nope'"):
+        back.edge_attr_from_networkx(G, "nope")

@@ -103,8 +103,10 @@ def test_viewer_loads_offline_reacts_and_screenshots(page, driver, tmp_path):
     assert page_requests, requests
     assert all(u == url or u.startswith("data:") for u in page_requests), requests
 
-    # arc view of layer 0, all 3 heads: one drawn edge per graph edge and head
-    assert driver.find_element(By.ID, "ga-svg").get_attribute("data-view") == "arc"
+    # arc view of layer 0, all 3 heads, every edge: one drawn edge per graph edge and head
+    assert driver.find_element(By.CSS_SELECTOR, ".ga-svg").get_attribute("data-view") == "arc"
+    Select(driver.find_element(By.CSS_SELECTOR, ".ga-head")).select_by_value("all")
+    Select(driver.find_element(By.CSS_SELECTOR, ".ga-top")).select_by_value("all")
     assert len(driver.find_elements(By.CSS_SELECTOR, ".ga-edge")) == 3 * g.num_edges
     assert not any(" " in c for c in classes(driver, ".ga-edge"))  # nothing highlighted yet
 
@@ -128,20 +130,20 @@ def test_viewer_loads_offline_reacts_and_screenshots(page, driver, tmp_path):
     assert outgoing == 3 * (int(mask[:, 5].sum()) - int(mask[5, 5]))  # edges 5 -> i, i != 5
     dimmed = sum(c.endswith("ga-dim") for c in edge_classes)
     assert dimmed == len(edge_classes) - incoming - outgoing
-    assert "attends to" in driver.find_element(By.ID, "ga-info").text
+    assert "attends to" in driver.find_element(By.CSS_SELECTOR, ".ga-info").text
 
     # one head, matrix view: one cell per edge, the same token still highlights its row
-    Select(driver.find_element(By.ID, "ga-head")).select_by_value("1")
-    driver.find_element(By.CSS_SELECTOR, '#ga-views button[data-view="matrix"]').click()
-    assert driver.find_element(By.ID, "ga-svg").get_attribute("data-view") == "matrix"
+    Select(driver.find_element(By.CSS_SELECTOR, ".ga-head")).select_by_value("1")
+    driver.find_element(By.CSS_SELECTOR, '.ga-views button[data-view="matrix"]').click()
+    assert driver.find_element(By.CSS_SELECTOR, ".ga-svg").get_attribute("data-view") == "matrix"
     assert len(driver.find_elements(By.CSS_SELECTOR, ".ga-cell")) == g.num_edges
     assert sum(c.endswith("ga-in") for c in classes(driver, ".ga-cell")) == int(mask[5].sum())
 
     # the cross layer: bipartite, arc disabled, a source token highlights its outgoing edges
-    Select(driver.find_element(By.ID, "ga-layer")).select_by_value("2")
-    driver.find_element(By.CSS_SELECTOR, '#ga-views button[data-view="bipartite"]').click()
+    Select(driver.find_element(By.CSS_SELECTOR, ".ga-layer")).select_by_value("2")
+    driver.find_element(By.CSS_SELECTOR, '.ga-views button[data-view="bipartite"]').click()
     assert driver.find_element(
-        By.CSS_SELECTOR, '#ga-views button[data-view="arc"]'
+        By.CSS_SELECTOR, '.ga-views button[data-view="arc"]'
     ).get_attribute("disabled")
     source = driver.find_element(By.CSS_SELECTOR, '.ga-token[data-side="src"][data-index="1"]')
     assert source.text == "cat"
@@ -154,4 +156,30 @@ def test_viewer_loads_offline_reacts_and_screenshots(page, driver, tmp_path):
     assert driver.save_screenshot(str(shot))
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
+    assert [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")] == []
+
+
+def test_long_page_draws_shared_paths_and_lights_a_clicked_token(driver, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    g = patterns.get("sliding_window", 1200, window=8, causal=False)
+    w = torch.rand(g.num_edges, 2, generator=torch.Generator().manual_seed(0))  # (E, 2)
+    path = to_html([(g, w)], tmp_path / "long.html")
+    driver.get(path.resolve().as_uri())
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return document.body.getAttribute('data-ready')") == "true"
+    )
+    # 3,600 kept edges of the head mean: unselected edges share at most 4 paths
+    assert 1 <= len(driver.find_elements(By.CSS_SELECTOR, ".ga-base")) <= 4
+    assert driver.find_elements(By.CSS_SELECTOR, ".ga-edge") == []
+    note = driver.find_element(By.CSS_SELECTOR, ".ga-note").text
+    assert f"3,600 of the {g.num_edges:,} edges" in note
+    driver.execute_script(
+        "document.querySelectorAll('.ga-token')[600]"
+        ".dispatchEvent(new MouseEvent('click', {bubbles: true}));"
+    )
+    assert sum(c.endswith("ga-in") for c in classes(driver, ".ga-edge")) == 3
+    assert sum(c.endswith("ga-out") for c in classes(driver, ".ga-edge")) >= 1
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".ga-token")) == 1200  # labels stay text
     assert [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")] == []

@@ -103,7 +103,7 @@ def test_attention_flow_without_targets_and_to_html_without_title_are_named(tmp_
     from graphattn.plot import to_html
 
     with pytest.raises(TypeError, match="title must be a str"):
-        to_html(layers, tmp_path / "v.html", title=None)
+        to_html(layers, tmp_path / "v.html", title=5)  # None: the default title
     assert not (tmp_path / "v.html").exists()
 
 

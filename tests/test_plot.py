@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 
-from graphattn import TokenGraph  # noqa: E402
+from graphattn import TokenGraph, patterns  # noqa: E402
 from graphattn.plot import (  # noqa: E402
     draw_graph,
     draw_matrix,
@@ -114,7 +114,7 @@ def test_layered_stack_of_graphs():
     ax = draw_graph([g, g, g], "layered")
     paths = find_artist(ax, "edges").get_paths()
     assert len(paths) == 3 * g.num_edges
-    assert {"input", "layer 1", "layer 3"} <= texts(ax)
+    assert {"input", "layer 0", "layer 2"} <= texts(ax)  # layers numbered from 0, as layers[k]
     ys = sorted({round(float(v[0, 1])) for v in (p.vertices for p in paths)})
     assert ys == [0, 1, 2]  # edges start on rows 0, 1, 2
     with pytest.raises(ValueError, match="chain"):
@@ -242,3 +242,12 @@ def test_save_rejects_bad_paths_without_writing(tmp_path):
     with pytest.raises(ValueError, match="folder"):
         save_figure(fig, tmp_path / "missing" / "g.png")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_every_arc_drawing_says_its_direction(causal):
+    g = patterns.sliding_window(8, 2, causal=causal)
+    ax = draw_graph(g, "arc")
+    (note,) = [t for t in ax.texts if t.get_gid() == "direction"]
+    expected = "every arc: earlier" if causal else "arcs above: earlier \u2192 later token; below"
+    assert note.get_text().startswith(expected)

@@ -16,6 +16,7 @@ from graphattn.plot import (  # noqa: E402
     draw_flow,
     draw_heads,
     draw_reach,
+    draw_rollout,
     find_artist,
     head_color,
     prune,
@@ -179,7 +180,7 @@ def test_flow_widths_follow_weights_and_relevance_strip():
     np.testing.assert_allclose(strip.get_array(), rel.numpy())
     np.testing.assert_allclose(strip.get_offsets()[:, 1], 0.0)  # the input row
     assert strip.colorbar is not None
-    assert {"layer 3", "input"} <= {t.get_text() for t in ax.get_yticklabels()}
+    assert {"layer 2", "input"} <= {t.get_text() for t in ax.get_yticklabels()}  # from 0
 
 
 def test_flow_values_replace_weights():
@@ -225,3 +226,47 @@ def test_reach_matches_analysis_and_annotates():
         draw_reach(g, 0)
     with pytest.raises(ValueError, match="self graph"):
         draw_reach(patterns.cross(3, 4), 2)
+
+
+def test_flow_names_and_marks_its_target():
+    g = TokenGraph.from_tokens("the cat sat on it", "causal")
+    layers = [(g, attended(g, seed=s)) for s in range(2)]
+    ax = draw_flow(layers, relevance=torch.full((5,), 0.2), target=-1)
+    assert "target “it” (4)" in ax.get_title()
+    ring = find_artist(ax, "target")
+    np.testing.assert_allclose(ring.get_offsets(), [[2.0, 2.0]])  # last row (centred), token 4
+    assert "target" in {t.get_text() for t in ax.texts}
+    with pytest.raises(ValueError, match=r"target must be in \[-5, 5\)"):
+        draw_flow(layers, target=5)
+    with pytest.raises(TypeError, match="target must be an int"):
+        draw_flow(layers, target="it")
+
+
+def test_reach_share_of_allowed_sources():
+    g = patterns.sliding_window(6, 2)  # causal
+    everything = find_artist(draw_reach(g, 3), "reach").get_array()
+    allowed = find_artist(draw_reach(g, 3, share="allowed"), "reach").get_array()
+    np.testing.assert_allclose(allowed[2], analysis.reach_coverage(g, 3).numpy())
+    np.testing.assert_allclose(everything[2], analysis.reach(g, 3).in_degree().numpy() / 6)
+    assert allowed[-1, 0] == 1.0 and everything[-1, 0] == pytest.approx(1 / 6)
+    with pytest.raises(ValueError, match="share must be 'all' or 'allowed'"):
+        draw_reach(g, 2, share="some")
+
+
+def test_rollout_drawn_as_relevance_with_the_sink_column_saturated():
+    r = torch.tensor([[1.0, 0.0, 0.0], [0.6, 0.3, 0.1], [0.7, 0.1, 0.2]])
+    ax = draw_rollout(r, ["[CLS]", "a", "b"])
+    image = find_artist(ax, "rollout")
+    np.testing.assert_allclose(image.get_array(), r.numpy())
+    assert image.norm.vmax == pytest.approx(0.3) and image.norm.gamma == 0.5
+    bar = image.colorbar
+    assert bar.ax.get_ylabel().startswith("relevance") and bar.extend == "max"
+    assert "“[CLS]” holds 77%" in ax.get_title()
+    linear = find_artist(draw_rollout(r, clip_sink=False, gamma=1), "rollout")
+    assert linear.norm.vmax == 1.0 and linear.colorbar.extend == "neither"
+    with pytest.raises(ValueError, match="non-negative"):
+        draw_rollout(-r)
+    with pytest.raises(ValueError, match="tokens must be 3 labels"):
+        draw_rollout(r, ["a"])
+    with pytest.raises(ValueError, match=r"gamma must be a number in \(0, 1\]"):
+        draw_rollout(r, gamma=2)

@@ -14,7 +14,7 @@ from graphattn.plot import to_html
 def page_data(path):
     text = path.read_text()
     block = re.search(
-        r'<script type="application/json" id="graphattn-data">(.*?)</script>', text, re.S
+        r'<script type="application/json" class="graphattn-data">(.*?)</script>', text, re.S
     )
     return text, json.loads(block.group(1))
 
@@ -101,3 +101,12 @@ def test_scripts_are_allowed_by_hash_not_by_unsafe_inline(tmp_path):
     assert len(scripts) == 1
     digest = base64.b64encode(hashlib.sha256(scripts[0].encode("utf-8")).digest()).decode()
     assert script_src == f"script-src 'sha256-{digest}'"
+
+
+def test_long_sequence_page_stays_small_and_says_what_it_pruned(tmp_path):
+    g = patterns.get("sliding_window", 4096, window=62, causal=False)  # 500,026 edges
+    w = torch.rand(g.num_edges, 12, generator=torch.Generator().manual_seed(0))  # (E, 12)
+    path = to_html([(g, w)], tmp_path / "long.html")
+    _, data = page_data(path)
+    assert path.stat().st_size < 20 * 2**20
+    assert "500,026" in data["layers"][0]["note"] and len(data["layers"][0]["tokens"]) == 4096

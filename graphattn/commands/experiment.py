@@ -46,6 +46,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--fresh", action="store_true", help="delete this experiment's checkpoints and start over"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_mode_options(parser)
+    return parser
+
+
+def _add_mode_options(parser: argparse.ArgumentParser) -> None:
+    """``--cross-attention`` (the encoder-decoder experiment) and ``--nproc`` (processes)."""
     parser.add_argument(
         "--cross-attention",
         nargs="?",
@@ -63,7 +69,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="train data-parallel in P processes (gloo on 127.0.0.1), each on 1/P of every "
         "batch, with the same numbers as one process (default: %(default)s)",
     )
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

@@ -69,7 +69,7 @@ def fig_heads(run: DemoRun, chosen: list[int], path: Path) -> str:
 
     axes = draw_heads([run.layers[0][i] for i in chosen], view="bipartite")
     for row, i in zip(axes[:, 0], chosen, strict=True):
-        row.set_ylabel(f"layer {i + 1}")
+        row.set_ylabel(f"layer {i}")
     return _save(axes.flat[0].figure, path, dpi=90)
 
 
@@ -84,7 +84,7 @@ def fig_heatmaps(run: DemoRun, chosen: list[int], path: Path) -> str:
     )
     for ax, i in zip(axes[0], chosen, strict=True):
         g, w = run.layers[0][i]
-        draw_matrix(g, w, ax=ax, title=f"layer {i + 1}, mean over heads", colorbar=i == chosen[-1])
+        draw_matrix(g, w, ax=ax, title=f"layer {i}, mean over heads", colorbar=i == chosen[-1])
     return _save(fig, path)
 
 
@@ -94,7 +94,7 @@ def fig_grid(run: DemoRun, path: Path) -> str:
 
     axes = draw_heads(run.layers[0], view="matrix")
     for i, ax in enumerate(axes[:, 0]):
-        ax.set_ylabel(f"layer {i + 1}")  # 1-based, as in the other pictures
+        ax.set_ylabel(f"layer {i}")  # numbered as run.layers[0][i], as everywhere
     return _save(axes.flat[0].figure, path, dpi=80)
 
 
@@ -103,13 +103,13 @@ def fig_rollout(run: DemoRun, path: Path) -> tuple[str, torch.Tensor]:
     import matplotlib.pyplot as plt
 
     from graphattn.flow import attention_rollout
-    from graphattn.plot import draw_matrix
+    from graphattn.plot import draw_rollout
 
     rollout = attention_rollout(run.layers[0])  # (n, n): share of input j in output i
-    g = run.layers[0][0][0]  # the full graph: one edge per (i, j)
     fig, ax = plt.subplots(figsize=(6.4, 5.2), layout="constrained")
-    draw_matrix(
-        g, rollout[g.dst, g.src], ax=ax, title="attention rollout over all layers (residual 0.5)"
+    draw_rollout(
+        rollout, run.tokens[0], ax=ax,
+        title="attention rollout over all layers (residual 0.5): relevance of input j for output i",
     )
     return _save(fig, path), rollout
 
@@ -128,12 +128,14 @@ def fig_flow(run: DemoRun, rollout: torch.Tensor, path: Path) -> tuple[str, torc
     draw_flow(
         run.layers[0],
         relevance=rollout[t].float(),
+        target=t,
         ax=axes[0],
         title=f"rollout: inputs reaching the output '{word}' (strip)",
     )
     draw_flow(
         run.layers[0],
         relevance=flow,
+        target=t,
         ax=axes[1],
         title=f"max-flow: inputs reaching the output '{word}' (strip)",
     )
@@ -201,7 +203,7 @@ def _word_distances(run: DemoRun, ax) -> list[float]:
             va="center",
         )
     ax.plot(x, distances, color="#d62728", lw=2.5, marker="o", label=f"'{word}'")
-    ax.set_xticks(x, ["embeddings"] + [f"layer {i}" for i in x[1:]])
+    ax.set_xticks(x, ["embeddings"] + [f"layer {i - 1}" for i in x[1:]])
     ax.set_ylabel("cosine distance")
     ax.set_title(
         f"how different the two '{word}' vectors are after each layer "

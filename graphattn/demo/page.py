@@ -122,11 +122,13 @@ table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding
 def write_viewers(run: DemoRun, folder: Path) -> list[str]:
     """One offline interactive viewer (:func:`graphattn.plot.to_html`) per text."""
     from graphattn.plot import to_html
+    from graphattn.plot.html import page_title
 
     names = []
-    for b, text in enumerate(run.texts):
+    for b in range(len(run.texts)):
         name = f"viewer-{b + 1}.html"
-        to_html(run.layers[b], folder / name, title=f"graphattn demo: {text}")
+        title = f"graphattn demo · {page_title(run.layers[b], run.tokens[b], words=12)}"
+        to_html(run.layers[b], folder / name, title=title)
         names.append(name)
     return names
 
@@ -139,7 +141,7 @@ def viewer_links(run: DemoRun, viewers: list[str]) -> str:
     )
     return (
         "<p><b>Interactive viewers</b> (same folder, offline): every layer and head, "
-        f"hover a token to highlight its edges.</p><ul>{links}</ul>"
+        f"click a token to select it and light its edges.</p><ul>{links}</ul>"
     )
 
 

@@ -21,16 +21,21 @@ __all__ = ["FlowPath", "top_paths"]
 
 
 class FlowPath(NamedTuple):
-    """One path through the layered graph: ``tokens[l]`` is the token after ``l`` layers."""
+    """One path through the layered graph: ``tokens[l]`` is the token after ``l`` layers.
+
+    ``labels`` holds the same path as the graph's token labels (None when the
+    graph has none).
+    """
 
     tokens: tuple[int, ...]  # (L + 1,): tokens[0] the input, tokens[-1] the output
     strength: float  # product of the layer weights A_l[tokens[l], tokens[l - 1]]
+    labels: tuple[str, ...] | None = None  # (L + 1,): the labels of tokens, if any
 
 
 def top_paths(
     layers: Sequence[Any],
-    target: int,
-    source: int,
+    target: int | str,
+    source: int | str,
     k: int = 5,
     *,
     residual: float = 0.5,
@@ -52,10 +57,10 @@ def top_paths(
     ----------
     layers : sequence of (TokenGraph, Tensor)
         ``(graph, weights)`` per layer, self graphs over the same tokens.
-    target : int
-        Output token.
-    source : int
-        Input token.
+    target : int or str
+        Output token: its position, or its label if that label is unique.
+    source : int or str
+        Input token: its position, or its label if that label is unique.
     k : int
         Number of paths to return (fewer if fewer paths exist).
     residual : float
@@ -66,7 +71,8 @@ def top_paths(
     Returns
     -------
     list of FlowPath
-        Strongest first; paths of zero strength are left out.
+        Strongest first; paths of zero strength are left out. Each carries
+        the positions and, where the graph has labels, the labels.
 
     Raises
     ------
@@ -78,14 +84,18 @@ def top_paths(
     >>> from graphattn.graph import TokenGraph
     >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
     >>> w = torch.tensor([1.0, 0.5, 0.5])
-    >>> top_paths([(g, w), (g, w)], target=1, source=0, k=3)
-    [FlowPath(tokens=(0, 0, 1), strength=0.25), FlowPath(tokens=(0, 1, 1), strength=0.1875)]
+    >>> top_paths([(g, w), (g, w)], target=1, source=0, k=3)  # doctest: +NORMALIZE_WHITESPACE
+    [FlowPath(tokens=(0, 0, 1), strength=0.25, labels=None),
+     FlowPath(tokens=(0, 1, 1), strength=0.1875, labels=None)]
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]], tokens=["hi", "there"])
+    >>> top_paths([(g, w), (g, w)], target="there", source="hi", k=1)[0].labels
+    ('hi', 'hi', 'there')
     """
     checked = check_self_layers(layers)
     residual = check_options(residual, head_reduce)
-    n = checked[0].graph.num_nodes
-    target = int(check_targets(target, n, "target")[0])
-    source = int(check_targets(source, n, "source")[0])
+    n, labels = checked[0].graph.num_nodes, checked[0].graph.tokens
+    target = int(check_targets(_position(target, labels, "target"), n, "target")[0])
+    source = int(check_targets(_position(source, labels, "source"), n, "source")[0])
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
     score = torch.full((n, k), -torch.inf, dtype=torch.float64)  # (N, k) best log-strengths
@@ -96,7 +106,24 @@ def top_paths(
             score, merged_entries(layer_operator(layer, residual, head_reduce, torch.float64))
         )
         back.append((edge_src, rank))
-    return _trace_back(score, back, target)
+    paths = _trace_back(score, back, target)
+    if labels is None:
+        return paths
+    return [p._replace(labels=tuple(labels[t] for t in p.tokens)) for p in paths]
+
+
+def _position(token: int | str, labels: list[str] | None, arg: str) -> int:
+    """``token`` itself, or the position of the one token labelled ``token``."""
+    if not isinstance(token, str):
+        return token
+    found = [k for k, t in enumerate(labels or []) if t == token]
+    if len(found) != 1:
+        where = f"at positions {found}" if found else "in the graph's labels"
+        raise ValueError(
+            f"{arg}={token!r} must name exactly one token; found {len(found)} {where} "
+            "(give its position instead)"
+        )
+    return found[0]
 
 
 def _best_extensions(

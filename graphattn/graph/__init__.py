@@ -12,7 +12,8 @@ package whose functions its methods call:
 - :mod:`~graphattn.graph.algebra`: ``|``, ``&``, ``-``, reversal, self loops,
   subgraphs, permutations and batches;
 - :mod:`~graphattn.graph.files`: JSON/NPZ files;
-- :mod:`~graphattn.graph.view`: the ASCII grid of :meth:`TokenGraph.to_string`;
+- :mod:`~graphattn.graph.view`: the ASCII grid of :meth:`TokenGraph.to_string`
+  and the small SVG a notebook shows;
 - :mod:`~graphattn.graph.text`: :meth:`TokenGraph.from_tokens` and the hook
   through which the patterns layer resolves pattern names.
 

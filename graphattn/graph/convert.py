@@ -16,7 +16,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -25,7 +25,14 @@ import torch
 if TYPE_CHECKING:
     from graphattn.graph.core import TokenGraph
 
-__all__ = ["DEFAULT_MAX_DENSE", "from_dense_mask", "from_networkx", "to_dense_mask", "to_networkx"]
+__all__ = [
+    "DEFAULT_MAX_DENSE",
+    "edge_attr_from_networkx",
+    "from_dense_mask",
+    "from_networkx",
+    "to_dense_mask",
+    "to_networkx",
+]
 
 DEFAULT_MAX_DENSE = 2**31  # elements of a dense (N, M) mask before we refuse
 
@@ -72,21 +79,67 @@ def from_dense_mask(
     )
 
 
-def to_networkx(graph: TokenGraph) -> nx.DiGraph:
+def to_networkx(
+    graph: TokenGraph, edge_attrs: Mapping[str, torch.Tensor] | None = None
+) -> nx.DiGraph:
     """``graph`` as a ``networkx.DiGraph``; see :meth:`TokenGraph.to_networkx`."""
+    values = _edge_attr_lists(graph, edge_attrs)  # {name: E values, each a float or a list}
     G = nx.DiGraph(graphattn_cross=graph.is_cross, name=graph.name or "")
     pairs = graph.edge_index.t().tolist()  # [[j, i], ...]
+    data = [{key: vals[k] for key, vals in values.items()} for k in range(len(pairs))]
     if not graph.is_cross:
         for i in range(graph.num_nodes):
             G.add_node(i, **_token_attr(graph.tokens, i))
-        G.add_edges_from(map(tuple, pairs))
+        G.add_edges_from((j, i, d) for (j, i), d in zip(pairs, data, strict=True))
         return G
     for j in range(graph.num_src_nodes):
         G.add_node(("src", j), bipartite=0, **_token_attr(graph.src_tokens, j))
     for i in range(graph.num_nodes):
         G.add_node(("dst", i), bipartite=1, **_token_attr(graph.tokens, i))
-    G.add_edges_from((("src", j), ("dst", i)) for j, i in pairs)
+    G.add_edges_from((("src", j), ("dst", i), d) for (j, i), d in zip(pairs, data, strict=True))
     return G
+
+
+def _edge_attr_lists(
+    graph: TokenGraph, edge_attrs: Mapping[str, torch.Tensor] | None
+) -> dict[str, list]:
+    """Each per-edge tensor ``(E,)`` or ``(E, K)`` as a list of E floats or E lists."""
+    if edge_attrs is None:
+        return {}
+    if not isinstance(edge_attrs, Mapping):
+        raise TypeError(
+            f"edge_attrs must be a mapping of name to tensor (E,) or (E, K), "
+            f"got {type(edge_attrs).__name__}"
+        )
+    out = {}
+    for key, value in edge_attrs.items():
+        t = torch.as_tensor(value).detach().cpu()
+        if t.dim() not in (1, 2) or t.shape[0] != graph.num_edges:
+            raise ValueError(
+                f"edge_attrs[{key!r}] must have shape ({graph.num_edges},) or "
+                f"({graph.num_edges}, K), got {tuple(t.shape)}"
+            )
+        out[str(key)] = t.double().tolist()
+    return out
+
+
+def edge_attr_from_networkx(
+    graph: TokenGraph, G: nx.Graph, name: str, nodes: Iterable[Hashable] | None = None
+) -> torch.Tensor:
+    """Edge attribute ``name`` of ``G`` in ``graph``'s edge order (see the method of that name)."""
+    if graph.is_cross:
+        node_of = [("src", j) for j in range(graph.num_src_nodes)]
+        dst_of = [("dst", i) for i in range(graph.num_nodes)]
+    else:
+        node_of = list(G.nodes) if nodes is None else list(nodes)
+        dst_of = node_of
+    values = []
+    for j, i in graph.edge_index.t().tolist():
+        u, v = node_of[j], dst_of[i]
+        if not G.has_edge(u, v) or name not in G.edges[u, v]:
+            raise ValueError(f"G has no edge attribute {name!r} on the edge {u!r} -> {v!r}")
+        values.append(G.edges[u, v][name])
+    return torch.tensor(values, dtype=torch.float64)  # (E,) or (E, K)
 
 
 def _token_attr(labels: list[str] | None, k: int) -> dict[str, str]:

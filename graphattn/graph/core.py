@@ -11,7 +11,7 @@ batches), :mod:`~graphattn.graph.files` (JSON/NPZ), :mod:`~graphattn.graph.view`
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -419,21 +419,63 @@ class TokenGraph:
             cls, mask, cross=cross, tokens=tokens, src_tokens=src_tokens, name=name
         )
 
-    def to_networkx(self) -> nx.DiGraph:
+    def to_networkx(self, edge_attrs: Mapping[str, torch.Tensor] | None = None) -> nx.DiGraph:
         """Export as a ``networkx.DiGraph`` with edges ``j -> i``.
 
         Self graphs use nodes ``0..N-1``; cross graphs use ``("src", j)`` and
         ``("dst", i)`` with a ``bipartite`` attribute (0 sources, 1 targets).
         Labels are the node attribute ``token``. :meth:`from_networkx` reads it
-        back losslessly.
+        back losslessly, :meth:`edge_attr_from_networkx` the edge attributes.
+
+        Parameters
+        ----------
+        edge_attrs : mapping of str to tensor (E,) or (E, K), optional
+            Per-edge values in this graph's edge order (attention weights
+            ``(E, H)``, a bias ``(E,)``), stored as edge attributes: a float,
+            or a list of K floats (one per head).
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``edge_attrs`` is not a mapping, or a value is not ``(E,)`` or ``(E, K)``.
 
         Examples
         --------
         >>> G = TokenGraph([[0, 1], [1, 2]], tokens=["a", "b", "c"]).to_networkx()
         >>> sorted(G.edges()), G.nodes[2]["token"]
         ([(0, 1), (1, 2)], 'c')
+        >>> w = torch.tensor([[0.25, 1.0], [0.75, 0.5]])  # (E, H)
+        >>> TokenGraph([[0, 1], [1, 2]]).to_networkx({"weight": w}).edges[1, 2]
+        {'weight': [0.75, 0.5]}
         """
-        return convert.to_networkx(self)
+        return convert.to_networkx(self, edge_attrs)
+
+    def edge_attr_from_networkx(
+        self, G: nx.Graph, name: str, nodes: Iterable[Hashable] | None = None
+    ) -> torch.Tensor:
+        """The edge attribute ``name`` of ``G``, one value per edge of this graph, in its order.
+
+        Reads back what :meth:`to_networkx` wrote with ``edge_attrs`` (after
+        :meth:`from_networkx` built this graph from ``G``; ``nodes`` as there).
+
+        Returns
+        -------
+        Tensor (E,) or (E, K)
+            float64.
+
+        Raises
+        ------
+        ValueError
+            If an edge of this graph is missing in ``G`` or lacks the attribute.
+
+        Examples
+        --------
+        >>> g = TokenGraph([[0, 1], [1, 2]])
+        >>> G = g.to_networkx({"weight": torch.tensor([[0.25, 1.0], [0.75, 0.5]])})
+        >>> TokenGraph.from_networkx(G).edge_attr_from_networkx(G, "weight").tolist()
+        [[0.25, 1.0], [0.75, 0.5]]
+        """
+        return convert.edge_attr_from_networkx(self, G, name, nodes)
 
     @classmethod
     def from_networkx(
@@ -593,6 +635,10 @@ class TokenGraph:
             else f"N={self._num_nodes}"
         )
         return f"TokenGraph({name}{sizes}, E={self.num_edges}, density={self.density:.3g})"
+
+    def _repr_svg_(self) -> str:
+        """Notebook view: a small drawing of the mask (:func:`graphattn.graph.view.to_svg`)."""
+        return view.to_svg(self)
 
     def to_string(self, max_nodes: int = 64) -> str:
         """ASCII grid of the mask: rows are targets ``i``, columns sources ``j``.

@@ -20,6 +20,7 @@ from graphattn._validate import check_int, check_positive_int, check_probability
 from graphattn.graph import TokenGraph
 from graphattn.nn.attention import GraphAttention
 from graphattn.nn.config import GraphLMConfig, GraphTransformerConfig, PatternSpec
+from graphattn.nn.display import layers_html
 from graphattn.nn.layers import GraphTransformerLayer
 from graphattn.nn.parallel import partitioned_logits, partitioned_loss
 
@@ -82,6 +83,10 @@ class ModelOutput:
         """
         return _sequence_layers(self.layers, b)
 
+    def _repr_html_(self) -> str | None:
+        """Notebook view: the viewer of batch element 0 (:mod:`graphattn.nn.display`)."""
+        return layers_html(self.sequence_layers(0) if self.layers else None)
+
 
 @dataclass
 class LMOutput:
@@ -117,6 +122,10 @@ class LMOutput:
         [torch.Size([15, 2]), torch.Size([15, 2])]
         """
         return _sequence_layers(self.layers, b)
+
+    def _repr_html_(self) -> str | None:
+        """Notebook view: the viewer of batch element 0 (:mod:`graphattn.nn.display`)."""
+        return layers_html(self.sequence_layers(0) if self.layers else None)
 
 
 def _layer_graphs(graph: TokenGraph | Sequence[TokenGraph], num_layers: int) -> list[TokenGraph]:

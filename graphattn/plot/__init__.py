@@ -12,7 +12,9 @@ from graphattn.plot.graph import draw_graph, find_artist
 from graphattn.plot.html import to_html
 from graphattn.plot.layouts import LAYOUTS, Layout, compute_layout
 from graphattn.plot.matrix import draw_matrix, draw_pattern, draw_patterns
+from graphattn.plot.notebook import Viewer, show
 from graphattn.plot.reach import draw_reach
+from graphattn.plot.rollout import draw_rollout
 from graphattn.plot.style import (
     HEAD_COLORS,
     MAX_GRAPH_EDGES,
@@ -27,6 +29,7 @@ __all__ = [
     "MAX_GRAPH_EDGES",
     "MAX_MATRIX_TOKENS",
     "Layout",
+    "Viewer",
     "compute_layout",
     "draw_attention",
     "draw_flow",
@@ -36,9 +39,11 @@ __all__ = [
     "draw_pattern",
     "draw_patterns",
     "draw_reach",
+    "draw_rollout",
     "find_artist",
     "head_color",
     "prune",
     "save_figure",
+    "show",
     "to_html",
 ]

@@ -170,13 +170,14 @@ def draw_attention(
     picked = style.select_heads(style.check_weights(weights, graph), head)
     style.check_max_edges(max_edges)
     lay = compute_layout(graph, layout)
-    ax = style.new_axes(ax, figsize_for(lay, [graph]))
+    kept = [
+        prune(graph, v, top_k=top_k, threshold=threshold, max_edges=max_edges) for _, v in picked
+    ]  # (keep (E,), note) per head
+    ax = style.new_axes(ax, figsize_for(lay, [_drawn(graph, [keep for keep, _ in kept])]))
     top = max(float(v.max()) if v.numel() else 0.0 for _, v in picked)
     top = top if top > 0 else 1.0
-    notes = set()
-    for key, v in picked:
-        keep, note = prune(graph, v, top_k=top_k, threshold=threshold, max_edges=max_edges)
-        notes.add(note)
+    notes = {note for _, note in kept}
+    for (key, v), (keep, _) in zip(picked, kept, strict=True):
         strength = (v[keep] / top).clamp(0, 1).numpy()  # (E_kept,) in [0, 1]
         paths = lay.edge_paths(graph.src[keep].numpy(), graph.dst[keep].numpy())
         colors = style.rgba(style.head_color(key), 0.05 + 0.95 * strength)
@@ -190,6 +191,15 @@ def draw_attention(
     notes.discard(None)
     set_title(ax, title, "; ".join(sorted(notes)) or None)
     return ax
+
+
+def _drawn(graph: TokenGraph, keeps: list[torch.Tensor]) -> TokenGraph:
+    """The edges drawn for any head: the figure is sized for them, not for the pruned ones."""
+    union = torch.stack(keeps).any(0)  # (E,)
+    return TokenGraph(
+        graph.edge_index[:, union], graph.num_nodes, num_src_nodes=graph.num_src_nodes,
+        cross=graph.is_cross,
+    )
 
 
 def _head_legend(ax: Axes, keys: list[int | str]) -> None:

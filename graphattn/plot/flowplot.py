@@ -29,6 +29,7 @@ def draw_flow(
     flow: Sequence[torch.Tensor] | None = None,
     relevance: torch.Tensor | None = None,
     relevance_row: int = 0,
+    target: int | None = None,
     head: int | str = "mean",
     ax: Axes | None = None,
     title: str | None = None,
@@ -50,6 +51,9 @@ def draw_flow(
         the last layer's), drawn as a strip of coloured squares over that row.
     relevance_row : int
         Which row ``relevance`` colours.
+    target : int, optional
+        The last layer's token whose relevance is shown (the row ``i`` of a
+        rollout, the sink of a flow): marked with a ring, named in the title.
     head : int or "mean"
         Which head of the weights to draw (default: the mean over heads).
     ax : matplotlib Axes, optional
@@ -64,7 +68,8 @@ def draw_flow(
     -------
     matplotlib.axes.Axes
         Edges are one collection with gid ``"edges"`` (layer by layer, each in
-        edge order); the strip is gid ``"relevance"``.
+        edge order); the strip is gid ``"relevance"``, the target's ring
+        ``"target"``.
 
     Raises
     ------
@@ -77,15 +82,17 @@ def draw_flow(
     >>> from graphattn.plot import find_artist
     >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]], tokens=["a", "b"])
     >>> w = torch.tensor([1.0, 0.3, 0.7])
-    >>> ax = draw_flow([(g, w), (g, w)], relevance=torch.tensor([0.8, 0.2]))
-    >>> len(find_artist(ax, "edges").get_paths())
-    6
+    >>> ax = draw_flow([(g, w), (g, w)], relevance=torch.tensor([0.8, 0.2]), target=1)
+    >>> len(find_artist(ax, "edges").get_paths()), ax.get_title().splitlines()[0]
+    (6, 'relevance of each input token for target “b” (1), through 2 layers')
     >>> plt.close("all")
     """
     pairs = style.check_layers(layers, weights=flow is None)
     graphs = [g for g, _ in pairs]
     values = _layer_values(pairs, flow, head)
     style.check_max_edges(max_edges)
+    if target is not None:
+        target = _check_target(target, graphs[-1].num_nodes)
     lay = compute_layout(graphs, "layered")
     rel = _check_relevance(relevance, relevance_row, lay.rows)
     ax = style.new_axes(ax, figsize_for(lay, graphs))
@@ -95,14 +102,50 @@ def draw_flow(
     draw_nodes(ax, lay, graphs)
     if rel is not None:
         _relevance_strip(ax, lay.rows[rel[0]], rel[1])
+    if target is not None:
+        _mark_target(ax, lay.rows[-1], target)
     if title is None:
-        what = "flow values" if flow is not None else (
-            "mean attention over heads" if head == "mean" else f"attention of head {head}"
-        )
-        title = f"information flow through {len(graphs)} layers (width = {what})"
+        title = _default_title(graphs, flow is not None, head, target)
     notes.discard(None)
     set_title(ax, title, "; ".join(sorted(notes)) or None)
     return ax
+
+
+def _default_title(
+    graphs: list[TokenGraph], is_flow: bool, head: int | str, target: int | None
+) -> str:
+    """What the drawing shows: the target's relevance, or the flow through the layers."""
+    what = "flow values" if is_flow else (
+        "mean attention over heads" if head == "mean" else f"attention of head {head}"
+    )
+    if target is None:
+        return f"information flow through {len(graphs)} layers (width = {what})"
+    label = style.token_labels(graphs[-1])[0][target]
+    return (
+        f"relevance of each input token for target “{label}” ({target}), through "
+        f"{len(graphs)} layers\n(width = {what})"
+    )
+
+
+def _check_target(target: int, n: int) -> int:
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise TypeError(f"target must be an int token position, got {type(target).__name__}")
+    if not -n <= target < n:
+        raise ValueError(f"target must be in [-{n}, {n}) for the last layer's tokens, got {target}")
+    return int(target) % n
+
+
+def _mark_target(ax: Axes, xy: np.ndarray, target: int) -> None:
+    """A ring around the target token of the last row, labelled "target"."""
+    ring = ax.scatter(
+        xy[target : target + 1, 0], xy[target : target + 1, 1], s=420, marker="o",
+        facecolor="none", edgecolor=style.HEAD_COLORS[1], linewidth=2.2, zorder=4,
+    )
+    ring.set_gid("target")
+    ax.annotate(
+        "target", xy[target], xytext=(13, -13), textcoords="offset points", ha="left", va="top",
+        fontsize=9, color=style.HEAD_COLORS[1], fontweight="bold",
+    )
 
 
 def _edge_strokes(

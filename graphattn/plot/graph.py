@@ -218,16 +218,16 @@ def _arc_labels(ax: Axes, lay: Layout, labels: list[str], fs: float) -> None:
             x[k], y, t, fontsize=fs, va="top", rotation=60 if rotate else 0,
             ha="right" if rotate else "center", rotation_mode="anchor",
         )
-    if low < -0.2:
-        ax.text(
-            x[0] - 0.5, y + 0.05,
-            "arcs above: earlier \u2192 later token; below: later \u2192 earlier",
-            fontsize=7, color="#666666", style="italic", va="bottom",
-        )
+    ax.text(  # the direction of every arc: its side (documented in docs/plotting.md)
+        x[0] - 0.5, y + 0.05,
+        "arcs above: earlier \u2192 later token; below: later \u2192 earlier" if low < -0.2
+        else "every arc: earlier \u2192 later token (j left of i)",
+        fontsize=7, color="#666666", style="italic", va="bottom", gid="direction",
+    )
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.update_datalim([(x[0], y - 0.4 * (3 if rotate else 1))])
+    ax.update_datalim([(x[0], y - (1.0 if rotate else 0.3))])
 
 
 def _column_labels(ax: Axes, lay: Layout, src: list[str], dst: list[str], fs: float) -> None:
@@ -256,7 +256,7 @@ def _row_labels(ax: Axes, lay: Layout, stack: Sequence[TokenGraph], fs: float) -
                 xy[k, 0], xy[k, 1] + dy, t, ha="center", va=va, fontsize=fs,
                 rotation=90 if rotate else 0,
             )
-    names = ["input"] + [f"layer {k + 1}" for k in range(len(stack))]
+    names = ["input"] + [f"layer {k}" for k in range(len(stack))]  # numbered as layers[k]
     ax.set_yticks(range(len(lay.rows)), names, fontsize=9)
     ax.tick_params(axis="y", length=0)
     ax.set_xticks([])

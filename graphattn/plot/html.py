@@ -3,9 +3,14 @@
 The page embeds its data as JSON and its script and style inline; a
 Content-Security-Policy forbids every network request, so it works from a
 file, offline, forever, and allows only the viewer's own script, by its
-SHA-256 hash (no ``'unsafe-inline'`` scripts). Choose the layer and head, hover or click a token to
-highlight its incoming and outgoing edges, switch between arc, bipartite and
-matrix views. Cross and sparse graphs are drawn as they are.
+SHA-256 hash (no ``'unsafe-inline'`` scripts). Choose the layer and the head (the head mean by
+default) and how many edges per target to draw (the 3 strongest by default,
+the page says how many of how many), click a token to select it and light
+its incoming and outgoing edges (hovering previews another), switch between
+arc, bipartite and matrix views. Cross and sparse graphs are drawn as they
+are. Everything lives in one ``<div class="graphattn-viewer">`` and the
+script finds its elements from there, so pages can be embedded side by side
+(:func:`graphattn.plot.show` frames each one).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.attention import prune
 
-__all__ = ["to_html"]
+__all__ = ["page_title", "render_page", "script_hash", "to_html"]
 
 MAX_HTML_EDGES = 20_000  # per layer; above, the strongest incoming edges per target are kept
 # script-src names the SHA-256 of the page's one script: a label that escaped its escaping
@@ -45,26 +50,30 @@ PAGE = """<!DOCTYPE html>
 </style>
 </head>
 <body>
-<h1>{title}</h1>
-<div id="ga-controls">
-  <label>Layer <select id="ga-layer"></select></label>
-  <label>Head <select id="ga-head"></select></label>
-  <span id="ga-views">View
+<div class="graphattn-viewer">
+<h1 class="ga-title">{title}</h1>
+<div class="ga-controls">
+  <label>Layer <select class="ga-layer"></select></label>
+  <label>Head <select class="ga-head"></select></label>
+  <label>Edges <select class="ga-top"></select></label>
+  <span class="ga-views">View
     <button type="button" data-view="arc">arc</button>
     <button type="button" data-view="bipartite">bipartite</button>
     <button type="button" data-view="matrix">matrix</button>
   </span>
-  <span id="ga-note"></span>
 </div>
-<div id="ga-legend"></div>
-<div id="ga-canvas"></div>
-<div id="ga-info"></div>
-<script type="application/json" id="graphattn-data">{data}</script>
-<script>{js}</script>
+<div class="ga-note"></div>
+<div class="ga-legend"></div>
+<div class="ga-canvas"></div>
+<div class="ga-info" aria-live="polite"></div>
+<script type="application/json" class="graphattn-data">{data}</script>
+<script>
+{js}
+</script>
+</div>
 </body>
 </html>
 """
-
 
 def to_html(
     layers: Sequence[tuple[TokenGraph, torch.Tensor | None]],
@@ -72,7 +81,7 @@ def to_html(
     *,
     tokens: Sequence[str] | None = None,
     src_tokens: Sequence[str] | None = None,
-    title: str = "graphattn attention viewer",
+    title: str | None = None,
     max_edges: int = MAX_HTML_EDGES,
 ) -> Path:
     """Write one self-contained interactive HTML page of attention (no CDN, no network).
@@ -90,8 +99,9 @@ def to_html(
         graphs); default: the graphs' own labels, else indices.
     src_tokens : sequence of str, optional
         Labels of the source tokens of cross graphs.
-    title : str
-        The page title.
+    title : str, optional
+        The page title; default: the first words of the text and the graph
+        (pattern name, N, E), see :func:`page_title`.
     max_edges : int
         Per layer, above this many edges keep only the strongest incoming
         edges per target (by the largest weight over heads); the page says so.
@@ -117,13 +127,41 @@ def to_html(
     >>> "graphattn-data" in page and "http://" not in page.replace("http://www.w3.org", "")
     True
     """
-    if not isinstance(title, str):
-        raise TypeError(f"title must be a str, got {type(title).__name__}")
-    pairs = style.check_layers(layers, weights=False)
     path = style.check_path(path, (".html", ".htm"))
+    page = render_page(
+        layers, tokens=tokens, src_tokens=src_tokens, title=title, max_edges=max_edges
+    )
+    return atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+def render_page(
+    layers: Sequence[tuple[TokenGraph, torch.Tensor | None]],
+    *,
+    tokens: Sequence[str] | None = None,
+    src_tokens: Sequence[str] | None = None,
+    title: str | None = None,
+    max_edges: int = MAX_HTML_EDGES,
+) -> str:
+    """The text of the page that :func:`to_html` writes (arguments as there).
+
+    Every element of the viewer lives inside one ``<div class="graphattn-viewer">``
+    and its script finds its elements from there, so the page holds no
+    document-wide id.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]], tokens=["hi", "there"])
+    >>> page = render_page([(g, None)])
+    >>> page.count('class="graphattn-viewer"'), ' id="' in page
+    (1, False)
+    """
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None, got {type(title).__name__}")
+    pairs = style.check_layers(layers, weights=False)
     style.check_max_edges(max_edges)
     tokens = _labels(tokens, "tokens")
     src_tokens = _labels(src_tokens, "src_tokens")
+    title = page_title(pairs, tokens) if title is None else title
     payload = {
         "title": title,
         "headColors": list(style.HEAD_COLORS),
@@ -136,16 +174,43 @@ def to_html(
         ],
     }
     assets = resources.files("graphattn.plot").joinpath("assets")
-    js = "\n" + assets.joinpath("viewer.js").read_text(encoding="utf-8") + "\n"
-    page = PAGE.format(
-        csp=CSP.format(script_hash=script_hash(js)),
+    js = assets.joinpath("viewer.js").read_text(encoding="utf-8")
+    return PAGE.format(
+        csp=CSP.format(script_hash=script_hash(f"\n{js}\n")),  # the <script> block's text
         title=html.escape(title),
         css=assets.joinpath("viewer.css").read_text(encoding="utf-8"),
         js=js,
         # "<" escaped so that no "</script>" in a label can end the data block
         data=json.dumps(payload, separators=(",", ":")).replace("<", "\\u003c"),
     )
-    return atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+def page_title(
+    layers: Sequence[tuple[TokenGraph, torch.Tensor | None]],
+    tokens: Sequence[str] | None = None,
+    *,
+    words: int = 8,
+) -> str:
+    """A title naming the text (its first ``words`` tokens) and the graph (name, N, E).
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]], tokens=["hi", "there"], name="causal")
+    >>> page_title([(g, None), (g, None)])
+    '“hi there” · causal, N=2, E=3 · 2 layers'
+    """
+    g = layers[0][0]
+    labels = list(tokens) if tokens is not None else g.tokens
+    parts = []
+    if labels:
+        text = " ".join(str(t) for t in labels[:words]) + (" …" if len(labels) > words else "")
+        parts.append(f"“{text}”")
+    sizes = f"N={g.num_nodes}, M={g.num_src_nodes}" if g.is_cross else f"N={g.num_nodes}"
+    parts.append(f"{g.name or 'graph'}, {sizes}, E={g.num_edges:,}")
+    if any(other is not g and other != g for other, _ in layers[1:]):
+        parts[-1] += " (layer 0; the layers differ)"
+    parts.append(f"{len(layers)} layer{'s' if len(layers) > 1 else ''}")
+    return " · ".join(parts)
 
 
 def script_hash(script: str) -> str:

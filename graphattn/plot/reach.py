@@ -19,6 +19,7 @@ def draw_reach(
     graph: TokenGraph,
     layers: int,
     *,
+    share: str = "all",
     ax: Axes | None = None,
     title: str | None = None,
 ) -> Axes:
@@ -35,6 +36,11 @@ def draw_reach(
         A self graph (one attention layer's pattern).
     layers : int
         The number of stacked layers (at least 1).
+    share : {"all", "allowed"}
+        What the fraction is of: every token (``"all"``), or the sources each
+        target may see (``"allowed"``: ``j <= i`` for a causal graph, see
+        :func:`graphattn.analysis.reach_coverage`), so that causal and
+        bidirectional patterns compare.
     ax : matplotlib Axes, optional
         Where to draw.
     title : str, optional
@@ -64,11 +70,11 @@ def draw_reach(
         raise ValueError(f"layers must be an int >= 1, got {layers!r}")
     if graph.is_cross:
         raise ValueError("draw_reach needs a self graph; a cross graph does not stack")
-    counts = np.stack(
-        [analysis.reach(graph, l).in_degree().numpy() for l in range(1, layers + 1)]
-    )  # (L, N) tokens reaching each target
+    if share not in ("all", "allowed"):
+        raise ValueError(f"share must be 'all' or 'allowed', got {share!r}")
+    counts, allowed, causal = _reach_counts(graph, layers, share)
+    frac = counts / allowed  # (L, N)
     n = graph.num_nodes
-    frac = counts / graph.num_src_nodes  # (L, N)
     width = style.clamp(0.32 * n + 2.5, 5, 14)
     ax = style.new_axes(ax, (width, style.clamp(0.35 * layers + 1.8, 2.5, 8)))
     im = ax.imshow(
@@ -76,16 +82,29 @@ def draw_reach(
         interpolation="nearest",
     )
     im.set_gid("reach")
-    ax.figure.colorbar(im, ax=ax, label="fraction of tokens reaching i", shrink=0.9, pad=0.02)
+    label = "share reaching i\n(of the j <= i it may see)" if causal else "share reaching i"
+    ax.figure.colorbar(im, ax=ax, label=label, shrink=0.9, pad=0.02)
     if n <= MAX_ANNOTATED and layers <= 16:
         _write_counts(ax, counts, frac)
     _label_axes(ax, graph, layers)
-    full = np.nonzero((counts == graph.num_src_nodes).all(1))[0]
+    full = np.nonzero((counts == allowed).all(1))[0]
     note = (
-        f"every token reaches every token after {full[0] + 1} layers" if full.size else None
+        f"every token reaches every token {'it may see ' if causal else ''}after "
+        f"{full[0] + 1} layers" if full.size else None
     )
     set_title(ax, f"receptive field of {describe(graph)}" if title is None else title, note)
     return ax
+
+
+def _reach_counts(graph: TokenGraph, layers: int, share: str) -> tuple:
+    """Tokens reaching each target ``(L, N)``, the allowed count ``(N,)``, and if causal."""
+    counts = np.stack(
+        [analysis.reach(graph, l).in_degree().numpy() for l in range(1, layers + 1)]
+    )  # (L, N)
+    n = graph.num_nodes
+    causal = share == "allowed" and analysis.is_causal(graph)
+    allowed = np.arange(1, n + 1) if causal else np.full(n, graph.num_src_nodes)  # (N,)
+    return counts, allowed, causal
 
 
 def _write_counts(ax: Axes, counts: np.ndarray, frac: np.ndarray) -> None:

@@ -1,21 +1,25 @@
-/* graphattn offline attention viewer: reads the JSON in #graphattn-data, draws inline SVG.
-   No network access: everything it needs is in the page. */
+/* graphattn offline attention viewer: reads the JSON of its own viewer, draws inline SVG.
+   Everything is scoped to the viewer's root element (class "graphattn-viewer", the parent of
+   this script), so several viewers live in one document. No network access. */
 (function () {
   "use strict";
-  var data = JSON.parse(document.getElementById("graphattn-data").textContent);
+  var root = document.currentScript.parentNode;
+  var $ = function (selector) { return root.querySelector(selector); };
+  var data = JSON.parse($(".graphattn-data").textContent);
+  var uid = "ga" + (window.graphattnViewers = (window.graphattnViewers || 0) + 1);
   var NS = "http://www.w3.org/2000/svg";
   var VIRIDIS = [[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142],
     [31, 158, 137], [53, 183, 121], [109, 205, 89], [180, 222, 44], [253, 231, 37]];
-  var state = { layer: 0, head: "all", view: data.layers[0].cross ? "bipartite" : "arc",
-    sel: null, hover: null };
-  var edges = [];   // {el, src, dst}
+  var TOPS = [1, 3, 5, 10];
+  var first = data.layers[0];
+  var state = { layer: 0, head: first.weighted && first.w.length > 1 ? "mean" : "0",
+    top: "3", view: first.cross ? "bipartite" : "arc", sel: null, hover: null };
+  var edges = [];   // {el, src, dst}: the drawn edges that highlight() styles
+  var compact = null;  // many edges: {hs, keep, geom, bases, overlay}, edges drawn per click
+  var COMPACT_EDGES = 3000;  // above this many drawn edges, unselected ones share 4 paths per head
   var tokens = [];  // {el, side, index}
-  var layerSel = document.getElementById("ga-layer");
-  var headSel = document.getElementById("ga-head");
-  var canvas = document.getElementById("ga-canvas");
-  var info = document.getElementById("ga-info");
-  var note = document.getElementById("ga-note");
-  var legend = document.getElementById("ga-legend");
+  var layerSel = $(".ga-layer"), headSel = $(".ga-head"), topSel = $(".ga-top");
+  var canvas = $(".ga-canvas"), info = $(".ga-info"), note = $(".ga-note"), legend = $(".ga-legend");
 
   function viridis(t) {
     t = Math.max(0, Math.min(1, t)) * (VIRIDIS.length - 1);
@@ -37,24 +41,21 @@
 
   function current() { return data.layers[state.layer]; }
 
-  // The heads to draw: [{key, color, w: Array(E)}].
+  // The length (characters) of the longest label (a loop: any number of labels).
+  function widest(labels) { return labels.reduce(function (a, t) { return Math.max(a, t.length); }, 1); }
+
+  // The heads to draw: [{key, color, w: Array(E)}]; "all" overlays every head (not in the matrix).
   function heads(L, forMatrix) {
     if (!L.weighted) { return [{ key: "edges", color: data.edgeColor, w: L.w[0] }]; }
-    var mean = function () {
+    var one = function (h) { return { key: h, color: data.headColors[h % data.headColors.length], w: L.w[h] }; };
+    if (L.w.length === 1) { return [one(0)]; }
+    if (state.head === "mean" || (state.head === "all" && forMatrix)) {
       var out = new Array(L.src.length).fill(0);
       L.w.forEach(function (row) { row.forEach(function (x, e) { out[e] += x / L.w.length; }); });
       return [{ key: "mean", color: data.meanColor, w: out }];
-    };
-    if (state.head === "mean" || (state.head === "all" && (forMatrix || L.w.length === 1))) {
-      return L.w.length === 1 ? [{ key: 0, color: data.headColors[0], w: L.w[0] }] : mean();
     }
-    if (state.head === "all") {
-      return L.w.map(function (row, h) {
-        return { key: h, color: data.headColors[h % data.headColors.length], w: row };
-      });
-    }
-    var h = Number(state.head);
-    return [{ key: h, color: data.headColors[h % data.headColors.length], w: L.w[h] }];
+    if (state.head === "all") { return L.w.map(function (row, h) { return one(h); }); }
+    return [one(Number(state.head))];
   }
 
   function maxOf(hs) {
@@ -63,84 +64,141 @@
     return top > 0 ? top : 1;
   }
 
+  // Which edges to draw: the `state.top` strongest incoming edges of every target
+  // (by the largest drawn weight), or all. Returns Array(E) of booleans and the kept count.
+  function kept(L, hs) {
+    var keep = new Array(L.src.length).fill(true), count = L.src.length;
+    if (state.top === "all" || !L.weighted) { return { keep: keep, count: count }; }
+    var k = Number(state.top), byDst = {};
+    for (var e = 0; e < L.src.length; e++) { (byDst[L.dst[e]] = byDst[L.dst[e]] || []).push(e); }
+    var value = function (e) { return Math.max.apply(null, hs.map(function (h) { return h.w[e]; })); };
+    Object.keys(byDst).forEach(function (i) {
+      var list = byDst[i];
+      if (list.length <= k) { return; }
+      list.sort(function (a, b) { return value(b) - value(a) || a - b; });
+      list.slice(k).forEach(function (e) { keep[e] = false; count--; });
+    });
+    return { keep: keep, count: count };
+  }
+
   function addToken(svg, side, index, x, y, anchor, rotate) {
     var L = current();
     var label = side === "src" ? L.srcTokens[index] : L.tokens[index];
-    var attrs = { x: x, y: y, "text-anchor": anchor, "class": "ga-token",
+    var attrs = { x: x, y: y, "text-anchor": anchor, "class": "ga-token", tabindex: 0,
       "data-side": side, "data-index": index, "dominant-baseline": "middle" };
     if (rotate) { attrs.transform = "rotate(" + rotate + " " + x + " " + y + ")"; }
     var t = el("text", attrs, svg);
     t.textContent = label;
-    t.addEventListener("click", function () {
+    var choose = function () {
       var same = state.sel && state.sel.side === side && state.sel.index === index;
       state.sel = same ? null : { side: side, index: index };
       highlight();
-    });
+    };
+    t.addEventListener("click", choose);
+    t.addEventListener("keydown", function (ev) { if (ev.key === "Enter" || ev.key === " ") { choose(); } });
     t.addEventListener("mouseenter", function () { state.hover = { side: side, index: index }; highlight(); });
     t.addEventListener("mouseleave", function () { state.hover = null; highlight(); });
     tokens.push({ el: t, side: side, index: index });
   }
 
-  function addEdge(node, e) {
-    node.setAttribute("class", node.getAttribute("class") || "ga-edge");
-    node.setAttribute("data-src", current().src[e]);
-    node.setAttribute("data-dst", current().dst[e]);
-    edges.push({ el: node, src: current().src[e], dst: current().dst[e] });
+  function addEdge(node, e, h) {
+    var L = current(), s = h.w[e] / h.top;
+    node.setAttribute("stroke", h.color);
+    node.setAttribute("stroke-opacity", (0.15 + 0.85 * s).toFixed(3));
+    node.setAttribute("stroke-width", (0.6 + 3 * s).toFixed(2));
+    node.setAttribute("data-head", h.key);
+    node.setAttribute("data-src", L.src[e]);
+    node.setAttribute("data-dst", L.dst[e]);
+    edges.push({ el: node, src: L.src[e], dst: L.dst[e] });
   }
 
-  function drawArc(svg) {
-    var L = current(), n = L.n, hs = heads(L, false), top = maxOf(hs);
-    var dx = Math.max(26, Math.min(64, 1100 / n)), x0 = 40;
-    var up = 0, down = 0;
-    for (var e = 0; e < L.src.length; e++) {
-      var span = (L.dst[e] - L.src[e]) * dx / 2;
-      if (span > up) { up = span; }
-      if (-span > down) { down = -span; }
+  // One path per kept edge and head; above COMPACT_EDGES the unselected edges of a head share
+  // four paths (weights in quarters of the largest) and highlight() draws the lit ones singly.
+  function drawEdges(svg, hs, top, sel, geom) {
+    hs.forEach(function (h) { h.top = top; });
+    if (sel.count * hs.length <= COMPACT_EDGES) {
+      hs.forEach(function (h) {
+        for (var e = 0; e < sel.keep.length; e++) {
+          if (sel.keep[e]) { addEdge(el("path", { d: geom(e), "class": "ga-edge" }, svg), e, h); }
+        }
+      });
+      return;
     }
-    var base = 30 + 0.6 * up + 14, rotate = n > 12 ? -60 : 0;
-    var width = x0 * 2 + dx * (n - 1) + 40, height = base + 0.6 * down + (rotate ? 110 : 50);
+    var bases = [];
+    hs.forEach(function (h) {
+      var parts = [[], [], [], []];
+      for (var e = 0; e < sel.keep.length; e++) {
+        if (sel.keep[e]) { parts[Math.min(3, Math.floor(4 * h.w[e] / top))].push(geom(e)); }
+      }
+      parts.forEach(function (d, b) {
+        if (d.length) {
+          bases.push(el("path", { d: d.join(""), "class": "ga-base", stroke: h.color,
+            "stroke-opacity": (0.15 + 0.25 * b).toFixed(2), "stroke-width": (0.6 + 0.8 * b).toFixed(1) }, svg));
+        }
+      });
+    });
+    compact = { hs: hs, keep: sel.keep, geom: geom, bases: bases, overlay: el("g", { "class": "ga-overlay" }, svg) };
+  }
+
+  // Compact drawings: the edges of the token in focus, drawn singly above the shared paths.
+  function overlay(focus, L) {
+    compact.overlay.textContent = "";
+    edges = [];
+    compact.bases.forEach(function (b) { b.setAttribute("class", "ga-base" + (focus ? " ga-dim" : "")); });
+    if (!focus) { return; }
+    compact.hs.forEach(function (h) {
+      for (var e = 0; e < compact.keep.length; e++) {
+        if (compact.keep[e] && related(focus, { src: L.src[e], dst: L.dst[e] }, L)) {
+          addEdge(el("path", { d: compact.geom(e), "class": "ga-edge" }, compact.overlay), e, h);
+        }
+      }
+    });
+  }
+
+  function size(svg, width, height) {
     svg.setAttribute("viewBox", "0 0 " + width + " " + height);
     svg.setAttribute("width", width); svg.setAttribute("height", height);
-    hs.forEach(function (h) {
-      for (var e = 0; e < L.src.length; e++) {
-        var s = h.w[e] / top, xs = x0 + L.src[e] * dx, xd = x0 + L.dst[e] * dx, node;
-        if (xs === xd) {
-          node = el("circle", { cx: xs, cy: base - 7, r: 7, "class": "ga-edge" }, svg);
-        } else {
-          var rx = Math.abs(xd - xs) / 2;
-          node = el("path", { d: "M" + xs + " " + base + " A" + rx + " " + (0.6 * rx) + " 0 0 1 " + xd + " " + base,
-            "class": "ga-edge" }, svg);
-        }
-        node.setAttribute("stroke", h.color);
-        node.setAttribute("stroke-opacity", (0.05 + 0.95 * s).toFixed(3));
-        node.setAttribute("stroke-width", (0.6 + 3 * s).toFixed(2));
-        node.setAttribute("data-head", h.key);
-        addEdge(node, e);
-      }
+  }
+
+  // Arcs: j -> i with j < i above the nodes, j > i below the labels; labels right under the nodes.
+  function drawArc(svg) {
+    var L = current(), n = L.n, hs = heads(L, false), top = maxOf(hs), sel = kept(L, hs);
+    var dx = Math.max(22, Math.min(64, 1100 / n)), x0 = 30, up = 0, down = 0, longest = 1;
+    L.tokens.forEach(function (t) { longest = Math.max(longest, t.length); });
+    for (var e = 0; e < L.src.length; e++) {
+      if (!sel.keep[e]) { continue; }
+      var span = (L.dst[e] - L.src[e]) * dx / 2;
+      up = Math.max(up, span); down = Math.max(down, -span);
+    }
+    var rotate = longest * 7 > dx ? 50 : 0;
+    var band = rotate ? Math.min(160, longest * 7) * 0.77 + 14 : 24;
+    var base = 12 + 0.5 * up + 8, low = base + band;
+    var width = x0 * 2 + dx * (n - 1) + (rotate ? Math.min(160, longest * 7) * 0.64 : 20);
+    size(svg, width, low + 0.5 * down + 16);
+    drawEdges(svg, hs, top, sel, function (e) {
+      var xs = x0 + L.src[e] * dx, xd = x0 + L.dst[e] * dx, rx = Math.abs(xd - xs) / 2;
+      if (xs === xd) { return "M" + (xs - 6) + " " + (base - 6) + "a6 6 0 1 0 12 0a6 6 0 1 0 -12 0"; }
+      var y = xs < xd ? base : low;  // left to right above, right to left below
+      return "M" + xs + " " + y + "A" + rx + " " + (0.5 * rx) + " 0 0 1 " + xd + " " + y;
     });
     for (var k = 0; k < n; k++) {
       el("circle", { cx: x0 + k * dx, cy: base, r: 3.5, "class": "ga-node" }, svg);
-      addToken(svg, "both", k, x0 + k * dx, base + 0.6 * down + 16, rotate ? "end" : "middle", rotate);
+      if (down > 0 && !compact) { el("circle", { cx: x0 + k * dx, cy: low, r: 2, "class": "ga-node" }, svg); }
+      addToken(svg, "both", k, x0 + k * dx + (rotate ? -3 : 0), base + 12, rotate ? "start" : "middle", rotate);
     }
+    return sel.count;
   }
 
   function drawBipartite(svg) {
-    var L = current(), hs = heads(L, false), top = maxOf(hs);
-    var dy = 22, xl = 190, xr = 470, y0 = 46, rows = Math.max(L.n, L.m);
-    var width = 680, height = y0 + dy * rows + 10;
+    var L = current(), hs = heads(L, false), top = maxOf(hs), sel = kept(L, hs);
+    var xl = 24 + 7.5 * widest(L.srcTokens), xr = xl + 280;  // labels fit beside their nodes
+    var dy = 22, y0 = 46, rows = Math.max(L.n, L.m);
     var ys = function (k, count) { return y0 + dy * (k + (rows - count) / 2); };
-    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
-    svg.setAttribute("width", width); svg.setAttribute("height", height);
+    size(svg, xr + 24 + 7.5 * widest(L.tokens), y0 + dy * rows + 10);
     el("text", { x: xl, y: 20, "text-anchor": "middle", "class": "ga-caption" }, svg).textContent = "sources j";
     el("text", { x: xr, y: 20, "text-anchor": "middle", "class": "ga-caption" }, svg).textContent = "targets i";
-    hs.forEach(function (h) {
-      for (var e = 0; e < L.src.length; e++) {
-        var s = h.w[e] / top;
-        var node = el("line", { x1: xl, y1: ys(L.src[e], L.m), x2: xr, y2: ys(L.dst[e], L.n),
-          "class": "ga-edge", stroke: h.color, "stroke-opacity": (0.05 + 0.95 * s).toFixed(3),
-          "stroke-width": (0.6 + 3 * s).toFixed(2), "data-head": h.key }, svg);
-        addEdge(node, e);
-      }
+    drawEdges(svg, hs, top, sel, function (e) {
+      return "M" + xl + " " + ys(L.src[e], L.m) + "L" + xr + " " + ys(L.dst[e], L.n);
     });
     for (var j = 0; j < L.m; j++) {
       el("circle", { cx: xl, cy: ys(j, L.m), r: 3.5, "class": "ga-node" }, svg);
@@ -150,32 +208,51 @@
       el("circle", { cx: xr, cy: ys(i, L.n), r: 3.5, "class": "ga-node" }, svg);
       addToken(svg, "dst", i, xr + 10, ys(i, L.n), "start", 0);
     }
+    return sel.count;
+  }
+
+  // The colour scale of the matrix (0 .. largest weight) and the look of a non-edge.
+  function drawScale(svg, defs, x, y, top) {
+    var grad = el("linearGradient", { id: uid + "-scale", x1: 0, x2: 1, y1: 0, y2: 0 }, defs);
+    for (var k = 0; k <= 10; k++) { el("stop", { offset: k / 10, "stop-color": viridis(k / 10) }, grad); }
+    el("rect", { x: x, y: y, width: 160, height: 10, fill: "url(#" + uid + "-scale)", "class": "ga-scale" }, svg);
+    el("text", { x: x, y: y + 22, "class": "ga-caption" }, svg).textContent = "0";
+    el("text", { x: x + 160, y: y + 22, "text-anchor": "end", "class": "ga-caption" }, svg).textContent =
+      top.toFixed(3);
+    el("text", { x: x + 80, y: y - 4, "text-anchor": "middle", "class": "ga-caption" }, svg).textContent =
+      "attention weight";
+    el("rect", { x: x + 190, y: y, width: 14, height: 10, fill: "url(#" + uid + "-hatch)", stroke: "#999" }, svg);
+    el("text", { x: x + 210, y: y + 9, "class": "ga-caption" }, svg).textContent = "not an edge";
   }
 
   function drawMatrix(svg) {
     var L = current(), hs = heads(L, true), top = maxOf(hs), w = hs[0].w;
-    var c = Math.max(5, Math.min(28, 700 / Math.max(L.n, L.m))), ox = 130, oy = 110;
-    var width = ox + c * L.m + 20, height = oy + c * L.n + 20;
-    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
-    svg.setAttribute("width", width); svg.setAttribute("height", height);
+    var longest = 1;
+    L.srcTokens.forEach(function (t) { longest = Math.max(longest, t.length); });
+    var rowLabel = widest(L.tokens);
+    var c = Math.max(5, Math.min(28, 700 / Math.max(L.n, L.m))), ox = Math.max(60, 20 + 7.5 * rowLabel);
+    var oy = (L.weighted ? 60 : 10) + Math.min(110, longest * 7) * 0.87 + 8;
+    size(svg, Math.max(ox + c * L.m + 20 + 0.5 * Math.min(110, longest * 7), ox + 300), oy + c * L.n + 20);
     var defs = el("defs", {}, svg);
-    var pat = el("pattern", { id: "ga-hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse",
+    var pat = el("pattern", { id: uid + "-hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse",
       patternTransform: "rotate(45)" }, defs);
     el("rect", { width: 6, height: 6, fill: data.nonedgeColor }, pat);
     el("line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: data.nonedgeHatchColor, "stroke-width": 1.5 }, pat);
-    el("rect", { x: ox, y: oy, width: c * L.m, height: c * L.n, fill: "url(#ga-hatch)",
+    if (L.weighted) { drawScale(svg, defs, ox, 22, top); }
+    el("rect", { x: ox, y: oy, width: c * L.m, height: c * L.n, fill: "url(#" + uid + "-hatch)",
       "class": "ga-nonedges" }, svg);
     for (var e = 0; e < L.src.length; e++) {
       var cell = el("rect", { x: ox + c * L.src[e], y: oy + c * L.dst[e], width: c, height: c,
-        fill: L.weighted ? viridis(w[e] / top) : data.edgeColor, "class": "ga-cell" }, svg);
-      var title = el("title", {}, cell);
-      title.textContent = L.srcTokens[L.src[e]] + " \u2192 " + L.tokens[L.dst[e]] +
+        fill: L.weighted ? viridis(w[e] / top) : data.edgeColor, "class": "ga-cell",
+        "data-src": L.src[e], "data-dst": L.dst[e] }, svg);
+      el("title", {}, cell).textContent = L.srcTokens[L.src[e]] + " \u2192 " + L.tokens[L.dst[e]] +
         (L.weighted ? ": " + w[e].toFixed(4) : "");
-      addEdge(cell, e);
+      edges.push({ el: cell, src: L.src[e], dst: L.dst[e] });
     }
     var step = Math.max(1, Math.ceil(12 / c));
     for (var i = 0; i < L.n; i += step) { addToken(svg, "dst", i, ox - 6, oy + c * (i + 0.5), "end", 0); }
     for (var j = 0; j < L.m; j += step) { addToken(svg, "src", j, ox + c * (j + 0.5), oy - 6, "start", -60); }
+    return L.src.length;
   }
 
   function related(focus, edge, L) {
@@ -185,8 +262,10 @@
     return isIn ? "ga-in" : isOut ? "ga-out" : "";
   }
 
+  // A click selects a token until clicked again; hovering previews another token meanwhile.
   function highlight() {
-    var L = current(), focus = state.sel || state.hover, linked = {};
+    var L = current(), focus = state.hover || state.sel, linked = {};
+    if (compact) { overlay(focus, L); }
     edges.forEach(function (edge) {
       var base = edge.el.getAttribute("class").split(" ")[0], kind = focus ? related(focus, edge, L) : "";
       edge.el.setAttribute("class", base + (focus ? " " + (kind || "ga-dim") : ""));
@@ -194,19 +273,23 @@
       if (kind === "ga-out") { linked["dst:" + edge.dst] = true; }
     });
     tokens.forEach(function (t) {
-      var isFocus = focus && t.index === focus.index && (!L.cross || t.side === focus.side);
+      var match = function (f) { return f && t.index === f.index && (!L.cross || t.side === f.side); };
+      var isFocus = match(focus), isSel = match(state.sel);
       var isLinked = focus && !isFocus && (linked[(t.side === "dst" ? "dst:" : "src:") + t.index] ||
         (!L.cross && (linked["src:" + t.index] || linked["dst:" + t.index])));
-      t.el.setAttribute("class", "ga-token" + (isFocus ? " ga-selected" : isLinked ? " ga-linked" : ""));
+      t.el.setAttribute("class", "ga-token" + (isFocus ? " ga-selected" : isLinked ? " ga-linked" : "") +
+        (isSel ? " ga-chosen" : ""));
+      t.el.setAttribute("aria-pressed", isSel ? "true" : "false");
     });
+    root.setAttribute("data-selected", state.sel ? state.sel.side + ":" + state.sel.index : "");
     describe(focus, L);
   }
 
   function describe(focus, L) {
-    if (!focus) { info.textContent = "Hover or click a token to highlight its incoming and outgoing edges."; return; }
+    if (!focus) { info.textContent = "Click a token to select it (hover previews): its incoming and outgoing edges light up."; return; }
     var w = heads(L, true)[0].w, incoming = [], outgoing = [];
     for (var e = 0; e < L.src.length; e++) {
-      var edge = { src: L.src[e], dst: L.dst[e] }, kind = related(focus, edge, L);
+      var kind = related(focus, { src: L.src[e], dst: L.dst[e] }, L);
       if (kind === "ga-in") { incoming.push([L.srcTokens[L.src[e]], w[e]]); }
       if (kind === "ga-out") { outgoing.push([L.tokens[L.dst[e]], w[e]]); }
     }
@@ -230,20 +313,29 @@
         h.key === "edges" ? "edge (no weights)" : "head " + h.key));
       legend.appendChild(item);
     });
+    if (state.view === "arc") {
+      var side = document.createElement("span");
+      side.textContent = "arcs above: j \u2192 i with j left of i; below the labels: j right of i";
+      legend.appendChild(side);
+    }
   }
 
   function render() {
     var L = current();
-    edges = []; tokens = [];
+    edges = []; tokens = []; compact = null; state.hover = null;  // the hovered element is redrawn
     canvas.textContent = "";
-    var svg = el("svg", { xmlns: NS, id: "ga-svg", "data-view": state.view }, canvas);
-    if (state.view === "arc" && L.cross) { state.view = "bipartite"; svg.setAttribute("data-view", "bipartite"); }
-    if (state.view === "arc") { drawArc(svg); } else if (state.view === "bipartite") { drawBipartite(svg); } else { drawMatrix(svg); }
-    document.querySelectorAll("#ga-views button").forEach(function (b) {
+    if (state.view === "arc" && L.cross) { state.view = "bipartite"; }
+    var svg = el("svg", { xmlns: NS, "class": "ga-svg", "data-view": state.view }, canvas);
+    var shown = state.view === "arc" ? drawArc(svg) : state.view === "bipartite" ? drawBipartite(svg) : drawMatrix(svg);
+    root.querySelectorAll(".ga-views button").forEach(function (b) {
       b.className = b.getAttribute("data-view") === state.view ? "ga-active" : "";
       b.disabled = b.getAttribute("data-view") === "arc" && L.cross;
     });
-    note.textContent = [L.name, L.note].filter(Boolean).join(" \u00b7 ");
+    topSel.disabled = state.view === "matrix" || !L.weighted;
+    var said = shown < L.src.length ? "showing the " + state.top + " strongest incoming edges per target: " +
+      shown.toLocaleString("en-US") + " of the " + L.src.length.toLocaleString("en-US") + " edges in the page" :
+      L.note ? "" : "all " + L.src.length.toLocaleString("en-US") + " edges";
+    note.textContent = [L.name, said, L.note].filter(Boolean).join(" \u00b7 ");
     drawLegend(L);
     highlight();
   }
@@ -252,21 +344,28 @@
     var L = current(), keep = state.head;
     headSel.textContent = "";
     if (!L.weighted) { option(headSel, "all", "no weights"); state.head = "all"; return; }
-    option(headSel, "all", "all heads"); option(headSel, "mean", "mean over heads");
+    if (L.w.length > 1) { option(headSel, "mean", "mean over heads"); }
     for (var h = 0; h < L.w.length; h++) { option(headSel, String(h), "head " + h); }
-    state.head = (keep === "all" || keep === "mean" || Number(keep) < L.w.length) ? keep : "all";
+    if (L.w.length > 1) { option(headSel, "all", "all heads overlaid"); }
+    var fits = keep === "mean" || keep === "all" ? L.w.length > 1 : Number(keep) < L.w.length;
+    state.head = fits ? keep : L.w.length > 1 ? "mean" : "0";
     headSel.value = String(state.head);
   }
 
+  TOPS.forEach(function (k) { option(topSel, String(k), "strongest " + k + " per target"); });
+  option(topSel, "all", "all edges");
+  topSel.value = state.top;
   data.layers.forEach(function (L, k) { option(layerSel, String(k), "layer " + k + (L.cross ? " (cross)" : "")); });
   layerSel.addEventListener("change", function () {
     state.layer = Number(layerSel.value); state.sel = null; state.hover = null; fillHeads(); render();
   });
   headSel.addEventListener("change", function () { state.head = headSel.value; render(); });
-  document.querySelectorAll("#ga-views button").forEach(function (b) {
+  topSel.addEventListener("change", function () { state.top = topSel.value; render(); });
+  root.querySelectorAll(".ga-views button").forEach(function (b) {
     b.addEventListener("click", function () { state.view = b.getAttribute("data-view"); render(); });
   });
   fillHeads();
   render();
+  root.setAttribute("data-ready", "true");
   document.body.setAttribute("data-ready", "true");
 })();

@@ -1,0 +1,163 @@
+"""``show``: the offline viewer inline in a notebook (Jupyter, JupyterLab, VS Code, Colab).
+
+:func:`show` returns a :class:`Viewer`, whose ``_repr_html_`` is an
+``<iframe srcdoc=...>`` holding the whole page that
+:func:`graphattn.plot.to_html` writes. The frame isolates each viewer (any
+number per notebook, no shared element or script state) and keeps the page's
+Content-Security-Policy in force (no network request, no CDN).
+``Viewer.save(path)`` writes the same file as ``to_html``.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from graphattn._files import atomic_write
+from graphattn.graph import TokenGraph
+from graphattn.plot import style
+from graphattn.plot.html import page_title, render_page
+
+__all__ = ["Viewer", "frame_height", "layers_html", "show"]
+
+FRAME_HEIGHTS = (320, 900)  # pixels, the least and most; the page scrolls inside beyond it
+CONTROLS_HEIGHT = 200  # title, controls, notes and the info line around the drawing
+
+
+class Viewer:
+    """One interactive attention viewer: shown inline by notebooks, saved as a page.
+
+    Parameters
+    ----------
+    page : str
+        The whole HTML page (from :func:`graphattn.plot.html.render_page`).
+    title : str
+        Its title (the frame's accessible name).
+    height : int
+        Height of the inline frame in pixels (:func:`frame_height` of the layers).
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]], tokens=["hi", "there"])
+    >>> v = show([(g, torch.tensor([[1.0], [0.3], [0.7]]))])
+    >>> v._repr_html_().startswith("<iframe srcdoc=")
+    True
+    """
+
+    def __init__(self, page: str, title: str, height: int = FRAME_HEIGHTS[1]) -> None:
+        self.page = page
+        self.title = title
+        self.height = height
+
+    def __repr__(self) -> str:
+        return f"Viewer({self.title!r})"
+
+    def _repr_html_(self) -> str:
+        return (
+            f'<iframe srcdoc="{html.escape(self.page, quote=True)}" '
+            f'title="{html.escape(self.title, quote=True)}" sandbox="allow-scripts" '
+            f'class="graphattn-frame" loading="eager" '
+            f'style="width: 100%; height: {int(self.height)}px; border: 1px solid #ddd;">'
+            "</iframe>"
+        )
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the page to ``path`` (``.html``), atomically; the file ``to_html`` writes.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` does not end in ``.html`` or ``.htm``.
+        """
+        path = style.check_path(path, (".html", ".htm"))
+        return atomic_write(path, lambda tmp: tmp.write_text(self.page, encoding="utf-8"))
+
+
+def show(
+    layers: Sequence[tuple[TokenGraph, torch.Tensor | None]],
+    tokens: Sequence[str] | None = None,
+    *,
+    src_tokens: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Viewer:
+    """The offline attention viewer of ``layers``, shown inline when a notebook displays it.
+
+    Parameters
+    ----------
+    layers : sequence of (TokenGraph, tensor (E, H) or None)
+        One ``(graph, weights)`` pair per layer, as for :func:`graphattn.plot.to_html`
+        (``model(x, need_weights=True).layers``, ``output.sequence_layers(b)``).
+    tokens : sequence of str, optional
+        Labels of the target tokens (default: the graphs' own labels, else indices).
+    src_tokens : sequence of str, optional
+        Labels of the source tokens of cross graphs.
+    title : str, optional
+        The title; default: the first words of the text and the graph (name, N, E).
+
+    Returns
+    -------
+    Viewer
+        Displayed inline by Jupyter, JupyterLab, VS Code and Colab;
+        ``.save("attention.html")`` writes the page.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`graphattn.plot.to_html`, before any work.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]], tokens=["hi", "there"])
+    >>> show([(g, None)])
+    Viewer('“hi there” · graph, N=2, E=3 · 1 layer')
+    """
+    pairs = style.check_layers(layers, weights=False)
+    title = page_title(pairs, tokens) if title is None else str(title)
+    page = render_page(pairs, tokens=tokens, src_tokens=src_tokens, title=title)
+    return Viewer(page, title, frame_height(pairs[0][0]))
+
+
+def frame_height(graph: TokenGraph) -> int:
+    """Pixels a frame needs to show the first view of ``graph`` without inner scrolling.
+
+    The arc view's height grows with the longest edge (arcs above for
+    ``j < i``, below for ``j > i``), the bipartite view's with the number of
+    tokens; the result lies within ``FRAME_HEIGHTS``.
+
+    Examples
+    --------
+    >>> frame_height(TokenGraph([[0, 0, 1], [0, 1, 1]]))
+    376
+    >>> frame_height(TokenGraph([[0], [599]], num_nodes=600))
+    900
+    """
+    n, m = graph.num_nodes, graph.num_src_nodes
+    if graph.is_cross:
+        drawing = 56 + 22 * max(n, m)
+    else:
+        dx = max(22.0, min(64.0, 1100 / n))  # as the viewer's script spaces tokens
+        span = graph.dst - graph.src  # (E,) positive: the arc is drawn above the nodes
+        up = float(span.clamp(min=0).max()) if graph.num_edges else 0.0
+        down = float((-span).clamp(min=0).max()) if graph.num_edges else 0.0
+        drawing = 60 + 100 + 0.25 * dx * (up + down)  # 100: rotated labels at most
+    low, high = FRAME_HEIGHTS
+    return int(min(high, max(low, CONTROLS_HEIGHT + drawing)))
+
+
+def layers_html(layers: Sequence[tuple[TokenGraph, torch.Tensor | None]]) -> str:
+    """The inline viewer of ``layers`` as HTML: what model outputs show in a notebook.
+
+    :mod:`graphattn` registers it with :func:`graphattn.nn.display.register_layers_html`,
+    so that ``ModelOutput`` and ``LMOutput`` display as viewers.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    >>> layers_html([(g, None)]).startswith("<iframe")
+    True
+    """
+    return show(layers)._repr_html_()
