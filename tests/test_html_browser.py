@@ -5,25 +5,22 @@ selenium (the ``browser`` extra); skipped with the reason when one is missing.
 """
 
 import json
-import shutil
-from pathlib import Path
 
+import chromium
 import pytest
 import torch
 
 from graphattn import graph_attention, patterns
 from graphattn.plot import to_html
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or (
-    "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None
-)
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make browser-deps)"),
     pytest.mark.skipif(
-        CHROMEDRIVER is None, reason="chromedriver is not installed (make browser-deps)"
+        chromium.CHROMIUM is None, reason="chromium is not installed (make browser-deps)"
+    ),
+    pytest.mark.skipif(
+        chromium.CHROMEDRIVER is None, reason="chromedriver is not installed (make browser-deps)"
     ),
 ]
 
@@ -48,21 +45,7 @@ def page(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory):
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1280,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    drv.set_page_load_timeout(60)
+    drv = chromium.start(tmp_path_factory.mktemp("chromium-profile"))
     yield drv
     drv.quit()
 

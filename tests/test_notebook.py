@@ -9,9 +9,9 @@ skipped with the reason when what it needs is missing.
 import html
 import json
 import re
-import shutil
 from pathlib import Path
 
+import chromium
 import pytest
 
 nbformat = pytest.importorskip("nbformat", reason="the notebook extra is not installed")
@@ -21,10 +21,6 @@ pytest.importorskip("ipykernel", reason="the notebook extra is not installed")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "notebook.ipynb"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or (
-    "/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None
-)
 
 
 @pytest.fixture(scope="module")
@@ -83,24 +79,7 @@ def test_converted_notebook_holds_both_frames_and_no_remote_reference(page):
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("chromium or chromedriver is not installed (make browser-deps)")
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1280,900",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    drv.set_page_load_timeout(60)
+    drv = chromium.start(tmp_path_factory.mktemp("chromium-profile"))
     yield drv
     drv.quit()
 

@@ -56,6 +56,7 @@ from graphattn._files import atomic_write
 from graphattn.experiments import parallel
 from graphattn.experiments.config import ExperimentConfig, PatternConfig
 from graphattn.experiments.report import write_report
+from graphattn.experiments.schedule import learning_rate, step_generator
 from graphattn.experiments.tasks import IGNORE
 from graphattn.graph import TokenGraph
 from graphattn.nn import GraphLM
@@ -128,19 +129,6 @@ def _fingerprint(cfg: ExperimentConfig, pattern: PatternConfig, seed: int) -> st
     train = {k: v for k, v in d["train"].items() if k not in ("device", "threads")}
     parts = [d["task"], d["model"], train, dataclasses.asdict(pattern), seed]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _lr(step: int, cfg: ExperimentConfig) -> float:
-    """Linear warm-up to ``train.lr``, then cosine decay to 0 at ``train.steps``."""
-    t = cfg.train
-    if step < t.warmup:
-        return t.lr * (step + 1) / t.warmup
-    progress = (step - t.warmup) / max(1, t.steps - t.warmup)
-    return t.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def _step_generator(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63))
 
 
 def _evaluate(model: GraphLM, cfg: ExperimentConfig, device: torch.device) -> tuple[float, float]:
@@ -352,15 +340,16 @@ def _train_step(
     device: torch.device,
 ) -> tuple[float, float]:
     """One optimizer step on the batch of ``step``: the training loss and the seconds taken."""
-    x, y = cfg.task.batch(cfg.train.batch_size, _step_generator(seed, step))  # (B, N) each
+    x, y = cfg.task.batch(cfg.train.batch_size, step_generator(seed, step))  # (B, N) each
     start = time.perf_counter()
+    lr = learning_rate(step, cfg.train)
     for group in opt.param_groups:
-        group["lr"] = _lr(step, cfg)
+        group["lr"] = lr
     loss = parallel.step_loss(model, x.to(device), y.to(device))  # this rank's share
     loss_value = parallel.loss_value(loss)  # the global loss, the same on every rank
     if not math.isfinite(loss_value):
         raise FloatingPointError(
-            f"the training loss became {loss_value} at step {step} (lr {_lr(step, cfg):g}); "
+            f"the training loss became {loss_value} at step {step} (lr {lr:g}); "
             "lower train.lr or check the task"
         )
     opt.zero_grad(set_to_none=True)

@@ -34,6 +34,7 @@ import torch
 
 from graphattn._validate import check_int
 from graphattn.experiments.config import TrainConfig
+from graphattn.experiments.schedule import learning_rate, step_generator
 from graphattn.experiments.tasks_seq2seq import EOS, PAD, SEQ2SEQ_TASKS, MonotonicTask, ReorderTask
 from graphattn.flow import cross_rollout
 from graphattn.graph import TokenGraph
@@ -246,18 +247,6 @@ def new_model(exp: Seq2SeqExperiment, variant: Seq2SeqVariant, seed: int) -> Gra
     )
 
 
-def _lr(step: int, t: TrainConfig) -> float:
-    """Linear warm-up to ``t.lr``, then cosine decay to 0 at ``t.steps``."""
-    if step < t.warmup:
-        return t.lr * (step + 1) / t.warmup
-    progress = (step - t.warmup) / max(1, t.steps - t.warmup)
-    return t.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def _step_generator(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) % (2**63))
-
-
 def _val_batches(exp: Seq2SeqExperiment) -> list:
     gen = torch.Generator().manual_seed(VAL_SEED)
     t = exp.train
@@ -289,15 +278,15 @@ def train_seq2seq(
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     curve, seconds = [], 0.0
     for step in range(t.steps):
-        batch = exp.task.batch(t.batch_size, _step_generator(seed, step))
+        batch = exp.task.batch(t.batch_size, step_generator(seed, step))
         start = time.perf_counter()
         for group in opt.param_groups:
-            group["lr"] = _lr(step, t)
+            group["lr"] = learning_rate(step, t)
         loss = model.loss(batch.src, batch.tgt)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"{variant.label!r} seed {seed}: the training loss became {loss.item()} at step "
-                f"{step} (lr {_lr(step, t):g}); lower train.lr or check the task"
+                f"{step} (lr {learning_rate(step, t):g}); lower train.lr or check the task"
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()
