@@ -13,8 +13,15 @@ order, as ``graph_attention(..., return_weights=True)`` returns them.
 """
 
 from graphattn.flow.blocks import AttentionBlock, ContributionModel, ContributionRun
-from graphattn.flow.contributions import METHODS, block_contributions, contributions, run_model
+from graphattn.flow.contributions import (
+    METHODS,
+    block_contributions,
+    contributions,
+    register_contributions,
+    run_model,
+)
 from graphattn.flow.cross import CrossRelevance, cross_rollout
+from graphattn.flow.decompose import normalize_per_target
 from graphattn.flow.evaluation import ablation_importance, faithfulness, spearman
 from graphattn.flow.heads import aggregate_heads
 from graphattn.flow.maxflow import attention_flow, flow_graph
@@ -28,6 +35,8 @@ __all__ = [
     "ContributionRun",
     "block_contributions",
     "contributions",
+    "normalize_per_target",
+    "register_contributions",
     "run_model",
     "CrossRelevance",
     "FlowPath",

@@ -10,6 +10,7 @@ and the drawings, one batch element at a time: ``[(g, c[b]) for g, c in layers]`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -20,10 +21,56 @@ from graphattn.flow.nn_models import model_run
 from graphattn.graph import TokenGraph
 from graphattn.nn import GraphLM, GraphTransformer
 
-__all__ = ["METHODS", "block_contributions", "contributions", "run_model"]
+__all__ = [
+    "METHODS",
+    "block_contributions",
+    "contributions",
+    "register_contributions",
+    "run_model",
+]
 
 #: The methods of :func:`contributions`.
 METHODS = ("alti", "globenc", "value_zeroing", "grad_attention", "attention")
+
+Layers = list[tuple[TokenGraph, torch.Tensor]]
+# (accepts(model) -> bool, compute(model, inputs, method, graph) -> layers, its methods)
+_INTEGRATIONS: list[tuple[Callable[[Any], bool], Callable[..., Layers], tuple[str, ...]]] = []
+
+
+def register_contributions(
+    accepts: Callable[[Any], bool],
+    compute: Callable[[Any, Any, str, Any], Layers],
+    methods: tuple[str, ...],
+) -> None:
+    """Let an integration compute :func:`contributions` for the models it accepts.
+
+    A model that is neither graphattn's own nor a :class:`ContributionModel`
+    goes to the first registered ``compute`` whose ``accepts(model)`` is
+    true; :func:`contributions` refuses a method not in its ``methods``.
+    ``graphattn.hf`` registers Hugging Face models running on
+    ``attn_implementation="graphattn"`` this way, at import.
+    """
+    if not callable(accepts) or not callable(compute):
+        raise TypeError("accepts and compute must be callables")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods must be among {METHODS}, got {unknown}")
+    entry = (accepts, compute, tuple(methods))
+    if entry not in _INTEGRATIONS:
+        _INTEGRATIONS.append(entry)
+
+
+def _integration(model: Any, method: str) -> Callable[..., Layers] | None:
+    """The registered ``compute`` for ``model``, checking that it offers ``method``."""
+    for accepts, compute, methods in _INTEGRATIONS:
+        if accepts(model):
+            if method not in methods:
+                raise ValueError(
+                    f"method {method!r} is not available for {type(model).__name__}; "
+                    f"its integration offers {methods}"
+                )
+            return compute
+    return None
 
 
 def _check_method(method: Any) -> str:
@@ -100,7 +147,10 @@ def contributions(
 
     Parameters
     ----------
-    model : GraphTransformer, GraphLM, BertModel or any ContributionModel
+    model : GraphTransformer, GraphLM, BertModel, any ContributionModel or a registered model
+        A Hugging Face model on ``attn_implementation="graphattn"`` (after
+        ``import graphattn.hf``) offers ``"value_zeroing"``,
+        ``"grad_attention"`` and ``"attention"``.
     input_ids : Tensor
         Token ids ``(B, N)``; for a ``GraphTransformer`` (which takes
         features) the features ``(B, N, C)``.
@@ -142,6 +192,10 @@ def contributions(
     torch.Size([5, 5])
     """
     method = _check_method(method)
+    own = isinstance(model, (GraphTransformer, GraphLM, ContributionModel))
+    compute = None if own else _integration(model, method)
+    if compute is not None:
+        return compute(model, input_ids, method, graph)
     if method == "grad_attention":
         with torch.enable_grad():
             return _grad_attention(run_model(model, input_ids, graph))
