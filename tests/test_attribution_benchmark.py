@@ -35,3 +35,14 @@ def test_main_trains_scores_and_writes_the_tables(tmp_path):
     saved = json.loads((tmp_path / "attribution.json").read_text())
     assert list(saved["ground_truth"]) == ["full causal (seed 0)"]
     assert "| full causal (seed 0) |" in (tmp_path / "attribution.md").read_text()
+
+
+def test_minilm_spearman_table_runs_on_the_tiny_bert():
+    from graphattn.experiments import attribution_minilm
+    from graphattn.pretrained import tiny_bert
+
+    texts = attribution_minilm.sentences(200)
+    assert len(texts) == 200 and texts[0] == "Proceed, Solinus, to procure my fall,"
+    table = attribution_minilm.spearman_table(tiny_bert().eval(), ["the bank by the river"])
+    assert set(table) == set(attribution_minilm.METHODS)
+    assert all(-1.0 <= r <= 1.0 for r in table.values())
