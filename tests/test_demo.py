@@ -52,6 +52,8 @@ def test_demo_writes_every_picture_and_a_self_contained_page(tmp_path, capsys):
     for b in (1, 2):
         assert f'<a href="viewer-{b}.html">' in page
         assert "graphattn-data" in (out / f"viewer-{b}.html").read_text()
+        assert f'<a href="viewer-{b}-alti.html">' in page
+        assert "ALTI contributions" in (out / f"viewer-{b}-alti.html").read_text()
     assert (out / MARKER).exists()
     assert leftovers(tmp_path) == []
 

@@ -17,6 +17,7 @@ from graphattn.demo.model import DemoRun
 from graphattn.graph import TokenGraph
 
 __all__ = [
+    "contribution_layers",
     "fig_cross",
     "fig_flow",
     "fig_grid",
@@ -114,31 +115,43 @@ def fig_rollout(run: DemoRun, path: Path) -> tuple[str, torch.Tensor]:
     return _save(fig, path), rollout
 
 
+def contribution_layers(run: DemoRun, b: int = 0) -> list[tuple[TokenGraph, torch.Tensor]]:
+    """ALTI contributions (Ferrando et al. 2022) of text ``b``: ``(graph, c (E,))`` per layer."""
+    from graphattn.flow import contributions
+
+    ids, _ = run.model.tokenize(run.texts[b])  # (1, n)
+    return [(g, c[0]) for g, c in contributions(run.model, ids, "alti")]
+
+
 def fig_flow(run: DemoRun, rollout: torch.Tensor, path: Path) -> tuple[str, torch.Tensor]:
-    """Rollout and max-flow into the compared word; returns the file name and the ``(n,)`` flow."""
+    """Rollout of raw weights, of ALTI contributions, and max-flow into the compared word.
+
+    Returns the file name and the ``(n,)`` max flow.
+    """
     import matplotlib.pyplot as plt
 
-    from graphattn.flow import attention_flow
+    from graphattn.flow import attention_flow, attention_rollout
     from graphattn.plot import draw_flow
 
     t = run.focus[0]
     word = run.tokens[0][t]
     flow = attention_flow(run.layers[0], [t])[0].float()  # (n,) max flow into the word
-    fig, axes = plt.subplots(1, 2, figsize=(16, 7.5), layout="constrained")
-    draw_flow(
-        run.layers[0],
-        relevance=rollout[t].float(),
-        target=t,
-        ax=axes[0],
-        title=f"rollout: inputs reaching the output '{word}' (strip)",
+    alti = contribution_layers(run)
+    alti_rollout = attention_rollout(alti, residual=0.0)[t].float()  # residual is inside ALTI
+    fig, axes = plt.subplots(1, 3, figsize=(24, 7.5), layout="constrained")
+    panels = (
+        (run.layers[0], rollout[t].float(), "rollout of raw weights"),
+        (alti, alti_rollout, "rollout of ALTI contributions"),
+        (run.layers[0], flow, "max-flow"),
     )
-    draw_flow(
-        run.layers[0],
-        relevance=flow,
-        target=t,
-        ax=axes[1],
-        title=f"max-flow: inputs reaching the output '{word}' (strip)",
-    )
+    for ax, (layers, relevance, name) in zip(axes, panels, strict=True):
+        draw_flow(
+            layers,
+            relevance=relevance,
+            target=t,
+            ax=ax,
+            title=f"{name}: inputs reaching the output '{word}' (strip)",
+        )
     return _save(fig, path), flow
 
 

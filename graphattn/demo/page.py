@@ -6,6 +6,7 @@ import base64
 import html
 from pathlib import Path
 
+from graphattn.demo.figures import contribution_layers
 from graphattn.demo.model import DemoRun
 from graphattn.graph import TokenGraph
 
@@ -43,10 +44,13 @@ CAPTIONS = {
     ),
     "flow": (
         "Information flow into the compared word",
-        "The layered graph: one row of nodes per layer, edge width = mean attention. The strip "
-        "under the inputs shows how much each input token reaches the compared word's output, by "
-        "rollout (left) and by max-flow (right; Abnar & Zuidema 2020). Max-flow spreads credit far "
-        "more evenly than rollout: with residual connections, many routes carry information.",
+        "The layered graph: one row of nodes per layer, edge width = mean attention (middle: "
+        "ALTI contribution). The strip under the inputs shows how much each input token reaches "
+        "the compared word's output, by rollout of the raw weights (left), by rollout of ALTI "
+        "contributions (middle; Ferrando et al. 2022: what each token actually adds to each "
+        "output, through value vectors, residual and layer norm) and by max-flow (right; Abnar & "
+        "Zuidema 2020). Max-flow spreads credit far more evenly than rollout: with residual "
+        "connections, many routes carry information.",
     ),
     "word": (
         "One word, two meanings",
@@ -120,7 +124,8 @@ table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding
 
 
 def write_viewers(run: DemoRun, folder: Path) -> list[str]:
-    """One offline interactive viewer (:func:`graphattn.plot.to_html`) per text."""
+    """Per text an offline interactive viewer (:func:`graphattn.plot.to_html`) of its
+    attention and one of its ALTI contributions."""
     from graphattn.plot import to_html
     from graphattn.plot.html import page_title
 
@@ -129,6 +134,9 @@ def write_viewers(run: DemoRun, folder: Path) -> list[str]:
         name = f"viewer-{b + 1}.html"
         title = f"graphattn demo · {page_title(run.layers[b], run.tokens[b], words=12)}"
         to_html(run.layers[b], folder / name, title=title)
+        alti = f"viewer-{b + 1}-alti.html"
+        alti_title = f"ALTI contributions · {page_title(run.layers[b], run.tokens[b], words=12)}"
+        to_html(contribution_layers(run, b), folder / alti, title=alti_title)
         names.append(name)
     return names
 
@@ -136,7 +144,8 @@ def write_viewers(run: DemoRun, folder: Path) -> list[str]:
 def viewer_links(run: DemoRun, viewers: list[str]) -> str:
     """HTML links to the viewers written by :func:`write_viewers`."""
     links = "".join(
-        f'<li><a href="{name}">{html.escape(text)}</a></li>'
+        f'<li><a href="{name}">{html.escape(text)}</a> '
+        f'(<a href="{name[:-5]}-alti.html">ALTI contributions</a>)</li>'
         for name, text in zip(viewers, run.texts, strict=True)
     )
     return (

@@ -4,14 +4,24 @@ Rollout and max-flow attention flow (Abnar & Zuidema 2020), the layered flow
 graph as a ``networkx.DiGraph``, the strongest paths, relevance through
 encoder -> decoder graphs (Chefer et al. 2021b), head aggregation including
 the norm-based weighting of Kobayashi et al. (2020), and ablation-based
-faithfulness checks.
+faithfulness checks; and contribution-based attribution (ALTI, GlobEnc,
+Value Zeroing, gradient x attention) of real models, per edge.
 
 Every function takes ``layers``: one ``(graph, weights)`` pair per layer,
 first layer first, with ``weights (E,)`` or ``(E, H)`` in the graph's edge
 order, as ``graph_attention(..., return_weights=True)`` returns them.
 """
 
+from graphattn.flow.blocks import AttentionBlock, ContributionModel, ContributionRun
+from graphattn.flow.contributions import (
+    METHODS,
+    block_contributions,
+    contributions,
+    register_contributions,
+    run_model,
+)
 from graphattn.flow.cross import CrossRelevance, cross_rollout
+from graphattn.flow.decompose import normalize_per_target
 from graphattn.flow.evaluation import ablation_importance, faithfulness, spearman
 from graphattn.flow.heads import aggregate_heads
 from graphattn.flow.maxflow import attention_flow, flow_graph
@@ -19,6 +29,15 @@ from graphattn.flow.paths import FlowPath, top_paths
 from graphattn.flow.rollout import attention_rollout
 
 __all__ = [
+    "METHODS",
+    "AttentionBlock",
+    "ContributionModel",
+    "ContributionRun",
+    "block_contributions",
+    "contributions",
+    "normalize_per_target",
+    "register_contributions",
+    "run_model",
     "CrossRelevance",
     "FlowPath",
     "ablation_importance",

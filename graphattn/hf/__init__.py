@@ -11,11 +11,15 @@ weights::
     with graphattn.hf.record() as rec:
         model(**inputs, token_graph=g)
     rec.self_attention                          # [(graph, weights (B, E, H)), ...]
+    graphattn.flow.contributions(model, ids, "value_zeroing")  # also "grad_attention"
 
 Needs ``pip install graphattn[hf]`` (transformers >= 5.24).
 """
 
+from graphattn.flow import register_contributions
 from graphattn.hf.attach import attach
+from graphattn.hf.contrib import METHODS as CONTRIBUTION_METHODS
+from graphattn.hf.contrib import hf_contributions, is_graphattn_model
 from graphattn.hf.eager import layers_from_attentions
 from graphattn.hf.labels import label_layers, token_labels
 from graphattn.hf.perplexity import perplexity
@@ -23,11 +27,14 @@ from graphattn.hf.record import Recording, record
 from graphattn.hf.registry import ATTENTION_NAME, register
 
 register()
+register_contributions(is_graphattn_model, hf_contributions, CONTRIBUTION_METHODS)
 
 __all__ = [
     "ATTENTION_NAME",
     "Recording",
     "attach",
+    "hf_contributions",
+    "is_graphattn_model",
     "label_layers",
     "layers_from_attentions",
     "perplexity",

@@ -21,6 +21,7 @@ import torch
 
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
+from graphattn.hf.edits import apply_edit, current_edit, zero_values
 from graphattn.hf.graphs import (
     Call,
     cross_graph_of,
@@ -229,17 +230,26 @@ def graphattn_attention(
     recordings = active_recordings()
     dense = bool(kwargs.get("output_attentions"))
     q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)  # (B, *, H, D)
-    out, weights = _run(
-        q, k, v, graph, scaling, bias, dropout, kwargs.get("softcap"), bool(recordings) or dense
-    )
+    edit = None if cross else current_edit()  # contribution methods edit self-attention only
+    v = zero_values(v, edit, call.layer)
+    need = bool(recordings) or dense or (edit is not None and edit.explicit)
+    out, weights = _run(q, k, v, graph, scaling, bias, dropout, kwargs.get("softcap"), need)
+    if edit is not None and edit.explicit:
+        out, weights = apply_edit(out, weights, v, graph)
     if recordings:
-        decoder = cross or bool(
-            getattr(module, "is_decoder", False) or getattr(module, "is_causal", False)
-        )
-        entry = RecordedCall(cross, decoder, call.layer, type(module).__name__, graph, weights)
-        for recording in recordings:
-            recording.calls.append(entry)
+        _record(recordings, call, graph, weights)
     return out, (_dense(weights, graph, n, m, query.dtype) if dense else None)
+
+
+def _record(recordings: list, call: Call, graph: TokenGraph, weights: torch.Tensor) -> None:
+    """Append the call to every open recording."""
+    module, cross = call.module, call.cross
+    decoder = cross or bool(
+        getattr(module, "is_decoder", False) or getattr(module, "is_causal", False)
+    )
+    entry = RecordedCall(cross, decoder, call.layer, type(module).__name__, graph, weights)
+    for recording in recordings:
+        recording.calls.append(entry)
 
 
 def _dense(weights: torch.Tensor, graph: TokenGraph, n: int, m: int, dtype) -> torch.Tensor:

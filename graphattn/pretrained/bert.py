@@ -23,8 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphattn.flow import ContributionRun
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
+from graphattn.pretrained.contrib import bert_run
 
 __all__ = ["BertConfig", "BertLayer", "BertModel", "BertOutput", "GraphSpec"]
 
@@ -368,7 +370,11 @@ class BertModel(nn.Module):
             raise ValueError("this model has no tokenizer; pass input_ids to the model instead")
         return self.tokenizer(text_or_texts)
 
-    def _check_ids(self, input_ids: Any, attention_mask: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def check_ids(self, input_ids: Any, attention_mask: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate ``input_ids (B, N)`` and the mask; return the mask ``(B, N)``, lengths ``(B,)``.
+
+        Raises ``TypeError``/``ValueError`` as :meth:`forward` documents.
+        """
         if not isinstance(input_ids, torch.Tensor) or input_ids.dtype != torch.long:
             raise TypeError(
                 f"input_ids must be a LongTensor (B, N), got "
@@ -403,9 +409,14 @@ class BertModel(nn.Module):
             )
         return mask, lengths
 
-    def _layer_graphs(
+    def layer_graphs(
         self, graph: GraphSpec | Sequence[GraphSpec], ids: torch.Tensor, lengths: torch.Tensor
     ) -> list[TokenGraph]:
+        """One graph per layer over the batch of ``ids (B, N)`` with real ``lengths (B,)``.
+
+        ``graph`` is as in :meth:`forward`; a batch of more than one text gets
+        the :meth:`TokenGraph.batch` of the texts' graphs.
+        """
         L = self.config.num_hidden_layers
         per_layer = isinstance(graph, Sequence) and not isinstance(graph, str)
         if per_layer and len(graph) != L:
@@ -470,8 +481,8 @@ class BertModel(nn.Module):
             or ids outside the vocabulary, the mask is not a right-padding
             prefix, or a graph does not fit the input.
         """
-        mask, lengths = self._check_ids(input_ids, attention_mask)
-        graphs = self._layer_graphs(graph, input_ids, lengths)
+        mask, lengths = self.check_ids(input_ids, attention_mask)
+        graphs = self.layer_graphs(graph, input_ids, lengths)
         B, N = input_ids.shape
         x = self.embeddings(input_ids).reshape(B * N, -1)  # (B*N, C): the batch as one graph
         attentions = [] if need_weights else None
@@ -483,6 +494,22 @@ class BertModel(nn.Module):
             if need_hidden_states:
                 hidden.append(x.view(B, N, -1))
         return BertOutput(x.view(B, N, -1), mask, attentions, hidden)
+
+    def contribution_run(self, input_ids: Any, graph: Any = None) -> ContributionRun:
+        """The layers' decomposition terms, for :func:`graphattn.flow.contributions`.
+
+        See :func:`graphattn.pretrained.contrib.bert_run`.
+
+        Examples
+        --------
+        >>> from graphattn.flow import contributions
+        >>> from graphattn.pretrained import tiny_bert
+        >>> model = tiny_bert()
+        >>> g, c = contributions(model, model.tokenize("the bank")[0], "globenc")[-1]
+        >>> c.shape, round(float(c.sum()), 4)
+        (torch.Size([1, 16]), 4.0)
+        """
+        return bert_run(self, input_ids, graph)
 
     def embed(
         self, texts: str | Sequence[str], graph: GraphSpec | Sequence[GraphSpec] = None

@@ -1,0 +1,259 @@
+"""Attribution with ground truth: which method finds the token an answer was copied from.
+
+In associative recall (:class:`~graphattn.experiments.tasks.RecallTask`) the
+answer at a query position is the value of one known pair token. Small
+``GraphLM`` models are trained with the experiment runner on three graphs
+(full causal, window + a global relay token, strided), fixed seeds; each
+attribution method then ranks the inputs for the query position, and the
+tables give how often the known pair is ranked first and its mean rank.
+
+Run ``python -m graphattn.experiments.attribution [OUT_DIR]`` (default
+``benchmarks/results/attribution``): it trains or resumes the checkpoints
+there, scores every method and writes ``attribution.md`` and
+``attribution.json``. Nothing is tuned per method: the rollout of every
+contribution method uses ``residual=0`` for the methods that include the
+residual (ALTI, GlobEnc) and Abnar & Zuidema's ``0.5`` for the others.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from graphattn.experiments.config import (
+    ExperimentConfig,
+    ModelConfig,
+    PatternConfig,
+    TrainConfig,
+)
+from graphattn.experiments.tasks import RecallTask
+from graphattn.flow import attention_flow, attention_rollout, contributions
+from graphattn.graph import TokenGraph
+from graphattn.nn import GraphLM
+
+__all__ = ["CONFIG", "METHODS", "cost_table", "main", "rank_of_source", "score_model"]
+
+#: The benchmark's task, models and budget (seeds fixed).
+CONFIG = ExperimentConfig(
+    name="attribution ground truth: recall of one pair from >= 16 tokens away",
+    task=RecallTask(
+        seq_len=32, n_pairs=1, n_queries=1, distance=16, train_distance=1, n_keys=8, n_values=8
+    ),
+    patterns=(
+        PatternConfig("full causal", pattern="causal"),
+        PatternConfig(
+            "window 8 + global", pattern="longformer", params={"window": 8, "globals": [22]}
+        ),
+        PatternConfig("strided 6", pattern="strided", params={"stride": 6}),
+    ),
+    model=ModelConfig(d_model=64, n_layers=2, n_heads=4),
+    train=TrainConfig(steps=2000, batch_size=16, lr=3e-3, warmup=30, eval_every=500),
+    seeds=(0,),
+)
+
+#: Methods scored, in table order.
+METHODS = (
+    "attention",
+    "rollout",
+    "max-flow",
+    "ablation",
+    "alti",
+    "globenc",
+    "value_zeroing",
+    "grad_attention",
+)
+_RESIDUAL = {"alti": 0.0, "globenc": 0.0, "value_zeroing": 0.5, "grad_attention": 0.5}
+
+
+def rank_of_source(scores: torch.Tensor, source: int, query: int) -> float:
+    """Rank (1 = best) of ``source`` among the inputs before ``query``; ties share ranks.
+
+    The query token itself is left out: the answer needs it by construction.
+
+    Examples
+    --------
+    >>> rank_of_source(torch.tensor([0.1, 0.5, 0.5, 0.9]), 1, 3)
+    1.5
+    """
+    s = scores[:query]  # inputs before the query (a causal model reads no later token)
+    better = int((s > s[source]).sum())
+    ties = int((s == s[source]).sum()) - 1
+    return 1.0 + better + 0.5 * ties
+
+
+def _dense(graph: TokenGraph, c: torch.Tensor) -> torch.Tensor:
+    out = torch.zeros(graph.num_nodes, graph.num_src_nodes, dtype=c.dtype)
+    out[graph.dst, graph.src] = c
+    return out  # (N, M)
+
+
+def _ablation(model: GraphLM, x: torch.Tensor, query: int, answer: int, blank: int):
+    """Drop in the answer's log-probability when each input is replaced by ``blank``."""
+    n = x.shape[0]
+    copies = x.repeat(n, 1)  # (N, N): copy j blanks token j
+    copies[torch.arange(n), torch.arange(n)] = blank
+    with torch.no_grad():
+        base = model(x[None]).logits[0, query].log_softmax(-1)[answer]
+        logp = model(copies).logits[:, query].log_softmax(-1)[:, answer]  # (N,)
+    return base - logp
+
+
+def _method_scores(model, x, y, b, query, blank, layers_of) -> dict[str, torch.Tensor]:
+    """Every method's attribution over the inputs of sequence ``b`` for its query position."""
+    raw = [(g, c[b]) for g, c in layers_of("attention")]
+    out = {
+        "attention": _dense(*raw[-1])[query],
+        "rollout": attention_rollout(raw, residual=0.5)[query],
+        "max-flow": attention_flow(raw, [query], residual=0.5)[0],
+        "ablation": _ablation(model, x[b], query, int(y[b, query]), blank),
+    }
+    for method, residual in _RESIDUAL.items():
+        layers = [(g, c[b]) for g, c in layers_of(method)]
+        out[method] = attention_rollout(layers, residual=residual)[query]
+    return out
+
+
+def score_model(
+    model: GraphLM,
+    task: RecallTask,
+    n_seqs: int = 200,
+    seed: int = 1234,
+    *,
+    only_correct: bool = True,
+) -> dict:
+    """Top-1 rate and mean rank of the known source per method.
+
+    Over the validation queries the model answers correctly (the ground
+    truth holds only where it retrieves the value), or all with
+    ``only_correct=False``.
+    """
+    x, y = task.val_batch(n_seqs, torch.Generator().manual_seed(seed))  # (S, N) each
+    src = task.sources(x, y)  # (S, N): pair position of each scored query, else -1
+    with torch.no_grad():
+        pred = model(x).logits.argmax(-1)  # (S, N)
+    cache: dict[str, list] = {}
+
+    def layers_of(method: str) -> list:
+        if method not in cache:
+            cache[method] = contributions(model, x, method)
+        return cache[method]
+
+    ranks: dict[str, list[float]] = {m: [] for m in METHODS}
+    correct = 0
+    blank = task.vocab_size - 1  # the filler token
+    for b in range(n_seqs):
+        query = int((y[b] != -100).nonzero()[0, 0])
+        if only_correct and int(pred[b, query]) != int(y[b, query]):
+            continue  # no ground truth where the model does not retrieve the value
+        correct += int(int(pred[b, query]) == int(y[b, query]))
+        scores = _method_scores(model, x, y, b, query, blank, layers_of)
+        for m in METHODS:
+            ranks[m].append(rank_of_source(scores[m].float(), int(src[b, query]), query))
+    table = {
+        m: {
+            "top1": sum(r == 1.0 for r in ranks[m]) / max(len(ranks[m]), 1),
+            "mean_rank": sum(ranks[m]) / max(len(ranks[m]), 1),
+        }
+        for m in METHODS
+    }
+    return {"sequences": n_seqs, "correct": correct, "methods": table}
+
+
+def _trained(
+    cfg: ExperimentConfig, pattern: PatternConfig, seed: int, out: Path
+) -> tuple[GraphLM, float | None]:
+    """Train (or resume) one run with the experiment runner and load its checkpoint."""
+    from graphattn.experiments.runner import train_run  # the runner imports tqdm
+
+    graph = pattern.build(cfg.task.seq_len, pattern.label)
+    slug = "".join(ch if ch.isalnum() else "-" for ch in pattern.label.lower())
+    ckpt = out / f"{slug}-seed{seed}.safetensors"
+    out.mkdir(parents=True, exist_ok=True)
+    result = train_run(cfg, pattern, graph, seed, ckpt, progress=False)
+    n_layers = cfg.layers_of(pattern)
+    model = GraphLM(
+        cfg.task.vocab_size, cfg.model.d_model, n_layers, cfg.model.n_heads,
+        pattern=[graph] * n_layers, max_len=cfg.task.seq_len, tie_weights=cfg.model.tie_weights,
+    )
+    with safe_open(str(ckpt), framework="pt") as f:
+        state = {k[len("model."):]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")}  # noqa: SIM118
+    model.load_state_dict(state)
+    return model.eval(), result.val_acc
+
+
+def cost_table(lengths=(128, 1024), window: int = 16, repeats: int = 3) -> dict:
+    """Seconds per sequence of every contribution method on a window graph (untrained GraphLM).
+
+    The best of ``repeats`` timed calls, after one untimed warm-up call.
+    """
+    torch.manual_seed(0)
+    out: dict[str, dict[str, float]] = {}
+    for n in lengths:
+        lm = GraphLM(100, 64, 2, 4, pattern=("sliding_window", {"window": window}), max_len=n)
+        ids = torch.randint(100, (1, n))
+        row = {}
+        for method in ("attention", "alti", "globenc", "value_zeroing", "grad_attention"):
+            contributions(lm.eval(), ids, method)  # warm-up
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                contributions(lm, ids, method)
+                times.append(time.perf_counter() - start)
+            row[method] = min(times)
+        out[str(n)] = row
+    return out
+
+
+def _markdown(results: dict, cost: dict) -> str:
+    lines = ["| model | val acc | scored | " + " | ".join(METHODS) + " |"]
+    lines.append("| --- | --- | --- |" + " --- |" * len(METHODS))
+    for label, r in results.items():
+        cells = [f"{r['methods'][m]['top1']:.2f} / {r['methods'][m]['mean_rank']:.2f}"
+                 for m in METHODS]
+        lines.append(f"| {label} | {r['val_acc']:.2f} | {r['correct']}/{r['sequences']} | "
+                     + " | ".join(cells) + " |")
+    lines += ["", "Cells: top-1 rate / mean rank of the known source (1 = best).", ""]
+    methods = list(next(iter(cost.values())))
+    lines.append("| N | " + " | ".join(methods) + " |")
+    lines.append("| --- |" + " --- |" * len(methods))
+    for n, row in cost.items():
+        lines.append(f"| {n} | " + " | ".join(f"{row[m]:.3f} s" for m in methods) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(
+    argv: list[str] | None = None,
+    log: Callable[[str], None] = print,
+    config: ExperimentConfig = CONFIG,
+    n_seqs: int = 200,
+    lengths: tuple[int, ...] = (128, 1024),
+) -> dict:
+    """Train or resume the models, score every method, write the tables; return them."""
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[0] if args else "benchmarks/results/attribution")
+    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    results = {}
+    for pattern in config.patterns:
+        for seed in config.seeds:
+            model, val_acc = _trained(config, pattern, seed, out)
+            r = score_model(model, config.task, n_seqs)
+            r["val_acc"] = val_acc
+            results[f"{pattern.label} (seed {seed})"] = r
+            log(f"{pattern.label}: {json.dumps(r['methods'])}")
+    cost = cost_table(lengths)
+    (out / "attribution.json").write_text(json.dumps({"ground_truth": results, "cost": cost},
+                                                     indent=2))
+    table = _markdown(results, cost)
+    (out / "attribution.md").write_text(table)
+    log(table)
+    return {"ground_truth": results, "cost": cost}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""The decomposition terms of one attention block: what contribution methods read.
+
+A model that wants :func:`graphattn.flow.contributions` implements
+:class:`ContributionModel`: it runs itself on an input and returns, per layer,
+an :class:`AttentionBlock` holding the terms of that layer's update
+
+    z_i = x_i + sum_{e = (j -> i)} sum_h alpha_eh * V[j, h] + b_O      (residual + attention)
+    u_i = norm1(z_i)            (post-LN; u_i = z_i for pre-LN)
+    w_i = u_i + ffn(u_i)        (ffn includes the pre-LN norm2 where there is one)
+    y_i = norm2(w_i)            (post-LN; y_i = w_i for pre-LN)
+
+where ``V[j, h]`` is source ``j``'s value vector of head ``h`` already passed
+through that head's slice of the output projection (and, in a pre-LN block,
+computed from ``norm1(x_j)``). graphattn's own models (``GraphTransformer``,
+``GraphLM``) are adapted in :mod:`graphattn.flow.nn_models`; the pretrained
+BERT port implements the protocol itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from graphattn.graph import TokenGraph
+
+__all__ = ["AttentionBlock", "ContributionModel", "ContributionRun", "attend"]
+
+
+@dataclass
+class AttentionBlock:
+    """The terms of one attention layer, for a batch of ``B`` inputs.
+
+    Attributes
+    ----------
+    graph : TokenGraph
+        The layer's graph: ``N`` targets, ``M`` sources (``M = N`` unless cross).
+    weights : Tensor ``(B, E, H)``
+        Attention probabilities in ``graph.edge_index`` order.
+    values : Tensor ``(B, M, H, C)``
+        Every source's value vector per head after the output projection.
+    residual : Tensor ``(B, N, C)``
+        The stream ``x_i`` the attention output is added to.
+    out_bias : Tensor ``(C,)`` or None
+        Bias of the output projection.
+    norm1 : nn.LayerNorm or None
+        Post-LN: the norm after ``x + attention``; None in a pre-LN block.
+    ffn : callable ``(..., C) -> (..., C)``
+        The feed-forward branch on the stream (with its pre-LN norm, if any).
+    norm2 : nn.LayerNorm or None
+        Post-LN: the norm after ``u + ffn(u)``; None in a pre-LN block.
+    """
+
+    graph: TokenGraph
+    weights: torch.Tensor
+    values: torch.Tensor
+    residual: torch.Tensor
+    out_bias: torch.Tensor | None
+    norm1: nn.LayerNorm | None
+    ffn: Callable[[torch.Tensor], torch.Tensor]
+    norm2: nn.LayerNorm | None
+
+    def edge_terms(self) -> torch.Tensor:
+        """``a_e = sum_h alpha_eh V[src_e, h]``, what each edge adds to its target: ``(B, E, C)``.
+
+        Loops over heads so that no ``(B, E, H, C)`` tensor is built.
+        """
+        src = self.graph.src.to(self.values.device)  # (E,)
+        out = 0
+        for h in range(self.values.shape[2]):
+            out = out + self.weights[..., h, None] * self.values[:, src, h]  # (B, E, C)
+        return out
+
+    def attention_output(self, terms: torch.Tensor | None = None) -> torch.Tensor:
+        """``h_i = sum_{e into i} a_e + b_O``, ``(B, N, C)``."""
+        terms = self.edge_terms() if terms is None else terms  # (B, E, C)
+        return attend(self.graph, terms, self.out_bias)
+
+    def finish(self, z: torch.Tensor) -> torch.Tensor:
+        """The rest of the layer after ``z = x + attention``: ``y`` from ``z``, token-wise."""
+        u = z if self.norm1 is None else self.norm1(z)
+        w = u + self.ffn(u)
+        return w if self.norm2 is None else self.norm2(w)
+
+    def output(self) -> torch.Tensor:
+        """The layer's output ``y (B, N, C)`` computed from the terms."""
+        return self.finish(self.residual + self.attention_output())
+
+
+def attend(graph: TokenGraph, terms: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """Sum per-edge vectors ``terms (B, E, C)`` into their targets: ``(B, N, C)`` (+ ``bias``)."""
+    b, _, c = terms.shape
+    dst = graph.dst.to(terms.device)  # (E,)
+    out = terms.new_zeros(b, graph.num_nodes, c).index_add_(1, dst, terms)  # (B, N, C)
+    return out if bias is None else out + bias
+
+
+@dataclass
+class ContributionRun:
+    """What a :class:`ContributionModel` returns for one input.
+
+    Attributes
+    ----------
+    blocks : list of AttentionBlock
+        One per layer, first layer first. The later layers must be computed
+        from the earlier blocks' :meth:`AttentionBlock.output` so that
+        gradients flow through every block's ``weights``.
+    score : Tensor, a scalar
+        The model's output that ``"grad_attention"`` explains (see the model).
+    """
+
+    blocks: list[AttentionBlock]
+    score: torch.Tensor
+
+
+@runtime_checkable
+class ContributionModel(Protocol):
+    """A model that exposes its layers' decomposition terms.
+
+    ``contribution_run(inputs, graph=None) -> ContributionRun`` runs the model
+    on ``inputs`` (token ids, or features for a model that takes them) with
+    attention along ``graph`` (``None``: the model's own graphs) in evaluation
+    mode (no dropout), keeping autograd on when it is enabled.
+    """
+
+    def contribution_run(self, inputs: Any, graph: Any = None) -> ContributionRun: ...

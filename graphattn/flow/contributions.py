@@ -1,0 +1,204 @@
+"""Contribution-based attribution: per-edge shares of each target's layer output.
+
+:func:`contributions` runs a model and returns, per layer, ``(graph, c (B, E))``
+where ``c[b, e] >= 0`` is the share of target ``dst[e]``'s layer output that
+came from source ``src[e]``; every target with entries has shares summing to 1.
+The layers feed :func:`attention_rollout` (with ``residual=0`` for the methods
+that already include the residual), :func:`attention_flow`, :func:`top_paths`
+and the drawings, one batch element at a time: ``[(g, c[b]) for g, c in layers]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from graphattn.flow.blocks import AttentionBlock, ContributionModel, ContributionRun
+from graphattn.flow.decompose import alti, globenc, normalize_per_target, value_zeroing
+from graphattn.flow.nn_models import model_run
+from graphattn.graph import TokenGraph
+from graphattn.nn import GraphLM, GraphTransformer
+
+__all__ = [
+    "METHODS",
+    "block_contributions",
+    "contributions",
+    "register_contributions",
+    "run_model",
+]
+
+#: The methods of :func:`contributions`.
+METHODS = ("alti", "globenc", "value_zeroing", "grad_attention", "attention")
+
+Layers = list[tuple[TokenGraph, torch.Tensor]]
+# (accepts(model) -> bool, compute(model, inputs, method, graph) -> layers, its methods)
+_INTEGRATIONS: list[tuple[Callable[[Any], bool], Callable[..., Layers], tuple[str, ...]]] = []
+
+
+def register_contributions(
+    accepts: Callable[[Any], bool],
+    compute: Callable[[Any, Any, str, Any], Layers],
+    methods: tuple[str, ...],
+) -> None:
+    """Let an integration compute :func:`contributions` for the models it accepts.
+
+    A model that is neither graphattn's own nor a :class:`ContributionModel`
+    goes to the first registered ``compute`` whose ``accepts(model)`` is
+    true; :func:`contributions` refuses a method not in its ``methods``.
+    ``graphattn.hf`` registers Hugging Face models running on
+    ``attn_implementation="graphattn"`` this way, at import.
+    """
+    if not callable(accepts) or not callable(compute):
+        raise TypeError("accepts and compute must be callables")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods must be among {METHODS}, got {unknown}")
+    entry = (accepts, compute, tuple(methods))
+    if entry not in _INTEGRATIONS:
+        _INTEGRATIONS.append(entry)
+
+
+def _integration(model: Any, method: str) -> Callable[..., Layers] | None:
+    """The registered ``compute`` for ``model``, checking that it offers ``method``."""
+    for accepts, compute, methods in _INTEGRATIONS:
+        if accepts(model):
+            if method not in methods:
+                raise ValueError(
+                    f"method {method!r} is not available for {type(model).__name__}; "
+                    f"its integration offers {methods}"
+                )
+            return compute
+    return None
+
+
+def _check_method(method: Any) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return method
+
+
+def run_model(model: Any, inputs: Any, graph: Any = None) -> ContributionRun:
+    """The :class:`ContributionRun` of any supported model.
+
+    A :class:`ContributionModel` runs itself; ``GraphTransformer`` and
+    ``GraphLM`` run through :func:`graphattn.flow.nn_models.model_run`.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is none of these.
+    """
+    if isinstance(model, (GraphTransformer, GraphLM)):
+        return model_run(model, inputs, graph)
+    if isinstance(model, ContributionModel):
+        return model.contribution_run(inputs, graph)
+    raise TypeError(
+        "model must be a GraphTransformer, a GraphLM or implement ContributionModel "
+        f"(contribution_run), got {type(model).__name__}"
+    )
+
+
+def block_contributions(block: AttentionBlock, method: str) -> tuple[TokenGraph, torch.Tensor]:
+    """``(graph, c (B, E))`` of one block by ``"alti"``, ``"globenc"``,
+    ``"value_zeroing"`` or ``"attention"`` (``"grad_attention"`` needs the
+    whole model: use :func:`contributions`).
+
+    Examples
+    --------
+    >>> from graphattn import GraphTransformer, patterns
+    >>> from graphattn.flow import run_model
+    >>> model = GraphTransformer(8, 2, 1, 16, dropout=0.0)
+    >>> g = patterns.get("causal", 3)
+    >>> block = run_model(model, torch.randn(1, 3, 8), g).blocks[0]
+    >>> graph, c = block_contributions(block, "alti")
+    >>> c.shape, torch.allclose(c.sum(1), torch.tensor([3.0]))
+    (torch.Size([1, 6]), True)
+    """
+    method = _check_method(method)
+    if method == "alti":
+        return alti(block)
+    if method == "globenc":
+        return globenc(block)
+    if method == "value_zeroing":
+        return value_zeroing(block)
+    if method == "attention":
+        return block.graph, normalize_per_target(block.graph, block.weights.mean(-1))
+    raise ValueError('"grad_attention" needs the whole model: call contributions(model, ...)')
+
+
+def _grad_attention(run: ContributionRun) -> list[tuple[TokenGraph, torch.Tensor]]:
+    """``mean_h max(0, dscore/dalpha_eh * alpha_eh)`` per edge, normalized per target."""
+    weights = [b.weights for b in run.blocks]
+    grads = torch.autograd.grad(run.score, weights, allow_unused=True)
+    out = []
+    for block, w, g in zip(run.blocks, weights, grads, strict=True):
+        g = torch.zeros_like(w) if g is None else g
+        c = (g * w).clamp(min=0).mean(-1)  # (B, E)
+        out.append((block.graph, normalize_per_target(block.graph, c.detach())))
+    return out
+
+
+def contributions(
+    model: Any, input_ids: Any, method: str = "alti", graph: Any = None
+) -> list[tuple[TokenGraph, torch.Tensor]]:
+    """Per-layer, per-edge contributions of a model on an input.
+
+    Parameters
+    ----------
+    model : GraphTransformer, GraphLM, BertModel, any ContributionModel or a registered model
+        A Hugging Face model on ``attn_implementation="graphattn"`` (after
+        ``import graphattn.hf``) offers ``"value_zeroing"``,
+        ``"grad_attention"`` and ``"attention"``.
+    input_ids : Tensor
+        Token ids ``(B, N)``; for a ``GraphTransformer`` (which takes
+        features) the features ``(B, N, C)``.
+    method : {"alti", "globenc", "value_zeroing", "grad_attention", "attention"}
+        ``"alti"``: Ferrando et al. (2022), L1 distance of the decomposed
+        output of attention + residual + first norm. ``"globenc"``: Modarressi
+        et al. (2022), L2 norms through both residuals and both norms (FFN
+        skipped). ``"value_zeroing"``: Mohebbi et al. (2023), cosine distance
+        of the whole layer's output when one source's value is zeroed.
+        ``"grad_attention"``: Chefer et al. (2021), positive part of
+        gradient x attention, mean over heads, of the model's score.
+        ``"attention"``: the raw weights, mean over heads. See
+        ``docs/flow.md`` for the formulas.
+    graph : TokenGraph or list of TokenGraphs, optional
+        The graph of every layer (or one per layer); default the model's own.
+
+    Returns
+    -------
+    list of ``(TokenGraph, Tensor (B, E))``
+        One per layer. ``"alti"`` and ``"globenc"`` count the residual as the
+        target's contribution to itself, so on a self graph without self
+        loops their graph is the layer's graph plus self loops.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On an unknown method, an unsupported model or inputs it rejects.
+
+    Examples
+    --------
+    >>> from graphattn import GraphLM
+    >>> lm = GraphLM(20, 8, 2, 2, pattern=("sliding_window", {"window": 3}), max_len=8)
+    >>> layers = contributions(lm, torch.randint(20, (1, 5)), "alti")
+    >>> g, c = layers[0]
+    >>> c.shape, torch.allclose(c.sum(1), torch.tensor([5.0]))
+    (torch.Size([1, 12]), True)
+    >>> from graphattn.flow import attention_rollout
+    >>> attention_rollout([(g, c[0]) for g, c in layers], residual=0.0).shape
+    torch.Size([5, 5])
+    """
+    method = _check_method(method)
+    own = isinstance(model, (GraphTransformer, GraphLM, ContributionModel))
+    compute = None if own else _integration(model, method)
+    if compute is not None:
+        return compute(model, input_ids, method, graph)
+    if method == "grad_attention":
+        with torch.enable_grad():
+            return _grad_attention(run_model(model, input_ids, graph))
+    with torch.no_grad():
+        run = run_model(model, input_ids, graph)
+        return [block_contributions(b, method) for b in run.blocks]

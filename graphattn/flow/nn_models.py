@@ -1,0 +1,126 @@
+"""graphattn's own models as :class:`~graphattn.flow.blocks.ContributionModel` runs.
+
+:func:`layer_block` reads a :class:`~graphattn.nn.GraphTransformerLayer`
+(pre-LN or post-LN) on an input into an
+:class:`~graphattn.flow.blocks.AttentionBlock`; :func:`model_run` runs a
+:class:`~graphattn.nn.GraphTransformer` or :class:`~graphattn.nn.GraphLM`
+layer by layer through its blocks. Dropout is not applied (evaluation mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from graphattn.flow.blocks import AttentionBlock, ContributionRun
+from graphattn.graph import TokenGraph
+from graphattn.nn import GraphAttention, GraphLM, GraphTransformer, GraphTransformerLayer
+from graphattn.nn.layers import ACTIVATIONS
+
+__all__ = ["layer_block", "model_run", "output_values"]
+
+
+def output_values(attn: GraphAttention, source: torch.Tensor) -> torch.Tensor:
+    """Per-head value vectors after the output projection: ``(B, M, H, C)`` from ``(B, M, C)``.
+
+    ``V[b, j, h] = W_O[:, h] (W_V^h source[b, j] + b_V^h)``; grouped key/value
+    heads are shared by their query heads as in :func:`graph_attention`.
+    """
+    h, d = attn.num_heads, attn.head_dim
+    kv = attn.num_kv_heads * d
+    if attn.in_proj_weight is not None:
+        w_v = attn.in_proj_weight[-kv:]  # (H_kv*D, C)
+    else:
+        w_v = attn.v_proj_weight
+    b_v = None if attn.in_proj_bias is None else attn.in_proj_bias[-kv:]
+    v = F.linear(source, w_v, b_v).unflatten(-1, (attn.num_kv_heads, d))  # (B, M, H_kv, D)
+    v = v.repeat_interleave(h // attn.num_kv_heads, dim=2)  # (B, M, H, D)
+    w_o = attn.out_proj.weight.unflatten(1, (h, d))  # (C, H, D)
+    return torch.einsum("bmhd,chd->bmhc", v, w_o)  # (B, M, H, C)
+
+
+def layer_block(
+    layer: GraphTransformerLayer, x: torch.Tensor, graph: TokenGraph
+) -> AttentionBlock:
+    """The :class:`AttentionBlock` of ``layer`` on ``x (B, N, C)`` along ``graph``."""
+    src = layer.norm1(x) if layer.norm_first else x  # (B, N, C) what the attention reads
+    _, weights = layer.self_attn(src, graph, need_weights=True)  # (B, E, H)
+    act = ACTIVATIONS[layer.activation]
+
+    def ffn(u: torch.Tensor) -> torch.Tensor:
+        u = layer.norm2(u) if layer.norm_first else u
+        return layer.linear2(act(layer.linear1(u)))  # (..., C)
+
+    return AttentionBlock(
+        graph=graph,
+        weights=weights,
+        values=output_values(layer.self_attn, src),
+        residual=x,
+        out_bias=layer.self_attn.out_proj.bias,
+        norm1=None if layer.norm_first else layer.norm1,
+        ffn=ffn,
+        norm2=None if layer.norm_first else layer.norm2,
+    )
+
+
+def _graphs(model: GraphTransformer | GraphLM, graph: object, n: int) -> list[TokenGraph]:
+    """One graph per layer: ``graph`` (one or a list) or, for a GraphLM, its own patterns."""
+    if graph is None:
+        if isinstance(model, GraphLM):
+            return model.graphs(n)
+        raise ValueError("graph is required for a GraphTransformer (it has no graphs of its own)")
+    if isinstance(graph, TokenGraph):
+        return [graph] * len(model.layers)
+    if isinstance(graph, Sequence) and len(graph) == len(model.layers):
+        if all(isinstance(g, TokenGraph) for g in graph):
+            return list(graph)
+    raise TypeError(
+        f"graph must be None, a TokenGraph or a list of {len(model.layers)} TokenGraphs, "
+        f"got {type(graph).__name__}"
+    )
+
+
+def _check_ids(ids: object, vocab: int, max_len: int) -> None:
+    """``ids`` is an integer ``(B, N)`` tensor of ids in ``[0, vocab)`` with ``N <= max_len``."""
+    if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
+        raise TypeError(f"inputs must be token ids (B, N), got {getattr(ids, 'dtype', ids)}")
+    if ids.dim() != 2 or not 1 <= ids.shape[1] <= max_len:
+        raise ValueError(
+            f"inputs must have shape (B, N) with 1 <= N <= {max_len}, got {tuple(ids.shape)}"
+        )
+    if int(ids.min()) < 0 or int(ids.max()) >= vocab:
+        raise ValueError(f"inputs must hold ids in [0, {vocab}), got [{int(ids.min())}, "
+                         f"{int(ids.max())}]")
+
+
+def model_run(
+    model: GraphTransformer | GraphLM, inputs: torch.Tensor, graph: object = None
+) -> ContributionRun:
+    """Run a ``GraphTransformer`` (features ``(B, N, C)``) or ``GraphLM`` (ids ``(B, N)``).
+
+    The score explained by ``"grad_attention"``: for a ``GraphLM`` the sum over
+    positions of the log-probability of the predicted next token; for a
+    ``GraphTransformer`` half the squared norm of its output.
+    """
+    if isinstance(model, GraphLM):
+        _check_ids(inputs, model.config.vocab_size, model.config.max_len)
+        pos = torch.arange(inputs.shape[1], device=inputs.device)  # (N,)
+        x = model.tok_emb(inputs) + model.pos_emb(pos)  # (B, N, C)
+    else:
+        if not isinstance(inputs, torch.Tensor) or inputs.dim() != 3:
+            raise ValueError(
+                "inputs of a GraphTransformer must be features (B, N, C), got "
+                f"{getattr(inputs, 'shape', type(inputs).__name__)}"
+            )
+        x = inputs
+    blocks = []
+    for layer, g in zip(model.layers, _graphs(model, graph, x.shape[1]), strict=True):
+        blocks.append(layer_block(layer, x, g))
+        x = blocks[-1].output()  # (B, N, C)
+    if isinstance(model, GraphLM):
+        logp = model.lm_head(model.norm(x)).log_softmax(-1)  # (B, N, V)
+        return ContributionRun(blocks, logp.amax(-1).sum())
+    x = x if model.norm is None else model.norm(x)
+    return ContributionRun(blocks, 0.5 * x.pow(2).sum())

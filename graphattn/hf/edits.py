@@ -1,0 +1,82 @@
+"""Edits of the attention call that contribution methods need: :func:`edit_attention`.
+
+Inside an ``edit_attention`` block, every graphattn attention call of this
+thread (a) zeroes the value vectors that ``zero`` names, and (b) with
+``explicit=True`` recomputes its output as ``out_i = sum_e w_e v_{src_e}``
+from the weights it returns, so that gradients reach those weights.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from graphattn.graph import TokenGraph
+
+__all__ = ["AttentionEdit", "apply_edit", "current_edit", "edit_attention", "zero_values"]
+
+_STATE = threading.local()  # .edit: the AttentionEdit in force, or None
+
+# zero(layer, batch, num_sources) -> bool (B, M) of the value vectors to zero, or None
+ZeroRule = Callable[[int | None, int, int], torch.Tensor | None]
+
+
+@dataclass(frozen=True)
+class AttentionEdit:
+    """What :func:`edit_attention` changes in each self-attention call."""
+
+    zero: ZeroRule | None = None
+    explicit: bool = False
+
+
+def current_edit() -> AttentionEdit | None:
+    """The edit in force in this thread, or None."""
+    return getattr(_STATE, "edit", None)
+
+
+@contextmanager
+def edit_attention(zero: ZeroRule | None = None, explicit: bool = False) -> Iterator[None]:
+    """Apply an :class:`AttentionEdit` to the graphattn attention calls in the block.
+
+    Examples
+    --------
+    >>> with edit_attention(explicit=True):
+    ...     current_edit().explicit
+    True
+    >>> current_edit() is None
+    True
+    """
+    previous = current_edit()
+    _STATE.edit = AttentionEdit(zero, explicit)
+    try:
+        yield
+    finally:
+        _STATE.edit = previous
+
+
+def zero_values(v: torch.Tensor, edit: AttentionEdit | None, layer: int | None) -> torch.Tensor:
+    """``v (B, M, H_kv, D)`` with the value vectors ``edit.zero`` names set to 0."""
+    if edit is None or edit.zero is None:
+        return v
+    drop = edit.zero(layer, v.shape[0], v.shape[1])  # (B, M) or None
+    if drop is None:
+        return v
+    return v.masked_fill(drop.to(v.device)[:, :, None, None], 0.0)
+
+
+def apply_edit(
+    out: torch.Tensor, weights: torch.Tensor, v: torch.Tensor, graph: TokenGraph
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``out (B, N, H, Dv)`` recomputed from ``weights (B, E, H)``, which then carry gradients."""
+    if not weights.requires_grad:
+        weights = weights.detach().requires_grad_()
+    group = weights.shape[2] // v.shape[2]
+    v = v.repeat_interleave(group, dim=2)  # (B, M, H, Dv)
+    src, dst = graph.src.to(v.device), graph.dst.to(v.device)  # (E,)
+    msg = weights.to(v.dtype)[..., None] * v[:, src]  # (B, E, H, Dv)
+    new = torch.zeros_like(out).index_add_(1, dst, msg.to(out.dtype))  # (B, N, H, Dv)
+    return new, weights
