@@ -13,9 +13,9 @@ ranked nor removed):
 * Deletion curves in the form of DeYoung et al.'s ERASER: at each removal
   fraction ``f`` the ``k = ceil(f * n_words)`` most important word tokens are
   deleted from the sentence (the shorter sentence is encoded, later tokens
-  move up; ``[MASK]`` replacement is not used here because on this model one
-  ``[MASK]`` moves the embedding by ``1 - cos`` of 0.2 to 0.4 wherever it is,
-  so the curves would measure the mask, not the token); *comprehensiveness*
+  move up; not ``[MASK]`` replacement: on this model one ``[MASK]`` in place
+  of any word moves the embedding by ``1 - cos`` of about 0.2 to 0.4, so the
+  curves would measure the mask, not the token; see ``docs/flow.md``); *comprehensiveness*
   is ``1 - cos`` between that sentence's embedding and the intact one (higher:
   the method found what the output rests on), *sufficiency* the same with
   every word token *except* those ``k`` deleted (lower: those ``k`` alone
