@@ -54,7 +54,7 @@ CONFIG = ExperimentConfig(
     ),
     model=ModelConfig(d_model=64, n_layers=2, n_heads=4),
     train=TrainConfig(steps=2000, batch_size=16, lr=3e-3, warmup=30, eval_every=500),
-    seeds=(0,),
+    seeds=(0, 1),
 )
 
 #: Methods scored, in table order.

@@ -1,13 +1,31 @@
-"""Attribution on the real all-MiniLM-L6-v2: agreement with blank-out importance.
+"""Attribution on the real all-MiniLM-L6-v2: blank-out agreement and deletion curves.
 
-In the form of Abnar & Zuidema's table: per sentence, each method's
-attribution of the sentence embedding (the mean-pooled output, so the mean
-over targets of the method's rolled-out row) to each word token, and its
-Spearman correlation with blank-out importance (``1 - cos`` between the
-sentence embedding with that token replaced by ``[MASK]`` and the intact one),
-averaged over sentences. The sentences are the first lines of 6 to 20 words
-of *The Comedy of Errors* shipped in ``graphattn/experiments/data`` (see its
-README for provenance).
+The model's output is the sentence embedding (the mean-pooled output), so each
+method's importance of input token ``j`` is the mean over targets of its
+rolled-out row, column ``j`` (``raw``: the last layer's head-mean weights).
+Two evaluations, over the word tokens only (``[CLS]`` and ``[SEP]`` are never
+ranked nor removed):
+
+* In the form of Abnar & Zuidema's table: the Spearman correlation of each
+  method with blank-out importance (``1 - cos`` between the sentence
+  embedding with that token replaced by ``[MASK]`` and the intact one),
+  averaged over sentences.
+* Deletion curves in the form of DeYoung et al.'s ERASER: at each removal
+  fraction ``f`` the ``k = ceil(f * n_words)`` most important word tokens are
+  deleted from the sentence (the shorter sentence is encoded, later tokens
+  move up; not ``[MASK]`` replacement: on this model one ``[MASK]`` in place
+  of any word moves the embedding by ``1 - cos`` of about 0.2 to 0.4, so the
+  curves would measure the mask, not the token; see ``docs/flow.md``); *comprehensiveness*
+  is ``1 - cos`` between that sentence's embedding and the intact one (higher:
+  the method found what the output rests on), *sufficiency* the same with
+  every word token *except* those ``k`` deleted (lower: those ``k`` alone
+  carry the output). AOPC is the mean over the fractions, per sentence, then
+  over sentences. Baselines: ``[MASK]`` blank-out importance, leave-one-out
+  deletion importance and a random ranking.
+
+The sentences are the first lines of 6 to 20 words of *The Comedy of
+Errors* shipped in ``graphattn/experiments/data`` (see its README for
+provenance).
 
 Run ``python -m graphattn.experiments.attribution_minilm [N_SENTENCES] [OUT]``.
 """
@@ -17,17 +35,36 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from graphattn.flow import attention_flow, attention_rollout, contributions, spearman
 
-__all__ = ["METHODS", "blank_out_importance", "main", "sentences", "spearman_table"]
+__all__ = [
+    "AOPC_METHODS",
+    "FRACTIONS",
+    "METHODS",
+    "blank_out_importance",
+    "deletion_curves",
+    "evaluate",
+    "leave_one_out_importance",
+    "main",
+    "removal_count",
+    "sentences",
+]
 
 METHODS = ("raw", "rollout", "flow", "alti", "globenc", "value_zeroing", "grad_attention")
+#: Methods of the deletion curves: every attribution method and three baselines.
+AOPC_METHODS = (*METHODS, "blank_out", "leave_one_out", "random")
+#: Removal fractions of the deletion curves (DeYoung et al.'s 10% to 50%).
+FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
 _RESIDUAL = {"alti": 0.0, "globenc": 0.0, "value_zeroing": 0.5, "grad_attention": 0.5}
 _TEXT = Path(__file__).parent / "data" / "comedy_of_errors.txt"
+#: ``(ids (B, L), mask (B, L)) -> (B, C)``: a sentence embedding of right-padded rows.
+Embed = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def sentences(count: int = 200) -> list[str]:
@@ -86,39 +123,179 @@ def _attributions(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
     return out
 
 
-def spearman_table(model, texts: list[str]) -> dict[str, float]:
-    """Mean Spearman correlation (over sentences) of each method with blank-out importance.
+def removal_count(fraction: float, n_words: int) -> int:
+    """Word tokens removed at ``fraction``: ``ceil(fraction * n_words)``, at least 1.
 
-    Word tokens only: ``[CLS]`` and ``[SEP]`` are left out of every ranking.
+    Examples
+    --------
+    >>> [removal_count(f, 10) for f in (0.1, 0.2, 0.3, 0.4, 0.5)]
+    [1, 2, 3, 4, 5]
+    >>> removal_count(0.1, 7)
+    1
+    """
+    return max(1, math.ceil(fraction * n_words - 1e-9))  # 1e-9: 0.3 * 10 is 3.0000000000000004
+
+
+def _kept(ids: torch.Tensor, keeps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One row per kept-position list, padded on the right: ``ids (B, L)``, ``mask (B, L)``."""
+    width = max(len(k) for k in keeps)
+    out = torch.zeros(len(keeps), width, dtype=ids.dtype)
+    mask = torch.zeros(len(keeps), width, dtype=torch.bool)
+    for r, k in enumerate(keeps):
+        out[r, : len(k)] = ids[0, k]
+        mask[r, : len(k)] = True
+    return out, mask
+
+
+def _drop(embed: Embed, ids: torch.Tensor, keeps: list[torch.Tensor]) -> torch.Tensor:
+    """``1 - cos`` between the embedding of each kept-position list and the intact sentence."""
+    batch, mask = _kept(ids, [torch.arange(ids.shape[1]), *keeps])
+    with torch.no_grad():
+        e = F.normalize(embed(batch, mask).float(), dim=-1)  # (1 + len(keeps), C)
+    return 1.0 - e[1:] @ e[0]
+
+
+def leave_one_out_importance(embed: Embed, ids: torch.Tensor) -> torch.Tensor:
+    """``1 - cos`` to the intact embedding with each word token deleted, ``(n - 2,)``.
+
+    Examples
+    --------
+    >>> bag = lambda x, m: torch.zeros(len(x), 4).index_put_(  # bag of the kept ids
+    ...     (torch.arange(len(x))[:, None].expand_as(x)[m], x[m]), torch.tensor(1.0),
+    ...     accumulate=True)
+    >>> leave_one_out_importance(bag, torch.tensor([[0, 1, 2, 3]]))  # 1 - sqrt(3/4)
+    tensor([0.1340, 0.1340])
+    """
+    n = ids.shape[1]
+    everything = torch.arange(n)
+    return _drop(embed, ids, [everything[everything != j] for j in range(1, n - 1)])
+
+
+def deletion_curves(
+    embed: Embed,
+    ids: torch.Tensor,
+    importance: torch.Tensor,
+    fractions: Sequence[float] = FRACTIONS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Comprehensiveness and sufficiency of ``importance`` at each removal fraction.
+
+    Parameters
+    ----------
+    embed : callable
+        ``(ids (B, L), mask (B, L))`` (right padding) to sentence embeddings ``(B, C)``.
+    ids : torch.Tensor
+        One sentence ``(1, n)``, ``[CLS]`` first and ``[SEP]`` last; both are kept.
+    importance : torch.Tensor
+        ``(n - 2,)``, of the word tokens ``1 .. n - 2``; ties keep position order.
+    fractions : sequence of float
+        Removal fractions.
+
+    Returns
+    -------
+    comprehensiveness, sufficiency : torch.Tensor
+        ``(len(fractions),)`` each: ``1 - cos`` to the intact embedding with the
+        top ``k`` word tokens deleted, and with every other word token deleted.
+
+    Examples
+    --------
+    >>> bag = lambda x, m: torch.zeros(len(x), 6).index_put_(  # bag of the kept ids
+    ...     (torch.arange(len(x))[:, None].expand_as(x)[m], x[m]), torch.tensor(1.0),
+    ...     accumulate=True)
+    >>> comp, suff = deletion_curves(bag, torch.tensor([[0, 1, 2, 3, 4, 5]]),
+    ...                              torch.tensor([0.1, 0.9, 0.5, 0.2]), (0.25, 0.5))
+    >>> comp  # 1 - sqrt(5/6), 1 - sqrt(4/6)
+    tensor([0.0871, 0.1835])
+    >>> suff  # 1 - sqrt(3/6), 1 - sqrt(4/6)
+    tensor([0.2929, 0.1835])
+    """
+    n = ids.shape[1]
+    order = torch.argsort(importance, descending=True, stable=True) + 1  # word positions
+    comp, suff = [], []
+    for fraction in fractions:
+        k = removal_count(fraction, n - 2)
+        kept = torch.ones(n, dtype=torch.bool)
+        kept[order[:k]] = False
+        comp.append(kept.nonzero()[:, 0])
+        suff.append((~kept | (torch.arange(n) == 0) | (torch.arange(n) == n - 1)).nonzero()[:, 0])
+    drop = _drop(embed, ids, comp + suff)  # (2F,)
+    return drop[: len(fractions)], drop[len(fractions) :]
+
+
+def evaluate(
+    model, texts: Sequence[str], fractions: Sequence[float] = FRACTIONS, seed: int = 0
+) -> dict:
+    """Both tables over ``texts``, each sentence's attributions computed once.
+
+    ``"spearman"``: each method's mean Spearman correlation with blank-out
+    importance (sentences where it is undefined are skipped). ``"aopc"``: per
+    method of :data:`AOPC_METHODS`, the deletion curves averaged over
+    sentences and their AOPC (mean over ``fractions``). ``"random"`` ranks by
+    ``torch.rand`` from a generator seeded with ``seed``.
     """
     mask_id = _mask_id(model)
-    sums = dict.fromkeys(METHODS, 0.0)
-    counts = dict.fromkeys(METHODS, 0)
+    gen = torch.Generator().manual_seed(seed)
+    rho: dict[str, list[float]] = {m: [] for m in METHODS}
+    curves: dict[str, list[torch.Tensor]] = {m: [] for m in AOPC_METHODS}  # (2, F) each
+
+    def embed(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return model(x, attention_mask=mask).pooled()
+
     for text in texts:
         ids, _ = model.tokenize(text)  # (1, n)
-        importance = blank_out_importance(model, ids, mask_id)[1:-1]
-        for m, a in _attributions(model, ids).items():
-            r = spearman(a[1:-1].float(), importance.float())
+        scores = {m: a[1:-1].float() for m, a in _attributions(model, ids).items()}
+        blank = blank_out_importance(model, ids, mask_id)[1:-1].float()
+        for m, a in scores.items():
+            r = spearman(a, blank)
             if not math.isnan(r):
-                sums[m] += r
-                counts[m] += 1
-    return {m: sums[m] / max(counts[m], 1) for m in METHODS}
+                rho[m].append(r)
+        scores["blank_out"] = blank
+        scores["leave_one_out"] = leave_one_out_importance(embed, ids)
+        scores["random"] = torch.rand(blank.shape[0], generator=gen)
+        for m in AOPC_METHODS:
+            curves[m].append(torch.stack(deletion_curves(embed, ids, scores[m], fractions)))
+    aopc = {}
+    for m in AOPC_METHODS:
+        comp, suff = torch.stack(curves[m]).mean(0).tolist()  # (2, F) averaged over sentences
+        aopc[m] = {"comprehensiveness": comp, "sufficiency": suff,
+                   "aopc_comprehensiveness": sum(comp) / len(comp),
+                   "aopc_sufficiency": sum(suff) / len(suff)}
+    spear = {m: sum(r) / max(len(r), 1) for m, r in rho.items()}
+    return {"spearman": spear, "aopc": {"fractions": list(fractions), "methods": aopc}}
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    """Load MiniLM, score the shipped sentences, write and print the table."""
+def _markdown(table: dict) -> str:
+    pct = " / ".join(f"{round(100 * f)}%" for f in table["fractions"])
+    lines = [f"| method | AOPC comprehensiveness (higher is better) | AOPC sufficiency "
+             f"(lower is better) | comprehensiveness at {pct} | sufficiency at {pct} |",
+             "| --- | --- | --- | --- | --- |"]
+    for m, r in table["methods"].items():
+        comp = " / ".join(f"{v:.3f}" for v in r["comprehensiveness"])
+        suff = " / ".join(f"{v:.3f}" for v in r["sufficiency"])
+        lines.append(f"| {m} | {r['aopc_comprehensiveness']:.3f} | {r['aopc_sufficiency']:.3f} "
+                     f"| {comp} | {suff} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Load MiniLM, score the shipped sentences, write and print both tables."""
     from graphattn.pretrained import load_minilm
 
     args = sys.argv[1:] if argv is None else argv
     count = int(args[0]) if args else 200
     out = Path(args[1] if len(args) > 1 else "benchmarks/results/attribution")
-    table = spearman_table(load_minilm().eval(), sentences(count))
+    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    result = evaluate(load_minilm().eval(), sentences(count))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "minilm_spearman.json").write_text(json.dumps({"sentences": count, **table}, indent=2))
+    spear = result["spearman"]
+    (out / "minilm_spearman.json").write_text(json.dumps({"sentences": count, **spear}, indent=2))
+    (out / "minilm_aopc.json").write_text(
+        json.dumps({"sentences": count, **result["aopc"]}, indent=2))
+    (out / "minilm_aopc.md").write_text(_markdown(result["aopc"]))
     print("| " + " | ".join(METHODS) + " |")
     print("| --- " * len(METHODS) + "|")
-    print("| " + " | ".join(f"{table[m]:.2f}" for m in METHODS) + " |")
-    return table
+    print("| " + " | ".join(f"{spear[m]:.2f}" for m in METHODS) + " |")
+    print(_markdown(result["aopc"]))
+    return result
 
 
 if __name__ == "__main__":
