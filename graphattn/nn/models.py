@@ -24,7 +24,7 @@ from graphattn.nn.display import layers_html
 from graphattn.nn.layers import GraphTransformerLayer
 from graphattn.nn.parallel import partitioned_logits, partitioned_loss
 
-__all__ = ["GraphLM", "GraphTransformer", "LMOutput", "ModelOutput"]
+__all__ = ["GraphLM", "GraphTransformer", "LMOutput", "ModelOutput", "pattern_specs"]
 
 LayerWeights = list[tuple[TokenGraph, torch.Tensor]]
 
@@ -463,7 +463,7 @@ class GraphLM(nn.Module):
             tie_weights=tie_weights,
             num_kv_heads=num_kv_heads,
         )
-        self._patterns = self._check_patterns(pattern, n_layers)
+        self._patterns = pattern_specs(pattern, n_layers, "pattern", count_name="n_layers")
         self._graph_cache: dict[tuple[str, str, int], TokenGraph] = {}
         self._build_modules(self.config)
 
@@ -492,33 +492,6 @@ class GraphLM(nn.Module):
         self.apply(self._init_weights)
         if c.tie_weights:
             self.lm_head.weight = self.tok_emb.weight
-
-    @staticmethod
-    def _check_patterns(pattern: object, n_layers: int) -> list[PatternSpec]:
-        def is_spec(p: object) -> bool:
-            named = isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
-            named = named and isinstance(p[1], dict)
-            return named or isinstance(p, (str, TokenGraph)) or callable(p)
-
-        if is_spec(pattern):
-            specs = [pattern] * n_layers
-        elif isinstance(pattern, Sequence) and all(is_spec(p) for p in pattern):
-            if len(pattern) != n_layers:
-                raise ValueError(
-                    f"pattern as a list must have n_layers={n_layers} entries, got {len(pattern)}"
-                )
-            specs = list(pattern)
-        else:
-            raise TypeError(
-                "pattern must be a pattern name, a TokenGraph, a callable n -> TokenGraph, or a "
-                f"list of these (one per layer), got {type(pattern).__name__}"
-            )
-        known = patterns.available()
-        for p in specs:
-            name = p[0] if isinstance(p, tuple) else p
-            if isinstance(name, str) and name not in known:
-                raise ValueError(f"pattern {name!r} is unknown; available: {', '.join(known)}")
-        return specs
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -704,3 +677,48 @@ class GraphLM(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+def _is_spec(spec: object) -> bool:
+    named = isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str)
+    return (named and isinstance(spec[1], dict)) or isinstance(spec, (str, TokenGraph)) or (
+        callable(spec)
+    )
+
+
+def pattern_specs(
+    spec: object, count: int, name: str, *, count_name: str | None = None
+) -> list[PatternSpec]:
+    """One graph spec per layer from one spec or a list of ``count``; names checked.
+
+    A spec is a pattern name, a ``(name, params)`` pair, a ``TokenGraph`` or a
+    callable; ``name`` (and ``count_name``, the argument that set ``count``)
+    appear in the errors.
+
+    Examples
+    --------
+    >>> pattern_specs("causal", 2, "pattern")
+    ['causal', 'causal']
+    >>> pattern_specs(["causal"], 2, "pattern", count_name="n_layers")
+    Traceback (most recent call last):
+        ...
+    ValueError: pattern as a list needs n_layers=2 entries, got 1 (one per layer)
+    """
+    if _is_spec(spec):
+        specs = [spec] * count
+    elif isinstance(spec, Sequence) and all(_is_spec(s) for s in spec):
+        if len(spec) != count:
+            label = "" if count_name is None else f"{count_name}="
+            raise ValueError(
+                f"{name} as a list needs {label}{count} entries, got {len(spec)} (one per layer)"
+            )
+        specs = list(spec)
+    else:
+        raise TypeError(
+            f"{name} must be a pattern name, a (name, params) pair, a TokenGraph, a callable or "
+            f"a list of these (one per layer), got {type(spec).__name__}"
+        )
+    known = patterns.available()
+    for s in specs:
+        key = s[0] if isinstance(s, tuple) else s
+        if isinstance(key, str) and key not in known:
+            raise ValueError(f"{name}: pattern {key!r} is unknown; available: {', '.join(known)}")
+    return specs

@@ -25,7 +25,7 @@ from graphattn.nn.attention import padding_bias
 from graphattn.nn.config import CrossSpec, GraphSeq2SeqConfig, PatternSpec
 from graphattn.nn.generation import beam_search, greedy_search
 from graphattn.nn.layers import GraphDecoderLayer, LayerKVCache
-from graphattn.nn.models import GraphTransformer, LayerWeights
+from graphattn.nn.models import GraphTransformer, LayerWeights, pattern_specs
 
 __all__ = ["GraphSeq2Seq", "Seq2SeqOutput", "rows_graph"]
 
@@ -95,37 +95,6 @@ def rows_graph(graph: TokenGraph, start: int, stop: int, num_src: int) -> TokenG
     return TokenGraph(ei, stop - start, num_src_nodes=num_src, cross=cross)
 
 
-def _is_spec(spec: object) -> bool:
-    named = isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str)
-    return (named and isinstance(spec[1], dict)) or isinstance(spec, (str, TokenGraph)) or (
-        callable(spec) and not isinstance(spec, tuple)
-    )
-
-
-def _spec_list(spec: object, count: int, name: str) -> list:
-    """One graph spec per layer; pattern names checked against the registry."""
-    if _is_spec(spec):
-        specs = [spec] * count
-    elif isinstance(spec, Sequence) and all(_is_spec(s) for s in spec):
-        if len(spec) != count:
-            raise ValueError(
-                f"{name} as a list needs {count} entries (one per layer), got {len(spec)}"
-            )
-        specs = list(spec)
-    else:
-        raise TypeError(
-            f"{name} must be a pattern name, a (name, params) pair, a TokenGraph, a callable or "
-            f"a list of these (one per layer), got {type(spec).__name__}"
-        )
-    for s in specs:
-        key = s[0] if isinstance(s, tuple) else s
-        if isinstance(key, str) and key not in patterns.available():
-            raise ValueError(
-                f"{name}: pattern {key!r} is unknown; available: {patterns.available()}"
-            )
-    return specs
-
-
 def _check_config(c: GraphSeq2SeqConfig) -> tuple[list, list, list]:
     """Check sizes and special ids; the encoder, decoder self and cross graph specs per layer."""
     for name in ("src_vocab_size", "tgt_vocab_size", "d_model", "num_heads", "max_len"):
@@ -135,9 +104,9 @@ def _check_config(c: GraphSeq2SeqConfig) -> tuple[list, list, list]:
     n_enc = check_positive_int(c.num_encoder_layers, "num_encoder_layers")
     n_dec = check_positive_int(c.num_decoder_layers, "num_decoder_layers")
     return (
-        _spec_list(c.encoder_graph, n_enc, "encoder_graph"),
-        _spec_list(c.decoder_graph, n_dec, "decoder_graph"),
-        _spec_list(c.cross_graph, n_dec, "cross_graph"),
+        pattern_specs(c.encoder_graph, n_enc, "encoder_graph"),
+        pattern_specs(c.decoder_graph, n_dec, "decoder_graph"),
+        pattern_specs(c.cross_graph, n_dec, "cross_graph"),
     )
 
 
