@@ -5,6 +5,7 @@ and selenium (the ``browser`` extra); :func:`start` skips the calling test
 with the reason when one is missing.
 """
 
+import json
 import shutil
 from pathlib import Path
 
@@ -37,3 +38,17 @@ def start(profile_dir: Path):
     drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     drv.set_page_load_timeout(60)
     return drv
+
+
+def requested_urls(driver) -> list[str]:
+    """The URLs of every request the page made, from the performance log (chrome:// left out).
+
+    ``chrome://`` pages (the new tab page, loading late) come from the browser
+    binary, not from a network.
+    """
+    urls = [
+        json.loads(e["message"])["message"]["params"]["request"]["url"]
+        for e in driver.get_log("performance")
+        if json.loads(e["message"])["message"]["method"] == "Network.requestWillBeSent"
+    ]
+    return [u for u in urls if not u.startswith("chrome://")]

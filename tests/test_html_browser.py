@@ -4,7 +4,6 @@ Needs Debian's ``chromium`` and ``chromium-driver`` (``make browser-deps``) and
 selenium (the ``browser`` extra); skipped with the reason when one is missing.
 """
 
-import json
 
 import chromium
 import pytest
@@ -76,15 +75,9 @@ def test_viewer_loads_offline_reacts_and_screenshots(page, driver, tmp_path):
     assert [e for e in logs if e["level"] in ("SEVERE", "WARNING")] == []
     # no network: no resource entry, and the only request the browser made was the page itself
     assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0
-    requests = [
-        json.loads(e["message"])["message"]["params"]["request"]["url"]
-        for e in driver.get_log("performance")
-        if json.loads(e["message"])["message"]["method"] == "Network.requestWillBeSent"
-    ]
-    # chrome:// pages (the new tab page, loading late) come from the browser binary, not a network
-    page_requests = [u for u in requests if not u.startswith("chrome://")]
-    assert page_requests, requests
-    assert all(u == url or u.startswith("data:") for u in page_requests), requests
+    page_requests = chromium.requested_urls(driver)
+    assert page_requests
+    assert all(u == url or u.startswith("data:") for u in page_requests), page_requests
 
     # arc view of layer 0, all 3 heads, every edge: one drawn edge per graph edge and head
     assert driver.find_element(By.CSS_SELECTOR, ".ga-svg").get_attribute("data-view") == "arc"

@@ -7,7 +7,6 @@ skipped with the reason when what it needs is missing.
 """
 
 import html
-import json
 import re
 from pathlib import Path
 
@@ -124,11 +123,6 @@ def test_click_in_the_second_viewer_changes_only_that_viewer(page, driver):
     driver.switch_to.default_content()
 
     assert [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")] == []
-    requests = [
-        json.loads(e["message"])["message"]["params"]["request"]["url"]
-        for e in driver.get_log("performance")
-        if json.loads(e["message"])["message"]["method"] == "Network.requestWillBeSent"
-    ]
-    page_requests = [u for u in requests if not u.startswith("chrome://")]
-    assert page_requests, requests
-    assert all(u == url or u.startswith(("data:", "about:")) for u in page_requests), requests
+    page_requests = chromium.requested_urls(driver)
+    assert page_requests
+    assert all(u == url or u.startswith(("data:", "about:")) for u in page_requests), page_requests
