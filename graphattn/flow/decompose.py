@@ -74,6 +74,24 @@ def _norm_terms(norm: nn.LayerNorm, terms: torch.Tensor, total: torch.Tensor) ->
     return out if norm.weight is None else out * norm.weight
 
 
+def _after_norm1(
+    block: AttentionBlock,
+) -> tuple[TokenGraph, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-edge terms (residual as the self term) and the stream after the first norm.
+
+    Returns the graph with self loops, its terms ``(B, E', C)`` spread over
+    ``norm1`` where the block has one, the stream ``z (B, N, C)`` (after
+    ``norm1``) and the edges' targets ``dst (E',)``.
+    """
+    graph, terms = _with_residual(block)  # (B, E', C)
+    dst = graph.dst.to(terms.device)
+    z = block.residual + block.attention_output()  # (B, N, C)
+    if block.norm1 is not None:
+        terms = _norm_terms(block.norm1, terms, z[:, dst])
+        z = block.norm1(z)
+    return graph, terms, z, dst
+
+
 def alti(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
     """ALTI (Ferrando et al. 2022) of one block.
 
@@ -85,12 +103,7 @@ def alti(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
     the pre-attention norm through the values); the output bias and the
     norm's bias are part of ``y_i`` but nobody's term; excludes the FFN.
     """
-    graph, terms = _with_residual(block)  # (B, E', C)
-    dst = graph.dst.to(terms.device)
-    z = block.residual + block.attention_output()  # (B, N, C)
-    if block.norm1 is not None:
-        terms = _norm_terms(block.norm1, terms, z[:, dst])
-        z = block.norm1(z)
+    graph, terms, z, dst = _after_norm1(block)  # terms (B, E', C), z (B, N, C)
     y = z[:, dst]  # (B, E', C) the output of each entry's target
     c = (y.abs().sum(-1) - (y - terms).abs().sum(-1)).clamp(min=0)  # (B, E')
     return graph, normalize_per_target(graph, c)
@@ -105,12 +118,7 @@ def globenc(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
     in the second norm's scale (the FFN itself is skipped). In a pre-LN block
     the stream has no norm, so ``c_ij = ||a_ij + [i = j] x_i||_2``.
     """
-    graph, terms = _with_residual(block)  # (B, E', C)
-    dst = graph.dst.to(terms.device)
-    z = block.residual + block.attention_output()  # (B, N, C)
-    if block.norm1 is not None:
-        terms = _norm_terms(block.norm1, terms, z[:, dst])
-        z = block.norm1(z)
+    graph, terms, z, dst = _after_norm1(block)  # terms (B, E', C), z (B, N, C)
     if block.norm2 is not None:
         w = z + block.ffn(z)  # (B, N, C) the input of the second norm
         terms = _norm_terms(block.norm2, terms, w[:, dst])
