@@ -72,8 +72,31 @@ SRC_ADJS = ["big", "small", "red", "old"]
 TGT_ADJS = ["grande", "pequeno", "rojo", "viejo"]
 
 
+class _Vocabularies:
+    """Sizes and word lookups shared by the tasks, from their ``src_vocab``/``tgt_vocab``."""
+
+    src_vocab: list[str]
+    tgt_vocab: list[str]
+
+    @property
+    def src_vocab_size(self) -> int:
+        return len(self.src_vocab)
+
+    @property
+    def tgt_vocab_size(self) -> int:
+        return len(self.tgt_vocab)
+
+    def src_words(self, ids: torch.Tensor) -> list[str]:
+        """Words of source ids (padding dropped)."""
+        return [self.src_vocab[int(t)] for t in ids if int(t) != PAD]
+
+    def tgt_words(self, ids: torch.Tensor) -> list[str]:
+        """Words of target ids (padding dropped)."""
+        return [self.tgt_vocab[int(t)] for t in ids if int(t) != PAD]
+
+
 @dataclass(frozen=True)
-class ReorderTask:
+class ReorderTask(_Vocabularies):
     """Translate SVO sentences with adjectives before nouns into SOV with adjectives after.
 
     A source sentence is ``[adj] noun verb [adj] noun`` (each adjective
@@ -138,14 +161,6 @@ class ReorderTask:
         ]
 
     @property
-    def src_vocab_size(self) -> int:
-        return len(self.src_vocab)
-
-    @property
-    def tgt_vocab_size(self) -> int:
-        return len(self.tgt_vocab)
-
-    @property
     def max_src_len(self) -> int:
         """Longest source, EOS included."""
         return 6
@@ -154,14 +169,6 @@ class ReorderTask:
     def max_tgt_len(self) -> int:
         """Longest decoder input or output (BOS or EOS included)."""
         return 6
-
-    def src_words(self, ids: torch.Tensor) -> list[str]:
-        """Words of source ids (padding dropped)."""
-        return [self.src_vocab[int(t)] for t in ids if int(t) != PAD]
-
-    def tgt_words(self, ids: torch.Tensor) -> list[str]:
-        """Words of target ids (padding dropped)."""
-        return [self.tgt_vocab[int(t)] for t in ids if int(t) != PAD]
 
     def _sentence(self, g: torch.Generator, val: bool) -> tuple[list[int], list[int], list[int]]:
         """Source ids, target ids and the source position of each target word."""
@@ -199,7 +206,7 @@ FRONT = "ei"  # vowels that change the consonant before them
 
 
 @dataclass(frozen=True)
-class MonotonicTask:
+class MonotonicTask(_Vocabularies):
     """Transliterate letter strings, letter by letter, with a context rule.
 
     The source is a string of ``min_len`` to ``max_len`` letters (consonants
@@ -250,26 +257,12 @@ class MonotonicTask:
         return SPECIALS + list((CONSONANTS + VOWELS).upper()) + list(CONSONANTS[: self.n_soft])
 
     @property
-    def src_vocab_size(self) -> int:
-        return len(self.src_vocab)
-
-    @property
-    def tgt_vocab_size(self) -> int:
-        return len(self.tgt_vocab)
-
-    @property
     def max_src_len(self) -> int:
         return self.max_len + 1
 
     @property
     def max_tgt_len(self) -> int:
         return self.max_len + 1
-
-    def src_words(self, ids: torch.Tensor) -> list[str]:
-        return [self.src_vocab[int(t)] for t in ids if int(t) != PAD]
-
-    def tgt_words(self, ids: torch.Tensor) -> list[str]:
-        return [self.tgt_vocab[int(t)] for t in ids if int(t) != PAD]
 
     def _string(self, g: torch.Generator) -> tuple[list[int], list[int], list[int]]:
         length = int(torch.randint(self.min_len, self.max_len + 1, (1,), generator=g))
