@@ -74,6 +74,14 @@ class AttentionBlock:
             out = out + self.weights[..., h, None] * self.values[:, src, h]  # (B, E, C)
         return out
 
+    def live(self) -> torch.Tensor:
+        """The edges each target attends through, ``(B, E)`` bool: a nonzero weight in some head.
+
+        An edge the attention removed (e.g. one leaving padding, by a
+        ``-inf`` bias) carries nothing and is nobody's contribution.
+        """
+        return (self.weights != 0).any(-1)
+
     def attention_output(self, terms: torch.Tensor | None = None) -> torch.Tensor:
         """``h_i = sum_{e into i} a_e + b_O``, ``(B, N, C)``."""
         terms = self.edge_terms() if terms is None else terms  # (B, E, C)

@@ -124,7 +124,7 @@ def block_contributions(block: AttentionBlock, method: str) -> tuple[TokenGraph,
     if method == "value_zeroing":
         return value_zeroing(block)
     if method == "attention":
-        return block.graph, normalize_per_target(block.graph, block.weights.mean(-1))
+        return block.graph, normalize_per_target(block.graph, block.weights.mean(-1), block.live())
     raise ValueError('"grad_attention" needs the whole model: call contributions(model, ...)')
 
 
@@ -136,7 +136,7 @@ def _grad_attention(run: ContributionRun) -> list[tuple[TokenGraph, torch.Tensor
     for block, w, g in zip(run.blocks, weights, grads, strict=True):
         g = torch.zeros_like(w) if g is None else g
         c = (g * w).clamp(min=0).mean(-1)  # (B, E)
-        out.append((block.graph, normalize_per_target(block.graph, c.detach())))
+        out.append((block.graph, normalize_per_target(block.graph, c.detach(), block.live())))
     return out
 
 

@@ -23,36 +23,58 @@ from graphattn.graph import TokenGraph
 __all__ = ["alti", "globenc", "normalize_per_target", "value_zeroing"]
 
 
-def normalize_per_target(graph: TokenGraph, c: torch.Tensor) -> torch.Tensor:
+def normalize_per_target(
+    graph: TokenGraph, c: torch.Tensor, live: torch.Tensor | None = None
+) -> torch.Tensor:
     """``c (B, E)`` divided by its sum over each target's edges.
 
-    A target whose entries are all zero gets equal shares over its edges.
+    ``live (B, E)``, a bool mask, marks the edges a target attends through
+    (a nonzero weight in some head; :meth:`AttentionBlock.live`): the others,
+    e.g. the edges leaving padding, get 0. A target whose live entries are all
+    zero gets equal shares over its live edges (over all its edges when
+    ``live`` is None); a target with no live edge gets zeros.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> g = patterns.get("full", 2)  # edges 0->0, 1->0, 0->1, 1->1
+    >>> normalize_per_target(g, torch.tensor([[1.0, 3.0, 0.0, 0.0]]))
+    tensor([[0.2500, 0.7500, 0.5000, 0.5000]])
+    >>> live = torch.tensor([[True, True, True, False]])  # source 1 is padding for target 1
+    >>> normalize_per_target(g, torch.tensor([[1.0, 3.0, 0.0, 0.0]]), live)
+    tensor([[0.2500, 0.7500, 1.0000, 0.0000]])
     """
+    live = torch.ones_like(c, dtype=torch.bool) if live is None else live.to(c.device)
+    c = torch.where(live, c, torch.zeros_like(c))  # (B, E)
     dst = graph.dst.to(c.device)  # (E,)
     total = c.new_zeros(c.shape[0], graph.num_nodes).index_add_(1, dst, c)  # (B, N)
-    deg = graph.in_degree().to(c.device, c.dtype)  # (N,)
-    uniform = (1.0 / deg.clamp(min=1))[dst].expand_as(c)  # (B, E)
+    count = c.new_zeros(c.shape[0], graph.num_nodes).index_add_(1, dst, live.to(c.dtype))
+    uniform = live / count.clamp(min=1)[:, dst]  # (B, E)
     safe = torch.where(total > 0, total, torch.ones_like(total))  # (B, N)
     return torch.where(total[:, dst] > 0, c / safe[:, dst], uniform)
 
 
-def _with_residual(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
+def _with_residual(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor, torch.Tensor]:
     """The terms ``t_e`` of every edge, with the residual ``x_i`` added on the self edge.
 
-    Returns the graph (plus self loops on a self graph lacking some) and
-    ``terms (B, E', C)`` in its edge order.
+    Returns the graph (plus self loops on a self graph lacking some), its
+    ``terms (B, E', C)`` and its live edges ``(B, E')`` (every self entry
+    is live: it holds the residual).
     """
     g = block.graph
-    terms = block.edge_terms()  # (B, E, C)
+    terms, live = block.edge_terms(), block.live()  # (B, E, C), (B, E)
     if g.is_cross:
-        return g, terms
+        return g, terms, live
     full = g.add_self_loops()
     pos = _positions(full, g)  # (E,) where each old edge sits in the new order
     out = terms.new_zeros(terms.shape[0], full.num_edges, terms.shape[2])
     out[:, pos] = terms  # (B, E', C)
     loops = torch.nonzero(full.src == full.dst).squeeze(1).to(terms.device)  # (N,), by target
     out[:, loops] += block.residual  # the self entry of target i gets x_i
-    return full, out
+    full_live = live.new_zeros(live.shape[0], full.num_edges)
+    full_live[:, pos] = live
+    full_live[:, loops] = True
+    return full, out, full_live
 
 
 def _positions(full: TokenGraph, sub: TokenGraph) -> torch.Tensor:
@@ -76,20 +98,20 @@ def _norm_terms(norm: nn.LayerNorm, terms: torch.Tensor, total: torch.Tensor) ->
 
 def _after_norm1(
     block: AttentionBlock,
-) -> tuple[TokenGraph, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[TokenGraph, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-edge terms (residual as the self term) and the stream after the first norm.
 
     Returns the graph with self loops, its terms ``(B, E', C)`` spread over
     ``norm1`` where the block has one, the stream ``z (B, N, C)`` (after
-    ``norm1``) and the edges' targets ``dst (E',)``.
+    ``norm1``), the edges' targets ``dst (E',)`` and the live edges ``(B, E')``.
     """
-    graph, terms = _with_residual(block)  # (B, E', C)
+    graph, terms, live = _with_residual(block)  # (B, E', C), (B, E')
     dst = graph.dst.to(terms.device)
     z = block.residual + block.attention_output()  # (B, N, C)
     if block.norm1 is not None:
         terms = _norm_terms(block.norm1, terms, z[:, dst])
         z = block.norm1(z)
-    return graph, terms, z, dst
+    return graph, terms, z, dst, live
 
 
 def alti(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
@@ -103,10 +125,10 @@ def alti(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
     the pre-attention norm through the values); the output bias and the
     norm's bias are part of ``y_i`` but nobody's term; excludes the FFN.
     """
-    graph, terms, z, dst = _after_norm1(block)  # terms (B, E', C), z (B, N, C)
+    graph, terms, z, dst, live = _after_norm1(block)  # terms (B, E', C), z (B, N, C)
     y = z[:, dst]  # (B, E', C) the output of each entry's target
     c = (y.abs().sum(-1) - (y - terms).abs().sum(-1)).clamp(min=0)  # (B, E')
-    return graph, normalize_per_target(graph, c)
+    return graph, normalize_per_target(graph, c, live)
 
 
 def globenc(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
@@ -118,11 +140,11 @@ def globenc(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
     in the second norm's scale (the FFN itself is skipped). In a pre-LN block
     the stream has no norm, so ``c_ij = ||a_ij + [i = j] x_i||_2``.
     """
-    graph, terms, z, dst = _after_norm1(block)  # terms (B, E', C), z (B, N, C)
+    graph, terms, z, dst, live = _after_norm1(block)  # terms (B, E', C), z (B, N, C)
     if block.norm2 is not None:
         w = z + block.ffn(z)  # (B, N, C) the input of the second norm
         terms = _norm_terms(block.norm2, terms, w[:, dst])
-    return graph, normalize_per_target(graph, terms.norm(dim=-1))
+    return graph, normalize_per_target(graph, terms.norm(dim=-1), live)
 
 
 def value_zeroing(block: AttentionBlock, chunk: int = 4096) -> tuple[TokenGraph, torch.Tensor]:
@@ -146,4 +168,4 @@ def value_zeroing(block: AttentionBlock, chunk: int = 4096) -> tuple[TokenGraph,
         y_off = block.finish(z[:, d] - terms[:, lo : lo + chunk])  # (B, e, C)
         parts.append(1.0 - F.cosine_similarity(y_off, y[:, d], dim=-1))  # (B, e)
     c = torch.cat(parts, 1) if parts else terms.new_zeros(terms.shape[0], 0)  # (B, E)
-    return g, normalize_per_target(g, c.clamp(min=0))
+    return g, normalize_per_target(g, c.clamp(min=0), block.live())

@@ -53,10 +53,15 @@ def _score(out: Any) -> torch.Tensor:
     return 0.5 * out.last_hidden_state.pow(2).sum()
 
 
+def _live(weights: torch.Tensor) -> torch.Tensor:
+    """Edges with a nonzero weight in some head, ``(B, E)`` from ``(B, E, H)``."""
+    return (weights != 0).any(-1)
+
+
 def _attention(model: Any, ids: torch.Tensor, graph: Any) -> list:
     with torch.no_grad(), record() as rec:
         _forward(model, ids, graph)
-    return [(g, normalize_per_target(g, w.mean(-1))) for g, w in rec.self_attention]
+    return [(g, normalize_per_target(g, w.mean(-1), _live(w))) for g, w in rec.self_attention]
 
 
 def _grad_attention(model: Any, ids: torch.Tensor, graph: Any) -> list:
@@ -68,7 +73,8 @@ def _grad_attention(model: Any, ids: torch.Tensor, graph: Any) -> list:
     out = []
     for (g, w), d in zip(rec.self_attention, grads, strict=True):
         d = torch.zeros_like(w) if d is None else d
-        out.append((g, normalize_per_target(g, (d * w).clamp(min=0).mean(-1).detach())))
+        c = (d * w).clamp(min=0).mean(-1).detach()  # (B, E)
+        out.append((g, normalize_per_target(g, c, _live(w))))
     return out
 
 
@@ -96,13 +102,13 @@ def _value_zeroing(model: Any, ids: torch.Tensor, graph: Any) -> list:
     copies = n + 1
     many = ids.repeat_interleave(copies, 0)  # (B * (N+1), N)
     result = []
-    for layer, (g, _) in enumerate(rec.self_attention):
+    for layer, (g, w) in enumerate(rec.self_attention):
         with torch.no_grad(), edit_attention(zero=_zero_rule(layer, copies)):
             out = _forward(model, many, graph, output_hidden_states=True)
         h = out.hidden_states[layer + 1].unflatten(0, (b, copies))  # (B, N+1, N, C)
         dist = 1 - F.cosine_similarity(h[:, 1:], h[:, :1], dim=-1)  # (B, k source, i target)
         c = dist[:, g.src, g.dst].clamp(min=0)  # (B, E)
-        result.append((g, normalize_per_target(g, c)))
+        result.append((g, normalize_per_target(g, c, _live(w))))
     return result
 
 
