@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from dense_contrib import dense_attention, ln_share, rownorm, to_dense
 
 from graphattn import GraphLM, GraphTransformer, TokenGraph, patterns
 from graphattn.flow import (
@@ -29,26 +30,9 @@ ACT = {"relu": F.relu, "gelu": F.gelu}
 # ----------------------------------------------------------------- dense reference
 def dense_layer(layer, x, mask, zero=None):
     """One GraphTransformerLayer, densely: attention A (B,H,N,N), per-pair terms T (B,N,N,C)."""
-    B, N, C = x.shape
-    H = layer.num_heads
-    D = C // H
-    attn = layer.self_attn
-    wq, wk, wv = attn.in_proj_weight.chunk(3)
-    bq, bk, bv = attn.in_proj_bias.chunk(3)
     s = layer.norm1(x) if layer.norm_first else x
-    q = (s @ wq.T + bq).view(B, N, H, D)
-    k = (s @ wk.T + bk).view(B, N, H, D)
-    v = (s @ wv.T + bv).view(B, N, H, D)
-    scores = torch.einsum("bihd,bjhd->bhij", q, k) / math.sqrt(D)
-    A = scores.masked_fill(~mask, -math.inf).softmax(-1).nan_to_num(0.0)  # empty rows -> 0
-    vo = torch.stack(
-        [v[:, :, h] @ attn.out_proj.weight[:, h * D : (h + 1) * D].T for h in range(H)], 1
-    )  # (B, H, N, C)
-    if zero is not None:  # value zeroing: source `zero` has no value
-        vo = vo.clone()
-        vo[:, :, zero] = 0
-    T = torch.einsum("bhij,bhjc->bijc", A, vo)  # (B, N, N, C)
-    z = x + T.sum(2) + attn.out_proj.bias
+    A, T = dense_attention(layer.self_attn, s, s, mask, zero)
+    z = x + T.sum(2) + layer.self_attn.out_proj.bias
     return A, T, z
 
 
@@ -60,15 +44,6 @@ def dense_parts(layer, z):
     w = u + ffn @ layer.linear2.weight.T + layer.linear2.bias
     y = w if layer.norm_first else layer.norm2(w)
     return u, w, y
-
-
-def ln_share(norm, terms, total):
-    sigma = torch.sqrt(total.var(-1, unbiased=False) + norm.eps)[..., None, None]  # (B, N, 1, 1)
-    return norm.weight * (terms - terms.mean(-1, keepdim=True)) / sigma
-
-
-def rownorm(c):
-    return c / c.sum(-1, keepdim=True)
 
 
 def dense_alti(layer, x, mask):
@@ -100,12 +75,6 @@ def dense_value_zeroing(layer, x, mask):
         y_off = dense_parts(layer, dense_layer(layer, x, mask, zero=j)[2])[2]
         c[:, :, j] = 1 - F.cosine_similarity(y_off, y, dim=-1)
     return rownorm(c.clamp(min=0) * mask)
-
-
-def to_dense(graph, c):
-    out = torch.zeros(c.shape[0], graph.num_nodes, graph.num_src_nodes, dtype=c.dtype)
-    out[:, graph.dst, graph.src] = c
-    return out
 
 
 # ----------------------------------------------------------------- fixtures

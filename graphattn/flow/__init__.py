@@ -25,6 +25,7 @@ from graphattn.flow.decompose import normalize_per_target
 from graphattn.flow.evaluation import ablation_importance, faithfulness, spearman
 from graphattn.flow.heads import aggregate_heads
 from graphattn.flow.maxflow import attention_flow, flow_graph
+from graphattn.flow.nn_seq2seq import split_cross_layers
 from graphattn.flow.paths import FlowPath, top_paths
 from graphattn.flow.rollout import attention_rollout
 
@@ -38,6 +39,7 @@ __all__ = [
     "normalize_per_target",
     "register_contributions",
     "run_model",
+    "split_cross_layers",
     "CrossRelevance",
     "FlowPath",
     "ablation_importance",

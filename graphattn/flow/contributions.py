@@ -18,8 +18,9 @@ import torch
 from graphattn.flow.blocks import AttentionBlock, ContributionModel, ContributionRun
 from graphattn.flow.decompose import alti, globenc, normalize_per_target, value_zeroing
 from graphattn.flow.nn_models import model_run
+from graphattn.flow.nn_seq2seq import seq2seq_run
 from graphattn.graph import TokenGraph
-from graphattn.nn import GraphLM, GraphTransformer
+from graphattn.nn import GraphLM, GraphSeq2Seq, GraphTransformer
 
 __all__ = [
     "METHODS",
@@ -83,7 +84,9 @@ def run_model(model: Any, inputs: Any, graph: Any = None) -> ContributionRun:
     """The :class:`ContributionRun` of any supported model.
 
     A :class:`ContributionModel` runs itself; ``GraphTransformer`` and
-    ``GraphLM`` run through :func:`graphattn.flow.nn_models.model_run`.
+    ``GraphLM`` run through :func:`graphattn.flow.nn_models.model_run`,
+    ``GraphSeq2Seq`` (inputs ``(src, tgt)``) through
+    :func:`graphattn.flow.nn_seq2seq.seq2seq_run`.
 
     Raises
     ------
@@ -92,11 +95,13 @@ def run_model(model: Any, inputs: Any, graph: Any = None) -> ContributionRun:
     """
     if isinstance(model, (GraphTransformer, GraphLM)):
         return model_run(model, inputs, graph)
+    if isinstance(model, GraphSeq2Seq):
+        return seq2seq_run(model, inputs, graph)
     if isinstance(model, ContributionModel):
         return model.contribution_run(inputs, graph)
     raise TypeError(
-        "model must be a GraphTransformer, a GraphLM or implement ContributionModel "
-        f"(contribution_run), got {type(model).__name__}"
+        "model must be a GraphTransformer, a GraphLM, a GraphSeq2Seq or implement "
+        f"ContributionModel (contribution_run), got {type(model).__name__}"
     )
 
 
@@ -147,13 +152,17 @@ def contributions(
 
     Parameters
     ----------
-    model : GraphTransformer, GraphLM, BertModel, any ContributionModel or a registered model
-        A Hugging Face model on ``attn_implementation="graphattn"`` (after
-        ``import graphattn.hf``) offers ``"value_zeroing"``,
-        ``"grad_attention"`` and ``"attention"``.
-    input_ids : Tensor
+    model : GraphTransformer, GraphLM, GraphSeq2Seq, BertModel, a ContributionModel, ...
+        Or a registered model: a Hugging Face model on
+        ``attn_implementation="graphattn"`` (after ``import graphattn.hf``)
+        offers ``"value_zeroing"``, ``"grad_attention"`` and ``"attention"``.
+        A ``GraphSeq2Seq`` returns its encoder layers, then per decoder layer
+        its self layer and its cross layer (read them apart with
+        :func:`split_cross_layers` for :func:`cross_rollout`).
+    input_ids : Tensor or pair of Tensors
         Token ids ``(B, N)``; for a ``GraphTransformer`` (which takes
-        features) the features ``(B, N, C)``.
+        features) the features ``(B, N, C)``; for a ``GraphSeq2Seq`` the pair
+        ``(src (B, M), tgt (B, N))`` of source and decoder input ids.
     method : {"alti", "globenc", "value_zeroing", "grad_attention", "attention"}
         ``"alti"``: Ferrando et al. (2022), L1 distance of the decomposed
         output of attention + residual + first norm. ``"globenc"``: Modarressi
@@ -166,6 +175,8 @@ def contributions(
         ``docs/flow.md`` for the formulas.
     graph : TokenGraph or list of TokenGraphs, optional
         The graph of every layer (or one per layer); default the model's own.
+        For a ``GraphSeq2Seq`` a triple ``(encoder, decoder self, cross)`` of
+        such graphs.
 
     Returns
     -------
@@ -192,7 +203,7 @@ def contributions(
     torch.Size([5, 5])
     """
     method = _check_method(method)
-    own = isinstance(model, (GraphTransformer, GraphLM, ContributionModel))
+    own = isinstance(model, (GraphTransformer, GraphLM, GraphSeq2Seq, ContributionModel))
     compute = None if own else _integration(model, method)
     if compute is not None:
         return compute(model, input_ids, method, graph)

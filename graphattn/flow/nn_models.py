@@ -19,7 +19,7 @@ from graphattn.graph import TokenGraph
 from graphattn.nn import GraphAttention, GraphLM, GraphTransformer, GraphTransformerLayer
 from graphattn.nn.layers import ACTIVATIONS
 
-__all__ = ["layer_block", "model_run", "output_values"]
+__all__ = ["check_ids", "layer_block", "model_run", "output_values"]
 
 
 def output_values(attn: GraphAttention, source: torch.Tensor) -> torch.Tensor:
@@ -42,11 +42,18 @@ def output_values(attn: GraphAttention, source: torch.Tensor) -> torch.Tensor:
 
 
 def layer_block(
-    layer: GraphTransformerLayer, x: torch.Tensor, graph: TokenGraph
+    layer: GraphTransformerLayer,
+    x: torch.Tensor,
+    graph: TokenGraph,
+    bias: torch.Tensor | None = None,
 ) -> AttentionBlock:
-    """The :class:`AttentionBlock` of ``layer`` on ``x (B, N, C)`` along ``graph``."""
+    """The :class:`AttentionBlock` of ``layer`` on ``x (B, N, C)`` along ``graph``.
+
+    ``bias (B, E, H)``, if given, is added to the attention scores (e.g. a
+    :func:`~graphattn.nn.padding_bias`).
+    """
     src = layer.norm1(x) if layer.norm_first else x  # (B, N, C) what the attention reads
-    _, weights = layer.self_attn(src, graph, need_weights=True)  # (B, E, H)
+    _, weights = layer.self_attn(src, graph, bias=bias, need_weights=True)  # (B, E, H)
     act = ACTIVATIONS[layer.activation]
 
     def ffn(u: torch.Tensor) -> torch.Tensor:
@@ -82,16 +89,16 @@ def _graphs(model: GraphTransformer | GraphLM, graph: object, n: int) -> list[To
     )
 
 
-def _check_ids(ids: object, vocab: int, max_len: int) -> None:
+def check_ids(ids: object, vocab: int, max_len: int, name: str = "inputs") -> None:
     """``ids`` is an integer ``(B, N)`` tensor of ids in ``[0, vocab)`` with ``N <= max_len``."""
     if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
-        raise TypeError(f"inputs must be token ids (B, N), got {getattr(ids, 'dtype', ids)}")
+        raise TypeError(f"{name} must be token ids (B, N), got {getattr(ids, 'dtype', ids)}")
     if ids.dim() != 2 or not 1 <= ids.shape[1] <= max_len:
         raise ValueError(
-            f"inputs must have shape (B, N) with 1 <= N <= {max_len}, got {tuple(ids.shape)}"
+            f"{name} must have shape (B, N) with 1 <= N <= {max_len}, got {tuple(ids.shape)}"
         )
     if int(ids.min()) < 0 or int(ids.max()) >= vocab:
-        raise ValueError(f"inputs must hold ids in [0, {vocab}), got [{int(ids.min())}, "
+        raise ValueError(f"{name} must hold ids in [0, {vocab}), got [{int(ids.min())}, "
                          f"{int(ids.max())}]")
 
 
@@ -105,7 +112,7 @@ def model_run(
     ``GraphTransformer`` half the squared norm of its output.
     """
     if isinstance(model, GraphLM):
-        _check_ids(inputs, model.config.vocab_size, model.config.max_len)
+        check_ids(inputs, model.config.vocab_size, model.config.max_len)
         pos = torch.arange(inputs.shape[1], device=inputs.device)  # (N,)
         x = model.tok_emb(inputs) + model.pos_emb(pos)  # (B, N, C)
     else:
