@@ -3,9 +3,10 @@
 Registered with :func:`graphattn.flow.register_contributions` when
 ``graphattn.hf`` is imported, so :func:`graphattn.flow.contributions` takes
 such a model for ``"value_zeroing"``, ``"grad_attention"`` and
-``"attention"`` (ALTI and GlobEnc need the layers' residual and norm terms,
-which transformers' modules do not expose in one form). Decoder-only and
-encoder-only models; ``input_ids (B, N)`` without padding.
+``"attention"``, and, for the families whose layers :mod:`graphattn.hf.blocks`
+reads (BERT, RoBERTa, GPT-2, Llama, Mistral, Qwen2), ``"alti"`` and
+``"globenc"``: their blocks go through :mod:`graphattn.flow.decompose`.
+Decoder-only and encoder-only models; ``input_ids (B, N)`` without padding.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import torch
 import torch.nn.functional as F
 
 from graphattn.flow import normalize_per_target
+from graphattn.flow.decompose import alti, globenc
 from graphattn.graph import TokenGraph
+from graphattn.hf.blocks import hf_blocks
 from graphattn.hf.edits import edit_attention
 from graphattn.hf.record import record
 from graphattn.hf.registry import ATTENTION_NAME
 
 __all__ = ["METHODS", "hf_contributions", "is_graphattn_model"]
 
-METHODS = ("value_zeroing", "grad_attention", "attention")
+METHODS = ("alti", "globenc", "value_zeroing", "grad_attention", "attention")
 
 
 def is_graphattn_model(model: Any) -> bool:
@@ -123,9 +126,17 @@ def hf_contributions(
     one batched pass per layer over ``N + 1`` copies of the input, not ``N``
     passes. ``"grad_attention"`` differentiates the summed log-probability of
     the predicted tokens (a language model) or half the squared norm of the
-    last hidden state. ``graph`` is the model's ``token_graph`` argument.
+    last hidden state. ``"alti"`` and ``"globenc"`` apply
+    :func:`graphattn.flow.decompose.alti` and ``globenc`` to the blocks that
+    :func:`graphattn.hf.blocks.hf_blocks` reads from the model's modules (a
+    ValueError for a family it does not know). ``graph`` is the model's
+    ``token_graph`` argument.
     """
     ids = _check_ids(input_ids)
+    if method in ("alti", "globenc"):
+        rule = alti if method == "alti" else globenc
+        with torch.no_grad():
+            return [rule(block) for block in hf_blocks(model, ids, graph)]
     if method == "attention":
         return _attention(model, ids, graph)
     if method == "grad_attention":
