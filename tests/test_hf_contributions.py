@@ -62,11 +62,9 @@ def test_grad_attention_equals_the_eager_attentions_gradient(family):
         torch.testing.assert_close(c, expected.detach(), atol=1e-6, rtol=1e-5)
 
 
-def test_attention_and_refused_methods():
+def test_attention_is_the_head_mean_of_the_eager_weights():
     model = tiny("gpt2")
     ids = torch.randint(3, 100, (1, 4))
     eager_w = tiny("gpt2", "eager")(input_ids=ids, output_attentions=True).attentions
     for (g, c), a in zip(contributions(model, ids, "attention"), eager_w, strict=True):
         torch.testing.assert_close(c, on_edges(g, a.mean(1)))
-    with pytest.raises(ValueError, match="not available"):
-        contributions(model, ids, "alti")
