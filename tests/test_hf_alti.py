@@ -191,7 +191,7 @@ def test_blocks_reproduce_the_eager_model(family):
     ids = _ids()
     with torch.no_grad():
         hidden = eager(input_ids=ids, output_hidden_states=True).hidden_states
-    blocks = hf_blocks(model, ids)
+    blocks = list(hf_blocks(model, ids))
     assert len(blocks) == len(hidden) - 1
     for l, block in enumerate(blocks):
         torch.testing.assert_close(block.residual, hidden[l], **TOL)
@@ -267,12 +267,26 @@ def test_unsupported_families_are_refused_naming_the_supported_ones():
             contributions(model, ids, method)
 
 
-def test_training_mode_and_an_unreproduced_layer_are_refused():
+@pytest.mark.parametrize("family", ["bert", "llama"])
+def test_float32_models_give_the_float64_shares(family):
+    model, _ = pair(family)
+    ids = _ids()
+    for method in ("alti", "globenc"):
+        wide = contributions(model, ids, method)
+        narrow = contributions(copy.deepcopy(model).float(), ids, method)
+        for (g, c), (g32, c32) in zip(wide, narrow, strict=True):
+            assert torch.equal(g.edge_index, g32.edge_index) and c32.dtype == torch.float32
+            torch.testing.assert_close(c32.double(), c, atol=1e-4, rtol=1e-3)
+
+
+def test_training_mode_half_precision_and_an_unreproduced_layer_are_refused():
     model, _ = pair("llama")
     ids = _ids(b=1, n=4)
     with pytest.raises(ValueError, match="training mode"):
         contributions(model.train(), ids, "alti")
     model.eval()
+    with pytest.raises(ValueError, match="bfloat16; call model.float"):
+        contributions(copy.deepcopy(model).bfloat16(), ids, "alti")
     handle = model.model.layers[1].register_forward_hook(lambda m, a, out: out + 1.0)
     try:
         with pytest.raises(ValueError, match="layer 1 .* do not reproduce"):

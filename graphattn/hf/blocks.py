@@ -26,7 +26,7 @@ with cross-attention) are refused.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,7 +126,23 @@ def _layers(model: Any) -> tuple[list[nn.Module], Callable[[nn.Module], _Parts]]
             "ALTI and GlobEnc are offered for its encoder-only or decoder-only form"
         )
     get_layers, reader = _READERS[kind]
-    return list(get_layers(model.base_model)), reader
+
+    def read(layer: nn.Module) -> _Parts:
+        try:
+            return reader(layer)
+        except AttributeError as err:
+            raise ValueError(
+                f"a layer of {type(model).__name__} ({type(layer).__name__}) lacks a module "
+                f"that graphattn.hf reads for {kind!r} models ({err}); ALTI and GlobEnc refused"
+            ) from err
+
+    try:
+        layers = list(get_layers(model.base_model))
+    except AttributeError as err:
+        raise ValueError(
+            f"{type(model).__name__} does not hold its layers where {kind!r} models do ({err})"
+        ) from err
+    return layers, read
 
 
 def _values(parts: _Parts, x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -165,7 +181,7 @@ def _capture(layers: list[nn.Module]) -> tuple[list, list, list]:
 def _check(block: AttentionBlock, out: torch.Tensor, layer: int, name: str) -> None:
     """Refuse a block whose recomposed output differs from the layer's actual output."""
     y = block.output()  # (B, N, C)
-    tol = {torch.float64: 1e-6, torch.float32: 1e-3}.get(y.dtype, 3e-2)
+    tol = 1e-6 if y.dtype == torch.float64 else 1e-3
     err = float((y - out).abs().max())
     scale = float(out.abs().max()) + 1.0
     if not err <= tol * scale:
@@ -190,8 +206,11 @@ def _block(parts: _Parts, graph, weights: torch.Tensor, x: torch.Tensor) -> Atte
     )
 
 
-def hf_blocks(model: Any, ids: torch.Tensor, graph: Any = None) -> list[AttentionBlock]:
+def hf_blocks(model: Any, ids: torch.Tensor, graph: Any = None) -> Iterator[AttentionBlock]:
     """One :class:`~graphattn.flow.AttentionBlock` per layer of a transformers model.
+
+    The model runs once, at the call; the blocks (their values ``(B, M, H,
+    C)`` are the large part) are built one at a time as they are iterated.
 
     Parameters
     ----------
@@ -204,19 +223,26 @@ def hf_blocks(model: Any, ids: torch.Tensor, graph: Any = None) -> list[Attentio
 
     Returns
     -------
-    list of AttentionBlock
-        Each checked to reproduce its layer's output.
+    iterator of AttentionBlock
+        First layer first, each checked to reproduce its layer's output.
 
     Raises
     ------
     ValueError
-        For an unsupported family, a model in training mode, or blocks that
-        do not reproduce the model.
+        For an unsupported family, a model in training mode or in half
+        precision (at the call),
+        or a block that does not reproduce its layer (when it is reached).
     """
     layers, reader = _layers(model)
     name = type(model).__name__
     if model.training:
         raise ValueError(f"{name} is in training mode (dropout); call model.eval() first")
+    dtype = getattr(model, "dtype", torch.float32)
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(
+            f"ALTI and GlobEnc of graphattn.hf are computed in the model's dtype and are "
+            f"verified in float32 and float64, not {dtype}; call model.float() first"
+        )
     inputs, outputs, handles = _capture(layers)
     try:
         with torch.no_grad(), record() as rec:
@@ -227,10 +253,14 @@ def hf_blocks(model: Any, ids: torch.Tensor, graph: Any = None) -> list[Attentio
     calls = rec.self_attention
     if rec.cross_attention or len(calls) != len(layers):
         raise ValueError(f"{name} made {len(calls)} self-attention calls for {len(layers)} layers")
-    blocks = []
-    with torch.no_grad():
-        for l, ((g, w), layer) in enumerate(zip(calls, layers, strict=True)):
-            block = _block(reader(layer), g, w, inputs[l])
+    return _checked_blocks(name, [reader(layer) for layer in layers], calls, inputs, outputs)
+
+
+def _checked_blocks(name: str, parts: list, calls: list, inputs: list, outputs: list):
+    """Yield each layer's block once it is checked against the layer's output."""
+    for l, (p, (g, w)) in enumerate(zip(parts, calls, strict=True)):
+        with torch.no_grad():
+            block = _block(p, g, w, inputs[l])
             _check(block, outputs[l], l, name)
-            blocks.append(block)
-    return blocks
+        inputs[l] = outputs[l] = None  # what the block does not hold is not kept
+        yield block
