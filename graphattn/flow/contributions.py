@@ -155,7 +155,9 @@ def contributions(
     model : GraphTransformer, GraphLM, GraphSeq2Seq, BertModel, a ContributionModel, ...
         Or a registered model: a Hugging Face model on
         ``attn_implementation="graphattn"`` (after ``import graphattn.hf``)
-        offers ``"value_zeroing"``, ``"grad_attention"`` and ``"attention"``.
+        offers ``"value_zeroing"``, ``"grad_attention"`` and ``"attention"``,
+        and ``"alti"`` and ``"globenc"`` for the families of
+        :data:`graphattn.hf.blocks.FAMILIES`.
         A ``GraphSeq2Seq`` returns its encoder layers, then per decoder layer
         its self layer and its cross layer (read them apart with
         :func:`split_cross_layers` for :func:`cross_rollout`).

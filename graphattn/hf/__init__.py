@@ -11,7 +11,7 @@ weights::
     with graphattn.hf.record() as rec:
         model(**inputs, token_graph=g)
     rec.self_attention                          # [(graph, weights (B, E, H)), ...]
-    graphattn.flow.contributions(model, ids, "value_zeroing")  # also "grad_attention"
+    graphattn.flow.contributions(model, ids, "value_zeroing")  # "alti", "globenc", ...
 
 Needs ``pip install graphattn[hf]`` (transformers >= 5.24).
 """
