@@ -18,7 +18,7 @@ import torch.nn.functional as F  # noqa: E402
 import transformers as tf  # noqa: E402
 from hf_tiny import FAMILIES, VOCAB, tiny  # noqa: E402
 
-from graphattn import patterns  # noqa: E402
+from graphattn import TokenGraph, patterns  # noqa: E402
 from graphattn.flow import contributions  # noqa: E402
 from graphattn.hf.blocks import hf_blocks  # noqa: E402
 
@@ -226,7 +226,7 @@ def _gpt2_window_attention(eager, x, mask):
         qkv = _ln(layer.ln_1, x) @ attn.c_attn.weight + attn.c_attn.bias
         q, k = (t.unflatten(-1, (attn.num_heads, -1)) for t in (qkv[..., :c], qkv[..., c : 2 * c]))
         scores = torch.einsum("bihd,bjhd->bhij", q, k) * attn.head_dim**-0.5
-        a = scores.masked_fill(~mask, float("-inf")).softmax(-1)  # (B, H, N, N)
+        a = scores.masked_fill(~mask, float("-inf")).softmax(-1).nan_to_num(0.0)  # (B, H, N, N)
         outs.append(a)
         x = _gpt2_layer(layer, x, a)
     return outs
@@ -239,11 +239,19 @@ def _gpt2_layer(layer, x, a):
     return z + layer.mlp(layer.ln_2(z))
 
 
-def test_a_sliding_window_graph_against_the_dense_formulas():
+def _two_back(n):
+    """i reads i - 1 and i - 2 but not itself; token 0 reads nothing."""
+    dst = torch.tensor([i for i in range(n) for j in (i - 2, i - 1) if j >= 0])
+    src = torch.tensor([j for i in range(n) for j in (i - 2, i - 1) if j >= 0])
+    return TokenGraph(torch.stack([src, dst]), n)
+
+
+@pytest.mark.parametrize("make", [lambda n: patterns.sliding_window(n, 2), _two_back])
+def test_sparse_graphs_against_the_dense_formulas(make):
     model, eager = pair("gpt2", seed=2)
     ids = _ids(n=7, seed=5)
     n = ids.shape[1]
-    g = patterns.sliding_window(n, 2)  # i reads i - 1 and i
+    g = make(n)  # a window of 2 (i reads i - 1 and i), or no self edges
     mask = torch.zeros(n, n, dtype=torch.bool)
     mask[g.dst, g.src] = True
     with torch.no_grad():
@@ -254,7 +262,8 @@ def test_a_sliding_window_graph_against_the_dense_formulas():
             refs.append(dense_alti_globenc(layer, "gpt2", xs[-1], a, a.shape[1]))
             xs.append(_gpt2_layer(layer, xs[-1], a))
     alti = contributions(model, ids, "alti", graph=g)
-    assert all(layer_graph.num_edges == g.num_edges for layer_graph, _ in alti)
+    with_self = g.add_self_loops()
+    assert all(torch.equal(lg.edge_index, with_self.edge_index) for lg, _ in alti)
     _check_layers(alti, [r[0] for r in refs], n)
     _check_layers(contributions(model, ids, "globenc", graph=g), [r[1] for r in refs], n)
 
