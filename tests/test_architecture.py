@@ -119,3 +119,12 @@ def test_the_checker_finds_lazy_and_relative_imports():
     assert violations(relative, "graphattn/nn/attention.py") == []
     upward = "from .plot import draw_graph\n"
     assert violations(upward, "graphattn/analysis.py") == ["line 1: graphattn.plot (plot, rank 8)"]
+
+
+def test_the_benchmark_command_under_flow_is_app_code():
+    assert layer_of("graphattn/flow/benchmark.py") == (12, "app")
+    assert layer_of("graphattn/flow/rollout.py") == (7, "flow")
+    importer = "from graphattn.flow import benchmark\n"
+    assert violations(importer, "graphattn/flow/__init__.py") == [
+        "line 1: graphattn.flow.benchmark (app, rank 12)"
+    ]

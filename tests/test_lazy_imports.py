@@ -60,3 +60,18 @@ def test_subpackages_are_attributes_loaded_lazily():
     assert found["hasattr_hf"] == found["hf_exists"]
     assert ("hf" in found["dir"]) == found["hf_exists"]
     assert found["missing"] == "module 'graphattn' has no attribute 'no_such_subpackage'"
+
+
+def test_flow_does_not_import_its_benchmark_command():
+    # graphattn/flow/benchmark.py is app code under flow's name (docs/architecture.md)
+    probe = (
+        "import json, sys, graphattn.flow\n"
+        "heavy = ('graphattn.flow.benchmark', 'graphattn.experiments', 'graphattn.pretrained',\n"
+        "         'safetensors', 'matplotlib', 'tokenizers')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

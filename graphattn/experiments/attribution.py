@@ -10,7 +10,8 @@ tables give how often the known pair is ranked first and its mean rank.
 Run ``python -m graphattn.experiments.attribution [OUT_DIR]`` (default
 ``benchmarks/results/attribution``): it trains or resumes the checkpoints
 there, scores every method and writes ``attribution.md`` and
-``attribution.json``. Nothing is tuned per method: the rollout of every
+``attribution.json``. ``python -m graphattn.flow.benchmark`` runs this part,
+the MiniLM part and the summary in one command. Nothing is tuned per method: the rollout of every
 contribution method uses ``residual=0`` for the methods that include the
 residual (ALTI, GlobEnc) and Abnar & Zuidema's ``0.5`` for the others.
 """
@@ -18,6 +19,7 @@ residual (ALTI, GlobEnc) and Abnar & Zuidema's ``0.5`` for the others.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -32,12 +34,25 @@ from graphattn.experiments.config import (
     PatternConfig,
     TrainConfig,
 )
+from graphattn.experiments.report import write_text
 from graphattn.experiments.tasks import RecallTask
 from graphattn.flow import attention_flow, attention_rollout, contributions
 from graphattn.graph import TokenGraph
 from graphattn.nn import GraphLM
 
-__all__ = ["CONFIG", "METHODS", "cost_table", "main", "rank_of_source", "score_model"]
+__all__ = [
+    "CONFIG",
+    "DEFAULT_OUT",
+    "METHODS",
+    "cost_table",
+    "main",
+    "rank_of_source",
+    "run",
+    "score_model",
+]
+
+#: Where the benchmark's commands write their tables and checkpoints.
+DEFAULT_OUT = "benchmarks/results/attribution"
 
 #: The benchmark's task, models and budget (seeds fixed).
 CONFIG = ExperimentConfig(
@@ -227,17 +242,19 @@ def _markdown(results: dict, cost: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(
-    argv: list[str] | None = None,
-    log: Callable[[str], None] = print,
+def run(
+    out: str | os.PathLike = DEFAULT_OUT,
     config: ExperimentConfig = CONFIG,
     n_seqs: int = 200,
     lengths: tuple[int, ...] = (128, 1024),
+    log: Callable[[str], None] = print,
 ) -> dict:
-    """Train or resume the models, score every method, write the tables; return them."""
-    args = sys.argv[1:] if argv is None else argv
-    out = Path(args[0] if args else "benchmarks/results/attribution")
-    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    """Train or resume the models in ``out``, score every method, write the tables; return them.
+
+    ``attribution.json`` (the results, ``"chance"``: one over the number of
+    values) and ``attribution.md`` are each written whole or not at all.
+    """
+    out = Path(out)
     results = {}
     for pattern in config.patterns:
         for seed in config.seeds:
@@ -247,12 +264,25 @@ def main(
             results[f"{pattern.label} (seed {seed})"] = r
             log(f"{pattern.label}: {json.dumps(r['methods'])}")
     cost = cost_table(lengths)
-    (out / "attribution.json").write_text(json.dumps({"ground_truth": results, "cost": cost},
-                                                     indent=2))
+    saved = {"ground_truth": results, "cost": cost, "chance": 1 / config.task.n_values}
+    write_text(out / "attribution.json", json.dumps(saved, indent=2) + "\n")
     table = _markdown(results, cost)
-    (out / "attribution.md").write_text(table)
+    write_text(out / "attribution.md", table)
     log(table)
-    return {"ground_truth": results, "cost": cost}
+    return saved
+
+
+def main(
+    argv: list[str] | None = None,
+    log: Callable[[str], None] = print,
+    config: ExperimentConfig = CONFIG,
+    n_seqs: int = 200,
+    lengths: tuple[int, ...] = (128, 1024),
+) -> dict:
+    """``python -m graphattn.experiments.attribution [OUT_DIR]``: :func:`run`, 4 threads at most."""
+    args = sys.argv[1:] if argv is None else argv
+    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    return run(args[0] if args else DEFAULT_OUT, config, n_seqs, lengths, log)
 
 
 if __name__ == "__main__":

@@ -27,13 +27,18 @@ The sentences are the first lines of 6 to 20 words of *The Comedy of
 Errors* shipped in ``graphattn/experiments/data`` (see its README for
 provenance).
 
-Run ``python -m graphattn.experiments.attribution_minilm [N_SENTENCES] [OUT]``.
+Run ``python -m graphattn.experiments.attribution_minilm [N_SENTENCES] [OUT]``
+(default 200 sentences, ``benchmarks/results/attribution``): it writes
+``minilm_spearman.md``/``.json`` and ``minilm_aopc.md``/``.json``.
+``python -m graphattn.flow.benchmark`` runs this part, the ground-truth part
+and the summary in one command.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -41,19 +46,24 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from graphattn.experiments.attribution import DEFAULT_OUT
+from graphattn.experiments.report import write_text
 from graphattn.flow import attention_flow, attention_rollout, contributions, spearman
 
 __all__ = [
     "AOPC_METHODS",
     "FRACTIONS",
     "METHODS",
+    "aopc_markdown",
     "blank_out_importance",
     "deletion_curves",
     "evaluate",
     "leave_one_out_importance",
     "main",
     "removal_count",
+    "run",
     "sentences",
+    "spearman_markdown",
 ]
 
 METHODS = ("raw", "rollout", "flow", "alti", "globenc", "value_zeroing", "grad_attention")
@@ -263,7 +273,25 @@ def evaluate(
     return {"spearman": spear, "aopc": {"fractions": list(fractions), "methods": aopc}}
 
 
-def _markdown(table: dict) -> str:
+def spearman_markdown(spear: dict[str, float], count: int) -> str:
+    """The Spearman table: one row, the mean correlation of each method with blank-out.
+
+    Examples
+    --------
+    >>> print(spearman_markdown({"raw": 0.5, "alti": 0.75}, 2), end="")
+    | sentences | raw | alti |
+    | --- | --- | --- |
+    | 2 | 0.50 | 0.75 |
+    """
+    return "\n".join([
+        "| sentences | " + " | ".join(spear) + " |",
+        "| --- |" + " --- |" * len(spear),
+        f"| {count} | " + " | ".join(f"{r:.2f}" for r in spear.values()) + " |",
+    ]) + "\n"
+
+
+def aopc_markdown(table: dict) -> str:
+    """The AOPC table: per method, both AOPCs and both curves (``evaluate(...)["aopc"]``)."""
     pct = " / ".join(f"{round(100 * f)}%" for f in table["fractions"])
     lines = [f"| method | AOPC comprehensiveness (higher is better) | AOPC sufficiency "
              f"(lower is better) | comprehensiveness at {pct} | sufficiency at {pct} |",
@@ -276,26 +304,44 @@ def _markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Load MiniLM, score the shipped sentences, write and print both tables."""
-    from graphattn.pretrained import load_minilm
+def run(
+    out: str | os.PathLike,
+    texts: Sequence[str],
+    model=None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Score ``texts`` on ``model`` (default: MiniLM), write both tables; return them.
 
+    Writes ``minilm_spearman.json``/``.md`` and ``minilm_aopc.json``/``.md``
+    into ``out``, each whole or not at all.
+    """
+    if model is None:
+        from graphattn.pretrained import load_minilm
+
+        model = load_minilm()
+    result = evaluate(model.eval(), texts)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    count = len(texts)
+    spear = spearman_markdown(result["spearman"], count)
+    aopc = aopc_markdown(result["aopc"])
+    write_text(out / "minilm_spearman.json",
+               json.dumps({"sentences": count, **result["spearman"]}, indent=2) + "\n")
+    write_text(out / "minilm_spearman.md", spear)
+    write_text(out / "minilm_aopc.json",
+               json.dumps({"sentences": count, **result["aopc"]}, indent=2) + "\n")
+    write_text(out / "minilm_aopc.md", aopc)
+    log(spear)
+    log(aopc)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """``python -m graphattn.experiments.attribution_minilm [N_SENTENCES] [OUT]``: :func:`run`."""
     args = sys.argv[1:] if argv is None else argv
     count = int(args[0]) if args else 200
-    out = Path(args[1] if len(args) > 1 else "benchmarks/results/attribution")
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
-    result = evaluate(load_minilm().eval(), sentences(count))
-    out.mkdir(parents=True, exist_ok=True)
-    spear = result["spearman"]
-    (out / "minilm_spearman.json").write_text(json.dumps({"sentences": count, **spear}, indent=2))
-    (out / "minilm_aopc.json").write_text(
-        json.dumps({"sentences": count, **result["aopc"]}, indent=2))
-    (out / "minilm_aopc.md").write_text(_markdown(result["aopc"]))
-    print("| " + " | ".join(METHODS) + " |")
-    print("| --- " * len(METHODS) + "|")
-    print("| " + " | ".join(f"{spear[m]:.2f}" for m in METHODS) + " |")
-    print(_markdown(result["aopc"]))
-    return result
+    return run(args[1] if len(args) > 1 else DEFAULT_OUT, sentences(count))
 
 
 if __name__ == "__main__":

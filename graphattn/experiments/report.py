@@ -22,6 +22,7 @@ __all__ = [
     "strict_json",
     "summarize",
     "write_report",
+    "write_text",
 ]
 
 
@@ -268,8 +269,19 @@ def _chance_lines(results: dict[str, Any], axes) -> None:
         ax.grid(alpha=0.3)
 
 
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all; return the path.
+
+    Through :func:`graphattn._files.atomic_write`: an interrupted write leaves
+    the previous file (or none), never a half-written one.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> write_text(pathlib.Path(tempfile.mkdtemp()) / "t.md", "| a |").read_text()
+    '| a |'
+    """
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_report(results: dict[str, Any], out_dir: str | os.PathLike, *, plots: bool = True):
@@ -290,8 +302,8 @@ def write_report(results: dict[str, Any], out_dir: str | os.PathLike, *, plots: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "results.json", out / "results.md"]
-    _write_text(written[0], json.dumps(strict_json(results), indent=1, allow_nan=False) + "\n")
-    _write_text(written[1], _markdown(results))
+    write_text(written[0], json.dumps(strict_json(results), indent=1, allow_nan=False) + "\n")
+    write_text(written[1], _markdown(results))
     if plots:
         from matplotlib.figure import Figure  # no pyplot: the caller's backend is untouched
 

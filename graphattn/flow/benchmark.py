@@ -1,0 +1,135 @@
+"""The attribution benchmark in one command: ``python -m graphattn.flow.benchmark``.
+
+::
+
+    python -m graphattn.flow.benchmark [OUT_DIR] [--sentences N] [--only ground-truth|minilm]
+
+It runs the ground-truth part (:func:`graphattn.experiments.attribution.run`:
+train or resume six small ``GraphLM`` models on associative recall, score every
+method, time them), then the MiniLM part
+(:func:`graphattn.experiments.attribution_minilm.run`: Spearman with blank-out
+and AOPC deletion curves over ``N`` sentences, default 200), writes every
+table as Markdown and JSON into ``OUT_DIR`` (default
+``benchmarks/results/attribution``), and last ``summary.md``/``summary.json``
+(:func:`graphattn.experiments.attribution_summary.write_summary`): which
+method finds the ground truth best, computed from the tables in ``OUT_DIR``.
+``--only`` runs one part; the summary then also reads the other part's
+tables if an earlier run left them there.
+
+This module is app code under flow's name: the command is named after flow,
+but it trains models and loads MiniLM, which flow may not import. It sits in
+the app layer of ``docs/architecture.md`` and nothing in ``graphattn.flow``
+imports it (``graphattn/flow/__init__.py`` does not).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from graphattn.experiments import attribution, attribution_minilm
+from graphattn.experiments.attribution_summary import write_summary
+from graphattn.experiments.config import ExperimentConfig
+
+__all__ = ["main", "parse_args"]
+
+PARTS = ("ground-truth", "minilm")
+_DEFAULT_SENTENCES = 200
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m graphattn.flow.benchmark",
+        description="Attribution benchmark: ground truth on trained GraphLMs, agreement and "
+        "deletion curves on all-MiniLM-L6-v2, and a summary of which method finds the "
+        "ground truth best.",
+    )
+    parser.add_argument("out_dir", nargs="?", default=attribution.DEFAULT_OUT, metavar="OUT_DIR",
+                        help="tables, summary and checkpoints (default: %(default)s)")
+    parser.add_argument("--sentences", type=_positive, metavar="N",
+                        help=f"sentences of the MiniLM part (default: {_DEFAULT_SENTENCES})")
+    parser.add_argument("--only", choices=PARTS, help="run one part only")
+    return parser
+
+
+def parse_args(
+    argv: Sequence[str] | None = None,
+    corpus: Callable[[int], list[str]] = attribution_minilm.sentences,
+) -> argparse.Namespace:
+    """Parse and check the arguments before any work; exit with a usage error if wrong.
+
+    ``argv`` defaults to the command line. Checks that ``OUT_DIR`` is not a
+    file and that ``corpus`` has ``--sentences`` sentences. Adds ``texts``:
+    those sentences (empty with ``--only ground-truth``, which takes no
+    ``--sentences``).
+
+    Examples
+    --------
+    >>> args = parse_args(["out", "--sentences", "2", "--only", "minilm"], lambda n: ["a"] * n)
+    >>> str(args.out_dir), args.only, args.texts
+    ('out', 'minilm', ['a', 'a'])
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    args.out_dir = Path(args.out_dir)
+    if args.out_dir.exists() and not args.out_dir.is_dir():
+        parser.error(f"OUT_DIR {args.out_dir} exists and is not a folder")
+    if args.only == "ground-truth" and args.sentences is not None:
+        parser.error("--sentences sets the MiniLM part, which --only ground-truth skips")
+    count = _DEFAULT_SENTENCES if args.sentences is None else args.sentences
+    args.texts = [] if args.only == "ground-truth" else corpus(count)
+    if len(args.texts) < count and args.only != "ground-truth":
+        parser.error(f"--sentences {count}: only {len(args.texts)} sentences are available")
+    return args
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    log: Callable[[str], None] = print,
+    config: ExperimentConfig = attribution.CONFIG,
+    n_seqs: int = 200,
+    lengths: tuple[int, ...] = (128, 1024),
+    minilm=None,
+    corpus: Callable[[int], list[str]] = attribution_minilm.sentences,
+) -> dict:
+    """Run the benchmark's parts, write their tables and the summary; return them.
+
+    ``config``, ``n_seqs`` (validation sequences scored), ``lengths`` (of the
+    cost table), ``minilm`` (the model of the MiniLM part; default the real
+    all-MiniLM-L6-v2) and ``corpus`` (``count -> sentences``) are the
+    benchmark's own unless a test passes small ones.
+
+    Returns
+    -------
+    dict
+        ``"ground_truth"`` and ``"minilm"`` (the parts run) and ``"summary"``.
+    """
+    args = parse_args(argv, corpus)
+    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    done = {}
+    if args.only != "minilm":
+        done["ground_truth"] = attribution.run(args.out_dir, config, n_seqs, lengths, log)
+    if args.only != "ground-truth":
+        done["minilm"] = attribution_minilm.run(args.out_dir, args.texts, minilm, log)
+    done["summary"] = write_summary(args.out_dir)
+    log((args.out_dir / "summary.md").read_text())
+    return done
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""``python -m graphattn.flow.benchmark``: its arguments and a run on a tiny budget."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graphattn.experiments import attribution, attribution_minilm
+from graphattn.experiments.config import TrainConfig
+from graphattn.flow import benchmark
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = ["the river bank", "the bank by the river", "a bank"]
+
+
+def corpus(count):
+    return TEXTS[:count]
+
+
+# --- arguments -------------------------------------------------------------------------------
+
+
+def test_defaults():
+    args = benchmark.parse_args([], corpus=lambda n: ["a"] * n)
+    assert str(args.out_dir) == "benchmarks/results/attribution"
+    assert args.only is None and len(args.texts) == 200
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sentences", "0"], "must be at least 1, got 0"),
+        (["--sentences", "two"], "expected a whole number, got 'two'"),
+        (["--sentences", "4"], "--sentences 4: only 3 sentences are available"),
+        (["--only", "both"], "invalid choice: 'both'"),
+        (["--only", "ground-truth", "--sentences", "2"], "which --only ground-truth skips"),
+        (["a", "b"], "unrecognized arguments: a b"),
+    ],
+)
+def test_bad_arguments_stop_before_any_work(tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stop:
+        benchmark.main([str(out), *argv], corpus=corpus, log=pytest.fail)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_out_dir_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(SystemExit):
+        benchmark.parse_args([str(tmp_path / "f")], corpus)
+    assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as stop:
+        benchmark.main(["--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "python -m graphattn.flow.benchmark" in text
+    assert "--sentences N" in text and "{ground-truth,minilm}" in text
+
+
+def test_help_of_the_command_line():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "graphattn.flow.benchmark", "--help"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "OUT_DIR" in done.stdout and "--only" in done.stdout
+
+
+# --- end to end, on a tiny budget --------------------------------------------------------------
+
+
+def test_one_command_writes_every_table_and_the_summary(tmp_path):
+    from graphattn.pretrained import tiny_bert
+
+    cfg = dataclasses.replace(
+        attribution.CONFIG,
+        patterns=attribution.CONFIG.patterns[:1],
+        seeds=(0,),
+        train=TrainConfig(
+            steps=3, batch_size=4, warmup=1, eval_every=3, eval_batches=1, log_every=1
+        ),
+    )
+    lines = []
+    done = benchmark.main([str(tmp_path), "--sentences", "2"], log=lines.append, config=cfg,
+                          n_seqs=4, lengths=(16,), minilm=tiny_bert(), corpus=corpus)
+    names = {p.name for p in tmp_path.iterdir() if not p.name.endswith(".safetensors")}
+    assert names == {f"{stem}.{ext}" for stem in ("attribution", "minilm_spearman",
+                                                  "minilm_aopc", "summary")
+                     for ext in ("md", "json")}  # no temporary file left behind
+    assert json.loads((tmp_path / "minilm_spearman.json").read_text())["sentences"] == 2
+    assert "| 2 |" in (tmp_path / "minilm_spearman.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert lines[-1] == summary
+    # three training steps learn nothing: that model is left out, named with its accuracy
+    val_acc = done["ground_truth"]["ground_truth"]["full causal (seed 0)"]["val_acc"]
+    assert f"full causal (seed 0) ({val_acc:.2f})" in summary
+    for criterion in ("spearman", "aopc_comprehensiveness", "aopc_sufficiency"):
+        winners = done["summary"]["minilm"][criterion]["single_pass"]["methods"]
+        assert winners and set(winners) <= set(attribution_minilm.METHODS)
+        assert f"{', '.join(winners)}" in summary
+    # one part again: the summary still reads the other part's tables from the folder
+    again = benchmark.main([str(tmp_path), "--only", "minilm", "--sentences", "1"],
+                           log=lines.append, minilm=tiny_bert(), corpus=corpus)
+    assert "ground_truth" not in again and set(again["summary"]) == {"ground_truth", "minilm"}
+    assert again["summary"]["minilm"]["sentences"] == 1
