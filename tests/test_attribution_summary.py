@@ -9,6 +9,7 @@ from graphattn.experiments.attribution_summary import (
     ground_truth_summary,
     minilm_summary,
     summary_markdown,
+    translation_summary,
     write_summary,
 )
 
@@ -114,3 +115,24 @@ def test_write_summary_reads_the_tables_in_the_folder(tmp_path):
     assert set(s) == {"ground_truth"}
     assert s["ground_truth"]["overall"]["top1"]["all"]["methods"] == ["alti"]
     assert json.loads((tmp_path / "summary.json").read_text()) == s
+
+
+def test_translation_summary_counts_every_model_and_splits_single_pass(tmp_path):
+    results = {"full": _model(None, attention=(1.0, 1.0), ablation=(1.0, 1.0), alti=(0.8, 1.2)),
+               "window": _model(None, attention=(0.6, 2.0), ablation=(0.8, 1.2),
+                                alti=(0.6, 1.8))}
+    s = translation_summary(results)
+    assert s["models"] == ["full", "window"]
+    assert s["mean"]["attention"] == pytest.approx({"top1": 0.8, "mean_rank": 1.5})
+    assert s["overall"]["top1"]["all"] == {"methods": ["ablation"], "value": pytest.approx(0.9)}
+    assert s["overall"]["top1"]["single_pass"]["methods"] == ["attention"]
+    assert s["overall"]["mean_rank"]["single_pass"]["methods"] == ["attention", "alti"]  # 1.5
+    assert s["per_model"]["full"]["top1"]["all"]["methods"] == ["attention", "ablation"]  # tie
+    assert s["per_model"]["window"]["top1"]["single_pass"]["methods"] == ["attention", "alti"]
+    (tmp_path / "translation.json").write_text(json.dumps({"translation": results}))
+    written = write_summary(tmp_path)
+    assert set(written) == {"translation"}
+    text = (tmp_path / "summary.md").read_text()
+    assert "## Ground truth through cross-attention" in text
+    assert "| **mean of the 2 models** | ablation: 0.900 | attention: 0.800 |" in text
+    assert "| alti | 0.700 | 1.500 |" in text

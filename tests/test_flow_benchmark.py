@@ -38,6 +38,7 @@ def test_defaults():
         (["--sentences", "4"], "--sentences 4: only 3 sentences are available"),
         (["--only", "both"], "invalid choice: 'both'"),
         (["--only", "ground-truth", "--sentences", "2"], "which --only ground-truth skips"),
+        (["--only", "translation", "--sentences", "2"], "which --only translation skips"),
         (["a", "b"], "unrecognized arguments: a b"),
     ],
 )
@@ -63,7 +64,7 @@ def test_help(capsys):
     assert stop.value.code == 0
     text = capsys.readouterr().out
     assert "python -m graphattn.flow.benchmark" in text
-    assert "--sentences N" in text and "{ground-truth,minilm}" in text
+    assert "--sentences N" in text and "{ground-truth,translation,minilm}" in text
 
 
 def test_help_of_the_command_line():
@@ -90,9 +91,10 @@ def test_one_command_writes_every_table_and_the_summary(tmp_path):
     )
     lines = []
     done = benchmark.main([str(tmp_path), "--sentences", "2"], log=lines.append, config=cfg,
-                          n_seqs=4, lengths=(16,), minilm=tiny_bert(), corpus=corpus)
+                          n_seqs=4, lengths=(16,), minilm=tiny_bert(), corpus=corpus,
+                          n_translation=2)
     names = {p.name for p in tmp_path.iterdir() if not p.name.endswith(".safetensors")}
-    assert names == {f"{stem}.{ext}" for stem in ("attribution", "minilm_spearman",
+    assert names == {f"{stem}.{ext}" for stem in ("attribution", "translation", "minilm_spearman",
                                                   "minilm_aopc", "summary")
                      for ext in ("md", "json")}  # no temporary file left behind
     assert json.loads((tmp_path / "minilm_spearman.json").read_text())["sentences"] == 2
@@ -106,8 +108,13 @@ def test_one_command_writes_every_table_and_the_summary(tmp_path):
         winners = done["summary"]["minilm"][criterion]["single_pass"]["methods"]
         assert winners and set(winners) <= set(attribution_minilm.METHODS)
         assert f"{', '.join(winners)}" in summary
+    translation = json.loads((tmp_path / "translation.json").read_text())["translation"]
+    assert set(translation) == {"reorder-full", "reorder-window2"}  # the shipped models
+    assert all(r["sentences"] == 2 for r in translation.values())
+    assert "## Ground truth through cross-attention" in summary
     # one part again: the summary still reads the other part's tables from the folder
     again = benchmark.main([str(tmp_path), "--only", "minilm", "--sentences", "1"],
                            log=lines.append, minilm=tiny_bert(), corpus=corpus)
-    assert "ground_truth" not in again and set(again["summary"]) == {"ground_truth", "minilm"}
+    assert "ground_truth" not in again
+    assert set(again["summary"]) == {"ground_truth", "translation", "minilm"}
     assert again["summary"]["minilm"]["sentences"] == 1

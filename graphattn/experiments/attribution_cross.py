@@ -16,14 +16,20 @@ Nothing is tuned per method: every layered method is composed by the one rule.
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
 import torch
 
+from graphattn.experiments.report import write_text
 from graphattn.experiments.seq2seq import VAL_SEED
 from graphattn.experiments.tasks_seq2seq import EOS, PAD
 from graphattn.flow import contributions, cross_rollout, split_cross_layers
 from graphattn.nn import GraphSeq2Seq
 
-__all__ = ["CROSS_METHODS", "rank_among", "score_translation", "translation_markdown"]
+__all__ = ["CROSS_METHODS", "rank_among", "run", "score_translation", "translation_markdown"]
 
 _CONTRIBUTION = ("alti", "globenc", "value_zeroing", "grad_attention")
 #: Methods scored, in table order.
@@ -123,3 +129,26 @@ def translation_markdown(results: dict[str, dict]) -> str:
     lines += ["", "Cells: top-1 rate / mean rank of the translated source word (1 = best); "
               "words scored: target words the model predicts correctly, of all target words."]
     return "\n".join(lines) + "\n"
+
+
+def run(
+    out: str | os.PathLike,
+    models: dict[str, GraphSeq2Seq],
+    task,
+    n_sentences: int = 200,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Score every trained model on ``task``; write ``translation.json`` and ``.md``; return them.
+
+    ``models``: label -> trained model (the benchmark passes the shipped
+    translation models). Each file is written whole or not at all.
+    """
+    results = {label: score_translation(model, task, n_sentences) for label, model in
+               models.items()}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = translation_markdown(results)
+    write_text(out / "translation.json", json.dumps({"translation": results}, indent=2) + "\n")
+    write_text(out / "translation.md", table)
+    log(table)
+    return results

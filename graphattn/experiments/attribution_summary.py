@@ -41,6 +41,7 @@ __all__ = [
     "guess_share",
     "minilm_summary",
     "summary_markdown",
+    "translation_summary",
     "write_summary",
 ]
 
@@ -101,6 +102,13 @@ def _per_metric(table: dict[str, dict[str, float]], metrics: dict[str, bool]) ->
             for metric, higher in metrics.items()}
 
 
+def _mean(results: dict) -> dict[str, dict[str, float]]:
+    """Method -> top-1 rate and mean rank averaged over the models of ``results``."""
+    methods = list(next(iter(results.values()))["methods"]) if results else []
+    return {m: {metric: sum(r["methods"][m][metric] for r in results.values()) / len(results)
+                for metric in _GROUND_TRUTH} for m in methods}
+
+
 def guess_share(accuracy: float, chance: float) -> float:
     """Share of correct answers that are guesses, for a model that retrieves or else guesses.
 
@@ -137,15 +145,29 @@ def ground_truth_summary(
     """
     learned = {k: r for k, r in results.items()
                if r.get("val_acc") is not None and r["val_acc"] >= threshold}
-    methods = list(next(iter(learned.values()))["methods"]) if learned else []
-    mean = {m: {metric: sum(r["methods"][m][metric] for r in learned.values()) / len(learned)
-                for metric in _GROUND_TRUTH} for m in methods}
+    mean = _mean(learned)
     return {
         "threshold": threshold,
         "chance": chance,
         "learned": list(learned),
         "left_out": {k: r.get("val_acc") for k, r in results.items() if k not in learned},
         "per_model": {k: _per_metric(r["methods"], _GROUND_TRUTH) for k, r in learned.items()},
+        "mean": mean,
+        "overall": _per_metric(mean, _GROUND_TRUTH) if mean else None,
+    }
+
+
+def translation_summary(results: dict) -> dict:
+    """Best methods per translation model and over their mean.
+
+    ``results``: ``translation.json``'s ``"translation"`` (label ->
+    ``"methods"``: method -> ``{"top1", "mean_rank"}``). Every model counts:
+    only the words it predicts correctly are scored there.
+    """
+    mean = _mean(results)
+    return {
+        "models": list(results),
+        "per_model": {k: _per_metric(r["methods"], _GROUND_TRUTH) for k, r in results.items()},
         "mean": mean,
         "overall": _per_metric(mean, _GROUND_TRUTH) if mean else None,
     }
@@ -208,6 +230,21 @@ def _ground_truth_lines(gt: dict) -> list[str]:
     return [*lines, ""]
 
 
+def _translation_lines(tr: dict) -> list[str]:
+    lines = ["## Ground truth through cross-attention: the translated source word "
+             "(`translation.json`)", ""]
+    if tr["overall"] is None:
+        return [*lines, "No translation model was scored.", ""]
+    lines += ["| model | best top-1 rate | best single-pass top-1 rate | best mean rank "
+              "| best single-pass mean rank |", "| --- | --- | --- | --- | --- |"]
+    lines += [_row(k, w) for k, w in tr["per_model"].items()]
+    lines.append(_row(f"**mean of the {len(tr['models'])} models**", tr["overall"]))
+    lines += ["", "Mean over the models, every method:", "",
+              "| method | top-1 rate | mean rank |", "| --- | --- | --- |"]
+    lines += [f"| {m} | {r['top1']:.3f} | {r['mean_rank']:.3f} |" for m, r in tr["mean"].items()]
+    return [*lines, ""]
+
+
 def _minilm_lines(mini: dict) -> list[str]:
     lines = [f"## all-MiniLM-L6-v2, {mini['sentences']} sentences "
              "(`minilm_spearman.json`, `minilm_aopc.json`)", "",
@@ -233,6 +270,8 @@ def summary_markdown(summary: dict) -> str:
              ""]
     if "ground_truth" in summary:
         lines += _ground_truth_lines(summary["ground_truth"])
+    if "translation" in summary:
+        lines += _translation_lines(summary["translation"])
     if "minilm" in summary:
         lines += _minilm_lines(summary["minilm"])
     if not summary:
@@ -244,7 +283,8 @@ def write_summary(out: str | os.PathLike) -> dict:
     """Summarize the benchmark's tables in ``out``; write ``summary.md`` and ``summary.json``.
 
     Each part is summarized if its JSON tables are in ``out``
-    (``attribution.json``; ``minilm_spearman.json`` and ``minilm_aopc.json``).
+    (``attribution.json``; ``translation.json``; ``minilm_spearman.json`` and
+    ``minilm_aopc.json``).
     Returns the dict written to ``summary.json``.
     """
     out = Path(out)
@@ -253,6 +293,9 @@ def write_summary(out: str | os.PathLike) -> dict:
         saved = json.loads((out / "attribution.json").read_text())
         summary["ground_truth"] = ground_truth_summary(
             saved["ground_truth"], chance=saved.get("chance"))
+    if (out / "translation.json").exists():
+        saved = json.loads((out / "translation.json").read_text())
+        summary["translation"] = translation_summary(saved["translation"])
     if (out / "minilm_spearman.json").exists() and (out / "minilm_aopc.json").exists():
         spear = json.loads((out / "minilm_spearman.json").read_text())
         count = spear.pop("sentences")

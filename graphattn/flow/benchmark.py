@@ -2,11 +2,15 @@
 
 ::
 
-    python -m graphattn.flow.benchmark [OUT_DIR] [--sentences N] [--only ground-truth|minilm]
+    python -m graphattn.flow.benchmark [OUT_DIR] [--sentences N]
+                                       [--only ground-truth|translation|minilm]
 
 It runs the ground-truth part (:func:`graphattn.experiments.attribution.run`:
 train or resume six small ``GraphLM`` models on associative recall, score every
-method, time them), then the MiniLM part
+method, time them), the translation part
+(:func:`graphattn.experiments.attribution_cross.run`: the source word each
+target word translates, through the cross-attention of the two shipped
+translation models, :mod:`graphattn.demo.translation`), then the MiniLM part
 (:func:`graphattn.experiments.attribution_minilm.run`: Spearman with blank-out
 and AOPC deletion curves over ``N`` sentences, default 200), writes every
 table as Markdown and JSON into ``OUT_DIR`` (default
@@ -17,7 +21,8 @@ method finds the ground truth best, computed from the tables in ``OUT_DIR``.
 tables if an earlier run left them there.
 
 This module is app code under flow's name: the command is named after flow,
-but it trains models and loads MiniLM, which flow may not import. It sits in
+but it trains models and loads MiniLM and the shipped translation models,
+which flow may not import. It sits in
 the app layer of ``docs/architecture.md`` and nothing in ``graphattn.flow``
 imports it (``graphattn/flow/__init__.py`` does not).
 """
@@ -30,13 +35,13 @@ from pathlib import Path
 
 import torch
 
-from graphattn.experiments import attribution, attribution_minilm
+from graphattn.experiments import attribution, attribution_cross, attribution_minilm
 from graphattn.experiments.attribution_summary import write_summary
 from graphattn.experiments.config import ExperimentConfig
 
 __all__ = ["main", "parse_args"]
 
-PARTS = ("ground-truth", "minilm")
+PARTS = ("ground-truth", "translation", "minilm")
 _DEFAULT_SENTENCES = 200
 
 
@@ -53,9 +58,9 @@ def _positive(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m graphattn.flow.benchmark",
-        description="Attribution benchmark: ground truth on trained GraphLMs, agreement and "
-        "deletion curves on all-MiniLM-L6-v2, and a summary of which method finds the "
-        "ground truth best.",
+        description="Attribution benchmark: ground truth on trained GraphLMs and through the "
+        "cross-attention of the shipped translation models, agreement and deletion curves on "
+        "all-MiniLM-L6-v2, and a summary of which method finds the ground truth best.",
     )
     parser.add_argument("out_dir", nargs="?", default=attribution.DEFAULT_OUT, metavar="OUT_DIR",
                         help="tables, summary and checkpoints (default: %(default)s)")
@@ -73,8 +78,8 @@ def parse_args(
 
     ``argv`` defaults to the command line. Checks that ``OUT_DIR`` is not a
     file and that ``corpus`` has ``--sentences`` sentences. Adds ``texts``:
-    those sentences (empty with ``--only ground-truth``, which takes no
-    ``--sentences``).
+    those sentences (empty when ``--only`` skips the MiniLM part, which alone
+    takes ``--sentences``).
 
     Examples
     --------
@@ -87,13 +92,26 @@ def parse_args(
     args.out_dir = Path(args.out_dir)
     if args.out_dir.exists() and not args.out_dir.is_dir():
         parser.error(f"OUT_DIR {args.out_dir} exists and is not a folder")
-    if args.only == "ground-truth" and args.sentences is not None:
-        parser.error("--sentences sets the MiniLM part, which --only ground-truth skips")
+    minilm = args.only in (None, "minilm")
+    if not minilm and args.sentences is not None:
+        parser.error(f"--sentences sets the MiniLM part, which --only {args.only} skips")
     count = _DEFAULT_SENTENCES if args.sentences is None else args.sentences
-    args.texts = [] if args.only == "ground-truth" else corpus(count)
-    if len(args.texts) < count and args.only != "ground-truth":
+    args.texts = corpus(count) if minilm else []
+    if minilm and len(args.texts) < count:
         parser.error(f"--sentences {count}: only {len(args.texts)} sentences are available")
     return args
+
+
+def _translation(out: Path, n_sentences: int, log: Callable[[str], None]) -> dict:
+    """The translation part on the shipped translation models."""
+    from graphattn.demo.translation import (
+        TRANSLATION_MODELS,
+        demo_experiment,
+        load_translation_model,
+    )
+
+    models = {name: load_translation_model(name)[0] for name in TRANSLATION_MODELS}
+    return attribution_cross.run(out, models, demo_experiment().task, n_sentences, log)
 
 
 def main(
@@ -105,26 +123,31 @@ def main(
     lengths: tuple[int, ...] = (128, 1024),
     minilm=None,
     corpus: Callable[[int], list[str]] = attribution_minilm.sentences,
+    n_translation: int = 200,
 ) -> dict:
     """Run the benchmark's parts, write their tables and the summary; return them.
 
     ``config``, ``n_seqs`` (validation sequences scored), ``lengths`` (of the
     cost table), ``minilm`` (the model of the MiniLM part; default the real
-    all-MiniLM-L6-v2) and ``corpus`` (``count -> sentences``) are the
+    all-MiniLM-L6-v2), ``corpus`` (``count -> sentences``) and
+    ``n_translation`` (validation sentences of the translation part) are the
     benchmark's own unless a test passes small ones.
 
     Returns
     -------
     dict
-        ``"ground_truth"`` and ``"minilm"`` (the parts run) and ``"summary"``.
+        ``"ground_truth"``, ``"translation"`` and ``"minilm"`` (the parts
+        run) and ``"summary"``.
     """
     args = parse_args(argv, corpus)
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     done = {}
-    if args.only != "minilm":
+    if args.only in (None, "ground-truth"):
         done["ground_truth"] = attribution.run(args.out_dir, config, n_seqs, lengths, log)
-    if args.only != "ground-truth":
+    if args.only in (None, "translation"):
+        done["translation"] = _translation(args.out_dir, n_translation, log)
+    if args.only in (None, "minilm"):
         done["minilm"] = attribution_minilm.run(args.out_dir, args.texts, minilm, log)
     done["summary"] = write_summary(args.out_dir)
     log((args.out_dir / "summary.md").read_text())
