@@ -33,7 +33,7 @@ def _target(name: str, value: float, limit: str, met) -> dict:
 
 
 def check_targets(results: list[dict], n_target: int = TARGET_N) -> list[dict]:
-    """The issue's targets, each with the measured value and whether it is met."""
+    """The speed targets, each with the measured value and whether it is met."""
     by = by_case(results)
     return [*_speed_targets(by, n_target), *_backward_targets(by), *_large_targets(by)]
 
