@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +11,8 @@ import torch
 from graphattn.experiments import attribution
 from graphattn.experiments.config import TrainConfig
 from graphattn.nn import GraphLM
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_score_model_ranks_every_method():
@@ -107,3 +110,29 @@ def test_leave_one_out_deletes_each_word_once():
     expected = [1 - math.sqrt(12 / 13), 1 - math.sqrt(4 / 13), 1 - math.sqrt(12 / 13),
                 1 - math.sqrt(12 / 13)]
     assert got.tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_deletion_curves_can_replace_instead_of_delete():
+    from graphattn.experiments.attribution_minilm import deletion_curves
+
+    # id 6 is the replacement, weight 2: a replaced token adds 2 to its own coordinate
+    embed = _weighted_bag([1.0, 1.0, 3.0, 1.0, 1.0, 0.0, 2.0])
+    ids = torch.tensor([[0, 1, 2, 3, 4, 5]])
+    importance = torch.tensor([0.2, 0.9, 0.1, 0.5])  # ranks words 2, 4, 1, 3
+    comp, suff = deletion_curves(embed, ids, importance, (0.25,), replace_id=6)
+    # comprehensiveness: word 2 (weight 3) replaced -> (1, 1, 0, 1, 1, 0, 2): dot 4, norm^2 8
+    assert comp.tolist() == pytest.approx([1 - 4 / math.sqrt(13 * 8)], abs=1e-6)
+    # sufficiency: words 1, 3, 4 replaced -> (1, 0, 3, 0, 0, 0, 6): dot 10, norm^2 46
+    assert suff.tolist() == pytest.approx([1 - 10 / math.sqrt(13 * 46)], abs=1e-6)
+
+
+def test_mask_replacement_example_reproduces_its_documented_shift(capsys):
+    """examples/minilm_mask_replacement.py on one sentence: the numbers docs/flow.md quotes."""
+    import runpy
+
+    example = runpy.run_path(str(ROOT / "examples" / "minilm_mask_replacement.py"))
+    table = example["main"](1)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == ("one [MASK] on the first sentence: word tokens 0.21 to 0.40, "
+                     "[CLS] 0.01, [SEP] 0.26")
+    assert set(table["methods"]) >= {"alti", "random", "blank_out"}

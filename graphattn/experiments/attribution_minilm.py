@@ -60,6 +60,7 @@ __all__ = [
     "evaluate",
     "leave_one_out_importance",
     "main",
+    "mask_token_id",
     "removal_count",
     "run",
     "sentences",
@@ -101,7 +102,8 @@ def sentences(count: int = 200) -> list[str]:
     return out
 
 
-def _mask_id(model) -> int:
+def mask_token_id(model) -> int:
+    """The id of ``[MASK]`` in the model's tokenizer."""
     tok = model.tokenizer
     return next(i for i in range(tok.vocab_size) if tok.id_to_token(i) == "[MASK]")
 
@@ -146,22 +148,40 @@ def removal_count(fraction: float, n_words: int) -> int:
     return max(1, math.ceil(fraction * n_words - 1e-9))  # 1e-9: 0.3 * 10 is 3.0000000000000004
 
 
-def _kept(ids: torch.Tensor, keeps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """One row per kept-position list, padded on the right: ``ids (B, L)``, ``mask (B, L)``."""
-    width = max(len(k) for k in keeps)
-    out = torch.zeros(len(keeps), width, dtype=ids.dtype)
-    mask = torch.zeros(len(keeps), width, dtype=torch.bool)
+def _variants(
+    ids: torch.Tensor, removed: list[torch.Tensor], replace_id: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The intact sentence, then one row per removed-position list: ``ids (B, L)``, ``mask``.
+
+    ``replace_id`` None: the removed tokens are deleted and the rows padded on
+    the right; else each removed token is replaced by ``replace_id`` in place.
+    """
+    n = ids.shape[1]
+    if replace_id is not None:
+        rows = ids.repeat(1 + len(removed), 1)  # (B, n)
+        for r, gone in enumerate(removed, start=1):
+            rows[r, gone] = replace_id
+        return rows, torch.ones_like(rows, dtype=torch.bool)
+    keeps = [torch.arange(n)]
+    for gone in removed:
+        kept = torch.ones(n, dtype=torch.bool)
+        kept[gone] = False
+        keeps.append(kept.nonzero()[:, 0])
+    out = torch.zeros(len(keeps), n, dtype=ids.dtype)
+    mask = torch.zeros(len(keeps), n, dtype=torch.bool)
     for r, k in enumerate(keeps):
         out[r, : len(k)] = ids[0, k]
         mask[r, : len(k)] = True
     return out, mask
 
 
-def _drop(embed: Embed, ids: torch.Tensor, keeps: list[torch.Tensor]) -> torch.Tensor:
-    """``1 - cos`` between the embedding of each kept-position list and the intact sentence."""
-    batch, mask = _kept(ids, [torch.arange(ids.shape[1]), *keeps])
+def _drop(
+    embed: Embed, ids: torch.Tensor, removed: list[torch.Tensor], replace_id: int | None = None
+) -> torch.Tensor:
+    """``1 - cos`` to the intact sentence with each list of positions removed: ``(R,)``."""
+    batch, mask = _variants(ids, removed, replace_id)
     with torch.no_grad():
-        e = F.normalize(embed(batch, mask).float(), dim=-1)  # (1 + len(keeps), C)
+        e = F.normalize(embed(batch, mask).float(), dim=-1)  # (1 + len(removed), C)
     return 1.0 - e[1:] @ e[0]
 
 
@@ -176,9 +196,7 @@ def leave_one_out_importance(embed: Embed, ids: torch.Tensor) -> torch.Tensor:
     >>> leave_one_out_importance(bag, torch.tensor([[0, 1, 2, 3]]))  # 1 - sqrt(3/4)
     tensor([0.1340, 0.1340])
     """
-    n = ids.shape[1]
-    everything = torch.arange(n)
-    return _drop(embed, ids, [everything[everything != j] for j in range(1, n - 1)])
+    return _drop(embed, ids, [torch.tensor([j]) for j in range(1, ids.shape[1] - 1)])
 
 
 def deletion_curves(
@@ -186,6 +204,7 @@ def deletion_curves(
     ids: torch.Tensor,
     importance: torch.Tensor,
     fractions: Sequence[float] = FRACTIONS,
+    replace_id: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Comprehensiveness and sufficiency of ``importance`` at each removal fraction.
 
@@ -199,6 +218,9 @@ def deletion_curves(
         ``(n - 2,)``, of the word tokens ``1 .. n - 2``; ties keep position order.
     fractions : sequence of float
         Removal fractions.
+    replace_id : int, optional
+        Replace removed tokens by this id (e.g. ``[MASK]``) instead of
+        deleting them (the default, ERASER's definition).
 
     Returns
     -------
@@ -220,29 +242,35 @@ def deletion_curves(
     """
     n = ids.shape[1]
     order = torch.argsort(importance, descending=True, stable=True) + 1  # word positions
+    words = torch.arange(1, n - 1)  # [CLS] and [SEP] are never removed
     comp, suff = [], []
     for fraction in fractions:
-        k = removal_count(fraction, n - 2)
-        kept = torch.ones(n, dtype=torch.bool)
-        kept[order[:k]] = False
-        comp.append(kept.nonzero()[:, 0])
-        suff.append((~kept | (torch.arange(n) == 0) | (torch.arange(n) == n - 1)).nonzero()[:, 0])
-    drop = _drop(embed, ids, comp + suff)  # (2F,)
+        top = order[: removal_count(fraction, n - 2)]
+        comp.append(top)
+        suff.append(words[~torch.isin(words, top)])
+    drop = _drop(embed, ids, comp + suff, replace_id)  # (2F,)
     return drop[: len(fractions)], drop[len(fractions) :]
 
 
 def evaluate(
-    model, texts: Sequence[str], fractions: Sequence[float] = FRACTIONS, seed: int = 0
+    model,
+    texts: Sequence[str],
+    fractions: Sequence[float] = FRACTIONS,
+    seed: int = 0,
+    *,
+    mask_removed: bool = False,
 ) -> dict:
     """Both tables over ``texts``, each sentence's attributions computed once.
 
     ``"spearman"``: each method's mean Spearman correlation with blank-out
     importance (sentences where it is undefined are skipped). ``"aopc"``: per
     method of :data:`AOPC_METHODS`, the deletion curves averaged over
-    sentences and their AOPC (mean over ``fractions``). ``"random"`` ranks by
-    ``torch.rand`` from a generator seeded with ``seed``.
+    sentences and their AOPC (mean over ``fractions``); with
+    ``mask_removed`` the removed tokens are replaced by ``[MASK]`` instead of
+    deleted (the benchmark deletes: see ``docs/flow.md``). ``"random"`` ranks
+    by ``torch.rand`` from a generator seeded with ``seed``.
     """
-    mask_id = _mask_id(model)
+    mask_id = mask_token_id(model)
     gen = torch.Generator().manual_seed(seed)
     rho: dict[str, list[float]] = {m: [] for m in METHODS}
     curves: dict[str, list[torch.Tensor]] = {m: [] for m in AOPC_METHODS}  # (2, F) each
@@ -262,7 +290,8 @@ def evaluate(
         scores["leave_one_out"] = leave_one_out_importance(embed, ids)
         scores["random"] = torch.rand(blank.shape[0], generator=gen)
         for m in AOPC_METHODS:
-            curves[m].append(torch.stack(deletion_curves(embed, ids, scores[m], fractions)))
+            curves[m].append(torch.stack(deletion_curves(
+                embed, ids, scores[m], fractions, mask_id if mask_removed else None)))
     aopc = {}
     for m in AOPC_METHODS:
         comp, suff = torch.stack(curves[m]).mean(0).tolist()  # (2, F) averaged over sentences
