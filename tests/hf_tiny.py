@@ -151,3 +151,40 @@ def inputs(family: str, n: int = 7, pad: int = 2, side: str = "right", seed: int
 def main_output(out) -> torch.Tensor:
     """Logits, or the last hidden state of a bare encoder."""
     return out.logits if hasattr(out, "logits") else out.last_hidden_state
+
+
+def padded(family: str, side: str, n: int = 7, pad: int = 3) -> dict:
+    """:func:`inputs`; with left padding, ``position_ids`` counting real tokens, as ``generate``.
+
+    Left padding otherwise moves the real tokens to later positions, which a
+    model with absolute positions (GPT-2) sees. Right padding keeps the
+    model's own positions (RoBERTa's start after its padding index).
+    """
+    batch = inputs(family, n=n, pad=pad, side=side)
+    if side == "left":
+        batch["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp_min(0)
+    return batch
+
+
+def _dense(g, c: torch.Tensor, n: int) -> torch.Tensor:
+    out = torch.zeros(c.shape[0], n, n, dtype=c.dtype)  # (B, target, source)
+    out[:, g.dst, g.src] = c
+    return out
+
+
+def assert_each_as_alone(model, batch: dict, method: str, **tol) -> None:
+    """Contributions of a padded batch = each example's alone, zero off its real tokens."""
+    from graphattn.flow import contributions
+
+    ids, real = batch["input_ids"], batch["attention_mask"].bool()  # (B, N)
+    n = ids.shape[1]
+    got = contributions(model, batch, method)
+    for b in range(ids.shape[0]):
+        keep = real[b].nonzero().squeeze(1)  # (N_b,) the example's tokens
+        alone = contributions(model, ids[b : b + 1, keep], method)
+        assert len(alone) == len(got)
+        for (g, c), (g1, c1) in zip(got, alone, strict=True):
+            assert torch.all(c[b, ~real[b, g.src]] == 0)  # edges from padding: share 0
+            expected = torch.zeros(n, n, dtype=c.dtype)
+            expected[keep[:, None], keep] = _dense(g1, c1, len(keep))[0]
+            torch.testing.assert_close(_dense(g, c, n)[b], expected, **tol)

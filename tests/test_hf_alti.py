@@ -16,7 +16,7 @@ pytest.importorskip("transformers")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import transformers as tf  # noqa: E402
-from hf_tiny import FAMILIES, VOCAB, tiny  # noqa: E402
+from hf_tiny import FAMILIES, VOCAB, assert_each_as_alone, padded, tiny  # noqa: E402
 
 from graphattn import TokenGraph, patterns  # noqa: E402
 from graphattn.flow import contributions  # noqa: E402
@@ -274,6 +274,16 @@ def test_unsupported_families_are_refused_naming_the_supported_ones():
     for method in ("alti", "globenc"):
         with pytest.raises(ValueError, match="bert.*gpt2.*llama.*'gemma2'"):
             contributions(model, ids, method)
+
+
+@pytest.mark.parametrize(
+    "family, side", [("bert", "right"), ("roberta", "right"), ("gpt2", "left"), ("llama", "left")]
+)
+def test_a_padded_batch_gives_each_example_its_alti_and_globenc_alone(family, side):
+    model, _ = pair(family)
+    batch = padded(family, side)
+    for method in ("alti", "globenc"):
+        assert_each_as_alone(model, batch, method, atol=1e-9, rtol=1e-7)
 
 
 @pytest.mark.parametrize("family", ["bert", "llama"])

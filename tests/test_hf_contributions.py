@@ -6,7 +6,8 @@ pytest.importorskip("transformers")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from hf_tiny import tiny  # noqa: E402
+import transformers as tf  # noqa: E402
+from hf_tiny import assert_each_as_alone, padded, tiny  # noqa: E402
 
 from graphattn.flow import contributions  # noqa: E402
 
@@ -68,3 +69,67 @@ def test_attention_is_the_head_mean_of_the_eager_weights():
     eager_w = tiny("gpt2", "eager")(input_ids=ids, output_attentions=True).attentions
     for (g, c), a in zip(contributions(model, ids, "attention"), eager_w, strict=True):
         torch.testing.assert_close(c, on_edges(g, a.mean(1)))
+
+
+# ---------------------------------------------------------------- padded batches
+
+PADDED = [("bert", "right"), ("llama", "right"), ("llama", "left"), ("gpt2", "left")]
+
+
+@pytest.mark.parametrize("family, side", PADDED)
+@pytest.mark.parametrize("method", ["value_zeroing", "grad_attention", "attention"])
+def test_a_padded_batch_gives_each_example_its_contributions_alone(family, side, method):
+    model = tiny(family).double()
+    assert_each_as_alone(model, padded(family, side), method, atol=1e-9, rtol=1e-7)
+
+
+def test_a_batch_encoding_passes_token_type_ids_and_equals_the_dict():
+    model = tiny("bert").double()
+    batch = padded("bert", "right")
+    encoding = tf.BatchEncoding({**batch, "token_type_ids": torch.zeros_like(batch["input_ids"])})
+    for method in ("value_zeroing", "grad_attention", "attention"):
+        plain = contributions(model, batch, method)
+        for (g, c), (g1, c1) in zip(plain, contributions(model, encoding, method), strict=True):
+            assert g == g1 and torch.equal(c, c1)
+    encoding["token_type_ids"][:, 2:] = 1  # a second segment: the model sees it
+    _, c = contributions(model, encoding, "attention")[0]
+    assert (c - plain[0][1]).abs().max() > 1e-4
+
+
+def test_a_tensor_a_mapping_without_mask_and_a_bool_mask_agree():
+    model = tiny("gpt2")
+    ids = torch.randint(3, 100, (2, 5))
+    for method in ("value_zeroing", "attention"):
+        a = contributions(model, ids, method)
+        b = contributions(model, {"input_ids": ids, "attention_mask": None}, method)
+        assert all(torch.equal(c, c1) for (_, c), (_, c1) in zip(a, b, strict=True))
+    batch = padded("gpt2", "right")
+    as_bool = {**batch, "attention_mask": batch["attention_mask"].bool()}
+    ints, bools = (contributions(model, x, "alti") for x in (batch, as_bool))
+    assert all(torch.equal(c, c1) for (_, c), (_, c1) in zip(ints, bools, strict=True))
+
+
+def _bad_inputs():
+    ids, mask = torch.randint(3, 100, (2, 4)), torch.ones(2, 4, dtype=torch.long)
+    empty = mask.clone()
+    empty[1] = 0
+    return [
+        ({"attention_mask": mask}, ValueError, "needs 'input_ids'"),
+        ({"input_ids": None, "attention_mask": mask}, ValueError, "needs 'input_ids'"),
+        ({"input_ids": ids, "labels": ids}, ValueError, "'labels'"),
+        ({"input_ids": ids.float()}, TypeError, "input_ids must be a LongTensor"),
+        ({"input_ids": ids, "attention_mask": mask.float()}, TypeError, "bool or integer"),
+        ({"input_ids": ids, "attention_mask": mask[:, :3]}, ValueError, r"shape \(2, 3\)"),
+        ({"input_ids": ids, "attention_mask": 2 * mask}, ValueError, "only 0 .* and 1"),
+        ({"input_ids": ids, "attention_mask": empty}, ValueError, r"rows \[1\] .* no real token"),
+        ({"input_ids": ids, "position_ids": ids[:1]}, ValueError, "position_ids has shape"),
+        ({"input_ids": ids, "token_type_ids": mask.double()}, TypeError, "token_type_ids"),
+    ]
+
+
+@pytest.mark.parametrize("bad, error, match", _bad_inputs())
+def test_bad_input_mappings_are_refused_naming_the_problem(bad, error, match):
+    model = tiny("gpt2")
+    for method in ("alti", "value_zeroing", "grad_attention", "attention"):
+        with pytest.raises(error, match=match):
+            contributions(model, bad, method)

@@ -161,10 +161,16 @@ def contributions(
         A ``GraphSeq2Seq`` returns its encoder layers, then per decoder layer
         its self layer and its cross layer (read them apart with
         :func:`split_cross_layers` for :func:`cross_rollout`).
-    input_ids : Tensor or pair of Tensors
+    input_ids : Tensor, pair of Tensors or mapping
         Token ids ``(B, N)``; for a ``GraphTransformer`` (which takes
         features) the features ``(B, N, C)``; for a ``GraphSeq2Seq`` the pair
-        ``(src (B, M), tgt (B, N))`` of source and decoder input ids.
+        ``(src (B, M), tgt (B, N))`` of source and decoder input ids. For a
+        Hugging Face model also a tokenizer's batch (a mapping with
+        ``"input_ids"`` and optionally ``"attention_mask"``,
+        ``"token_type_ids"``, ``"position_ids"``), padded left or right:
+        each example's contributions are those it has alone, with 0 on every
+        edge from or into padding (see
+        :func:`graphattn.hf.hf_contributions`).
     method : {"alti", "globenc", "value_zeroing", "grad_attention", "attention"}
         ``"alti"``: Ferrando et al. (2022), L1 distance of the decomposed
         output of attention + residual + first norm. ``"globenc"``: Modarressi

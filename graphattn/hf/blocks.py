@@ -206,7 +206,9 @@ def _block(parts: _Parts, graph, weights: torch.Tensor, x: torch.Tensor) -> Atte
     )
 
 
-def hf_blocks(model: Any, ids: torch.Tensor, graph: Any = None) -> Iterator[AttentionBlock]:
+def hf_blocks(
+    model: Any, ids: torch.Tensor, graph: Any = None, **extra: torch.Tensor
+) -> Iterator[AttentionBlock]:
     """One :class:`~graphattn.flow.AttentionBlock` per layer of a transformers model.
 
     The model runs once, at the call; the blocks (their values ``(B, M, H,
@@ -217,9 +219,13 @@ def hf_blocks(model: Any, ids: torch.Tensor, graph: Any = None) -> Iterator[Atte
     model : transformers model on ``attn_implementation="graphattn"``
         Of a family in :data:`FAMILIES`, in evaluation mode.
     ids : LongTensor ``(B, N)``
-        Token ids without padding.
+        Token ids.
     graph : optional
         The model's ``token_graph`` argument.
+    **extra : Tensor ``(B, N)``
+        More keyword inputs of the model, as given: ``attention_mask`` for
+        a padded batch (the weights of edges leaving padding are then 0, so
+        those edges are not live), ``position_ids``, ``token_type_ids``.
 
     Returns
     -------
@@ -246,7 +252,7 @@ def hf_blocks(model: Any, ids: torch.Tensor, graph: Any = None) -> Iterator[Atte
     inputs, outputs, handles = _capture(layers)
     try:
         with torch.no_grad(), record() as rec:
-            model(input_ids=ids, token_graph=graph)
+            model(input_ids=ids, token_graph=graph, **extra)
     finally:
         for h in handles:
             h.remove()

@@ -6,11 +6,13 @@ such a model for ``"value_zeroing"``, ``"grad_attention"`` and
 ``"attention"``, and, for the families whose layers :mod:`graphattn.hf.blocks`
 reads (BERT, RoBERTa, GPT-2, Llama, Mistral, Qwen2), ``"alti"`` and
 ``"globenc"``: their blocks go through :mod:`graphattn.flow.decompose`.
-Decoder-only and encoder-only models; ``input_ids (B, N)`` without padding.
+Decoder-only and encoder-only models; ``input_ids (B, N)`` or a tokenizer's
+batch with its ``attention_mask`` (padded on either side; padded targets get 0).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -44,16 +46,72 @@ def _check_ids(input_ids: Any) -> torch.Tensor:
     return input_ids
 
 
-def _forward(model: Any, ids: torch.Tensor, graph: Any, **kw: Any):
-    return model(input_ids=ids, token_graph=graph, **kw)
+# the keys of a mapping ``input_ids``, all handed to the model
+_INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 
 
-def _score(out: Any) -> torch.Tensor:
-    """Log-probability of the predicted token summed over positions, else half ``||h||^2``."""
+def _check_companion(key: str, value: Any, shape: torch.Size) -> None:
+    """``token_type_ids`` / ``position_ids``: an integer tensor of the ids' shape ``(B, N)``."""
+    if not isinstance(value, torch.Tensor) or value.dtype.is_floating_point or value.is_complex():
+        raise TypeError(f"{key} must be an integer tensor (B, N), got {_describe(value)}")
+    if value.shape != shape:
+        raise ValueError(f"{key} has shape {tuple(value.shape)}, input_ids {tuple(shape)}")
+
+
+def _describe(value: Any) -> str:
+    return f"{value.dtype} tensor" if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+def _valid(mask: Any, shape: torch.Size) -> torch.Tensor:
+    """The real tokens ``(B, N)`` bool of a checked 0/1 ``attention_mask``."""
+    if not isinstance(mask, torch.Tensor) or mask.dtype.is_floating_point or mask.is_complex():
+        raise TypeError(f"attention_mask must be a bool or integer tensor, got {_describe(mask)}")
+    if mask.shape != shape:
+        raise ValueError(
+            f"attention_mask has shape {tuple(mask.shape)}, input_ids {tuple(shape)}; "
+            "they must be equal (B, N)"
+        )
+    if not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError("attention_mask must hold only 0 (padding) and 1 (real token)")
+    valid = mask.bool()  # (B, N)
+    empty = (~valid.any(1)).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"attention_mask rows {empty} have no real token: nothing to explain")
+    return valid
+
+
+def _model_inputs(input_ids: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The model's keyword inputs, checked, and the real tokens ``(B, N)`` bool."""
+    if not isinstance(input_ids, Mapping):
+        inputs = {"input_ids": _check_ids(input_ids)}
+        return inputs, torch.ones(inputs["input_ids"].shape, dtype=torch.bool)
+    inputs = {k: v for k, v in input_ids.items() if v is not None}  # None: absent
+    if set(inputs) - set(_INPUT_KEYS) or "input_ids" not in inputs:
+        raise ValueError(
+            f"an input mapping needs 'input_ids' and may hold {_INPUT_KEYS[1:]}; got the keys "
+            f"{sorted(inputs)} (leave out the others, e.g. labels or pixel_values)"
+        )
+    ids = _check_ids(inputs["input_ids"])
+    for key in ("token_type_ids", "position_ids"):
+        if key in inputs:
+            _check_companion(key, inputs[key], ids.shape)
+    if "attention_mask" not in inputs:
+        return inputs, torch.ones(ids.shape, dtype=torch.bool)
+    return inputs, _valid(inputs["attention_mask"], ids.shape)
+
+
+def _forward(model: Any, inputs: dict, graph: Any, **kw: Any):
+    return model(**inputs, token_graph=graph, **kw)
+
+
+def _score(out: Any, valid: torch.Tensor) -> torch.Tensor:
+    """Log-probability of the predicted token, else half ``||h||^2``, summed over real tokens."""
     logits = getattr(out, "logits", None)
     if logits is not None:
-        return logits.log_softmax(-1).amax(-1).sum()
-    return 0.5 * out.last_hidden_state.pow(2).sum()
+        per_token = logits.log_softmax(-1).amax(-1)  # (B, N)
+    else:
+        per_token = 0.5 * out.last_hidden_state.pow(2).sum(-1)  # (B, N)
+    return per_token[valid.to(per_token.device)].sum()
 
 
 def _live(weights: torch.Tensor) -> torch.Tensor:
@@ -61,16 +119,16 @@ def _live(weights: torch.Tensor) -> torch.Tensor:
     return (weights != 0).any(-1)
 
 
-def _attention(model: Any, ids: torch.Tensor, graph: Any) -> list:
+def _attention(model: Any, inputs: dict, graph: Any) -> list:
     with torch.no_grad(), record() as rec:
-        _forward(model, ids, graph)
+        _forward(model, inputs, graph)
     return [(g, normalize_per_target(g, w.mean(-1), _live(w))) for g, w in rec.self_attention]
 
 
-def _grad_attention(model: Any, ids: torch.Tensor, graph: Any) -> list:
+def _grad_attention(model: Any, inputs: dict, graph: Any, valid: torch.Tensor) -> list:
     """Chefer et al.: ``mean_h (d score / d w * w)^+``, the output computed from the weights."""
     with torch.enable_grad(), edit_attention(explicit=True), record() as rec:
-        score = _score(_forward(model, ids, graph))
+        score = _score(_forward(model, inputs, graph), valid)
     weights = [w for _, w in rec.self_attention]
     grads = torch.autograd.grad(score, weights, allow_unused=True)
     out = []
@@ -97,13 +155,13 @@ def _zero_rule(layer: int, copies: int):
     return zero
 
 
-def _value_zeroing(model: Any, ids: torch.Tensor, graph: Any) -> list:
+def _value_zeroing(model: Any, inputs: dict, graph: Any) -> list:
     """Mohebbi et al.: one batched pass per layer, copy ``k + 1`` zeroing source ``k``'s value."""
     with torch.no_grad(), record() as rec:
-        _forward(model, ids, graph)
-    b, n = ids.shape
+        _forward(model, inputs, graph)
+    b, n = inputs["input_ids"].shape
     copies = n + 1
-    many = ids.repeat_interleave(copies, 0)  # (B * (N+1), N)
+    many = {k: v.repeat_interleave(copies, 0) for k, v in inputs.items()}  # (B * (N+1), N) each
     result = []
     for layer, (g, w) in enumerate(rec.self_attention):
         with torch.no_grad(), edit_attention(zero=_zero_rule(layer, copies)):
@@ -115,6 +173,19 @@ def _value_zeroing(model: Any, ids: torch.Tensor, graph: Any) -> list:
     return result
 
 
+def _decomposed(model: Any, inputs: dict, graph: Any, rule: Any) -> list:
+    """ALTI or GlobEnc (``rule``) of every block :func:`hf_blocks` reads."""
+    rest = {k: v for k, v in inputs.items() if k != "input_ids"}
+    with torch.no_grad():
+        return [rule(block) for block in hf_blocks(model, inputs["input_ids"], graph, **rest)]
+
+
+def _real_targets(graph: TokenGraph, c: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """``c (B, E)`` with every edge into a padded target set to 0."""
+    real = valid.to(c.device)[:, graph.dst.to(c.device)]  # (B, E)
+    return torch.where(real, c, torch.zeros_like(c))
+
+
 def hf_contributions(
     model: Any, input_ids: Any, method: str, graph: Any = None
 ) -> list[tuple[TokenGraph, torch.Tensor]]:
@@ -124,21 +195,53 @@ def hf_contributions(
     where a model applies its final norm to the last entry, that norm is
     included) with the source's value vector zeroed inside graph attention:
     one batched pass per layer over ``N + 1`` copies of the input, not ``N``
-    passes. ``"grad_attention"`` differentiates the summed log-probability of
-    the predicted tokens (a language model) or half the squared norm of the
-    last hidden state. ``"alti"`` and ``"globenc"`` apply
-    :func:`graphattn.flow.decompose.alti` and ``globenc`` to the blocks that
-    :func:`graphattn.hf.blocks.hf_blocks` reads from the model's modules (a
-    ValueError for a family it does not know). ``graph`` is the model's
-    ``token_graph`` argument.
+    passes. ``"grad_attention"`` differentiates the log-probability of the
+    predicted token (a language model) or half the squared norm of the last
+    hidden state, summed over the real tokens. ``"alti"`` and ``"globenc"``
+    apply :func:`graphattn.flow.decompose.alti` and ``globenc`` to the blocks
+    that :func:`graphattn.hf.blocks.hf_blocks` reads from the model's modules
+    (a ValueError for a family it does not know).
+
+    Parameters
+    ----------
+    model : transformers model on ``attn_implementation="graphattn"``
+        Decoder-only or encoder-only.
+    input_ids : LongTensor ``(B, N)`` or mapping
+        Token ids, or a mapping such as a tokenizer's ``BatchEncoding``
+        (``tokenizer(texts, padding=True, return_tensors="pt")``) holding
+        ``"input_ids"`` and optionally ``"attention_mask"`` (``(B, N)``, 0/1,
+        bool or integer; every row with a real token), ``"token_type_ids"``
+        and ``"position_ids"`` (integer ``(B, N)``); these are passed to the
+        model as given (a None value counts as absent), any other key is
+        refused. With left padding, a model with absolute positions (GPT-2)
+        needs ``position_ids`` that count real tokens only, as ``generate``
+        builds them, to see each text as it would alone.
+    method : {"alti", "globenc", "value_zeroing", "grad_attention", "attention"}
+    graph : optional
+        The model's ``token_graph`` argument.
+
+    Returns
+    -------
+    list of ``(TokenGraph, Tensor (B, E))``
+        One per layer. With padding, an edge leaving a padded token has no
+        weight and gets 0; every edge into a padded token is set to 0 too
+        (its row means nothing), so a real token's shares sum to 1, a padded
+        token's to 0, and each example's entries on its real tokens are those
+        of the example run alone (with the same positions).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For ids, a mask or a mapping as above that they are not, naming the
+        problem; a ValueError for a family ALTI and GlobEnc do not know.
     """
-    ids = _check_ids(input_ids)
+    inputs, valid = _model_inputs(input_ids)
     if method in ("alti", "globenc"):
-        rule = alti if method == "alti" else globenc
-        with torch.no_grad():
-            return [rule(block) for block in hf_blocks(model, ids, graph)]
-    if method == "attention":
-        return _attention(model, ids, graph)
-    if method == "grad_attention":
-        return _grad_attention(model, ids, graph)
-    return _value_zeroing(model, ids, graph)
+        layers = _decomposed(model, inputs, graph, alti if method == "alti" else globenc)
+    elif method == "attention":
+        layers = _attention(model, inputs, graph)
+    elif method == "grad_attention":
+        layers = _grad_attention(model, inputs, graph, valid)
+    else:
+        layers = _value_zeroing(model, inputs, graph)
+    return [(g, _real_targets(g, c, valid)) for g, c in layers]
