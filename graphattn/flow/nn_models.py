@@ -2,7 +2,8 @@
 
 :func:`layer_block` reads a :class:`~graphattn.nn.GraphTransformerLayer`
 (pre-LN or post-LN) on an input into an
-:class:`~graphattn.flow.blocks.AttentionBlock`; :func:`model_run` runs a
+:class:`~graphattn.flow.blocks.AttentionBlock` (through :func:`sublayer_block`,
+which also reads each attention of a decoder layer); :func:`model_run` runs a
 :class:`~graphattn.nn.GraphTransformer` or :class:`~graphattn.nn.GraphLM`
 layer by layer through its blocks. Dropout is not applied (evaluation mode).
 """
@@ -13,13 +14,20 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from graphattn.flow.blocks import AttentionBlock, ContributionRun
 from graphattn.graph import TokenGraph
-from graphattn.nn import GraphAttention, GraphLM, GraphTransformer, GraphTransformerLayer
+from graphattn.nn import (
+    GraphAttention,
+    GraphDecoderLayer,
+    GraphLM,
+    GraphTransformer,
+    GraphTransformerLayer,
+)
 from graphattn.nn.layers import ACTIVATIONS
 
-__all__ = ["check_ids", "layer_block", "model_run", "output_values"]
+__all__ = ["check_ids", "layer_block", "model_run", "output_values", "sublayer_block"]
 
 
 def output_values(attn: GraphAttention, source: torch.Tensor) -> torch.Tensor:
@@ -41,6 +49,53 @@ def output_values(attn: GraphAttention, source: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bmhd,chd->bmhc", v, w_o)  # (B, M, H, C)
 
 
+def _no_ffn(u: torch.Tensor) -> torch.Tensor:
+    """An attention followed by no feed-forward network (a decoder's self-attention)."""
+    return torch.zeros_like(u)
+
+
+def sublayer_block(
+    layer: GraphTransformerLayer | GraphDecoderLayer,
+    attn: GraphAttention,
+    x: torch.Tensor,
+    graph: TokenGraph,
+    bias: torch.Tensor | None,
+    norm: nn.LayerNorm,
+    ffn_norm: nn.LayerNorm | None,
+    memory: torch.Tensor | None = None,
+) -> AttentionBlock:
+    """One attention of ``layer`` with its residual, norm and the FFN after it, if any.
+
+    ``attn`` reads ``norm(x)`` (pre-LN) or ``x (B, N, C)`` (post-LN, then
+    ``norm`` follows the residual); its sources are the same tokens, or
+    ``memory (B, M, C)`` for a cross-attention. ``ffn_norm`` is the norm of
+    the layer's feed-forward network that comes next (before it in pre-LN,
+    after its residual in post-LN), None where no FFN follows. ``bias
+    (B, E, H)``, if given, is added to the scores (e.g. a
+    :func:`~graphattn.nn.padding_bias`).
+    """
+    pre = layer.norm_first
+    query = norm(x) if pre else x  # (B, N, C) what the attention reads
+    source = query if memory is None else memory  # (B, M, C)
+    _, weights = attn(query, graph, context=memory, bias=bias, need_weights=True)  # (B, E, H)
+    act = ACTIVATIONS[layer.activation]
+
+    def ffn(u: torch.Tensor) -> torch.Tensor:
+        u = ffn_norm(u) if pre else u
+        return layer.linear2(act(layer.linear1(u)))  # (..., C)
+
+    return AttentionBlock(
+        graph=graph,
+        weights=weights,
+        values=output_values(attn, source),
+        residual=x,
+        out_bias=attn.out_proj.bias,
+        norm1=None if pre else norm,
+        ffn=_no_ffn if ffn_norm is None else ffn,
+        norm2=None if pre or ffn_norm is None else ffn_norm,
+    )
+
+
 def layer_block(
     layer: GraphTransformerLayer,
     x: torch.Tensor,
@@ -52,24 +107,7 @@ def layer_block(
     ``bias (B, E, H)``, if given, is added to the attention scores (e.g. a
     :func:`~graphattn.nn.padding_bias`).
     """
-    src = layer.norm1(x) if layer.norm_first else x  # (B, N, C) what the attention reads
-    _, weights = layer.self_attn(src, graph, bias=bias, need_weights=True)  # (B, E, H)
-    act = ACTIVATIONS[layer.activation]
-
-    def ffn(u: torch.Tensor) -> torch.Tensor:
-        u = layer.norm2(u) if layer.norm_first else u
-        return layer.linear2(act(layer.linear1(u)))  # (..., C)
-
-    return AttentionBlock(
-        graph=graph,
-        weights=weights,
-        values=output_values(layer.self_attn, src),
-        residual=x,
-        out_bias=layer.self_attn.out_proj.bias,
-        norm1=None if layer.norm_first else layer.norm1,
-        ffn=ffn,
-        norm2=None if layer.norm_first else layer.norm2,
-    )
+    return sublayer_block(layer, layer.self_attn, x, graph, bias, layer.norm1, layer.norm2)
 
 
 def _graphs(model: GraphTransformer | GraphLM, graph: object, n: int) -> list[TokenGraph]:

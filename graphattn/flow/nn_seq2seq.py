@@ -16,68 +16,14 @@ from collections.abc import Sequence
 
 import torch
 
-from graphattn.flow.blocks import AttentionBlock, ContributionRun
-from graphattn.flow.nn_models import check_ids, layer_block, output_values
+from graphattn.flow.blocks import ContributionRun
+from graphattn.flow.nn_models import check_ids, layer_block, sublayer_block
 from graphattn.graph import TokenGraph
-from graphattn.nn import GraphDecoderLayer, GraphSeq2Seq, padding_bias
-from graphattn.nn.layers import ACTIVATIONS
+from graphattn.nn import GraphSeq2Seq, padding_bias
 
 __all__ = ["seq2seq_run", "split_cross_layers"]
 
 Layer = tuple[TokenGraph, torch.Tensor]
-
-
-def _no_ffn(u: torch.Tensor) -> torch.Tensor:
-    """The self block of a decoder layer has no feed-forward network of its own."""
-    return torch.zeros_like(u)
-
-
-def _self_block(
-    layer: GraphDecoderLayer, x: torch.Tensor, graph: TokenGraph, bias: torch.Tensor | None
-) -> AttentionBlock:
-    """The decoder layer's self-attention on ``x (B, N, C)``: ``y = norm1(x + sa(x))`` (post-LN)."""
-    src = layer.norm1(x) if layer.norm_first else x  # (B, N, C) what the attention reads
-    _, weights = layer.self_attn(src, graph, bias=bias, need_weights=True)  # (B, E, H)
-    return AttentionBlock(
-        graph=graph,
-        weights=weights,
-        values=output_values(layer.self_attn, src),
-        residual=x,
-        out_bias=layer.self_attn.out_proj.bias,
-        norm1=None if layer.norm_first else layer.norm1,
-        ffn=_no_ffn,
-        norm2=None,
-    )
-
-
-def _cross_block(
-    layer: GraphDecoderLayer,
-    x: torch.Tensor,
-    memory: torch.Tensor,
-    graph: TokenGraph,
-    bias: torch.Tensor | None,
-) -> AttentionBlock:
-    """The decoder layer's cross-attention, ``x (B, N, C)`` reading ``memory (B, M, C)``,
-    and the rest of the layer (``norm2``, the feed-forward network, ``norm3``)."""
-    attn = layer.multihead_attn
-    query = layer.norm2(x) if layer.norm_first else x  # (B, N, C)
-    _, weights = attn(query, graph, context=memory, bias=bias, need_weights=True)  # (B, E, H)
-    act = ACTIVATIONS[layer.activation]
-
-    def ffn(u: torch.Tensor) -> torch.Tensor:
-        u = layer.norm3(u) if layer.norm_first else u
-        return layer.linear2(act(layer.linear1(u)))  # (..., C)
-
-    return AttentionBlock(
-        graph=graph,
-        weights=weights,
-        values=output_values(attn, memory),
-        residual=x,
-        out_bias=attn.out_proj.bias,
-        norm1=None if layer.norm_first else layer.norm2,
-        ffn=ffn,
-        norm2=None if layer.norm_first else layer.norm3,
-    )
 
 
 def _as_cross(graph: TokenGraph) -> TokenGraph:
@@ -175,9 +121,14 @@ def seq2seq_run(model: GraphSeq2Seq, inputs: object, graph: object = None) -> Co
     memory = model.encoder.norm(x)  # (B, M, C)
     x = model.tgt_emb(tgt) + model.tgt_pos(torch.arange(tgt.shape[1], device=tgt.device))
     for layer, g, cg in zip(model.decoder.layers, dec_graphs, cross_graphs, strict=True):
-        blocks.append(_self_block(layer, x, g, _bias(g, tgt_valid, heads, x)))
+        # self-attention: residual and norm1, no FFN of its own
+        blocks.append(sublayer_block(layer, layer.self_attn, x, g, _bias(g, tgt_valid, heads, x),
+                                     layer.norm1, None))
         x = blocks[-1].output()  # (B, N, C)
-        blocks.append(_cross_block(layer, x, memory, cg, _bias(cg, src_valid, heads, x)))
+        # cross-attention on the memory: residual and norm2, then the FFN and norm3
+        blocks.append(sublayer_block(layer, layer.multihead_attn, x, cg,
+                                     _bias(cg, src_valid, heads, x), layer.norm2, layer.norm3,
+                                     memory))
         x = blocks[-1].output()  # (B, N, C)
     logp = model.lm_head(model.decoder.norm(x)).log_softmax(-1)  # (B, N, V)
     return ContributionRun(blocks, (logp.amax(-1) * tgt_valid).sum())
