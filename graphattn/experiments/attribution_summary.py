@@ -204,6 +204,23 @@ def _answer(overall: dict, n: int) -> str:
             f"{pair('all')}; of the single-pass methods: {pair('single_pass')}.**")
 
 
+def _ranking_lines(part: dict, n: int, who: str, answer: str | None = None) -> list[str]:
+    """The winners per model and over the mean of ``n`` ``who``, then every method's mean.
+
+    ``part``: a summary with ``"per_model"``, ``"overall"`` and ``"mean"``;
+    ``answer``, if given, is the sentence stated between the two tables.
+    """
+    lines = ["| model | best top-1 rate | best single-pass top-1 rate | best mean rank "
+             "| best single-pass mean rank |", "| --- | --- | --- | --- | --- |"]
+    lines += [_row(k, w) for k, w in part["per_model"].items()]
+    lines.append(_row(f"**mean of the {n} {who}**", part["overall"]))
+    lines += [""] + ([answer, ""] if answer else [])
+    lines += [f"Mean over the {who}, every method:", "",
+              "| method | top-1 rate | mean rank |", "| --- | --- | --- |"]
+    lines += [f"| {m} | {r['top1']:.3f} | {r['mean_rank']:.3f} |" for m, r in part["mean"].items()]
+    return [*lines, ""]
+
+
 def _ground_truth_lines(gt: dict) -> list[str]:
     t, chance = gt["threshold"], gt["chance"]
     lines = ["## Ground truth: associative recall (`attribution.json`)", "",
@@ -219,15 +236,8 @@ def _ground_truth_lines(gt: dict) -> list[str]:
     lines += ["", f"Left out (validation accuracy): {left or 'none'}.", ""]
     if gt["overall"] is None:
         return [*lines, "No model learned the task: no method can be ranked.", ""]
-    lines += ["| model | best top-1 rate | best single-pass top-1 rate | best mean rank "
-              "| best single-pass mean rank |", "| --- | --- | --- | --- | --- |"]
-    lines += [_row(k, w) for k, w in gt["per_model"].items()]
-    lines.append(_row(f"**mean of the {len(gt['learned'])} learned models**", gt["overall"]))
-    lines += ["", _answer(gt["overall"], len(gt["learned"])), "",
-              "Mean over the learned models, every method:", "",
-              "| method | top-1 rate | mean rank |", "| --- | --- | --- |"]
-    lines += [f"| {m} | {r['top1']:.3f} | {r['mean_rank']:.3f} |" for m, r in gt["mean"].items()]
-    return [*lines, ""]
+    answer = _answer(gt["overall"], len(gt["learned"]))
+    return [*lines, *_ranking_lines(gt, len(gt["learned"]), "learned models", answer)]
 
 
 def _translation_lines(tr: dict) -> list[str]:
@@ -235,14 +245,7 @@ def _translation_lines(tr: dict) -> list[str]:
              "(`translation.json`)", ""]
     if tr["overall"] is None:
         return [*lines, "No translation model was scored.", ""]
-    lines += ["| model | best top-1 rate | best single-pass top-1 rate | best mean rank "
-              "| best single-pass mean rank |", "| --- | --- | --- | --- | --- |"]
-    lines += [_row(k, w) for k, w in tr["per_model"].items()]
-    lines.append(_row(f"**mean of the {len(tr['models'])} models**", tr["overall"]))
-    lines += ["", "Mean over the models, every method:", "",
-              "| method | top-1 rate | mean rank |", "| --- | --- | --- |"]
-    lines += [f"| {m} | {r['top1']:.3f} | {r['mean_rank']:.3f} |" for m, r in tr["mean"].items()]
-    return [*lines, ""]
+    return [*lines, *_ranking_lines(tr, len(tr["models"]), "models")]
 
 
 def _minilm_lines(mini: dict) -> list[str]:
