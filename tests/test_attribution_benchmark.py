@@ -1,15 +1,14 @@
 """The ground-truth attribution benchmark runs end to end on a tiny budget."""
 
-import dataclasses
 import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
+from attribution_tiny import TINY_CONFIG
 
 from graphattn.experiments import attribution
-from graphattn.experiments.config import TrainConfig
 from graphattn.nn import GraphLM
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,15 +25,7 @@ def test_score_model_ranks_every_method():
 
 
 def test_main_trains_scores_and_writes_the_tables(tmp_path):
-    cfg = dataclasses.replace(
-        attribution.CONFIG,
-        patterns=attribution.CONFIG.patterns[:1],
-        seeds=(0,),
-        train=TrainConfig(
-            steps=3, batch_size=4, warmup=1, eval_every=3, eval_batches=1, log_every=1
-        ),
-    )
-    out = attribution.main([str(tmp_path)], log=lambda s: None, config=cfg, n_seqs=4,
+    out = attribution.main([str(tmp_path)], log=lambda s: None, config=TINY_CONFIG, n_seqs=4,
                            lengths=(16,))
     assert set(out["cost"]["16"]) == {"attention", "alti", "globenc", "value_zeroing",
                                       "grad_attention"}

@@ -1,6 +1,5 @@
 """``python -m graphattn.flow.benchmark``: its arguments and a run on a tiny budget."""
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -8,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from attribution_tiny import TINY_CONFIG
 
-from graphattn.experiments import attribution, attribution_minilm
-from graphattn.experiments.config import TrainConfig
+from graphattn.experiments import attribution_minilm
 from graphattn.flow import benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,16 +80,8 @@ def test_help_of_the_command_line():
 def test_one_command_writes_every_table_and_the_summary(tmp_path):
     from graphattn.pretrained import tiny_bert
 
-    cfg = dataclasses.replace(
-        attribution.CONFIG,
-        patterns=attribution.CONFIG.patterns[:1],
-        seeds=(0,),
-        train=TrainConfig(
-            steps=3, batch_size=4, warmup=1, eval_every=3, eval_batches=1, log_every=1
-        ),
-    )
     lines = []
-    done = benchmark.main([str(tmp_path), "--sentences", "2"], log=lines.append, config=cfg,
+    done = benchmark.main([str(tmp_path), "--sentences", "2"], log=lines.append, config=TINY_CONFIG,
                           n_seqs=4, lengths=(16,), minilm=tiny_bert(), corpus=corpus,
                           n_translation=2)
     names = {p.name for p in tmp_path.iterdir() if not p.name.endswith(".safetensors")}
