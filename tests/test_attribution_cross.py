@@ -4,6 +4,7 @@ import torch
 
 from graphattn.experiments import attribution_cross as ac
 from graphattn.experiments import cross_attention_experiments
+from graphattn.experiments.attribution import rank_among
 from graphattn.experiments.seq2seq import Seq2SeqVariant, new_model
 from graphattn.experiments.tasks_seq2seq import PAD
 
@@ -32,8 +33,8 @@ def test_ablation_is_the_drop_of_each_single_removal():
 def test_rank_among_counts_only_candidates():
     scores = torch.tensor([5.0, 1.0, 3.0, 3.0])
     real = torch.tensor([False, True, True, True])
-    assert ac.rank_among(scores, 2, real) == 1.5  # token 0 is no candidate
-    assert ac.rank_among(scores, 1, real) == 3.0
+    assert rank_among(scores, 2, real) == 1.5  # token 0 is no candidate
+    assert rank_among(scores, 1, real) == 3.0
 
 
 def test_score_translation_finds_the_alignment_of_a_trained_model():

@@ -46,6 +46,7 @@ __all__ = [
     "METHODS",
     "cost_table",
     "main",
+    "rank_among",
     "rank_of_source",
     "run",
     "score_model",
@@ -86,20 +87,32 @@ METHODS = (
 _RESIDUAL = {"alti": 0.0, "globenc": 0.0, "value_zeroing": 0.5, "grad_attention": 0.5}
 
 
+def rank_among(scores: torch.Tensor, source: int, candidates: torch.Tensor) -> float:
+    """Rank (1 = best) of ``source`` among the ``candidates`` (bool mask); ties share ranks.
+
+    Examples
+    --------
+    >>> rank_among(torch.tensor([0.1, 0.5, 0.5, 0.9]), 1, torch.tensor([1, 1, 1, 0]).bool())
+    1.5
+    """
+    s = scores[candidates]
+    better = int((s > scores[source]).sum())
+    ties = int((s == scores[source]).sum()) - 1
+    return 1.0 + better + 0.5 * ties
+
+
 def rank_of_source(scores: torch.Tensor, source: int, query: int) -> float:
     """Rank (1 = best) of ``source`` among the inputs before ``query``; ties share ranks.
 
-    The query token itself is left out: the answer needs it by construction.
+    The query token itself is left out: the answer needs it by construction
+    (and a causal model reads no later token).
 
     Examples
     --------
     >>> rank_of_source(torch.tensor([0.1, 0.5, 0.5, 0.9]), 1, 3)
     1.5
     """
-    s = scores[:query]  # inputs before the query (a causal model reads no later token)
-    better = int((s > s[source]).sum())
-    ties = int((s == s[source]).sum()) - 1
-    return 1.0 + better + 0.5 * ties
+    return rank_among(scores, source, torch.arange(scores.shape[0]) < query)
 
 
 def _dense(graph: TokenGraph, c: torch.Tensor) -> torch.Tensor:

@@ -23,31 +23,18 @@ from pathlib import Path
 
 import torch
 
+from graphattn.experiments.attribution import rank_among
 from graphattn.experiments.report import write_text
 from graphattn.experiments.seq2seq import VAL_SEED
 from graphattn.experiments.tasks_seq2seq import EOS, PAD
 from graphattn.flow import contributions, cross_rollout, split_cross_layers
 from graphattn.nn import GraphSeq2Seq
 
-__all__ = ["CROSS_METHODS", "rank_among", "run", "score_translation", "translation_markdown"]
+__all__ = ["CROSS_METHODS", "run", "score_translation", "translation_markdown"]
 
 _CONTRIBUTION = ("alti", "globenc", "value_zeroing", "grad_attention")
 #: Methods scored, in table order.
 CROSS_METHODS = ("attention", "cross rollout", "ablation", *_CONTRIBUTION)
-
-
-def rank_among(scores: torch.Tensor, source: int, candidates: torch.Tensor) -> float:
-    """Rank (1 = best) of ``source`` among the ``candidates`` (bool mask); ties share ranks.
-
-    Examples
-    --------
-    >>> rank_among(torch.tensor([0.1, 0.5, 0.5, 0.9]), 1, torch.tensor([1, 1, 1, 0]).bool())
-    1.5
-    """
-    s = scores[candidates]
-    better = int((s > scores[source]).sum())
-    ties = int((s == scores[source]).sum()) - 1
-    return 1.0 + better + 0.5 * ties
 
 
 def _ablation(model: GraphSeq2Seq, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
