@@ -27,7 +27,15 @@ import math
 import numbers
 from typing import Any
 
-__all__ = ["check_int", "check_number", "check_positive_int", "check_probability"]
+import torch
+
+__all__ = [
+    "check_int",
+    "check_number",
+    "check_positive_int",
+    "check_probability",
+    "check_token_ids",
+]
 
 
 INT64_MAX = 2**63 - 1  # every count and index ends up in an int64 tensor
@@ -106,3 +114,35 @@ def check_probability(value: Any, name: str) -> float:
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value}")
     return float(value)
+
+
+def check_token_ids(
+    ids: Any, name: str, vocab_size: int, max_len: int, *, vocab_name: str | None = None
+) -> torch.Tensor:
+    """``ids`` is an integer ``(B, N)`` tensor of ids in ``[0, vocab_size)``, ``1 <= N <= max_len``.
+
+    ``vocab_name``, if given, names the bound in the message (``[0, vocab_size=5)``).
+
+    Examples
+    --------
+    >>> check_token_ids(torch.tensor([[1, 4]]), "idx", 5, 8).shape
+    torch.Size([1, 2])
+    >>> check_token_ids(torch.tensor([[1, 5]]), "idx", 5, 8)
+    Traceback (most recent call last):
+        ...
+    ValueError: idx holds ids outside [0, 5): min 1, max 5
+    """
+    if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
+        got = getattr(ids, "dtype", type(ids).__name__)
+        raise TypeError(f"{name} must be an integer tensor (B, N), got {got}")
+    if ids.dim() != 2 or not 1 <= ids.shape[1] <= max_len:
+        raise ValueError(
+            f"{name} must have shape (B, N) with 1 <= N <= max_len={max_len}, "
+            f"got {tuple(ids.shape)}"
+        )
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        bound = vocab_size if vocab_name is None else f"{vocab_name}={vocab_size}"
+        raise ValueError(
+            f"{name} holds ids outside [0, {bound}): min {int(ids.min())}, max {int(ids.max())}"
+        )
+    return ids

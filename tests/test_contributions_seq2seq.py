@@ -211,7 +211,7 @@ def test_errors_name_the_problem():
         contributions(model, SRC, "alti")
     with pytest.raises(ValueError, match="same batch size"):
         contributions(model, (SRC, TGT[:1]), "alti")
-    with pytest.raises(ValueError, match="tgt must hold ids"):
+    with pytest.raises(ValueError, match="tgt holds ids outside"):
         contributions(model, (SRC, TGT + 20), "alti")
     with pytest.raises(TypeError, match="triple"):
         contributions(model, (SRC, TGT), "alti", patterns.get("full", 5))

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphattn._validate import check_token_ids
 from graphattn.flow.blocks import AttentionBlock, ContributionRun
 from graphattn.graph import TokenGraph
 from graphattn.nn import (
@@ -27,7 +28,7 @@ from graphattn.nn import (
 )
 from graphattn.nn.layers import ACTIVATIONS
 
-__all__ = ["check_ids", "layer_block", "model_run", "output_values", "sublayer_block"]
+__all__ = ["layer_block", "model_run", "output_values", "sublayer_block"]
 
 
 def output_values(attn: GraphAttention, source: torch.Tensor) -> torch.Tensor:
@@ -127,19 +128,6 @@ def _graphs(model: GraphTransformer | GraphLM, graph: object, n: int) -> list[To
     )
 
 
-def check_ids(ids: object, vocab: int, max_len: int, name: str = "inputs") -> None:
-    """``ids`` is an integer ``(B, N)`` tensor of ids in ``[0, vocab)`` with ``N <= max_len``."""
-    if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
-        raise TypeError(f"{name} must be token ids (B, N), got {getattr(ids, 'dtype', ids)}")
-    if ids.dim() != 2 or not 1 <= ids.shape[1] <= max_len:
-        raise ValueError(
-            f"{name} must have shape (B, N) with 1 <= N <= {max_len}, got {tuple(ids.shape)}"
-        )
-    if int(ids.min()) < 0 or int(ids.max()) >= vocab:
-        raise ValueError(f"{name} must hold ids in [0, {vocab}), got [{int(ids.min())}, "
-                         f"{int(ids.max())}]")
-
-
 def model_run(
     model: GraphTransformer | GraphLM, inputs: torch.Tensor, graph: object = None
 ) -> ContributionRun:
@@ -150,7 +138,7 @@ def model_run(
     ``GraphTransformer`` half the squared norm of its output.
     """
     if isinstance(model, GraphLM):
-        check_ids(inputs, model.config.vocab_size, model.config.max_len)
+        check_token_ids(inputs, "inputs", model.config.vocab_size, model.config.max_len)
         pos = torch.arange(inputs.shape[1], device=inputs.device)  # (N,)
         x = model.tok_emb(inputs) + model.pos_emb(pos)  # (B, N, C)
     else:

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 import torch
 
+from graphattn._validate import check_token_ids
 from graphattn.flow.blocks import ContributionRun
-from graphattn.flow.nn_models import check_ids, layer_block, sublayer_block
+from graphattn.flow.nn_models import layer_block, sublayer_block
 from graphattn.graph import TokenGraph
 from graphattn.nn import GraphSeq2Seq, padding_bias
 
@@ -74,8 +75,8 @@ def _check_inputs(model: GraphSeq2Seq, inputs: object) -> tuple[torch.Tensor, to
                         f"(B, N)), got {type(inputs).__name__}")
     src, tgt = inputs
     c = model.config
-    check_ids(src, c.src_vocab_size, c.max_len, "src")
-    check_ids(tgt, c.tgt_vocab_size, c.max_len, "tgt")
+    check_token_ids(src, "src", c.src_vocab_size, c.max_len)
+    check_token_ids(tgt, "tgt", c.tgt_vocab_size, c.max_len)
     if src.shape[0] != tgt.shape[0]:
         raise ValueError(f"src and tgt must have the same batch size, got {src.shape[0]} "
                          f"and {tgt.shape[0]}")

@@ -16,7 +16,7 @@ from torch import nn
 
 from graphattn import distributed as gd
 from graphattn import patterns
-from graphattn._validate import check_int, check_positive_int, check_probability
+from graphattn._validate import check_int, check_positive_int, check_probability, check_token_ids
 from graphattn.graph import TokenGraph
 from graphattn.nn.attention import GraphAttention
 from graphattn.nn.config import GraphLMConfig, GraphTransformerConfig, PatternSpec
@@ -596,7 +596,8 @@ class GraphLM(nn.Module):
         """
         if partition is not None:
             return LMOutput(*partitioned_logits(self, idx, partition, need_weights))
-        self._check_idx(idx)
+        check_token_ids(idx, "idx", self.config.vocab_size, self.config.max_len,
+                        vocab_name="vocab_size")
         n = idx.shape[1]
         pos = torch.arange(n, device=idx.device)  # (N,)
         x = self.drop(self.tok_emb(idx) + self.pos_emb(pos))  # (B, N, C)
@@ -607,21 +608,6 @@ class GraphLM(nn.Module):
                 found.append((graph, weights))
         logits = self.lm_head(self.norm(x))  # (B, N, V)
         return LMOutput(logits, found)
-
-    def _check_idx(self, idx: torch.Tensor) -> None:
-        if not isinstance(idx, torch.Tensor) or idx.is_floating_point() or idx.dtype == torch.bool:
-            got = getattr(idx, "dtype", type(idx).__name__)
-            raise TypeError(f"idx must be an integer tensor (B, N), got {got}")
-        if idx.dim() != 2 or not 1 <= idx.shape[1] <= self.config.max_len:
-            raise ValueError(
-                f"idx must have shape (B, N) with 1 <= N <= max_len={self.config.max_len}, "
-                f"got {tuple(idx.shape)}"
-            )
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
-            raise ValueError(
-                f"idx holds ids outside [0, vocab_size={self.config.vocab_size}): "
-                f"min {int(idx.min())}, max {int(idx.max())}"
-            )
 
     def loss(
         self,

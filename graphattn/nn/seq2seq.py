@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphattn import patterns
-from graphattn._validate import check_int, check_positive_int, check_probability
+from graphattn._validate import check_int, check_positive_int, check_probability, check_token_ids
 from graphattn.graph import TokenGraph
 from graphattn.nn.attention import padding_bias
 from graphattn.nn.config import CrossSpec, GraphSeq2SeqConfig, PatternSpec
@@ -266,20 +266,6 @@ class GraphSeq2Seq(nn.Module):
         return found
 
     # ------------------------------------------------------------ running
-    def _check_ids(self, ids: object, name: str, vocab: int) -> torch.Tensor:
-        if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
-            raise TypeError(f"{name} must be an integer tensor (B, N), got {type(ids).__name__}")
-        if ids.dim() != 2 or not 1 <= ids.shape[1] <= self.config.max_len:
-            raise ValueError(
-                f"{name} must have shape (B, N) with 1 <= N <= max_len={self.config.max_len}, "
-                f"got {tuple(ids.shape)}"
-            )
-        if int(ids.min()) < 0 or int(ids.max()) >= vocab:
-            raise ValueError(
-                f"{name} holds ids outside [0, {vocab}): min {int(ids.min())}, max {int(ids.max())}"
-            )
-        return ids
-
     def _embed(
         self, ids: torch.Tensor, emb: nn.Embedding, pos: nn.Embedding, start: int = 0
     ) -> torch.Tensor:
@@ -302,7 +288,7 @@ class GraphSeq2Seq(nn.Module):
         self, src: torch.Tensor, *, need_weights: bool = False
     ) -> tuple[torch.Tensor, LayerWeights | None]:
         """Memory ``(B, M, C)`` of source ids ``src (B, M)``, and the encoder's layers if asked."""
-        self._check_ids(src, "src", self.config.src_vocab_size)
+        check_token_ids(src, "src", self.config.src_vocab_size, self.config.max_len)
         x = self._embed(src, self.src_emb, self.src_pos)  # (B, M, C)
         valid = self._valid(src)
         graphs = self._layer_graphs(0, 1, src.shape[1])
@@ -347,7 +333,7 @@ class GraphSeq2Seq(nn.Module):
             If ``src`` or ``tgt`` is not an integer ``(B, N)`` tensor of ids
             of its vocabulary no longer than ``max_len``, or their batch sizes differ.
         """
-        self._check_ids(tgt, "tgt", self.config.tgt_vocab_size)
+        check_token_ids(tgt, "tgt", self.config.tgt_vocab_size, self.config.max_len)
         memory, enc_layers = self.encode(src, need_weights=need_weights)
         if tgt.shape[0] != src.shape[0]:
             raise ValueError(
