@@ -27,7 +27,7 @@ from torch import nn
 
 from graphattn.graph import TokenGraph
 
-__all__ = ["AttentionBlock", "ContributionModel", "ContributionRun", "attend"]
+__all__ = ["AttentionBlock", "ContributionModel", "ContributionRun", "attend", "live_edges"]
 
 
 @dataclass
@@ -80,7 +80,7 @@ class AttentionBlock:
         An edge the attention removed (e.g. one leaving padding, by a
         ``-inf`` bias) carries nothing and is nobody's contribution.
         """
-        return (self.weights != 0).any(-1)
+        return live_edges(self.weights)
 
     def attention_output(self, terms: torch.Tensor | None = None) -> torch.Tensor:
         """``h_i = sum_{e into i} a_e + b_O``, ``(B, N, C)``."""
@@ -96,6 +96,11 @@ class AttentionBlock:
     def output(self) -> torch.Tensor:
         """The layer's output ``y (B, N, C)`` computed from the terms."""
         return self.finish(self.residual + self.attention_output())
+
+
+def live_edges(weights: torch.Tensor) -> torch.Tensor:
+    """Edges with a nonzero weight in some head, ``(B, E)`` bool from ``weights (B, E, H)``."""
+    return (weights != 0).any(-1)
 
 
 def attend(graph: TokenGraph, terms: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

@@ -16,7 +16,13 @@ from typing import Any
 import torch
 
 from graphattn.flow.blocks import AttentionBlock, ContributionModel, ContributionRun
-from graphattn.flow.decompose import alti, globenc, normalize_per_target, value_zeroing
+from graphattn.flow.decompose import (
+    alti,
+    attention_shares,
+    globenc,
+    grad_attention_shares,
+    value_zeroing,
+)
 from graphattn.flow.nn_models import model_run
 from graphattn.flow.nn_seq2seq import seq2seq_run
 from graphattn.graph import TokenGraph
@@ -129,7 +135,7 @@ def block_contributions(block: AttentionBlock, method: str) -> tuple[TokenGraph,
     if method == "value_zeroing":
         return value_zeroing(block)
     if method == "attention":
-        return block.graph, normalize_per_target(block.graph, block.weights.mean(-1), block.live())
+        return block.graph, attention_shares(block.graph, block.weights)
     raise ValueError('"grad_attention" needs the whole model: call contributions(model, ...)')
 
 
@@ -137,12 +143,8 @@ def _grad_attention(run: ContributionRun) -> list[tuple[TokenGraph, torch.Tensor
     """``mean_h max(0, dscore/dalpha_eh * alpha_eh)`` per edge, normalized per target."""
     weights = [b.weights for b in run.blocks]
     grads = torch.autograd.grad(run.score, weights, allow_unused=True)
-    out = []
-    for block, w, g in zip(run.blocks, weights, grads, strict=True):
-        g = torch.zeros_like(w) if g is None else g
-        c = (g * w).clamp(min=0).mean(-1)  # (B, E)
-        out.append((block.graph, normalize_per_target(block.graph, c.detach(), block.live())))
-    return out
+    return [(block.graph, grad_attention_shares(block.graph, w, g))
+            for block, w, g in zip(run.blocks, weights, grads, strict=True)]
 
 
 def contributions(

@@ -17,10 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphattn.flow.blocks import AttentionBlock, attend
+from graphattn.flow.blocks import AttentionBlock, attend, live_edges
 from graphattn.graph import TokenGraph
 
-__all__ = ["alti", "globenc", "normalize_per_target", "value_zeroing"]
+__all__ = [
+    "alti",
+    "attention_shares",
+    "globenc",
+    "grad_attention_shares",
+    "normalize_per_target",
+    "value_zeroing",
+]
 
 
 def normalize_per_target(
@@ -52,6 +59,24 @@ def normalize_per_target(
     uniform = live / count.clamp(min=1)[:, dst]  # (B, E)
     safe = torch.where(total > 0, total, torch.ones_like(total))  # (B, N)
     return torch.where(total[:, dst] > 0, c / safe[:, dst], uniform)
+
+
+def attention_shares(graph: TokenGraph, weights: torch.Tensor) -> torch.Tensor:
+    """Raw attention: the head mean of ``weights (B, E, H)``, normalized over the live edges."""
+    return normalize_per_target(graph, weights.mean(-1), live_edges(weights))
+
+
+def grad_attention_shares(
+    graph: TokenGraph, weights: torch.Tensor, grad: torch.Tensor | None
+) -> torch.Tensor:
+    """Chefer et al. (2021): ``mean_h max(0, grad * weights)``, normalized over the live edges.
+
+    ``grad (B, E, H)`` is the gradient of the explained score with respect to
+    ``weights`` (None: the score does not depend on them, all zero).
+    """
+    grad = torch.zeros_like(weights) if grad is None else grad
+    c = (grad * weights).clamp(min=0).mean(-1).detach()  # (B, E)
+    return normalize_per_target(graph, c, live_edges(weights))
 
 
 def _with_residual(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor, torch.Tensor]:

@@ -18,8 +18,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from graphattn.flow import normalize_per_target
-from graphattn.flow.decompose import alti, globenc
+from graphattn.flow.blocks import live_edges
+from graphattn.flow.decompose import (
+    alti,
+    attention_shares,
+    globenc,
+    grad_attention_shares,
+    normalize_per_target,
+)
 from graphattn.graph import TokenGraph
 from graphattn.hf.blocks import hf_blocks
 from graphattn.hf.edits import edit_attention
@@ -114,15 +120,10 @@ def _score(out: Any, valid: torch.Tensor) -> torch.Tensor:
     return per_token[valid.to(per_token.device)].sum()
 
 
-def _live(weights: torch.Tensor) -> torch.Tensor:
-    """Edges with a nonzero weight in some head, ``(B, E)`` from ``(B, E, H)``."""
-    return (weights != 0).any(-1)
-
-
 def _attention(model: Any, inputs: dict, graph: Any) -> list:
     with torch.no_grad(), record() as rec:
         _forward(model, inputs, graph)
-    return [(g, normalize_per_target(g, w.mean(-1), _live(w))) for g, w in rec.self_attention]
+    return [(g, attention_shares(g, w)) for g, w in rec.self_attention]
 
 
 def _grad_attention(model: Any, inputs: dict, graph: Any, valid: torch.Tensor) -> list:
@@ -131,12 +132,8 @@ def _grad_attention(model: Any, inputs: dict, graph: Any, valid: torch.Tensor) -
         score = _score(_forward(model, inputs, graph), valid)
     weights = [w for _, w in rec.self_attention]
     grads = torch.autograd.grad(score, weights, allow_unused=True)
-    out = []
-    for (g, w), d in zip(rec.self_attention, grads, strict=True):
-        d = torch.zeros_like(w) if d is None else d
-        c = (d * w).clamp(min=0).mean(-1).detach()  # (B, E)
-        out.append((g, normalize_per_target(g, c, _live(w))))
-    return out
+    return [(g, grad_attention_shares(g, w, d))
+            for (g, w), d in zip(rec.self_attention, grads, strict=True)]
 
 
 def _zero_rule(layer: int, copies: int):
@@ -169,7 +166,7 @@ def _value_zeroing(model: Any, inputs: dict, graph: Any) -> list:
         h = out.hidden_states[layer + 1].unflatten(0, (b, copies))  # (B, N+1, N, C)
         dist = 1 - F.cosine_similarity(h[:, 1:], h[:, :1], dim=-1)  # (B, k source, i target)
         c = dist[:, g.src, g.dst].clamp(min=0)  # (B, E)
-        result.append((g, normalize_per_target(g, c, _live(w))))
+        result.append((g, normalize_per_target(g, c, live_edges(w))))
     return result
 
 
