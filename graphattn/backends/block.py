@@ -36,7 +36,16 @@ from graphattn.backends.base import (
     register_backend,
     safe_total,
 )
-from graphattn.backends.tiles import BLOCK_SIZE, BlockGroup, BlockPlan, block_plan, edge_map
+from graphattn.backends.dense import mask_structure
+from graphattn.backends.tiles import (
+    BLOCK_SIZE,
+    BlockGroup,
+    BlockPlan,
+    EdgeSlots,
+    block_plan,
+    edge_map,
+    edge_slots,
+)
 
 __all__ = [
     "CHUNK_ELEMENTS",
@@ -241,25 +250,37 @@ def block_forward(
     plan: BlockPlan,
     emaps: list[torch.Tensor] | None,
     chunk_elements: int,
+    weight_grads: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Output ``(B, N, H, Dv)``, log-sum-exp ``(Nq, B * H)`` and weights ``(B, E, H)`` (or None).
 
     ``plan`` is the block plan of ``call.graph`` on the inputs' device and
-    ``emaps`` its :func:`~graphattn.backends.tiles.edge_map` (needed for a bias
-    or the weights). ``Nq`` is ``N`` rounded up to whole blocks; the log-sum-exp is
+    ``emaps`` its :func:`~graphattn.backends.tiles.edge_map` (needed for a
+    bias). ``Nq`` is ``N`` rounded up to whole blocks; the log-sum-exp is
     in :data:`LSE_DTYPE` (float64); rows without
     an edge have ``lse = +inf`` (so that ``exp(s - lse) = 0`` there). Shared by
     the block backend and the split backend (:mod:`graphattn.backends.split`).
+
+    Returned weights are ``exp(score - lse)`` gathered at the edges from
+    recomputed tiles (:func:`~graphattn.backends.tiles.edge_slots`). When a
+    gradient will flow back through them (``weight_grads``), the forward runs
+    the plain tiles, whose log-sum-exp comes from the very arithmetic the
+    backward recomputes; otherwise the fused kernels run as without weights.
     """
-    t = _Tiles(call, plan, emaps, chunk_elements, weights=call.return_weights)
-    outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
-    if t.fused and not _fused_precise(t, lse):  # large logits: again, with a float64 lse
-        t.fused = False
+    t = _Tiles(call, plan, emaps, chunk_elements, weights=call.return_weights and weight_grads)
+    whole = _whole_forward(t, call) if t.fused and call.return_weights else None
+    if whole is not None:
+        out, lse = whole
+    else:
         outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
-    out = _batch_first(outp, call.q.shape[1], t.b).to(call.q.dtype)  # (B, N, H, Dv)
+        if t.fused and not _fused_precise(t, lse):  # large logits: again, with a float64 lse
+            t.fused = False
+            outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
+        out = _batch_first(outp, call.q.shape[1], t.b).to(call.q.dtype)  # (B, N, H, Dv)
     weights = None
     if call.return_weights:
-        weights = _weights(t, lse, chunk_elements, call.graph.num_edges)  # (B, E, H)
+        slots = edge_slots(call.graph, plan, call.q.device)
+        weights = _weights(t, lse, slots, chunk_elements, call.graph.num_edges)  # (B, E, H)
     return out.contiguous(), lse, weights
 
 
@@ -278,6 +299,27 @@ def _forward_tiles(t: _Tiles, dv: int, chunk_elements: int) -> tuple[torch.Tenso
         t.blocks(outp).index_copy_(0, rows.qb, o.transpose(1, 2))
         t.blocks(lse.unsqueeze(-1)).index_copy_(0, rows.qb, row_lse.transpose(1, 2).unsqueeze(-1))
     return outp, lse
+
+
+def _whole_forward(t: _Tiles, call: KernelCall):
+    """``(out (B, N, H, Dv), lse (Nq, BH))`` of a full or causal graph in one fused call, or None.
+
+    Such a graph needs no tiles: the fused kernel runs it whole (skipping the
+    upper triangle of a causal graph) and its log-sum-exp then gives the
+    returned weights. None for other graphs, or where that log-sum-exp is not
+    precise enough (see :func:`_fused_precise`).
+    """
+    structure = mask_structure(call.graph)
+    if structure == "general":
+        return None
+    qt, kt, vt = (x.transpose(1, 2).to(t.acc) for x in (call.q, call.k, call.v))  # (B, H, L, D)
+    o, lse = _FLASH(qt, kt, vt, is_causal=structure == "causal", scale=call.scale)
+    n, rows_q = call.q.shape[1], t.plan.num_q_blocks * t.plan.block_size
+    lse = lse.permute(2, 0, 1).reshape(n, -1)  # (N, BH) node-major
+    lse = torch.cat([lse, lse.new_full((rows_q - n, lse.shape[1]), math.inf)]).to(LSE_DTYPE)
+    if not _fused_precise(t, lse):
+        return None
+    return o.transpose(1, 2).to(call.q.dtype).contiguous(), lse  # (B, N, H, Dv), (Nq, BH)
 
 
 def _fused_precise(t: _Tiles, lse: torch.Tensor) -> bool:
@@ -444,10 +486,10 @@ class _BlockAttention(torch.autograd.Function):
     """Block-sparse attention; the backward recomputes tiles from ``out`` and log-sum-exp."""
 
     @staticmethod
-    def forward(ctx, q, k, v, bias, call: KernelCall, plan, emaps, chunk_elements: int):
+    def forward(ctx, q, k, v, bias, call: KernelCall, plan, emaps, chunk_elements: int, track):
         # q, k, v, bias are call's own tensors, passed apart so that autograd tracks them
         out, lse, weights = block_forward(
-            call, plan=plan, emaps=emaps, chunk_elements=chunk_elements
+            call, plan=plan, emaps=emaps, chunk_elements=chunk_elements, weight_grads=track
         )
         ctx.save_for_backward(q, k, v, bias, out, lse, weights)
         ctx.graph, ctx.scale = call.graph, call.scale
@@ -464,7 +506,7 @@ class _BlockAttention(torch.autograd.Function):
             plan=ctx.plan, emaps=ctx.emaps, chunk_elements=ctx.chunk_elements,
             out=out, lse=lse, weights=weights, grad_out=grad_out, grad_weights=grad_weights,
         )  # fmt: skip
-        return (*grads, None, None, None, None)
+        return (*grads, None, None, None, None, None)
 
 
 def _add_keys(t: _Tiles, dst: torch.Tensor, tiles: torch.Tensor, kb: torch.Tensor) -> None:
@@ -485,19 +527,67 @@ def _per_target_sum(x: torch.Tensor, plan: BlockPlan, emaps) -> torch.Tensor:
     return out.view(-1, x.shape[1])
 
 
-def _weights(t: _Tiles, lse: torch.Tensor, chunk_elements: int, num_edges: int) -> torch.Tensor:
-    """Post-softmax weights ``(B, E, H)`` in edge order, recomputed tile by tile."""
-    bh = t.b * t.h
-    w = t.qp.new_zeros(num_edges + 1, bh)  # (E + 1, BH); the last row is scratch
+def _weights(
+    t: _Tiles, lse: torch.Tensor, slots: list[EdgeSlots], chunk_elements: int, num_edges: int
+) -> torch.Tensor:
+    """Post-softmax weights ``(B, E, H)`` in edge order, gathered from recomputed tiles.
+
+    Each batch of query blocks computes ``q k^T * scale - lse`` head-major
+    (the log-sum-exp enters the matmul as one more feature: ``[q * scale,
+    -lse] . [k, 1]``), with no mask since only the positions of edges are
+    read; the weights ``exp(score + bias)`` are then formed in edge space,
+    ``(BH, E_c)``. The result is a ``(B, E, H)`` view of a head-major
+    ``(B, H, E)`` tensor.
+    """
+    bh, bs = t.b * t.h, t.plan.block_size
+    hi = lse.to(t.acc)  # (Nq, BH) the lse rounded to the score's dtype
+    lo = (lse - hi).nan_to_num_(0.0).to(t.acc)  # what rounding lost (see _probabilities)
+    qp = torch.cat([t.qp * t.scale, -hi.unsqueeze(-1)], -1)  # (Nq, BH, D + 1)
+    kp = torch.cat([t.kp, t.kp.new_ones(t.kp.shape[0], bh, 1)], -1)  # (Mk, BH, D + 1)
+    lo = None if t.fused else lo.t().contiguous()  # (BH, Nq); a fused lse is float32: no rest
+    w = t.qp.new_empty(bh, num_edges)  # (BH, E)
     for rows in _tile_rows(t.plan, bh, chunk_elements):
-        g = rows.group
-        qt = t.queries(t.qp, rows.qb, g.band)  # (n, BH, bs, D)
-        row_lse = t.queries(lse.unsqueeze(-1), rows.qb, g.band)  # (n, BH, bs, 1)
+        g, at = rows.group, slots[rows.gi]
+        lo_e, hi_e = at.start[rows.r0], at.start[rows.r1]
+        ids, dst = at.ids[lo_e:hi_e], at.dst[lo_e:hi_e]  # (E_c,) the edges of these blocks
+        qt = t.queries(qp, rows.qb, g.band).transpose(0, 1)  # (BH, n, bs, D + 1)
         for s0, s1 in rows.slices:
-            kt = t.keys(t.kp, rows.kb(s0, s1), g.band)  # (n, BH, w*bs, D)
-            p = _probabilities(t.scores(qt, kt, t.mask(rows, s0, s1)), row_lse)  # (n,BH,bs,w*bs)
-            w[t.edge_at(rows, s0, s1)] = p.permute(0, 2, 3, 1)  # scatter tiles back to edge order
-    return _batch_first(w[:-1].unsqueeze(-1), num_edges, t.b)[..., 0]  # (B, E, H)
+            kt = t.keys(kp, rows.kb(s0, s1), g.band).transpose(0, 1)  # (BH, n, w*bs, D + 1)
+            s = torch.matmul(qt, kt.transpose(-1, -2)).flatten(1)  # (BH, n * bs * w*bs)
+            sel, flat = _in_slice(at, lo_e, hi_e, rows, (s0 * bs, s1 * bs), bs)
+            score = s.index_select(1, flat)  # (BH, E_s) scale * q.k - lse_hi
+            if t.bias is not None:
+                score += t.bias[ids[sel]].t()
+            if lo is not None:
+                score.sub_(lo.index_select(1, dst[sel]))
+            _put(w, ids[sel], torch.exp_(score))
+    return w.view(t.b, t.h, num_edges).transpose(1, 2)  # (B, E, H)
+
+
+def _put(w: torch.Tensor, ids: torch.Tensor, x: torch.Tensor) -> None:
+    """``w[:, ids] = x`` for ascending ``ids (E_s,)``, a plain copy where they are a range."""
+    if ids.numel() and int(ids[-1]) - int(ids[0]) + 1 == ids.numel():
+        w[:, int(ids[0]) : int(ids[-1]) + 1] = x
+    else:
+        w.index_copy_(1, ids, x)
+
+
+def _in_slice(at: EdgeSlots, lo: int, hi: int, rows: _Rows, cols: tuple[int, int], bs: int):
+    """The edges ``lo:hi`` of ``at`` in key columns ``cols`` and their positions in the scores.
+
+    The scores of a batch are ``(n, bs, c1 - c0)`` per head, for rows
+    ``rows.r0:r1`` of the group. Returns a selector (a ``slice`` when ``cols``
+    is the whole row) and the flat positions ``(E_s,)``.
+    """
+    c0, c1 = cols
+    width = rows.group.kb.shape[1] * bs  # columns of a whole row of tiles
+    if c0 == 0 and c1 == width:
+        return slice(None), at.flat[lo:hi] - rows.r0 * bs * width
+    pos = at.pos[lo:hi]  # (E_c,)
+    inner, col = torch.div(pos, width, rounding_mode="floor"), pos % width  # (E_c,)
+    sel = (col >= c0) & (col < c1)
+    r = at.row[lo:hi][sel] - rows.r0  # (E_s,)
+    return sel, ((r * bs + inner[sel]) * (c1 - c0)) + col[sel] - c0
 
 
 def block_attention(
@@ -537,11 +627,12 @@ def block_attention(
 def _block(call: KernelCall, *, block_size: int, chunk_elements: int):
     """The block kernel proper, on whole tiles (padding and non-edges included)."""
     plan = block_plan(call.graph, block_size, call.q.device)
+    track = call.request().needs_grad  # a gradient may flow back through returned weights
     emaps = None
-    if call.bias is not None or call.return_weights:
+    if call.bias is not None or (call.return_weights and track):
         emaps = edge_map(call.graph, plan, call.q.device)
     tensors = (call.q, call.k, call.v, call.bias)
-    return _BlockAttention.apply(*tensors, call, plan, emaps, chunk_elements)
+    return _BlockAttention.apply(*tensors, call, plan, emaps, chunk_elements, track)
 
 
 def _supports(request: AttentionRequest) -> str | None:

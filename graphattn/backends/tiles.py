@@ -15,7 +15,9 @@ table is formed) and cached for as long as the graph lives
 - :func:`block_plan`: the tiles grouped by query block, with their in-tile
   masks, what the ``"block"`` kernel runs;
 - :func:`edge_map`: the edge at every position of a plan's tiles (for a bias
-  or returned weights).
+  or the gradient of returned weights);
+- :func:`edge_slots`: where each edge sits in the tiles (to gather returned
+  weights from computed tiles in ``O(E)`` memory).
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ __all__ = [
     "BLOCK_SIZE",
     "BlockGroup",
     "BlockPlan",
+    "EdgeSlots",
     "block_plan",
     "block_tiles",
     "edge_map",
+    "edge_slots",
     "tile_counts",
 ]
 
@@ -238,6 +242,35 @@ def block_plan(
     return PLANS.get(graph, ("block_plan", block_size, str(device)), lambda: plan.to(device))
 
 
+class _PairIndex:
+    """Where each kept tile of a plan sits: its group, its row in the group, its key slot."""
+
+    def __init__(self, plan: BlockPlan) -> None:
+        p = plan.num_pairs
+        self.plan = plan
+        self.group = torch.empty(p, dtype=torch.long)  # (P,)
+        self.row = torch.empty(p, dtype=torch.long)  # (P,)
+        self.slot = torch.empty(p, dtype=torch.long)  # (P,)
+        for gi, g in enumerate(plan.groups):
+            n, c = g.pairs.shape
+            self.group[g.pairs.cpu()] = gi
+            self.row[g.pairs.cpu()] = torch.arange(n).unsqueeze(1).expand(n, c)
+            self.slot[g.pairs.cpu()] = torch.arange(c).expand(n, c)
+        bs = plan.block_size
+        self.width = torch.tensor([g.kb.shape[1] * bs for g in plan.groups])  # (G,) row widths
+
+    def locate(self, src: torch.Tensor, dst: torch.Tensor):
+        """Group ``(Es,)``, row in the group ``(Es,)`` and flat position in that row's tiles.
+
+        The position indexes a ``(bs, c * bs)`` row of tiles: ``r * c * bs + column``.
+        """
+        plan, bs = self.plan, self.plan.block_size
+        pid = torch.searchsorted(plan.pair_key.cpu(), dst // bs * plan.num_k_blocks + src // bs)
+        gi = self.group[pid]  # (Es,)
+        pos = (dst % bs) * self.width[gi] + self.slot[pid] * bs + src % bs  # (Es,)
+        return gi, self.row[pid], pos
+
+
 def edge_map(graph: TokenGraph, plan: BlockPlan, device: torch.device) -> list[torch.Tensor]:
     """Per group of ``plan``, the edge at every tile position ``(n, bs, c * bs)``; ``E`` where none.
 
@@ -250,27 +283,69 @@ def edge_map(graph: TokenGraph, plan: BlockPlan, device: torch.device) -> list[t
 
     def build() -> list[torch.Tensor]:
         bs, e = plan.block_size, graph.num_edges
-        p = plan.num_pairs
-        pair_group = torch.empty(p, dtype=torch.long)  # (P,)
-        pair_row = torch.empty(p, dtype=torch.long)  # (P,)
-        pair_slot = torch.empty(p, dtype=torch.long)  # (P,)
-        maps = []
-        for gi, g in enumerate(plan.groups):
-            n, c = g.pairs.shape
-            pair_group[g.pairs] = gi
-            pair_row[g.pairs] = torch.arange(n).unsqueeze(1).expand(n, c)
-            pair_slot[g.pairs] = torch.arange(c).expand(n, c)
-            maps.append(torch.full((n, bs, c * bs), e, dtype=torch.long))
+        index = _PairIndex(plan)
+        maps = [torch.full((g.kb.shape[0], bs, g.kb.shape[1] * bs), e) for g in plan.groups]
         for lo, hi in _edge_slices(graph):
-            src, dst = graph.src[lo:hi], graph.dst[lo:hi]  # (Es,)
-            pid = torch.searchsorted(plan.pair_key.cpu(), dst // bs * plan.num_k_blocks + src // bs)
-            width = plan.groups[0].kb.new_tensor([g.kb.shape[1] * bs for g in plan.groups])
-            row_w = width[pair_group[pid]]  # (Es,) tile row width of each edge's group
-            flat = (pair_row[pid] * bs + dst % bs) * row_w + pair_slot[pid] * bs + src % bs
+            gi, row, pos = index.locate(graph.src[lo:hi], graph.dst[lo:hi])  # (Es,) each
+            flat = row * bs * index.width[gi] + pos  # (Es,) position in the group's map
             ids = torch.arange(lo, hi)  # (Es,)
-            for gi in range(len(plan.groups)):
-                sel = pair_group[pid] == gi
-                maps[gi].view(-1)[flat[sel]] = ids[sel]
+            for g in range(len(plan.groups)):
+                sel = gi == g
+                maps[g].view(-1)[flat[sel]] = ids[sel]
         return [m.to(device) for m in maps]
 
     return PLANS.get(graph, ("block_edge_map", plan.block_size, str(device)), build)
+
+
+@dataclass(frozen=True)
+class EdgeSlots:
+    """The edges of one group of a plan, ordered by the group row they sit in.
+
+    ``ids (E_g,)`` are edge ids (ascending), ``dst (E_g,)`` their targets,
+    ``row (E_g,)`` the group row (query block) of each, ``pos (E_g,)`` its flat
+    position in that row's ``(bs, c * bs)`` tiles, ``flat (E_g,)`` its position
+    in the group's ``(n, bs, c * bs)`` tiles, and ``start (n + 1,)`` where each
+    row's edges begin, so the edges of rows ``r0:r1`` are
+    ``start[r0]:start[r1]``.
+    """
+
+    ids: torch.Tensor
+    dst: torch.Tensor
+    row: torch.Tensor
+    pos: torch.Tensor
+    flat: torch.Tensor
+    start: list[int]
+
+
+def edge_slots(graph: TokenGraph, plan: BlockPlan, device: torch.device) -> list[EdgeSlots]:
+    """Per group of ``plan``, where its edges sit in the tiles (:class:`EdgeSlots`), cached.
+
+    The sparse inverse of :func:`edge_map`: ``O(E)`` memory, whatever the
+    tiles' fill, so per-edge values can be gathered from computed tiles.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    >>> slots = edge_slots(g, block_plan(g, 2), torch.device("cpu"))
+    >>> slots[0].ids.tolist(), slots[0].pos.tolist(), slots[0].start
+    ([0, 1, 2], [0, 2, 3], [0, 3])
+    """
+
+    def build() -> list[EdgeSlots]:
+        index = _PairIndex(plan)
+        gi, row, pos = index.locate(graph.src, graph.dst)  # (E,) each
+        ids = torch.arange(graph.num_edges)
+        out = []
+        for g, group in enumerate(plan.groups):
+            sel = gi == g
+            order = torch.argsort(row[sel], stable=True)  # edges are sorted by target already
+            g_row = row[sel][order]  # (E_g,)
+            counts = torch.bincount(g_row, minlength=group.kb.shape[0])  # (n,)
+            start = [0, *torch.cumsum(counts, 0).tolist()]
+            g_ids, g_pos = ids[sel][order], pos[sel][order]  # (E_g,)
+            flat = g_row * (plan.block_size * index.width[g]) + g_pos  # (E_g,)
+            parts = (g_ids, graph.dst[g_ids], g_row, g_pos, flat)
+            out.append(EdgeSlots(*(t.to(device) for t in parts), start))
+        return out
+
+    return PLANS.get(graph, ("block_edge_slots", plan.block_size, str(device)), build)
