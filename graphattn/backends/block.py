@@ -532,44 +532,60 @@ def _weights(
 ) -> torch.Tensor:
     """Post-softmax weights ``(B, E, H)`` in edge order, gathered from recomputed tiles.
 
-    Each batch of query blocks computes ``q k^T * scale - lse`` head-major
-    (the log-sum-exp enters the matmul as one more feature: ``[q * scale,
-    -lse] . [k, 1]``), with no mask since only the positions of edges are
-    read; the weights ``exp(score + bias)`` are then formed in edge space,
-    ``(BH, E_c)``. The result is a ``(B, E, H)`` view of a head-major
-    ``(B, H, E)`` tensor.
+    Each batch of query blocks computes its scores head-major with no mask
+    (only the positions of edges are read), and the weights
+    ``exp(score * scale + bias - lse)`` are formed in edge space,
+    ``(BH, E_c)``. After the fused forward, whose float32 log-sum-exp has no
+    more digits to keep, ``-lse`` enters the matmul as one more feature
+    (``[q * scale, -lse] . [k, 1]``); otherwise the float64 log-sum-exp is
+    subtracted in two exact steps as in :func:`_probabilities`. The result is
+    a ``(B, E, H)`` view of a head-major ``(B, H, E)`` tensor.
     """
     bh, bs = t.b * t.h, t.plan.block_size
     hi = lse.to(t.acc)  # (Nq, BH) the lse rounded to the score's dtype
-    lo = (lse - hi).nan_to_num_(0.0).to(t.acc)  # what rounding lost (see _probabilities)
-    qp = torch.cat([t.qp * t.scale, -hi.unsqueeze(-1)], -1)  # (Nq, BH, D + 1)
-    kp = torch.cat([t.kp, t.kp.new_ones(t.kp.shape[0], bh, 1)], -1)  # (Mk, BH, D + 1)
-    lo = None if t.fused else lo.t().contiguous()  # (BH, Nq); a fused lse is float32: no rest
+    qp, kp, rest = t.qp, t.kp, None
+    if t.fused:
+        qp = torch.cat([t.qp * t.scale, -hi.unsqueeze(-1)], -1)  # (Nq, BH, D + 1)
+        kp = torch.cat([t.kp, t.kp.new_ones(t.kp.shape[0], bh, 1)], -1)  # (Mk, BH, D + 1)
+    else:
+        lo = (lse - hi).nan_to_num_(0.0).to(t.acc)  # what rounding lost (inf - inf: no edge)
+        rest = (hi.t().contiguous(), lo.t().contiguous())  # (BH, Nq) each
     w = t.qp.new_empty(bh, num_edges)  # (BH, E)
     for rows in _tile_rows(t.plan, bh, chunk_elements):
         g, at = rows.group, slots[rows.gi]
         lo_e, hi_e = at.start[rows.r0], at.start[rows.r1]
         ids, dst = at.ids[lo_e:hi_e], at.dst[lo_e:hi_e]  # (E_c,) the edges of these blocks
-        qt = t.queries(qp, rows.qb, g.band).transpose(0, 1)  # (BH, n, bs, D + 1)
+        qt = t.queries(qp, rows.qb, g.band).transpose(0, 1)  # (BH, n, bs, D')
         for s0, s1 in rows.slices:
-            kt = t.keys(kp, rows.kb(s0, s1), g.band).transpose(0, 1)  # (BH, n, w*bs, D + 1)
+            kt = t.keys(kp, rows.kb(s0, s1), g.band).transpose(0, 1)  # (BH, n, w*bs, D')
             s = torch.matmul(qt, kt.transpose(-1, -2)).flatten(1)  # (BH, n * bs * w*bs)
             sel, flat = _in_slice(at, lo_e, hi_e, rows, (s0 * bs, s1 * bs), bs)
-            score = s.index_select(1, flat)  # (BH, E_s) scale * q.k - lse_hi
-            if t.bias is not None:
-                score += t.bias[ids[sel]].t()
-            if lo is not None:
-                score.sub_(lo.index_select(1, dst[sel]))
-            _put(w, ids[sel], torch.exp_(score))
+            score = _edge_scores(t, s.index_select(1, flat), ids[sel], dst[sel], rest)
+            _put_exp(w, ids[sel], score)
     return w.view(t.b, t.h, num_edges).transpose(1, 2)  # (B, E, H)
 
 
-def _put(w: torch.Tensor, ids: torch.Tensor, x: torch.Tensor) -> None:
-    """``w[:, ids] = x`` for ascending ``ids (E_s,)``, a plain copy where they are a range."""
+def _edge_scores(t: _Tiles, s: torch.Tensor, ids, dst, rest) -> torch.Tensor:
+    """``s (BH, E_s)`` gathered at edges ``ids``, brought to ``score * scale + bias - lse``.
+
+    ``rest`` is None when ``s`` already holds ``score * scale - lse`` (the
+    folded matmul), else the float64 lse split in ``(hi, lo)``, ``(BH, Nq)``.
+    """
+    if rest is not None:
+        s.mul_(t.scale)
+    if t.bias is not None:
+        s += t.bias[ids].t()
+    if rest is not None:
+        s.sub_(rest[0].index_select(1, dst)).sub_(rest[1].index_select(1, dst))
+    return s
+
+
+def _put_exp(w: torch.Tensor, ids: torch.Tensor, x: torch.Tensor) -> None:
+    """``w[:, ids] = exp(x)`` for ascending ``ids (E_s,)``; in place where they are a range."""
     if ids.numel() and int(ids[-1]) - int(ids[0]) + 1 == ids.numel():
-        w[:, int(ids[0]) : int(ids[-1]) + 1] = x
+        torch.exp(x, out=w[:, int(ids[0]) : int(ids[-1]) + 1])
     else:
-        w.index_copy_(1, ids, x)
+        w.index_copy_(1, ids, torch.exp_(x))
 
 
 def _in_slice(at: EdgeSlots, lo: int, hi: int, rows: _Rows, cols: tuple[int, int], bs: int):
@@ -582,7 +598,8 @@ def _in_slice(at: EdgeSlots, lo: int, hi: int, rows: _Rows, cols: tuple[int, int
     c0, c1 = cols
     width = rows.group.kb.shape[1] * bs  # columns of a whole row of tiles
     if c0 == 0 and c1 == width:
-        return slice(None), at.flat[lo:hi] - rows.r0 * bs * width
+        flat = at.flat[lo:hi]  # (E_c,)
+        return slice(None), (flat - rows.r0 * bs * width if rows.r0 else flat)
     pos = at.pos[lo:hi]  # (E_c,)
     inner, col = torch.div(pos, width, rounding_mode="floor"), pos % width  # (E_c,)
     sel = (col >= c0) & (col < c1)
