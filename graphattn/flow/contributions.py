@@ -174,7 +174,10 @@ def contributions(
         each example's contributions are those it has alone, with 0 on every
         edge from or into padding (see
         :func:`graphattn.hf.hf_contributions`).
-    method : {"alti", "globenc", "value_zeroing", "grad_attention", "attention"}
+    method : {"alti", "globenc", "value_zeroing", "grad_attention", "attention", "attnlrp"}
+        ``"attnlrp"``: Achtibat et al. (2024), relevance of each edge's
+        message under the AttnLRP rules, returned as a
+        :class:`~graphattn.flow.lrp.Relevance` (see :func:`graphattn.flow.lrp.attnlrp`).
         ``"alti"``: Ferrando et al. (2022), L1 distance of the decomposed
         output of attention + residual + first norm. ``"globenc"``: Modarressi
         et al. (2022), L2 norms through both residuals and both norms (FFN
