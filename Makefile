@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.graphattn-installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PIP) -e ".[test,pretrained,oracle,docs,browser,experiments,bench,notebook,hf,distributed]"
+	$(PIP) -e ".[test,pretrained,oracle,docs,browser,experiments,bench,notebook,hf,distributed,lrp]"
 	touch $@
 
 # Debian's chromium for the offline-viewer browser test (skipped without it).

@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from graphattn.flow.lrp_rules import attention_rule
 from graphattn.graph import TokenGraph
 
 __all__ = ["AttentionBlock", "ContributionModel", "ContributionRun", "attend", "live_edges"]
@@ -68,10 +69,11 @@ class AttentionBlock:
 
         Loops over heads so that no ``(B, E, H, C)`` tensor is built.
         """
-        src = self.graph.src.to(self.values.device)  # (E,)
+        weights, values = attention_rule(self.weights, self.values)  # AttnLRP's, when on
+        src = self.graph.src.to(values.device)  # (E,)
         out = 0
-        for h in range(self.values.shape[2]):
-            out = out + self.weights[..., h, None] * self.values[:, src, h]  # (B, E, C)
+        for h in range(values.shape[2]):
+            out = out + weights[..., h, None] * values[:, src, h]  # (B, E, C)
         return out
 
     def live(self) -> torch.Tensor:

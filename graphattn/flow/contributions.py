@@ -23,6 +23,7 @@ from graphattn.flow.decompose import (
     grad_attention_shares,
     value_zeroing,
 )
+from graphattn.flow.lrp import attnlrp
 from graphattn.flow.nn_models import model_run
 from graphattn.flow.nn_seq2seq import seq2seq_run
 from graphattn.graph import TokenGraph
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 #: The methods of :func:`contributions`.
-METHODS = ("alti", "globenc", "value_zeroing", "grad_attention", "attention")
+METHODS = ("alti", "globenc", "value_zeroing", "grad_attention", "attention", "attnlrp")
 
 Layers = list[tuple[TokenGraph, torch.Tensor]]
 # (accepts(model) -> bool, compute(model, inputs, method, graph) -> layers, its methods)
@@ -113,8 +114,8 @@ def run_model(model: Any, inputs: Any, graph: Any = None) -> ContributionRun:
 
 def block_contributions(block: AttentionBlock, method: str) -> tuple[TokenGraph, torch.Tensor]:
     """``(graph, c (B, E))`` of one block by ``"alti"``, ``"globenc"``,
-    ``"value_zeroing"`` or ``"attention"`` (``"grad_attention"`` needs the
-    whole model: use :func:`contributions`).
+    ``"value_zeroing"`` or ``"attention"`` (``"grad_attention"`` and
+    ``"attnlrp"`` need the whole model: use :func:`contributions`).
 
     Examples
     --------
@@ -136,7 +137,7 @@ def block_contributions(block: AttentionBlock, method: str) -> tuple[TokenGraph,
         return value_zeroing(block)
     if method == "attention":
         return block.graph, attention_shares(block.graph, block.weights)
-    raise ValueError('"grad_attention" needs the whole model: call contributions(model, ...)')
+    raise ValueError(f"{method!r} needs the whole model: call contributions(model, ...)")
 
 
 def _grad_attention(run: ContributionRun) -> list[tuple[TokenGraph, torch.Tensor]]:
@@ -173,7 +174,10 @@ def contributions(
         each example's contributions are those it has alone, with 0 on every
         edge from or into padding (see
         :func:`graphattn.hf.hf_contributions`).
-    method : {"alti", "globenc", "value_zeroing", "grad_attention", "attention"}
+    method : {"alti", "globenc", "value_zeroing", "grad_attention", "attention", "attnlrp"}
+        ``"attnlrp"``: Achtibat et al. (2024), relevance of each edge's
+        message under the AttnLRP rules, returned as a
+        :class:`~graphattn.flow.lrp.Relevance` (see :func:`graphattn.flow.lrp.attnlrp`).
         ``"alti"``: Ferrando et al. (2022), L1 distance of the decomposed
         output of attention + residual + first norm. ``"globenc"``: Modarressi
         et al. (2022), L2 norms through both residuals and both norms (FFN
@@ -217,6 +221,8 @@ def contributions(
     compute = None if own else _integration(model, method)
     if compute is not None:
         return compute(model, input_ids, method, graph)
+    if method == "attnlrp":
+        return attnlrp(model, input_ids, graph)
     if method == "grad_attention":
         with torch.enable_grad():
             return _grad_attention(run_model(model, input_ids, graph))

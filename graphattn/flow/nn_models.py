@@ -18,6 +18,7 @@ from torch import nn
 
 from graphattn._validate import check_token_ids
 from graphattn.flow.blocks import AttentionBlock, ContributionRun
+from graphattn.flow.lrp_rules import activation
 from graphattn.graph import TokenGraph
 from graphattn.nn import (
     GraphAttention,
@@ -83,7 +84,7 @@ def sublayer_block(
 
     def ffn(u: torch.Tensor) -> torch.Tensor:
         u = ffn_norm(u) if pre else u
-        return layer.linear2(act(layer.linear1(u)))  # (..., C)
+        return layer.linear2(activation(act, layer.linear1(u)))  # (..., C)
 
     return AttentionBlock(
         graph=graph,

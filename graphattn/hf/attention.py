@@ -21,7 +21,7 @@ import torch
 
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
-from graphattn.hf.edits import apply_edit, current_edit, zero_values
+from graphattn.hf.edits import apply_edit, attnlrp_inputs, current_edit, zero_values
 from graphattn.hf.graphs import (
     Call,
     cross_graph_of,
@@ -232,6 +232,8 @@ def graphattn_attention(
     q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)  # (B, *, H, D)
     edit = None if cross else current_edit()  # contribution methods edit self-attention only
     v = zero_values(v, edit, call.layer)
+    if edit is not None and edit.lrp:
+        q, k, v = attnlrp_inputs(q, k, v)
     need = bool(recordings) or dense or (edit is not None and edit.explicit)
     out, weights = _run(q, k, v, graph, scaling, bias, dropout, kwargs.get("softcap"), need)
     if edit is not None and edit.explicit:

@@ -29,12 +29,13 @@ from graphattn.flow.decompose import (
 from graphattn.graph import TokenGraph
 from graphattn.hf.blocks import hf_blocks
 from graphattn.hf.edits import edit_attention
+from graphattn.hf.lrp import hf_attnlrp
 from graphattn.hf.record import record
 from graphattn.hf.registry import ATTENTION_NAME
 
 __all__ = ["METHODS", "hf_contributions", "is_graphattn_model"]
 
-METHODS = ("alti", "globenc", "value_zeroing", "grad_attention", "attention")
+METHODS = ("alti", "globenc", "value_zeroing", "grad_attention", "attention", "attnlrp")
 
 
 def is_graphattn_model(model: Any) -> bool:
@@ -233,6 +234,8 @@ def hf_contributions(
         problem; a ValueError for a family ALTI and GlobEnc do not know.
     """
     inputs, valid = _model_inputs(input_ids)
+    if method == "attnlrp":
+        return hf_attnlrp(model, inputs, graph, valid)
     if method in ("alti", "globenc"):
         layers = _decomposed(model, inputs, graph, alti if method == "alti" else globenc)
     elif method == "attention":

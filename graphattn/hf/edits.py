@@ -1,9 +1,11 @@
 """Edits of the attention call that contribution methods need: :func:`edit_attention`.
 
 Inside an ``edit_attention`` block, every graphattn attention call of this
-thread (a) zeroes the value vectors that ``zero`` names, and (b) with
+thread (a) zeroes the value vectors that ``zero`` names, (b) with
 ``explicit=True`` recomputes its output as ``out_i = sum_e w_e v_{src_e}``
-from the weights it returns, so that gradients reach those weights.
+from the weights it returns, so that gradients reach those weights, and (c)
+with ``lrp=True`` divides the gradients of queries, keys and values as
+AttnLRP does (:func:`attnlrp_inputs`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,17 @@ from dataclasses import dataclass
 
 import torch
 
+from graphattn.flow.lrp_rules import KEY_QUERY_FACTOR, VALUE_FACTOR, divide_gradient
 from graphattn.graph import TokenGraph
 
-__all__ = ["AttentionEdit", "apply_edit", "current_edit", "edit_attention", "zero_values"]
+__all__ = [
+    "AttentionEdit",
+    "apply_edit",
+    "attnlrp_inputs",
+    "current_edit",
+    "edit_attention",
+    "zero_values",
+]
 
 _STATE = threading.local()  # .edit: the AttentionEdit in force, or None
 
@@ -31,6 +41,7 @@ class AttentionEdit:
 
     zero: ZeroRule | None = None
     explicit: bool = False
+    lrp: bool = False  # AttnLRP: gradients of queries and keys / 4, of values / 2
 
 
 def current_edit() -> AttentionEdit | None:
@@ -39,7 +50,9 @@ def current_edit() -> AttentionEdit | None:
 
 
 @contextmanager
-def edit_attention(zero: ZeroRule | None = None, explicit: bool = False) -> Iterator[None]:
+def edit_attention(
+    zero: ZeroRule | None = None, explicit: bool = False, lrp: bool = False
+) -> Iterator[None]:
     """Apply an :class:`AttentionEdit` to the graphattn attention calls in the block.
 
     Examples
@@ -51,7 +64,7 @@ def edit_attention(zero: ZeroRule | None = None, explicit: bool = False) -> Iter
     True
     """
     previous = current_edit()
-    _STATE.edit = AttentionEdit(zero, explicit)
+    _STATE.edit = AttentionEdit(zero, explicit, lrp)
     try:
         yield
     finally:
@@ -66,6 +79,17 @@ def zero_values(v: torch.Tensor, edit: AttentionEdit | None, layer: int | None) 
     if drop is None:
         return v
     return v.masked_fill(drop.to(v.device)[:, :, None, None], 0.0)
+
+
+def attnlrp_inputs(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Queries, keys and values with AttnLRP's gradient division, as ``lxt`` wraps attention."""
+    return (
+        divide_gradient(q, KEY_QUERY_FACTOR),
+        divide_gradient(k, KEY_QUERY_FACTOR),
+        divide_gradient(v, VALUE_FACTOR),
+    )
 
 
 def apply_edit(

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from graphattn.flow import AttentionBlock, ContributionRun
+from graphattn.flow.lrp_rules import activation
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 
@@ -34,7 +35,7 @@ def bert_layer_block(layer: BertLayer, x: torch.Tensor, graph: TokenGraph) -> At
     w_o = layer.attn_out.weight.view(C, H, D)  # (C, H, D)
 
     def ffn(u: torch.Tensor) -> torch.Tensor:
-        return layer.ffn_out(F.gelu(layer.ffn_in(u)))  # (..., C)
+        return layer.ffn_out(activation(F.gelu, layer.ffn_in(u)))  # (..., C)
 
     return AttentionBlock(
         graph=graph,
