@@ -155,3 +155,20 @@ def test_a_cross_graph_must_fit_the_encoder():
     model = tiny("t5")
     with pytest.raises(ValueError, match=r"cross_graph has M=4 sources but layer 0 \(T5Attention"):
         model(**inputs("t5", pad=0), cross_graph=patterns.cross(5, 4))
+
+
+def test_the_models_own_graph_is_built_once_per_mask_not_per_forward():
+    """The causal graph read from the mask is the same object in every forward (plans persist)."""
+    model = tiny("gpt2")
+    ids = torch.randint(3, 90, (1, 6), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        with graphattn.hf.record() as first:
+            model(input_ids=ids)
+        with graphattn.hf.record() as second:
+            model(input_ids=ids[:, :5])
+            model(input_ids=ids)
+    graphs = [g for g, _ in first.self_attention]
+    assert graphs[0] is graphs[1]  # one graph per forward, shared by the layers
+    assert second.self_attention[2][0] is graphs[0]  # and kept for the next forward
+    assert second.self_attention[0][0].num_nodes == 5
+    assert torch.equal(graphs[0].to_dense_mask(), patterns.causal(6).to_dense_mask())

@@ -17,10 +17,13 @@ Errors name the layer and the sizes.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from graphattn import patterns
@@ -33,6 +36,7 @@ __all__ = [
     "is_cross_attention",
     "mask_graph",
     "num_layers",
+    "union_graph",
     "rows",
     "token_graph_of",
 ]
@@ -233,6 +237,35 @@ def default_graph(call: Call, causal: bool) -> TokenGraph:
     return rows(patterns.causal(total), call, total, "causal graph")
 
 
+MASK_GRAPHS = 8  # union masks whose graphs are kept across forwards (least recently used out)
+_MASK_GRAPHS: OrderedDict[tuple, TokenGraph] = OrderedDict()
+
+
+def union_graph(union: torch.Tensor, cross: bool) -> TokenGraph:
+    """The graph of a boolean ``(N, M)`` mask, the same object for the same mask.
+
+    A model's mask is built anew at every forward; keeping its graph (keyed by
+    a digest of the mask's bits, for the last :data:`MASK_GRAPHS` masks) keeps
+    the plans the kernels cache on the graph, so they are built once per
+    sequence length, not once per forward.
+
+    Examples
+    --------
+    >>> tril = torch.ones(3, 3, dtype=torch.bool).tril()
+    >>> union_graph(tril, cross=False) is union_graph(tril.clone(), cross=False)
+    True
+    """
+    bits = np.packbits(union.cpu().numpy())  # (N * M / 8,) uint8
+    key = (cross, *union.shape, hashlib.blake2b(bits.tobytes(), digest_size=16).digest())
+    graph = _MASK_GRAPHS.pop(key, None)
+    if graph is None:
+        graph = TokenGraph.from_dense_mask(union.cpu(), cross=cross)
+    _MASK_GRAPHS[key] = graph  # most recently used last
+    while len(_MASK_GRAPHS) > MASK_GRAPHS:
+        _MASK_GRAPHS.popitem(last=False)
+    return graph
+
+
 def mask_graph(allowed: torch.Tensor, cross: bool) -> tuple[TokenGraph, torch.Tensor | None]:
     """The union graph of a boolean mask and the per-example ``-inf`` bias of its holes.
 
@@ -246,7 +279,7 @@ def mask_graph(allowed: torch.Tensor, cross: bool) -> tuple[TokenGraph, torch.Te
     Returns
     -------
     graph : TokenGraph
-        Edge ``j -> i`` where any example may attend.
+        Edge ``j -> i`` where any example may attend (see :func:`union_graph`).
     bias : Tensor (B, E, h) or None
         ``-inf`` where example ``b`` may not use the edge; None if all may.
 
@@ -259,8 +292,11 @@ def mask_graph(allowed: torch.Tensor, cross: bool) -> tuple[TokenGraph, torch.Te
     (3, [[0.0, 0.0, 0.0], [0.0, 0.0, -inf]])
     """
     n, m = allowed.shape[-2:]
-    union = allowed.any(dim=(0, 1)).cpu()  # (N, M)
-    graph = TokenGraph.from_dense_mask(union, cross=cross or n != m)
+    one = allowed.shape[0] == 1 and allowed.shape[1] == 1  # one mask: it is its own union
+    union = allowed[0, 0] if one else allowed.any(dim=(0, 1))  # (N, M)
+    graph = union_graph(union, cross=cross or n != m)
+    if one:
+        return graph, None
     dst, src = graph.dst.to(allowed.device), graph.src.to(allowed.device)  # (E,)
     holes = ~allowed[:, :, dst, src]  # (B, h, E)
     if not bool(holes.any()):
