@@ -1,0 +1,212 @@
+"""The model path: a GPT-2-small-shaped model on graphattn, against ``sdpa`` and ``eager``.
+
+Each cell runs in a fresh process (so the first forward of a new process and
+the peak resident memory are the cell's own): a ``GPT2LMHeadModel`` built from
+``GPT2Config(n_embd=768, n_layer=12, n_head=12)`` with random weights, one
+sequence of ``N`` random tokens, float32, CPU. Implementations:
+
+- ``sdpa``, ``eager``: transformers' own attention;
+- ``graphattn``: the model's own causal graph (``attn_implementation="graphattn"``);
+- ``window``: graphattn on a causal sliding window of ``--window`` keys
+  (``token_graph=patterns.sliding_window(N, window)``).
+
+Modes: ``forward`` (no grad: the first forward, then the median of
+``--reps`` more, and the time spent inside the attention calls),
+``train`` (forward + backward of the LM loss, median of ``--reps``) and
+``generate`` (the context of ``N`` tokens as one cached prefill, then
+``--new`` single-token steps; seconds per new token). Prints a table and
+writes every cell, with the command, to ``--out``.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_models.py --sizes 1024 2048 --modes forward
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
+IMPLS = ("sdpa", "eager", "graphattn", "window")
+MODES = ("forward", "train", "generate")
+
+
+class AttentionClock:
+    """Seconds spent inside the attention function of one implementation."""
+
+    def __init__(self, impl: str) -> None:
+        import transformers.models.gpt2.modeling_gpt2 as gpt2
+        from transformers import AttentionInterface
+
+        self.seconds = 0.0
+        name = "graphattn" if impl == "window" else impl
+        if name == "eager":  # GPT-2 calls its eager function directly
+            gpt2.eager_attention_forward = self._timed(gpt2.eager_attention_forward)
+        else:
+            AttentionInterface.register(name, self._timed(AttentionInterface()[name]))
+
+    def _timed(self, fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            out = fn(*args, **kwargs)
+            self.seconds += time.perf_counter() - t0
+            return out
+
+        return wrapper
+
+
+def build(impl: str, n: int, extra: int):
+    """The model, the token ids ``(1, N)`` and the keyword arguments of a call."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    import graphattn.hf  # noqa: F401  (registers "graphattn")
+    from graphattn import patterns
+
+    torch.manual_seed(0)
+    config = GPT2Config(n_embd=768, n_layer=12, n_head=12, n_positions=n + extra)
+    attn = "graphattn" if impl == "window" else impl
+    model = GPT2LMHeadModel._from_config(config, attn_implementation=attn).eval()
+    ids = torch.randint(0, config.vocab_size, (1, n), generator=torch.Generator().manual_seed(1))
+    kwargs = {}
+    if impl == "window":
+        kwargs["token_graph"] = patterns.sliding_window(n + extra, ARGS.window)
+    return model, ids, kwargs
+
+
+def run_forward(impl: str, n: int) -> dict:
+    import torch
+
+    model, ids, kwargs = build(impl, n, 0)
+    clock = AttentionClock(impl)
+    times, attention = [], []
+    with torch.no_grad():
+        for _ in range(1 + ARGS.reps):
+            clock.seconds, t0 = 0.0, time.perf_counter()
+            model(ids, **kwargs)
+            times.append(time.perf_counter() - t0)
+            attention.append(clock.seconds)
+    return {
+        "first_s": times[0],
+        "warm_s": statistics.median(times[1:]),
+        "attention_s": statistics.median(attention[1:]),
+    }
+
+
+def run_train(impl: str, n: int) -> dict:
+    model, ids, kwargs = build(impl, n, 0)
+    model.train()
+    model.config.attn_pdrop = model.config.resid_pdrop = model.config.embd_pdrop = 0.0
+    times = []
+    for _ in range(1 + ARGS.reps):
+        t0 = time.perf_counter()
+        model(ids, labels=ids, **kwargs).loss.backward()
+        times.append(time.perf_counter() - t0)
+        model.zero_grad(set_to_none=True)
+    return {"first_s": times[0], "warm_s": statistics.median(times[1:])}
+
+
+def run_generate(impl: str, n: int) -> dict:
+    import torch
+    from transformers import DynamicCache
+
+    model, ids, kwargs = build(impl, n, ARGS.new)
+    with torch.no_grad():
+        cache = DynamicCache()
+        t0 = time.perf_counter()
+        out = model(ids, past_key_values=cache, use_cache=True, **kwargs)
+        prefill = time.perf_counter() - t0
+        token = out.logits[:, -1:].argmax(-1)  # (1, 1)
+        t0 = time.perf_counter()
+        for _ in range(ARGS.new):
+            out = model(token, past_key_values=cache, use_cache=True, **kwargs)
+            token = out.logits[:, -1:].argmax(-1)
+        per_token = (time.perf_counter() - t0) / ARGS.new
+    return {"prefill_s": prefill, "per_token_s": per_token}
+
+
+RUNNERS = {"forward": run_forward, "train": run_train, "generate": run_generate}
+
+
+def cell(impl: str, n: int, mode: str) -> dict:
+    """Run one cell in this process and add its peak resident memory."""
+    result = RUNNERS[mode](impl, n)
+    result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return result
+
+
+def spawn(impl: str, n: int, mode: str) -> dict:
+    """One cell in a fresh process; its JSON result, or the error it ended with."""
+    cmd = [sys.executable, __file__, "--cell", impl, str(n), mode]
+    cmd += ["--reps", str(ARGS.reps), "--window", str(ARGS.window), "--new", str(ARGS.new)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=ARGS.timeout)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+COLUMNS = ("first_s", "warm_s", "attention_s", "prefill_s", "per_token_s", "peak_rss_gib")
+
+
+def table(rows: list[dict]) -> str:
+    """The cells as a Markdown table (an error in the last column)."""
+    head = "| mode | N | impl | first s | warm s | attention s | prefill s | s/token | peak GiB | |"
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = ["" if k not in r else f"{r[k]:.3f}" for k in COLUMNS]
+        cells = [r["mode"], str(r["n"]), r["impl"], *cells, r.get("error", "")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
+    p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
+    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    p.add_argument("--window", type=int, default=256, help="keys of the window graph")
+    p.add_argument("--reps", type=int, default=2, help="warm repetitions per cell")
+    p.add_argument("--new", type=int, default=16, help="tokens generated per generate cell")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per cell")
+    p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
+    p.add_argument("--cell", nargs=3, metavar=("IMPL", "N", "MODE"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    for name in ("window", "reps", "new"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if min(args.sizes) < args.window:
+        p.error(f"--sizes must all be >= --window {args.window}, got {args.sizes}")
+    return args
+
+
+def main(argv: list[str]) -> None:
+    rows = []
+    for mode in ARGS.modes:
+        for n in ARGS.sizes:
+            for impl in ARGS.impls:
+                rows.append({"mode": mode, "n": n, "impl": impl, **spawn(impl, n, mode)})
+                print(table(rows[-1:]).splitlines()[-1], flush=True)
+    print(table(rows))
+    ARGS.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = ARGS.out.with_name(ARGS.out.name + ".part")
+    command = "PYTHONPATH=. .venv/bin/python benchmarks/bench_models.py " + shlex.join(argv)
+    meta = {"command": command, "machine": platform.platform(), "cores": os.cpu_count()}
+    tmp.write_text(json.dumps({**meta, "rows": rows}, indent=1))
+    tmp.replace(ARGS.out)
+
+
+if __name__ == "__main__":
+    ARGS = parse(sys.argv[1:])
+    if ARGS.cell:
+        impl, n, mode = ARGS.cell
+        print(json.dumps(cell(impl, int(n), mode)))
+    else:
+        main(sys.argv[1:])
