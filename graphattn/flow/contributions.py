@@ -106,8 +106,11 @@ def run_model(model: Any, inputs: Any, graph: Any = None) -> ContributionRun:
     if isinstance(model, ContributionModel):
         return model.contribution_run(inputs, graph)
     raise TypeError(
-        "model must be a GraphTransformer, a GraphLM, a GraphSeq2Seq or implement "
-        f"ContributionModel (contribution_run), got {type(model).__name__}"
+        f"contributions does not know {type(model).__name__}: it offers the methods "
+        f"{', '.join(METHODS)} for a "
+        "GraphTransformer, a GraphLM, a GraphSeq2Seq, a model implementing ContributionModel "
+        "(contribution_run) and the models of registered integrations (Hugging Face models "
+        "after import graphattn.hf)"
     )
 
 
