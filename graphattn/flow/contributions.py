@@ -106,11 +106,10 @@ def run_model(model: Any, inputs: Any, graph: Any = None) -> ContributionRun:
     if isinstance(model, ContributionModel):
         return model.contribution_run(inputs, graph)
     raise TypeError(
-        f"contributions does not know {type(model).__name__}: it offers the methods "
-        f"{', '.join(METHODS)} for a "
-        "GraphTransformer, a GraphLM, a GraphSeq2Seq, a model implementing ContributionModel "
-        "(contribution_run) and the models of registered integrations (Hugging Face models "
-        "after import graphattn.hf)"
+        "model must be a GraphTransformer, a GraphLM, a GraphSeq2Seq, implement "
+        "ContributionModel (contribution_run) or belong to a registered integration (Hugging "
+        f"Face models after import graphattn.hf), got {type(model).__name__}; contributions "
+        f"offers the methods {', '.join(METHODS)} for those"
     )
 
 
