@@ -117,7 +117,7 @@ def _bad_inputs():
         ({"attention_mask": mask}, ValueError, "needs 'input_ids'"),
         ({"input_ids": None, "attention_mask": mask}, ValueError, "needs 'input_ids'"),
         ({"input_ids": ids, "labels": ids}, ValueError, "'labels'"),
-        ({"input_ids": ids.float()}, TypeError, "input_ids must be a LongTensor"),
+        ({"input_ids": ids.float()}, TypeError, r"input_ids must be an integer .* torch.float32"),
         ({"input_ids": ids, "attention_mask": mask.float()}, TypeError, "bool or integer"),
         ({"input_ids": ids, "attention_mask": mask[:, :3]}, ValueError, r"shape \(2, 3\)"),
         ({"input_ids": ids, "attention_mask": 2 * mask}, ValueError, "only 0 .* and 1"),

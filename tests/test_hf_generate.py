@@ -67,7 +67,8 @@ def test_encoder_decoder_generation_with_self_and_cross_graphs(family):
     batch = inputs(family, pad=2)
     batch.pop("decoder_input_ids")
     extra = {
-        "token_graph": lambda n: patterns.sliding_window(n, 1),
+        "encoder_graph": lambda n: patterns.sliding_window(n, 1, causal=False),
+        "decoder_graph": lambda n: patterns.sliding_window(n, 1),
         "cross_graph": lambda n, m: patterns.cross_window(n, m, 1),
     }
     with graphattn.hf.record() as rec:

@@ -11,10 +11,10 @@ import graphattn.hf  # noqa: E402
 from graphattn import analysis, patterns  # noqa: E402
 
 
-def encode(model, family, ids, **extra):
+def encode(model, family, ids, graph):
     if family == "t5":
-        return model.encoder(input_ids=ids, **extra).last_hidden_state
-    return main_output(model(input_ids=ids, **extra))
+        return model.encoder(input_ids=ids, encoder_graph=graph).last_hidden_state
+    return main_output(model(input_ids=ids, token_graph=graph))
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ def test_outputs_depend_exactly_on_the_tokens_in_reach(family, graph):
     reach = analysis.reach(graph, layers)
     ids = torch.randint(3, 90, (1, 10), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        base = encode(model, family, ids, token_graph=graph)
+        base = encode(model, family, ids, graph)
         for target in (3, 9):
             seen = set(reach.src[reach.dst == target].tolist())
             for source in range(10):
@@ -40,7 +40,7 @@ def test_outputs_depend_exactly_on_the_tokens_in_reach(family, graph):
                     continue
                 other = ids.clone()
                 other[0, source] = (other[0, source] + 1) % 90 + 3
-                moved = (encode(model, family, other, token_graph=graph) - base)[0, target]
+                moved = (encode(model, family, other, graph) - base)[0, target]
                 if source in seen:
                     assert moved.abs().max().item() > 1e-4, (target, source)
                 else:
@@ -105,12 +105,12 @@ def test_encoder_decoder_graphs_apply_to_every_call():
     window = lambda n: patterns.sliding_window(n, 1)  # noqa: E731
     cross = lambda n, m: patterns.cross_window(n, m, 1)  # noqa: E731
     with torch.no_grad(), graphattn.hf.record() as rec:
-        model(**batch, token_graph=window, cross_graph=cross)
+        model(**batch, encoder_graph=window, decoder_graph=window, cross_graph=cross)
     sizes = [g.num_nodes for g, _ in rec.self_attention]
     assert sizes == [7, 7, 5, 5]  # encoder layers, then decoder layers
     assert [g for g, _ in rec.cross_attention] == [patterns.cross_window(5, 7, 1)] * 2
     assert [c.decoder for c in rec.calls if not c.cross] == [False, False, True, True]
-    layers = rec.layers(0, decoder=True)
+    layers = rec.layers(0, decoder=True, cross=False)
     assert len(layers) == 2 and layers[0][1].shape == (window(5).num_edges, 4)
 
 
@@ -130,11 +130,12 @@ def test_a_graph_of_the_wrong_size_names_the_layer_and_the_sizes():
         model(**batch, token_graph=lambda n: patterns.causal(n - 1))
 
 
-def test_a_fixed_graph_must_fit_encoder_and_decoder():
+def test_a_fixed_graph_must_fit_its_stack():
     model = tiny("bart")
-    batch = inputs("bart", pad=0)
-    with pytest.raises(ValueError, match=r"BartAttention, self-attention\), token 0 reads token 5"):
-        model(**batch, token_graph=patterns.full(7))
+    batch = inputs("bart", pad=0)  # 7 encoder tokens, 5 decoder tokens
+    with pytest.raises(ValueError, match=r"decoder_graph has 4 nodes but layer 0 \(BartAttention"):
+        model(**batch, decoder_graph=patterns.causal(4))
+    model(**batch, encoder_graph=patterns.full(7), decoder_graph=patterns.causal(9))
 
 
 def test_a_per_layer_list_must_have_one_graph_per_layer():

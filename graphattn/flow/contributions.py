@@ -107,8 +107,10 @@ def run_model(model: Any, inputs: Any, graph: Any = None) -> ContributionRun:
     if isinstance(model, ContributionModel):
         return model.contribution_run(inputs, graph)
     raise TypeError(
-        "model must be a GraphTransformer, a GraphLM, a GraphSeq2Seq or implement "
-        f"ContributionModel (contribution_run), got {type(model).__name__}"
+        "model must be a GraphTransformer, a GraphLM, a GraphSeq2Seq, implement "
+        "ContributionModel (contribution_run) or belong to a registered integration (Hugging "
+        f"Face models after import graphattn.hf), got {type(model).__name__}; contributions "
+        f"offers the methods {', '.join(METHODS)} for those"
     )
 
 

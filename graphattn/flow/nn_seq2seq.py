@@ -135,6 +135,11 @@ def seq2seq_run(model: GraphSeq2Seq, inputs: object, graph: object = None) -> Co
     return ContributionRun(blocks, (logp.amax(-1) * tgt_valid).sum())
 
 
+def _one_example(g: TokenGraph, c: torch.Tensor) -> bool:
+    """Weights ``(E,)`` or ``(E, H)`` of one example, not ``(B, E)``/``(B, E, H)`` of a batch."""
+    return c.shape[0] == g.num_edges and not (c.dim() > 1 and c.shape[1] == g.num_edges)
+
+
 def split_cross_layers(
     layers: Sequence[Layer], b: int = 0
 ) -> tuple[list[Layer], list[Layer], list[Layer]]:
@@ -143,7 +148,9 @@ def split_cross_layers(
     ``layers`` is what :func:`~graphattn.flow.contributions` returns for an
     encoder-decoder model: encoder layers, then per decoder layer its self
     layer and its cross layer (a cross graph). The result is in the order of
-    :func:`~graphattn.flow.cross_rollout`'s arguments.
+    :func:`~graphattn.flow.cross_rollout`'s arguments. Layers of one example
+    (weights ``(E,)`` or ``(E, H)``, as ``graphattn.hf.Recording.layers(example)``
+    gives them) are split as they are, with ``b=0``.
 
     Raises
     ------
@@ -169,8 +176,13 @@ def split_cross_layers(
     if not crosses or n_enc < 0 or crosses != pairs or crosses[-1] != len(layers) - 1:
         raise ValueError("layers must be encoder layers followed by decoder (self, cross) "
                          f"pairs; the cross graphs are at positions {crosses} of {len(layers)}")
-    size = layers[0][1].shape[0]
-    if not -size <= b < size:
-        raise ValueError(f"b={b} is out of range for a batch of {size}")
-    picked = [(g, c[b]) for g, c in layers]
+    if all(_one_example(g, c) for g, c in layers):
+        if b != 0:
+            raise ValueError(f"b={b}: layers hold one example's weights (E,) or (E, H), use b=0")
+        picked = [(g, c) for g, c in layers]
+    else:
+        size = layers[0][1].shape[0]
+        if not -size <= b < size:
+            raise ValueError(f"b={b} is out of range for a batch of {size}")
+        picked = [(g, c[b]) for g, c in layers]
     return picked[:n_enc], picked[n_enc::2], picked[n_enc + 1 :: 2]

@@ -19,7 +19,7 @@ Needs ``pip install graphattn[hf]`` (transformers >= 5.24).
 from graphattn.flow import register_contributions
 from graphattn.hf.attach import attach
 from graphattn.hf.contrib import METHODS as CONTRIBUTION_METHODS
-from graphattn.hf.contrib import hf_contributions, is_graphattn_model
+from graphattn.hf.contrib import hf_contributions, is_graphattn_model, is_transformers_model
 from graphattn.hf.eager import layers_from_attentions
 from graphattn.hf.labels import label_layers, token_labels
 from graphattn.hf.perplexity import perplexity
@@ -27,7 +27,7 @@ from graphattn.hf.record import Recording, record
 from graphattn.hf.registry import ATTENTION_NAME, register
 
 register()
-register_contributions(is_graphattn_model, hf_contributions, CONTRIBUTION_METHODS)
+register_contributions(is_transformers_model, hf_contributions, CONTRIBUTION_METHODS)
 
 __all__ = [
     "ATTENTION_NAME",

@@ -14,8 +14,8 @@ import inspect
 
 import torch
 
-from graphattn.hf.registry import ATTENTION_NAME, GRAPH_KWARGS
-from graphattn.hf.tracking import Tracker, current
+from graphattn.hf.keywords import ATTENTION_NAME, GRAPH_KWARGS
+from graphattn.hf.tracking import Tracker, current, watch
 
 __all__ = ["attach", "attention_modules", "uses_interface"]
 
@@ -68,11 +68,6 @@ def _refuse(model: torch.nn.Module, modules: dict[str, torch.nn.Module]) -> None
 def _install_hooks(model: torch.nn.Module, modules: dict[str, torch.nn.Module]) -> None:
     names = {id(m): name for name, m in modules.items()}
 
-    def note_run(module, args):
-        tracker = current()
-        if tracker is not None:
-            tracker.ran.append(module)
-
     def start(module, args, kwargs):
         if any(kwargs.get(k) is not None for k in GRAPH_KWARGS):
             Tracker().__enter__()
@@ -85,14 +80,15 @@ def _install_hooks(model: torch.nn.Module, modules: dict[str, torch.nn.Module]) 
         missed = tracker.missed()
         if missed and output is not None:  # None: the forward raised already
             listed = ", ".join(f"{names[id(m)]} ({type(m).__name__})" for m in missed[:4])
+            given = next(k for k in GRAPH_KWARGS if kwargs.get(k) is not None)
             raise ValueError(
-                f"{type(model).__name__}: token_graph never reached {len(missed)} attention "
+                f"{type(model).__name__}: {given} never reached {len(missed)} attention "
                 f"module(s) that ran: {listed}; their model code drops the keyword, so their "
                 "output ignores the graph (use graphattn.hf.layers_from_attentions instead)"
             )
 
     for module in modules.values():
-        module.register_forward_pre_hook(note_run)
+        watch(module)
     model.register_forward_pre_hook(start, with_kwargs=True)
     model.register_forward_hook(check, with_kwargs=True, always_call=True)
     setattr(model, _HOOKED, True)
@@ -110,8 +106,10 @@ def attach(model: torch.nn.Module) -> torch.nn.Module:
     -------
     transformers.PreTrainedModel
         The same model, now with ``attn_implementation="graphattn"``; a
-        forward given ``token_graph`` or ``cross_graph`` raises if some
-        attention module that ran did not receive it.
+        forward given a graph keyword (``token_graph``, ``encoder_graph``,
+        ``decoder_graph``, ``cross_graph``) raises if some attention module
+        that ran did not receive it, or runs another implementation (a
+        config shared with a model built for another one switches both).
 
     Raises
     ------

@@ -22,17 +22,13 @@ import torch
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 from graphattn.hf.edits import apply_edit, attnlrp_inputs, current_edit, zero_values
-from graphattn.hf.graphs import (
-    Call,
-    cross_graph_of,
-    default_graph,
-    is_cross_attention,
-    mask_graph,
-    token_graph_of,
-)
+from graphattn.hf.graphs import Call, default_graph, is_cross_attention, mask_graph
+from graphattn.hf.keywords import GRAPH_KWARGS, graph_keyword
 from graphattn.hf.masks import MaskLayout, layout_of
+from graphattn.hf.outputs import wants_dense_weights
 from graphattn.hf.record import RecordedCall, active_recordings
-from graphattn.hf.tracking import received
+from graphattn.hf.resolve import graph_of
+from graphattn.hf.tracking import received, watch
 from graphattn.variants import AttentionVariant, variant_attention
 
 __all__ = ["UNSUPPORTED", "graphattn_attention"]
@@ -74,30 +70,19 @@ def _key_padding(graph: TokenGraph, valid: torch.Tensor | None) -> torch.Tensor 
     return bias.masked_fill(holes, float("-inf")).unsqueeze(-1)  # (B, E, 1)
 
 
-def _check_cross_graph(module, cross: bool, kwargs: dict) -> None:
-    config = getattr(module, "config", None)
-    has_cross = getattr(config, "is_encoder_decoder", False) or getattr(
-        config, "add_cross_attention", False
-    )
-    if kwargs.get("cross_graph") is not None and not cross and not has_cross:
-        raise ValueError(
-            f"cross_graph was given, but {type(module).__name__} belongs to a model without "
-            "cross-attention (decoder-only or encoder-only); use token_graph"
-        )
-
-
 def _graph_and_padding(call: Call, mask: Any, layout, kwargs: dict):
     """The call's graph and its padding bias ``(B, E, h)`` (or None), built once per mask."""
-    spec = kwargs.get("cross_graph" if call.cross else "token_graph")
+    name, spec, future = graph_keyword(call, kwargs)
     per_layer = call.layer if isinstance(spec, (list, tuple)) else None
-    key = (id(spec), per_layer, call.cross, call.n, call.m, call.q_offset, call.kv_offset)
+    key = (id(spec), future, per_layer, call.cross, call.n, call.m, call.q_offset, call.kv_offset)
     cache = layout.cache if layout is not None else {}  # the mask lives for one forward
     if key not in cache:
-        cache[key] = _build(call, spec, mask, layout, kwargs)
+        cache[key] = _build(call, (name, spec, future), mask, layout, kwargs)
     return cache[key]
 
 
-def _build(call: Call, spec: Any, mask: Any, layout, kwargs: dict):
+def _build(call: Call, keyword: tuple, mask: Any, layout, kwargs: dict):
+    name, spec, future = keyword
     allowed, _ = _allowed(mask, call.m)
     if spec is None and allowed is not None:
         return mask_graph(allowed, call.cross)
@@ -105,7 +90,7 @@ def _build(call: Call, spec: Any, mask: Any, layout, kwargs: dict):
         causal = kwargs.get("is_causal", getattr(call.module, "is_causal", False))
         graph = default_graph(call, bool(causal))
     else:
-        graph = (cross_graph_of if call.cross else token_graph_of)(spec, call)
+        graph = graph_of(name, spec, call, future=future)
     if layout is not None:
         valid = layout.key_valid
     else:  # a mask transformers did not build through graph_mask
@@ -219,8 +204,8 @@ def graphattn_attention(
                 f"{type(module).__name__} passes {name}, which graphattn does not support"
             )
     cross = is_cross_attention(module)
-    _check_cross_graph(module, cross, kwargs)
-    if kwargs.get("token_graph") is not None or kwargs.get("cross_graph") is not None:
+    watch(module)
+    if any(kwargs.get(k) is not None for k in GRAPH_KWARGS):
         received(module)
     n, m = query.shape[2], key.shape[2]
     layout = layout_of(attention_mask)
@@ -228,7 +213,7 @@ def graphattn_attention(
     graph, padding = _graph_and_padding(call, attention_mask, layout, kwargs)
     bias = _edge_bias(call, graph, padding, attention_mask, kwargs, query.shape[0], query.shape[1])
     recordings = active_recordings()
-    dense = bool(kwargs.get("output_attentions"))
+    dense = wants_dense_weights(kwargs)
     q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)  # (B, *, H, D)
     edit = None if cross else current_edit()  # contribution methods edit self-attention only
     v = zero_values(v, edit, call.layer)

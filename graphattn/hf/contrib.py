@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from graphattn._validate import check_token_ids
 from graphattn.flow.blocks import live_edges
 from graphattn.flow.decompose import (
     alti,
@@ -33,7 +34,7 @@ from graphattn.hf.lrp import hf_attnlrp
 from graphattn.hf.record import record
 from graphattn.hf.registry import ATTENTION_NAME
 
-__all__ = ["METHODS", "hf_contributions", "is_graphattn_model"]
+__all__ = ["METHODS", "hf_contributions", "is_graphattn_model", "is_transformers_model"]
 
 METHODS = ("alti", "globenc", "value_zeroing", "grad_attention", "attention", "attnlrp")
 
@@ -45,12 +46,40 @@ def is_graphattn_model(model: Any) -> bool:
     return impl == ATTENTION_NAME and not getattr(config, "is_encoder_decoder", False)
 
 
-def _check_ids(input_ids: Any) -> torch.Tensor:
-    if not isinstance(input_ids, torch.Tensor) or input_ids.dtype != torch.long:
-        raise TypeError(f"input_ids must be a LongTensor (B, N), got {type(input_ids).__name__}")
-    if input_ids.dim() != 2 or input_ids.shape[1] == 0:
-        raise ValueError(f"input_ids must have shape (B, N), got {tuple(input_ids.shape)}")
-    return input_ids
+def is_transformers_model(model: Any) -> bool:
+    """Any transformers model: :func:`hf_contributions` takes it or says why not."""
+    return isinstance(model, torch.nn.Module) and hasattr(model, "set_attn_implementation")
+
+
+def _refuse_model(model: Any) -> None:
+    """A ValueError, naming the class and the supported methods, for a model not served."""
+    name, config, offered = type(model).__name__, model.config, ", ".join(METHODS)
+    if getattr(config, "is_encoder_decoder", False):
+        raise ValueError(
+            f"{name} is an encoder-decoder model; flow.contributions serves decoder-only and "
+            f"encoder-only Hugging Face models (methods {offered}) and none of its methods on "
+            "encoder-decoders: record the weights with graphattn.hf.record() and read "
+            "rec.layers(example) with flow.split_cross_layers and flow.cross_rollout"
+        )
+    impl = getattr(config, "_attn_implementation", None)
+    if impl != ATTENTION_NAME:
+        raise ValueError(
+            f"{name} runs attn_implementation={impl!r}; flow.contributions offers the methods "
+            f"{offered} for models on graphattn: switch with graphattn.hf.attach(model) first"
+        )
+
+
+def _check_ids(model: Any, input_ids: Any) -> torch.Tensor:
+    """``input_ids``: integer ``(B, N)``, ``B >= 1``, ids within the model's vocabulary."""
+    config = model.config
+    vocab = getattr(config, "vocab_size", None) or 2**62
+    max_len = getattr(config, "max_position_embeddings", None) or getattr(
+        config, "n_positions", None
+    )
+    ids = check_token_ids(input_ids, "input_ids", vocab, max_len or 2**62, vocab_name="vocab_size")
+    if ids.shape[0] == 0:
+        raise ValueError(f"input_ids must hold at least one example, got shape {tuple(ids.shape)}")
+    return ids
 
 
 # the keys of a mapping ``input_ids``, all handed to the model
@@ -87,10 +116,10 @@ def _valid(mask: Any, shape: torch.Size) -> torch.Tensor:
     return valid
 
 
-def _model_inputs(input_ids: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def _model_inputs(model: Any, input_ids: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """The model's keyword inputs, checked, and the real tokens ``(B, N)`` bool."""
     if not isinstance(input_ids, Mapping):
-        inputs = {"input_ids": _check_ids(input_ids)}
+        inputs = {"input_ids": _check_ids(model, input_ids)}
         return inputs, torch.ones(inputs["input_ids"].shape, dtype=torch.bool)
     inputs = {k: v for k, v in input_ids.items() if v is not None}  # None: absent
     if set(inputs) - set(_INPUT_KEYS) or "input_ids" not in inputs:
@@ -98,7 +127,7 @@ def _model_inputs(input_ids: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor
             f"an input mapping needs 'input_ids' and may hold {_INPUT_KEYS[1:]}; got the keys "
             f"{sorted(inputs)} (leave out the others, e.g. labels or pixel_values)"
         )
-    ids = _check_ids(inputs["input_ids"])
+    ids = _check_ids(model, inputs["input_ids"])
     for key in ("token_type_ids", "position_ids"):
         if key in inputs:
             _check_companion(key, inputs[key], ids.shape)
@@ -231,9 +260,12 @@ def hf_contributions(
     ------
     TypeError, ValueError
         For ids, a mask or a mapping as above that they are not, naming the
-        problem; a ValueError for a family ALTI and GlobEnc do not know.
+        problem; a ValueError for a family ALTI and GlobEnc do not know, an
+        encoder-decoder model or a model not on graphattn (naming the class
+        and the methods offered).
     """
-    inputs, valid = _model_inputs(input_ids)
+    _refuse_model(model)
+    inputs, valid = _model_inputs(model, input_ids)
     if method == "attnlrp":
         return hf_attnlrp(model, inputs, graph, valid)
     if method in ("alti", "globenc"):

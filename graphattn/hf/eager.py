@@ -30,15 +30,35 @@ def _check(attentions: Sequence[torch.Tensor], attention_mask) -> None:
                 f"attentions[{idx}] must be a float tensor (B, H, N, M), got {got}; "
                 "run the model with attn_implementation='eager' and output_attentions=True"
             )
+        if not bool(torch.isfinite(a).all()):
+            raise ValueError(
+                f"attentions[{idx}] holds NaN or infinite weights; attention weights are "
+                "finite (a NaN row often means a fully masked query: check the mask)"
+            )
     if attention_mask is not None:
-        if not isinstance(attention_mask, torch.Tensor) or attention_mask.dim() != 2:
-            raise ValueError("attention_mask must be a (B, M) tensor of 1 (token) and 0 (padding)")
+        _check_mask(attentions, attention_mask)
+
+
+def _check_mask(attentions: Sequence[torch.Tensor], mask) -> None:
+    """``mask (B, M)``: one entry per example and key of every layer."""
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 2:
+        got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(
+            f"attention_mask must be a (B, M) tensor of 1 (token) and 0 (padding), got {got}"
+        )
+    for idx, a in enumerate(attentions):
+        b, _, _, m = a.shape
+        if tuple(mask.shape) != (b, m):
+            raise ValueError(
+                f"attention_mask has shape {tuple(mask.shape)}, but attentions[{idx}] covers "
+                f"a batch of {b} and {m} keys: it must be ({b}, {m})"
+            )
 
 
 def _layer(a: torch.Tensor, valid: torch.Tensor | None) -> tuple[TokenGraph, torch.Tensor]:
     keep = a.detach() > 0  # (B, H, N, M): eager's masked entries are exactly 0
     n, m = a.shape[-2:]
-    if valid is not None and valid.shape == (a.shape[0], m):
+    if valid is not None:
         keep = keep & valid[:, None, None, :]  # padded keys
         if n == m:
             keep = keep & valid[:, None, :, None]  # padded queries (eager spreads them evenly)
@@ -74,8 +94,8 @@ def layers_from_attentions(
     Raises
     ------
     TypeError, ValueError
-        If ``attentions`` is not a sequence of ``(B, H, N, M)`` float tensors
-        or ``attention_mask`` is not ``(B, M)``.
+        If ``attentions`` is not a sequence of finite ``(B, H, N, M)`` float
+        tensors or ``attention_mask`` is not ``(B, M)`` for every layer.
 
     Examples
     --------

@@ -8,9 +8,8 @@ The graph of the call is then
 - the model's own structure, read from the mask transformers built (causal
   or full, its sliding windows), when no graph was given;
 - the rows ``q_offset .. q_offset + N`` and columns ``kv_offset .. + M`` of
-  ``token_graph`` (self-attention) or ``cross_graph`` (cross-attention),
-  given as a :class:`~graphattn.TokenGraph`, a list with one graph per layer,
-  or a callable building one for the sequence's length.
+  the graph the call's keyword gives (:mod:`graphattn.hf.keywords` picks the
+  keyword, :mod:`graphattn.hf.resolve` builds the graph): :func:`rows`.
 
 Errors name the layer and the sizes.
 """
@@ -19,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -31,14 +28,13 @@ from graphattn.graph import TokenGraph
 
 __all__ = [
     "Call",
-    "cross_graph_of",
     "default_graph",
     "is_cross_attention",
     "mask_graph",
     "num_layers",
     "union_graph",
     "rows",
-    "token_graph_of",
+    "stack_of",
 ]
 
 
@@ -61,9 +57,33 @@ class Call:
 
     @property
     def where(self) -> str:
-        """``layer 3 (LlamaAttention, self-attention)``, for error messages."""
+        """``layer 3 (LlamaAttention, self-attention)``, for error messages.
+
+        In an encoder-decoder model the stack is named too:
+        ``layer 0 (T5Attention, decoder self-attention)``.
+        """
         kind = "cross-attention" if self.cross else "self-attention"
+        stack = stack_of(self.module)
+        kind = kind if stack is None or self.cross else f"{stack} {kind}"
         return f"layer {self.layer} ({type(self.module).__name__}, {kind})"
+
+
+def stack_of(module: torch.nn.Module) -> str | None:
+    """``"encoder"`` or ``"decoder"`` for a module of an encoder-decoder model, else None.
+
+    Reads ``config.is_encoder_decoder`` (T5's and BART's stacks keep the
+    model's config flag) and the module's ``is_decoder``.
+
+    Examples
+    --------
+    >>> m = torch.nn.Module(); m.is_decoder = True
+    >>> m.config = type("Config", (), {"is_encoder_decoder": True})()
+    >>> stack_of(m)
+    'decoder'
+    """
+    if not getattr(getattr(module, "config", None), "is_encoder_decoder", False):
+        return None
+    return "decoder" if getattr(module, "is_decoder", False) else "encoder"
 
 
 def is_cross_attention(module: torch.nn.Module) -> bool:
@@ -106,27 +126,24 @@ def num_layers(module: torch.nn.Module, cross: bool) -> int | None:
     return None
 
 
-def _per_layer(spec: Sequence[Any], call: Call, name: str) -> Any:
-    expected = num_layers(call.module, call.cross)
-    if expected is not None and len(spec) != expected:
-        raise ValueError(
-            f"{name} as a list needs one graph per layer ({expected} layers), got {len(spec)}"
-        )
-    if call.layer is None or not 0 <= call.layer < len(spec):
-        raise ValueError(
-            f"{name} as a list needs the layer index of every attention module; "
-            f"{call.where} has layer_idx={call.layer}"
-        )
-    return spec[call.layer]
+def _check_cached(graph: TokenGraph, call: Call, name: str) -> None:
+    """Refuse a graph in which a token already in the KV cache reads a newer token.
 
-
-def _built(graph: Any, name: str, call: Call) -> TokenGraph:
-    if not isinstance(graph, TokenGraph):
-        raise TypeError(
-            f"{name} must be a TokenGraph, a list of them or a callable returning one; "
-            f"for {call.where} got {type(graph).__name__}"
+    The cache holds what those tokens computed when the newer ones did not
+    exist yet, so such a graph would give other results with and without the
+    cache (a fixed graph reading ahead is refused for the same reason).
+    """
+    if call.q_offset == 0:
+        return
+    late = (graph.dst < call.q_offset) & (graph.src >= call.q_offset)  # (E,)
+    if bool(late.any()):
+        k = int(late.nonzero()[0, 0])
+        i, j = int(graph.dst[k]), int(graph.src[k])
+        raise ValueError(
+            f"{name}: in {call.where}, token {i} reads token {j}, but token {i} comes from the "
+            f"KV cache, computed before token {j} existed; generation with a cache needs a "
+            "graph in which no token reads a later one (e.g. a causal graph), or use_cache=False"
         )
-    return graph
 
 
 def rows(graph: TokenGraph, call: Call, total: int, name: str) -> TokenGraph:
@@ -155,6 +172,7 @@ def rows(graph: TokenGraph, call: Call, total: int, name: str) -> TokenGraph:
                 f"{name} has M={sources} sources but {call.where} has {call.m} encoder tokens"
             )
     else:
+        _check_cached(graph, call, name)
         # a static cache hands over keys past the sequence's end: they are not tokens yet
         first, stop, sources = call.kv_offset, min(call.kv_offset + call.m, total), nodes
     if (nodes, sources, call.q_offset, first, call.n, call.m) == (
@@ -182,45 +200,6 @@ def rows(graph: TokenGraph, call: Call, total: int, name: str) -> TokenGraph:
         raise ValueError(f"{name}: in {call.where}, token {i} reads token {j}, {why}")
     edge_index = torch.stack([src - first, dst])  # (2, E_rows), still canonical
     return TokenGraph(edge_index, call.n, num_src_nodes=call.m, cross=True)
-
-
-def _resolve(spec: Any, call: Call, name: str, build: Callable[[Callable], Any]) -> TokenGraph:
-    if isinstance(spec, (list, tuple)):
-        spec = _per_layer(spec, call, name)
-    if callable(spec) and not isinstance(spec, TokenGraph):
-        spec = build(spec)
-    return _built(spec, name, call)
-
-
-def token_graph_of(spec: Any, call: Call) -> TokenGraph:
-    """The graph of a self-attention call under ``token_graph=spec``.
-
-    Examples
-    --------
-    >>> call = Call(torch.nn.Module(), False, 4, 4, 0, 0)
-    >>> token_graph_of(lambda n: patterns.sliding_window(n, 2), call).num_edges
-    7
-    """
-    total = call.q_offset + call.n
-    graph = _resolve(spec, call, "token_graph", lambda fn: fn(total))
-    return rows(graph, call, total, "token_graph")
-
-
-def cross_graph_of(spec: Any, call: Call) -> TokenGraph:
-    """The graph of a cross-attention call under ``cross_graph=spec``.
-
-    ``spec`` is a graph with ``num_src_nodes = M`` (encoder tokens), a list
-    with one per layer, or a callable ``(n_target, n_source) -> TokenGraph``.
-
-    Examples
-    --------
-    >>> call = Call(torch.nn.Module(), True, 2, 3, 0, 0)
-    >>> cross_graph_of(lambda n, m: patterns.cross_window(n, m, 1), call).edge_index.tolist()
-    [[0, 1], [0, 1]]
-    """
-    total = call.q_offset + call.n
-    graph = _resolve(spec, call, "cross_graph", lambda fn: fn(total, call.m))
-    return rows(graph, call, total, "cross_graph")
 
 
 def default_graph(call: Call, causal: bool) -> TokenGraph:

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
 
 __all__ = ["label_layers", "token_labels"]
@@ -29,6 +30,12 @@ def token_labels(tokenizer: Any, encoding: Any, example: int = 0) -> list[str]:
     list of str
         Labels for the ``N`` columns, padding included (graphs cover them).
 
+    Raises
+    ------
+    ValueError
+        If ``example`` is not an index into the batch or the ids are not
+        ``(B, N)`` or ``(N,)``.
+
     Examples
     --------
     >>> class Chars:
@@ -39,6 +46,11 @@ def token_labels(tokenizer: Any, encoding: Any, example: int = 0) -> list[str]:
     ids = encoding["input_ids"] if isinstance(encoding, Mapping) else encoding
     ids = torch.as_tensor(ids)
     if ids.dim() == 2:
+        example = check_int(example, "example")
+        if not -ids.shape[0] <= example < ids.shape[0]:
+            raise ValueError(
+                f"example must be an index into the batch of {ids.shape[0]}, got {example}"
+            )
         ids = ids[example]
     if ids.dim() != 1:
         raise ValueError(f"input_ids must be (B, N) or (N,), got {tuple(ids.shape)}")
@@ -54,12 +66,24 @@ def label_layers(
 
     ``src_tokens`` labels the sources of cross graphs (the encoder's tokens).
 
+    Raises
+    ------
+    TypeError
+        If ``tokens`` or ``src_tokens`` is a string rather than a sequence of
+        labels (one per token).
+
     Examples
     --------
     >>> layers = [(TokenGraph([[0], [1]]), torch.ones(1, 2))]
     >>> label_layers(layers, ["a", "b"])[0][0].tokens
     ['a', 'b']
     """
+    for name, labels in (("tokens", tokens), ("src_tokens", src_tokens)):
+        if isinstance(labels, (str, bytes)):
+            raise TypeError(
+                f"{name} must be a sequence of labels, one per token (e.g. token_labels(...)), "
+                f"got the string {labels!r}"
+            )
     return [
         (g.with_tokens(list(tokens), list(src_tokens) if g.is_cross and src_tokens else None), w)
         for g, w in layers

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from graphattn._validate import check_int
+
 __all__ = ["perplexity"]
 
 
@@ -63,7 +65,7 @@ def perplexity(
     Raises
     ------
     TypeError
-        If ``graphs`` is not a mapping.
+        If ``graphs`` is not a mapping or ``max_length`` not an int.
     ValueError
         If the text has fewer than 2 tokens or ``max_length < 2``.
 
@@ -80,9 +82,7 @@ def perplexity(
     if not isinstance(graphs, Mapping):
         raise TypeError(f"graphs must be a mapping name -> graph, got {type(graphs).__name__}")
     ids = _ids(tokenizer, text)
-    size = ids.numel() if max_length is None else int(max_length)
-    if size < 2:
-        raise ValueError(f"max_length must be >= 2, got {max_length}")
+    size = ids.numel() if max_length is None else check_int(max_length, "max_length", low=2)
     device = next(iter(model.parameters()), torch.empty(0)).device
     chunks = [c for c in ids.split(size) if c.numel() >= 2]
     results = {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
 
 __all__ = ["RecordedCall", "Recording", "active_recordings", "record"]
@@ -55,7 +56,7 @@ class Recording:
         return [(c.graph, c.weights) for c in self.calls if c.cross]
 
     def layers(
-        self, example: int = 0, *, cross: bool = False, decoder: bool | None = None
+        self, example: int = 0, *, cross: bool | None = None, decoder: bool | None = None
     ) -> list[tuple[TokenGraph, torch.Tensor]]:
         """One example's ``(graph, weights (E, H))`` pairs, ready for :mod:`graphattn.flow`.
 
@@ -63,11 +64,22 @@ class Recording:
         ----------
         example : int
             Index into the batch.
-        cross : bool
-            Cross-attention calls instead of self-attention calls.
+        cross : bool, optional
+            True: cross-attention calls only; False: self-attention calls
+            only; default every call in call order. On an encoder-decoder
+            model that is, for one forward, the encoder's layers and then
+            each decoder layer's self and cross layer: the layout that
+            :func:`graphattn.flow.split_cross_layers` reads for
+            :func:`graphattn.flow.cross_rollout`. Other models make no
+            cross-attention calls.
         decoder : bool, optional
             Keep only decoder (True) or only encoder (False) calls of an
             encoder-decoder model; default all.
+
+        Raises
+        ------
+        ValueError
+            If ``example`` is not an index into the batch of every kept call.
 
         Examples
         --------
@@ -75,12 +87,24 @@ class Recording:
         >>> rec = Recording([RecordedCall(False, False, 0, "Attn", g, torch.ones(2, 1, 4))])
         >>> [tuple(w.shape) for _, w in rec.layers(1)]
         [(1, 4)]
+        >>> rec.layers(2)
+        Traceback (most recent call last):
+            ...
+        ValueError: example must be an index into the recorded batch of 2, got 2
         """
-        return [
-            (c.graph, c.weights[example])
+        example = check_int(example, "example")
+        kept = [
+            c
             for c in self.calls
-            if c.cross == cross and (decoder is None or c.decoder == decoder)
+            if (cross is None or c.cross == cross) and (decoder is None or c.decoder == decoder)
         ]
+        for c in kept:
+            size = c.weights.shape[0]
+            if not -size <= example < size:
+                raise ValueError(
+                    f"example must be an index into the recorded batch of {size}, got {example}"
+                )
+        return [(c.graph, c.weights[example]) for c in kept]
 
 
 def active_recordings() -> list[Recording]:

@@ -5,8 +5,9 @@ Three things make ``attn_implementation="graphattn"`` work in transformers 5:
 - the attention function in ``AttentionInterface``;
 - the mask function in ``AttentionMaskInterface`` (without it a custom
   implementation gets ``attention_mask=None``: no padding, no sliding window);
-- ``token_graph`` and ``cross_graph`` declared as accepted model keywords, so
-  that ``generate(token_graph=...)`` does not refuse them as unused.
+- the graph keywords (``token_graph``, ``encoder_graph``, ``decoder_graph``,
+  ``cross_graph``, ``decoder_reads_future``) declared as accepted model
+  keywords, so that ``generate(token_graph=...)`` does not refuse them as unused.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from transformers.masking_utils import AttentionMaskInterface
 from transformers.utils.generic import TransformersKwargs
 
 from graphattn.hf.attention import graphattn_attention
+from graphattn.hf.keywords import ATTENTION_NAME, FUTURE_FLAG, GRAPH_KWARGS
 from graphattn.hf.masks import graph_mask
 
 __all__ = ["ATTENTION_NAME", "GRAPH_KWARGS", "register"]
 
-ATTENTION_NAME = "graphattn"  # the attn_implementation name
-GRAPH_KWARGS = ("token_graph", "cross_graph")  # forward keywords passed down to attention
+MODEL_KWARGS = (*GRAPH_KWARGS, FUTURE_FLAG)  # forward keywords passed down to attention
 
 
 def register() -> None:
@@ -39,6 +40,6 @@ def register() -> None:
     AttentionInterface.register(ATTENTION_NAME, graphattn_attention)
     AttentionMaskInterface.register(ATTENTION_NAME, graph_mask)
     accepted = TransformersKwargs.__optional_keys__
-    if not accepted.issuperset(GRAPH_KWARGS):
+    if not accepted.issuperset(MODEL_KWARGS):
         # generate() validates model_kwargs against this set of TypedDict keys
-        TransformersKwargs.__optional_keys__ = frozenset(accepted | set(GRAPH_KWARGS))
+        TransformersKwargs.__optional_keys__ = frozenset(accepted | set(MODEL_KWARGS))

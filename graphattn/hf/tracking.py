@@ -1,4 +1,13 @@
-"""Which attention modules received ``token_graph`` during a forward (for :func:`attach`)."""
+"""Which attention modules ran, and received the graph keywords, during a forward.
+
+Every attention module that runs graphattn attention once (and every one
+that :func:`graphattn.hf.attach` finds) gets a forward pre-hook,
+:func:`watch`: it refuses a graph keyword when the module's model no longer
+runs on graphattn (transformers shares one config among the models built
+from it, so building a twin with ``attn_implementation="eager"`` switches
+this one too), and notes the run for the :class:`Tracker` that ``attach``
+opens around each forward given a graph.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +15,12 @@ import threading
 
 import torch
 
-__all__ = ["Tracker", "current", "received"]
+from graphattn.hf.keywords import ATTENTION_NAME, GRAPH_KWARGS
+
+__all__ = ["Tracker", "current", "received", "watch"]
 
 _STACK = threading.local()  # .trackers: forwards being checked, innermost last
+_WATCHED = "_graphattn_watched"  # marks a module that has the pre-hook of watch()
 
 
 class Tracker:
@@ -44,7 +56,45 @@ def current() -> Tracker | None:
 
 
 def received(module: torch.nn.Module) -> None:
-    """Note that ``module``'s attention call was given ``token_graph`` or ``cross_graph``."""
+    """Note that ``module``'s attention call was given a graph keyword."""
     tracker = current()
     if tracker is not None:
         tracker.received.add(id(module))
+
+
+def _check_implementation(module: torch.nn.Module, kwargs: dict) -> None:
+    given = [k for k in GRAPH_KWARGS if kwargs.get(k) is not None]
+    config = getattr(module, "config", None)
+    impl = getattr(config, "_attn_implementation", ATTENTION_NAME)
+    if given and impl != ATTENTION_NAME:
+        raise ValueError(
+            f"{given[0]} was given, but {type(module).__name__} runs "
+            f"attn_implementation={impl!r}, which ignores it. transformers shares one config "
+            "among the models built from it, so building a model from the same config with "
+            f"attn_implementation={impl!r} switches this one too; switch back with "
+            "graphattn.hf.attach(model) or model.set_attn_implementation('graphattn')"
+        )
+
+
+def _before(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+    _check_implementation(module, kwargs)
+    tracker = current()
+    if tracker is not None:
+        tracker.ran.append(module)
+
+
+def watch(module: torch.nn.Module) -> None:
+    """Give ``module`` the pre-hook that checks its implementation and notes its runs (once).
+
+    Examples
+    --------
+    >>> m = torch.nn.Linear(2, 2); m.config = type("C", (), {"_attn_implementation": "eager"})()
+    >>> watch(m)
+    >>> m(torch.ones(2), token_graph=object())
+    Traceback (most recent call last):
+        ...
+    ValueError: token_graph was given, but Linear runs attn_implementation='eager', which ...
+    """
+    if not getattr(module, _WATCHED, False):
+        module.register_forward_pre_hook(_before, with_kwargs=True)
+        setattr(module, _WATCHED, True)
