@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _cells import peak_rss_gib, spawn, table, write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
 IMPLS = ("sdpa", "eager", "graphattn", "window")
@@ -138,33 +135,17 @@ RUNNERS = {"forward": run_forward, "train": run_train, "generate": run_generate}
 
 def cell(impl: str, n: int, mode: str) -> dict:
     """Run one cell in this process and add its peak resident memory."""
-    result = RUNNERS[mode](impl, n)
-    result["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return result
+    return {**RUNNERS[mode](impl, n), "peak_rss_gib": peak_rss_gib()}
 
 
-def spawn(impl: str, n: int, mode: str) -> dict:
-    """One cell in a fresh process; its JSON result, or the error it ended with."""
-    cmd = [sys.executable, __file__, "--cell", impl, str(n), mode]
-    cmd += ["--reps", str(ARGS.reps), "--window", str(ARGS.window), "--new", str(ARGS.new)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=ARGS.timeout)
-    if done.returncode != 0:
-        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-COLUMNS = ("first_s", "warm_s", "attention_s", "prefill_s", "per_token_s", "peak_rss_gib")
-
-
-def table(rows: list[dict]) -> str:
-    """The cells as a Markdown table (an error in the last column)."""
-    head = "| mode | N | impl | first s | warm s | attention s | prefill s | s/token | peak GiB | |"
-    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        cells = ["" if k not in r else f"{r[k]:.3f}" for k in COLUMNS]
-        cells = [r["mode"], str(r["n"]), r["impl"], *cells, r.get("error", "")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+COLUMNS = {
+    "first_s": "first s",
+    "warm_s": "warm s",
+    "attention_s": "attention s",
+    "prefill_s": "prefill s",
+    "per_token_s": "s/token",
+    "peak_rss_gib": "peak GiB",
+}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -188,19 +169,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> None:
-    rows = []
+    options = ["--reps", str(ARGS.reps), "--window", str(ARGS.window), "--new", str(ARGS.new)]
+    rows, keys = [], ["mode", "n", "impl"]
     for mode in ARGS.modes:
         for n in ARGS.sizes:
             for impl in ARGS.impls:
-                rows.append({"mode": mode, "n": n, "impl": impl, **spawn(impl, n, mode)})
-                print(table(rows[-1:]).splitlines()[-1], flush=True)
-    print(table(rows))
-    ARGS.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = ARGS.out.with_name(ARGS.out.name + ".part")
-    command = "PYTHONPATH=. .venv/bin/python benchmarks/bench_models.py " + shlex.join(argv)
-    meta = {"command": command, "machine": platform.platform(), "cores": os.cpu_count()}
-    tmp.write_text(json.dumps({**meta, "rows": rows}, indent=1))
-    tmp.replace(ARGS.out)
+                result = spawn(__file__, [impl, str(n), mode], options, ARGS.timeout)
+                rows.append({"mode": mode, "n": n, "impl": impl, **result})
+                print(table(rows[-1:], keys, COLUMNS).splitlines()[-1], flush=True)
+    print(table(rows, keys, COLUMNS))
+    write(ARGS.out, "benchmarks/bench_models.py", argv, rows)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,56 @@
+"""What the model-shaped benchmarks share: one cell per fresh process, a table, atomic JSON.
+
+A *cell* is one measurement (an implementation, a size, a mode) run by the
+benchmark script itself in a new Python process (``--cell ...``), so that the
+first call of a new process and the peak resident memory are the cell's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+
+def peak_rss_gib() -> float:
+    """Peak resident memory of this process so far, GiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def spawn(script: str, cell: list[str], options: list[str], timeout: float) -> dict:
+    """Run ``script --cell *cell *options`` in a new process: its last line (JSON), or the error."""
+    cmd = [sys.executable, script, "--cell", *cell, *options]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        return {"error": lines[-1] if lines else f"exit {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def table(rows: list[dict], keys: list[str], columns: dict[str, str]) -> str:
+    """Rows as a Markdown table: ``keys`` as they are, ``columns`` (key: title) to 3 decimals."""
+    head = [*keys, *columns.values(), ""]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [str(r[k]) for k in keys]
+        cells += ["" if k not in r else f"{r[k]:.3f}" for k in columns]
+        lines.append("| " + " | ".join([*cells, r.get("error", "")]) + " |")
+    return "\n".join(lines)
+
+
+def write(out: Path, script: str, argv: list[str], rows: list[dict]) -> None:
+    """``rows`` with the command and the machine, written atomically to ``out``."""
+    command = f"PYTHONPATH=. .venv/bin/python {script} " + shlex.join(argv)
+    meta = {"command": command.strip(), "machine": platform.platform(), "cores": os.cpu_count()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_text(json.dumps({**meta, "rows": rows}, indent=1))
+    tmp.replace(out)
