@@ -482,6 +482,12 @@ def run_experiment(
         The results as written to ``results.json``; ``status`` is
         ``"complete"`` or ``"interrupted"`` (after Ctrl-C; run again to resume).
 
+    Raises
+    ------
+    ValueError
+        If ``out_dir`` is empty (it would mean the current folder), a
+        pattern cannot be built, or a checkpoint belongs to another config.
+
     Examples
     --------
     >>> import tempfile
@@ -494,6 +500,8 @@ def run_experiment(
     >>> res["status"], res["patterns"][0]["runs"][0]["steps_done"]
     ('complete', 2)
     """
+    if not os.fspath(out_dir).strip():
+        raise ValueError(f"out_dir must name a folder, got {os.fspath(out_dir)!r}")
     out = Path(out_dir)
     ckpt_dir = out / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
