@@ -8,6 +8,7 @@ import os
 import pytest
 
 from graphattn import cli
+from graphattn.bench import runner
 from graphattn.experiments import config_from_dict, run_experiment
 
 
@@ -100,6 +101,7 @@ def test_an_empty_out_folder_is_refused(tmp_path, capsys, monkeypatch):
     for argv in (
         ["experiment", str(path), "--out", "", "--no-progress"],
         ["demo", "--out", " ", "--quiet"],
+        ["bench", "--quick", "--out", ""],
     ):
         assert_refused(argv, capsys, "expected a folder name", tmp_path)
     cfg = config_from_dict(tiny_config())
@@ -120,4 +122,43 @@ def test_an_empty_out_folder_is_refused(tmp_path, capsys, monkeypatch):
 )
 def test_draw_refuses_before_drawing(tmp_path, capsys, args, message):
     argv = ["draw", "causal", *args, "-o", str(tmp_path / "x.png")]
+    assert_refused(argv, capsys, message, tmp_path)
+
+
+# ------------------------------------------------------------------ bench
+@pytest.fixture
+def no_case_runs(monkeypatch):
+    """Fail the test if the benchmark gets as far as running a case."""
+
+    def launch(case, timeout):
+        raise AssertionError(f"a case ran: {case}")
+
+    monkeypatch.setattr(runner, "launch", launch)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--threads", "-1"], "argument --threads: expected an integer >= 0"),
+        (["--reps", "0"], "argument --reps: expected an integer >= 1"),
+        (["--reps", "2.5"], "argument --reps: expected an integer"),
+        (["--timeout", "0"], "argument --timeout: expected a finite number > 0"),
+        (["--timeout", "nan"], "argument --timeout: expected a finite number > 0"),
+        (["--seconds", "nan"], "argument --seconds: expected a finite number >= 0"),
+        (["--seconds", "-1"], "argument --seconds: expected a finite number >= 0"),
+        (["--budget-gib", "-1"], "argument --budget-gib: expected a finite number > 0"),
+        (["--budget-gib", "inf"], "argument --budget-gib: expected a finite number > 0"),
+        (["--sizes", "16"], "--sizes: window needs N >= 128 (its window), got 16"),
+        (["--sizes", "128", "--patterns", "bigbird"], "bigbird needs N >= 129"),
+        (["--sizes", "129", "--patterns", "bigbird"], None),  # the fewest it needs: runs
+        (["--backend", "nope"], "--backend must be 'auto' or one of"),
+    ],
+)
+def test_bench_checks_every_option_before_any_case(tmp_path, capsys, no_case_runs, args, message):
+    out = tmp_path / "out"
+    argv = ["bench", "--impls", "graphattn", "--modes", "fwd", "--out", str(out), *args]
+    if message is None:
+        with pytest.raises(AssertionError, match="a case ran"):
+            cli.main(argv)
+        return
     assert_refused(argv, capsys, message, tmp_path)
