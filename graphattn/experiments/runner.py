@@ -282,6 +282,11 @@ def _train(
         result = _load_checkpoint(checkpoint, model, opt, fingerprint)
         if result.status == "complete":
             return result
+        if parallel.is_main():
+            print(
+                f"resuming {pattern.label} (seed {seed}) from step {result.steps_done} "
+                f"of {t.steps}", file=sys.stderr, flush=True,
+            )  # fmt: skip
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     bar = _progress_bar(t.steps, result.steps_done, f"{pattern.label} (seed {seed})", progress)
