@@ -4,7 +4,9 @@
     PYTHONPATH=. python benchmarks/bench_attention.py --quick    # seconds
     PYTHONPATH=. python benchmarks/bench_attention.py --patterns window,random --sizes 1024,16384
 
-Options are those of ``graphattn bench --help``; results go to benchmarks/results/.
+Options are those of ``graphattn bench --help``; results go to ``--out``
+(default ``bench-results``). The committed results in benchmarks/results/ are
+rewritten only with ``--out benchmarks/results --overwrite``.
 """
 
 import sys

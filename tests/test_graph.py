@@ -133,7 +133,8 @@ def test_graph_layer_imports_only_private_utilities():
 
 def test_to_string_and_repr():
     g = TokenGraph([[0, 1], [1, 0]], tokens=["a", "b"], name="swap")
-    assert g.to_string() == "TokenGraph('swap', N=2, E=2, density=0.5)\n. x\nx ."
+    assert g.to_string() == "TokenGraph('swap', N=2, E=2, density=0.5)\n  a b\na . x\nb x ."
+    assert TokenGraph([[0, 1], [1, 0]]).to_string() == "TokenGraph(N=2, E=2, density=0.5)\n. x\nx ."
     with pytest.raises(ValueError, match="max_nodes=2"):
         TokenGraph([[0], [2]]).to_string(max_nodes=2)
 

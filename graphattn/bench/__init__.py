@@ -27,6 +27,7 @@ Cases that cannot fit ``--budget-gib`` are skipped with a note saying why.
 Modules: :mod:`~graphattn.bench.cases` (what runs and what is skipped),
 :mod:`~graphattn.bench.measure` (one case in this process; the worker),
 :mod:`~graphattn.bench.runner` (every case in its own process),
+:mod:`~graphattn.bench.machine` (whether the machine is quiet enough to time on),
 :mod:`~graphattn.bench.targets`, :mod:`~graphattn.bench.report` and
 :mod:`~graphattn.bench.plots` (what a run is checked against, its table and
 JSON, its plots).
@@ -37,6 +38,7 @@ from graphattn.bench.cases import (
     GIB,
     IMPLS,
     LARGE_N,
+    MIN_N,
     MODES,
     PATTERNS,
     SIZES,
@@ -44,16 +46,18 @@ from graphattn.bench.cases import (
     WINDOW,
     Case,
     build_graph,
+    check_sizes,
     expected_edges,
     flex_predicate,
     plan_cases,
     skip_reason,
 )
+from graphattn.bench.machine import machine_warnings
 from graphattn.bench.measure import make_call, run_case
 from graphattn.bench.plots import COLORS, write_plots
 from graphattn.bench.report import ratio_table, report, write_json
 from graphattn.bench.runner import has_pyg, launch, run_benchmark
-from graphattn.bench.targets import by_case, check_targets, result_key
+from graphattn.bench.targets import MEANINGS, by_case, check_targets, explain, result_key
 
 __all__ = [
     "BIGBIRD_BLOCK",
@@ -61,6 +65,8 @@ __all__ = [
     "GIB",
     "IMPLS",
     "LARGE_N",
+    "MEANINGS",
+    "MIN_N",
     "MODES",
     "PATTERNS",
     "SIZES",
@@ -69,11 +75,14 @@ __all__ = [
     "Case",
     "build_graph",
     "by_case",
+    "check_sizes",
     "check_targets",
     "expected_edges",
+    "explain",
     "flex_predicate",
     "has_pyg",
     "launch",
+    "machine_warnings",
     "make_call",
     "plan_cases",
     "ratio_table",

@@ -23,7 +23,9 @@ __all__ = [
     "TARGET_N",
     "WINDOW",
     "Case",
+    "MIN_N",
     "build_graph",
+    "check_sizes",
     "expected_edges",
     "flex_predicate",
     "plan_cases",
@@ -39,6 +41,10 @@ TARGET_N = 16384  # the size at which the speed targets are stated
 WINDOW = 128  # keys per query of the window and random patterns; stride of strided
 BIGBIRD_BLOCK = 64
 GIB = 2**30
+# the fewest tokens each pattern is built on: a window (stride, keys) of WINDOW, and
+# BigBird's 3 window blocks of BIGBIRD_BLOCK need more than 2 blocks
+MIN_N = {"window": WINDOW, "strided": WINDOW, "bigbird": 2 * BIGBIRD_BLOCK + 1,
+         "random": WINDOW, "causal": 1}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,31 @@ def build_graph(pattern: str, n: int):
     if pattern == "causal":
         return patterns.causal(n)
     raise ValueError(f"unknown pattern {pattern!r}; choose from {PATTERNS}")
+
+
+def check_sizes(patterns: list[str], sizes: list[int]) -> None:
+    """Raise unless every pattern of ``patterns`` can be built on every N of ``sizes``.
+
+    Raises
+    ------
+    ValueError
+        Naming ``--sizes``, the pattern and the fewest tokens it needs.
+
+    Examples
+    --------
+    >>> check_sizes(["window"], [16])
+    Traceback (most recent call last):
+    ...
+    ValueError: --sizes: window needs N >= 128 (its window), got 16
+    """
+    why = {"bigbird": "3 blocks of 64", "causal": "one token"}
+    for pattern in patterns:
+        small = [n for n in sizes if n < MIN_N[pattern]]
+        if small:
+            need = why.get(pattern, "its window")
+            raise ValueError(
+                f"--sizes: {pattern} needs N >= {MIN_N[pattern]} ({need}), got {small[0]}"
+            )
 
 
 def expected_edges(pattern: str, n: int) -> int:

@@ -14,7 +14,26 @@ from __future__ import annotations
 
 from graphattn.bench.cases import GIB, LARGE_N, PATTERNS, SIZES, TARGET_N
 
-__all__ = ["by_case", "check_targets", "result_key"]
+__all__ = ["MEANINGS", "by_case", "check_targets", "explain", "result_key"]
+
+# What each kind of target line says, by the text after the colon of its name.
+MEANINGS = {
+    "pyg / graphattn": "PyG's edge-wise recipe's median forward time divided by graphattn's, "
+    "same pattern and N, same run (above the limit: graphattn that many times faster)",
+    "dense / graphattn": "dense SDPA with the graph's boolean mask: its median forward time "
+    "divided by graphattn's, same pattern and N, same run",
+    "graphattn / flex": "graphattn's median forward time divided by compiled FlexAttention's "
+    "(at most the limit: graphattn no more than that much slower)",
+    "flex / graphattn": "compiled FlexAttention's median forward time divided by graphattn's",
+    "fwd+bwd / fwd time": "graphattn's median forward + backward time divided by its forward "
+    "time, same pattern and N: what training costs against inference",
+    "fwd+bwd peak / budget": "graphattn's peak memory during forward + backward (the extra "
+    "resident memory of the calls plus the inputs q, k, v) divided by a budget of what it must "
+    "hold: q, k, v and their gradients, the output and its gradient, and one fp32 number per "
+    "edge and head (E * H * 4 bytes); at most 3 means no more than three times that",
+    "peak RSS GiB": "the whole process's peak resident memory in GiB at N = 1,048,576 "
+    "(edge list, inputs and outputs included)",
+}
 
 
 def result_key(result: dict) -> tuple:
@@ -26,6 +45,17 @@ def result_key(result: dict) -> tuple:
 def by_case(results: list[dict]) -> dict[tuple, dict]:
     """The measured results (not skipped or failed) by ``(pattern, n, mode, impl)``."""
     return {(*result_key(r), r["case"]["impl"]): r for r in results if "median_s" in r}
+
+
+def explain(name: str) -> str:
+    """What the target line ``name`` measures (see :data:`MEANINGS`).
+
+    Examples
+    --------
+    >>> explain("window N=16384: fwd+bwd / fwd time")[:29]
+    "graphattn's median forward + "
+    """
+    return MEANINGS[name.rpartition(": ")[2]]
 
 
 def _target(name: str, value: float, limit: str, met) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from graphattn.commands.options import folder
 from graphattn.demo import DEFAULT_TEXTS, DemoConfig, run_demo
 
 
@@ -32,6 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--out",
+        type=folder,
         default="graphattn-demo",
         metavar="DIR",
         help="output folder (default: %(default)s)",
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = DemoConfig(
         texts=tuple(args.text) if args.text else DEFAULT_TEXTS,
         pattern=args.pattern,
-        out=args.out,
+        out=str(args.out),
         model=args.model,
         word=args.word,
         progress=not args.quiet,

@@ -14,9 +14,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from graphattn.commands.options import count, words
+
 FORMATS = (".png", ".svg", ".pdf", ".html")
 VIEWS = ("auto", "arc", "bipartite", "circle", "spring", "layered", "matrix", "reach")
 AUTO_GRAPH_LIMIT = 48  # "auto" draws graphs up to this many tokens, larger ones as a matrix
+MAX_TOKENS = 2**14  # --n: larger patterns are binned to a few hundred cells a side anyway
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -32,7 +35,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("pattern", nargs="?", help="pattern name, e.g. causal, sliding_window, bigbird")
     p.add_argument("--graph", type=Path, help="draw this saved graph (.json or .npz) instead")
-    p.add_argument("--n", type=int, help="number of tokens (default 16, or the number of --tokens)")
+    p.add_argument(
+        "--n", type=count(1),
+        help=f"number of tokens, at most {MAX_TOKENS:,} (default 16, or the number of --tokens)",
+    )  # fmt: skip
     p.add_argument("--window", type=int, help="the pattern's window parameter")
     p.add_argument("--stride", type=int, help="the pattern's stride parameter")
     p.add_argument(
@@ -40,13 +46,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="any other pattern parameter (repeatable); VALUE is an int, float, true/false "
         "or a comma-separated list of ints",
     )
-    p.add_argument("--tokens", help="token labels, separated by spaces")
+    p.add_argument("--tokens", type=words, help="token labels, separated by spaces")
     p.add_argument(
         "--view", choices=VIEWS, default="auto",
         help=f"drawing (default auto: the graph up to {AUTO_GRAPH_LIMIT} tokens, else its "
         "mask); reach: receptive field over --layers layers",
     )
-    p.add_argument("--layers", type=int, default=3, help="layers for --view reach/layered")
+    p.add_argument(
+        "--layers", type=count(1), default=3, help="layers for --view reach/layered"
+    )
     p.add_argument("--dpi", type=float, default=150, help="resolution of PNG output")
     p.add_argument("-o", "--output", type=Path, required=True, help="output file")
     return p
@@ -97,7 +105,7 @@ def build_graph(args: argparse.Namespace):
 
     if (args.pattern is None) == (args.graph is None):
         raise ValueError("give either a PATTERN name or --graph FILE (exactly one)")
-    tokens = args.tokens.split() if args.tokens else None
+    tokens = args.tokens
     if args.graph is not None:
         if args.n is not None or args.window is not None or args.stride is not None or args.param:
             raise ValueError("--n, --window, --stride and --param are for patterns, not --graph")
@@ -106,6 +114,8 @@ def build_graph(args: argparse.Namespace):
     n = args.n if args.n is not None else len(tokens) if tokens else 16
     if tokens and len(tokens) != n:
         raise ValueError(f"--n is {n} but --tokens has {len(tokens)} tokens")
+    if n > MAX_TOKENS:
+        raise ValueError(f"--n must be at most {MAX_TOKENS:,} tokens for a drawing, got {n:,}")
     graph = patterns.get(args.pattern, n, **pattern_params(args))
     return graph.with_tokens(tokens) if tokens else graph
 
@@ -117,8 +127,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"-o must end in one of {', '.join(FORMATS)}, got {out.name!r}")
     if not out.parent.is_dir():
         raise ValueError(f"the folder of -o does not exist: {str(out.parent)!r}")
-    if args.layers < 1:
-        raise ValueError(f"--layers must be at least 1, got {args.layers}")
     from graphattn.plot.style import check_dpi
 
     check_dpi(args.dpi, "--dpi")

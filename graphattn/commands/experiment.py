@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from graphattn.commands.options import count, folder
 from graphattn.experiments import (
     cross_attention_experiments,
     default_config,
@@ -38,6 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--out",
+        type=folder,
         default="experiment-results",
         metavar="DIR",
         help="output folder, also holding the checkpoints (default: %(default)s)",
@@ -63,7 +65,7 @@ def _add_mode_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--nproc",
-        type=int,
+        type=count(1),
         default=1,
         metavar="P",
         help="train data-parallel in P processes (gloo on 127.0.0.1), each on 1/P of every "

@@ -133,6 +133,8 @@ def _check_config(cfg: DemoConfig) -> tuple[list[str], Path]:
         )
     if cfg.model not in ("auto", "minilm", "tiny"):
         raise ValueError(f"model must be 'auto', 'minilm' or 'tiny', got {cfg.model!r}")
+    if not os.fspath(cfg.out).strip():
+        raise ValueError(f"out must name a folder, got {os.fspath(cfg.out)!r}")
     out = Path(cfg.out).expanduser().absolute()
     if out.exists():
         if not out.is_dir():

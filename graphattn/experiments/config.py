@@ -29,6 +29,10 @@ from graphattn._validate import check_int, check_number
 from graphattn.experiments.tasks import TASKS, RecallTask
 from graphattn.graph import TokenGraph
 
+# one batch (training or validation) may need at most this many bytes for its attention
+# scores and activations: a larger request is refused at load, not by the allocator mid-run
+MAX_BATCH_BYTES = 16 * 2**30
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
@@ -154,6 +158,10 @@ class PatternConfig:
         if not isinstance(self.label, str) or not self.label.strip():
             raise ValueError(f"label must be a non-empty string, got {self.label!r}")
         given = [k for k in ("pattern", "file", "function") if getattr(self, k) is not None]
+        for name in given:
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a string, got {type(value).__name__} {value!r}")
         if len(given) != 1:
             raise ValueError(
                 f"give exactly one of pattern, file, function for {self.label!r}, got "
@@ -187,7 +195,7 @@ class PatternConfig:
             elif self.file is not None:
                 graph = TokenGraph.load(self.file)
             else:
-                graph = _import_function(self.function)(n)
+                graph = _call_function(self.function, n)
         except (ValueError, TypeError, OSError, ImportError, AttributeError) as err:
             raise ValueError(f"{where} ({self.label!r}): {err}") from None
         if not isinstance(graph, TokenGraph):
@@ -219,6 +227,22 @@ def _import_function(spec: str) -> Any:
     finally:
         if added:
             sys.path.remove(cwd)
+
+
+def _call_function(spec: str, n: int) -> Any:
+    """``function(n)`` of ``spec = "module:function"``; any failure of the user's code is an error.
+
+    Importing the module runs its top-level code: a ``SyntaxError``, an
+    exception or a ``sys.exit()`` there (or in the call) becomes a
+    ``ValueError`` naming ``spec``, so a broken module never ends the
+    experiment with a traceback, nor with exit status 0 having done nothing.
+    """
+    try:
+        return _import_function(spec)(n)
+    except SystemExit as err:
+        raise ValueError(f"function {spec!r} called sys.exit({err.code!r})") from None
+    except Exception as err:
+        raise ValueError(f"function {spec!r} failed: {type(err).__name__}: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -268,9 +292,40 @@ class ExperimentConfig:
                 raise ValueError(f"seeds: each seed must be an int >= 0, got {s!r}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds: must be distinct, got {list(self.seeds)}")
+        self._check_batch_memory()  # before any pattern is built on task.seq_len tokens
         for k, p in enumerate(self.patterns):
             if p.function is None:  # a function runs code: imported when the run starts
                 p.build(self.task.seq_len, f"patterns[{k}]")  # fails now, not after training
+
+    def batch_bytes(self) -> int:
+        """An estimate of the bytes one batch needs: attention scores and activations.
+
+        The larger of ``train.batch_size`` and ``train.eval_batch_size``
+        sequences, every pattern at most causal (``seq_len * (seq_len + 1) / 2``
+        edges), fp32 scores per edge and head, and per token about 16
+        ``d_model``-wide activations and one row of logits.
+
+        Examples
+        --------
+        >>> default_config().batch_bytes() < MAX_BATCH_BYTES
+        True
+        """
+        n = self.task.seq_len
+        batch = max(self.train.batch_size, self.train.eval_batch_size)
+        per_token = 16 * self.model.d_model + self.task.vocab_size
+        return 4 * batch * (n * (n + 1) // 2 * self.model.n_heads + n * per_token)
+
+    def _check_batch_memory(self) -> None:
+        """Refuse a batch larger than :data:`MAX_BATCH_BYTES` (naming the fields to lower)."""
+        need = self.batch_bytes()
+        if need > MAX_BATCH_BYTES:
+            batch = max(self.train.batch_size, self.train.eval_batch_size)
+            raise ValueError(
+                f"train.batch_size / train.eval_batch_size ({batch:,} sequences) and "
+                f"task.seq_len ({self.task.seq_len:,} tokens): one batch would need about "
+                f"{need / 2**30:,.0f} GiB of attention scores and activations, more than "
+                f"{MAX_BATCH_BYTES / 2**30:.0f} GiB; lower them"
+            )
 
     def layers_of(self, pattern: PatternConfig) -> int:
         """Number of layers of the model trained on ``pattern``."""
@@ -355,7 +410,7 @@ def config_from_dict(data: dict[str, Any], base: Path | None = None) -> Experime
     _check_tables(data, ("task", "model", "train"))
     task_table = dict(data.get("task", {"name": "recall"}))
     task_name = task_table.pop("name", None)
-    if task_name not in TASKS:
+    if not isinstance(task_name, str) or task_name not in TASKS:
         raise ValueError(f"task.name: unknown task {task_name!r}; known: {sorted(TASKS)}")
     task = _build(TASKS[task_name], task_table, "task")
     raw_patterns = data.get("patterns", [])

@@ -79,6 +79,10 @@ def summarize(entry: dict[str, Any]) -> dict[str, Any]:
         "tokens_per_s": _mean([r["tokens_per_s"] for r in runs if r.get("tokens_per_s")]),
         "peak_memory_mb": max(mem) if mem else None,
         "complete": f"{done}/{len(entry['runs'])}",
+        # (seed, steps done) of every run not complete: its numbers are from that step
+        "unfinished": [
+            (r["seed"], r.get("steps_done", 0)) for r in entry["runs"] if r["status"] != "complete"
+        ],
     }
 
 
@@ -90,6 +94,8 @@ def markdown_table(results: dict[str, Any]) -> str:
     """One row per pattern: structure (edges, reach) and outcome (accuracy, loss, speed).
 
     With several seeds the accuracy cell is ``mean ± std (seed 1 / seed 2 / ...)``.
+    The last cell counts the complete runs and names the step every other run
+    reached (an interrupted run's numbers are from that step).
 
     Examples
     --------
@@ -105,6 +111,7 @@ def markdown_table(results: dict[str, Any]) -> str:
         "| peak memory (MB) | runs complete |"
     )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    steps = results.get("config", {}).get("train", {}).get("steps")
     for e in results["patterns"]:
         s = summarize(e)
         acc = _fmt(s["val_acc"], ".3f")
@@ -118,9 +125,22 @@ def markdown_table(results: dict[str, Any]) -> str:
             f"{_fmt(e.get('direct_links'), '.0%')} | {_fmt(e.get('reachable_links'), '.0%')} | "
             f"{acc} | "
             f"{_fmt(s['val_loss'], '.3f')} | {_fmt(s['tokens_per_s'], ',.0f')} | "
-            f"{_fmt(s['peak_memory_mb'], ',.0f')} | {s['complete']} |"
+            f"{_fmt(s['peak_memory_mb'], ',.0f')} | {_runs_cell(s, steps)} |"
         )
     return "\n".join(lines)
+
+
+def _runs_cell(summary: dict[str, Any], steps: int | None) -> str:
+    """``done/total``, then the step each unfinished run reached (of ``steps``, when known).
+
+    Examples
+    --------
+    >>> _runs_cell({"complete": "1/2", "unfinished": [(1, 300)]}, 2000)
+    '1/2; seed 1 at step 300/2000'
+    """
+    of = f"/{steps}" if steps is not None else ""
+    where = [f"seed {seed} at step {k}{of}" for seed, k in summary.get("unfinished", [])]
+    return "; ".join([summary["complete"], *where])
 
 
 def _markdown(results: dict[str, Any]) -> str:

@@ -282,6 +282,11 @@ def _train(
         result = _load_checkpoint(checkpoint, model, opt, fingerprint)
         if result.status == "complete":
             return result
+        if parallel.is_main():
+            print(
+                f"resuming {pattern.label} (seed {seed}) from step {result.steps_done} "
+                f"of {t.steps}", file=sys.stderr, flush=True,
+            )  # fmt: skip
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     bar = _progress_bar(t.steps, result.steps_done, f"{pattern.label} (seed {seed})", progress)
@@ -482,6 +487,12 @@ def run_experiment(
         The results as written to ``results.json``; ``status`` is
         ``"complete"`` or ``"interrupted"`` (after Ctrl-C; run again to resume).
 
+    Raises
+    ------
+    ValueError
+        If ``out_dir`` is empty (it would mean the current folder), a
+        pattern cannot be built, or a checkpoint belongs to another config.
+
     Examples
     --------
     >>> import tempfile
@@ -494,6 +505,8 @@ def run_experiment(
     >>> res["status"], res["patterns"][0]["runs"][0]["steps_done"]
     ('complete', 2)
     """
+    if not os.fspath(out_dir).strip():
+        raise ValueError(f"out_dir must name a folder, got {os.fspath(out_dir)!r}")
     out = Path(out_dir)
     ckpt_dir = out / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "add_self_loops",
     "batch",
+    "combined_name",
     "difference",
     "intersection",
     "permute",
@@ -66,29 +67,55 @@ def _keys(graph: TokenGraph) -> torch.Tensor:
     return graph.dst * graph.num_src_nodes + graph.src  # (E,) sorted
 
 
-def _from_keys(graph: TokenGraph, keys: torch.Tensor) -> TokenGraph:
+def combined_name(graph: TokenGraph, other: TokenGraph, op: str) -> str | None:
+    """The name of ``graph op other``: ``"a | b"``, ``"(a | b) & c"``; None if neither is named.
+
+    An unnamed operand is written ``?``; an operand whose name holds another
+    operator (or, right of ``-``, any operator) is put in parentheses.
+
+    Examples
+    --------
+    >>> from graphattn.graph import TokenGraph
+    >>> a, b = TokenGraph([[0], [0]], name="a | b"), TokenGraph([[0], [0]], name="c")
+    >>> combined_name(a, b, "&"), combined_name(b, a, "-"), combined_name(a, b, "|")
+    ('(a | b) & c', 'c - (a | b)', 'a | b | c')
+    """
+    if graph.name is None and other.name is None:
+        return None
+    others = [f" {o} " for o in "|&-" if o != op]
+    left, right = graph.name or "?", other.name or "?"
+    left = f"({left})" if any(o in left for o in others) else left
+    right_ops = [*others, " - "] if op == "-" else others
+    right = f"({right})" if any(o in right for o in right_ops) else right
+    return f"{left} {op} {right}"
+
+
+def _from_keys(graph: TokenGraph, keys: torch.Tensor, name: str | None) -> TokenGraph:
     m = graph.num_src_nodes
-    return with_edges(graph, torch.stack([keys % m, keys // m]), name=None)  # (2, E)
+    return with_edges(graph, torch.stack([keys % m, keys // m]), name=name)  # (2, E)
 
 
 def union(graph: TokenGraph, other: TokenGraph) -> TokenGraph:
-    """Edges of either graph (``graph | other``)."""
+    """Edges of either graph (``graph | other``), named ``"a | b"``."""
     _check_compatible(graph, other, "|")
-    return _from_keys(graph, torch.cat([_keys(graph), _keys(other)]))
+    keys = torch.cat([_keys(graph), _keys(other)])
+    return _from_keys(graph, keys, combined_name(graph, other, "|"))
 
 
 def intersection(graph: TokenGraph, other: TokenGraph) -> TokenGraph:
-    """Edges of both graphs (``graph & other``)."""
+    """Edges of both graphs (``graph & other``), named ``"a & b"``."""
     _check_compatible(graph, other, "&")
     keys = _keys(graph)
-    return _from_keys(graph, keys[torch.isin(keys, _keys(other))])
+    return _from_keys(graph, keys[torch.isin(keys, _keys(other))], combined_name(graph, other, "&"))
 
 
 def difference(graph: TokenGraph, other: TokenGraph) -> TokenGraph:
-    """Edges of ``graph`` that are not in ``other`` (``graph - other``)."""
+    """Edges of ``graph`` that are not in ``other`` (``graph - other``), named ``"a - b"``."""
     _check_compatible(graph, other, "-")
     keys = _keys(graph)
-    return _from_keys(graph, keys[~torch.isin(keys, _keys(other))])
+    return _from_keys(
+        graph, keys[~torch.isin(keys, _keys(other))], combined_name(graph, other, "-")
+    )
 
 
 # ------------------------------------------------------------ edge maps

@@ -34,6 +34,7 @@ __all__ = [
     "to_networkx",
 ]
 
+DTYPES_KEY = "graphattn_dtypes"  # G.graph entry: the torch dtype of each edge attribute
 DEFAULT_MAX_DENSE = 2**31  # elements of a dense (N, M) mask before we refuse
 
 
@@ -83,8 +84,10 @@ def to_networkx(
     graph: TokenGraph, edge_attrs: Mapping[str, torch.Tensor] | None = None
 ) -> nx.DiGraph:
     """``graph`` as a ``networkx.DiGraph``; see :meth:`TokenGraph.to_networkx`."""
-    values = _edge_attr_lists(graph, edge_attrs)  # {name: E values, each a float or a list}
+    values, dtypes = _edge_attr_lists(graph, edge_attrs)  # {name: E floats or lists}, dtypes
     G = nx.DiGraph(graphattn_cross=graph.is_cross, name=graph.name or "")
+    if dtypes:  # read back by edge_attr_from_networkx, so a float32 attribute stays float32
+        G.graph[DTYPES_KEY] = dtypes
     pairs = graph.edge_index.t().tolist()  # [[j, i], ...]
     data = [{key: vals[k] for key, vals in values.items()} for k in range(len(pairs))]
     if not graph.is_cross:
@@ -102,16 +105,16 @@ def to_networkx(
 
 def _edge_attr_lists(
     graph: TokenGraph, edge_attrs: Mapping[str, torch.Tensor] | None
-) -> dict[str, list]:
-    """Each per-edge tensor ``(E,)`` or ``(E, K)`` as a list of E floats or E lists."""
+) -> tuple[dict[str, list], dict[str, str]]:
+    """Each per-edge tensor ``(E,)`` or ``(E, K)`` as a list of E floats or E lists; its dtype."""
     if edge_attrs is None:
-        return {}
+        return {}, {}
     if not isinstance(edge_attrs, Mapping):
         raise TypeError(
             f"edge_attrs must be a mapping of name to tensor (E,) or (E, K), "
             f"got {type(edge_attrs).__name__}"
         )
-    out = {}
+    out, dtypes = {}, {}
     for key, value in edge_attrs.items():
         t = torch.as_tensor(value).detach().cpu()
         if t.dim() not in (1, 2) or t.shape[0] != graph.num_edges:
@@ -120,13 +123,23 @@ def _edge_attr_lists(
                 f"({graph.num_edges}, K), got {tuple(t.shape)}"
             )
         out[str(key)] = t.double().tolist()
-    return out
+        dtypes[str(key)] = str(t.dtype).removeprefix("torch.")
+    return out, dtypes
 
 
 def edge_attr_from_networkx(
-    graph: TokenGraph, G: nx.Graph, name: str, nodes: Iterable[Hashable] | None = None
+    graph: TokenGraph,
+    G: nx.Graph,
+    name: str,
+    nodes: Iterable[Hashable] | None = None,
+    *,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Edge attribute ``name`` of ``G`` in ``graph``'s edge order (see the method of that name)."""
+    if dtype is None:  # the dtype to_networkx recorded, else float64
+        dtype = getattr(torch, G.graph.get(DTYPES_KEY, {}).get(name, "float64"))
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype or None, got {type(dtype).__name__}")
     if graph.is_cross:
         node_of = [("src", j) for j in range(graph.num_src_nodes)]
         dst_of = [("dst", i) for i in range(graph.num_nodes)]
@@ -139,7 +152,7 @@ def edge_attr_from_networkx(
         if not G.has_edge(u, v) or name not in G.edges[u, v]:
             raise ValueError(f"G has no edge attribute {name!r} on the edge {u!r} -> {v!r}")
         values.append(G.edges[u, v][name])
-    return torch.tensor(values, dtype=torch.float64)  # (E,) or (E, K)
+    return torch.tensor(values, dtype=dtype)  # (E,) or (E, K)
 
 
 def _token_attr(labels: list[str] | None, k: int) -> dict[str, str]:

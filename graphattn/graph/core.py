@@ -451,31 +451,51 @@ class TokenGraph:
         return convert.to_networkx(self, edge_attrs)
 
     def edge_attr_from_networkx(
-        self, G: nx.Graph, name: str, nodes: Iterable[Hashable] | None = None
+        self,
+        G: nx.Graph,
+        name: str,
+        nodes: Iterable[Hashable] | None = None,
+        *,
+        dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
         """The edge attribute ``name`` of ``G``, one value per edge of this graph, in its order.
 
         Reads back what :meth:`to_networkx` wrote with ``edge_attrs`` (after
         :meth:`from_networkx` built this graph from ``G``; ``nodes`` as there).
 
+        Parameters
+        ----------
+        G : networkx.Graph
+            The graph holding the attribute.
+        name : str
+            The edge attribute.
+        nodes : iterable of hashables, optional
+            The node order, as given to :meth:`from_networkx`.
+        dtype : torch.dtype, optional
+            Of the result; default: the dtype :meth:`to_networkx` wrote it
+            from (recorded in ``G.graph``), else float64.
+
         Returns
         -------
         Tensor (E,) or (E, K)
-            float64.
+            In ``dtype``.
 
         Raises
         ------
         ValueError
             If an edge of this graph is missing in ``G`` or lacks the attribute.
+        TypeError
+            If ``dtype`` is neither a ``torch.dtype`` nor None.
 
         Examples
         --------
         >>> g = TokenGraph([[0, 1], [1, 2]])
         >>> G = g.to_networkx({"weight": torch.tensor([[0.25, 1.0], [0.75, 0.5]])})
-        >>> TokenGraph.from_networkx(G).edge_attr_from_networkx(G, "weight").tolist()
-        [[0.25, 1.0], [0.75, 0.5]]
+        >>> back = TokenGraph.from_networkx(G).edge_attr_from_networkx(G, "weight")
+        >>> back.tolist(), back.dtype
+        ([[0.25, 1.0], [0.75, 0.5]], torch.float32)
         """
-        return convert.edge_attr_from_networkx(self, G, name, nodes)
+        return convert.edge_attr_from_networkx(self, G, name, nodes, dtype=dtype)
 
     @classmethod
     def from_networkx(

@@ -28,16 +28,38 @@ SVG_SIZE = 240  # pixels of the larger side of the grid
 
 
 def to_string(graph: TokenGraph, max_nodes: int = 64) -> str:
-    """``repr(graph)`` above a grid of ``x`` (edge ``j -> i``) and ``.``, one row per target."""
+    """``repr(graph)`` above a grid of ``x`` (edge ``j -> i``) and ``.``, one row per target.
+
+    A graph with token labels gets them as row (target) and column (source)
+    headers, each column as wide as its label.
+
+    Examples
+    --------
+    >>> from graphattn.graph import TokenGraph
+    >>> print(to_string(TokenGraph([[0, 0, 1], [0, 1, 1]], tokens=["The", "sky"])))
+    TokenGraph(N=2, E=3, density=0.75)
+        The sky
+    The x   .
+    sky x   x
+    """
     n, m = graph.num_nodes, graph.num_src_nodes
     if max(n, m) > max_nodes:
         raise ValueError(
             f"to_string draws graphs of at most max_nodes={max_nodes} nodes; this one has "
             f"N={n}, M={m} (use graphattn.plot.draw_pattern)"
         )
-    mask = to_dense_mask(graph)  # (N, M)
-    rows = [" ".join("x" if v else "." for v in row) for row in mask.tolist()]
-    return "\n".join([repr(graph), *rows])
+    mask = to_dense_mask(graph).tolist()  # (N, M)
+    src = graph.src_tokens if graph.is_cross else graph.tokens
+    if graph.tokens is None and src is None:
+        return "\n".join([repr(graph), *(" ".join("x" if v else "." for v in r) for r in mask)])
+    dst = graph.tokens or [str(i) for i in range(n)]
+    src = src or [str(j) for j in range(m)]
+    left = max(len(t) for t in dst)
+    lines = [repr(graph), (" " * left + " " + " ".join(src)).rstrip()]
+    for label, row in zip(dst, mask, strict=True):
+        cells = " ".join(("x" if v else ".").ljust(len(t)) for v, t in zip(row, src, strict=True))
+        lines.append(f"{label.rjust(left)} {cells}".rstrip())
+    return "\n".join(lines)
 
 
 def to_svg(graph: TokenGraph, max_cells: int = SVG_CELLS, size: int = SVG_SIZE) -> str:

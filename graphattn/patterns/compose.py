@@ -1,7 +1,8 @@
 """Composition of patterns: named unions and intersections of graphs of the same size.
 
-``a | b``, ``a & b`` and ``a - b`` work on any :class:`TokenGraph`;
-:func:`union` and :func:`intersection` also name the result after its parts.
+``a | b``, ``a & b`` and ``a - b`` work on any :class:`TokenGraph` and name
+the result after its parts; :func:`union` and :func:`intersection` combine
+any number of graphs the same way.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def union(*graphs: TokenGraph) -> TokenGraph:
     >>> union(sliding_window(8, 2), global_tokens(8, 1)).name
     'sliding_window(w=2) | global_tokens(globals=1)'
     """
-    return _combine(graphs, TokenGraph.__or__, " | ")
+    return _combine(graphs, TokenGraph.__or__)
 
 
 def intersection(*graphs: TokenGraph) -> TokenGraph:
@@ -55,16 +56,12 @@ def intersection(*graphs: TokenGraph) -> TokenGraph:
     >>> intersection(full(4), causal(4)) == causal(4)
     True
     """
-    return _combine(graphs, TokenGraph.__and__, " & ")
+    return _combine(graphs, TokenGraph.__and__)
 
 
-def _combine(graphs: Sequence[TokenGraph], op: Callable, sep: str) -> TokenGraph:
+def _combine(graphs: Sequence[TokenGraph], op: Callable) -> TokenGraph:
     if not graphs:
         raise ValueError("graphs is empty; give at least one TokenGraph")
     if not all(isinstance(g, TokenGraph) for g in graphs):
         raise TypeError("every argument must be a TokenGraph")
-    out = reduce(op, graphs)
-    names = [g.name or "?" for g in graphs]
-    other = " & " if sep == " | " else " | "
-    out.name = sep.join(f"({x})" if other in x else x for x in names)
-    return out
+    return reduce(op, graphs)  # named by the operators themselves: "a | b | c"

@@ -114,7 +114,8 @@ def to_html(
     Raises
     ------
     TypeError, ValueError
-        For malformed layers, labels of the wrong length or a path that does
+        For malformed layers, labels of the wrong length or holding a lone
+        surrogate, ``src_tokens`` without a cross graph, or a path that does
         not end in ``.html``; nothing is written then.
 
     Examples
@@ -161,6 +162,10 @@ def render_page(
     style.check_max_edges(max_edges)
     tokens = _labels(tokens, "tokens")
     src_tokens = _labels(src_tokens, "src_tokens")
+    if src_tokens is not None and not any(g.is_cross for g, _ in pairs):
+        raise ValueError("src_tokens label the sources of cross graphs; these layers have none")
+    if title is not None:
+        style.check_labels([title], "title")
     title = page_title(pairs, tokens) if title is None else title
     payload = {
         "title": title,
@@ -230,7 +235,9 @@ def _labels(labels: Sequence[str] | None, arg: str) -> list[str] | None:
         return None
     if isinstance(labels, str) or not isinstance(labels, Sequence):
         raise TypeError(f"{arg} must be a sequence of strings, got {type(labels).__name__}")
-    return [str(t) for t in labels]
+    labels = [str(t) for t in labels]
+    style.check_labels(labels, arg)
+    return labels
 
 
 def _layer(

@@ -7,7 +7,9 @@ limits above which drawings prune edges or bin tokens.
 
 from __future__ import annotations
 
+import io
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,6 +68,10 @@ MAX_MATRIX_TOKENS = 512  # matrix images above this many tokens per side bin tok
 MAX_LABELS = 80  # more tokens than this: label every k-th token only
 MAX_DPI = 2400  # resolutions above this make images of gigapixels (a 6-inch figure: 14400 px)
 SAVE_FORMATS = (".png", ".svg", ".pdf")
+# characters no XML (SVG) file may hold: C0 controls other than tab, newline and carriage
+# return, and lone surrogates (no UTF-8 file can hold them); written as U+FFFD in SVG
+XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def head_color(head: int | str) -> str:
@@ -146,10 +152,41 @@ def label_step(n: int) -> int:
 
 
 def check_graph(graph: object, arg: str = "graph") -> TokenGraph:
-    """``graph`` if it is a :class:`TokenGraph`, else a ``TypeError``."""
+    """``graph`` if it is a :class:`TokenGraph` whose labels can be drawn and written.
+
+    Raises ``TypeError`` for anything else, ``ValueError`` (from
+    :func:`check_labels`) for a name or token holding a lone surrogate.
+    """
     if not isinstance(graph, TokenGraph):
         raise TypeError(f"{arg} must be a TokenGraph, got {type(graph).__name__}")
+    check_labels([graph.name or ""], f"{arg}.name")
+    check_labels(graph.tokens or [], f"{arg}.tokens")
+    check_labels(graph.src_tokens or [], f"{arg}.src_tokens")
     return graph
+
+
+def check_labels(labels: Sequence[str], arg: str) -> None:
+    """``ValueError`` naming ``arg[i]`` for a label holding a lone surrogate.
+
+    A lone surrogate (``"\\ud800"``, what a bad decode can leave in a string)
+    cannot be written to any UTF-8 file nor drawn by matplotlib, so a page or
+    figure holding it could never be saved.
+
+    Examples
+    --------
+    >>> check_labels(["ok", "bad\\ud800"], "tokens")
+    Traceback (most recent call last):
+    ...
+    ValueError: tokens[1] holds a lone surrogate '\\ud800' (at 3), which no UTF-8 file can hold; \
+got 'bad\\ud800'
+    """
+    for i, label in enumerate(labels):
+        bad = LONE_SURROGATE.search(label)
+        if bad:
+            raise ValueError(
+                f"{arg}[{i}] holds a lone surrogate {bad.group()!r} (at {bad.start()}), which no "
+                f"UTF-8 file can hold; got {label!r}"
+            )
 
 
 def check_weights(weights: object, graph: TokenGraph, arg: str = "weights") -> torch.Tensor:
@@ -164,6 +201,8 @@ def check_weights(weights: object, graph: TokenGraph, arg: str = "weights") -> t
         weights = torch.from_numpy(weights)
     if not isinstance(weights, torch.Tensor):
         raise TypeError(f"{arg} must be a tensor (E,) or (E, H), got {type(weights).__name__}")
+    if weights.is_complex():
+        raise TypeError(f"{arg} must hold real numbers, got dtype {weights.dtype}")
     w = weights.detach().to("cpu", torch.float64)
     if w.dim() == 3 and w.shape[0] == 1:
         w = w[0]  # (E, H): a batch of one sequence, as models return it
@@ -270,6 +309,11 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 150) -> Pa
     path = check_path(path)
     dpi = check_dpi(dpi)
     fmt = path.suffix.lower().lstrip(".")
+    if fmt == "svg":  # text: made well-formed XML before it is written
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", dpi=dpi)
+        svg = LONE_SURROGATE.sub("\ufffd", XML_INVALID.sub("\ufffd", buf.getvalue()))
+        return atomic_write(path, lambda tmp: tmp.write_text(svg, encoding="utf-8"))
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
 
 
