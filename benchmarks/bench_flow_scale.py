@@ -1,0 +1,143 @@
+"""Information flow at the scale of real prompts: recording, rollout and ALTI on GPT-2 small.
+
+Each cell runs in a fresh process (its first call and peak resident memory
+are its own): a ``GPT2LMHeadModel`` from ``GPT2Config(n_embd=768, n_layer=12,
+n_head=12)`` with random weights on ``attn_implementation="graphattn"``, one
+sequence of ``N`` random tokens, float32, CPU, no grad. Graphs: the model's
+own ``causal`` graph, or a causal sliding ``window`` of ``--window`` keys.
+Cases:
+
+- ``forward``: the forward alone;
+- ``record``: the forward inside ``graphattn.hf.record()`` (every head, exact);
+- ``record_mean``: inside ``record(heads="mean")``;
+- ``record_top``: inside ``record(heads="mean", top_k=--top-k)``;
+- ``rollout``: ``attention_rollout(..., targets=the last 8 tokens)`` of a
+  ``record_top`` recording (the rollout's own time, with ``dropped=``);
+- ``alti``: ``graphattn.flow.contributions(model, ids, "alti")``;
+- ``eager``: transformers' own eager attention with ``output_attentions=True``.
+
+Times are the first call and the median of ``--reps`` more in the same
+process. Prints a table and writes every cell, with the command, to ``--out``.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_flow_scale.py --sizes 1024 2048
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from _cells import peak_rss_gib, spawn, table, write
+
+RESULTS = Path(__file__).resolve().parent / "results" / "flow_scale.json"
+CASES = ("forward", "record", "record_mean", "record_top", "rollout", "alti", "eager")
+GRAPHS = ("causal", "window")
+
+
+def build(case: str, n: int, graph: str):
+    """The model, the ids ``(1, N)`` and the keyword arguments of its forward."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    import graphattn.hf  # noqa: F401  (registers "graphattn")
+    from graphattn import patterns
+
+    torch.manual_seed(0)
+    config = GPT2Config(n_embd=768, n_layer=12, n_head=12, n_positions=n)
+    attn = "eager" if case == "eager" else "graphattn"
+    model = GPT2LMHeadModel._from_config(config, attn_implementation=attn).eval()
+    ids = torch.randint(0, config.vocab_size, (1, n), generator=torch.Generator().manual_seed(1))
+    kwargs = {"token_graph": patterns.sliding_window(n, ARGS.window)} if graph == "window" else {}
+    return model, ids, kwargs
+
+
+def action(case: str, model, ids, kwargs):
+    """A function running the case once and returning the seconds it counts."""
+    import graphattn.hf
+    from graphattn.flow import attention_rollout, contributions
+
+    options = {"record": {}, "record_mean": {"heads": "mean"}}
+    options["record_top"] = options["rollout"] = {"heads": "mean", "top_k": ARGS.top_k}
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        if case == "forward":
+            model(ids, **kwargs)
+        elif case == "eager":
+            model(ids, output_attentions=True)
+        elif case == "alti":
+            graph = kwargs.get("token_graph")
+            contributions(model, ids, "alti", graph=graph)
+        else:
+            with graphattn.hf.record(**options[case]) as rec:
+                model(ids, **kwargs)
+            if case == "rollout":
+                layers, dropped = rec.layers(0), rec.dropped(0)
+                t0 = time.perf_counter()
+                attention_rollout(layers, targets=list(range(ids.shape[1] - 8, ids.shape[1])),
+                                  dropped=dropped)  # fmt: skip
+        return time.perf_counter() - t0
+
+    return run
+
+
+def cell(case: str, n: int, graph: str) -> dict:
+    """Run one cell in this process: first and warm seconds, peak memory."""
+    import torch
+
+    model, ids, kwargs = build(case, n, graph)
+    with torch.no_grad():
+        run = action(case, model, ids, kwargs)
+        times = [run() for _ in range(1 + ARGS.reps)]
+    return {"first_s": times[0], "warm_s": statistics.median(times[1:]),
+            "peak_rss_gib": peak_rss_gib()}  # fmt: skip
+
+
+COLUMNS = {"first_s": "first s", "warm_s": "warm s", "peak_rss_gib": "peak GiB"}
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
+    p.add_argument("--graphs", nargs="+", choices=GRAPHS, default=list(GRAPHS))
+    p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    p.add_argument("--window", type=int, default=256, help="keys of the window graph")
+    p.add_argument("--top-k", type=int, default=32, help="edges kept per target by record_top")
+    p.add_argument("--reps", type=int, default=1, help="warm repetitions per cell")
+    p.add_argument("--timeout", type=float, default=3600, help="seconds per cell")
+    p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
+    p.add_argument("--cell", nargs=3, metavar=("CASE", "N", "GRAPH"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    for name in ("window", "top_k", "reps"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if min(args.sizes) < args.window:
+        p.error(f"--sizes must all be >= --window {args.window}, got {args.sizes}")
+    return args
+
+
+def main(argv: list[str]) -> None:
+    options = ["--window", str(ARGS.window), "--top-k", str(ARGS.top_k), "--reps", str(ARGS.reps)]
+    rows, keys = [], ["n", "graph", "case"]
+    for n in ARGS.sizes:
+        for graph in ARGS.graphs:
+            for case in ARGS.cases:
+                if case == "eager" and graph != "causal":
+                    continue  # transformers' eager attention has no window graph
+                result = spawn(__file__, [case, str(n), graph], options, ARGS.timeout)
+                rows.append({"n": n, "graph": graph, "case": case, **result})
+                print(table(rows[-1:], keys, COLUMNS).splitlines()[-1], flush=True)
+    print(table(rows, keys, COLUMNS))
+    write(ARGS.out, "benchmarks/bench_flow_scale.py", argv, rows)
+
+
+if __name__ == "__main__":
+    ARGS = parse(sys.argv[1:])
+    if ARGS.cell:
+        case, n, graph = ARGS.cell
+        print(__import__("json").dumps(cell(case, int(n), graph)))
+    else:
+        main(sys.argv[1:])
