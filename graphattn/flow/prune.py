@@ -1,0 +1,159 @@
+"""Keeping the strongest ``k`` incoming edges of every target, with the dropped mass.
+
+A pruned layer is the subgraph of the kept edges, their weights and, per
+target, the weight of the edges left out (``dropped``). Passed to
+:func:`~graphattn.flow.attention_rollout`, :func:`~graphattn.flow.top_paths`,
+:func:`~graphattn.flow.attention_flow` or :func:`~graphattn.flow.flow_graph`
+as ``dropped=``, that mass stays in every row's normalization, so a rollout
+over pruned layers is the exact rollout minus what flowed through a pruned
+edge: its rows sum to ``1 - lost``, and with ``k`` at least the in-degree
+nothing is lost and every result is the unpruned one.
+
+Everything here is linear in the number of edges: the edges are sorted by
+target, so the top ``k`` of every target is a segment top-k (two stable
+sorts), never an ``N x N`` matrix.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+
+from graphattn._validate import check_positive_int
+from graphattn.flow.batch import edge_batch
+from graphattn.graph import TokenGraph
+from graphattn.graph.algebra import with_edges
+
+__all__ = ["PrunedLayer", "prune_top_k", "segment_rank"]
+
+
+class PrunedLayer(NamedTuple):
+    """A layer pruned to the strongest incoming edges of every target."""
+
+    graph: TokenGraph  # the kept edges (the input graph itself when none was dropped)
+    weights: torch.Tensor  # the kept edges' weights, laid out as the input's
+    dropped: torch.Tensor  # (N,), (N, H), (B, N) or (B, N, H): weight of the dropped edges
+
+
+def segment_rank(segment: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+    """Rank of every entry among the entries of its segment, strongest first.
+
+    Parameters
+    ----------
+    segment : LongTensor, shape (E,)
+        Segment of every entry, sorted ascending (e.g. ``graph.dst``).
+    score : Tensor, shape (E,) or (B, E)
+        The entries' scores (one row per example).
+
+    Returns
+    -------
+    LongTensor, shape of ``score``
+        0 for the highest score of its segment, 1 for the next, ...; ties
+        rank the earlier entry first. Memory and time are linear in ``E``
+        (up to the sort's ``log E``).
+
+    Examples
+    --------
+    >>> seg = torch.tensor([0, 0, 0, 1, 1])
+    >>> segment_rank(seg, torch.tensor([0.2, 0.5, 0.2, 1.0, 3.0])).tolist()
+    [1, 0, 2, 1, 0]
+    """
+    flat = score.dim() == 1
+    s = score.unsqueeze(0) if flat else score  # (B, E)
+    e = segment.numel()
+    order = torch.sort(s, dim=1, descending=True, stable=True).indices  # (B, E) by score
+    by_segment = torch.sort(segment[order], dim=1, stable=True).indices  # (B, E)
+    perm = order.gather(1, by_segment)  # (B, E): grouped by segment, strongest first
+    counts = torch.bincount(segment)  # (S,)
+    start = torch.cumsum(counts, 0) - counts  # (S,) first slot of every segment
+    slot = torch.arange(e, device=segment.device) - start[segment]  # (E,) rank at sorted slot
+    rank = torch.empty_like(perm).scatter_(1, perm, slot.expand_as(perm))  # (B, E)
+    return rank[0] if flat else rank
+
+
+def prune_top_k(graph: TokenGraph, weights: torch.Tensor, k: int) -> PrunedLayer:
+    """Keep the ``k`` strongest incoming edges of every target; account for the rest.
+
+    Edges are ranked per target by their weight summed over heads (the head
+    mean's order); ties keep the earlier edge. With a batch, every example
+    keeps its own top ``k``: the returned graph is the union over the batch,
+    and an edge kept for another example only has weight 0 in example ``b``
+    (its weight counted in ``dropped[b]``).
+
+    Parameters
+    ----------
+    graph : TokenGraph
+        The layer's graph.
+    weights : Tensor, shape (E,), (E, H), (B, E) or (B, E, H)
+        Non-negative weights in ``graph.edge_index`` order (2-D shapes are
+        read by the batch rule of :mod:`graphattn.flow.batch`).
+    k : int
+        Edges kept per target (and example), >= 1.
+
+    Returns
+    -------
+    PrunedLayer
+        ``(graph, weights, dropped)``: the kept subgraph with at most
+        ``N * min(B * k, max in-degree)`` edges, their weights in the input's
+        layout, and the summed weight of every target's dropped edges,
+        ``(N,)``/``(N, H)`` (with a leading ``B`` for a batch). With ``k`` at
+        least the largest in-degree, ``graph`` and ``weights`` are the inputs
+        themselves and ``dropped`` is zero.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``graph`` is not a TokenGraph, ``weights`` is not a floating
+        tensor with ``graph.num_edges`` edges, or ``k`` is not a positive int.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1, 0, 1, 2], [0, 1, 1, 2, 2, 2]])   # causal, 3 tokens
+    >>> w = torch.tensor([1.0, 0.3, 0.7, 0.5, 0.2, 0.3])
+    >>> p = prune_top_k(g, w, 1)
+    >>> p.graph.edge_index.tolist(), p.weights.tolist()
+    ([[0, 1, 0], [0, 1, 2]], [1.0, 0.699999988079071, 0.5])
+    >>> p.dropped.tolist()
+    [0.0, 0.30000001192092896, 0.5]
+    """
+    w, batched, heads = _as_beh(graph, weights)  # (B, E, H)
+    k = check_positive_int(k, "k")
+    dst = graph.dst.to(w.device)  # (E,)
+    wide = torch.float64 if w.dtype == torch.float64 else torch.float32
+    keep = segment_rank(dst, w.sum(2, dtype=wide)) < k  # (B, E)
+    cut = w * (~keep).unsqueeze(2).to(w.dtype)  # (B, E, H) the dropped edges' weights
+    dropped = w.new_zeros(w.shape[0], graph.num_nodes, w.shape[2], dtype=wide)  # (B, N, H)
+    dropped = dropped.index_add_(1, dst, cut.to(wide)).to(w.dtype)
+    dropped = _layout(dropped, batched, heads)
+    union = keep.any(0)  # (E,)
+    if bool(union.all()):
+        return PrunedLayer(graph, weights, dropped)
+    sub = with_edges(graph, graph.edge_index[:, union.cpu()])  # canonical: a sorted subset
+    kept = (w - cut)[:, union]  # (B, E', H)
+    return PrunedLayer(sub, _layout(kept, batched, heads), dropped)
+
+
+def _as_beh(graph: Any, weights: Any) -> tuple[torch.Tensor, bool, bool]:
+    """``weights`` as ``(B, E, H)``, with whether it had a batch and a head dimension."""
+    if not isinstance(graph, TokenGraph):
+        raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
+    if not isinstance(weights, torch.Tensor) or not weights.is_floating_point():
+        got = weights.dtype if isinstance(weights, torch.Tensor) else type(weights).__name__
+        raise TypeError(f"weights must be a floating tensor, got {got}")
+    batched = edge_batch(weights, graph) is not None
+    heads = weights.dim() == 3 or (weights.dim() == 2 and not batched)
+    e = weights.shape[1] if batched else weights.shape[0]
+    if weights.dim() not in (1, 2, 3) or e != graph.num_edges:
+        raise ValueError(
+            f"weights must have shape (E,), (E, H), (B, E) or (B, E, H) with E = "
+            f"graph.num_edges = {graph.num_edges}, got {tuple(weights.shape)}"
+        )
+    w = weights if batched else weights.unsqueeze(0)  # (B, E[, H])
+    return (w if heads else w.unsqueeze(2)), batched, heads  # (B, E, H)
+
+
+def _layout(t: torch.Tensor, batched: bool, heads: bool) -> torch.Tensor:
+    """``t (B, X, H)`` back in the input's layout: drop the batch and head dims it lacked."""
+    t = t if heads else t[:, :, 0]
+    return t if batched else t[0]
