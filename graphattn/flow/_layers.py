@@ -186,7 +186,7 @@ def _check_dropped_one(d: Any, layer: Layer, head_reduce: str, where: str) -> to
             f"{where} is per head, which accounts exactly for head_reduce='mean' only, got "
             f"head_reduce={head_reduce!r}; prune weights reduced with {head_reduce!r} instead"
         )
-    if d.numel() and (not bool(torch.isfinite(d).all()) or float(d.amin()) < 0):
+    if d.numel() and (not bool(torch.isfinite(d).all()) or float(d.detach().amin()) < 0):
         raise ValueError(f"{where} must hold finite, non-negative masses")
     return d.mean(1) if d.dim() == 2 else d  # (N,)
 
