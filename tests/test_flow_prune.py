@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from graphattn.flow import attention_flow, attention_rollout, flow_graph, top_paths
-from graphattn.flow.prune import prune_top_k, segment_rank
+from graphattn.flow.prune import prune_top_k, segment_top_k
 from graphattn.graph import TokenGraph
 
 
@@ -28,16 +28,21 @@ def dense_matrix(g, w_edge, n):
     return torch.zeros(n, n, dtype=w_edge.dtype).index_put((g.dst, g.src), w_edge)
 
 
-def test_segment_rank_matches_a_sort_per_segment():
+@pytest.mark.parametrize("budget", [1, 7, 1 << 22])  # one row per chunk, a few, all
+def test_segment_top_k_matches_a_sort_per_segment(budget):
     gen = torch.Generator().manual_seed(0)
-    segment = torch.sort(torch.randint(0, 7, (60,), generator=gen)).values
-    score = torch.randint(0, 5, (3, 60), generator=gen).double()  # ties on purpose
-    rank = segment_rank(segment, score)
-    for b in range(3):
-        for s in segment.unique().tolist():
-            idx = (segment == s).nonzero().squeeze(1)
-            order = sorted(idx.tolist(), key=lambda e: (-float(score[b, e]), e))
-            assert [int(rank[b, e]) for e in order] == list(range(len(order)))
+    degree = torch.tensor([0, 3, 1, 0, 12, 2, 5])  # a wide segment, empty ones
+    indptr = torch.cat([torch.zeros(1, dtype=torch.long), degree.cumsum(0)])
+    score = torch.rand(2, int(indptr[-1]), generator=gen, dtype=torch.float64)  # (B, E)
+    values, index = segment_top_k(indptr, score, 4, budget=budget)
+    assert values.shape == index.shape == (2, 7, 4)
+    for b in range(2):
+        for i in range(7):
+            entries = range(int(indptr[i]), int(indptr[i + 1]))
+            best = sorted(entries, key=lambda e: -float(score[b, e]))[:4]
+            assert index[b, i, : len(best)].tolist() == best
+            assert bool((index[b, i, len(best) :] == -1).all())
+            assert values[b, i, : len(best)].tolist() == score[b, best].tolist()
 
 
 def test_prune_keeps_the_top_k_of_every_target_and_sums_the_rest():

@@ -18,7 +18,7 @@ from graphattn.flow._layers import (
     merged_entries,
 )
 from graphattn.flow.batch import split_examples
-from graphattn.flow.prune import segment_rank
+from graphattn.flow.prune import segment_top_k
 
 __all__ = ["FlowPath", "top_paths"]
 
@@ -154,17 +154,12 @@ def _best_extensions(
     n, k = score.shape
     row, col = m.row.cpu(), m.col.cpu()  # (nnz,) sorted by row
     cand = (score[col] + m.val.detach().cpu().log().unsqueeze(1)).reshape(-1)  # (nnz * k,)
-    alive = torch.isfinite(cand).nonzero().squeeze(1)  # (A,) candidates extending a path
-    slot = segment_rank(row[alive // k], cand[alive])  # (A,) rank within its row
-    alive, slot = alive[slot < k], slot[slot < k]  # (A',) the k best of every row
-    target = row[alive // k]  # (A',)
-    score = torch.full((n, k), -torch.inf, dtype=torch.float64)
-    score[target, slot] = cand[alive]
-    edge_src = torch.zeros(n, k, dtype=torch.long)
-    edge_src[target, slot] = col[alive // k]
-    rank = torch.zeros(n, k, dtype=torch.long)
-    rank[target, slot] = alive % k
-    return score, edge_src, rank
+    indptr = torch.zeros(n + 1, dtype=torch.long)
+    indptr[1:] = torch.cumsum(torch.bincount(row, minlength=n), 0) * k  # (N + 1,) of cand
+    best, at = segment_top_k(indptr, cand, k)  # (N, k) candidate indices, -1 where none
+    found = at >= 0
+    edge_src = torch.where(found, col[at.clamp_min(0) // k], 0)  # (N, k)
+    return best, edge_src, torch.where(found, at % k, 0)
 
 
 def _trace_back(

@@ -10,12 +10,13 @@ edge: its rows sum to ``1 - lost``, and with ``k`` at least the in-degree
 nothing is lost and every result is the unpruned one.
 
 Everything here is linear in the number of edges: the edges are sorted by
-target, so the top ``k`` of every target is a segment top-k (two stable
-sorts), never an ``N x N`` matrix.
+target, so the top ``k`` of every target is a segment top-k over chunks of
+targets (:func:`segment_top_k`), never an ``N x N`` matrix.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import torch
@@ -25,7 +26,7 @@ from graphattn.flow.batch import edge_batch
 from graphattn.graph import TokenGraph
 from graphattn.graph.algebra import with_edges
 
-__all__ = ["PrunedLayer", "prune_top_k", "segment_rank"]
+__all__ = ["PrunedLayer", "prune_top_k", "segment_top_k"]
 
 
 class PrunedLayer(NamedTuple):
@@ -36,47 +37,84 @@ class PrunedLayer(NamedTuple):
     dropped: torch.Tensor  # (N,), (N, H), (B, N) or (B, N, H): weight of the dropped edges
 
 
-def segment_rank(segment: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
-    """Rank of every entry among the entries of its segment, strongest first.
+def segment_top_k(
+    indptr: torch.Tensor, score: torch.Tensor, k: int, *, budget: int = 1 << 22
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` highest scores of every segment of a CSR-ordered list, strongest first.
+
+    Segments (e.g. the incoming edges of each target) are taken in chunks of
+    consecutive segments, each padded to its widest member and reduced with
+    ``torch.topk``: at most ``budget`` padded cells per example at a time (a
+    single wider segment alone), so memory is linear in the entries, never
+    ``N x max_degree``.
 
     Parameters
     ----------
-    segment : LongTensor, shape (E,)
-        Segment of every entry, sorted ascending (e.g. ``graph.dst``).
+    indptr : LongTensor, shape (N + 1,)
+        Segment ``i`` is entries ``indptr[i]:indptr[i + 1]`` (``graph.indptr``).
     score : Tensor, shape (E,) or (B, E)
-        The entries' scores (one row per example).
+        The entries' scores (one row per example); ``-inf`` counts as absent.
+    k : int
+        Entries kept per segment.
+    budget : int
+        Padded cells per chunk and example.
 
     Returns
     -------
-    LongTensor, shape of ``score``
-        0 for the highest score of its segment, 1 for the next, ...; ties
-        rank the earlier entry first. Memory and time are linear in ``E``
-        (up to the sort's ``log E``).
+    values : Tensor, shape (N, k) or (B, N, k)
+        The best scores of every segment, descending; ``-inf`` where a segment
+        has fewer than ``k`` entries.
+    index : LongTensor, the same shape
+        Their entry indices; ``-1`` where absent. Ties are broken by
+        ``torch.topk``.
 
     Examples
     --------
-    >>> seg = torch.tensor([0, 0, 0, 1, 1])
-    >>> segment_rank(seg, torch.tensor([0.2, 0.5, 0.2, 1.0, 3.0])).tolist()
-    [1, 0, 2, 1, 0]
+    >>> indptr = torch.tensor([0, 3, 5])
+    >>> values, index = segment_top_k(indptr, torch.tensor([0.2, 0.5, 0.1, 1.0, 3.0]), 2)
+    >>> values.tolist(), index.tolist()
+    ([[0.5, 0.2], [3.0, 1.0]], [[1, 0], [4, 3]])
     """
     flat = score.dim() == 1
     s = score.unsqueeze(0) if flat else score  # (B, E)
-    e = segment.numel()
-    order = torch.sort(s, dim=1, descending=True, stable=True).indices  # (B, E) by score
-    by_segment = torch.sort(segment[order], dim=1, stable=True).indices  # (B, E)
-    perm = order.gather(1, by_segment)  # (B, E): grouped by segment, strongest first
-    counts = torch.bincount(segment)  # (S,)
-    start = torch.cumsum(counts, 0) - counts  # (S,) first slot of every segment
-    slot = torch.arange(e, device=segment.device) - start[segment]  # (E,) rank at sorted slot
-    rank = torch.empty_like(perm).scatter_(1, perm, slot.expand_as(perm))  # (B, E)
-    return rank[0] if flat else rank
+    b, n, dev = s.shape[0], indptr.numel() - 1, s.device
+    indptr = indptr.to(dev)
+    values = s.new_full((b, n, k), -torch.inf)  # (B, N, k)
+    index = torch.full((b, n, k), -1, dtype=torch.long, device=dev)  # (B, N, k)
+    deg = indptr[1:] - indptr[:-1]  # (N,)
+    for lo, hi in _chunks(deg.cpu(), max(1, budget)):
+        width = int(deg[lo:hi].max())
+        if width == 0:
+            continue
+        e0, e1 = int(indptr[lo]), int(indptr[hi])
+        row = torch.repeat_interleave(torch.arange(hi - lo, device=dev), deg[lo:hi])  # (e,)
+        slot = torch.arange(e0, e1, device=dev) - indptr[lo:hi][row]  # (e,) place in its row
+        pad = s.new_full((b, hi - lo, width), -torch.inf)  # (B, rows, width)
+        pad[:, row, slot] = s[:, e0:e1]
+        v, i = pad.topk(min(k, width), dim=2)  # (B, rows, k')
+        values[:, lo:hi, : v.shape[2]] = v
+        at = i + indptr[lo:hi].unsqueeze(1)  # (B, rows, k') entry indices
+        index[:, lo:hi, : v.shape[2]] = torch.where(v > -torch.inf, at, -1)
+    return (values[0], index[0]) if flat else (values, index)
+
+
+def _chunks(deg: torch.Tensor, budget: int) -> Iterator[tuple[int, int]]:
+    """Runs ``[lo, hi)`` of segments whose padded size ``rows * max(deg)`` fits ``budget``."""
+    n, lo = deg.numel(), 0
+    while lo < n:
+        window = deg[lo : lo + budget]  # every row costs at least one cell
+        rows = torch.arange(1, window.numel() + 1)
+        fits = rows * window.cummax(0).values.clamp_min(1) <= budget  # (window,) a prefix
+        hi = lo + max(1, int(fits.sum()))
+        yield lo, hi
+        lo = hi
 
 
 def prune_top_k(graph: TokenGraph, weights: torch.Tensor, k: int) -> PrunedLayer:
     """Keep the ``k`` strongest incoming edges of every target; account for the rest.
 
     Edges are ranked per target by their weight summed over heads (the head
-    mean's order); ties keep the earlier edge. With a batch, every example
+    mean's order; ties broken by ``torch.topk``). With a batch, every example
     keeps its own top ``k``: the returned graph is the union over the batch,
     and an edge kept for another example only has weight 0 in example ``b``
     (its weight counted in ``dropped[b]``).
@@ -121,7 +159,11 @@ def prune_top_k(graph: TokenGraph, weights: torch.Tensor, k: int) -> PrunedLayer
     k = check_positive_int(k, "k")
     dst = graph.dst.to(w.device)  # (E,)
     wide = torch.float64 if w.dtype == torch.float64 else torch.float32
-    keep = segment_rank(dst, w.sum(2, dtype=wide)) < k  # (B, E)
+    _, best = segment_top_k(graph.indptr, w.sum(2, dtype=wide), k)  # (B, N, k)
+    example = torch.arange(w.shape[0], device=w.device).view(-1, 1, 1).expand_as(best)
+    found = best >= 0  # (B, N, k)
+    keep = torch.zeros(w.shape[:2], dtype=torch.bool, device=w.device)  # (B, E)
+    keep[example[found], best[found]] = True
     cut = w * (~keep).unsqueeze(2).to(w.dtype)  # (B, E, H) the dropped edges' weights
     dropped = w.new_zeros(w.shape[0], graph.num_nodes, w.shape[2], dtype=wide)  # (B, N, H)
     dropped = dropped.index_add_(1, dst, cut.to(wide)).to(w.dtype)
