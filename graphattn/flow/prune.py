@@ -164,9 +164,11 @@ def prune_top_k(graph: TokenGraph, weights: torch.Tensor, k: int) -> PrunedLayer
     found = best >= 0  # (B, N, k)
     keep = torch.zeros(w.shape[:2], dtype=torch.bool, device=w.device)  # (B, E)
     keep[example[found], best[found]] = True
+    b, e, h = w.shape
     cut = w * (~keep).unsqueeze(2).to(w.dtype)  # (B, E, H) the dropped edges' weights
-    dropped = w.new_zeros(w.shape[0], graph.num_nodes, w.shape[2], dtype=wide)  # (B, N, H)
-    dropped = dropped.index_add_(1, dst, cut.to(wide)).to(w.dtype)
+    by_edge = cut.to(wide).transpose(0, 1).reshape(e, b * h)  # (E, B * H): index_add on dim 0
+    dropped = by_edge.new_zeros(graph.num_nodes, b * h).index_add_(0, dst, by_edge)  # (N, B * H)
+    dropped = dropped.view(-1, b, h).transpose(0, 1).to(w.dtype)  # (B, N, H)
     dropped = _layout(dropped, batched, heads)
     union = keep.any(0)  # (E,)
     if bool(union.all()):
