@@ -148,3 +148,24 @@ def test_flow_takes_the_recorded_batch_directly(gpt2):
     assert both.shape == (2, 1, 7)
     for ex in range(2):
         torch.testing.assert_close(both[ex], attention_rollout(rec.layers(ex), targets=[6]))
+
+
+def test_pruned_rollout_benchmark_on_a_small_model(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pruned_rollout.py"
+    spec = importlib.util.spec_from_file_location("pruned_rollout", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = ["--tokens", "48", "--layers", "2", "--width", "32", "--heads", "4", "--ks", "2", "48"]
+    out = ["--json", str(tmp_path / "r.json"), "--png", str(tmp_path / "r.png")]
+    result = bench.main(args + out)
+    exact, small, whole = result["rows"]
+    assert small["edges"] < exact["edges"] and small["bytes"] < exact["bytes"]
+    assert small["lost_max"] > 0 and small["l1_accounted_max"] == pytest.approx(small["lost_max"])
+    assert whole["edges"] == exact["edges"] and whole["lost_max"] == pytest.approx(0, abs=1e-6)
+    assert json.loads((tmp_path / "r.json").read_text())["rows"] == result["rows"]
+    assert (tmp_path / "r.png").stat().st_size > 0
+    assert capsys.readouterr().out.splitlines()[2].startswith("| all (exact) | 2,352 |")
