@@ -19,14 +19,13 @@ is compared with the exact rollout:
 
 Writes the table as JSON and the curve as a PNG:
 
-    PYTHONPATH=. .venv/bin/python benchmarks/pruned_rollout.py
+    PYTHONPATH=. python benchmarks/pruned_rollout.py
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 import time
@@ -149,16 +148,22 @@ def table(result: dict) -> str:
 def plot(result: dict, path: Path, tokens: int) -> None:
     rows = result["rows"][1:]
     ks = [r["k"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(6.8, 4.2))
     ax.plot(ks, [r["lost_mean"] for r in rows], "o-", label="lost mass = L1 error (dropped=)")
     ax.plot(ks, [r["l1_renormalized_mean"] for r in rows], "s--", label="L1 error, renormalized")
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
+    ax.set_ylim(0, 2.05)
     ax.set_xlabel("k (strongest incoming edges kept per target)")
-    ax.set_ylabel("mean over 8 targets")
-    ax.set_title(f"pruned rollout vs exact, GPT-2-small shape, {tokens:,} causal tokens")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.set_ylabel("L1 error of a rollout row (mean over 8 targets)")
+    right = ax.twinx()
+    overlap = [r["top10_overlap_mean"] for r in rows]
+    right.plot(ks, overlap, "^:", color="0.4", label="top-10 sources shared (right)")
+    right.set_ylim(0, 1.025)
+    right.set_ylabel("share of the exact top-10 sources")
+    ax.set_title(f"pruned vs exact rollout: GPT-2-small shape, random weights, {tokens:,} tokens")
+    ax.grid(True, alpha=0.3)
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], loc="lower right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -169,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     result = measure(args)
     result["command"] = "PYTHONPATH=. " + shlex.join(
-        [os.path.relpath(sys.executable), "benchmarks/pruned_rollout.py", *(argv or sys.argv[1:])]
+        ["python", "benchmarks/pruned_rollout.py", *(sys.argv[1:] if argv is None else argv)]
     )
     print(table(result))
     print(f"forward inside both recordings: {result['forward_with_two_recordings_s']:.1f} s")
