@@ -470,7 +470,7 @@ def test_aggregate_heads_errors():
     with pytest.raises(TypeError, match="floating"):
         aggregate_heads(torch.ones(2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="shape"):
-        aggregate_heads(torch.rand(2, 2, 2))
+        aggregate_heads(torch.rand(2, 2, 2, 2))
 
 
 # ------------------------------------------------------------- cross rollout
@@ -697,8 +697,8 @@ def test_layer_errors():
         attention_rollout([(g, w, w)])
     with pytest.raises(ValueError, match="empty"):
         attention_rollout([])
-    with pytest.raises(ValueError, match=r"sequence_layers\(b\)"):
-        attention_rollout([(g, torch.rand(2, 3, 2))])
+    with pytest.raises(ValueError, match=r"\(B, E, H\) with E = graph.num_edges = 3, got \(2, 4"):
+        attention_rollout([(g, torch.rand(2, 4, 2))])
     half = torch.tensor([1.0, 0.5, 0.5], dtype=torch.bfloat16)
     torch.testing.assert_close(attention_rollout([(g, half)]), attention_rollout([(g, w)]))
     with pytest.raises(TypeError, match="sequence"):

@@ -9,7 +9,11 @@ Value Zeroing, gradient x attention) of real models, per edge.
 
 Every function takes ``layers``: one ``(graph, weights)`` pair per layer,
 first layer first, with ``weights (E,)`` or ``(E, H)`` in the graph's edge
-order, as ``graph_attention(..., return_weights=True)`` returns them.
+order, as ``graph_attention(..., return_weights=True)`` returns them, or a
+batch of them, ``(B, E)`` or ``(B, E, H)``, giving one result per example
+(the rule in :mod:`graphattn.flow.batch`). Layers pruned to their strongest
+incoming edges (:func:`prune_top_k`) pass their dropped mass as
+``dropped=``, so that rollout, paths and flow account for it exactly.
 """
 
 from graphattn.flow.blocks import AttentionBlock, ContributionModel, ContributionRun
@@ -27,6 +31,7 @@ from graphattn.flow.heads import aggregate_heads
 from graphattn.flow.maxflow import attention_flow, flow_graph
 from graphattn.flow.nn_seq2seq import split_cross_layers
 from graphattn.flow.paths import FlowPath, top_paths
+from graphattn.flow.prune import PrunedLayer, prune_top_k
 from graphattn.flow.rollout import attention_rollout
 
 __all__ = [
@@ -42,6 +47,7 @@ __all__ = [
     "split_cross_layers",
     "CrossRelevance",
     "FlowPath",
+    "PrunedLayer",
     "ablation_importance",
     "aggregate_heads",
     "attention_flow",
@@ -49,6 +55,7 @@ __all__ = [
     "cross_rollout",
     "faithfulness",
     "flow_graph",
+    "prune_top_k",
     "spearman",
     "top_paths",
 ]

@@ -68,14 +68,9 @@ def _check_edge_tensor(t: Any, graph: TokenGraph, where: str) -> torch.Tensor:
         got = t.dtype if isinstance(t, torch.Tensor) else type(t).__name__
         raise TypeError(f"{where} must be a floating tensor (E,) or (E, H), got {got}")
     if t.dim() not in (1, 2) or t.shape[0] != graph.num_edges:
-        batched = (
-            "; for batched (B, E, H) weights pass one element, e.g. model_output.sequence_layers(b)"
-            if t.dim() == 3
-            else ""
-        )
         raise ValueError(
-            f"{where} must have shape (E,) or (E, H) with E = graph.num_edges = "
-            f"{graph.num_edges}, got {tuple(t.shape)}{batched}"
+            f"{where} must have shape (E,), (E, H), (B, E) or (B, E, H) with E = "
+            f"graph.num_edges = {graph.num_edges}, got {tuple(t.shape)}"
         )
     wide = torch.float64 if t.dtype == torch.float64 else torch.float32  # no half overflow
     if t.numel() and not bool(torch.isfinite(t.detach().sum(dtype=wide))):  # NaN/inf propagate
@@ -152,6 +147,50 @@ def check_targets(targets: Any, n: int, name: str = "targets") -> torch.Tensor:
     return t
 
 
+def check_dropped(
+    dropped: Any, layers: Sequence[Layer], head_reduce: str, name: str = "dropped"
+) -> list[torch.Tensor | None]:
+    """Validate the per-target dropped mass of every layer; return it head-reduced ``(N,)``.
+
+    ``dropped`` is None or one entry per layer: None, or a non-negative
+    ``(N,)`` or ``(N, H)`` tensor (``H`` the layer's heads), as
+    :func:`graphattn.flow.prune.prune_top_k` returns it. Per-head dropped
+    mass is exact only for the head mean: its rows are averaged over heads.
+    """
+    if dropped is None:
+        return [None] * len(layers)
+    if isinstance(dropped, (str, bytes, torch.Tensor)) or not isinstance(dropped, Sequence):
+        raise TypeError(
+            f"{name} must be a sequence with one (N,) tensor or None per layer, "
+            f"got {type(dropped).__name__}"
+        )
+    if len(dropped) != len(layers):
+        raise ValueError(
+            f"{name} must hold one entry per layer ({len(layers)}), got {len(dropped)}"
+        )
+    return [
+        None if d is None else _check_dropped_one(d, layer, head_reduce, f"{name}[{l}]")
+        for l, (d, layer) in enumerate(zip(dropped, layers, strict=True))
+    ]
+
+
+def _check_dropped_one(d: Any, layer: Layer, head_reduce: str, where: str) -> torch.Tensor:
+    n, h = layer.graph.num_nodes, layer.weights.shape[1]
+    if not isinstance(d, torch.Tensor) or not d.is_floating_point():
+        got = d.dtype if isinstance(d, torch.Tensor) else type(d).__name__
+        raise TypeError(f"{where} must be a floating tensor (N,) or (N, H), got {got}")
+    if tuple(d.shape) not in ((n,), (n, h)):
+        raise ValueError(f"{where} must have shape ({n},) or ({n}, {h}), got {tuple(d.shape)}")
+    if d.dim() == 2 and h > 1 and head_reduce != "mean":
+        raise ValueError(
+            f"{where} is per head, which accounts exactly for head_reduce='mean' only, got "
+            f"head_reduce={head_reduce!r}; prune weights reduced with {head_reduce!r} instead"
+        )
+    if d.numel() and (not bool(torch.isfinite(d).all()) or float(d.detach().amin()) < 0):
+        raise ValueError(f"{where} must hold finite, non-negative masses")
+    return d.mean(1) if d.dim() == 2 else d  # (N,)
+
+
 def compute_dtype(layers: Sequence[Layer]) -> torch.dtype:
     """float64 when any layer's weights are float64, else float32."""
     return torch.float64 if any(l.weights.dtype == torch.float64 for l in layers) else torch.float32
@@ -166,7 +205,11 @@ class LayerOperator(NamedTuple):
 
 
 def layer_operator(
-    layer: Layer, residual: float, head_reduce: str, dtype: torch.dtype
+    layer: Layer,
+    residual: float,
+    head_reduce: str,
+    dtype: torch.dtype,
+    dropped: torch.Tensor | None = None,
 ) -> LayerOperator:
     """``A = residual * I + (1 - residual) * W`` with every row renormalized to sum 1.
 
@@ -175,13 +218,18 @@ def layer_operator(
     sum_j W[i, j]``, so ``A[i, :]`` is a distribution over the tokens that
     feed ``i``. A target without incoming edges keeps only its identity entry
     (a row of zeros when ``residual == 0``). The identity is kept apart from
-    the edges, so nothing is sorted or merged here.
+    the edges, so nothing is sorted or merged here. ``dropped (N,)``, the
+    weight of edges pruned away (:func:`graphattn.flow.prune.prune_top_k`),
+    adds to ``s_i`` as those edges would have: the kept entries are then
+    those of the unpruned matrix.
     """
     graph = layer.graph
     w = aggregate_heads(layer.weights, head_reduce).to(dtype)  # (E,)
     dst = graph.dst.to(w.device)  # (E,)
     rowsum = torch.zeros(graph.num_nodes, dtype=dtype, device=w.device)
     rowsum = rowsum.index_add_(0, dst, (1.0 - residual) * w) + residual  # (N,)
+    if dropped is not None:
+        rowsum = rowsum + (1.0 - residual) * dropped.to(device=w.device, dtype=dtype)
     inv = 1.0 / torch.where(rowsum > 0, rowsum, torch.ones_like(rowsum))  # (N,)
     return LayerOperator(graph, residual * inv, (1.0 - residual) * w * inv[dst])
 

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import torch
 
 from graphattn.flow._layers import Layer, check_head_reduce, check_layer, compute_dtype
+from graphattn.flow.batch import split_examples
 from graphattn.flow.heads import aggregate_heads
 
 __all__ = ["CrossRelevance", "cross_rollout"]
@@ -74,7 +75,10 @@ def cross_rollout(
     Returns
     -------
     CrossRelevance
-        ``cross (N, M)``, ``decoder (N, N)``, ``encoder (M, M)``.
+        ``cross (N, M)``, ``decoder (N, N)``, ``encoder (M, M)``; with batched
+        weights (every layer ``(B, E)`` or ``(B, E, H)``, see
+        :mod:`graphattn.flow.batch`) each map is stacked per example,
+        ``(B, N, M)``, ``(B, N, N)``, ``(B, M, M)``.
 
     Raises
     ------
@@ -97,6 +101,10 @@ def cross_rollout(
     tensor([[1.5000, 0.5000],
             [0.5000, 1.5000]])
     """
+    batch = _split_groups(encoder_layers, decoder_self_layers, decoder_cross_layers)
+    if batch is not None:
+        maps = [cross_rollout(*ex, head_reduce=head_reduce, normalize=normalize) for ex in batch]
+        return CrossRelevance(*(torch.stack(m) for m in zip(*maps, strict=True)))
     enc, dec_self, dec_cross = _check_cross_inputs(
         encoder_layers, decoder_self_layers, decoder_cross_layers
     )
@@ -119,6 +127,21 @@ def cross_rollout(
         right = _residual_normalized(r_ee) if normalize else r_ee  # (M, M)
         r_de = r_de + left.T @ (a @ right)  # (N, M)
     return CrossRelevance(r_de, r_dd, r_ee)
+
+
+def _split_groups(*groups: Any) -> list[tuple[list, list, list]] | None:
+    """Per example, its three groups of layers; None unless the layers are batched."""
+    names = ("encoder_layers", "decoder_self_layers", "decoder_cross_layers")
+    split = {name: split_examples(g, name) for name, g in zip(names, groups, strict=True)}
+    sizes = {name: None if s is None else len(s) for name, s in split.items()}
+    given = {name: b for name, b in sizes.items() if name != names[0] or groups[0]}
+    if len(set(given.values())) > 1:
+        raise ValueError(f"batch all layers alike; batch sizes (None: one example) are {given}")
+    if sizes[names[2]] is None:
+        return None
+    fill = [[] for _ in range(sizes[names[2]])]  # an empty encoder group
+    per_group = [fill if s is None else [ex for ex, _ in s] for s in split.values()]
+    return list(zip(*per_group, strict=True))
 
 
 def _check_cross_inputs(

@@ -12,12 +12,14 @@ from networkx.algorithms.flow import build_residual_network, preflow_push
 
 from graphattn.flow._layers import (
     Layer,
+    check_dropped,
     check_options,
     check_self_layers,
     check_targets,
     layer_operator,
     merged_entries,
 )
+from graphattn.flow.batch import split_examples
 
 __all__ = ["attention_flow", "flow_graph"]
 
@@ -36,7 +38,8 @@ def flow_graph(
     residual: float = 0.5,
     head_reduce: str = "mean",
     prune: float = 0.0,
-) -> nx.DiGraph:
+    dropped: Sequence[Any] | None = None,
+) -> nx.DiGraph | list[nx.DiGraph]:
     """The layered DAG of information flow as a ``networkx.DiGraph``.
 
     Nodes are ``(l, t)``: token ``t`` after ``l`` layers (``l = 0`` are the
@@ -60,11 +63,16 @@ def flow_graph(
     prune : float
         Edges with weight below ``prune`` are left out (the remaining weights
         are not renormalized). 0 keeps every edge.
+    dropped : sequence of Tensor or None, optional
+        Per layer, the weight of every target's pruned edges (see
+        :func:`attention_rollout`): the kept edges then carry their unpruned
+        weights.
 
     Returns
     -------
-    networkx.DiGraph
-        ``(L + 1) * N`` nodes and one edge per nonzero (unpruned) entry.
+    networkx.DiGraph, or one per example
+        ``(L + 1) * N`` nodes and one edge per nonzero (unpruned) entry; a
+        list of graphs for batched weights (see :mod:`graphattn.flow.batch`).
 
     Raises
     ------
@@ -82,33 +90,70 @@ def flow_graph(
     >>> G.nodes[(1, 1)]
     {'layer': 1, 'token': 1, 'label': 'b'}
     """
+    examples = split_examples(layers, dropped=dropped)
+    if examples is not None:
+        options = dict(residual=residual, head_reduce=head_reduce, prune=prune)
+        return [flow_graph(ex, dropped=d, **options) for ex, d in examples]
     checked = check_self_layers(layers)
     residual = check_options(residual, head_reduce)
-    return _layered_graph(checked, residual, head_reduce, _check_prune(prune))
+    entries = _entries(checked, residual, head_reduce, _check_prune(prune), dropped)
+    return _layered_graph(checked, entries, residual, head_reduce)
+
+
+Entries = list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # per layer (row, col, val)
+
+
+def _entries(
+    checked: list[Layer], residual: float, head_reduce: str, prune: float, dropped: Any
+) -> Entries:
+    """Per layer, the nonzero entries ``(row, col, val)`` of ``A_l`` at or above ``prune``."""
+    lost = check_dropped(dropped, checked, head_reduce)
+    out = []
+    for layer, d in zip(checked, lost, strict=True):
+        m = merged_entries(layer_operator(layer, residual, head_reduce, torch.float64, d))
+        keep = m.val >= prune if prune > 0 else m.val > 0  # (nnz,)
+        out.append((m.row[keep], m.col[keep], m.val[keep]))
+    return out
+
+
+def _ancestors(entries: Entries, rows: torch.Tensor, n: int) -> list[torch.Tensor]:
+    """Per level ``0..L``, the tokens ``(N,)`` (bool) from which a target is reached."""
+    need = torch.zeros(n, dtype=torch.bool)
+    need[rows] = True
+    out = [need]
+    for row, col, _ in reversed(entries):
+        below = torch.zeros(n, dtype=torch.bool)
+        below[col[need[row]]] = True  # sources of the entries into needed tokens
+        out.append(below)
+        need = below
+    return out[::-1]
 
 
 def _layered_graph(
-    checked: list[Layer], residual: float, head_reduce: str, prune: float
+    checked: list[Layer],
+    entries: Entries,
+    residual: float,
+    head_reduce: str,
+    need: list[torch.Tensor] | None = None,
 ) -> nx.DiGraph:
-    """:func:`flow_graph` on validated layers and options."""
+    """The flow graph of validated layers: all nodes, or those marked in ``need``."""
     n = checked[0].graph.num_nodes
     G = nx.DiGraph(residual=residual, head_reduce=head_reduce, num_layers=len(checked))
     for l in range(len(checked) + 1):
         labels = checked[max(l - 1, 0)].graph.tokens
-        for t in range(n):
+        tokens = range(n) if need is None else need[l].nonzero().squeeze(1).tolist()
+        for t in tokens:
             attrs = {"layer": l, "token": t}
             if labels is not None:
                 attrs["label"] = labels[t]
             G.add_node((l, t), **attrs)
-    for l, layer in enumerate(checked, start=1):
-        m = merged_entries(layer_operator(layer, residual, head_reduce, torch.float64))
-        keep = m.val > 0
-        if prune > 0:
-            keep &= m.val >= prune
-        rows, cols, vals = m.row[keep].tolist(), m.col[keep].tolist(), m.val[keep].tolist()
+    for l, (row, col, val) in enumerate(entries, start=1):
+        if need is not None:
+            into = need[l][row]  # (nnz,) entries into needed tokens
+            row, col, val = row[into], col[into], val[into]
         G.add_edges_from(
             ((l - 1, j), (l, i), {"weight": v, "capacity": v})
-            for i, j, v in zip(rows, cols, vals, strict=True)
+            for i, j, v in zip(row.tolist(), col.tolist(), val.tolist(), strict=True)
         )
     return G
 
@@ -121,6 +166,7 @@ def attention_flow(
     head_reduce: str = "mean",
     prune: float = 0.0,
     normalize: bool = True,
+    dropped: Sequence[Any] | None = None,
 ) -> torch.Tensor:
     """Attention flow: the max flow from every input token to each target output token.
 
@@ -135,9 +181,11 @@ def attention_flow(
     problem per (target, input) pair, ``T * N`` problems on the sub-DAG of
     the target's ancestors (at most ``(L + 1) * N`` nodes and ``L * (E + N)``
     edges), each solved by networkx's preflow-push in pure Python
-    (``O(V^2 sqrt(E))`` worst case). It is meant for tens of tokens over a
-    few layers; ``prune`` drops weak edges first to speed it up, at the
-    price of slightly smaller flows.
+    (``O(V^2 sqrt(E))`` worst case). Only the targets' ancestors are built,
+    so memory is linear in the edges that reach a target; time is what
+    limits it to tens of tokens over a few layers, or a few hundred on
+    layers pruned to their strongest edges (``dropped``). ``prune`` drops
+    weak edges first to speed it up, at the price of slightly smaller flows.
 
     Parameters
     ----------
@@ -153,11 +201,16 @@ def attention_flow(
         Leave out edges with weight below this before solving (0 keeps all).
     normalize : bool
         Divide every row by its sum (rows with zero flow stay zero).
+    dropped : sequence of Tensor or None, optional
+        Per layer, the weight of every target's pruned edges (see
+        :func:`attention_rollout`): the capacities of the kept edges are
+        then their unpruned values.
 
     Returns
     -------
-    Tensor, shape (T, N), float64
-        ``F[t, j]``, the flow from input ``j`` to output ``targets[t]``.
+    Tensor, shape (T, N) or (B, T, N), float64
+        ``F[t, j]``, the flow from input ``j`` to output ``targets[t]``; one
+        stacked result per example for batched weights.
 
     Raises
     ------
@@ -172,12 +225,19 @@ def attention_flow(
     >>> attention_flow([(g, w), (g, w)], [1], normalize=False)
     tensor([[0.5000, 0.7500]], dtype=torch.float64)
     """
+    examples = split_examples(layers, dropped=dropped)
+    if examples is not None:
+        options = dict(residual=residual, head_reduce=head_reduce, prune=prune)
+        return torch.stack([
+            attention_flow(ex, targets, normalize=normalize, dropped=d, **options)
+            for ex, d in examples
+        ])
     checked = check_self_layers(layers)
     residual = check_options(residual, head_reduce)
-    prune = _check_prune(prune)
+    entries = _entries(checked, residual, head_reduce, _check_prune(prune), dropped)
     n = checked[0].graph.num_nodes
     rows = check_targets(targets, n)
-    G = _layered_graph(checked, residual, head_reduce, prune)
+    G = _layered_graph(checked, entries, residual, head_reduce, _ancestors(entries, rows, n))
     top = len(checked)
     out = torch.zeros(rows.numel(), n, dtype=torch.float64)  # (T, N)
     for r, i in enumerate(rows.tolist()):

@@ -10,12 +10,15 @@ import torch
 
 from graphattn.flow._layers import (
     LayerMatrix,
+    check_dropped,
     check_options,
     check_self_layers,
     check_targets,
     layer_operator,
     merged_entries,
 )
+from graphattn.flow.batch import split_examples
+from graphattn.flow.prune import segment_top_k
 
 __all__ = ["FlowPath", "top_paths"]
 
@@ -40,7 +43,8 @@ def top_paths(
     *,
     residual: float = 0.5,
     head_reduce: str = "mean",
-) -> list[FlowPath]:
+    dropped: Sequence[Any] | None = None,
+) -> list[FlowPath] | list[list[FlowPath]]:
     """The ``k`` strongest paths from input ``source`` to output ``target``.
 
     A path visits one token per layer, ``source = t_0, t_1, ..., t_L = target``,
@@ -51,7 +55,8 @@ def top_paths(
 
     A k-best dynamic program over the layers keeps the ``k`` best partial
     paths of every node (exact on a layered DAG), vectorized over the edges:
-    ``O(L * (nnz + N * max_in_degree) * k)`` time.
+    ``O(L * nnz * k)`` memory and ``O(L * nnz * k * log(nnz * k))`` time,
+    never an ``N x N`` intermediate.
 
     Parameters
     ----------
@@ -67,12 +72,17 @@ def top_paths(
         Weight of the identity (residual connection), in [0, 1].
     head_reduce : {"mean", "max", "min"}
         How heads are combined per edge.
+    dropped : sequence of Tensor or None, optional
+        Per layer, the weight of every target's pruned edges (see
+        :func:`attention_rollout`): the strengths of the kept paths are then
+        those of the unpruned layers.
 
     Returns
     -------
-    list of FlowPath
+    list of FlowPath, or one such list per example
         Strongest first; paths of zero strength are left out. Each carries
-        the positions and, where the graph has labels, the labels.
+        the positions and, where the graph has labels, the labels. Batched
+        weights (see :mod:`graphattn.flow.batch`) give a list per example.
 
     Raises
     ------
@@ -91,8 +101,13 @@ def top_paths(
     >>> top_paths([(g, w), (g, w)], target="there", source="hi", k=1)[0].labels
     ('hi', 'hi', 'there')
     """
+    examples = split_examples(layers, dropped=dropped)
+    if examples is not None:
+        options = dict(residual=residual, head_reduce=head_reduce)
+        return [top_paths(ex, target, source, k, dropped=d, **options) for ex, d in examples]
     checked = check_self_layers(layers)
     residual = check_options(residual, head_reduce)
+    lost = check_dropped(dropped, checked, head_reduce)
     n, labels = checked[0].graph.num_nodes, checked[0].graph.tokens
     target = int(check_targets(_position(target, labels, "target"), n, "target")[0])
     source = int(check_targets(_position(source, labels, "source"), n, "source")[0])
@@ -101,10 +116,9 @@ def top_paths(
     score = torch.full((n, k), -torch.inf, dtype=torch.float64)  # (N, k) best log-strengths
     score[source, 0] = 0.0
     back = []  # per layer: (src of the edge taken, rank of the partial path it extends)
-    for layer in checked:
-        score, edge_src, rank = _best_extensions(
-            score, merged_entries(layer_operator(layer, residual, head_reduce, torch.float64))
-        )
+    for layer, d in zip(checked, lost, strict=True):
+        op = layer_operator(layer, residual, head_reduce, torch.float64, d)
+        score, edge_src, rank = _best_extensions(score, merged_entries(op))
         back.append((edge_src, rank))
     paths = _trace_back(score, back, target)
     if labels is None:
@@ -134,26 +148,18 @@ def _best_extensions(
     ``score (N, k)`` holds the log-strengths of every node's best partial paths
     so far; each entry ``A[i, j]`` of the layer matrix extends the paths of
     ``j`` to ``i``. Returns the new ``score (N, k)`` and, per node and rank,
-    the source of the edge taken and the rank of the path it extends.
+    the source of the edge taken and the rank of the path it extends. The
+    candidates are ranked per row by a segment top-k: memory ``O(nnz * k)``.
     """
     n, k = score.shape
     row, col = m.row.cpu(), m.col.cpu()  # (nnz,) sorted by row
-    cand = score[col] + m.val.detach().cpu().log().unsqueeze(1)  # (nnz, k)
-    degree = torch.bincount(row, minlength=n)  # (N,)
-    start = torch.cumsum(degree, 0) - degree  # (N,) first entry of every row
-    pos = torch.arange(row.numel()) - start[row]  # (nnz,) slot within its row
-    width = int(degree.max()) * k
-    padded = torch.full((n, int(degree.max()), k), -torch.inf, dtype=torch.float64)
-    padded[row, pos] = cand  # (N, D, k)
-    best, idx = padded.view(n, width).topk(min(k, width), dim=1)  # (N, k')
-    entry = start.unsqueeze(1) + idx // k  # (N, k') entry index of the edge taken
-    score = torch.full((n, k), -torch.inf, dtype=torch.float64)
-    score[:, : best.shape[1]] = best
-    edge_src = torch.zeros(n, k, dtype=torch.long)
-    edge_src[:, : best.shape[1]] = col[entry.clamp_max(row.numel() - 1)]
-    rank = torch.zeros(n, k, dtype=torch.long)
-    rank[:, : best.shape[1]] = idx % k
-    return score, edge_src, rank
+    cand = (score[col] + m.val.detach().cpu().log().unsqueeze(1)).reshape(-1)  # (nnz * k,)
+    indptr = torch.zeros(n + 1, dtype=torch.long)
+    indptr[1:] = torch.cumsum(torch.bincount(row, minlength=n), 0) * k  # (N + 1,) of cand
+    best, at = segment_top_k(indptr, cand, k)  # (N, k) candidate indices, -1 where none
+    found = at >= 0
+    edge_src = torch.where(found, col[at.clamp_min(0) // k], 0)  # (N, k)
+    return best, edge_src, torch.where(found, at % k, 0)
 
 
 def _trace_back(

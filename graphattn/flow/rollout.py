@@ -9,12 +9,14 @@ import torch
 
 from graphattn.flow._layers import (
     apply,
+    check_dropped,
     check_options,
     check_self_layers,
     check_targets,
     compute_dtype,
     layer_operator,
 )
+from graphattn.flow.batch import split_examples
 
 __all__ = ["attention_rollout"]
 
@@ -25,6 +27,7 @@ def attention_rollout(
     residual: float = 0.5,
     head_reduce: str = "mean",
     targets: Any = None,
+    dropped: Sequence[Any] | None = None,
 ) -> torch.Tensor:
     """Attention rollout: the share of every input token in every output token.
 
@@ -41,6 +44,16 @@ def attention_rollout(
     targets), so memory is ``(T, N)`` and time ``O(L * nnz * T)`` with no
     ``N x N`` intermediate.
 
+    Layers pruned to their strongest edges
+    (:func:`graphattn.flow.prune.prune_top_k`, ``graphattn.hf.record(top_k=)``)
+    give their per-target dropped mass as ``dropped``: it stays in each row's
+    normalization, so every kept entry of ``A_l`` is the unpruned one and
+    ``R`` is the exact rollout restricted to paths of kept edges. Row ``i``
+    then sums to ``1 - lost_i``, where ``lost_i = 1 - R[i].sum()`` is exactly
+    the share of output ``i`` that flowed through a pruned edge (and the
+    L1 distance to the unpruned row); with nothing pruned the result is the
+    unpruned one, bit for bit.
+
     Parameters
     ----------
     layers : sequence of (TokenGraph, Tensor)
@@ -53,14 +66,21 @@ def attention_rollout(
         How heads are combined per edge (see :func:`aggregate_heads`).
     targets : int, sequence of int or LongTensor, optional
         Output tokens whose rows to compute.
+    dropped : sequence of Tensor or None, optional
+        Per layer, the weight of every target's pruned incoming edges,
+        ``(N,)`` or (for ``head_reduce="mean"``) ``(N, H)``; None for a layer
+        that lost nothing.
 
     Returns
     -------
-    Tensor, shape (N, N) or (T, N)
+    Tensor, shape (N, N) or (T, N), or (B, N, N) or (B, T, N)
         ``R[i, j]`` share of input ``j`` in output ``i`` (rows in the order of
         ``targets``); float64 if any weights are float64, else float32, on the
         weights' device. Rows sum to 1 (rows of isolated targets with
-        ``residual=0`` are zero). Differentiable with respect to the weights.
+        ``residual=0`` are zero; rows of pruned layers to ``1 - lost``).
+        Batched weights (``(B, E)``, ``(B, E, H)``, see
+        :mod:`graphattn.flow.batch`) give one result per example, stacked.
+        Differentiable with respect to the weights.
 
     Raises
     ------
@@ -80,14 +100,35 @@ def attention_rollout(
             [0.2500, 0.7500]])
     >>> attention_rollout([(g, w), (g, w)], targets=[1])
     tensor([[0.4375, 0.5625]])
+
+    The edge ``0 -> 1`` pruned away, its weight 0.5 kept as dropped mass:
+
+    >>> kept = TokenGraph([[0, 1], [0, 1]])
+    >>> r = attention_rollout([(kept, torch.tensor([1.0, 0.5]))],
+    ...                       dropped=[torch.tensor([0.0, 0.5])])
+    >>> r, 1 - r.sum(1)                              # the lost share of each output
+    (tensor([[1.0000, 0.0000],
+            [0.0000, 0.7500]]), tensor([0.0000, 0.2500]))
     """
+    examples = split_examples(layers, dropped=dropped)
+    if examples is not None:
+        return torch.stack([
+            attention_rollout(
+                ex, residual=residual, head_reduce=head_reduce, targets=targets, dropped=d
+            )
+            for ex, d in examples
+        ])
     checked = check_self_layers(layers)
     residual = check_options(residual, head_reduce)
+    lost = check_dropped(dropped, checked, head_reduce)
     n = checked[0].graph.num_nodes
     rows = None if targets is None else check_targets(targets, n)
     dtype = compute_dtype(checked)
     device = checked[0].weights.device
-    ops = [layer_operator(layer, residual, head_reduce, dtype) for layer in checked]
+    ops = [
+        layer_operator(layer, residual, head_reduce, dtype, d)
+        for layer, d in zip(checked, lost, strict=True)
+    ]
     if rows is None:
         out = torch.eye(n, dtype=dtype, device=device)  # (N, N)
         for op in ops:

@@ -23,7 +23,7 @@ from graphattn.hf.contrib import hf_contributions, is_graphattn_model, is_transf
 from graphattn.hf.eager import layers_from_attentions
 from graphattn.hf.labels import label_layers, token_labels
 from graphattn.hf.perplexity import perplexity
-from graphattn.hf.record import Recording, record
+from graphattn.hf.record import Recording, RecordOptions, record
 from graphattn.hf.registry import ATTENTION_NAME, register
 
 register()
@@ -31,6 +31,7 @@ register_contributions(is_transformers_model, hf_contributions, CONTRIBUTION_MET
 
 __all__ = [
     "ATTENTION_NAME",
+    "RecordOptions",
     "Recording",
     "attach",
     "hf_contributions",

@@ -26,7 +26,7 @@ from graphattn.hf.graphs import Call, default_graph, is_cross_attention, mask_gr
 from graphattn.hf.keywords import GRAPH_KWARGS, graph_keyword
 from graphattn.hf.masks import MaskLayout, layout_of
 from graphattn.hf.outputs import wants_dense_weights
-from graphattn.hf.record import RecordedCall, active_recordings
+from graphattn.hf.record import active_recordings
 from graphattn.hf.resolve import graph_of
 from graphattn.hf.tracking import received, watch
 from graphattn.variants import AttentionVariant, variant_attention
@@ -224,19 +224,21 @@ def graphattn_attention(
     if edit is not None and edit.explicit:
         out, weights = apply_edit(out, weights, v, graph)
     if recordings:
-        _record(recordings, call, graph, weights)
+        _record(recordings, call, graph, weights, v)
     return out, (_dense(weights, graph, n, m, query.dtype) if dense else None)
 
 
-def _record(recordings: list, call: Call, graph: TokenGraph, weights: torch.Tensor) -> None:
-    """Append the call to every open recording."""
+def _record(
+    recordings: list, call: Call, graph: TokenGraph, weights: torch.Tensor, values: torch.Tensor
+) -> None:
+    """Hand the call's weights ``(B, E, H)`` and values ``(B, M, H_kv, D)`` to every recording."""
     module, cross = call.module, call.cross
     decoder = cross or bool(
         getattr(module, "is_decoder", False) or getattr(module, "is_causal", False)
     )
-    entry = RecordedCall(cross, decoder, call.layer, type(module).__name__, graph, weights)
+    kind = dict(cross=cross, decoder=decoder, layer=call.layer, module=type(module).__name__)
     for recording in recordings:
-        recording.calls.append(entry)
+        recording.add(**kind, graph=graph, weights=weights, values=values)
 
 
 def _dense(weights: torch.Tensor, graph: TokenGraph, n: int, m: int, dtype) -> torch.Tensor:
