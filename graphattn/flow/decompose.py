@@ -14,7 +14,6 @@ encoder tokens only.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from graphattn.flow.blocks import AttentionBlock, attend, live_edges
@@ -23,6 +22,7 @@ from graphattn.graph import TokenGraph
 __all__ = [
     "alti",
     "attention_shares",
+    "cosine_distance",
     "globenc",
     "grad_attention_shares",
     "normalize_per_target",
@@ -59,6 +59,33 @@ def normalize_per_target(
     uniform = live / count.clamp(min=1)[:, dst]  # (B, E)
     safe = torch.where(total > 0, total, torch.ones_like(total))  # (B, N)
     return torch.where(total[:, dst] > 0, c / safe[:, dst], uniform)
+
+
+def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``1 - cos(a, b)`` over the last dimension, accurate when ``a`` is close to ``b``.
+
+    ``1 - cosine_similarity`` cancels: in float32 it carries an absolute error
+    of about 1e-7, as large as the distances of a target that a source barely
+    moves. Here the angle comes from the part of ``a - b`` orthogonal to
+    ``b``, ``theta = atan2(||(a - b)_perp||, <a, b / ||b||>)``, and
+    ``1 - cos = 2 sin^2(theta / 2)``, with no cancellation. A zero vector is
+    at distance 1 from anything (cosine 0, as ``cosine_similarity`` has it).
+
+    Examples
+    --------
+    >>> a = torch.tensor([[1.0, 0.0], [1.0, 1e-4]])
+    >>> b = torch.tensor([[0.0, 2.0], [1.0, 0.0]])
+    >>> cosine_distance(a, b)  # 1 - cos: 1 and 5e-9, which float32 1 - cos rounds to 0
+    tensor([1.0000e+00, 5.0000e-09])
+    """
+    norm_b = b.norm(dim=-1, keepdim=True)  # (..., 1)
+    unit_b = b / torch.where(norm_b > 0, norm_b, torch.ones_like(norm_b))  # (..., C)
+    delta = a - b  # (..., C) exact for nearby a, b
+    along = (delta * unit_b).sum(-1, keepdim=True)  # (..., 1)
+    across = (delta - along * unit_b).norm(dim=-1)  # (...,) the part orthogonal to b
+    theta = torch.atan2(across, (a * unit_b).sum(-1))  # (...,) the angle in [0, pi]
+    zero = (norm_b.squeeze(-1) == 0) | (a == 0).all(-1)  # (...,)
+    return torch.where(zero, torch.ones_like(theta), 2 * torch.sin(theta / 2) ** 2)
 
 
 def attention_shares(graph: TokenGraph, weights: torch.Tensor) -> torch.Tensor:
@@ -177,8 +204,9 @@ def value_zeroing(block: AttentionBlock, chunk: int = 4096) -> tuple[TokenGraph,
 
     For every edge ``e = j -> i``: the layer output ``y_i^{-j}`` with source
     ``j``'s value vector zeroed for target ``i`` (weights, residual and the
-    rest of the layer unchanged), and ``c_ij = 1 - cos(y_i^{-j}, y_i)``,
-    normalized over ``j``. Includes residuals, both norms and the FFN. Only
+    rest of the layer unchanged), and ``c_ij = 1 - cos(y_i^{-j}, y_i)``
+    (by :func:`cosine_distance`, exact in float32 where a source barely moves
+    its target), normalized over ``j``. Includes residuals, both norms and the FFN. Only
     the edges' own targets are recomputed, token-wise, ``chunk`` edges at a
     time: no extra pass over the whole model.
     """
@@ -191,6 +219,6 @@ def value_zeroing(block: AttentionBlock, chunk: int = 4096) -> tuple[TokenGraph,
     for lo in range(0, g.num_edges, chunk):
         d = dst[lo : lo + chunk]
         y_off = block.finish(z[:, d] - terms[:, lo : lo + chunk])  # (B, e, C)
-        parts.append(1.0 - F.cosine_similarity(y_off, y[:, d], dim=-1))  # (B, e)
+        parts.append(cosine_distance(y_off, y[:, d]))  # (B, e)
     c = torch.cat(parts, 1) if parts else terms.new_zeros(terms.shape[0], 0)  # (B, E)
     return g, normalize_per_target(g, c.clamp(min=0), block.live())

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from graphattn.flow.blocks import live_edges
 from graphattn.flow.decompose import (
     alti,
     attention_shares,
+    cosine_distance,
     globenc,
     grad_attention_shares,
     normalize_per_target,
@@ -164,7 +164,7 @@ def _value_zeroing(model: Any, inputs: dict, graph: Any) -> list:
         with torch.no_grad(), edit_attention(zero=_zero_rule(layer, copies)):
             out = _forward(model, many, graph, output_hidden_states=True)
         h = out.hidden_states[layer + 1].unflatten(0, (b, copies))  # (B, N+1, N, C)
-        dist = 1 - F.cosine_similarity(h[:, 1:], h[:, :1], dim=-1)  # (B, k source, i target)
+        dist = cosine_distance(h[:, 1:], h[:, :1])  # (B, k source, i target)
         c = dist[:, g.src, g.dst].clamp(min=0)  # (B, E)
         result.append((g, normalize_per_target(g, c, live_edges(w))))
     return result
