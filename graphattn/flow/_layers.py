@@ -166,7 +166,7 @@ class LayerOperator(NamedTuple):
 
 
 def layer_operator(
-    layer: Layer, residual: float, head_reduce: str, dtype: torch.dtype
+    layer: Layer, residual: float, head_reduce: str, dtype: torch.dtype, normalize: bool = True
 ) -> LayerOperator:
     """``A = residual * I + (1 - residual) * W`` with every row renormalized to sum 1.
 
@@ -175,13 +175,16 @@ def layer_operator(
     sum_j W[i, j]``, so ``A[i, :]`` is a distribution over the tokens that
     feed ``i``. A target without incoming edges keeps only its identity entry
     (a row of zeros when ``residual == 0``). The identity is kept apart from
-    the edges, so nothing is sorted or merged here.
+    the edges, so nothing is sorted or merged here. With ``normalize=False``
+    the rows keep their sums (``s_i = 1``): the raw product of raw scores.
     """
     graph = layer.graph
     w = aggregate_heads(layer.weights, head_reduce).to(dtype)  # (E,)
     dst = graph.dst.to(w.device)  # (E,)
     rowsum = torch.zeros(graph.num_nodes, dtype=dtype, device=w.device)
     rowsum = rowsum.index_add_(0, dst, (1.0 - residual) * w) + residual  # (N,)
+    if not normalize:
+        rowsum = torch.ones_like(rowsum)
     inv = 1.0 / torch.where(rowsum > 0, rowsum, torch.ones_like(rowsum))  # (N,)
     return LayerOperator(graph, residual * inv, (1.0 - residual) * w * inv[dst])
 

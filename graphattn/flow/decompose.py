@@ -3,7 +3,11 @@
 Each function takes an :class:`~graphattn.flow.blocks.AttentionBlock` and
 returns ``(graph, c (B, E))``: ``c[b, e] >= 0`` is the share of target
 ``dst[e]``'s output that came from source ``src[e]``; every target with an
-entry has shares summing to 1. ALTI and GlobEnc count the residual ``x_i`` as a
+entry has shares summing to 1. With ``normalize=False`` they return the
+scores before that division instead (ALTI's L1 gains, GlobEnc's norms,
+Value Zeroing's distances; 0 on the edges a target does not attend through),
+the input of the papers' own compositions (``attention_rollout(...,
+normalize=False)``). ALTI and GlobEnc count the residual ``x_i`` as a
 contribution of token ``i`` to itself: on a self graph without the edge
 ``i -> i`` the returned graph is the layer's graph plus self loops (the self
 entry then holds the residual alone); on a cross graph the decoder's own
@@ -23,6 +27,7 @@ __all__ = [
     "alti",
     "attention_shares",
     "cosine_distance",
+    "finish_scores",
     "globenc",
     "grad_attention_shares",
     "normalize_per_target",
@@ -88,13 +93,27 @@ def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(zero, torch.ones_like(theta), 2 * torch.sin(theta / 2) ** 2)
 
 
-def attention_shares(graph: TokenGraph, weights: torch.Tensor) -> torch.Tensor:
+def finish_scores(
+    graph: TokenGraph, c: torch.Tensor, live: torch.Tensor, normalize: bool
+) -> torch.Tensor:
+    """Raw scores ``c (B, E)`` per target: :func:`normalize_per_target`, or (``normalize=False``)
+    kept as they are, 0 on the edges that are not ``live (B, E)``."""
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
+    if normalize:
+        return normalize_per_target(graph, c, live)
+    return torch.where(live.to(c.device), c, torch.zeros_like(c))
+
+
+def attention_shares(
+    graph: TokenGraph, weights: torch.Tensor, normalize: bool = True
+) -> torch.Tensor:
     """Raw attention: the head mean of ``weights (B, E, H)``, normalized over the live edges."""
-    return normalize_per_target(graph, weights.mean(-1), live_edges(weights))
+    return finish_scores(graph, weights.mean(-1), live_edges(weights), normalize)
 
 
 def grad_attention_shares(
-    graph: TokenGraph, weights: torch.Tensor, grad: torch.Tensor | None
+    graph: TokenGraph, weights: torch.Tensor, grad: torch.Tensor | None, normalize: bool = True
 ) -> torch.Tensor:
     """Chefer et al. (2021): ``mean_h max(0, grad * weights)``, normalized over the live edges.
 
@@ -103,7 +122,7 @@ def grad_attention_shares(
     """
     grad = torch.zeros_like(weights) if grad is None else grad
     c = (grad * weights).clamp(min=0).mean(-1).detach()  # (B, E)
-    return normalize_per_target(graph, c, live_edges(weights))
+    return finish_scores(graph, c, live_edges(weights), normalize)
 
 
 def _with_residual(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor, torch.Tensor]:
@@ -166,7 +185,7 @@ def _after_norm1(
     return graph, terms, z, dst, live
 
 
-def alti(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
+def alti(block: AttentionBlock, normalize: bool = True) -> tuple[TokenGraph, torch.Tensor]:
     """ALTI (Ferrando et al. 2022) of one block.
 
     The block's output before the feed-forward network, ``y_i = norm1(z_i)``
@@ -180,10 +199,10 @@ def alti(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
     graph, terms, z, dst, live = _after_norm1(block)  # terms (B, E', C), z (B, N, C)
     y = z[:, dst]  # (B, E', C) the output of each entry's target
     c = (y.abs().sum(-1) - (y - terms).abs().sum(-1)).clamp(min=0)  # (B, E')
-    return graph, normalize_per_target(graph, c, live)
+    return graph, finish_scores(graph, c, live, normalize)
 
 
-def globenc(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
+def globenc(block: AttentionBlock, normalize: bool = True) -> tuple[TokenGraph, torch.Tensor]:
     """GlobEnc (Modarressi et al. 2022) of one block.
 
     ``c_ij = ||norm2-share(norm1-share(a_ij + [i = j] x_i))||_2``, normalized
@@ -196,10 +215,12 @@ def globenc(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
     if block.norm2 is not None:
         w = z + block.ffn(z)  # (B, N, C) the input of the second norm
         terms = _norm_terms(block.norm2, terms, w[:, dst])
-    return graph, normalize_per_target(graph, terms.norm(dim=-1), live)
+    return graph, finish_scores(graph, terms.norm(dim=-1), live, normalize)
 
 
-def value_zeroing(block: AttentionBlock, chunk: int = 4096) -> tuple[TokenGraph, torch.Tensor]:
+def value_zeroing(
+    block: AttentionBlock, chunk: int = 4096, normalize: bool = True
+) -> tuple[TokenGraph, torch.Tensor]:
     """Value Zeroing (Mohebbi et al. 2023) of one block.
 
     For every edge ``e = j -> i``: the layer output ``y_i^{-j}`` with source
@@ -221,4 +242,4 @@ def value_zeroing(block: AttentionBlock, chunk: int = 4096) -> tuple[TokenGraph,
         y_off = block.finish(z[:, d] - terms[:, lo : lo + chunk])  # (B, e, C)
         parts.append(cosine_distance(y_off, y[:, d]))  # (B, e)
     c = torch.cat(parts, 1) if parts else terms.new_zeros(terms.shape[0], 0)  # (B, E)
-    return g, normalize_per_target(g, c.clamp(min=0), block.live())
+    return g, finish_scores(g, c.clamp(min=0), block.live(), normalize)

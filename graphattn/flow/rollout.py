@@ -25,6 +25,7 @@ def attention_rollout(
     residual: float = 0.5,
     head_reduce: str = "mean",
     targets: Any = None,
+    normalize: bool = True,
 ) -> torch.Tensor:
     """Attention rollout: the share of every input token in every output token.
 
@@ -53,6 +54,14 @@ def attention_rollout(
         How heads are combined per edge (see :func:`aggregate_heads`).
     targets : int, sequence of int or LongTensor, optional
         Output tokens whose rows to compute.
+    normalize : bool
+        True (default): every row of every ``A_l`` is renormalized to sum 1
+        (Abnar & Zuidema). False: ``A_l = residual * I + (1 - residual) *
+        W_l`` as given, ``R`` the plain product: with ``residual=0`` and the
+        raw GlobEnc norms (``contributions(..., "globenc",
+        normalize=False)``) this is GlobEnc's composition as its authors
+        compute it, where a token whose norms sum low damps every path
+        through it.
 
     Returns
     -------
@@ -60,7 +69,8 @@ def attention_rollout(
         ``R[i, j]`` share of input ``j`` in output ``i`` (rows in the order of
         ``targets``); float64 if any weights are float64, else float32, on the
         weights' device. Rows sum to 1 (rows of isolated targets with
-        ``residual=0`` are zero). Differentiable with respect to the weights.
+        ``residual=0`` are zero; with ``normalize=False`` they sum to what the
+        product gives). Differentiable with respect to the weights.
 
     Raises
     ------
@@ -80,14 +90,19 @@ def attention_rollout(
             [0.2500, 0.7500]])
     >>> attention_rollout([(g, w), (g, w)], targets=[1])
     tensor([[0.4375, 0.5625]])
+    >>> attention_rollout([(g, 2 * w)], residual=0.0, normalize=False)  # raw scores, no division
+    tensor([[2., 0.],
+            [1., 1.]])
     """
     checked = check_self_layers(layers)
     residual = check_options(residual, head_reduce)
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
     n = checked[0].graph.num_nodes
     rows = None if targets is None else check_targets(targets, n)
     dtype = compute_dtype(checked)
     device = checked[0].weights.device
-    ops = [layer_operator(layer, residual, head_reduce, dtype) for layer in checked]
+    ops = [layer_operator(layer, residual, head_reduce, dtype, normalize) for layer in checked]
     if rows is None:
         out = torch.eye(n, dtype=dtype, device=device)  # (N, N)
         for op in ops:

@@ -22,9 +22,9 @@ from graphattn.flow.decompose import (
     alti,
     attention_shares,
     cosine_distance,
+    finish_scores,
     globenc,
     grad_attention_shares,
-    normalize_per_target,
 )
 from graphattn.graph import TokenGraph
 from graphattn.hf.blocks import hf_blocks
@@ -120,19 +120,21 @@ def _score(out: Any, valid: torch.Tensor) -> torch.Tensor:
     return per_token[valid.to(per_token.device)].sum()
 
 
-def _attention(model: Any, inputs: dict, graph: Any) -> list:
+def _attention(model: Any, inputs: dict, graph: Any, normalize: bool) -> list:
     with torch.no_grad(), record() as rec:
         _forward(model, inputs, graph)
-    return [(g, attention_shares(g, w)) for g, w in rec.self_attention]
+    return [(g, attention_shares(g, w, normalize)) for g, w in rec.self_attention]
 
 
-def _grad_attention(model: Any, inputs: dict, graph: Any, valid: torch.Tensor) -> list:
+def _grad_attention(
+    model: Any, inputs: dict, graph: Any, valid: torch.Tensor, normalize: bool
+) -> list:
     """Chefer et al.: ``mean_h (d score / d w * w)^+``, the output computed from the weights."""
     with torch.enable_grad(), edit_attention(explicit=True), record() as rec:
         score = _score(_forward(model, inputs, graph), valid)
     weights = [w for _, w in rec.self_attention]
     grads = torch.autograd.grad(score, weights, allow_unused=True)
-    return [(g, grad_attention_shares(g, w, d))
+    return [(g, grad_attention_shares(g, w, d, normalize))
             for (g, w), d in zip(rec.self_attention, grads, strict=True)]
 
 
@@ -152,7 +154,7 @@ def _zero_rule(layer: int, copies: int):
     return zero
 
 
-def _value_zeroing(model: Any, inputs: dict, graph: Any) -> list:
+def _value_zeroing(model: Any, inputs: dict, graph: Any, normalize: bool) -> list:
     """Mohebbi et al.: one batched pass per layer, copy ``k + 1`` zeroing source ``k``'s value."""
     with torch.no_grad(), record() as rec:
         _forward(model, inputs, graph)
@@ -166,15 +168,16 @@ def _value_zeroing(model: Any, inputs: dict, graph: Any) -> list:
         h = out.hidden_states[layer + 1].unflatten(0, (b, copies))  # (B, N+1, N, C)
         dist = cosine_distance(h[:, 1:], h[:, :1])  # (B, k source, i target)
         c = dist[:, g.src, g.dst].clamp(min=0)  # (B, E)
-        result.append((g, normalize_per_target(g, c, live_edges(w))))
+        result.append((g, finish_scores(g, c, live_edges(w), normalize)))
     return result
 
 
-def _decomposed(model: Any, inputs: dict, graph: Any, rule: Any) -> list:
+def _decomposed(model: Any, inputs: dict, graph: Any, rule: Any, normalize: bool) -> list:
     """ALTI or GlobEnc (``rule``) of every block :func:`hf_blocks` reads."""
     rest = {k: v for k, v in inputs.items() if k != "input_ids"}
     with torch.no_grad():
-        return [rule(block) for block in hf_blocks(model, inputs["input_ids"], graph, **rest)]
+        blocks = hf_blocks(model, inputs["input_ids"], graph, **rest)
+        return [rule(block, normalize) for block in blocks]
 
 
 def _real_targets(graph: TokenGraph, c: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -184,7 +187,7 @@ def _real_targets(graph: TokenGraph, c: torch.Tensor, valid: torch.Tensor) -> to
 
 
 def hf_contributions(
-    model: Any, input_ids: Any, method: str, graph: Any = None
+    model: Any, input_ids: Any, method: str, graph: Any = None, *, normalize: bool = True
 ) -> list[tuple[TokenGraph, torch.Tensor]]:
     """:func:`graphattn.flow.contributions` of a transformers model on graphattn.
 
@@ -216,6 +219,9 @@ def hf_contributions(
     method : {"alti", "globenc", "value_zeroing", "grad_attention", "attention"}
     graph : optional
         The model's ``token_graph`` argument.
+    normalize : bool
+        False: the scores before the division by each target's sum (see
+        :func:`graphattn.flow.contributions`).
 
     Returns
     -------
@@ -234,11 +240,12 @@ def hf_contributions(
     """
     inputs, valid = _model_inputs(input_ids)
     if method in ("alti", "globenc"):
-        layers = _decomposed(model, inputs, graph, alti if method == "alti" else globenc)
+        rule = alti if method == "alti" else globenc
+        layers = _decomposed(model, inputs, graph, rule, normalize)
     elif method == "attention":
-        layers = _attention(model, inputs, graph)
+        layers = _attention(model, inputs, graph, normalize)
     elif method == "grad_attention":
-        layers = _grad_attention(model, inputs, graph, valid)
+        layers = _grad_attention(model, inputs, graph, valid, normalize)
     else:
-        layers = _value_zeroing(model, inputs, graph)
+        layers = _value_zeroing(model, inputs, graph, normalize)
     return [(g, _real_targets(g, c, valid)) for g, c in layers]
