@@ -163,7 +163,10 @@ def contributions(
         ``attn_implementation="graphattn"`` (after ``import graphattn.hf``)
         offers ``"value_zeroing"``, ``"grad_attention"`` and ``"attention"``,
         and ``"alti"`` and ``"globenc"`` for the families of
-        :data:`graphattn.hf.blocks.FAMILIES`.
+        :data:`graphattn.hf.blocks.FAMILIES`; a Hugging Face encoder-decoder
+        (T5, BART) the first three, its inputs a mapping with
+        ``"input_ids"`` and ``"decoder_input_ids"``, its layers ordered as a
+        ``GraphSeq2Seq``'s.
         A ``GraphSeq2Seq`` returns its encoder layers, then per decoder layer
         its self layer and its cross layer (read them apart with
         :func:`split_cross_layers` for :func:`cross_rollout`).

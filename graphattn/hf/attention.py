@@ -230,7 +230,7 @@ def graphattn_attention(
     recordings = active_recordings()
     dense = bool(kwargs.get("output_attentions"))
     q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)  # (B, *, H, D)
-    edit = None if cross else current_edit()  # contribution methods edit self-attention only
+    edit = current_edit()  # contribution methods edit self- and cross-attention calls alike
     v = zero_values(v, edit, call.layer)
     need = bool(recordings) or dense or (edit is not None and edit.explicit)
     out, weights = _run(q, k, v, graph, scaling, bias, dropout, kwargs.get("softcap"), need)
