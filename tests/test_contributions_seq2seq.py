@@ -190,7 +190,7 @@ def test_attention_layers_compose_like_the_models_own_weights():
     assert bool((rel.cross[:, 3:] == 0).all())  # padded sources carry nothing
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "attnlrp"])  # no seq2seq AttnLRP
 def test_given_graphs_are_used_and_a_square_cross_graph_stays_cross(method):
     model = model_of(True)
     src, tgt = SRC[:1, :4].expand(2, 4), TGT[:1].expand(2, 4)  # no padding

@@ -37,11 +37,11 @@ def test_contributions_take_int32_ids():
 
 def test_contributions_on_an_encoder_decoder_name_the_class_and_what_is_offered():
     model = tiny("t5")
-    with pytest.raises(ValueError, match=r"T5ForConditionalGeneration is an encoder-decoder model;"
-                       r" .*decoder-only and encoder-only Hugging Face models \(methods alti, "
-                       r"globenc.*"
-                       r"graphattn.hf.record\(\).*cross_rollout"):
-        contributions(model, inputs("t5", pad=0)["input_ids"], "attention")
+    batch = inputs("t5", pad=0)
+    batch = {"input_ids": batch["input_ids"], "decoder_input_ids": batch["input_ids"][:, :3]}
+    with pytest.raises(ValueError, match=r"'alti' is not available for T5ForConditionalGeneration;"
+                       r" its integration offers \('value_zeroing', 'grad_attention'"):
+        contributions(model, batch, "alti")
 
 
 def test_contributions_on_a_model_off_graphattn_say_how_to_switch():

@@ -14,6 +14,9 @@ there, scores every method and writes ``attribution.md`` and
 the MiniLM part and the summary in one command. Nothing is tuned per method: the rollout of every
 contribution method uses ``residual=0`` for the methods that include the
 residual (ALTI, GlobEnc) and Abnar & Zuidema's ``0.5`` for the others.
+``routes`` scores each input by :func:`graphattn.flow.route_scores` of the
+ALTI layers: the largest threshold at which it is on the query's
+information-flow route (Ferrando & Voita 2024).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from graphattn.experiments.config import (
 )
 from graphattn.experiments.report import write_text
 from graphattn.experiments.tasks import RecallTask
-from graphattn.flow import attention_flow, attention_rollout, contributions
+from graphattn.flow import attention_flow, attention_rollout, contributions, route_scores
 from graphattn.graph import TokenGraph
 from graphattn.nn import GraphLM
 
@@ -83,6 +86,7 @@ METHODS = (
     "globenc",
     "value_zeroing",
     "grad_attention",
+    "routes",
 )
 _RESIDUAL = {"alti": 0.0, "globenc": 0.0, "value_zeroing": 0.5, "grad_attention": 0.5}
 
@@ -144,6 +148,7 @@ def _method_scores(model, x, y, b, query, blank, layers_of) -> dict[str, torch.T
     for method, residual in _RESIDUAL.items():
         layers = [(g, c[b]) for g, c in layers_of(method)]
         out[method] = attention_rollout(layers, residual=residual)[query]
+    out["routes"] = route_scores([(g, c[b]) for g, c in layers_of("alti")], query)
     return out
 
 

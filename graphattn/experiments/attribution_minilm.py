@@ -2,7 +2,10 @@
 
 The model's output is the sentence embedding (the mean-pooled output), so each
 method's importance of input token ``j`` is the mean over targets of its
-rolled-out row, column ``j`` (``raw``: the last layer's head-mean weights).
+rolled-out row, column ``j`` (``raw``: the last layer's head-mean weights;
+``routes``: the mean over targets of :func:`graphattn.flow.route_scores` of
+the ALTI layers, the largest threshold at which ``j`` is on each target's
+information-flow route).
 Two evaluations, over the word tokens only (``[CLS]`` and ``[SEP]`` are never
 ranked nor removed):
 
@@ -48,7 +51,13 @@ import torch.nn.functional as F
 
 from graphattn.experiments.attribution import DEFAULT_OUT
 from graphattn.experiments.report import write_text
-from graphattn.flow import attention_flow, attention_rollout, contributions, spearman
+from graphattn.flow import (
+    attention_flow,
+    attention_rollout,
+    contributions,
+    route_scores,
+    spearman,
+)
 
 __all__ = [
     "AOPC_METHODS",
@@ -67,7 +76,9 @@ __all__ = [
     "spearman_markdown",
 ]
 
-METHODS = ("raw", "rollout", "flow", "alti", "globenc", "value_zeroing", "grad_attention")
+METHODS = (
+    "raw", "rollout", "flow", "alti", "globenc", "value_zeroing", "grad_attention", "routes"
+)
 #: Methods of the deletion curves: every attribution method and three baselines.
 AOPC_METHODS = (*METHODS, "blank_out", "leave_one_out", "random")
 #: Removal fractions of the deletion curves (DeYoung et al.'s 10% to 50%).
@@ -132,6 +143,8 @@ def _attributions(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
     for method, residual in _RESIDUAL.items():
         layers = [(g, c[0]) for g, c in contributions(model, ids, method)]
         out[method] = attention_rollout(layers, residual=residual).mean(0)
+        if method == "alti":  # the route of every output token, averaged like rollout's rows
+            out["routes"] = torch.stack([route_scores(layers, t) for t in range(n)]).mean(0)
     return out
 
 

@@ -4,8 +4,9 @@ Rollout and max-flow attention flow (Abnar & Zuidema 2020), the layered flow
 graph as a ``networkx.DiGraph``, the strongest paths, relevance through
 encoder -> decoder graphs (Chefer et al. 2021b), head aggregation including
 the norm-based weighting of Kobayashi et al. (2020), and ablation-based
-faithfulness checks; and contribution-based attribution (ALTI, GlobEnc,
-Value Zeroing, gradient x attention) of real models, per edge.
+faithfulness checks; contribution-based attribution (ALTI, GlobEnc,
+Value Zeroing, gradient x attention) of real models, per edge; and the
+information-flow routes of one prediction (Ferrando & Voita 2024).
 
 Every function takes ``layers``: one ``(graph, weights)`` pair per layer,
 first layer first, with ``weights (E,)`` or ``(E, H)`` in the graph's edge
@@ -33,6 +34,7 @@ from graphattn.flow.nn_seq2seq import split_cross_layers
 from graphattn.flow.paths import FlowPath, top_paths
 from graphattn.flow.prune import PrunedLayer, prune_top_k
 from graphattn.flow.rollout import attention_rollout
+from graphattn.flow.routes import RouteLayer, Routes, route_scores, routes
 
 __all__ = [
     "METHODS",
@@ -48,6 +50,8 @@ __all__ = [
     "CrossRelevance",
     "FlowPath",
     "PrunedLayer",
+    "RouteLayer",
+    "Routes",
     "ablation_importance",
     "aggregate_heads",
     "attention_flow",
@@ -57,5 +61,7 @@ __all__ = [
     "flow_graph",
     "prune_top_k",
     "spearman",
+    "route_scores",
+    "routes",
     "top_paths",
 ]

@@ -210,6 +210,7 @@ def layer_operator(
     head_reduce: str,
     dtype: torch.dtype,
     dropped: torch.Tensor | None = None,
+    normalize: bool = True,
 ) -> LayerOperator:
     """``A = residual * I + (1 - residual) * W`` with every row renormalized to sum 1.
 
@@ -221,7 +222,8 @@ def layer_operator(
     the edges, so nothing is sorted or merged here. ``dropped (N,)``, the
     weight of edges pruned away (:func:`graphattn.flow.prune.prune_top_k`),
     adds to ``s_i`` as those edges would have: the kept entries are then
-    those of the unpruned matrix.
+    those of the unpruned matrix. With ``normalize=False`` the rows keep
+    their sums (``s_i = 1``): the raw product of raw scores.
     """
     graph = layer.graph
     w = aggregate_heads(layer.weights, head_reduce).to(dtype)  # (E,)
@@ -230,6 +232,8 @@ def layer_operator(
     rowsum = rowsum.index_add_(0, dst, (1.0 - residual) * w) + residual  # (N,)
     if dropped is not None:
         rowsum = rowsum + (1.0 - residual) * dropped.to(device=w.device, dtype=dtype)
+    if not normalize:
+        rowsum = torch.ones_like(rowsum)
     inv = 1.0 / torch.where(rowsum > 0, rowsum, torch.ones_like(rowsum))  # (N,)
     return LayerOperator(graph, residual * inv, (1.0 - residual) * w * inv[dst])
 

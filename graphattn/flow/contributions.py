@@ -41,20 +41,22 @@ __all__ = [
 METHODS = ("alti", "globenc", "value_zeroing", "grad_attention", "attention", "attnlrp")
 
 Layers = list[tuple[TokenGraph, torch.Tensor]]
-# (accepts(model) -> bool, compute(model, inputs, method, graph) -> layers, its methods)
+# (accepts(model) -> bool, compute(model, inputs, method, graph, normalize=) -> layers, methods)
 _INTEGRATIONS: list[tuple[Callable[[Any], bool], Callable[..., Layers], tuple[str, ...]]] = []
 
 
 def register_contributions(
     accepts: Callable[[Any], bool],
-    compute: Callable[[Any, Any, str, Any], Layers],
+    compute: Callable[..., Layers],
     methods: tuple[str, ...],
 ) -> None:
     """Let an integration compute :func:`contributions` for the models it accepts.
 
     A model that is neither graphattn's own nor a :class:`ContributionModel`
     goes to the first registered ``compute`` whose ``accepts(model)`` is
-    true; :func:`contributions` refuses a method not in its ``methods``.
+    true, called as ``compute(model, input_ids, method, graph,
+    normalize=normalize)``; :func:`contributions` refuses a method not in its
+    ``methods``.
     ``graphattn.hf`` registers Hugging Face models running on
     ``attn_implementation="graphattn"`` this way, at import.
     """
@@ -114,10 +116,13 @@ def run_model(model: Any, inputs: Any, graph: Any = None) -> ContributionRun:
     )
 
 
-def block_contributions(block: AttentionBlock, method: str) -> tuple[TokenGraph, torch.Tensor]:
+def block_contributions(
+    block: AttentionBlock, method: str, normalize: bool = True
+) -> tuple[TokenGraph, torch.Tensor]:
     """``(graph, c (B, E))`` of one block by ``"alti"``, ``"globenc"``,
     ``"value_zeroing"`` or ``"attention"`` (``"grad_attention"`` and
-    ``"attnlrp"`` need the whole model: use :func:`contributions`).
+    ``"attnlrp"`` need the whole model: use :func:`contributions`);
+    ``normalize`` as there.
 
     Examples
     --------
@@ -132,26 +137,26 @@ def block_contributions(block: AttentionBlock, method: str) -> tuple[TokenGraph,
     """
     method = _check_method(method)
     if method == "alti":
-        return alti(block)
+        return alti(block, normalize)
     if method == "globenc":
-        return globenc(block)
+        return globenc(block, normalize)
     if method == "value_zeroing":
-        return value_zeroing(block)
+        return value_zeroing(block, normalize=normalize)
     if method == "attention":
-        return block.graph, attention_shares(block.graph, block.weights)
+        return block.graph, attention_shares(block.graph, block.weights, normalize)
     raise ValueError(f"{method!r} needs the whole model: call contributions(model, ...)")
 
 
-def _grad_attention(run: ContributionRun) -> list[tuple[TokenGraph, torch.Tensor]]:
+def _grad_attention(run: ContributionRun, normalize: bool) -> Layers:
     """``mean_h max(0, dscore/dalpha_eh * alpha_eh)`` per edge, normalized per target."""
     weights = [b.weights for b in run.blocks]
     grads = torch.autograd.grad(run.score, weights, allow_unused=True)
-    return [(block.graph, grad_attention_shares(block.graph, w, g))
+    return [(block.graph, grad_attention_shares(block.graph, w, g, normalize))
             for block, w, g in zip(run.blocks, weights, grads, strict=True)]
 
 
 def contributions(
-    model: Any, input_ids: Any, method: str = "alti", graph: Any = None
+    model: Any, input_ids: Any, method: str = "alti", graph: Any = None, *, normalize: bool = True
 ) -> list[tuple[TokenGraph, torch.Tensor]]:
     """Per-layer, per-edge contributions of a model on an input.
 
@@ -162,7 +167,10 @@ def contributions(
         ``attn_implementation="graphattn"`` (after ``import graphattn.hf``)
         offers ``"value_zeroing"``, ``"grad_attention"`` and ``"attention"``,
         and ``"alti"`` and ``"globenc"`` for the families of
-        :data:`graphattn.hf.blocks.FAMILIES`.
+        :data:`graphattn.hf.blocks.FAMILIES`; a Hugging Face encoder-decoder
+        (T5, BART) the first three, its inputs a mapping with
+        ``"input_ids"`` and ``"decoder_input_ids"``, its layers ordered as a
+        ``GraphSeq2Seq``'s.
         A ``GraphSeq2Seq`` returns its encoder layers, then per decoder layer
         its self layer and its cross layer (read them apart with
         :func:`split_cross_layers` for :func:`cross_rollout`).
@@ -193,6 +201,13 @@ def contributions(
         The graph of every layer (or one per layer); default the model's own.
         For a ``GraphSeq2Seq`` a triple ``(encoder, decoder self, cross)`` of
         such graphs.
+    normalize : bool
+        True (default): each target's entries are divided by their sum, so
+        every layer is a distribution per target, as rollout, flow and the
+        pictures expect. False: the scores before that division (GlobEnc's
+        norms ``||...||_2``, ALTI's L1 gains, Value Zeroing's distances), so
+        that ``attention_rollout(layers, residual=0.0, normalize=False)``
+        composes them as GlobEnc's authors do (see ``docs/flow.md``).
 
     Returns
     -------
@@ -219,15 +234,17 @@ def contributions(
     torch.Size([5, 5])
     """
     method = _check_method(method)
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
     own = isinstance(model, (GraphTransformer, GraphLM, GraphSeq2Seq, ContributionModel))
     compute = None if own else _integration(model, method)
     if compute is not None:
-        return compute(model, input_ids, method, graph)
+        return compute(model, input_ids, method, graph, normalize=normalize)
     if method == "attnlrp":
         return attnlrp(model, input_ids, graph)
     if method == "grad_attention":
         with torch.enable_grad():
-            return _grad_attention(run_model(model, input_ids, graph))
+            return _grad_attention(run_model(model, input_ids, graph), normalize)
     with torch.no_grad():
         run = run_model(model, input_ids, graph)
-        return [block_contributions(b, method) for b in run.blocks]
+        return [block_contributions(b, method, normalize) for b in run.blocks]

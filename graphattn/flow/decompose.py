@@ -3,7 +3,11 @@
 Each function takes an :class:`~graphattn.flow.blocks.AttentionBlock` and
 returns ``(graph, c (B, E))``: ``c[b, e] >= 0`` is the share of target
 ``dst[e]``'s output that came from source ``src[e]``; every target with an
-entry has shares summing to 1. ALTI and GlobEnc count the residual ``x_i`` as a
+entry has shares summing to 1. With ``normalize=False`` they return the
+scores before that division instead (ALTI's L1 gains, GlobEnc's norms,
+Value Zeroing's distances; 0 on the edges a target does not attend through),
+the input of the papers' own compositions (``attention_rollout(...,
+normalize=False)``). ALTI and GlobEnc count the residual ``x_i`` as a
 contribution of token ``i`` to itself: on a self graph without the edge
 ``i -> i`` the returned graph is the layer's graph plus self loops (the self
 entry then holds the residual alone); on a cross graph the decoder's own
@@ -14,7 +18,6 @@ encoder tokens only.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from graphattn.flow.blocks import AttentionBlock, attend, live_edges
@@ -23,6 +26,8 @@ from graphattn.graph import TokenGraph
 __all__ = [
     "alti",
     "attention_shares",
+    "cosine_distance",
+    "finish_scores",
     "globenc",
     "grad_attention_shares",
     "normalize_per_target",
@@ -61,13 +66,54 @@ def normalize_per_target(
     return torch.where(total[:, dst] > 0, c / safe[:, dst], uniform)
 
 
-def attention_shares(graph: TokenGraph, weights: torch.Tensor) -> torch.Tensor:
+def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``1 - cos(a, b)`` over the last dimension, accurate when ``a`` is close to ``b``.
+
+    ``1 - cosine_similarity`` cancels: in float32 it carries an absolute error
+    of about 1e-7, as large as the distances of a target that a source barely
+    moves. Here the angle comes from the part of ``a - b`` orthogonal to
+    ``b``, ``theta = atan2(||(a - b)_perp||, <a, b / ||b||>)``, and
+    ``1 - cos = 2 sin^2(theta / 2)``, with no cancellation. A zero vector is
+    at distance 1 from anything (cosine 0, as ``cosine_similarity`` has it).
+
+    Examples
+    --------
+    >>> a = torch.tensor([[1.0, 0.0], [1.0, 1e-4]])
+    >>> b = torch.tensor([[0.0, 2.0], [1.0, 0.0]])
+    >>> cosine_distance(a, b)  # 1 - cos: 1 and 5e-9, which float32 1 - cos rounds to 0
+    tensor([1.0000e+00, 5.0000e-09])
+    """
+    norm_b = b.norm(dim=-1, keepdim=True)  # (..., 1)
+    unit_b = b / torch.where(norm_b > 0, norm_b, torch.ones_like(norm_b))  # (..., C)
+    delta = a - b  # (..., C) exact for nearby a, b
+    along = (delta * unit_b).sum(-1, keepdim=True)  # (..., 1)
+    across = (delta - along * unit_b).norm(dim=-1)  # (...,) the part orthogonal to b
+    theta = torch.atan2(across, (a * unit_b).sum(-1))  # (...,) the angle in [0, pi]
+    zero = (norm_b.squeeze(-1) == 0) | (a == 0).all(-1)  # (...,)
+    return torch.where(zero, torch.ones_like(theta), 2 * torch.sin(theta / 2) ** 2)
+
+
+def finish_scores(
+    graph: TokenGraph, c: torch.Tensor, live: torch.Tensor, normalize: bool
+) -> torch.Tensor:
+    """Raw scores ``c (B, E)`` per target: :func:`normalize_per_target`, or (``normalize=False``)
+    kept as they are, 0 on the edges that are not ``live (B, E)``."""
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
+    if normalize:
+        return normalize_per_target(graph, c, live)
+    return torch.where(live.to(c.device), c, torch.zeros_like(c))
+
+
+def attention_shares(
+    graph: TokenGraph, weights: torch.Tensor, normalize: bool = True
+) -> torch.Tensor:
     """Raw attention: the head mean of ``weights (B, E, H)``, normalized over the live edges."""
-    return normalize_per_target(graph, weights.mean(-1), live_edges(weights))
+    return finish_scores(graph, weights.mean(-1), live_edges(weights), normalize)
 
 
 def grad_attention_shares(
-    graph: TokenGraph, weights: torch.Tensor, grad: torch.Tensor | None
+    graph: TokenGraph, weights: torch.Tensor, grad: torch.Tensor | None, normalize: bool = True
 ) -> torch.Tensor:
     """Chefer et al. (2021): ``mean_h max(0, grad * weights)``, normalized over the live edges.
 
@@ -76,7 +122,7 @@ def grad_attention_shares(
     """
     grad = torch.zeros_like(weights) if grad is None else grad
     c = (grad * weights).clamp(min=0).mean(-1).detach()  # (B, E)
-    return normalize_per_target(graph, c, live_edges(weights))
+    return finish_scores(graph, c, live_edges(weights), normalize)
 
 
 def _with_residual(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor, torch.Tensor]:
@@ -139,7 +185,7 @@ def _after_norm1(
     return graph, terms, z, dst, live
 
 
-def alti(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
+def alti(block: AttentionBlock, normalize: bool = True) -> tuple[TokenGraph, torch.Tensor]:
     """ALTI (Ferrando et al. 2022) of one block.
 
     The block's output before the feed-forward network, ``y_i = norm1(z_i)``
@@ -153,10 +199,10 @@ def alti(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
     graph, terms, z, dst, live = _after_norm1(block)  # terms (B, E', C), z (B, N, C)
     y = z[:, dst]  # (B, E', C) the output of each entry's target
     c = (y.abs().sum(-1) - (y - terms).abs().sum(-1)).clamp(min=0)  # (B, E')
-    return graph, normalize_per_target(graph, c, live)
+    return graph, finish_scores(graph, c, live, normalize)
 
 
-def globenc(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
+def globenc(block: AttentionBlock, normalize: bool = True) -> tuple[TokenGraph, torch.Tensor]:
     """GlobEnc (Modarressi et al. 2022) of one block.
 
     ``c_ij = ||norm2-share(norm1-share(a_ij + [i = j] x_i))||_2``, normalized
@@ -169,16 +215,19 @@ def globenc(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor]:
     if block.norm2 is not None:
         w = z + block.ffn(z)  # (B, N, C) the input of the second norm
         terms = _norm_terms(block.norm2, terms, w[:, dst])
-    return graph, normalize_per_target(graph, terms.norm(dim=-1), live)
+    return graph, finish_scores(graph, terms.norm(dim=-1), live, normalize)
 
 
-def value_zeroing(block: AttentionBlock, chunk: int = 4096) -> tuple[TokenGraph, torch.Tensor]:
+def value_zeroing(
+    block: AttentionBlock, chunk: int = 4096, normalize: bool = True
+) -> tuple[TokenGraph, torch.Tensor]:
     """Value Zeroing (Mohebbi et al. 2023) of one block.
 
     For every edge ``e = j -> i``: the layer output ``y_i^{-j}`` with source
     ``j``'s value vector zeroed for target ``i`` (weights, residual and the
-    rest of the layer unchanged), and ``c_ij = 1 - cos(y_i^{-j}, y_i)``,
-    normalized over ``j``. Includes residuals, both norms and the FFN. Only
+    rest of the layer unchanged), and ``c_ij = 1 - cos(y_i^{-j}, y_i)``
+    (by :func:`cosine_distance`, exact in float32 where a source barely moves
+    its target), normalized over ``j``. Includes residuals, both norms and the FFN. Only
     the edges' own targets are recomputed, token-wise, ``chunk`` edges at a
     time: no extra pass over the whole model.
     """
@@ -191,6 +240,6 @@ def value_zeroing(block: AttentionBlock, chunk: int = 4096) -> tuple[TokenGraph,
     for lo in range(0, g.num_edges, chunk):
         d = dst[lo : lo + chunk]
         y_off = block.finish(z[:, d] - terms[:, lo : lo + chunk])  # (B, e, C)
-        parts.append(1.0 - F.cosine_similarity(y_off, y[:, d], dim=-1))  # (B, e)
+        parts.append(cosine_distance(y_off, y[:, d]))  # (B, e)
     c = torch.cat(parts, 1) if parts else terms.new_zeros(terms.shape[0], 0)  # (B, E)
-    return g, normalize_per_target(g, c.clamp(min=0), block.live())
+    return g, finish_scores(g, c.clamp(min=0), block.live(), normalize)

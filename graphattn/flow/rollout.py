@@ -28,6 +28,7 @@ def attention_rollout(
     head_reduce: str = "mean",
     targets: Any = None,
     dropped: Sequence[Any] | None = None,
+    normalize: bool = True,
 ) -> torch.Tensor:
     """Attention rollout: the share of every input token in every output token.
 
@@ -70,6 +71,14 @@ def attention_rollout(
         Per layer, the weight of every target's pruned incoming edges,
         ``(N,)`` or (for ``head_reduce="mean"``) ``(N, H)``; None for a layer
         that lost nothing.
+    normalize : bool
+        True (default): every row of every ``A_l`` is renormalized to sum 1
+        (Abnar & Zuidema). False: ``A_l = residual * I + (1 - residual) *
+        W_l`` as given, ``R`` the plain product: with ``residual=0`` and the
+        raw GlobEnc norms (``contributions(..., "globenc",
+        normalize=False)``) this is GlobEnc's composition as its authors
+        compute it, where a token whose norms sum low damps every path
+        through it.
 
     Returns
     -------
@@ -77,10 +86,11 @@ def attention_rollout(
         ``R[i, j]`` share of input ``j`` in output ``i`` (rows in the order of
         ``targets``); float64 if any weights are float64, else float32, on the
         weights' device. Rows sum to 1 (rows of isolated targets with
-        ``residual=0`` are zero; rows of pruned layers to ``1 - lost``).
-        Batched weights (``(B, E)``, ``(B, E, H)``, see
-        :mod:`graphattn.flow.batch`) give one result per example, stacked.
-        Differentiable with respect to the weights.
+        ``residual=0`` are zero; rows of pruned layers to ``1 - lost``; with
+        ``normalize=False`` they sum to what the product gives). Batched
+        weights (``(B, E)``, ``(B, E, H)``, see :mod:`graphattn.flow.batch`)
+        give one result per example, stacked. Differentiable with respect to
+        the weights.
 
     Raises
     ------
@@ -109,6 +119,9 @@ def attention_rollout(
     >>> r, 1 - r.sum(1)                              # the lost share of each output
     (tensor([[1.0000, 0.0000],
             [0.0000, 0.7500]]), tensor([0.0000, 0.2500]))
+    >>> attention_rollout([(g, 2 * w)], residual=0.0, normalize=False)  # raw scores, no division
+    tensor([[2., 0.],
+            [1., 1.]])
     """
     examples = split_examples(layers, dropped=dropped)
     if examples is not None:
@@ -121,12 +134,14 @@ def attention_rollout(
     checked = check_self_layers(layers)
     residual = check_options(residual, head_reduce)
     lost = check_dropped(dropped, checked, head_reduce)
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
     n = checked[0].graph.num_nodes
     rows = None if targets is None else check_targets(targets, n)
     dtype = compute_dtype(checked)
     device = checked[0].weights.device
     ops = [
-        layer_operator(layer, residual, head_reduce, dtype, d)
+        layer_operator(layer, residual, head_reduce, dtype, d, normalize)
         for layer, d in zip(checked, lost, strict=True)
     ]
     if rows is None:

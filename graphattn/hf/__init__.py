@@ -20,6 +20,8 @@ from graphattn.flow import register_contributions
 from graphattn.hf.attach import attach
 from graphattn.hf.contrib import METHODS as CONTRIBUTION_METHODS
 from graphattn.hf.contrib import hf_contributions, is_graphattn_model, is_transformers_model
+from graphattn.hf.contrib_seq2seq import METHODS as SEQ2SEQ_CONTRIBUTION_METHODS
+from graphattn.hf.contrib_seq2seq import hf_seq2seq_contributions, is_graphattn_seq2seq
 from graphattn.hf.eager import layers_from_attentions
 from graphattn.hf.labels import label_layers, token_labels
 from graphattn.hf.perplexity import perplexity
@@ -27,6 +29,9 @@ from graphattn.hf.record import Recording, RecordOptions, record
 from graphattn.hf.registry import ATTENTION_NAME, register
 
 register()
+register_contributions(
+    is_graphattn_seq2seq, hf_seq2seq_contributions, SEQ2SEQ_CONTRIBUTION_METHODS
+)
 register_contributions(is_transformers_model, hf_contributions, CONTRIBUTION_METHODS)
 
 __all__ = [
@@ -35,7 +40,9 @@ __all__ = [
     "Recording",
     "attach",
     "hf_contributions",
+    "hf_seq2seq_contributions",
     "is_graphattn_model",
+    "is_graphattn_seq2seq",
     "label_layers",
     "layers_from_attentions",
     "perplexity",

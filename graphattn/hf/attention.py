@@ -215,7 +215,7 @@ def graphattn_attention(
     recordings = active_recordings()
     dense = wants_dense_weights(kwargs)
     q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)  # (B, *, H, D)
-    edit = None if cross else current_edit()  # contribution methods edit self-attention only
+    edit = current_edit()  # contribution methods edit self- and cross-attention calls alike
     v = zero_values(v, edit, call.layer)
     if edit is not None and edit.lrp:
         q, k, v = attnlrp_inputs(q, k, v)

@@ -16,16 +16,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from graphattn._validate import check_token_ids
 from graphattn.flow.blocks import live_edges
 from graphattn.flow.decompose import (
     alti,
     attention_shares,
+    cosine_distance,
+    finish_scores,
     globenc,
     grad_attention_shares,
-    normalize_per_target,
 )
 from graphattn.graph import TokenGraph
 from graphattn.hf.blocks import hf_blocks
@@ -54,13 +54,6 @@ def is_transformers_model(model: Any) -> bool:
 def _refuse_model(model: Any) -> None:
     """A ValueError, naming the class and the supported methods, for a model not served."""
     name, config, offered = type(model).__name__, model.config, ", ".join(METHODS)
-    if getattr(config, "is_encoder_decoder", False):
-        raise ValueError(
-            f"{name} is an encoder-decoder model; flow.contributions serves decoder-only and "
-            f"encoder-only Hugging Face models (methods {offered}) and none of its methods on "
-            "encoder-decoders: record the weights with graphattn.hf.record() and read "
-            "rec.layers(example) with flow.split_cross_layers and flow.cross_rollout"
-        )
     impl = getattr(config, "_attn_implementation", None)
     if impl != ATTENTION_NAME:
         raise ValueError(
@@ -150,19 +143,21 @@ def _score(out: Any, valid: torch.Tensor) -> torch.Tensor:
     return per_token[valid.to(per_token.device)].sum()
 
 
-def _attention(model: Any, inputs: dict, graph: Any) -> list:
+def _attention(model: Any, inputs: dict, graph: Any, normalize: bool) -> list:
     with torch.no_grad(), record() as rec:
         _forward(model, inputs, graph)
-    return [(g, attention_shares(g, w)) for g, w in rec.self_attention]
+    return [(g, attention_shares(g, w, normalize)) for g, w in rec.self_attention]
 
 
-def _grad_attention(model: Any, inputs: dict, graph: Any, valid: torch.Tensor) -> list:
+def _grad_attention(
+    model: Any, inputs: dict, graph: Any, valid: torch.Tensor, normalize: bool
+) -> list:
     """Chefer et al.: ``mean_h (d score / d w * w)^+``, the output computed from the weights."""
     with torch.enable_grad(), edit_attention(explicit=True), record() as rec:
         score = _score(_forward(model, inputs, graph), valid)
     weights = [w for _, w in rec.self_attention]
     grads = torch.autograd.grad(score, weights, allow_unused=True)
-    return [(g, grad_attention_shares(g, w, d))
+    return [(g, grad_attention_shares(g, w, d, normalize))
             for (g, w), d in zip(rec.self_attention, grads, strict=True)]
 
 
@@ -182,7 +177,7 @@ def _zero_rule(layer: int, copies: int):
     return zero
 
 
-def _value_zeroing(model: Any, inputs: dict, graph: Any) -> list:
+def _value_zeroing(model: Any, inputs: dict, graph: Any, normalize: bool) -> list:
     """Mohebbi et al.: one batched pass per layer, copy ``k + 1`` zeroing source ``k``'s value."""
     with torch.no_grad(), record() as rec:
         _forward(model, inputs, graph)
@@ -194,17 +189,18 @@ def _value_zeroing(model: Any, inputs: dict, graph: Any) -> list:
         with torch.no_grad(), edit_attention(zero=_zero_rule(layer, copies)):
             out = _forward(model, many, graph, output_hidden_states=True)
         h = out.hidden_states[layer + 1].unflatten(0, (b, copies))  # (B, N+1, N, C)
-        dist = 1 - F.cosine_similarity(h[:, 1:], h[:, :1], dim=-1)  # (B, k source, i target)
+        dist = cosine_distance(h[:, 1:], h[:, :1])  # (B, k source, i target)
         c = dist[:, g.src, g.dst].clamp(min=0)  # (B, E)
-        result.append((g, normalize_per_target(g, c, live_edges(w))))
+        result.append((g, finish_scores(g, c, live_edges(w), normalize)))
     return result
 
 
-def _decomposed(model: Any, inputs: dict, graph: Any, rule: Any) -> list:
+def _decomposed(model: Any, inputs: dict, graph: Any, rule: Any, normalize: bool) -> list:
     """ALTI or GlobEnc (``rule``) of every block :func:`hf_blocks` reads."""
     rest = {k: v for k, v in inputs.items() if k != "input_ids"}
     with torch.no_grad():
-        return [rule(block) for block in hf_blocks(model, inputs["input_ids"], graph, **rest)]
+        blocks = hf_blocks(model, inputs["input_ids"], graph, **rest)
+        return [rule(block, normalize) for block in blocks]
 
 
 def _real_targets(graph: TokenGraph, c: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -214,7 +210,7 @@ def _real_targets(graph: TokenGraph, c: torch.Tensor, valid: torch.Tensor) -> to
 
 
 def hf_contributions(
-    model: Any, input_ids: Any, method: str, graph: Any = None
+    model: Any, input_ids: Any, method: str, graph: Any = None, *, normalize: bool = True
 ) -> list[tuple[TokenGraph, torch.Tensor]]:
     """:func:`graphattn.flow.contributions` of a transformers model on graphattn.
 
@@ -246,6 +242,9 @@ def hf_contributions(
     method : {"alti", "globenc", "value_zeroing", "grad_attention", "attention"}
     graph : optional
         The model's ``token_graph`` argument.
+    normalize : bool
+        False: the scores before the division by each target's sum (see
+        :func:`graphattn.flow.contributions`).
 
     Returns
     -------
@@ -269,11 +268,12 @@ def hf_contributions(
     if method == "attnlrp":
         return hf_attnlrp(model, inputs, graph, valid)
     if method in ("alti", "globenc"):
-        layers = _decomposed(model, inputs, graph, alti if method == "alti" else globenc)
+        rule = alti if method == "alti" else globenc
+        layers = _decomposed(model, inputs, graph, rule, normalize)
     elif method == "attention":
-        layers = _attention(model, inputs, graph)
+        layers = _attention(model, inputs, graph, normalize)
     elif method == "grad_attention":
-        layers = _grad_attention(model, inputs, graph, valid)
+        layers = _grad_attention(model, inputs, graph, valid, normalize)
     else:
-        layers = _value_zeroing(model, inputs, graph)
+        layers = _value_zeroing(model, inputs, graph, normalize)
     return [(g, _real_targets(g, c, valid)) for g, c in layers]

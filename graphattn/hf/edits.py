@@ -37,7 +37,7 @@ ZeroRule = Callable[[int | None, int, int], torch.Tensor | None]
 
 @dataclass(frozen=True)
 class AttentionEdit:
-    """What :func:`edit_attention` changes in each self-attention call."""
+    """What :func:`edit_attention` changes in each attention call (self and cross)."""
 
     zero: ZeroRule | None = None
     explicit: bool = False

@@ -15,6 +15,7 @@ from graphattn.plot.matrix import draw_matrix, draw_pattern, draw_patterns
 from graphattn.plot.notebook import Viewer, show
 from graphattn.plot.reach import draw_reach
 from graphattn.plot.rollout import draw_rollout
+from graphattn.plot.routes import draw_routes
 from graphattn.plot.style import (
     HEAD_COLORS,
     MAX_GRAPH_EDGES,
@@ -40,6 +41,7 @@ __all__ = [
     "draw_patterns",
     "draw_reach",
     "draw_rollout",
+    "draw_routes",
     "find_artist",
     "head_color",
     "prune",
