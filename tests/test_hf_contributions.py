@@ -7,7 +7,7 @@ pytest.importorskip("transformers")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import transformers as tf  # noqa: E402
-from hf_tiny import assert_each_as_alone, padded, tiny  # noqa: E402
+from hf_tiny import FAMILIES, assert_each_as_alone, padded, tiny  # noqa: E402
 
 from graphattn.flow import contributions  # noqa: E402
 
@@ -82,6 +82,26 @@ def test_a_bare_models_last_norm_fixes_each_tokens_length_not_their_mean():
     mean = torch.autograd.grad(explained(out), out.attentions)
     assert max(float(d.abs().max()) for d in each) < 1e-9
     assert min(float(d.abs().max()) for d in mean) > 1e-3
+
+
+def classifier(attn):
+    import graphattn.hf  # noqa: F401  (registers "graphattn")
+
+    _, config = FAMILIES["bert"]()  # num_labels 2
+    torch.manual_seed(0)
+    return tf.BertForSequenceClassification._from_config(config, attn_implementation=attn).eval()
+
+
+def test_a_classifier_explains_the_log_probability_of_its_predicted_class():
+    model, eager = classifier("graphattn").double(), classifier("eager").double()
+    ids = torch.randint(3, 100, (2, 6))
+    out = eager(input_ids=ids, output_attentions=True)  # logits (B, K)
+    grads = torch.autograd.grad(explained(out), out.attentions)
+    got = contributions(model, ids, "grad_attention")
+    for (g, c), a, d in zip(got, out.attentions, grads, strict=True):
+        expected = normalized(g, on_edges(g, (d * a).clamp(min=0).mean(1)))
+        torch.testing.assert_close(c, expected.detach(), atol=1e-6, rtol=1e-5)
+    assert_each_as_alone(model, padded("bert", "right"), "grad_attention", atol=1e-9, rtol=1e-7)
 
 
 def test_attention_is_the_head_mean_of_the_eager_weights():
