@@ -173,6 +173,39 @@ def test_grad_attention_equals_dense_autograd_on_a_pre_ln_lm():
         torch.testing.assert_close(to_dense(g, c), e * g.to_dense_mask(), atol=1e-10, rtol=1e-8)
 
 
+def dense_grad_attention_encoder(model, x, graph):
+    """Chefer et al. on a GraphTransformer: its score is half the mean output's squared norm."""
+    mask = graph.to_dense_mask()  # (N, N)
+    attns = []
+    for layer in model.layers:
+        A, _, z = dense_layer(layer, x, mask)
+        attns.append(A)
+        x = dense_parts(layer, z)[2]
+    y = x if model.norm is None else model.norm(x)  # (B, N, C)
+    grads = torch.autograd.grad(0.5 * y.mean(1).pow(2).sum(), attns)
+    out = []
+    for g, a in zip(grads, attns, strict=True):
+        c = (g * a).clamp(min=0).mean(1)  # (B, N, N)
+        uniform = mask / mask.sum(-1, keepdim=True).clamp(min=1)
+        out.append(torch.where(c.sum(-1, keepdim=True) > 0, rownorm(c), uniform))
+    return out
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_grad_attention_of_an_encoder_explains_its_mean_output(norm_first):
+    # post-LN layers, or pre-LN ones and a final norm, fix each output's length: its gradient is
+    # eps's; the mean over the tokens is explained instead
+    torch.manual_seed(0)
+    model = GraphTransformer(
+        8, 2, 2, 16, dropout=0.0, activation="gelu", norm_first=norm_first, final_norm=norm_first
+    ).double().eval()
+    graph = random_graph(6)
+    x = torch.randn(2, 6, 8, dtype=torch.float64)
+    expected = dense_grad_attention_encoder(model, x, graph)
+    for (g, c), e in zip(contributions(model, x, "grad_attention", graph), expected, strict=True):
+        torch.testing.assert_close(to_dense(g, c), e * g.to_dense_mask(), atol=1e-10, rtol=1e-8)
+
+
 def test_attention_is_the_head_mean_of_the_weights():
     model = encoder(True)
     graph = random_graph(6)

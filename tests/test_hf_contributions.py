@@ -7,7 +7,7 @@ pytest.importorskip("transformers")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import transformers as tf  # noqa: E402
-from hf_tiny import assert_each_as_alone, padded, tiny  # noqa: E402
+from hf_tiny import FAMILIES, assert_each_as_alone, padded, tiny  # noqa: E402
 
 from graphattn.flow import contributions  # noqa: E402
 
@@ -47,13 +47,20 @@ def test_value_zeroing_equals_zeroing_each_value_in_the_eager_model():
         torch.testing.assert_close(c, expected, atol=1e-6, rtol=1e-5)  # float32 softmax
 
 
-@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def explained(out):
+    """The score of grad_attention: log-probabilities, else half the mean output's norm^2."""
+    if hasattr(out, "logits"):
+        return out.logits.log_softmax(-1).amax(-1).sum()
+    return 0.5 * out.last_hidden_state.mean(1).pow(2).sum()
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2", "bert"])
 def test_grad_attention_equals_the_eager_attentions_gradient(family):
     model = tiny(family).double()
     eager = tiny(family, "eager").double()
     ids = torch.randint(3, 100, (1, 6))
     out = eager(input_ids=ids, output_attentions=True)
-    score = out.logits.log_softmax(-1).amax(-1).sum()
+    score = explained(out)
     grads = torch.autograd.grad(score, out.attentions)
     got = contributions(model, ids, "grad_attention")
     assert len(got) == len(grads)
@@ -61,6 +68,40 @@ def test_grad_attention_equals_the_eager_attentions_gradient(family):
         expected = normalized(g, on_edges(g, (d * a).clamp(min=0).mean(1)))
         # eager attention takes its softmax in float32 even for a float64 model
         torch.testing.assert_close(c, expected.detach(), atol=1e-6, rtol=1e-5)
+
+
+def test_a_bare_models_last_norm_fixes_each_tokens_length_not_their_mean():
+    # BERT's last LayerNorm (weight 1, bias 0): ||h_i||^2 = C var / (var + eps), so the gradient
+    # of sum_i ||h_i||^2 / 2 is eps's (1e-12) and round-off, and shares of it changed with the
+    # batch around an example; the mean of the outputs is what grad_attention explains
+    eager = tiny("bert", "eager").double()
+    out = eager(input_ids=torch.randint(3, 100, (2, 6)), output_attentions=True)
+    h = out.last_hidden_state  # (B, N, C)
+    torch.testing.assert_close(h.pow(2).sum(-1), torch.full((2, 6), 32.0, dtype=h.dtype))
+    each = torch.autograd.grad(0.5 * h.pow(2).sum(), out.attentions, retain_graph=True)
+    mean = torch.autograd.grad(explained(out), out.attentions)
+    assert max(float(d.abs().max()) for d in each) < 1e-9
+    assert min(float(d.abs().max()) for d in mean) > 1e-3
+
+
+def classifier(attn):
+    import graphattn.hf  # noqa: F401  (registers "graphattn")
+
+    _, config = FAMILIES["bert"]()  # num_labels 2
+    torch.manual_seed(0)
+    return tf.BertForSequenceClassification._from_config(config, attn_implementation=attn).eval()
+
+
+def test_a_classifier_explains_the_log_probability_of_its_predicted_class():
+    model, eager = classifier("graphattn").double(), classifier("eager").double()
+    ids = torch.randint(3, 100, (2, 6))
+    out = eager(input_ids=ids, output_attentions=True)  # logits (B, K)
+    grads = torch.autograd.grad(explained(out), out.attentions)
+    got = contributions(model, ids, "grad_attention")
+    for (g, c), a, d in zip(got, out.attentions, grads, strict=True):
+        expected = normalized(g, on_edges(g, (d * a).clamp(min=0).mean(1)))
+        torch.testing.assert_close(c, expected.detach(), atol=1e-6, rtol=1e-5)
+    assert_each_as_alone(model, padded("bert", "right"), "grad_attention", atol=1e-9, rtol=1e-7)
 
 
 def test_attention_is_the_head_mean_of_the_eager_weights():

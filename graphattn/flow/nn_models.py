@@ -136,7 +136,10 @@ def model_run(
 
     The score explained by ``"grad_attention"``: for a ``GraphLM`` the sum over
     positions of the log-probability of the predicted next token; for a
-    ``GraphTransformer`` half the squared norm of its output.
+    ``GraphTransformer`` half the squared norm of its output's mean over the
+    tokens (per example, summed), not of each token's output: a post-LN
+    layer's or the final norm fixes that length (``C var / (var + eps)``
+    with weight 1 and bias 0), whose gradient is ``eps``'s and round-off.
     """
     if isinstance(model, GraphLM):
         check_token_ids(inputs, "inputs", model.config.vocab_size, model.config.max_len)
@@ -157,4 +160,4 @@ def model_run(
         logp = model.lm_head(model.norm(x)).log_softmax(-1)  # (B, N, V)
         return ContributionRun(blocks, logp.amax(-1).sum())
     x = x if model.norm is None else model.norm(x)
-    return ContributionRun(blocks, 0.5 * x.pow(2).sum())
+    return ContributionRun(blocks, 0.5 * x.mean(1).pow(2).sum())  # x.mean(1): (B, C)

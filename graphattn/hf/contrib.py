@@ -134,13 +134,27 @@ def _forward(model: Any, inputs: dict, graph: Any, **kw: Any):
 
 
 def _score(out: Any, valid: torch.Tensor) -> torch.Tensor:
-    """Log-probability of the predicted token, else half ``||h||^2``, summed over real tokens."""
+    """The score ``"grad_attention"`` explains, read from the real tokens ``valid (B, N)`` only.
+
+    With logits: the log-probability of the predicted token, summed over the
+    real tokens (of the predicted class, for a classifier's ``(B, K)``).
+    Otherwise half the squared norm of each example's mean output over its
+    real tokens, summed over the examples; not half ``||h_i||^2`` per token:
+    the model's last norm (BERT's LayerNorm, a decoder's final norm) fixes
+    each token's length (``C var / (var + eps)`` with weight 1 and bias 0),
+    and the gradient of that is ``eps``'s and round-off, while the mean of
+    the tokens moves with their directions.
+    """
     logits = getattr(out, "logits", None)
     if logits is not None:
-        per_token = logits.log_softmax(-1).amax(-1)  # (B, N)
-    else:
-        per_token = 0.5 * out.last_hidden_state.pow(2).sum(-1)  # (B, N)
-    return per_token[valid.to(per_token.device)].sum()
+        predicted = logits.log_softmax(-1).amax(-1)  # (B, N), a classifier's (B,)
+        if predicted.dim() == 1:
+            return predicted.sum()
+        return predicted[valid.to(predicted.device)].sum()
+    h = out.last_hidden_state  # (B, N, C)
+    real = valid.to(h.device)[..., None]  # (B, N, 1)
+    pooled = h.masked_fill(~real, 0.0).sum(1) / real.sum(1).to(h.dtype)  # (B, C)
+    return 0.5 * pooled.pow(2).sum()
 
 
 def _attention(model: Any, inputs: dict, graph: Any, normalize: bool) -> list:
@@ -219,8 +233,11 @@ def hf_contributions(
     included) with the source's value vector zeroed inside graph attention:
     one batched pass per layer over ``N + 1`` copies of the input, not ``N``
     passes. ``"grad_attention"`` differentiates the log-probability of the
-    predicted token (a language model) or half the squared norm of the last
-    hidden state, summed over the real tokens. ``"alti"`` and ``"globenc"``
+    predicted token summed over the real tokens (a language model; of the
+    predicted class for a classifier), or half the squared norm of the mean
+    of the last hidden state over each example's real tokens, summed over the
+    examples (the length of each token's own output is fixed by the model's
+    last norm). ``"alti"`` and ``"globenc"``
     apply :func:`graphattn.flow.decompose.alti` and ``globenc`` to the blocks
     that :func:`graphattn.hf.blocks.hf_blocks` reads from the model's modules
     (a ValueError for a family it does not know).
