@@ -28,7 +28,16 @@ from torch import nn
 from graphattn.flow.lrp_rules import attention_rule
 from graphattn.graph import TokenGraph
 
-__all__ = ["AttentionBlock", "ContributionModel", "ContributionRun", "attend", "live_edges"]
+__all__ = [
+    "TERM_ELEMENTS",
+    "AttentionBlock",
+    "ContributionModel",
+    "ContributionRun",
+    "attend",
+    "live_edges",
+]
+
+TERM_ELEMENTS = 2**24  # values gathered at once by AttentionBlock.edge_terms (64 MiB in float32)
 
 
 @dataclass
@@ -64,17 +73,24 @@ class AttentionBlock:
     ffn: Callable[[torch.Tensor], torch.Tensor]
     norm2: nn.LayerNorm | None
 
-    def edge_terms(self) -> torch.Tensor:
-        """``a_e = sum_h alpha_eh V[src_e, h]``, what each edge adds to its target: ``(B, E, C)``.
+    def edge_terms(self, lo: int = 0, hi: int | None = None) -> torch.Tensor:
+        """``a_e = sum_h alpha_eh V[src_e, h]`` of edges ``lo:hi``, what each adds to its target.
 
-        Loops over heads so that no ``(B, E, H, C)`` tensor is built.
+        Returns ``(B, hi - lo, C)`` (all edges by default), computed
+        :data:`TERM_ELEMENTS` gathered values at a time, one batched product
+        over the heads per slice, so no ``(B, E, H, C)`` tensor is built.
         """
         weights, values = attention_rule(self.weights, self.values)  # AttnLRP's, when on
+        hi = self.graph.num_edges if hi is None else hi
+        b, _, h, c = values.shape
+        step = max(1, TERM_ELEMENTS // (b * h * c))
         src = self.graph.src.to(values.device)  # (E,)
-        out = 0
-        for h in range(values.shape[2]):
-            out = out + weights[..., h, None] * values[:, src, h]  # (B, E, C)
-        return out
+        parts = []
+        for a in range(lo, hi, step):
+            z = min(a + step, hi)
+            v = values[:, src[a:z]]  # (B, e, H, C)
+            parts.append((weights[:, a:z].unsqueeze(-2) @ v).squeeze(-2))  # (B, e, C)
+        return torch.cat(parts, 1) if parts else values.new_zeros(b, 0, c)
 
     def live(self) -> torch.Tensor:
         """The edges each target attends through, ``(B, E)`` bool: a nonzero weight in some head.
@@ -85,9 +101,17 @@ class AttentionBlock:
         return live_edges(self.weights)
 
     def attention_output(self, terms: torch.Tensor | None = None) -> torch.Tensor:
-        """``h_i = sum_{e into i} a_e + b_O``, ``(B, N, C)``."""
-        terms = self.edge_terms() if terms is None else terms  # (B, E, C)
-        return attend(self.graph, terms, self.out_bias)
+        """``h_i = sum_{e into i} a_e + b_O``, ``(B, N, C)``: from ``terms``, or slice by slice."""
+        if terms is not None:
+            return attend(self.graph, terms, self.out_bias)
+        b, c = self.residual.shape[0], self.values.shape[-1]
+        out = self.values.new_zeros(b, self.graph.num_nodes, c)  # (B, N, C)
+        dst = self.graph.dst.to(out.device)  # (E,)
+        step = max(1, TERM_ELEMENTS // (b * c))
+        for a in range(0, self.graph.num_edges, step):
+            z = min(a + step, self.graph.num_edges)
+            out.index_add_(1, dst[a:z], self.edge_terms(a, z))
+        return out if self.out_bias is None else out + self.out_bias
 
     def finish(self, z: torch.Tensor) -> torch.Tensor:
         """The rest of the layer after ``z = x + attention``: ``y`` from ``z``, token-wise."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from graphattn.flow.blocks import AttentionBlock, attend, live_edges
+from graphattn.flow.blocks import TERM_ELEMENTS, AttentionBlock, attend, live_edges
 from graphattn.graph import TokenGraph
 
 __all__ = [
@@ -125,27 +125,71 @@ def grad_attention_shares(
     return finish_scores(graph, c, live_edges(weights), normalize)
 
 
-def _with_residual(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor, torch.Tensor]:
-    """The terms ``t_e`` of every edge, with the residual ``x_i`` added on the self edge.
+def _entries(block: AttentionBlock) -> tuple[TokenGraph, torch.Tensor, torch.Tensor | None]:
+    """The graph with a self entry per target (a self graph lacking some gets self loops).
 
-    Returns the graph (plus self loops on a self graph lacking some), its
-    ``terms (B, E', C)`` and its live edges ``(B, E')`` (every self entry
-    is live: it holds the residual).
+    Returns that graph, the index in it of each of the block's edges ``(E,)``
+    and of each target's self entry ``(N,)`` (None for a cross graph, whose
+    targets have no residual entry).
     """
     g = block.graph
-    terms, live = block.edge_terms(), block.live()  # (B, E, C), (B, E)
     if g.is_cross:
-        return g, terms, live
+        return g, torch.arange(g.num_edges), None
     full = g.add_self_loops()
-    pos = _positions(full, g)  # (E,) where each old edge sits in the new order
-    out = terms.new_zeros(terms.shape[0], full.num_edges, terms.shape[2])
-    out[:, pos] = terms  # (B, E', C)
-    loops = torch.nonzero(full.src == full.dst).squeeze(1).to(terms.device)  # (N,), by target
-    out[:, loops] += block.residual  # the self entry of target i gets x_i
-    full_live = live.new_zeros(live.shape[0], full.num_edges)
-    full_live[:, pos] = live
-    full_live[:, loops] = True
-    return full, out, full_live
+    return full, _positions(full, g), torch.nonzero(full.src == full.dst).squeeze(1)
+
+
+def _full_live(block: AttentionBlock, entries) -> torch.Tensor:
+    """Live entries ``(B, E')``: the block's live edges, and every self entry (the residual)."""
+    full, pos, loops = entries
+    live = block.live()  # (B, E)
+    out = live.new_zeros(live.shape[0], full.num_edges)
+    out[:, pos.to(live.device)] = live
+    if loops is not None:
+        out[:, loops.to(live.device)] = True
+    return out
+
+
+def _edge_chunks(block: AttentionBlock, targets_per_edge: int = 1):
+    """The block's edges chunk by chunk of consecutive targets: no ``(B, E, C)`` tensor is whole.
+
+    Yields ``(t0, t1, o0, o1, a, z)``: targets ``t0:t1``, their incoming
+    edges ``o0:o1``, the edges' terms ``a (B, e, C)`` and the targets' stream
+    ``z = x + attention output (B, T, C)``. A chunk holds about
+    :data:`~graphattn.flow.blocks.TERM_ELEMENTS` term values, counting
+    ``targets_per_edge`` extra entries per target.
+    """
+    g, n = block.graph, block.graph.num_nodes
+    b, c = block.residual.shape[0], block.residual.shape[-1]
+    ptr = torch.searchsorted(g.dst, torch.arange(n + 1))  # (N + 1,) CSR pointers
+    cost = ptr + targets_per_edge * torch.arange(n + 1)  # entries before each target
+    budget, t0 = max(1, TERM_ELEMENTS // (b * c)), 0
+    while t0 < n:
+        t1 = int(torch.searchsorted(cost, cost[t0] + budget, right=True)) - 1
+        t1 = min(n, max(t1, t0 + 1))
+        o0, o1 = int(ptr[t0]), int(ptr[t1])
+        a = block.edge_terms(o0, o1)  # (B, e, C)
+        part = TokenGraph(torch.stack([g.src[o0:o1], g.dst[o0:o1] - t0]), t1 - t0,
+                          num_src_nodes=g.num_src_nodes, cross=True)  # fmt: skip
+        yield t0, t1, o0, o1, a, block.residual[:, t0:t1] + attend(part, a, block.out_bias)
+        t0 = t1
+
+
+def _target_chunks(block: AttentionBlock, entries):
+    """:func:`_edge_chunks` as entries: the residual ``x_i`` on the self entry of target ``i``.
+
+    Yields ``(terms (B, e', C), z (B, T, C), dst (e',))``, each entry's
+    target counted in the chunk, chunk after chunk in entry order.
+    """
+    full, pos, loops = entries
+    ptr_f = torch.searchsorted(full.dst, torch.arange(block.graph.num_nodes + 1)).tolist()
+    for t0, t1, o0, o1, a, z in _edge_chunks(block, 0 if loops is None else 1):
+        f0, f1, dev = ptr_f[t0], ptr_f[t1], a.device
+        terms = a.new_zeros(a.shape[0], f1 - f0, a.shape[2])  # (B, e', C)
+        terms[:, (pos[o0:o1] - f0).to(dev)] = a
+        if loops is not None:
+            terms[:, (loops[t0:t1] - f0).to(dev)] += block.residual[:, t0:t1]
+        yield terms, z, (full.dst[f0:f1] - t0).to(dev)
 
 
 def _positions(full: TokenGraph, sub: TokenGraph) -> torch.Tensor:
@@ -167,22 +211,25 @@ def _norm_terms(norm: nn.LayerNorm, terms: torch.Tensor, total: torch.Tensor) ->
     return out if norm.weight is None else out * norm.weight
 
 
-def _after_norm1(
-    block: AttentionBlock,
-) -> tuple[TokenGraph, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-edge terms (residual as the self term) and the stream after the first norm.
+def _after_norm1(block: AttentionBlock):
+    """Per chunk of targets: the entries' terms spread over ``norm1``, the stream after it.
 
-    Returns the graph with self loops, its terms ``(B, E', C)`` spread over
-    ``norm1`` where the block has one, the stream ``z (B, N, C)`` (after
-    ``norm1``), the edges' targets ``dst (E',)`` and the live edges ``(B, E')``.
+    Yields ``(terms (B, e', C), z (B, T, C), dst (e',))`` as
+    :func:`_target_chunks`, with ``norm1`` applied where the block has one.
     """
-    graph, terms, live = _with_residual(block)  # (B, E', C), (B, E')
-    dst = graph.dst.to(terms.device)
-    z = block.residual + block.attention_output()  # (B, N, C)
-    if block.norm1 is not None:
-        terms = _norm_terms(block.norm1, terms, z[:, dst])
-        z = block.norm1(z)
-    return graph, terms, z, dst, live
+    for terms, z, dst in _target_chunks(block, _entries(block)):
+        if block.norm1 is not None:
+            terms = _norm_terms(block.norm1, terms, z[:, dst])
+            z = block.norm1(z)
+        yield terms, z, dst
+
+
+def _scores(block: AttentionBlock, score, normalize: bool) -> tuple[TokenGraph, torch.Tensor]:
+    """``score(terms, z, dst) -> (B, e')`` over every target chunk, finished per target."""
+    entries = _entries(block)
+    parts = [score(terms, z, dst) for terms, z, dst in _after_norm1(block)]
+    c = torch.cat(parts, 1)  # (B, E')
+    return entries[0], finish_scores(entries[0], c, _full_live(block, entries), normalize)
 
 
 def alti(block: AttentionBlock, normalize: bool = True) -> tuple[TokenGraph, torch.Tensor]:
@@ -196,10 +243,12 @@ def alti(block: AttentionBlock, normalize: bool = True) -> tuple[TokenGraph, tor
     the pre-attention norm through the values); the output bias and the
     norm's bias are part of ``y_i`` but nobody's term; excludes the FFN.
     """
-    graph, terms, z, dst, live = _after_norm1(block)  # terms (B, E', C), z (B, N, C)
-    y = z[:, dst]  # (B, E', C) the output of each entry's target
-    c = (y.abs().sum(-1) - (y - terms).abs().sum(-1)).clamp(min=0)  # (B, E')
-    return graph, finish_scores(graph, c, live, normalize)
+
+    def score(terms, z, dst):  # terms (B, e', C), z (B, T, C)
+        y = z[:, dst]  # (B, e', C) the output of each entry's target
+        return (y.abs().sum(-1) - (y - terms).abs().sum(-1)).clamp(min=0)  # (B, e')
+
+    return _scores(block, score, normalize)
 
 
 def globenc(block: AttentionBlock, normalize: bool = True) -> tuple[TokenGraph, torch.Tensor]:
@@ -211,11 +260,14 @@ def globenc(block: AttentionBlock, normalize: bool = True) -> tuple[TokenGraph, 
     in the second norm's scale (the FFN itself is skipped). In a pre-LN block
     the stream has no norm, so ``c_ij = ||a_ij + [i = j] x_i||_2``.
     """
-    graph, terms, z, dst, live = _after_norm1(block)  # terms (B, E', C), z (B, N, C)
-    if block.norm2 is not None:
-        w = z + block.ffn(z)  # (B, N, C) the input of the second norm
-        terms = _norm_terms(block.norm2, terms, w[:, dst])
-    return graph, finish_scores(graph, terms.norm(dim=-1), live, normalize)
+
+    def score(terms, z, dst):  # terms (B, e', C), z (B, T, C)
+        if block.norm2 is not None:
+            w = z + block.ffn(z)  # (B, T, C) the input of the second norm
+            terms = _norm_terms(block.norm2, terms, w[:, dst])
+        return terms.norm(dim=-1)  # (B, e')
+
+    return _scores(block, score, normalize)
 
 
 def value_zeroing(
@@ -229,17 +281,16 @@ def value_zeroing(
     (by :func:`cosine_distance`, exact in float32 where a source barely moves
     its target), normalized over ``j``. Includes residuals, both norms and the FFN. Only
     the edges' own targets are recomputed, token-wise, ``chunk`` edges at a
-    time: no extra pass over the whole model.
+    time, chunk of targets after chunk (no ``(B, E, C)`` tensor is whole):
+    no extra pass over the whole model.
     """
-    g = block.graph
-    terms = block.edge_terms()  # (B, E, C)
-    z = block.residual + attend(g, terms, block.out_bias)  # (B, N, C)
-    y = block.finish(z)  # (B, N, C)
-    dst = g.dst.to(terms.device)  # (E,)
-    parts = []
-    for lo in range(0, g.num_edges, chunk):
-        d = dst[lo : lo + chunk]
-        y_off = block.finish(z[:, d] - terms[:, lo : lo + chunk])  # (B, e, C)
-        parts.append(cosine_distance(y_off, y[:, d]))  # (B, e)
-    c = torch.cat(parts, 1) if parts else terms.new_zeros(terms.shape[0], 0)  # (B, E)
+    g, parts = block.graph, []
+    for t0, _, o0, o1, a, z in _edge_chunks(block):  # a (B, e, C), z (B, T, C)
+        y = block.finish(z)  # (B, T, C)
+        dst = (g.dst[o0:o1] - t0).to(a.device)  # (e,)
+        for lo in range(0, o1 - o0, chunk):
+            d = dst[lo : lo + chunk]
+            y_off = block.finish(z[:, d] - a[:, lo : lo + chunk])  # (B, e', C)
+            parts.append(cosine_distance(y_off, y[:, d]))  # (B, e')
+    c = torch.cat(parts, 1) if parts else block.residual.new_zeros(block.residual.shape[0], 0)
     return g, finish_scores(g, c.clamp(min=0), block.live(), normalize)
