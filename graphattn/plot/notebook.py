@@ -21,6 +21,7 @@ from graphattn._files import atomic_write
 from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.html import page_title, render_page
+from graphattn.plot.viewer_data import MAX_BYTES
 
 __all__ = ["Viewer", "frame_height", "layers_html", "show"]
 
@@ -83,12 +84,14 @@ def show(
     *,
     src_tokens: Sequence[str] | None = None,
     title: str | None = None,
+    max_edges_per_target: int | None = None,
+    max_bytes: int = MAX_BYTES,
 ) -> Viewer:
     """The offline attention viewer of ``layers``, shown inline when a notebook displays it.
 
     Parameters
     ----------
-    layers : sequence of (TokenGraph, tensor (E, H) or None)
+    layers : sequence of (TokenGraph, tensor (E,) or (E, H) or None)
         One ``(graph, weights)`` pair per layer, as for :func:`graphattn.plot.to_html`
         (``model(x, need_weights=True).layers``, ``output.sequence_layers(b)``).
     tokens : sequence of str, optional
@@ -97,6 +100,11 @@ def show(
         Labels of the source tokens of cross graphs.
     title : str, optional
         The title; default: the first words of the text and the graph (name, N, E).
+    max_edges_per_target : int, optional
+        At most this many incoming edges per target in the page, as for ``to_html``.
+    max_bytes : int
+        The most bytes the page may take (20 MiB by default); above, heads
+        are averaged and then edges pruned, as for ``to_html``.
 
     Returns
     -------
@@ -115,9 +123,12 @@ def show(
     >>> show([(g, None)])
     Viewer('“hi there” · graph, N=2, E=3 · 1 layer')
     """
-    pairs = style.check_layers(layers, weights=False)
+    pairs = style.layer_pairs(layers)
     title = page_title(pairs, tokens) if title is None else str(title)
-    page = render_page(pairs, tokens=tokens, src_tokens=src_tokens, title=title)
+    page = render_page(
+        pairs, tokens=tokens, src_tokens=src_tokens, title=title,
+        max_edges_per_target=max_edges_per_target, max_bytes=max_bytes,
+    )
     return Viewer(page, title, frame_height(pairs[0][0]))
 
 
