@@ -104,8 +104,12 @@ def test_viewer_loads_offline_reacts_and_screenshots(page, driver, tmp_path):
     mask = g.to_dense_mask()
     assert incoming == 3 * int(mask[5].sum())  # every head's edges j -> 5
     assert outgoing == 3 * (int(mask[:, 5].sum()) - int(mask[5, 5]))  # edges 5 -> i, i != 5
-    dimmed = sum(c.endswith("ga-dim") for c in edge_classes)
-    assert dimmed == len(edge_classes) - incoming - outgoing
+    plain = sum(c == "ga-edge" for c in edge_classes)  # dimmed by their group's ga-focus
+    assert plain == len(edge_classes) - incoming - outgoing
+    assert classes(driver, ".ga-items") == ["ga-items ga-focus"]
+    opacity = "return getComputedStyle(document.querySelector(arguments[0])).opacity"
+    assert float(driver.execute_script(opacity, "path.ga-edge:not(.ga-in):not(.ga-out)")) < 0.1
+    assert float(driver.execute_script(opacity, "path.ga-edge.ga-in")) == 1
     assert "attends to" in driver.find_element(By.CSS_SELECTOR, ".ga-info").text
 
     # one head, matrix view: one cell per edge, the same token still highlights its row

@@ -75,7 +75,7 @@ def classes(driver, selector):
 
 
 def test_a_long_page_draws_the_tokens_in_view_and_more_on_scrolling(driver, tmp_path):
-    g = patterns.get("sliding_window", 1200, window=8, causal=False)
+    g = patterns.get("sliding_window", 1200, window=12, causal=False)
     w = torch.rand(g.num_edges, 2, generator=torch.Generator().manual_seed(0))  # (E, 2)
     open_page(driver, to_html([(g, w)], tmp_path / "long.html"))
     # every edge and head is in the page; the 3 strongest per target are drawn near the view
@@ -100,6 +100,12 @@ def test_a_long_page_draws_the_tokens_in_view_and_more_on_scrolling(driver, tmp_
     mask = g.to_dense_mask()
     mine = int(mask[1190].sum()) + int(mask[:, 1190].sum()) - int(mask[1190, 1190])
     assert 1 <= count(driver, ".ga-base") <= 8 and count(driver, ".ga-edge") == 2 * mine
+    # the matrix of every edge: cells share one path per colour level, the focus's drawn singly
+    driver.find_element("css selector", '.ga-views button[data-view="matrix"]').click()
+    assert 1 <= count(driver, ".ga-cells") <= 33
+    cells = classes(driver, ".ga-cell")
+    assert sum(c.endswith("ga-in") for c in cells) == int(mask[1190].sum())
+    assert sum(c.endswith("ga-out") for c in cells) == int(mask[:, 1190].sum()) - 1
     assert [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")] == []
 
 

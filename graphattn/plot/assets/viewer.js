@@ -21,8 +21,10 @@
   var first = data.layers[0];
   var state = { layer: 0, head: first.weighted && first.heads > 1 ? "mean" : "0",
     top: "3", view: first.cross ? "bipartite" : "arc", sel: null, hover: null };
-  var edges = [];   // {el, src, dst}: the drawn edges that highlight() styles
-  var compact = null;  // many edges: {hs, keep, geom, bases, overlay}, edges drawn per click
+  var edges = { bySrc: {}, byDst: {} };  // the drawn edges ({el, base, src, dst}) by source and target
+  var lit = [];  // the drawn edges that highlight() styled last
+  var compact = null;  // many edges: {keep, bases, overlay, make(e)}, the focus's edges drawn per click
+  var CELL_LEVELS = 32;  // a compact matrix draws its cells as one path per colour level
   var tokens = [];  // {el, side, index}
   var view = null;  // the view drawn: {L, hs, top, sel, paint(box, items), painted}
   var layerSel = $(".ga-layer"), headSel = $(".ga-head"), topSel = $(".ga-top");
@@ -157,7 +159,13 @@
     node.setAttribute("data-head", h.key);
     node.setAttribute("data-src", L.src[e]);
     node.setAttribute("data-dst", L.dst[e]);
-    edges.push({ el: node, src: L.src[e], dst: L.dst[e] });
+    track(node, L.src[e], L.dst[e]);
+  }
+
+  function track(node, src, dst) {
+    var edge = { el: node, base: node.getAttribute("class"), src: src, dst: dst };
+    (edges.bySrc[src] = edges.bySrc[src] || []).push(edge);
+    (edges.byDst[dst] = edges.byDst[dst] || []).push(edge);
   }
 
   // One path per drawn edge (the list `shown`) and head; above COMPACT_EDGES the unselected edges
@@ -182,22 +190,21 @@
         }
       });
     });
-    compact = { hs: hs, keep: view.sel.keep, geom: geom, bases: bases, overlay: el("g", { "class": "ga-overlay" }, svg) };
+    compact = { keep: view.sel.keep, bases: bases, overlay: el("g", { "class": "ga-overlay" }, svg),
+      make: function (e) {
+        hs.forEach(function (h) { addEdge(el("path", { d: geom(e), "class": "ga-edge" }, compact.overlay), e, h); });
+      } };
   }
 
   // Compact drawings: the edges of the token in focus, drawn singly above the shared paths.
   function overlay(focus, L) {
     compact.overlay.textContent = "";
-    edges = [];
+    edges = { bySrc: {}, byDst: {} }; lit = [];
     compact.bases.forEach(function (b) { b.setAttribute("class", "ga-base" + (focus ? " ga-dim" : "")); });
     if (!focus) { return; }
-    var mine = [];
     for (var e = 0; e < compact.keep.length; e++) {
-      if (compact.keep[e] && related(focus, { src: L.src[e], dst: L.dst[e] }, L)) { mine.push(e); }
+      if (compact.keep[e] && related(focus, { src: L.src[e], dst: L.dst[e] }, L)) { compact.make(e); }
     }
-    compact.hs.forEach(function (h) {
-      mine.forEach(function (e) { addEdge(el("path", { d: compact.geom(e), "class": "ga-edge" }, compact.overlay), e, h); });
-    });
   }
 
   function size(svg, width, height) {
@@ -312,28 +319,47 @@
     };
     return function (box, items) {
       var rows = range((box.y0 - oy) / c, (box.y1 - oy) / c, L.n), cols = range((box.x0 - ox) / c, (box.x1 - ox) / c, L.m);
+      var shown = [];
       for (var e = L.ptr[rows[0]]; e < L.ptr[rows[1] + 1]; e++) {
-        if (L.src[e] < cols[0] || L.src[e] > cols[1]) { continue; }
-        var cell = el("rect", { x: ox + c * L.src[e], y: oy + c * L.dst[e], width: c, height: c,
+        if (L.src[e] >= cols[0] && L.src[e] <= cols[1]) { shown.push(e); }
+      }
+      var cell = function (e, parent) {
+        var node = el("rect", { x: ox + c * L.src[e], y: oy + c * L.dst[e], width: c, height: c,
           fill: L.weighted ? viridis(w[e] / top) : data.edgeColor, "class": "ga-cell",
-          "data-src": L.src[e], "data-dst": L.dst[e] }, items);
-        el("title", {}, cell).textContent = L.srcTokens[L.src[e]] + " \u2192 " + L.tokens[L.dst[e]] +
+          "data-src": L.src[e], "data-dst": L.dst[e] }, parent);
+        el("title", {}, node).textContent = L.srcTokens[L.src[e]] + " \u2192 " + L.tokens[L.dst[e]] +
           (L.weighted ? ": " + w[e].toFixed(4) : "");
-        edges.push({ el: cell, src: L.src[e], dst: L.dst[e] });
+        track(node, L.src[e], L.dst[e]);
+      };
+      if (shown.length <= COMPACT_EDGES) {
+        shown.forEach(function (e) { cell(e, items); });
+      } else {  // one path per colour level; the focus's cells drawn singly on top
+        var levels = {};
+        shown.forEach(function (e) {
+          var level = L.weighted ? Math.round(CELL_LEVELS * w[e] / top) : 0;
+          (levels[level] = levels[level] || []).push("M" + (ox + c * L.src[e]) + " " + (oy + c * L.dst[e]) +
+            "h" + c + "v" + c + "h" + (-c) + "z");
+        });
+        Object.keys(levels).forEach(function (level) {
+          el("path", { d: levels[level].join(""), "class": "ga-cells",
+            fill: L.weighted ? viridis(level / CELL_LEVELS) : data.edgeColor }, items);
+        });
+        compact = { keep: view.sel.keep, bases: [], overlay: el("g", { "class": "ga-overlay" }, items),
+          make: function (e) { cell(e, compact.overlay); } };
       }
       for (var i = rows[0] - rows[0] % step; i <= rows[1]; i += step) { addToken(items, "dst", i, ox - 6, oy + c * (i + 0.5), "end", 0); }
       for (var j = cols[0] - cols[0] % step; j <= cols[1]; j += step) { addToken(items, "src", j, ox + c * (j + 0.5), oy - 6, "start", -60); }
     };
   }
 
-  // Draws what lies within one screen of the visible part of the canvas, unless already drawn.
+  // Draws what lies within half a screen of the visible part of the canvas, unless already drawn.
   function paint() {
     var W = canvas.clientWidth || 1200, H = canvas.clientHeight || 800;
     var x = canvas.scrollLeft, y = canvas.scrollTop, p = view.painted;
     if (p && x >= p.x0 && x + W <= p.x1 && y >= p.y0 && y + H <= p.y1) { return; }
-    view.painted = { x0: x - W, x1: x + 2 * W, y0: y - H, y1: y + 2 * H };
+    view.painted = { x0: x - W / 2, x1: x + 1.5 * W, y0: y - H / 2, y1: y + 1.5 * H };
     view.items.textContent = "";
-    edges = []; tokens = []; compact = null;
+    edges = { bySrc: {}, byDst: {} }; lit = []; tokens = []; compact = null;
     view.paint(view.painted, view.items);
     highlight();
   }
@@ -346,15 +372,24 @@
   }
 
   // A click selects a token until clicked again; hovering previews another token meanwhile.
+  // Only the focused token's edges are restyled: the others dim through the group's ga-focus class.
   function highlight() {
     var L = view.L, focus = state.hover || state.sel, linked = {};
     if (compact) { overlay(focus, L); }
-    edges.forEach(function (edge) {
-      var base = edge.el.getAttribute("class").split(" ")[0], kind = focus ? related(focus, edge, L) : "";
-      edge.el.setAttribute("class", base + (focus ? " " + (kind || "ga-dim") : ""));
-      if (kind === "ga-in") { linked["src:" + edge.src] = true; }
-      if (kind === "ga-out") { linked["dst:" + edge.dst] = true; }
-    });
+    view.items.setAttribute("class", "ga-items" + (focus ? " ga-focus" : ""));
+    lit.forEach(function (edge) { edge.el.setAttribute("class", edge.base); edge.on = false; });
+    lit = [];
+    var light = function (list) {
+      (list || []).forEach(function (edge) {
+        var kind = related(focus, edge, L);
+        if (!kind || edge.on) { return; }
+        edge.on = true;
+        edge.el.setAttribute("class", edge.base + " " + kind);
+        lit.push(edge);
+        linked[kind === "ga-in" ? "src:" + edge.src : "dst:" + edge.dst] = true;
+      });
+    };
+    if (focus) { light(edges.byDst[focus.index]); light(edges.bySrc[focus.index]); }
     tokens.forEach(function (t) {
       var match = function (f) { return f && t.index === f.index && (!L.cross || t.side === f.side); };
       var isFocus = match(focus), isSel = match(state.sel);
@@ -411,7 +446,8 @@
 
   function render() {
     var L = current();
-    edges = []; tokens = []; compact = null; state.hover = null;  // the hovered element is redrawn
+    edges = { bySrc: {}, byDst: {} }; lit = []; tokens = []; compact = null;
+    state.hover = null;  // the hovered element is redrawn
     canvas.textContent = "";
     if (state.view === "arc" && L.cross) { state.view = "bipartite"; }
     var svg = el("svg", { xmlns: NS, "class": "ga-svg", "data-view": state.view }, canvas);
