@@ -52,7 +52,8 @@ SCROLL = """
 var done = arguments[arguments.length - 1], canvas = document.querySelector('.ga-canvas');
 var t0 = performance.now();
 canvas.scrollLeft = (canvas.scrollWidth - canvas.clientWidth) / 2;
-canvas.scrollTop = (canvas.scrollHeight - canvas.clientHeight) / 2;
+var top = canvas.getBoundingClientRect().top + window.scrollY;
+window.scrollTo(0, top + (canvas.scrollHeight - window.innerHeight) / 2);
 requestAnimationFrame(function () { requestAnimationFrame(function () {
   done([performance.now() - t0, document.querySelectorAll('.ga-token').length]); }); });
 """

@@ -25,7 +25,8 @@ pytestmark = [
 SCROLL = """
 var done = arguments[arguments.length - 1], canvas = document.querySelector('.ga-canvas');
 canvas.scrollLeft = arguments[0] * canvas.scrollWidth;
-canvas.scrollTop = arguments[1] * canvas.scrollHeight;
+var top = canvas.getBoundingClientRect().top + window.scrollY;
+window.scrollTo(0, top + arguments[1] * (canvas.scrollHeight - window.innerHeight));
 requestAnimationFrame(function () { requestAnimationFrame(function () { done(true); }); });
 """
 

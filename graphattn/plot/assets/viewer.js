@@ -352,10 +352,11 @@
     };
   }
 
-  // Draws what lies within half a screen of the visible part of the canvas, unless already drawn.
+  // Draws what lies within half a screen of the visible part of the drawing, unless already drawn:
+  // the canvas scrolls sideways, the window up and down.
   function paint() {
-    var W = canvas.clientWidth || 1200, H = canvas.clientHeight || 800;
-    var x = canvas.scrollLeft, y = canvas.scrollTop, p = view.painted;
+    var W = canvas.clientWidth || 1200, H = window.innerHeight || 800;
+    var x = canvas.scrollLeft, y = Math.max(0, -canvas.getBoundingClientRect().top), p = view.painted;
     if (p && x >= p.x0 && x + W <= p.x1 && y >= p.y0 && y + H <= p.y1) { return; }
     view.painted = { x0: x - W / 2, x1: x + 1.5 * W, y0: y - H / 2, y1: y + 1.5 * H };
     view.items.textContent = "";
@@ -456,8 +457,9 @@
     view.paint = (state.view === "arc" ? arcView : state.view === "bipartite" ? bipartiteView : matrixView)(svg);
     view.items = el("g", { "class": "ga-items" }, svg);
     if (state.sel) {  // the selected token stays in view across views
-      var p = view.at(state.sel.index, state.sel.side);
-      canvas.scrollLeft = p[0] - canvas.clientWidth / 2; canvas.scrollTop = p[1] - canvas.clientHeight / 2;
+      var p = view.at(state.sel.index, state.sel.side), top = canvas.getBoundingClientRect().top + window.scrollY;
+      canvas.scrollLeft = p[0] - canvas.clientWidth / 2;
+      if (p[1] > window.innerHeight / 2) { window.scrollTo(window.scrollX, top + p[1] - window.innerHeight / 2); }
     }
     paint();
     root.querySelectorAll(".ga-views button").forEach(function (b) {
@@ -506,6 +508,7 @@
     b.addEventListener("click", function () { state.view = b.getAttribute("data-view"); render(); });
   });
   canvas.addEventListener("scroll", scrolled, { passive: true });
+  window.addEventListener("scroll", scrolled, { passive: true });
   window.addEventListener("resize", scrolled);
   fillHeads();
   render();
