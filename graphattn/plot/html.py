@@ -33,7 +33,7 @@ from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.viewer_data import MAX_BYTES, LayerShape, Reduction, encode_layer, plan
 
-__all__ = ["checked_layers", "page_title", "render_page", "script_hash", "to_html"]
+__all__ = ["page_title", "render_page", "script_hash", "to_html"]
 
 META_BYTES = 1024  # at most, one layer's description (sizes, note) and the markup of its block
 COLORS = {
@@ -183,7 +183,7 @@ def render_page(
     """
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a str or None, got {type(title).__name__}")
-    layers = checked_layers(layers)
+    layers = _checked_layers(layers)
     if max_edges_per_target is not None:
         check_int(max_edges_per_target, "max_edges_per_target", low=1)
     check_int(max_bytes, "max_bytes", low=1)
@@ -213,7 +213,7 @@ def render_page(
     )
 
 
-def checked_layers(layers: object) -> list[tuple[TokenGraph, object, int]]:
+def _checked_layers(layers: object) -> list[tuple[TokenGraph, object, int]]:
     """``(graph, weights as given, heads)`` per layer, every layer checked (heads 0: no weights).
 
     The checked float64 copies are not kept: :func:`render_page` makes one
