@@ -202,8 +202,14 @@
     edges = { bySrc: {}, byDst: {} }; lit = [];
     compact.bases.forEach(function (b) { b.setAttribute("class", "ga-base" + (focus ? " ga-dim" : "")); });
     if (!focus) { return; }
-    for (var e = 0; e < compact.keep.length; e++) {
-      if (compact.keep[e] && related(focus, { src: L.src[e], dst: L.dst[e] }, L)) { compact.make(e); }
+    var f = focus.index, keep = compact.keep, e;
+    if (!L.cross || focus.side !== "src") {  // incoming: the focus's own edges
+      for (e = L.ptr[f]; e < L.ptr[f + 1]; e++) { if (keep[e]) { compact.make(e); } }
+    }
+    if (!L.cross || focus.side !== "dst") {  // outgoing (a self edge counted as incoming)
+      for (e = 0; e < L.src.length; e++) {
+        if (keep[e] && L.src[e] === f && (L.cross || L.dst[e] !== f)) { compact.make(e); }
+      }
     }
   }
 
