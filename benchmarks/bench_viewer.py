@@ -9,7 +9,9 @@ opens the page in headless Chromium (Debian's ``chromium`` and
 viewer is drawn (median of 3 opens), the time from a click on a token in
 the middle of the sequence (scrolled there first) to its lasting selection
 being drawn (arc view, then matrix view), the time to scroll there, and
-the time to show the last layer (its arrays decoded on first use).
+the time to show the last layer (its arrays decoded on first use), and the
+time until the same page framed as ``graphattn.plot.show`` frames it in a
+notebook is drawn.
 Prints the numbers and writes them, with the command that produced them, to
 ``benchmarks/results/viewer.json``. ``--n 4096 --window 62 --layers 2
 --no-causal`` is the earlier long-sequence figure (500,026 edges).
@@ -34,7 +36,7 @@ import torch
 
 from graphattn import patterns
 from graphattn.graph import TokenGraph
-from graphattn.plot import to_html
+from graphattn.plot import Viewer, to_html
 
 RESULTS = Path(__file__).resolve().parent / "results" / "viewer.json"
 NAVIGATION = "return performance.getEntriesByType('navigation')[0].loadEventEnd"
@@ -135,6 +137,35 @@ def measure(path: Path, repeats: int = 3) -> dict:
         drv.quit()
 
 
+def measure_notebook(path: Path, repeats: int = 3) -> float:
+    """Seconds (median of ``repeats``) until the page, framed as ``show`` frames it, is drawn.
+
+    The frame is what :class:`graphattn.plot.Viewer` puts in a notebook
+    (``show(layers)`` renders the same page), in a host page of its own.
+    """
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    host = path.with_name("notebook.html")
+    frame = Viewer(path.read_text(encoding="utf-8"), "viewer")._repr_html_()
+    host.write_text(f"<!DOCTYPE html><html><body>{frame}</body></html>", encoding="utf-8")
+    drv = chromium()
+    try:
+        drv.get("about:blank")
+        opens = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            drv.get(host.resolve().as_uri())
+            drv.switch_to.frame(0)
+            WebDriverWait(drv, 120).until(
+                lambda d: d.execute_script("return document.body.getAttribute('data-ready')")
+            )
+            opens.append(time.perf_counter() - start)
+            drv.switch_to.default_content()
+        return round(statistics.median(opens), 3)
+    finally:
+        drv.quit()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=32_768)
@@ -153,6 +184,7 @@ def main() -> None:
         write = time.perf_counter() - start
         size = path.stat().st_size
         browser = measure(path)
+        browser["notebook_open_s"] = measure_notebook(path)
     record = {
         "command": shlex.join(
             ["PYTHONPATH=.", ".venv/bin/python", "benchmarks/bench_viewer.py", *sys.argv[1:]]
