@@ -1,13 +1,20 @@
-"""Benchmark of the offline viewer on a long sequence: file size, load and click in Chromium.
+"""Benchmark of the offline viewer on a long recording: file size, load and click in Chromium.
 
-Writes ``to_html`` for N = 4,096 tokens on a bidirectional sliding window of
-62 tokens each side (508,000 edges), 2 layers of 12 heads with random
-weights normalized per target, then opens the page in headless Chromium
-(Debian's ``chromium`` and ``chromium-driver``, ``make browser-deps``) and
-measures the time until the viewer is drawn (median of 3 opens) and the time from a click on a
-token to its lasting selection being drawn (arc view, then matrix view).
+Writes ``to_html`` (default options) for a synthetic recording: N = 32,768
+tokens on a causal sliding window of 64 tokens (each token attends to
+itself and the 63 before it: 2,095,136 edges per layer), 12 layers of 12
+heads with random weights normalized per target (each layer its own), then
+opens the page in headless Chromium (Debian's ``chromium`` and
+``chromium-driver``, ``make browser-deps``) and measures the time until the
+viewer is drawn (median of 3 opens), the time from a click on a token in
+the middle of the sequence (scrolled there first) to its lasting selection
+being drawn (arc view, then matrix view), the time to scroll there, and
+the time to show the last layer (its arrays decoded on first use), and the
+time until the same page framed as ``graphattn.plot.show`` frames it in a
+notebook is drawn.
 Prints the numbers and writes them, with the command that produced them, to
-``benchmarks/results/viewer.json``.
+``benchmarks/results/viewer.json``. ``--n 4096 --window 62 --layers 2
+--no-causal`` is the earlier long-sequence figure (500,026 edges).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_viewer.py
 """
@@ -29,17 +36,34 @@ import torch
 
 from graphattn import patterns
 from graphattn.graph import TokenGraph
-from graphattn.plot import to_html
+from graphattn.plot import Viewer, to_html
 
 RESULTS = Path(__file__).resolve().parent / "results" / "viewer.json"
 NAVIGATION = "return performance.getEntriesByType('navigation')[0].loadEventEnd"
 CLICK = """
 var root = document.querySelector('.graphattn-viewer');
-var token = root.querySelectorAll('.ga-token')[arguments[0]];
+var shown = root.querySelectorAll('.ga-token');
+var token = shown[Math.floor(shown.length / 2)];
 var t0 = performance.now();
 token.dispatchEvent(new MouseEvent('click', {bubbles: true}));
 var selected = root.getAttribute('data-selected');
 return [performance.now() - t0, selected];
+"""
+# scroll the drawing to its middle; resolves after the next frame, when it is drawn there
+SCROLL = """
+var done = arguments[arguments.length - 1], canvas = document.querySelector('.ga-canvas');
+var t0 = performance.now();
+canvas.scrollLeft = (canvas.scrollWidth - canvas.clientWidth) / 2;
+var top = canvas.getBoundingClientRect().top + window.scrollY;
+window.scrollTo(0, top + (canvas.scrollHeight - window.innerHeight) / 2);
+requestAnimationFrame(function () { requestAnimationFrame(function () {
+  done([performance.now() - t0, document.querySelectorAll('.ga-token').length]); }); });
+"""
+LAYER = """
+var select = document.querySelector('.ga-layer'), t0 = performance.now();
+select.value = String(select.options.length - 1);
+select.dispatchEvent(new Event('change'));
+return performance.now() - t0;
 """
 
 
@@ -72,7 +96,7 @@ def chromium():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
-def measure(path: Path, n: int, repeats: int = 3) -> dict:
+def measure(path: Path, repeats: int = 3) -> dict:
     """Open (median of ``repeats``) and click times of the page at ``path`` in headless Chromium."""
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -96,12 +120,16 @@ def measure(path: Path, n: int, repeats: int = 3) -> dict:
             drv.execute_script(
                 f"document.querySelector('.ga-views button[data-view={view}]').click()"
             )
+            scroll_ms, shown = drv.execute_async_script(SCROLL)
+            out[f"scroll_{view}_ms"] = round(scroll_ms, 1)
+            out[f"tokens_drawn_{view}"] = shown
             start = time.perf_counter()
-            script_ms, selected = drv.execute_script(CLICK, n // 2)
+            script_ms, selected = drv.execute_script(CLICK)
             drv.execute_script("return 0")  # the next round trip waits for the page's task
             out[f"click_{view}_s"] = round(time.perf_counter() - start, 3)
             out[f"click_{view}_script_ms"] = round(script_ms, 1)
             assert selected, f"no selection after the click in the {view} view"
+        out["last_layer_script_ms"] = round(drv.execute_script(LAYER), 1)
         out["console_errors"] = [e for e in drv.get_log("browser") if e["level"] == "SEVERE"]
         out["note"] = drv.execute_script("return document.querySelector('.ga-note').textContent")
         return out
@@ -109,15 +137,45 @@ def measure(path: Path, n: int, repeats: int = 3) -> dict:
         drv.quit()
 
 
+def measure_notebook(path: Path, repeats: int = 3) -> float:
+    """Seconds (median of ``repeats``) until the page, framed as ``show`` frames it, is drawn.
+
+    The frame is what :class:`graphattn.plot.Viewer` puts in a notebook
+    (``show(layers)`` renders the same page), in a host page of its own.
+    """
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    host = path.with_name("notebook.html")
+    frame = Viewer(path.read_text(encoding="utf-8"), "viewer")._repr_html_()
+    host.write_text(f"<!DOCTYPE html><html><body>{frame}</body></html>", encoding="utf-8")
+    drv = chromium()
+    try:
+        drv.get("about:blank")
+        opens = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            drv.get(host.resolve().as_uri())
+            drv.switch_to.frame(0)
+            WebDriverWait(drv, 120).until(
+                lambda d: d.execute_script("return document.body.getAttribute('data-ready')")
+            )
+            opens.append(time.perf_counter() - start)
+            drv.switch_to.default_content()
+        return round(statistics.median(opens), 3)
+    finally:
+        drv.quit()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=4096)
-    parser.add_argument("--window", type=int, default=62)
-    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--n", type=int, default=32_768)
+    parser.add_argument("--window", type=int, default=64)
+    parser.add_argument("--no-causal", dest="causal", action="store_false")
+    parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--heads", type=int, default=12)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    graph = patterns.get("sliding_window", args.n, window=args.window, causal=False)
+    graph = patterns.get("sliding_window", args.n, window=args.window, causal=args.causal)
     layers = random_layers(graph, args.layers, args.heads, seed=0)
     tokens = [f"tok{k}" for k in range(args.n)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,13 +183,15 @@ def main() -> None:
         path = to_html(layers, Path(tmp) / "long.html", tokens=tokens)
         write = time.perf_counter() - start
         size = path.stat().st_size
-        browser = measure(path, args.n)
+        browser = measure(path)
+        browser["notebook_open_s"] = measure_notebook(path)
     record = {
         "command": shlex.join(
             ["PYTHONPATH=.", ".venv/bin/python", "benchmarks/bench_viewer.py", *sys.argv[1:]]
         ),
         "machine": f"{platform.machine()}, {platform.python_version()}, torch {torch.__version__}",
         "n": args.n,
+        "graph": graph.name,
         "edges": graph.num_edges,
         "layers": args.layers,
         "heads": args.heads,

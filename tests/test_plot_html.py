@@ -1,22 +1,14 @@
 """to_html without a browser: the embedded data, escaping, labels, pruning and atomic writing."""
 
-import json
 import os
 import re
 
 import pytest
 import torch
+from viewer_page import page_data
 
 from graphattn import TokenGraph, graph_attention, patterns
 from graphattn.plot import to_html
-
-
-def page_data(path):
-    text = path.read_text()
-    block = re.search(
-        r'<script type="application/json" class="graphattn-data">(.*?)</script>', text, re.S
-    )
-    return text, json.loads(block.group(1))
 
 
 def attended(graph, heads=2, seed=0):
@@ -51,16 +43,17 @@ def test_labels_are_escaped_and_bare_graphs_drawn(tmp_path):
     text, data = page_data(to_html([(g, None)], tmp_path / "b.html", title="<T>"))
     assert data["layers"][0]["tokens"] == ["</script><b>", "&amp;"]
     assert data["layers"][0]["weighted"] is False
-    assert "<title>&lt;T&gt;</title>" in text and text.count("</script>") == 2
+    assert "<title>&lt;T&gt;</title>" in text and text.count("</script>") == 3  # data, layer, code
 
 
 def test_long_layers_are_pruned_and_say_so(tmp_path):
     g = patterns.causal(200)  # 20,100 edges
     w = attended(g, 1)
-    _, data = page_data(to_html([(g, w)], tmp_path / "c.html", max_edges=1000))
+    _, data = page_data(to_html([(g, w)], tmp_path / "c.html", max_edges_per_target=5))
     L = data["layers"][0]
-    assert len(L["src"]) <= 1000 and len(L["w"][0]) == len(L["src"])
-    assert "pruned" in L["note"] and "20,100" in L["note"]
+    assert len(L["src"]) == 1 + 2 + 3 + 4 + 5 * 196 and len(L["w"][0]) == len(L["src"])
+    assert "strongest 5 incoming edges per target" in L["note"]
+    assert "of 20,100 edges omitted" in L["note"]
 
 
 def test_errors_write_nothing(tmp_path):
@@ -106,7 +99,8 @@ def test_scripts_are_allowed_by_hash_not_by_unsafe_inline(tmp_path):
 def test_long_sequence_page_stays_small_and_says_what_it_pruned(tmp_path):
     g = patterns.get("sliding_window", 4096, window=62, causal=False)  # 500,026 edges
     w = torch.rand(g.num_edges, 12, generator=torch.Generator().manual_seed(0))  # (E, 12)
-    path = to_html([(g, w)], tmp_path / "long.html")
+    path = to_html([(g, w), (g, w)], tmp_path / "long.html")
     _, data = page_data(path)
     assert path.stat().st_size < 20 * 2**20
-    assert "500,026" in data["layers"][0]["note"] and len(data["layers"][0]["tokens"]) == 4096
+    note = data["layers"][0]["note"]
+    assert "the mean of 12 heads" in note and len(data["layers"][0]["tokens"]) == 4096

@@ -102,7 +102,7 @@ def test_token_graph_svg_is_small_and_valid(n):
     root = ET.fromstring(svg)
     rects = root.findall("{http://www.w3.org/2000/svg}rect")
     assert 1 < len(rects) <= 1 + 64 * 64
-    assert float(root.get("width")) <= 280 and float(root.get("height")) <= 240 + 32
+    assert float(root.get("width")) <= 280 and float(root.get("height")) <= 240 + 50
     assert root.get("aria-label") == repr(g) and (("64x64 bins" in svg) == (n > 64))
     assert f"N={n}, E={g.num_edges:,}" in svg
     labelled = TokenGraph.from_tokens(TOKENS, "causal")

@@ -12,6 +12,7 @@ x .
 from __future__ import annotations
 
 import html
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -25,6 +26,10 @@ __all__ = ["to_string", "to_svg"]
 
 SVG_CELLS = 64  # more tokens than this per side: cells stand for bins of tokens
 SVG_SIZE = 240  # pixels of the larger side of the grid
+LABEL_CHARS = 12  # longer token labels are cut, with an ellipsis
+LABEL_WIDTH = 6.0  # pixels per character of a label
+LABEL_SPACING = 10  # pixels at least between two labelled rows (or columns)
+TITLE_WORDS = 6  # tokens quoted in the title
 
 
 def to_string(graph: TokenGraph, max_nodes: int = 64) -> str:
@@ -66,44 +71,87 @@ def to_svg(graph: TokenGraph, max_cells: int = SVG_CELLS, size: int = SVG_SIZE) 
     """A small SVG of the mask (rows targets ``i``, columns sources ``j``): the notebook view.
 
     At most ``max_cells`` cells per side: a larger graph is binned, a cell's
-    shade being the share of its token pairs that are edges. Two caption lines
-    give the name and the sizes; the grid is at most ``size`` pixels wide or high.
+    shade being the share of its token pairs that are edges. A title names
+    the graph and its first tokens, a line gives the sizes and one how to
+    read the grid; the rows and columns carry the token labels (every few
+    when the cells are small, none when binned); the grid is at most ``size``
+    pixels wide or high.
 
     Examples
     --------
     >>> from graphattn.graph import TokenGraph
-    >>> svg = to_svg(TokenGraph([[0, 1], [1, 0]]))
-    >>> svg.startswith("<svg") and svg.count("<rect") == 1 + 2
-    True
+    >>> svg = to_svg(TokenGraph([[0, 1], [1, 0]], tokens=["hi", "there"]))
+    >>> svg.startswith("<svg") and svg.count("<rect") == 1 + 2, svg.count('class="label"')
+    (True, 4)
     """
     n, m = graph.num_nodes, graph.num_src_nodes
     rows, cols = min(n, max_cells), min(m, max_cells)
     cell = max(1.0, min(24.0, size / max(rows, cols)))
     share = _binned_share(graph, rows, cols)  # (rows, cols) in [0, 1]
+    row_labels = _ticks(graph.tokens, n, rows, cell)
+    col_labels = _ticks(graph.src_tokens if graph.is_cross else graph.tokens, m, cols, cell)
+    left = 6 + LABEL_WIDTH * max((len(t) for _, t in row_labels), default=0)
+    top = 48 + 0.87 * LABEL_WIDTH * max((len(t) for _, t in col_labels), default=0)
     width, height = cols * cell, rows * cell
-    sizes = f"N={n}, M={m}, cross" if graph.is_cross else f"N={n}"
-    sizes += f", E={graph.num_edges:,}, density={graph.density:.3g}"
-    if rows < n or cols < m:
-        sizes += f", {rows}x{cols} bins"
-    name = graph.name or "TokenGraph"
-    name = name if len(name) <= 40 else name[:39] + "…"
+    captions, wide = _captions(graph, rows < n or cols < m, rows, cols)
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{max(width, 280):.0f}" '
-        f'height="{height + 32:.0f}" role="img" aria-label="{html.escape(repr(graph))}">',
-        '<g font-size="11" font-family="sans-serif">',
-        f'<text x="0" y="11">{html.escape(name)}</text>',
-        f'<text x="0" y="25" fill="#555">{html.escape(sizes)}</text></g>',
-        f'<rect x="0" y="30" width="{width:.1f}" height="{height:.1f}" fill="#f2f2f2"/>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{max(left + width, wide):.0f}" '
+        f'height="{top + height + 2:.0f}" role="img" aria-label="{html.escape(repr(graph))}">',
+        *captions,
+        f'<rect x="{left:.1f}" y="{top:.1f}" width="{width:.1f}" height="{height:.1f}" '
+        'fill="#f2f2f2"/>',
     ]
     inner = cell - 1 if cell >= 6 else cell  # a 1 px gap between cells large enough to see
     for i, j in share.nonzero().tolist():
         shade = 0.25 + 0.75 * float(share[i, j])
         out.append(
-            f'<rect x="{j * cell:.1f}" y="{30 + i * cell:.1f}" width="{inner:.1f}" '
+            f'<rect x="{left + j * cell:.1f}" y="{top + i * cell:.1f}" width="{inner:.1f}" '
             f'height="{inner:.1f}" fill="#253494" fill-opacity="{shade:.2f}"/>'
         )
-    out.append("</svg>")
+    out.append('<g font-size="10" font-family="sans-serif" fill="#333">')
+    for i, text in row_labels:
+        y = top + (i + 0.5) * cell
+        out.append(f'<text class="label" x="{left - 3:.1f}" y="{y:.1f}" text-anchor="end" '
+                   f'dominant-baseline="middle">{html.escape(text)}</text>')
+    for j, text in col_labels:
+        x, y = left + (j + 0.5) * cell, top - 3
+        out.append(f'<text class="label" x="{x:.1f}" y="{y:.1f}" '
+                   f'transform="rotate(-60 {x:.1f} {y:.1f})">{html.escape(text)}</text>')
+    out.append("</g></svg>")
     return "".join(out)
+
+
+def _captions(graph: TokenGraph, binned: bool, rows: int, cols: int) -> tuple[list[str], float]:
+    """The title (name, first tokens), the sizes, how to read the grid; and the width they need."""
+    n, m = graph.num_nodes, graph.num_src_nodes
+    title = graph.name or "TokenGraph"
+    title = title if len(title) <= 40 else title[:39] + "…"
+    if graph.tokens:
+        words = " ".join(graph.tokens[:TITLE_WORDS]) + (" …" if n > TITLE_WORDS else "")
+        title += f" on “{words if len(words) <= 48 else words[:47] + '…'}”"
+    sizes = f"N={n}, M={m}, cross" if graph.is_cross else f"N={n}"
+    sizes += f", E={graph.num_edges:,}, density={graph.density:.3g}"
+    if binned:
+        sizes += f", {rows}x{cols} bins"
+    how = "filled: row i attends to column j (edge j → i)"
+    return [
+        '<g font-family="sans-serif">',
+        f'<text x="0" y="12" font-size="12" font-weight="bold">{html.escape(title)}</text>',
+        f'<text x="0" y="26" font-size="11" fill="#555">{html.escape(sizes)}</text>',
+        f'<text x="0" y="39" font-size="10" fill="#777">{html.escape(how)}</text></g>',
+    ], max(280.0, 7.0 * len(title))
+
+
+def _ticks(labels: list[str] | None, count: int, cells: int, cell: float) -> list[tuple[int, str]]:
+    """``(position, label)`` of the labelled rows or columns: every few, none when binned."""
+    if labels is None or cells < count:
+        return []
+    step = max(1, math.ceil(LABEL_SPACING / cell))
+    return [(k, _short(labels[k])) for k in range(0, count, step)]
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
 
 
 def _binned_share(graph: TokenGraph, rows: int, cols: int) -> torch.Tensor:

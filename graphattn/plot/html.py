@@ -1,6 +1,7 @@
 """``to_html``: one self-contained, offline, interactive page of attention for every layer and head.
 
-The page embeds its data as JSON and its script and style inline; a
+The page embeds its data (JSON, and every layer's arrays as base64 typed
+arrays, :mod:`graphattn.plot.viewer_data`) and its script and style inline; a
 Content-Security-Policy forbids every network request, so it works from a
 file, offline, forever, and allows only the viewer's own script, by its
 SHA-256 hash (no ``'unsafe-inline'`` scripts). Choose the layer and the head (the head mean by
@@ -27,13 +28,22 @@ from pathlib import Path
 import torch
 
 from graphattn._files import atomic_write
+from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
 from graphattn.plot import style
-from graphattn.plot.attention import prune
+from graphattn.plot.viewer_data import MAX_BYTES, LayerShape, Reduction, encode_layer, plan
 
 __all__ = ["page_title", "render_page", "script_hash", "to_html"]
 
-MAX_HTML_EDGES = 20_000  # per layer; above, the strongest incoming edges per target are kept
+META_BYTES = 1024  # at most, one layer's description (sizes, note) and the markup of its block
+COLORS = {
+    "headColors": list(style.HEAD_COLORS),
+    "meanColor": style.MEAN_COLOR,
+    "edgeColor": style.EDGE_COLOR,
+    "nonedgeColor": style.NONEDGE_COLOR,
+    "nonedgeHatchColor": style.NONEDGE_HATCH_COLOR,
+}
+LAYER_BLOCK = '<script type="application/json" class="graphattn-layer">{data}</script>\n'
 # script-src names the SHA-256 of the page's one script: a label that escaped its escaping
 # could not run (style-src stays inline: the viewer sets styles from its script)
 CSP = "default-src 'none'; script-src {script_hash}; style-src 'unsafe-inline'; img-src data:"
@@ -67,7 +77,7 @@ PAGE = """<!DOCTYPE html>
 <div class="ga-canvas"></div>
 <div class="ga-info" aria-live="polite"></div>
 <script type="application/json" class="graphattn-data">{data}</script>
-<script>
+{blocks}<script>
 {js}
 </script>
 </div>
@@ -82,13 +92,22 @@ def to_html(
     tokens: Sequence[str] | None = None,
     src_tokens: Sequence[str] | None = None,
     title: str | None = None,
-    max_edges: int = MAX_HTML_EDGES,
+    max_edges_per_target: int | None = None,
+    max_bytes: int = MAX_BYTES,
 ) -> Path:
     """Write one self-contained interactive HTML page of attention (no CDN, no network).
 
+    Small inputs go into the page whole. A page that would exceed
+    ``max_bytes`` keeps the mean over heads instead of every head and, if
+    still too large, the strongest ``k`` incoming edges of every target, ``k``
+    the largest that fits; each layer's note says what was left out (edges
+    omitted, the share of the weight kept) and a selected token says its own
+    kept share. The page draws only the tokens and edges near the visible
+    part of the drawing, so tens of thousands of tokens stay responsive.
+
     Parameters
     ----------
-    layers : sequence of (TokenGraph, tensor (E, H) or None)
+    layers : sequence of (TokenGraph, tensor (E,) or (E, H) or None)
         One ``(graph, weights)`` pair per layer, as models return them
         (a batch of one ``(1, E, H)`` is accepted); ``None`` weights show the
         bare graph.
@@ -102,9 +121,11 @@ def to_html(
     title : str, optional
         The page title; default: the first words of the text and the graph
         (pattern name, N, E), see :func:`page_title`.
-    max_edges : int
-        Per layer, above this many edges keep only the strongest incoming
-        edges per target (by the largest weight over heads); the page says so.
+    max_edges_per_target : int, optional
+        Keep at most this many incoming edges per target (the strongest, by
+        the largest weight over the heads kept); default: as many as fit.
+    max_bytes : int
+        The most bytes the page may take (20 MiB by default).
 
     Returns
     -------
@@ -115,8 +136,9 @@ def to_html(
     ------
     TypeError, ValueError
         For malformed layers, labels of the wrong length or holding a lone
-        surrogate, ``src_tokens`` without a cross graph, or a path that does
-        not end in ``.html``; nothing is written then.
+        surrogate, ``src_tokens`` without a cross graph, a path that does not
+        end in ``.html``, or a ``max_bytes`` too small for one edge per
+        target; nothing is written then.
 
     Examples
     --------
@@ -130,7 +152,8 @@ def to_html(
     """
     path = style.check_path(path, (".html", ".htm"))
     page = render_page(
-        layers, tokens=tokens, src_tokens=src_tokens, title=title, max_edges=max_edges
+        layers, tokens=tokens, src_tokens=src_tokens, title=title,
+        max_edges_per_target=max_edges_per_target, max_bytes=max_bytes,
     )
     return atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
 
@@ -141,13 +164,16 @@ def render_page(
     tokens: Sequence[str] | None = None,
     src_tokens: Sequence[str] | None = None,
     title: str | None = None,
-    max_edges: int = MAX_HTML_EDGES,
+    max_edges_per_target: int | None = None,
+    max_bytes: int = MAX_BYTES,
 ) -> str:
     """The text of the page that :func:`to_html` writes (arguments as there).
 
     Every element of the viewer lives inside one ``<div class="graphattn-viewer">``
     and its script finds its elements from there, so the page holds no
-    document-wide id.
+    document-wide id. The page holds one JSON block of the whole (titles,
+    colours, labels, every layer's sizes and notes) and one block per layer
+    of its arrays (:mod:`graphattn.plot.viewer_data`), decoded when first shown.
 
     Examples
     --------
@@ -158,36 +184,51 @@ def render_page(
     """
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a str or None, got {type(title).__name__}")
-    pairs = style.check_layers(layers, weights=False)
-    style.check_max_edges(max_edges)
+    layers = _checked_layers(layers)
+    if max_edges_per_target is not None:
+        check_int(max_edges_per_target, "max_edges_per_target", low=1)
+    check_int(max_bytes, "max_bytes", low=1)
     tokens = _labels(tokens, "tokens")
     src_tokens = _labels(src_tokens, "src_tokens")
-    if src_tokens is not None and not any(g.is_cross for g, _ in pairs):
+    if src_tokens is not None and not any(g.is_cross for g, _, _ in layers):
         raise ValueError("src_tokens label the sources of cross graphs; these layers have none")
     if title is not None:
         style.check_labels([title], "title")
-    title = page_title(pairs, tokens) if title is None else title
-    payload = {
-        "title": title,
-        "headColors": list(style.HEAD_COLORS),
-        "meanColor": style.MEAN_COLOR,
-        "edgeColor": style.EDGE_COLOR,
-        "nonedgeColor": style.NONEDGE_COLOR,
-        "nonedgeHatchColor": style.NONEDGE_HATCH_COLOR,
-        "layers": [
-            _layer(k, g, w, tokens, src_tokens, max_edges) for k, (g, w) in enumerate(pairs)
-        ],
-    }
+    title = page_title(layers, tokens) if title is None else title
+    labels, refs = _label_lists(layers, tokens, src_tokens)
     assets = resources.files("graphattn.plot").joinpath("assets")
     js = assets.joinpath("viewer.js").read_text(encoding="utf-8")
+    css = assets.joinpath("viewer.css").read_text(encoding="utf-8")
+    head = {"title": title, **COLORS, "labels": labels}
+    parts = (PAGE, css, js, _json(head), html.escape(title), html.escape(title))
+    fixed = sum(len(part.encode("utf-8")) for part in parts)
+    fixed += sum(_meta_bytes(g) for g, _, _ in layers)
+    reduction = plan(
+        [LayerShape(g.in_degree(), g.num_src_nodes, heads) for g, _, heads in layers],
+        max_edges_per_target=max_edges_per_target, budget=max_bytes - fixed,
+    )
+    metas, blocks = _encoded(layers, refs, reduction)
     return PAGE.format(
         csp=CSP.format(script_hash=script_hash(f"\n{js}\n")),  # the <script> block's text
         title=html.escape(title),
-        css=assets.joinpath("viewer.css").read_text(encoding="utf-8"),
+        css=css,
         js=js,
-        # "<" escaped so that no "</script>" in a label can end the data block
-        data=json.dumps(payload, separators=(",", ":")).replace("<", "\\u003c"),
+        data=_json({**head, "layers": metas}),
+        blocks="".join(LAYER_BLOCK.format(data=b) for b in blocks),
     )
+
+
+def _checked_layers(layers: object) -> list[tuple[TokenGraph, object, int]]:
+    """``(graph, weights as given, heads)`` per layer, every layer checked (heads 0: no weights).
+
+    The checked float64 copies are not kept: :func:`render_page` makes one
+    layer's at a time, so a long recording is never copied whole.
+    """
+    out = []
+    for k, (g, w) in enumerate(style.layer_pairs(layers)):
+        heads = 0 if w is None else style.check_weights(w, g, f"layers[{k}][1]").shape[1]
+        out.append((g, w, heads))
+    return out
 
 
 def page_title(
@@ -212,7 +253,7 @@ def page_title(
         parts.append(f"“{text}”")
     sizes = f"N={g.num_nodes}, M={g.num_src_nodes}" if g.is_cross else f"N={g.num_nodes}"
     parts.append(f"{g.name or 'graph'}, {sizes}, E={g.num_edges:,}")
-    if any(other is not g and other != g for other, _ in layers[1:]):
+    if any(pair[0] is not g and pair[0] != g for pair in layers[1:]):
         parts[-1] += " (layer 0; the layers differ)"
     parts.append(f"{len(layers)} layer{'s' if len(layers) > 1 else ''}")
     return " · ".join(parts)
@@ -240,42 +281,63 @@ def _labels(labels: Sequence[str] | None, arg: str) -> list[str] | None:
     return labels
 
 
-def _layer(
-    k: int,
-    g: TokenGraph,
-    w: torch.Tensor | None,
+def _label_lists(
+    layers: list[tuple[TokenGraph, object, int]],
     tokens: list[str] | None,
     src_tokens: list[str] | None,
-    max_edges: int,
-) -> dict:
-    """The JSON record of one layer: labels, kept edges and weights per head."""
-    n, m = g.num_nodes, g.num_src_nodes
-    dst_labels = tokens if tokens is not None else g.tokens or [str(i) for i in range(n)]
-    if g.is_cross:
-        src_labels = src_tokens if src_tokens is not None else (
-            g.src_tokens or [str(j) for j in range(m)]
+) -> tuple[list[list[str]], list[tuple[int, int]]]:
+    """The distinct label lists and, per layer, the indices of its target and source labels."""
+    lists: list[list[str]] = []
+
+    def ref(labels: list[str]) -> int:
+        for k, known in enumerate(lists):
+            if known is labels or known == labels:
+                return k
+        lists.append(labels)
+        return len(lists) - 1
+
+    refs = []
+    for k, (g, _, _) in enumerate(layers):
+        n, m = g.num_nodes, g.num_src_nodes
+        dst = tokens if tokens is not None else g.tokens or [str(i) for i in range(n)]
+        src = dst
+        if g.is_cross:
+            src = src_tokens if src_tokens is not None else g.src_tokens
+            src = src or [str(j) for j in range(m)]
+        for labels, size, arg in ((dst, n, "tokens"), (src, m, "src_tokens")):
+            if len(labels) != size:
+                raise ValueError(
+                    f"{arg} has {len(labels)} labels but layer {k} has {size} "
+                    f"{'target' if arg == 'tokens' else 'source'} tokens"
+                )
+        refs.append((ref(list(dst)), ref(list(src))))
+    return lists, refs
+
+
+def _encoded(
+    layers: list[tuple[TokenGraph, object, int]],
+    refs: list[tuple[int, int]],
+    reduction: Reduction,
+) -> tuple[list[dict], list[str]]:
+    """Every layer's description and the JSON of its arrays, one layer's weights at a time."""
+    metas, blocks = [], []
+    for k, (g, w, _) in enumerate(layers):
+        weights = None if w is None else style.check_weights(w, g, f"layers[{k}][1]")
+        meta, arrays = encode_layer(g, weights, reduction)
+        meta.update(
+            name=g.name or "", n=g.num_nodes, m=g.num_src_nodes, cross=g.is_cross,
+            tokens=refs[k][0], srcTokens=refs[k][1], weighted=w is not None,
         )
-    else:
-        src_labels = dst_labels
-    for labels, size, arg in ((dst_labels, n, "tokens"), (src_labels, m, "src_tokens")):
-        if len(labels) != size:
-            raise ValueError(
-                f"{arg} has {len(labels)} labels but layer {k} has {size} "
-                f"{'target' if arg == 'tokens' else 'source'} tokens"
-            )
-    weights = torch.ones(g.num_edges, 1, dtype=torch.float64) if w is None else w  # (E, H)
-    keep, note = prune(g, weights.max(1).values, max_edges=max_edges)
-    kept = weights[keep]  # (E_kept, H)
-    return {
-        "name": g.name or "",
-        "n": n,
-        "m": m,
-        "cross": g.is_cross,
-        "tokens": dst_labels,
-        "srcTokens": src_labels,
-        "src": g.src[keep].tolist(),
-        "dst": g.dst[keep].tolist(),
-        "weighted": w is not None,
-        "w": [[round(x, 5) for x in col] for col in kept.t().tolist()],  # H lists of E_kept
-        "note": note or "",
-    }
+        metas.append(meta)
+        blocks.append(_json(arrays))
+    return metas, blocks
+
+
+def _meta_bytes(graph: TokenGraph) -> int:
+    """A bound on the bytes of one layer's description and the markup of its block."""
+    return META_BYTES + len(_json(graph.name or ""))
+
+
+def _json(value: object) -> str:
+    """Compact JSON, ``<`` escaped so that no ``</script>`` in a label ends its block."""
+    return json.dumps(value, separators=(",", ":")).replace("<", "\\u003c")

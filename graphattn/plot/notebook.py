@@ -2,14 +2,18 @@
 
 :func:`show` returns a :class:`Viewer`, whose ``_repr_html_`` is an
 ``<iframe srcdoc=...>`` holding the whole page that
-:func:`graphattn.plot.to_html` writes. The frame isolates each viewer (any
-number per notebook, no shared element or script state) and keeps the page's
-Content-Security-Policy in force (no network request, no CDN).
+:func:`graphattn.plot.to_html` writes (a page over 2 MiB goes in as base64
+that a few lines of script load into the frame from a ``blob:`` URL, which
+browsers open several times faster than a long ``srcdoc``). The frame
+isolates each viewer (any number per notebook, no shared element or script
+state) and keeps the page's Content-Security-Policy in force (no network
+request, no CDN).
 ``Viewer.save(path)`` writes the same file as ``to_html``.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import os
 from collections.abc import Sequence
@@ -21,9 +25,24 @@ from graphattn._files import atomic_write
 from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.html import page_title, render_page
+from graphattn.plot.viewer_data import MAX_BYTES
 
 __all__ = ["Viewer", "frame_height", "layers_html", "show"]
 
+SRCDOC_CHARS = 2 * 2**20  # a longer page reaches its frame through a blob: URL (_loader)
+LOADING = (
+    '<p style="font: 14px sans-serif">Loading the viewer. If this stays, the notebook did not '
+    "run its scripts: trust the notebook, or open the file that Viewer.save writes.</p>"
+)
+# the output's own script: the page from the base64 block before it into the frame before that
+LOADER = (
+    "(function () { var data = document.currentScript.previousElementSibling;"
+    " var frame = data.previousElementSibling, text = atob(data.textContent);"
+    " var bytes = new Uint8Array(text.length);"
+    " for (var k = 0; k < text.length; k++) { bytes[k] = text.charCodeAt(k); }"
+    " frame.removeAttribute('srcdoc');"
+    " frame.src = URL.createObjectURL(new Blob([bytes], { type: 'text/html' })); })();"
+)
 FRAME_HEIGHTS = (320, 900)  # pixels, the least and most; the page scrolls inside beyond it
 CONTROLS_HEIGHT = 200  # title, controls, notes and the info line around the drawing
 
@@ -58,11 +77,30 @@ class Viewer:
 
     def _repr_html_(self) -> str:
         return (
-            f'<iframe srcdoc="{html.escape(self.page, quote=True)}" '
+            f'<iframe srcdoc="{html.escape(self._srcdoc(), quote=True)}" '
             f'title="{html.escape(self.title, quote=True)}" sandbox="allow-scripts" '
             f'class="graphattn-frame" loading="eager" '
             f'style="width: 100%; height: {int(self.height)}px; border: 1px solid #ddd;">'
-            "</iframe>"
+            f"</iframe>{self._loader()}"
+        )
+
+    def _srcdoc(self) -> str:
+        """The frame's page; a long page's frame first says it is loading (see :meth:`_loader`)."""
+        return self.page if len(self.page) <= SRCDOC_CHARS else LOADING
+
+    def _loader(self) -> str:
+        """Above ``SRCDOC_CHARS``: the page in base64 and a script that loads it into the frame.
+
+        Browsers parse a long ``srcdoc`` slowly (18 MB: about 6 s in Chromium);
+        the same page from a ``blob:`` URL opens in about a second. The frame
+        stays sandboxed and the page keeps its Content-Security-Policy.
+        """
+        if len(self.page) <= SRCDOC_CHARS:
+            return ""
+        data = base64.b64encode(self.page.encode("utf-8")).decode("ascii")
+        return (
+            f'<script type="application/octet-stream" class="graphattn-page">{data}</script>'
+            f"<script>{LOADER}</script>"
         )
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -83,12 +121,14 @@ def show(
     *,
     src_tokens: Sequence[str] | None = None,
     title: str | None = None,
+    max_edges_per_target: int | None = None,
+    max_bytes: int = MAX_BYTES,
 ) -> Viewer:
     """The offline attention viewer of ``layers``, shown inline when a notebook displays it.
 
     Parameters
     ----------
-    layers : sequence of (TokenGraph, tensor (E, H) or None)
+    layers : sequence of (TokenGraph, tensor (E,) or (E, H) or None)
         One ``(graph, weights)`` pair per layer, as for :func:`graphattn.plot.to_html`
         (``model(x, need_weights=True).layers``, ``output.sequence_layers(b)``).
     tokens : sequence of str, optional
@@ -97,6 +137,11 @@ def show(
         Labels of the source tokens of cross graphs.
     title : str, optional
         The title; default: the first words of the text and the graph (name, N, E).
+    max_edges_per_target : int, optional
+        At most this many incoming edges per target in the page, as for ``to_html``.
+    max_bytes : int
+        The most bytes the page may take (20 MiB by default); above, heads
+        are averaged and then edges pruned, as for ``to_html``.
 
     Returns
     -------
@@ -115,9 +160,12 @@ def show(
     >>> show([(g, None)])
     Viewer('“hi there” · graph, N=2, E=3 · 1 layer')
     """
-    pairs = style.check_layers(layers, weights=False)
+    pairs = style.layer_pairs(layers)
     title = page_title(pairs, tokens) if title is None else str(title)
-    page = render_page(pairs, tokens=tokens, src_tokens=src_tokens, title=title)
+    page = render_page(
+        pairs, tokens=tokens, src_tokens=src_tokens, title=title,
+        max_edges_per_target=max_edges_per_target, max_bytes=max_bytes,
+    )
     return Viewer(page, title, frame_height(pairs[0][0]))
 
 

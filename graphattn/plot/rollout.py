@@ -6,7 +6,8 @@ one column (``[CLS]``, a sink) holds most of every row, and on a linear scale
 every other cell looks alike. Here the colour scale tops at the largest
 share outside that column (which then saturates, the colour bar's arrow
 says so), follows a power scale (``gamma=0.5``: square root), and the title
-says which column dominates and by how much.
+says which column dominates and by how much. ``method=`` names what was
+rolled out (attention weights, or ALTI, GlobEnc, ... contributions) in the title.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from matplotlib.colors import PowerNorm
 from graphattn.plot import style
 from graphattn.plot.graph import set_title
 
-__all__ = ["draw_rollout"]
+__all__ = ["METHODS", "draw_rollout"]
+
+METHODS = {  # what was rolled out: the title's words, by flow.contributions' method names
+    "attention": "attention rollout",
+    "alti": "ALTI rollout (contributions composed over layers)",
+    "globenc": "GlobEnc rollout (contributions composed over layers)",
+    "value_zeroing": "Value Zeroing rollout (contributions composed over layers)",
+    "grad_attention": "gradient x attention rollout",
+}
 
 
 def draw_rollout(
@@ -31,6 +40,7 @@ def draw_rollout(
     src_tokens: Sequence[str] | None = None,
     gamma: float = 0.5,
     clip_sink: bool = True,
+    method: str = "attention",
     ax: Axes | None = None,
     title: str | None = None,
 ) -> Axes:
@@ -51,6 +61,10 @@ def draw_rollout(
     clip_sink : bool
         Top the colour scale at the largest share outside the column with
         the largest mean share (that column saturates); False: at the largest share.
+    method : str
+        What was rolled out, for the title: ``"attention"`` (weights), or the
+        :func:`graphattn.flow.contributions` method of the layers
+        (``"alti"``, ``"globenc"``, ``"value_zeroing"``, ``"grad_attention"``).
     ax : matplotlib Axes, optional
         Where to draw.
     title : str, optional
@@ -67,7 +81,7 @@ def draw_rollout(
     ------
     TypeError, ValueError
         For a rollout that is not a finite, non-negative ``(N, M)`` tensor,
-        labels of the wrong length or ``gamma`` outside (0, 1].
+        labels of the wrong length, ``gamma`` outside (0, 1] or an unknown ``method``.
 
     Examples
     --------
@@ -76,6 +90,8 @@ def draw_rollout(
     >>> ax = draw_rollout(r, ["[CLS]", "hi"])
     >>> "“[CLS]” holds 85%" in ax.get_title(), ax.images[0].norm.vmax  # [CLS] saturates
     (True, 0.3)
+    >>> draw_rollout(r, method="alti").get_title().splitlines()[0]
+    'ALTI rollout (contributions composed over layers): relevance of input j for output i'
     >>> plt.close("all")
     """
     r = _check_rollout(rollout)
@@ -84,6 +100,8 @@ def draw_rollout(
     cols = _labels(src_tokens if src_tokens is not None else tokens, m, "src_tokens")
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
         raise ValueError(f"gamma must be a number in (0, 1], got {gamma!r}")
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {tuple(METHODS)}, got {method!r}")
     ax = style.new_axes(ax, (style.clamp(0.4 * m + 2.5, 4, 12), style.clamp(0.35 * n + 1.5, 3, 10)))
     sink = int(r.mean(0).argmax())
     rest = np.delete(r, sink, axis=1)  # (N, M - 1)
@@ -104,7 +122,7 @@ def draw_rollout(
     note = f"column “{cols[sink]}” holds {share:.0%} of an output’s relevance on average"
     if clip:
         note += f";\ncolours top at {top:.2g}, the largest share outside that column"
-    what = "attention rollout: relevance of input j for output i"
+    what = f"{METHODS[method]}: relevance of input j for output i"
     set_title(ax, what if title is None else title, note)
     return ax
 

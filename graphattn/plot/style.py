@@ -319,6 +319,17 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 150) -> Pa
 
 def check_layers(layers: object, *, weights: bool = True) -> list[tuple[TokenGraph, torch.Tensor]]:
     """Validate a sequence of ``(graph, weights)`` pairs; weights as float64 ``(E, H)``."""
+    out = []
+    for k, (g, w) in enumerate(layer_pairs(layers)):
+        if w is None and not weights:
+            out.append((g, None))
+            continue
+        out.append((g, check_weights(w, g, f"layers[{k}][1]")))
+    return out
+
+
+def layer_pairs(layers: object) -> list[tuple[TokenGraph, object]]:
+    """The ``(graph, weights)`` pairs of ``layers``, graphs checked, weights as given."""
     if isinstance(layers, (TokenGraph, torch.Tensor)) or not isinstance(layers, Sequence):
         raise TypeError(
             f"layers must be a sequence of (graph, weights) pairs, got {type(layers).__name__}"
@@ -331,11 +342,7 @@ def check_layers(layers: object, *, weights: bool = True) -> list[tuple[TokenGra
             raise TypeError(
                 f"layers[{k}] must be a (graph, weights) pair, got {type(pair).__name__}"
             )
-        g = check_graph(pair[0], f"layers[{k}][0]")
-        if pair[1] is None and not weights:
-            out.append((g, None))
-            continue
-        out.append((g, check_weights(pair[1], g, f"layers[{k}][1]")))
+        out.append((check_graph(pair[0], f"layers[{k}][0]"), pair[1]))
     return out
 
 
