@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from typing import Any
 
 import torch
 
 __all__ = [
+    "check_allocation",
     "check_int",
     "check_number",
     "check_positive_int",
@@ -105,6 +107,38 @@ def check_number(
         hi = "inf" if high is None else f"{high:g}"
         raise ValueError(f"{name} must be a finite number in {left}{lo}, {hi}{right}, got {value}")
     return value
+
+
+def _memory_bytes() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_allocation(nbytes: int, what: str) -> None:
+    """Refuse, before allocating, a request of ``nbytes`` that this machine's memory cannot hold.
+
+    ``what`` names the request (``"the edge list of causal(n=10000000)"``);
+    the message gives its size, so a huge pattern or mask fails with a
+    ``ValueError`` that says what was asked for instead of the allocator's
+    ``RuntimeError``.
+
+    Examples
+    --------
+    >>> check_allocation(16, "two edges")
+    >>> check_allocation(2**80, "a mask of (2**40, 2**40)")
+    Traceback (most recent call last):
+        ...
+    ValueError: a mask of (2**40, 2**40) needs 1208925819614629174706176 bytes (...), more ...
+    """
+    total = _memory_bytes()
+    if total is not None and nbytes > total:
+        raise ValueError(
+            f"{what} needs {nbytes} bytes ({nbytes / 2**30:.3g} GiB), more than this "
+            f"machine's memory ({total / 2**30:.3g} GiB)"
+        )
 
 
 def check_probability(value: Any, name: str) -> float:
