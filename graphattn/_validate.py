@@ -153,7 +153,9 @@ def check_probability(value: Any, name: str) -> float:
 def check_token_ids(
     ids: Any, name: str, vocab_size: int, max_len: int, *, vocab_name: str | None = None
 ) -> torch.Tensor:
-    """``ids`` is an integer ``(B, N)`` tensor of ids in ``[0, vocab_size)``, ``1 <= N <= max_len``.
+    """``ids`` is an integer ``(B, N)`` tensor of ids in ``[0, vocab_size)``.
+
+    ``B >= 1`` and ``1 <= N <= max_len``.
 
     ``vocab_name``, if given, names the bound in the message (``[0, vocab_size=5)``).
 
@@ -169,9 +171,9 @@ def check_token_ids(
     if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
         got = getattr(ids, "dtype", type(ids).__name__)
         raise TypeError(f"{name} must be an integer tensor (B, N), got {got}")
-    if ids.dim() != 2 or not 1 <= ids.shape[1] <= max_len:
+    if ids.dim() != 2 or ids.shape[0] < 1 or not 1 <= ids.shape[1] <= max_len:
         raise ValueError(
-            f"{name} must have shape (B, N) with 1 <= N <= max_len={max_len}, "
+            f"{name} must have shape (B, N) with B >= 1 and 1 <= N <= max_len={max_len}, "
             f"got {tuple(ids.shape)}"
         )
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
