@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from typing import Any
 
 import torch
 
 __all__ = [
+    "check_allocation",
     "check_int",
     "check_number",
     "check_positive_int",
@@ -107,6 +109,38 @@ def check_number(
     return value
 
 
+def _memory_bytes() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_allocation(nbytes: int, what: str) -> None:
+    """Refuse, before allocating, a request of ``nbytes`` that this machine's memory cannot hold.
+
+    ``what`` names the request (``"the edge list of causal(n=10000000)"``);
+    the message gives its size, so a huge pattern or mask fails with a
+    ``ValueError`` that says what was asked for instead of the allocator's
+    ``RuntimeError``.
+
+    Examples
+    --------
+    >>> check_allocation(16, "two edges")
+    >>> check_allocation(2**80, "a mask of (2**40, 2**40)")
+    Traceback (most recent call last):
+        ...
+    ValueError: a mask of (2**40, 2**40) needs 1208925819614629174706176 bytes (...), more ...
+    """
+    total = _memory_bytes()
+    if total is not None and nbytes > total:
+        raise ValueError(
+            f"{what} needs {nbytes} bytes ({nbytes / 2**30:.3g} GiB), more than this "
+            f"machine's memory ({total / 2**30:.3g} GiB)"
+        )
+
+
 def check_probability(value: Any, name: str) -> float:
     """A dropout probability: a number in ``[0, 1)``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -119,7 +153,9 @@ def check_probability(value: Any, name: str) -> float:
 def check_token_ids(
     ids: Any, name: str, vocab_size: int, max_len: int, *, vocab_name: str | None = None
 ) -> torch.Tensor:
-    """``ids`` is an integer ``(B, N)`` tensor of ids in ``[0, vocab_size)``, ``1 <= N <= max_len``.
+    """``ids`` is an integer ``(B, N)`` tensor of ids in ``[0, vocab_size)``.
+
+    ``B >= 1`` and ``1 <= N <= max_len``.
 
     ``vocab_name``, if given, names the bound in the message (``[0, vocab_size=5)``).
 
@@ -135,9 +171,9 @@ def check_token_ids(
     if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.dtype == torch.bool:
         got = getattr(ids, "dtype", type(ids).__name__)
         raise TypeError(f"{name} must be an integer tensor (B, N), got {got}")
-    if ids.dim() != 2 or not 1 <= ids.shape[1] <= max_len:
+    if ids.dim() != 2 or ids.shape[0] < 1 or not 1 <= ids.shape[1] <= max_len:
         raise ValueError(
-            f"{name} must have shape (B, N) with 1 <= N <= max_len={max_len}, "
+            f"{name} must have shape (B, N) with B >= 1 and 1 <= N <= max_len={max_len}, "
             f"got {tuple(ids.shape)}"
         )
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):

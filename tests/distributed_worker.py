@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -99,8 +100,21 @@ def _bad_cases(rank: int, world: int) -> dict:
     wrong_rows = (q[: len(mine) + 1], k[mine], v[mine]) if rank == 1 else ok
     other = gd.partition(patterns.random(16, 3, seed=1), world, method="contiguous")
     head_dim = (q[mine, :, :4], k[mine, :, :4], v[mine]) if rank == 0 else ok
+    wrong_k = (q[mine], k[: len(mine) + 1], v[mine]) if rank == 1 else ok
+    small = patterns.sliding_window(world - 1, 1)  # world - 1 tokens: a rank owns nothing
+    spart = gd.partition(small, world, method="contiguous")
+    sq, sk, sv, _ = _inputs(small, None, 0)
+    srows = spart.owned[rank]
+    sok = (sq[srows], sk[srows], sv[srows])
     return {
         "bad_rows_on_rank_1": _error(lambda: gd.graph_attention(*wrong_rows, part)),
+        "k_rows_on_rank_1": _error(lambda: gd.graph_attention(*wrong_k, part)),
+        "nan_scale_with_an_empty_rank": _error(
+            lambda: gd.graph_attention(*sok, spart, scale=math.nan)
+        ),
+        "return_weights_no_with_an_empty_rank": _error(
+            lambda: gd.graph_attention(*sok, spart, return_weights="no")
+        ),
         "other_world_size": _error(
             lambda: gd.graph_attention(*ok, gd.partition(g, world + 1, method="contiguous"))
         ),

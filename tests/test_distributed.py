@@ -120,6 +120,13 @@ def test_bad_input_raises_on_every_rank(results):
         msg = res["bad_rows_on_rank_1"]["message"]
         assert res["bad_rows_on_rank_1"]["error"] == "ValueError"
         assert ("q must hold" in msg) if r == 1 else ("rank(s) [1] rejected" in msg)
+        msg = res["k_rows_on_rank_1"]["message"]
+        assert ("k must hold" in msg) if r == 1 else ("rank(s) [1] rejected" in msg)
+        # every rank, the one owning nothing included, checks every option itself
+        nan_scale = res["nan_scale_with_an_empty_rank"]
+        assert nan_scale["error"] == "ValueError" and "scale must be finite" in nan_scale["message"]
+        flag = res["return_weights_no_with_an_empty_rank"]
+        assert flag["error"] == "TypeError" and "return_weights must be a bool" in flag["message"]
         assert "part was built for world_size" in res["other_world_size"]["message"]
         assert "disagree on partition fingerprint" in res["other_graph_on_rank_0"]["message"]
         assert "disagree on head dim" in res["head_dim_on_rank_0"]["message"]

@@ -187,3 +187,9 @@ def test_graph_attention_needs_a_process_group():
     q = torch.zeros(4, 1, 2)
     with pytest.raises(RuntimeError, match="initialized process group"):
         gd.graph_attention(q, q, q, part)
+
+
+def test_a_world_size_whose_plan_cannot_fit_in_memory_is_a_value_error():
+    g = patterns.sliding_window(8, 2)
+    with pytest.raises(ValueError, match=r"halo counts of world_size=1000000 .* at most 8 ranks"):
+        gd.partition(g, 10**6, method="contiguous")

@@ -82,7 +82,11 @@ def test_every_cpu_backend_is_as_accurate_as_the_reference_and_never_makes_nan(c
     truth = _run("reference", exact, g, bias)
     ref = _run("reference", qkv, g, None if bias is None else bias.to(dtype))
     reads = torch.zeros(g.num_nodes, dtype=torch.bool)  # targets of source 0 (NaN cases)
-    reads[g.dst[g.src == 0]] = True
+    live = torch.ones(g.num_edges, dtype=torch.bool)  # edges a -inf bias has not removed
+    if bias is not None:
+        live = bias[0] if bias.dim() == 3 else bias  # (E, H) of the first batch element
+        live = live[:, 0] != -math.inf  # head 0
+    reads[g.dst[(g.src == 0) & live]] = True
     for backend in BACKENDS:
         if backend == "split" and bias is not None:
             continue  # split takes no bias

@@ -15,12 +15,25 @@ is ``None`` or a float tensor ``(B, E, H)`` in the accumulation dtype (see
 has ``q``'s dtype and ``weights (B, E, H)`` (post-softmax, pre-dropout, in
 ``graph.edge_index`` column order) has the accumulation dtype. A target
 without incoming edges, or whose edges all carry a ``-inf`` bias, gets an
-exact zero output and zero weights. A non-finite value (NaN, inf) in a
-source's ``k`` or ``v`` reaches exactly the targets with an edge from that
-source, in that head (their outputs are non-finite), and one in ``q`` only its
-own target: a kernel that computes on tiles (non-edges and padding included)
-runs through :func:`contain_nonfinite`. A backend may take options of its own as
-keyword arguments after ``call`` (a block size, a chunk budget).
+exact zero output and zero weights.
+
+Non-finite inputs follow one contract on every backend. A NaN or inf entry of
+``q``, ``k`` or ``v`` makes its (token, head) row *bad*; a NaN or ``+inf``
+bias makes its edge bad; a ``-inf`` bias removes its edge, which then reads
+nothing (not even a bad source). A target's output in a head is NaN exactly
+when it reads something bad through an edge that is not removed: its own
+query (once it has such an edge), the key or value of the edge's source, or
+the edge's bias. Its weights are NaN, on all its edges, when its scores read
+it (a query, key or bias; a bad value leaves the weights finite). Every other
+output and weight is what it would be without the bad inputs, so a target
+with no edge left gets zeros, whatever its query. Gradients are those of the
+finite outputs: a NaN output passes no gradient back, a bad row or bias entry
+gets a zero gradient, and no bad input makes any gradient non-finite. Each
+built-in kernel runs through :func:`contain_nonfinite`, which gives this at the
+cost of one sum per input when every input is finite.
+
+A backend may take options of its own as keyword arguments after ``call`` (a
+block size, a chunk budget).
 
 ``supports(request) -> str | None`` answers whether the kernel can run a call
 described by an :class:`AttentionRequest`: ``None`` when it can, otherwise a
@@ -350,15 +363,17 @@ def segment_softmax(score: torch.Tensor, dst: torch.Tensor, num_targets: int) ->
 
 
 def contain_nonfinite(call: KernelCall, kernel: Kernel) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Run ``kernel(call)`` so that a non-finite key or value reaches only the targets reading it.
+    """Run ``kernel(call)`` under the non-finite contract of the module docstring.
 
-    A kernel that multiplies whole tiles (``q k^T``, ``p v``) also touches
-    non-edges and padding, where ``0 * nan = nan`` would spread a NaN of one
-    source to every target of the tile. When ``call.k`` or ``call.v`` holds a
-    non-finite value, the kernel runs on copies with those sources' head rows
-    zeroed, and the targets with an edge from such a source get a NaN output
-    (and, for a bad key, NaN weights), as the edge-wise reference gives them.
-    With finite inputs this costs one ``isfinite`` pass over ``k`` and ``v``.
+    With finite inputs this is ``kernel(call)`` after one cheap test (a sum of
+    ``q``, ``k``, ``v`` and the bias, non-finite when an entry is). Otherwise
+    the kernel runs on copies whose non-finite head rows of ``q``, ``k``,
+    ``v`` and bias entries are zeroed, and the targets that read one through
+    an edge without a ``-inf`` bias get a NaN output (and NaN weights when
+    their scores read it: a bad ``q``, ``k`` or bias). A kernel that multiplies
+    whole tiles (``q k^T``, ``p v``) then never spreads a NaN to the non-edges
+    of a tile, in values or gradients: a NaN output is a constant that passes
+    no gradient back.
 
     Examples
     --------
@@ -373,22 +388,64 @@ def contain_nonfinite(call: KernelCall, kernel: Kernel) -> tuple[torch.Tensor, t
     >>> contain_nonfinite(KernelCall(q, k, v, g, scale=1.0), tiles)[0].flatten().tolist()
     [1.0, nan]
     """
-    bad_k = ~torch.isfinite(call.k).all(-1)  # (B, M, H)
-    bad_v = ~torch.isfinite(call.v).all(-1)  # (B, M, H)
-    if not bool((bad_k | bad_v).any()):
+    if not _suspect(call):
         return kernel(call)
-    k = call.k.masked_fill(bad_k.unsqueeze(-1), 0.0)
-    v = call.v.masked_fill(bad_v.unsqueeze(-1), 0.0)
-    out, weights = kernel(replace(call, k=k, v=v))
-    b, n, h, _ = call.q.shape
-    src, dst = edges_on(call.graph, call.q.device)  # (E,)
-
-    def reached(bad: torch.Tensor) -> torch.Tensor:
-        """Targets with an edge from a bad source, ``(B, N, H)``."""
-        count = bad.new_zeros((b, n, h), dtype=torch.int32)
-        return count.index_add_(1, dst, bad[:, src].to(torch.int32)) > 0  # (B, N, H)
-
-    out = out.masked_fill(reached(bad_k | bad_v).unsqueeze(-1), math.nan)  # (B, N, H, Dv)
+    bad_q, bad_k, bad_v = (~torch.isfinite(t).all(-1) for t in (call.q, call.k, call.v))
+    bad_bias = None if call.bias is None else call.bias.isnan() | (call.bias == math.inf)
+    if not any(bool(bad.any()) for bad in (bad_q, bad_k, bad_v, bad_bias) if bad is not None):
+        return kernel(call)  # the sum overflowed: nothing to contain
+    clean = replace(
+        call,
+        q=call.q.masked_fill(bad_q.unsqueeze(-1), 0.0),  # (B, N, H, D)
+        k=call.k.masked_fill(bad_k.unsqueeze(-1), 0.0),  # (B, M, H, D)
+        v=call.v.masked_fill(bad_v.unsqueeze(-1), 0.0),  # (B, M, H, Dv)
+        bias=None if bad_bias is None else call.bias.masked_fill(bad_bias, 0.0),  # (B, E, H)
+    )
+    out, weights = kernel(clean)
+    scores, outputs = _reached(call, bad_q, bad_k, bad_v, bad_bias)  # (B, N, H) each
+    out = out.masked_fill(outputs.unsqueeze(-1), math.nan)  # (B, N, H, Dv)
     if weights is not None:
-        weights = weights.masked_fill(reached(bad_k)[:, dst], math.nan)  # (B, E, H)
+        dst = edges_on(call.graph, call.q.device)[1]  # (E,)
+        weights = weights.masked_fill(scores[:, dst], math.nan)  # (B, E, H)
     return out, weights
+
+
+def _suspect(call: KernelCall) -> bool:
+    """Whether ``call`` may hold a non-finite input: NaN or inf in q, k, v, NaN or +inf in bias.
+
+    One sum per tensor: it is non-finite whenever an entry is (and, rarely, on
+    overflow, which the exact test of :func:`contain_nonfinite` then clears).
+    ``-inf`` biases (removed edges) make the bias sum ``-inf``, which is allowed.
+    """
+    acc = accumulation_dtype(call.q.dtype)
+    with torch.no_grad():  # a test, not part of the computation: nothing for autograd to keep
+        total = call.q.sum(dtype=acc) + call.k.sum(dtype=acc) + call.v.sum(dtype=acc)
+        suspect = ~torch.isfinite(total)
+        if call.bias is not None:
+            bias = call.bias.sum(dtype=acc)
+            suspect = suspect | bias.isnan() | (bias == math.inf)
+    return bool(suspect)
+
+
+def _reached(call: KernelCall, bad_q, bad_k, bad_v, bad_bias) -> tuple[torch.Tensor, ...]:
+    """Targets whose scores, and whose outputs, read a non-finite input: ``(B, N, H)`` each.
+
+    ``bad_q (B, N, H)``, ``bad_k``/``bad_v (B, M, H)`` and ``bad_bias (B, E, H)``
+    (or None) flag the non-finite rows and entries. An edge with a ``-inf``
+    bias is removed, so it reads nothing.
+    """
+    n = call.q.shape[1]
+    src, dst = edges_on(call.graph, call.q.device)  # (E,)
+    scores = bad_k[:, src] | bad_q[:, dst]  # (B, E, H)
+    if bad_bias is not None:
+        scores = scores | bad_bias
+    outputs = scores | bad_v[:, src]  # (B, E, H)
+    if call.bias is not None:
+        live = call.bias != -math.inf  # (B, E, H)
+        scores, outputs = scores & live, outputs & live
+
+    def per_target(edges: torch.Tensor) -> torch.Tensor:
+        count = edges.new_zeros((edges.shape[0], n, edges.shape[2]), dtype=torch.int32)
+        return count.index_add_(1, dst, edges.to(torch.int32)) > 0  # (B, N, H)
+
+    return per_target(scores), per_target(outputs)

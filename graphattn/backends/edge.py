@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import partial
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -38,6 +39,7 @@ from graphattn.backends.base import (
     AttentionRequest,
     KernelCall,
     accumulation_dtype,
+    contain_nonfinite,
     dropout_keep,
     register_backend,
     safe_total,
@@ -365,6 +367,11 @@ def edge_attention(
     >>> out.flatten().tolist(), w.flatten().tolist()
     ([0.0, 0.5], [1.0, 0.5, 0.5])
     """
+    return contain_nonfinite(call, partial(_edge, chunk_elements=chunk_elements))
+
+
+def _edge(call: KernelCall, *, chunk_elements: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The edge kernel proper, chunk by chunk of targets."""
     b, _, h, _ = call.q.shape
     max_edges = max(1, chunk_elements // (b * h))
     out, weights = _EdgeAttention.apply(call.q, call.k, call.v, call.bias, call, max_edges)

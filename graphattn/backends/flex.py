@@ -27,6 +27,7 @@ from functools import partial
 import networkx as nx
 import torch
 
+from graphattn._validate import check_allocation
 from graphattn.backends.base import (
     PLANS,
     AttentionRequest,
@@ -81,7 +82,8 @@ def to_block_mask(
     ImportError
         If this torch has no FlexAttention.
     ValueError
-        If ``block_size`` is not a positive int.
+        If ``block_size`` is not a positive int, or the tables of the mask
+        (``16 * (N / bs) * (M / bs)`` bytes) exceed this machine's memory.
 
     Examples
     --------
@@ -97,6 +99,9 @@ def to_block_mask(
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
     device = torch.device(device)
+    nqb, nkb = -(-graph.num_nodes // block_size), -(-graph.num_src_nodes // block_size)
+    # two int32 (nqb, nkb) index tables and one int64 table of tile ids
+    check_allocation(16 * nqb * nkb, f"the BlockMask tables of shape ({nqb}, {nkb})")
     key = ("flex_block_mask", block_size, str(device))
     return PLANS.get(graph, key, lambda: _build_block_mask(graph, block_size, device))
 

@@ -4,6 +4,8 @@ Every edge ``j -> i`` gets ``score = <q_i, k_j> * scale (+ bias)``, the scores
 are softmax-normalized over each target's incoming edges and the target sums
 its sources' values. All ``(B, E, H, D)`` intermediates are materialized and
 autograd differentiates the plain operations, so it is simple rather than fast.
+Non-finite inputs go through :func:`~graphattn.backends.base.contain_nonfinite`
+like every backend's, so the arithmetic always sees finite ones.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from graphattn.backends.base import (
     AttentionRequest,
     KernelCall,
     accumulation_dtype,
+    contain_nonfinite,
     dropout_keep,
     edges_on,
     register_backend,
@@ -36,6 +39,11 @@ def reference_attention(call: KernelCall) -> tuple[torch.Tensor, torch.Tensor | 
     >>> out.flatten().tolist(), w.flatten().tolist()
     ([0.0, 0.5], [1.0, 0.5, 0.5])
     """
+    return contain_nonfinite(call, _edgewise)
+
+
+def _edgewise(call: KernelCall) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The reference kernel proper: plain edge-wise arithmetic on finite inputs."""
     q, k, v = call.q, call.k, call.v
     acc = accumulation_dtype(q.dtype)
     b, n, h, _ = q.shape

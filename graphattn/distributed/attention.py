@@ -11,6 +11,8 @@ graph, restricted to the rank's targets.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.distributed as dist
 
@@ -36,39 +38,48 @@ def _probe(t):
     return t
 
 
-def _check_rows(q, k, part: Partition, rank: int) -> None:
+def _check_rows(q, k, v, part: Partition, rank: int) -> None:
+    """Each of ``q``, ``k``, ``v`` holds its rank's rows in dim -3 (named on its own)."""
     n_r, m_r = len(part.owned[rank]), len(part.owned_src[rank])
-    if q.shape[-3] != n_r:
-        raise ValueError(
-            f"q must hold the N_r={n_r} rows of part.owned[{rank}] in dim -3, "
-            f"got shape {tuple(q.shape)}"
-        )
-    if k.shape[-3] != m_r:
-        src = "owned_src" if part.graph.is_cross else "owned"
-        raise ValueError(
-            f"k and v must hold the M_r={m_r} rows of part.{src}[{rank}] in dim -3, "
-            f"got k {tuple(k.shape)}"
-        )
+    src = "owned_src" if part.graph.is_cross else "owned"
+    for name, t, rows, where in (("q", q, n_r, "owned"), ("k", k, m_r, src), ("v", v, m_r, src)):
+        if not isinstance(t, torch.Tensor) or t.dim() not in (3, 4):
+            continue  # check_qkv names it
+        if t.shape[-3] != rows:
+            raise ValueError(
+                f"{name} must hold the {rows} rows of part.{where}[{rank}] in dim -3, "
+                f"got shape {tuple(t.shape)}"
+            )
 
 
-def _local_fields(q, k, v, part, rank: int, world: int, scale, backend) -> list[int]:
-    """Check this rank's inputs; return the integers all ranks must share."""
+def _check_options(scale, return_weights, backend) -> None:
+    """The options, checked on every rank (a rank owning nothing must fail like the others)."""
+    if scale is not None:
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+            raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
+        if not math.isfinite(scale):
+            raise ValueError(f"scale must be finite, got {scale}")
+    if not isinstance(return_weights, bool):
+        raise TypeError(f"return_weights must be a bool, got {type(return_weights).__name__}")
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a str, got {type(backend).__name__}")
+    if backend != "auto":
+        get_backend(backend)
+
+
+def _local_fields(q, k, v, part, rank: int, world: int, options: dict) -> list[int]:
+    """Check this rank's inputs and ``options``; return the integers all ranks must share."""
     if not isinstance(part, Partition):
         raise TypeError(f"part must be a Partition, got {type(part).__name__}")
     if part.world_size != world:
         raise ValueError(
             f"part was built for world_size={part.world_size}, the process group has {world}"
         )
+    _check_rows(q, k, v, part, rank)
     check_qkv(_probe(q), _probe(k), _probe(v))
-    _check_rows(q, k, part, rank)
     if q.dtype not in _DTYPES:
         raise TypeError(f"q must have dtype in {list(_DTYPES)}, got {q.dtype}")
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
-        raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
-    if not isinstance(backend, str):
-        raise TypeError(f"backend must be a str, got {type(backend).__name__}")
-    if backend != "auto":
-        get_backend(backend)
+    _check_options(**options)
     batch = q.shape[0] if q.dim() == 4 else 0
     grad = torch.is_grad_enabled() and (k.requires_grad or v.requires_grad)
     return [part.fingerprint, q.dim(), batch, q.shape[-2], k.shape[-2], q.shape[-1],
@@ -157,7 +168,8 @@ def graph_attention(
     rank, world = _rank_and_world(group)
     error, fields = None, [0] * len(AGREED)
     try:
-        fields = _local_fields(q, k, v, part, rank, world, scale, backend)
+        options = {"scale": scale, "return_weights": return_weights, "backend": backend}
+        fields = _local_fields(q, k, v, part, rank, world, options)
     except (TypeError, ValueError) as err:
         error = err
     agree(AGREED, fields, error, group)

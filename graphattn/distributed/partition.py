@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 
 from graphattn._cache import ObjectCache
-from graphattn._validate import check_int, check_positive_int
+from graphattn._validate import check_allocation, check_int, check_positive_int
 from graphattn.distributed.assign import METHODS, contiguous_owners, metis_owners
 from graphattn.graph import TokenGraph
 
@@ -172,7 +172,8 @@ def partition(
         Self or cross graph.
     world_size : int
         Number of ranks ``P >= 1``; may exceed the number of tokens (some
-        ranks then own nothing).
+        ranks then own nothing), as long as the plan's ``(P, P)`` table of
+        halo counts fits in memory.
     method : {"metis", "contiguous"}
         ``"contiguous"`` cuts the target range into ``P`` pieces balanced by
         targets plus incoming edges (cross-graph sources by count): ideal for
@@ -191,7 +192,9 @@ def partition(
     TypeError
         If ``graph`` is not a TokenGraph or an int argument is not an int.
     ValueError
-        If ``world_size < 1`` or ``method`` is unknown.
+        If ``world_size < 1``, so large that the ``(P, P)`` halo counts
+        (``8 * P**2`` bytes) exceed this machine's memory, or ``method`` is
+        unknown.
     ImportError
         For ``method="metis"`` without ``pymetis``.
 
@@ -207,6 +210,9 @@ def partition(
     if not isinstance(graph, TokenGraph):
         raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
     p = check_positive_int(world_size, "world_size")
+    tokens = max(graph.num_nodes, graph.num_src_nodes)
+    what = f"the ({p}, {p}) halo counts of world_size={p} (a graph of {tokens} tokens keeps"
+    check_allocation(8 * p * p, f"{what} at most {tokens} ranks busy)")
     seed = check_int(seed, "seed", low=0)
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")

@@ -17,6 +17,8 @@ encoder tokens only.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -44,7 +46,9 @@ def normalize_per_target(
     (a nonzero weight in some head; :meth:`AttentionBlock.live`): the others,
     e.g. the edges leaving padding, get 0. A target whose live entries are all
     zero gets equal shares over its live edges (over all its edges when
-    ``live`` is None); a target with no live edge gets zeros.
+    ``live`` is None); a target with no live edge gets zeros. A target with a
+    non-finite live entry (a NaN in the layer's output there) gets NaN shares
+    on all its edges, never plausible numbers.
 
     Examples
     --------
@@ -55,6 +59,8 @@ def normalize_per_target(
     >>> live = torch.tensor([[True, True, True, False]])  # source 1 is padding for target 1
     >>> normalize_per_target(g, torch.tensor([[1.0, 3.0, 0.0, 0.0]]), live)
     tensor([[0.2500, 0.7500, 1.0000, 0.0000]])
+    >>> normalize_per_target(g, torch.tensor([[1.0, math.nan, 2.0, 2.0]]))  # target 0 read a NaN
+    tensor([[   nan,    nan, 0.5000, 0.5000]])
     """
     live = torch.ones_like(c, dtype=torch.bool) if live is None else live.to(c.device)
     c = torch.where(live, c, torch.zeros_like(c))  # (B, E)
@@ -63,7 +69,8 @@ def normalize_per_target(
     count = c.new_zeros(c.shape[0], graph.num_nodes).index_add_(1, dst, live.to(c.dtype))
     uniform = live / count.clamp(min=1)[:, dst]  # (B, E)
     safe = torch.where(total > 0, total, torch.ones_like(total))  # (B, N)
-    return torch.where(total[:, dst] > 0, c / safe[:, dst], uniform)
+    shares = torch.where(total[:, dst] > 0, c / safe[:, dst], uniform)  # (B, E)
+    return shares.masked_fill(~torch.isfinite(total)[:, dst], math.nan)  # NaN or inf read
 
 
 def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 import torch
 
+from graphattn._validate import check_allocation
+
 if TYPE_CHECKING:
     from graphattn.graph.core import TokenGraph
 
@@ -46,6 +48,7 @@ def to_dense_mask(graph: TokenGraph, *, max_elements: int = DEFAULT_MAX_DENSE) -
             f"dense mask of shape ({n}, {m}) has {n * m} "
             f"elements, more than max_elements={max_elements}; use a sparse backend"
         )
+    check_allocation(n * m, f"the dense mask of shape ({n}, {m})")  # one byte per element
     mask = torch.zeros(n, m, dtype=torch.bool)
     mask[graph.dst, graph.src] = True
     return mask

@@ -386,7 +386,8 @@ class TokenGraph:
         Raises
         ------
         ValueError
-            If ``N * M`` exceeds ``max_elements`` (the mask would not fit).
+            If ``N * M`` exceeds ``max_elements``, or the mask's ``N * M``
+            bytes exceed this machine's memory.
 
         Examples
         --------

@@ -26,6 +26,7 @@ from graphattn.nn.config import CrossSpec, GraphSeq2SeqConfig, PatternSpec
 from graphattn.nn.generation import beam_search, greedy_search
 from graphattn.nn.layers import GraphDecoderLayer, LayerKVCache
 from graphattn.nn.models import GraphTransformer, LayerWeights, pattern_specs
+from graphattn.patterns.registry import is_cross
 
 __all__ = ["GraphSeq2Seq", "Seq2SeqOutput", "rows_graph"]
 
@@ -101,13 +102,27 @@ def _check_config(c: GraphSeq2SeqConfig) -> tuple[list, list, list]:
         check_positive_int(getattr(c, name), name)
     for name in ("pad_id", "bos_id", "eos_id"):
         check_int(getattr(c, name), name, low=0, high=c.tgt_vocab_size - 1)
+    for name in ("bos_id", "eos_id"):  # loss ignores pad targets; generate pads after eos
+        if getattr(c, name) == c.pad_id:
+            raise ValueError(f"pad_id must differ from {name}, got both {c.pad_id}")
     n_enc = check_positive_int(c.num_encoder_layers, "num_encoder_layers")
     n_dec = check_positive_int(c.num_decoder_layers, "num_decoder_layers")
-    return (
-        pattern_specs(c.encoder_graph, n_enc, "encoder_graph"),
-        pattern_specs(c.decoder_graph, n_dec, "decoder_graph"),
-        pattern_specs(c.cross_graph, n_dec, "cross_graph"),
-    )
+    found = []
+    for what, count in (("encoder_graph", n_enc), ("decoder_graph", n_dec), ("cross_graph", n_dec)):
+        found.append(pattern_specs(getattr(c, what), count, what))
+        _check_kind(found[-1], what, cross=what == "cross_graph")
+    return tuple(found)
+
+
+def _check_kind(specs: list, what: str, cross: bool) -> None:
+    """Pattern names among ``specs`` name cross patterns if ``cross``, self patterns otherwise."""
+    for k, spec in enumerate(specs):
+        name = spec[0] if isinstance(spec, tuple) else spec
+        if not isinstance(name, str) or name not in patterns.available():
+            continue  # graphs and callables are checked when built, unknown names by get
+        if is_cross(name) != cross:
+            kind = "a cross pattern (one that takes n_src)" if cross else "a self pattern"
+            raise ValueError(f"{what} of layer {k} must name {kind}, got {name!r}")
 
 
 class _DecoderStack(nn.Module):
@@ -144,8 +159,10 @@ class GraphSeq2Seq(nn.Module):
     ------
     TypeError, ValueError
         On a non-positive size, a special id outside the target vocabulary,
-        a graph spec that is not one, an unknown pattern name or a per-layer
-        list of the wrong length.
+        ``pad_id`` equal to ``bos_id`` or ``eos_id``, a graph spec that is not
+        one, an unknown pattern name, a self pattern named as ``cross_graph``
+        (or a cross one as ``encoder_graph``/``decoder_graph``) or a
+        per-layer list of the wrong length.
 
     Examples
     --------
@@ -351,9 +368,24 @@ class GraphSeq2Seq(nn.Module):
         """Mean cross-entropy of ``tgt[:, 1:]`` given ``tgt[:, :-1]`` (``bos, y..., eos, pad...``).
 
         Padding targets are ignored.
+
+        Raises
+        ------
+        TypeError, ValueError
+            On bad ids or sizes (as :meth:`forward`), a ``tgt`` shorter than 2
+            tokens, or one whose targets ``tgt[:, 1:]`` are all ``pad_id``.
         """
+        check_token_ids(tgt, "tgt", self.config.tgt_vocab_size, self.config.max_len)
+        pad = self.config.pad_id
+        if tgt.shape[1] < 2:
+            raise ValueError(
+                f"tgt must hold at least 2 tokens (bos_id, then a target), got shape "
+                f"{tuple(tgt.shape)}"
+            )
+        if bool((tgt[:, 1:] == pad).all()):
+            raise ValueError(f"tgt[:, 1:] holds only pad_id={pad}: no target to score")
         logits = self(src, tgt[:, :-1]).logits  # (B, N-1, V)
-        target = tgt[:, 1:].masked_fill(tgt[:, 1:] == self.config.pad_id, -100)  # (B, N-1)
+        target = tgt[:, 1:].masked_fill(tgt[:, 1:] == pad, -100)  # (B, N-1)
         return F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=-100)
 
     @torch.no_grad()
@@ -380,14 +412,19 @@ class GraphSeq2Seq(nn.Module):
         Raises
         ------
         TypeError, ValueError
-            On bad ids, sizes, or a decoder self graph with edges from later tokens.
+            On bad ids, sizes, ``num_beams`` that is not a positive int,
+            ``use_cache`` that is not a bool, or a decoder self graph with
+            edges from later tokens.
         """
         length = check_positive_int(max_new_tokens, "max_new_tokens") + 1
+        num_beams = check_positive_int(num_beams, "num_beams")
+        if not isinstance(use_cache, bool):
+            raise TypeError(f"use_cache must be a bool, got {type(use_cache).__name__}")
         if length > self.config.max_len:
             raise ValueError(
                 f"max_new_tokens + 1 must be <= max_len={self.config.max_len}, got {length}"
             )
-        stepper = _Stepper(self, src, length, bool(use_cache))
+        stepper = _Stepper(self, src, length, use_cache)
         c = self.config
         kw = {"bos_id": c.bos_id, "eos_id": c.eos_id, "pad_id": c.pad_id}
         kw["max_new_tokens"] = max_new_tokens

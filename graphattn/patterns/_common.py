@@ -12,13 +12,15 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from graphattn._validate import check_int
+from graphattn._validate import check_allocation, check_int
 from graphattn.graph import OwnedEdges, TokenGraph
 
 __all__ = [
     "EDGE_CHUNK",
     "band_edges",
     "block_edges",
+    "check_edges",
+    "check_nodes",
     "column_edges",
     "make_graph",
     "node_indices",
@@ -29,6 +31,19 @@ __all__ = [
 ]
 
 EDGE_CHUNK = 1 << 22  # edges whose sources are computed at once by the builders
+
+
+def check_nodes(n: int, name: str = "n", *, low: int = 1) -> int:
+    """``n`` as an int ``>= low`` whose node-index arrays (8 bytes a node) fit in memory."""
+    n = check_int(n, name, low=low)
+    check_allocation(8 * n, f"a pattern on {name}={n} nodes (one int64 index per node)")
+    return n
+
+
+def check_edges(e: int) -> int:
+    """``e``, after checking that an edge list ``(2, e)`` of int64 fits in memory."""
+    check_allocation(16 * e, f"an edge list of {e} edges")
+    return e
 
 
 def node_indices(value: int | Sequence[int], n: int, name: str) -> torch.Tensor:
@@ -61,7 +76,7 @@ def ragged_edges(
     ``(2, E)`` output is allocated once and filled in place, ``EDGE_CHUNK``
     edges at a time, so temporaries stay small next to the edge list.
     """
-    e = int(counts.sum())
+    e = check_edges(int(counts.sum()))
     out = torch.empty(2, e, dtype=torch.long)
     out[1] = torch.repeat_interleave(torch.arange(counts.numel()), counts, output_size=e)
     start = torch.cumsum(counts, 0) - counts  # (N,) first edge of every target
@@ -93,7 +108,7 @@ def band_edges(centers: torch.Tensor, offsets: torch.Tensor, m: int) -> torch.Te
         return partial(0, n)
     head, tail = partial(0, a), partial(b, n)
     e_head, e_mid = head.shape[1], (b - a) * k
-    out = torch.empty(2, e_head + e_mid + tail.shape[1], dtype=torch.long)
+    out = torch.empty(2, check_edges(e_head + e_mid + tail.shape[1]), dtype=torch.long)
     out[:, :e_head] = head
     mid = out[:, e_head : e_head + e_mid].view(2, b - a, k)  # (2, R, K)
     torch.add(centers[a:b, None], offsets[None, :], out=mid[0])  # sources
@@ -120,6 +135,7 @@ def column_edges(n: int, cols: torch.Tensor, causal: bool) -> torch.Tensor:
 
 def row_edges(rows: torch.Tensor, m: int) -> torch.Tensor:
     """Every target in ``rows`` attends to all ``m`` sources."""
+    check_edges(rows.numel() * m)
     src = torch.arange(m).repeat(rows.numel())  # (R * M,)
     return torch.stack([src, rows.repeat_interleave(m)])  # (2, R * M)
 

@@ -11,7 +11,13 @@ import torch
 
 from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
-from graphattn.patterns._common import band_edges, make_graph, ragged_edges, window_offsets
+from graphattn.patterns._common import (
+    band_edges,
+    check_nodes,
+    make_graph,
+    ragged_edges,
+    window_offsets,
+)
 
 __all__ = ["cross", "cross_window"]
 
@@ -40,8 +46,8 @@ def cross(n_dst: int, n_src: int) -> TokenGraph:
     >>> cross(2, 3)
     TokenGraph('cross', N=2, M=3, cross, E=6, density=1)
     """
-    n_dst = check_int(n_dst, "n_dst", low=1)
-    n_src = check_int(n_src, "n_src", low=1)
+    n_dst = check_nodes(n_dst, "n_dst", low=1)
+    n_src = check_nodes(n_src, "n_src", low=1)
     ei = ragged_edges(torch.full((n_dst,), n_src), lambda i, r: r)  # (2, N * M)
     return make_graph(ei, n_dst, "cross", n_src)
 
@@ -84,8 +90,8 @@ def cross_window(n_dst: int, n_src: int, window: int, causal: bool = False) -> T
     . x x x . .
     . . . x x x
     """
-    n_dst = check_int(n_dst, "n_dst", low=1)
-    n_src = check_int(n_src, "n_src", low=1)
+    n_dst = check_nodes(n_dst, "n_dst", low=1)
+    n_src = check_nodes(n_src, "n_src", low=1)
     window = check_int(window, "window", low=1, high=n_src)
     centers = torch.arange(n_dst) * n_src // n_dst  # (N,) non-decreasing
     ei = band_edges(centers, window_offsets(window, causal, 1), n_src)

@@ -10,7 +10,7 @@ import torch
 
 from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
-from graphattn.patterns._common import make_graph, ragged_edges
+from graphattn.patterns._common import check_nodes, make_graph, ragged_edges
 
 __all__ = ["causal", "full", "prefix_lm"]
 
@@ -35,7 +35,7 @@ def full(n: int) -> TokenGraph:
     >>> full(3).num_edges
     9
     """
-    n = check_int(n, "n", low=1)
+    n = check_nodes(n, "n", low=1)
     return make_graph(ragged_edges(torch.full((n,), n), lambda i, r: r), n, "full")
 
 
@@ -63,7 +63,7 @@ def causal(n: int) -> TokenGraph:
     x x .
     x x x
     """
-    n = check_int(n, "n", low=1)
+    n = check_nodes(n, "n", low=1)
     return make_graph(ragged_edges(torch.arange(1, n + 1), lambda i, r: r), n, "causal")
 
 
@@ -100,7 +100,7 @@ def prefix_lm(n: int, prefix: int) -> TokenGraph:
     x x x .
     x x x x
     """
-    n = check_int(n, "n", low=1)
+    n = check_nodes(n, "n", low=1)
     prefix = check_int(prefix, "prefix", low=0, high=n)
     counts = torch.arange(1, n + 1).clamp(min=prefix)  # (N,) sources 0 .. count-1
     return make_graph(ragged_edges(counts, lambda i, r: r), n, f"prefix_lm(prefix={prefix})")

@@ -16,6 +16,7 @@ import torch
 from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
 from graphattn.patterns._common import (
+    check_nodes,
     column_edges,
     make_graph,
     node_indices,
@@ -65,7 +66,7 @@ def global_tokens(n: int, globals: int | Sequence[int], symmetric: bool = True) 
     . x . .
     . x . .
     """
-    n = check_int(n, "n", low=1)
+    n = check_nodes(n, "n", low=1)
     g = node_indices(globals, n, "globals")
     parts = [column_edges(n, g, causal=False)]
     if symmetric:
@@ -107,7 +108,7 @@ def star(n: int) -> TokenGraph:
     x . x x x
     x x . x x
     """
-    n = check_int(n, "n", low=2)
+    n = check_nodes(n, "n", low=2)
     sat = torch.arange(1, n)  # (n-1,) satellites
     ring = [sat, (sat - 2) % (n - 1) + 1, sat % (n - 1) + 1]  # self, left, right
     parts = [torch.stack([s, sat]) for s in ring]
@@ -151,7 +152,7 @@ def attention_sink(n: int, sinks: int = 4, window: int = 64) -> TokenGraph:
     x . x x .
     x . . x x
     """
-    n = check_int(n, "n", low=1)
+    n = check_nodes(n, "n", low=1)
     sinks = check_int(sinks, "sinks", low=0, high=n)
     window = check_int(window, "window", low=1, high=n)
     i = torch.arange(n)
@@ -197,7 +198,7 @@ def longformer(
     x . x x x
     x . . x x
     """
-    n = check_int(n, "n", low=1)
+    n = check_nodes(n, "n", low=1)
     win = sliding_window(n, window, causal=False, dilation=dilation)
     glob = global_tokens(n, globals)
     label = globals if isinstance(globals, int) else node_indices(globals, n, "globals").tolist()
@@ -271,7 +272,7 @@ def bigbird(
     >>> g.name, g.num_edges
     ('bigbird(window=2, num_global=1, num_random=1, seed=0, block=4)', 224)
     """
-    n = check_int(n, "n", low=1)
+    n = check_nodes(n, "n", low=1)
     units = n
     if block is not None:
         block = check_int(block, "block", low=1, high=n)

@@ -15,7 +15,13 @@ import torch
 
 from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
-from graphattn.patterns._common import band_edges, block_edges, make_graph, window_offsets
+from graphattn.patterns._common import (
+    band_edges,
+    block_edges,
+    check_nodes,
+    make_graph,
+    window_offsets,
+)
 
 __all__ = ["block_diagonal", "documents", "sliding_window"]
 
@@ -68,7 +74,7 @@ def sliding_window(n: int, window: int, causal: bool = True, dilation: int = 1) 
     . x . x .
     . . x . x
     """
-    n = check_int(n, "n", low=1)
+    n = check_nodes(n, "n", low=1)
     window = check_int(window, "window", low=1, high=n)
     dilation = check_int(dilation, "dilation", low=1)
     offsets = window_offsets(window, causal, dilation)
@@ -133,7 +139,7 @@ def block_diagonal(n: int, sizes: int | Sequence[int], causal: bool = False) -> 
     . . x x x
     . . x x x
     """
-    n = check_int(n, "n", low=1)
+    n = check_nodes(n, "n", low=1)
     sz = _sizes(n, sizes, "sizes")
     label = sizes if isinstance(sizes, int) else sz.tolist()
     name = f"block_diagonal(sizes={label}" + (", causal=True" if causal else "") + ")"

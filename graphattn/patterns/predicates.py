@@ -6,9 +6,8 @@ from collections.abc import Callable
 
 import torch
 
-from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
-from graphattn.patterns._common import make_graph
+from graphattn.patterns._common import check_nodes, make_graph
 
 __all__ = ["PREDICATE_TILE", "from_predicate"]
 
@@ -62,8 +61,8 @@ def from_predicate(
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable as fn(i, j), got {type(fn).__name__}")
-    n = check_int(n_dst, "n_dst", low=1)
-    m = n if n_src is None else check_int(n_src, "n_src", low=1)
+    n = check_nodes(n_dst, "n_dst", low=1)
+    m = n if n_src is None else check_nodes(n_src, "n_src", low=1)
     j = torch.arange(m)[None, :]  # (1, M)
     rows = max(1, PREDICATE_TILE // m)
     parts = []

@@ -11,7 +11,7 @@ import torch
 
 from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
-from graphattn.patterns._common import make_graph, union_graph
+from graphattn.patterns._common import check_nodes, make_graph, union_graph
 from graphattn.patterns.predicates import PREDICATE_TILE
 
 __all__ = ["random"]
@@ -85,7 +85,7 @@ def random(
     >>> g.in_degree().tolist(), g == random(6, 2, seed=1)
     ([2, 2, 2, 2, 2, 2], True)
     """
-    n = check_int(n, "n", low=1)
+    n = check_nodes(n, "n", low=1)
     seed = check_int(seed, "seed", low=0)
     if (k is None) == (p is None):
         raise ValueError(f"give exactly one of k and p, got k={k}, p={p}")

@@ -19,7 +19,7 @@ from graphattn.patterns.local import block_diagonal, documents, sliding_window
 from graphattn.patterns.random_ import random
 from graphattn.patterns.sparse import fixed, strided
 
-__all__ = ["available", "get"]
+__all__ = ["available", "get", "is_cross"]
 
 
 def _documents_n(n: int, lengths: Sequence[int], causal: bool = True) -> TokenGraph:
@@ -59,6 +59,24 @@ def available() -> list[str]:
     True
     """
     return sorted(_REGISTRY)
+
+
+def is_cross(name: str) -> bool:
+    """Whether the pattern called ``name`` is a cross pattern (it takes ``n_src`` sources).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown.
+
+    Examples
+    --------
+    >>> is_cross("cross_window"), is_cross("causal")
+    (True, False)
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown pattern {name!r}; valid names: {', '.join(available())}")
+    return "n_src" in inspect.signature(_REGISTRY[name]).parameters
 
 
 def get(name: str, n: int, **params: Any) -> TokenGraph:

@@ -12,6 +12,7 @@ from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
 from graphattn.patterns._common import (
     block_edges,
+    check_nodes,
     column_edges,
     make_graph,
     ragged_edges,
@@ -60,7 +61,7 @@ def strided(n: int, stride: int, causal: bool = True) -> TokenGraph:
     . x x x .
     x . x x x
     """
-    n = check_int(n, "n", low=1)
+    n = check_nodes(n, "n", low=1)
     stride = check_int(stride, "stride", low=1, high=n)
     i = torch.arange(n)
     lo = (i - stride + 1).clamp(min=0)  # (N,) window start
@@ -122,7 +123,7 @@ def fixed(n: int, stride: int, c: int = 1, causal: bool = True) -> TokenGraph:
     . . x x x .
     . . x x x x
     """
-    n = check_int(n, "n", low=1)
+    n = check_nodes(n, "n", low=1)
     stride = check_int(stride, "stride", low=1, high=n)
     c = check_int(c, "c", low=1, high=stride)
     nb = -(-n // stride)
