@@ -334,3 +334,19 @@ def test_dense_runs_full_and_causal_graphs_without_a_mask(name):
         grads = torch.autograd.grad(out.square().sum(), (q, k, v))
         ref_grads = torch.autograd.grad(ref.square().sum(), (q, k, v))
         torch.testing.assert_close(grads, ref_grads)
+
+
+def test_block_rows_wider_than_the_chunk_merge_slices_in_the_operands_dtype():
+    """float32 rows computed in several key-block slices (online softmax) equal one slice."""
+    from graphattn.backends.base import KernelCall
+    from graphattn.backends.block import block_attention
+
+    g = patterns.causal(256)
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 256, 2, 8, generator=gen) for _ in range(3))
+    call = KernelCall(q, k, v, g, scale=0.3, return_weights=True)
+    whole, w = block_attention(call)
+    sliced, w_sliced = block_attention(call, block_size=16, chunk_elements=2 * 16 * 16 * 3)
+    assert sliced.dtype == torch.float32
+    torch.testing.assert_close(sliced, whole, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(w_sliced, w, rtol=1e-5, atol=1e-6)

@@ -367,8 +367,8 @@ def _attend_rows(t: _Tiles, rows: _Rows) -> tuple[torch.Tensor, torch.Tensor]:
             continue
         new = torch.logaddexp(row_lse, lse_s)  # (n, BH, bs) online softmax
         safe = new.masked_fill(new == -math.inf, 0.0)
-        o = (row_lse - safe).exp().unsqueeze(-1) * o
-        o = o + (lse_s - safe).exp().unsqueeze(-1) * o_s
+        o = (row_lse - safe).exp().unsqueeze(-1).to(o.dtype) * o  # the lse is float64
+        o = o + (lse_s - safe).exp().unsqueeze(-1).to(o.dtype) * o_s
         row_lse = new
     return o, row_lse.masked_fill(row_lse == -math.inf, math.inf)  # p = 0 there
 
