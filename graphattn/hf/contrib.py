@@ -69,10 +69,7 @@ def _check_ids(model: Any, input_ids: Any) -> torch.Tensor:
     max_len = getattr(config, "max_position_embeddings", None) or getattr(
         config, "n_positions", None
     )
-    ids = check_token_ids(input_ids, "input_ids", vocab, max_len or 2**62, vocab_name="vocab_size")
-    if ids.shape[0] == 0:
-        raise ValueError(f"input_ids must hold at least one example, got shape {tuple(ids.shape)}")
-    return ids
+    return check_token_ids(input_ids, "input_ids", vocab, max_len or 2**62, vocab_name="vocab_size")
 
 
 # the keys of a mapping ``input_ids``, all handed to the model

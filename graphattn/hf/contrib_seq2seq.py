@@ -42,7 +42,7 @@ def is_graphattn_seq2seq(model: Any) -> bool:
     return impl == ATTENTION_NAME and bool(getattr(config, "is_encoder_decoder", False))
 
 
-def _inputs(batch: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def _inputs(model: Any, batch: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """The model's keyword inputs, checked, and the real encoder tokens ``(B, M)`` bool."""
     if not isinstance(batch, Mapping):
         raise TypeError(
@@ -55,7 +55,8 @@ def _inputs(batch: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
             f"an encoder-decoder input mapping needs 'input_ids' and 'decoder_input_ids' and may "
             f"hold 'attention_mask'; got the keys {sorted(inputs)}"
         )
-    ids, dec = _check_ids(inputs["input_ids"]), _check_ids(inputs["decoder_input_ids"])
+    ids = _check_ids(model, inputs["input_ids"])
+    dec = _check_ids(model, inputs["decoder_input_ids"])
     if dec.shape[0] != ids.shape[0]:
         raise ValueError(
             f"decoder_input_ids has {dec.shape[0]} rows, input_ids {ids.shape[0]}; they must match"
@@ -179,7 +180,7 @@ def hf_seq2seq_contributions(
     TypeError, ValueError
         For inputs as above that they are not, naming the problem.
     """
-    inputs, valid = _inputs(input_ids)
+    inputs, valid = _inputs(model, input_ids)
     if method == "grad_attention":
         layers = _grad_attention(model, inputs, graph, normalize)
     elif method == "attention":

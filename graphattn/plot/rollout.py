@@ -30,6 +30,7 @@ METHODS = {  # what was rolled out: the title's words, by flow.contributions' me
     "globenc": "GlobEnc rollout (contributions composed over layers)",
     "value_zeroing": "Value Zeroing rollout (contributions composed over layers)",
     "grad_attention": "gradient x attention rollout",
+    "attnlrp": "AttnLRP rollout (edge relevances composed over layers)",
 }
 
 
@@ -64,7 +65,8 @@ def draw_rollout(
     method : str
         What was rolled out, for the title: ``"attention"`` (weights), or the
         :func:`graphattn.flow.contributions` method of the layers
-        (``"alti"``, ``"globenc"``, ``"value_zeroing"``, ``"grad_attention"``).
+        (``"alti"``, ``"globenc"``, ``"value_zeroing"``, ``"grad_attention"``,
+        ``"attnlrp"``).
     ax : matplotlib Axes, optional
         Where to draw.
     title : str, optional
