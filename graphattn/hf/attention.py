@@ -15,10 +15,12 @@ score transform and runs through :mod:`graphattn.variants`.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from graphattn._cache import ObjectCache
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 from graphattn.hf.edits import apply_edit, attnlrp_inputs, current_edit, zero_values
@@ -35,6 +37,43 @@ __all__ = ["UNSUPPORTED", "graphattn_attention"]
 
 UNSUPPORTED = ("s_aux",)  # keyword arguments whose meaning graphattn does not implement
 _DECODER = threading.local()  # .offset: column of the current decoder call's first query
+_SPANS = ObjectCache("graphattn.hf.attention")  # key spans of the calls' graphs (see _key_span)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one call runs on, built once per mask (so once per forward, for every layer)."""
+
+    graph: TokenGraph  # the call's graph (N, M); weights and recordings follow its edges
+    padding: torch.Tensor | None  # (B, E, 1) -inf at padded keys, or None
+    keys: slice  # the keys lo .. hi that the graph reads
+    kernel_graph: TokenGraph  # the same edges on those keys alone (N, hi - lo)
+
+
+def _key_span(graph: TokenGraph) -> tuple[slice, TokenGraph]:
+    """The keys ``lo .. hi`` that ``graph`` reads, and its edges on those keys alone.
+
+    A generated token under a window graph reads the last few keys of the
+    cache: its kernel then runs on those, a full ``(1, hi - lo)`` graph, not on
+    the whole cache. The edges keep their order, so biases and weights do too.
+
+    Examples
+    --------
+    >>> keys, g = _key_span(TokenGraph([[5, 6], [0, 0]], 1, num_src_nodes=8))
+    >>> keys, g.num_src_nodes, g.edge_index.tolist()
+    (slice(5, 7, None), 2, [[0, 1], [0, 0]])
+    """
+
+    def build() -> tuple[int, int]:
+        if graph.num_edges == 0:
+            return 0, graph.num_src_nodes
+        return int(graph.src.min()), int(graph.src.max()) + 1
+
+    lo, hi = _SPANS.get(graph, "key_span", build)
+    if (lo, hi) == (0, graph.num_src_nodes):
+        return slice(0, hi), graph
+    edge_index = torch.stack([graph.src - lo, graph.dst])  # (2, E), still canonical
+    return slice(lo, hi), TokenGraph(edge_index, graph.num_nodes, num_src_nodes=hi - lo, cross=True)
 
 
 def _allowed(mask: Any, m: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -70,14 +109,15 @@ def _key_padding(graph: TokenGraph, valid: torch.Tensor | None) -> torch.Tensor 
     return bias.masked_fill(holes, float("-inf")).unsqueeze(-1)  # (B, E, 1)
 
 
-def _graph_and_padding(call: Call, mask: Any, layout, kwargs: dict):
-    """The call's graph and its padding bias ``(B, E, h)`` (or None), built once per mask."""
+def _plan(call: Call, mask: Any, layout, kwargs: dict) -> _Plan:
+    """The call's :class:`_Plan`, built once per mask."""
     name, spec, future = graph_keyword(call, kwargs)
     per_layer = call.layer if isinstance(spec, (list, tuple)) else None
     key = (id(spec), future, per_layer, call.cross, call.n, call.m, call.q_offset, call.kv_offset)
     cache = layout.cache if layout is not None else {}  # the mask lives for one forward
     if key not in cache:
-        cache[key] = _build(call, (name, spec, future), mask, layout, kwargs)
+        graph, padding = _build(call, (name, spec, future), mask, layout, kwargs)
+        cache[key] = _Plan(graph, padding, *_key_span(graph))
     return cache[key]
 
 
@@ -210,8 +250,9 @@ def graphattn_attention(
     n, m = query.shape[2], key.shape[2]
     layout = layout_of(attention_mask)
     call = _call(module, cross, n, m, layout)
-    graph, padding = _graph_and_padding(call, attention_mask, layout, kwargs)
-    bias = _edge_bias(call, graph, padding, attention_mask, kwargs, query.shape[0], query.shape[1])
+    plan = _plan(call, attention_mask, layout, kwargs)
+    graph = plan.graph
+    bias = _edge_bias(call, graph, plan.padding, attention_mask, kwargs, *query.shape[:2])
     recordings = active_recordings()
     dense = wants_dense_weights(kwargs)
     q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)  # (B, *, H, D)
@@ -220,7 +261,10 @@ def graphattn_attention(
     if edit is not None and edit.lrp:
         q, k, v = attnlrp_inputs(q, k, v)
     need = bool(recordings) or dense or (edit is not None and edit.explicit)
-    out, weights = _run(q, k, v, graph, scaling, bias, dropout, kwargs.get("softcap"), need)
+    k_run, v_run = k[:, plan.keys], v[:, plan.keys]  # (B, hi - lo, H_kv, D): the keys read
+    out, weights = _run(
+        q, k_run, v_run, plan.kernel_graph, scaling, bias, dropout, kwargs.get("softcap"), need
+    )
     if edit is not None and edit.explicit:
         out, weights = apply_edit(out, weights, v, graph)
     if recordings:
