@@ -7,9 +7,14 @@ transformers calls it from every attention module that goes through its
 them ``token_graph`` and ``cross_graph``. The call runs
 :func:`graphattn.graph_attention` on the call's graph (see
 :mod:`graphattn.hf.graphs`) with the model's own additive terms as a
-per-edge bias: padding (``-inf`` at padded keys, per example), T5's relative
-``position_bias``, a float mask's values. Gemma2-style ``softcap`` is a
-score transform and runs through :mod:`graphattn.variants`.
+per-edge bias: T5's relative ``position_bias``, a float mask's values.
+Padding (keys an example may not read) drops those edges from a graph of the
+example's own in a large call, and is a ``-inf`` bias in a small one. Each
+kernel runs on the keys its graph reads, so a generated token under a window
+graph attends over the window, not the whole cache. Graphs, key spans and
+per-example graphs are built once per mask, so once per forward for every
+layer. Gemma2-style ``softcap`` is a score transform and runs through
+:mod:`graphattn.variants`.
 """
 
 from __future__ import annotations
@@ -40,14 +45,60 @@ _DECODER = threading.local()  # .offset: column of the current decoder call's fi
 _SPANS = ObjectCache("graphattn.hf.attention")  # key spans of the calls' graphs (see _key_span)
 
 
+# B * E from which padded examples run on graphs of their own (below, one call with a bias)
+PER_EXAMPLE_EDGES = 2**16
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One kernel call of a plan: the keys it reads and its graph on those keys."""
+
+    keys: slice  # the keys lo .. hi that the graph reads
+    graph: TokenGraph  # (N, hi - lo)
+    keep: torch.Tensor | None  # (E_b,) the call graph's edges this example keeps; None: batch
+
+
 @dataclass(frozen=True)
 class _Plan:
-    """What one call runs on, built once per mask (so once per forward, for every layer)."""
+    """What one call runs on, built once per mask (so once per forward, for every layer).
+
+    One part for the whole batch, or one per example on its graph without its
+    padded keys: no ``(B, E)`` bias, and each kernel keeps its fused path.
+    """
 
     graph: TokenGraph  # the call's graph (N, M); weights and recordings follow its edges
-    padding: torch.Tensor | None  # (B, E, 1) -inf at padded keys, or None
-    keys: slice  # the keys lo .. hi that the graph reads
-    kernel_graph: TokenGraph  # the same edges on those keys alone (N, hi - lo)
+    padding: torch.Tensor | None  # (B, E, 1) -inf where example b may not use edge e, or None
+    parts: tuple[_Part, ...]
+
+
+def _plan_of(graph: TokenGraph, padding: torch.Tensor | None) -> _Plan:
+    """The plan of a call on ``graph`` whose examples may not use the edges where
+    ``padding (B, E, h)`` is ``-inf``.
+
+    Per-key holes (``h == 1``) of a call with at least :data:`PER_EXAMPLE_EDGES`
+    ``B * E`` become one graph per example, without those edges: cheaper than a
+    ``(B, E, H)`` bias in every kernel. A smaller call keeps the bias, so a
+    large batch of short sequences stays one kernel call.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> g = patterns.causal(400)
+    >>> padding = torch.zeros(2, g.num_edges, 1)
+    >>> padding[0, g.src < 100] = float("-inf")  # example 0: its first 100 tokens are padding
+    >>> [(p.keys, p.graph.num_edges) for p in _plan_of(g, padding).parts]
+    [(slice(100, 400, None), 45150), (slice(0, 400, None), 80200)]
+    """
+    per_key = padding is not None and padding.shape[-1] == 1
+    if not per_key or padding.shape[0] * graph.num_edges < PER_EXAMPLE_EDGES:
+        return _Plan(graph, padding, (_Part(*_key_span(graph), None),))
+    parts = []
+    for kept in (padding[..., 0] == 0).cpu():  # (E,) per example
+        keep = kept.nonzero()[:, 0]  # (E_b,)
+        own = TokenGraph(graph.edge_index[:, keep], graph.num_nodes,
+                         num_src_nodes=graph.num_src_nodes, cross=graph.is_cross)  # fmt: skip
+        parts.append(_Part(*_key_span(own), keep))
+    return _Plan(graph, None, tuple(parts))
 
 
 def _key_span(graph: TokenGraph) -> tuple[slice, TokenGraph]:
@@ -116,8 +167,7 @@ def _plan(call: Call, mask: Any, layout, kwargs: dict) -> _Plan:
     key = (id(spec), future, per_layer, call.cross, call.n, call.m, call.q_offset, call.kv_offset)
     cache = layout.cache if layout is not None else {}  # the mask lives for one forward
     if key not in cache:
-        graph, padding = _build(call, (name, spec, future), mask, layout, kwargs)
-        cache[key] = _Plan(graph, padding, *_key_span(graph))
+        cache[key] = _plan_of(*_build(call, (name, spec, future), mask, layout, kwargs))
     return cache[key]
 
 
@@ -197,6 +247,27 @@ def _run(q, k, v, graph, scale, bias, dropout: float, softcap, need_weights: boo
     return result if need_weights else (result, None)
 
 
+def _attend(plan: _Plan, q, k, v, bias, options: tuple):
+    """``out (B, N, H, Dv)`` and weights ``(B, E, H)`` on ``plan.graph`` (or None), part by part."""
+    scale, dropout, softcap, need = options
+    if plan.parts[0].keep is None:
+        part = plan.parts[0]
+        kb, vb = k[:, part.keys], v[:, part.keys]  # (B, hi - lo, H_kv, D): the keys read
+        return _run(q, kb, vb, part.graph, scale, bias, dropout, softcap, need)
+    outs, weights = [], None
+    for b, part in enumerate(plan.parts):
+        keep = part.keep.to(q.device)  # (E_b,)
+        own_bias = None if bias is None else bias[b : b + 1, keep]  # (1, E_b, H)
+        qb, kb, vb = q[b : b + 1], k[b : b + 1, part.keys], v[b : b + 1, part.keys]
+        out, w = _run(qb, kb, vb, part.graph, scale, own_bias, dropout, softcap, need)
+        outs.append(out)
+        if w is not None:
+            if weights is None:
+                weights = w.new_zeros(len(plan.parts), plan.graph.num_edges, w.shape[-1])
+            weights[b, keep] = w[0]  # (E_b, H) at the kept edges; padded ones stay 0
+    return torch.cat(outs), weights  # (B, N, H, Dv)
+
+
 def graphattn_attention(
     module: torch.nn.Module,
     query: torch.Tensor,
@@ -261,10 +332,8 @@ def graphattn_attention(
     if edit is not None and edit.lrp:
         q, k, v = attnlrp_inputs(q, k, v)
     need = bool(recordings) or dense or (edit is not None and edit.explicit)
-    k_run, v_run = k[:, plan.keys], v[:, plan.keys]  # (B, hi - lo, H_kv, D): the keys read
-    out, weights = _run(
-        q, k_run, v_run, plan.kernel_graph, scaling, bias, dropout, kwargs.get("softcap"), need
-    )
+    options = (scaling, dropout, kwargs.get("softcap"), need)
+    out, weights = _attend(plan, q, k, v, bias, options)
     if edit is not None and edit.explicit:
         out, weights = apply_edit(out, weights, v, graph)
     if recordings:
