@@ -9,7 +9,8 @@ from hf_tiny import inputs, tiny  # noqa: E402
 from transformers import DynamicCache  # noqa: E402
 
 import graphattn.hf  # noqa: E402
-from graphattn import patterns  # noqa: E402
+from graphattn import graph_attention, patterns  # noqa: E402
+from graphattn.hf import attention  # noqa: E402
 
 NEW = 5
 
@@ -37,6 +38,38 @@ def test_cached_generation_equals_uncached_on_the_same_graph(family, graph):
     assert torch.equal(cached, uncached)
     plain = greedy(model, batch, cache=DynamicCache())
     assert torch.equal(plain, greedy(tiny(family, "eager"), batch, cache=DynamicCache()))
+
+
+def scores(model, batch, **extra) -> torch.Tensor:
+    """The greedy step scores ``(NEW, B, V)`` of a cached generation."""
+    with torch.no_grad():
+        out = model.generate(**batch, max_new_tokens=NEW, min_new_tokens=NEW, do_sample=False,
+                             output_scores=True, return_dict_in_generate=True, **extra)  # fmt: skip
+    return torch.stack(out.scores)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "qwen2"])
+def test_cached_generation_scores_match_sdpa(family):
+    batch = inputs(family, pad=2, side="left")
+    ours = scores(tiny(family), batch, cache=DynamicCache())
+    torch.testing.assert_close(ours, scores(tiny(family, "sdpa"), batch, cache=DynamicCache()))
+
+
+def test_a_window_step_runs_on_the_window_keys_alone(monkeypatch):
+    seen = []  # (queries, keys) of every kernel call
+
+    def spy(q, k, v, graph, **kwargs):
+        seen.append((q.shape[1], k.shape[1]))
+        return graph_attention(q, k, v, graph, **kwargs)
+
+    monkeypatch.setattr(attention, "graph_attention", spy)
+    batch = inputs("gpt2", pad=0)
+    window = lambda n: patterns.sliding_window(n, 2)  # noqa: E731
+    cached = scores(tiny("gpt2"), batch, token_graph=window, cache=DynamicCache())
+    steps = [keys for queries, keys in seen if queries == 1]
+    assert len(steps) == 2 * (NEW - 1) and set(steps) == {2}  # 2 layers, not the whole cache
+    uncached = scores(tiny("gpt2"), batch, token_graph=window, use_cache=False)
+    torch.testing.assert_close(cached, uncached)
 
 
 def test_generation_follows_the_graph():

@@ -8,7 +8,8 @@ pytest.importorskip("transformers", reason="hf extra not installed")
 from hf_tiny import inputs, main_output, tiny  # noqa: E402
 
 import graphattn.hf  # noqa: E402
-from graphattn import analysis, patterns  # noqa: E402
+from graphattn import analysis, graph_attention, patterns  # noqa: E402
+from graphattn.hf import attention  # noqa: E402
 
 
 def encode(model, family, ids, graph):
@@ -173,3 +174,31 @@ def test_the_models_own_graph_is_built_once_per_mask_not_per_forward():
     assert second.self_attention[2][0] is graphs[0]  # and kept for the next forward
     assert second.self_attention[0][0].num_nodes == 5
     assert torch.equal(graphs[0].to_dense_mask(), patterns.causal(6).to_dense_mask())
+
+
+@pytest.mark.parametrize(
+    "family, side", [("llama", "left"), ("llama", "right"), ("bert", "right"), ("t5", "right")]
+)
+def test_padded_examples_on_graphs_of_their_own_equal_eager(family, side, monkeypatch):
+    monkeypatch.setattr(attention, "PER_EXAMPLE_EDGES", 0)  # every padded call, per example
+    biases = []
+
+    def spy(q, k, v, graph, **kwargs):
+        biases.append((q.shape[0], kwargs.get("bias") is None))
+        return graph_attention(q, k, v, graph, **kwargs)
+
+    monkeypatch.setattr(attention, "graph_attention", spy)
+    batch = inputs(family, n=8, pad=3, side=side)
+    with torch.no_grad():
+        ref = tiny(family, "eager")(**batch, output_attentions=True)
+        out = tiny(family)(**batch, output_attentions=True)
+    assert any(size == 1 for size, _ in biases)  # padded calls run per example
+    if family != "t5":  # T5's relative position bias stays a bias
+        assert all(none for _, none in biases)  # padding is no bias any more
+    real = batch["attention_mask"].bool()  # (B, N)
+    rows = real if family != "t5" else torch.ones_like(batch["decoder_input_ids"], dtype=bool)
+    torch.testing.assert_close(main_output(out)[rows], main_output(ref)[rows], atol=1e-5, rtol=1e-4)
+    name = "encoder_attentions" if family == "t5" else "attentions"
+    for ours, theirs in zip(getattr(out, name), getattr(ref, name), strict=True):
+        ours, theirs = ours.transpose(1, 2)[real], theirs.transpose(1, 2)[real]  # (rows, H, M)
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)

@@ -7,18 +7,25 @@ transformers calls it from every attention module that goes through its
 them ``token_graph`` and ``cross_graph``. The call runs
 :func:`graphattn.graph_attention` on the call's graph (see
 :mod:`graphattn.hf.graphs`) with the model's own additive terms as a
-per-edge bias: padding (``-inf`` at padded keys, per example), T5's relative
-``position_bias``, a float mask's values. Gemma2-style ``softcap`` is a
-score transform and runs through :mod:`graphattn.variants`.
+per-edge bias: T5's relative ``position_bias``, a float mask's values.
+Padding (keys an example may not read) drops those edges from a graph of the
+example's own in a large call, and is a ``-inf`` bias in a small one. Each
+kernel runs on the keys its graph reads, so a generated token under a window
+graph attends over the window, not the whole cache. Graphs, key spans and
+per-example graphs are built once per mask, so once per forward for every
+layer. Gemma2-style ``softcap`` is a score transform and runs through
+:mod:`graphattn.variants`.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from graphattn._cache import ObjectCache
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 from graphattn.hf.edits import apply_edit, attnlrp_inputs, current_edit, zero_values
@@ -35,6 +42,89 @@ __all__ = ["UNSUPPORTED", "graphattn_attention"]
 
 UNSUPPORTED = ("s_aux",)  # keyword arguments whose meaning graphattn does not implement
 _DECODER = threading.local()  # .offset: column of the current decoder call's first query
+_SPANS = ObjectCache("graphattn.hf.attention")  # key spans of the calls' graphs (see _key_span)
+
+
+# B * E from which padded examples run on graphs of their own (below, one call with a bias)
+PER_EXAMPLE_EDGES = 2**16
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One kernel call of a plan: the keys it reads and its graph on those keys."""
+
+    keys: slice  # the keys lo .. hi that the graph reads
+    graph: TokenGraph  # (N, hi - lo)
+    keep: torch.Tensor | None  # (E_b,) the call graph's edges this example keeps; None: batch
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one call runs on, built once per mask (so once per forward, for every layer).
+
+    One part for the whole batch, or one per example on its graph without its
+    padded keys: no ``(B, E)`` bias, and each kernel keeps its fused path.
+    """
+
+    graph: TokenGraph  # the call's graph (N, M); weights and recordings follow its edges
+    padding: torch.Tensor | None  # (B, E, 1) -inf where example b may not use edge e, or None
+    parts: tuple[_Part, ...]
+
+
+def _plan_of(graph: TokenGraph, padding: torch.Tensor | None) -> _Plan:
+    """The plan of a call on ``graph`` whose examples may not use the edges where
+    ``padding (B, E, h)`` is ``-inf``.
+
+    Per-key holes (``h == 1``) of a call with at least :data:`PER_EXAMPLE_EDGES`
+    ``B * E`` become one graph per example, without those edges: cheaper than a
+    ``(B, E, H)`` bias in every kernel. A smaller call keeps the bias, so a
+    large batch of short sequences stays one kernel call.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> g = patterns.causal(400)
+    >>> padding = torch.zeros(2, g.num_edges, 1)
+    >>> padding[0, g.src < 100] = float("-inf")  # example 0: its first 100 tokens are padding
+    >>> [(p.keys, p.graph.num_edges) for p in _plan_of(g, padding).parts]
+    [(slice(100, 400, None), 45150), (slice(0, 400, None), 80200)]
+    """
+    per_key = padding is not None and padding.shape[-1] == 1
+    if not per_key or padding.shape[0] * graph.num_edges < PER_EXAMPLE_EDGES:
+        return _Plan(graph, padding, (_Part(*_key_span(graph), None),))
+    parts = []
+    for kept in (padding[..., 0] == 0).cpu():  # (E,) per example
+        keep = kept.nonzero()[:, 0]  # (E_b,)
+        own = TokenGraph(graph.edge_index[:, keep], graph.num_nodes,
+                         num_src_nodes=graph.num_src_nodes, cross=graph.is_cross)  # fmt: skip
+        parts.append(_Part(*_key_span(own), keep))
+    return _Plan(graph, None, tuple(parts))
+
+
+def _key_span(graph: TokenGraph) -> tuple[slice, TokenGraph]:
+    """The keys ``lo .. hi`` that ``graph`` reads, and its edges on those keys alone.
+
+    A generated token under a window graph reads the last few keys of the
+    cache: its kernel then runs on those, a full ``(1, hi - lo)`` graph, not on
+    the whole cache. The edges keep their order, so biases and weights do too.
+
+    Examples
+    --------
+    >>> keys, g = _key_span(TokenGraph([[5, 6], [0, 0]], 1, num_src_nodes=8))
+    >>> keys, g.num_src_nodes, g.edge_index.tolist()
+    (slice(5, 7, None), 2, [[0, 1], [0, 0]])
+    """
+
+    def build() -> tuple[int, int]:
+        if graph.num_edges == 0:
+            return 0, graph.num_src_nodes
+        return int(graph.src.min()), int(graph.src.max()) + 1
+
+    lo, hi = _SPANS.get(graph, "key_span", build)
+    if (lo, hi) == (0, graph.num_src_nodes):
+        return slice(0, hi), graph
+    edge_index = torch.stack([graph.src - lo, graph.dst])  # (2, E), still canonical
+    return slice(lo, hi), TokenGraph(edge_index, graph.num_nodes, num_src_nodes=hi - lo, cross=True)
 
 
 def _allowed(mask: Any, m: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -70,14 +160,14 @@ def _key_padding(graph: TokenGraph, valid: torch.Tensor | None) -> torch.Tensor 
     return bias.masked_fill(holes, float("-inf")).unsqueeze(-1)  # (B, E, 1)
 
 
-def _graph_and_padding(call: Call, mask: Any, layout, kwargs: dict):
-    """The call's graph and its padding bias ``(B, E, h)`` (or None), built once per mask."""
+def _plan(call: Call, mask: Any, layout, kwargs: dict) -> _Plan:
+    """The call's :class:`_Plan`, built once per mask."""
     name, spec, future = graph_keyword(call, kwargs)
     per_layer = call.layer if isinstance(spec, (list, tuple)) else None
     key = (id(spec), future, per_layer, call.cross, call.n, call.m, call.q_offset, call.kv_offset)
     cache = layout.cache if layout is not None else {}  # the mask lives for one forward
     if key not in cache:
-        cache[key] = _build(call, (name, spec, future), mask, layout, kwargs)
+        cache[key] = _plan_of(*_build(call, (name, spec, future), mask, layout, kwargs))
     return cache[key]
 
 
@@ -157,6 +247,27 @@ def _run(q, k, v, graph, scale, bias, dropout: float, softcap, need_weights: boo
     return result if need_weights else (result, None)
 
 
+def _attend(plan: _Plan, q, k, v, bias, options: tuple):
+    """``out (B, N, H, Dv)`` and weights ``(B, E, H)`` on ``plan.graph`` (or None), part by part."""
+    scale, dropout, softcap, need = options
+    if plan.parts[0].keep is None:
+        part = plan.parts[0]
+        kb, vb = k[:, part.keys], v[:, part.keys]  # (B, hi - lo, H_kv, D): the keys read
+        return _run(q, kb, vb, part.graph, scale, bias, dropout, softcap, need)
+    outs, weights = [], None
+    for b, part in enumerate(plan.parts):
+        keep = part.keep.to(q.device)  # (E_b,)
+        own_bias = None if bias is None else bias[b : b + 1, keep]  # (1, E_b, H)
+        qb, kb, vb = q[b : b + 1], k[b : b + 1, part.keys], v[b : b + 1, part.keys]
+        out, w = _run(qb, kb, vb, part.graph, scale, own_bias, dropout, softcap, need)
+        outs.append(out)
+        if w is not None:
+            if weights is None:
+                weights = w.new_zeros(len(plan.parts), plan.graph.num_edges, w.shape[-1])
+            weights[b, keep] = w[0]  # (E_b, H) at the kept edges; padded ones stay 0
+    return torch.cat(outs), weights  # (B, N, H, Dv)
+
+
 def graphattn_attention(
     module: torch.nn.Module,
     query: torch.Tensor,
@@ -210,8 +321,9 @@ def graphattn_attention(
     n, m = query.shape[2], key.shape[2]
     layout = layout_of(attention_mask)
     call = _call(module, cross, n, m, layout)
-    graph, padding = _graph_and_padding(call, attention_mask, layout, kwargs)
-    bias = _edge_bias(call, graph, padding, attention_mask, kwargs, query.shape[0], query.shape[1])
+    plan = _plan(call, attention_mask, layout, kwargs)
+    graph = plan.graph
+    bias = _edge_bias(call, graph, plan.padding, attention_mask, kwargs, *query.shape[:2])
     recordings = active_recordings()
     dense = wants_dense_weights(kwargs)
     q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)  # (B, *, H, D)
@@ -220,7 +332,8 @@ def graphattn_attention(
     if edit is not None and edit.lrp:
         q, k, v = attnlrp_inputs(q, k, v)
     need = bool(recordings) or dense or (edit is not None and edit.explicit)
-    out, weights = _run(q, k, v, graph, scaling, bias, dropout, kwargs.get("softcap"), need)
+    options = (scaling, dropout, kwargs.get("softcap"), need)
+    out, weights = _attend(plan, q, k, v, bias, options)
     if edit is not None and edit.explicit:
         out, weights = apply_edit(out, weights, v, graph)
     if recordings:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from graphattn import patterns
+from graphattn._cache import ObjectCache
 from graphattn.graph import TokenGraph
 
 __all__ = [
@@ -32,10 +33,14 @@ __all__ = [
     "is_cross_attention",
     "mask_graph",
     "num_layers",
+    "prefix_max",
     "union_graph",
     "rows",
     "stack_of",
 ]
+
+# Per-graph prefix maxima of the edges (see prefix_max), kept while the graph lives.
+_PREFIX = ObjectCache("graphattn.hf")
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,30 @@ def num_layers(module: torch.nn.Module, cross: bool) -> int | None:
     return None
 
 
+def prefix_max(graph: TokenGraph, targets: int, ahead: bool = False) -> int:
+    """The largest source (``ahead``: ``src - dst``) over the edges of targets ``0 .. targets``.
+
+    A running maximum over the canonical edge order, built once per graph, so
+    each generation step checks its graph in O(1) rather than over all edges.
+    ``-1`` (``ahead``: ``-N``) where those targets have no edge.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 2, 1], [0, 0, 1]], 3)  # token 0 reads tokens 0 and 2
+    >>> prefix_max(g, 1), prefix_max(g, 1, ahead=True), prefix_max(g, 0)
+    (2, 2, -1)
+    """
+    stop = int(graph.indptr[targets])
+    if stop == 0:
+        return -graph.num_nodes if ahead else -1
+
+    def build() -> torch.Tensor:
+        value = graph.src - graph.dst if ahead else graph.src  # (E,)
+        return torch.cummax(value, 0).values  # (E,)
+
+    return int(_PREFIX.get(graph, ("prefix_max", ahead), build)[stop - 1])
+
+
 def _check_cached(graph: TokenGraph, call: Call, name: str) -> None:
     """Refuse a graph in which a token already in the KV cache reads a newer token.
 
@@ -133,17 +162,16 @@ def _check_cached(graph: TokenGraph, call: Call, name: str) -> None:
     exist yet, so such a graph would give other results with and without the
     cache (a fixed graph reading ahead is refused for the same reason).
     """
-    if call.q_offset == 0:
+    if call.q_offset == 0 or prefix_max(graph, call.q_offset) < call.q_offset:
         return
     late = (graph.dst < call.q_offset) & (graph.src >= call.q_offset)  # (E,)
-    if bool(late.any()):
-        k = int(late.nonzero()[0, 0])
-        i, j = int(graph.dst[k]), int(graph.src[k])
-        raise ValueError(
-            f"{name}: in {call.where}, token {i} reads token {j}, but token {i} comes from the "
-            f"KV cache, computed before token {j} existed; generation with a cache needs a "
-            "graph in which no token reads a later one (e.g. a causal graph), or use_cache=False"
-        )
+    k = int(late.nonzero()[0, 0])
+    i, j = int(graph.dst[k]), int(graph.src[k])
+    raise ValueError(
+        f"{name}: in {call.where}, token {i} reads token {j}, but token {i} comes from the "
+        f"KV cache, computed before token {j} existed; generation with a cache needs a "
+        "graph in which no token reads a later one (e.g. a causal graph), or use_cache=False"
+    )
 
 
 def rows(graph: TokenGraph, call: Call, total: int, name: str) -> TokenGraph:
@@ -184,9 +212,8 @@ def rows(graph: TokenGraph, call: Call, total: int, name: str) -> TokenGraph:
         sources,
     ):
         return graph
-    src, dst = graph.src, graph.dst  # (E,)
-    keep = (dst >= call.q_offset) & (dst < call.q_offset + call.n)
-    src, dst = src[keep], dst[keep] - call.q_offset  # (E_rows,)
+    lo, hi = (int(graph.indptr[t]) for t in (call.q_offset, call.q_offset + call.n))
+    src, dst = graph.src[lo:hi], graph.dst[lo:hi] - call.q_offset  # (E_rows,) the call's rows
     outside = (src < first) | (src >= stop)
     if bool(outside.any()):
         k = int(outside.nonzero()[0, 0])

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from graphattn.graph import TokenGraph
-from graphattn.hf.graphs import Call, num_layers, rows
+from graphattn.hf.graphs import Call, num_layers, prefix_max, rows
 
 __all__ = ["graph_of"]
 
@@ -92,8 +92,8 @@ def _check_kind(graph: Any, call: Call, total: int, name: str) -> TokenGraph:
 
 
 def _check_no_future(graph: TokenGraph, call: Call, total: int, name: str) -> None:
-    ahead = (graph.src > graph.dst) & (graph.dst < total)  # (E,)
-    if bool(ahead.any()):
+    if prefix_max(graph, min(total, graph.num_nodes), ahead=True) > 0:
+        ahead = (graph.src > graph.dst) & (graph.dst < total)  # (E,)
         k = int(ahead.nonzero()[0, 0])
         raise ValueError(
             f"{name}: in {call.where}, token {int(graph.dst[k])} reads the later token "
