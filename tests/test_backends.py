@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphattn import graph_attention, patterns
+from graphattn import explain_backend, graph_attention, patterns
 from graphattn.backends import KernelCall, get_backend
 from graphattn.backends.block import block_attention
 from graphattn.backends.tiles import block_plan
@@ -350,3 +350,11 @@ def test_block_rows_wider_than_the_chunk_merge_slices_in_the_operands_dtype():
     assert sliced.dtype == torch.float32
     torch.testing.assert_close(sliced, whole, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(w_sliced, w, rtol=1e-5, atol=1e-6)
+
+
+def test_auto_records_full_and_causal_graphs_on_the_fused_block_path():
+    """Returned weights without grad or bias: a causal graph runs fused, not on explicit scores."""
+    g = patterns.causal(1024)
+    assert explain_backend(g, num_heads=12, return_weights=True).backend == "block"
+    assert explain_backend(g, num_heads=12, return_weights=True, needs_grad=True).backend == "dense"
+    assert explain_backend(g, num_heads=12, return_weights=True, has_bias=True).backend == "dense"

@@ -17,7 +17,10 @@ call wins; each backend's ``supports`` is asked at most once per call):
    dense 6 ms against the sparse kernels' 186 ms, forward + backward).
 3. **few edges** (``B * H * E <= 2**14``) -> ``"edge"``: its sparse kernels
    are cheaper than building tiles or dense scores.
-4. **dense graphs** (density >= 0.25 and the dense scores fit
+4. **full and causal graphs whose weights are returned** with no bias and
+   no gradient (a recording) -> ``"block"``: one fused call and the weights
+   from its log-sum-exp, never the explicit scores. Then **dense graphs**
+   (density >= 0.25 and the dense scores fit
    :data:`graphattn.backends.dense.MAX_ELEMENTS`) -> ``"dense"``.
 5. **locally dense graphs** (block fill >= :data:`MIN_BLOCK_FILL`: the share of
    computed tile positions that are edges, at the block backend's tile size)
@@ -129,6 +132,9 @@ def _decide(request: AttentionRequest) -> tuple[str, str]:
         return "dense", f"short sequences (N*M = {pairs} <= {SHORT_ELEMENTS})"
     if request.batch * request.num_heads * g.num_edges <= FEW_EDGES and ok("edge"):
         return "edge", f"few edges (B*H*E = {request.batch * request.num_heads * g.num_edges})"
+    recording = request.return_weights and not (request.has_bias or request.needs_grad)
+    if recording and mask_structure(g) != "general" and ok("block"):
+        return "block", f"{mask_structure(g)} graph: fused, weights from its log-sum-exp"
     if g.density >= DENSE_DENSITY and size <= MAX_ELEMENTS and ok("dense"):
         return "dense", f"dense graph (density {g.density:.3g} >= {DENSE_DENSITY})"
     if g.num_edges and ok("block"):
