@@ -73,24 +73,39 @@ class AttentionBlock:
     ffn: Callable[[torch.Tensor], torch.Tensor]
     norm2: nn.LayerNorm | None
 
+    def __post_init__(self) -> None:
+        # Edge terms gather values and weights edge by edge: rows must be
+        # contiguous (an einsum's permuted output made the gather 5x slower).
+        self.weights = self.weights.contiguous()
+        self.values = self.values.contiguous()
+
     def edge_terms(self, lo: int = 0, hi: int | None = None) -> torch.Tensor:
         """``a_e = sum_h alpha_eh V[src_e, h]`` of edges ``lo:hi``, what each adds to its target.
 
-        Returns ``(B, hi - lo, C)`` (all edges by default), computed
-        :data:`TERM_ELEMENTS` gathered values at a time, one batched product
-        over the heads per slice, so no ``(B, E, H, C)`` tensor is built.
+        Returns ``(B, hi - lo, C)`` (all edges by default), slice by slice of
+        about :data:`TERM_ELEMENTS` values, so no ``(B, E, H, C)`` tensor is
+        built. A slice whose edges fill at least half of the block of targets
+        and sources they span (a window's band, a causal triangle) is
+        computed as one batched product per source over that block, which
+        reads each value row once; a sparser slice gathers the value rows of
+        its edges (``H`` rows of ``C`` per edge, memory-bound).
         """
         weights, values = attention_rule(self.weights, self.values)  # AttnLRP's, when on
         hi = self.graph.num_edges if hi is None else hi
         b, _, h, c = values.shape
-        step = max(1, TERM_ELEMENTS // (b * h * c))
-        src = self.graph.src.to(values.device)  # (E,)
-        parts = []
-        for a in range(lo, hi, step):
-            z = min(a + step, hi)
-            v = values[:, src[a:z]]  # (B, e, H, C)
-            parts.append((weights[:, a:z].unsqueeze(-2) @ v).squeeze(-2))  # (B, e, C)
-        return torch.cat(parts, 1) if parts else values.new_zeros(b, 0, c)
+        src, dst = self.graph.src.to(values.device), self.graph.dst.to(values.device)  # (E,)
+        out = values.new_empty(b, hi - lo, c)  # (B, e, C)
+        for a, z in _slices(src, dst, lo, hi, max(1, TERM_ELEMENTS // (b * c))):
+            s, t, s0, t0 = _block(src, dst, a, z)  # s, t (e',) relative to s0, t0
+            if _dense_enough(s, t):
+                dense = weights.new_zeros(b, int(s.max()) + 1, int(t[-1]) + 1, h)  # (B, S, T, H)
+                dense[:, s, t] = weights[:, a:z]
+                terms = dense @ values[:, s0 : s0 + dense.shape[1]]  # (B, S, T, C)
+                out[:, a - lo : z - lo] = terms[:, s, t]
+            else:
+                v = values[:, s0 + s]  # (B, e', H, C)
+                out[:, a - lo : z - lo] = (weights[:, a:z].unsqueeze(-1) * v).sum(-2)
+        return out
 
     def live(self) -> torch.Tensor:
         """The edges each target attends through, ``(B, E)`` bool: a nonzero weight in some head.
@@ -101,16 +116,29 @@ class AttentionBlock:
         return live_edges(self.weights)
 
     def attention_output(self, terms: torch.Tensor | None = None) -> torch.Tensor:
-        """``h_i = sum_{e into i} a_e + b_O``, ``(B, N, C)``: from ``terms``, or slice by slice."""
+        """``h_i = sum_{e into i} a_e + b_O``, ``(B, N, C)``: from ``terms``, or slice by slice.
+
+        Without ``terms``, a dense-enough slice (as in :meth:`edge_terms`) with
+        finite values is one ``(T, S H) @ (S H, C)`` product over its block; a
+        sparser one, or one reading a non-finite value (which the block's
+        zeros would spread to every target), sums its edge terms.
+        """
         if terms is not None:
             return attend(self.graph, terms, self.out_bias)
-        b, c = self.residual.shape[0], self.values.shape[-1]
-        out = self.values.new_zeros(b, self.graph.num_nodes, c)  # (B, N, C)
-        dst = self.graph.dst.to(out.device)  # (E,)
-        step = max(1, TERM_ELEMENTS // (b * c))
-        for a in range(0, self.graph.num_edges, step):
-            z = min(a + step, self.graph.num_edges)
-            out.index_add_(1, dst[a:z], self.edge_terms(a, z))
+        weights, values = attention_rule(self.weights, self.values)  # AttnLRP's, when on
+        b, _, h, c = values.shape
+        out = values.new_zeros(b, self.graph.num_nodes, c)  # (B, N, C)
+        src, dst = self.graph.src.to(out.device), self.graph.dst.to(out.device)  # (E,)
+        for a, z in _slices(src, dst, 0, self.graph.num_edges, max(1, TERM_ELEMENTS // (b * c))):
+            s, t, s0, t0 = _block(src, dst, a, z)  # s, t (e',) relative to s0, t0
+            sn, tn = int(s.max()) + 1, int(t[-1]) + 1
+            v = values[:, s0 : s0 + sn].flatten(1, 2)  # (B, S H, C)
+            if _dense_enough(s, t) and bool(torch.isfinite(v).all()):  # 0 * nan off the graph
+                dense = weights.new_zeros(b, tn, sn, h)  # (B, T, S, H) zero off the graph
+                dense[:, t, s] = weights[:, a:z]
+                out[:, t0 : t0 + tn] += dense.flatten(2) @ v
+            else:
+                out.index_add_(1, t0 + t, self.edge_terms(a, z))
         return out if self.out_bias is None else out + self.out_bias
 
     def finish(self, z: torch.Tensor) -> torch.Tensor:
@@ -127,6 +155,35 @@ class AttentionBlock:
 def live_edges(weights: torch.Tensor) -> torch.Tensor:
     """Edges with a nonzero weight in some head, ``(B, E)`` bool from ``weights (B, E, H)``."""
     return (weights != 0).any(-1)
+
+
+def _slices(src: torch.Tensor, dst: torch.Tensor, lo: int, hi: int, step: int):
+    """Edge ranges ``(a, z)`` covering ``lo:hi``: ``step`` edges each, cut at a target's start.
+
+    Cutting at targets keeps a slice's block of targets by sources compact
+    (a range that ends inside a row would span that row's whole source range
+    for one edge).
+    """
+    a = lo
+    while a < hi:
+        z = min(a + step, hi)
+        if z < hi and dst[z] == dst[z - 1]:
+            first = int(torch.searchsorted(dst, dst[z - 1]))  # where that target's edges start
+            z = first if first > a else z
+        yield a, z
+        a = z
+
+
+def _block(src: torch.Tensor, dst: torch.Tensor, a: int, z: int):
+    """Edges ``a:z`` relative to the block they span: ``(s (e,), t (e,), s0, t0)``."""
+    s, t = src[a:z], dst[a:z]
+    s0, t0 = int(s.min()), int(t[0])
+    return s - s0, t - t0, s0, t0
+
+
+def _dense_enough(s: torch.Tensor, t: torch.Tensor) -> bool:
+    """Whether edges ``(s, t)`` (relative, ``t`` sorted) fill half of their ``S x T`` block."""
+    return (int(s.max()) + 1) * (int(t[-1]) + 1) <= 2 * s.numel()
 
 
 def attend(graph: TokenGraph, terms: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
