@@ -52,6 +52,13 @@ def random_biases(model, seed=0):
                 p.copy_(0.5 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
 
 
+def sharpen_scores(model, qk_weights, factor):
+    """Query and key weights times ``factor``: scores far from 0 (tiny models start near it)."""
+    with torch.no_grad():
+        for w, rows in qk_weights(model):
+            w[rows] *= factor
+
+
 def own_qk(model):
     """Query and key rows of every GraphAttention's packed in-projection."""
     out = []
