@@ -1,34 +1,15 @@
 """AttnLRP of graphattn's own models and of Hugging Face models: references and conservation.
 
-The own-model reference runs the models' ordinary forward (``GraphLM.forward``,
-``GraphTransformer.forward``, not the contribution blocks) with the rules put
-in by hand: every LayerNorm on the identity rule, the activation on the
-identity rule, ``graph_attention`` called with the gradients of queries and
-keys divided by 4 and of values by 2 (the rule functions themselves are
-checked against lxt's in tests/test_attnlrp_lxt.py).
+The own-model reference runs the models' ordinary forward with the rules put
+in by hand (tests/lrp_checks.py).
 """
 
 import pytest
 import torch
+from lrp_checks import hand_rules, hf_qk, own_qk, zero_biases_and_scores
 
-import graphattn.nn.attention as nn_attention
-import graphattn.nn.layers as nn_layers
-from graphattn import GraphLM, GraphSeq2Seq, GraphTransformer, patterns
+from graphattn import GraphLM, GraphTransformer, patterns
 from graphattn.flow import attention_rollout, block_contributions, contributions, run_model
-from graphattn.flow.lrp_rules import divide_gradient, identity_rule, layer_norm
-
-
-def _hand_rules(monkeypatch):
-    monkeypatch.setattr(torch.nn.LayerNorm, "forward", layer_norm)
-    gelu = nn_layers.ACTIVATIONS["gelu"]
-    monkeypatch.setitem(nn_layers.ACTIVATIONS, "gelu", lambda x: identity_rule(gelu, x))
-    plain = nn_attention.graph_attention
-
-    def divided(q, k, v, *args, **kw):
-        return plain(divide_gradient(q, 4), divide_gradient(k, 4), divide_gradient(v, 2),
-                     *args, **kw)  # fmt: skip
-
-    monkeypatch.setattr(nn_attention, "graph_attention", divided)
 
 
 def _lm():
@@ -47,7 +28,7 @@ def _encoder(norm_first):
 def test_graphlm_token_relevance_equals_the_forward_with_the_rules(monkeypatch):
     lm, ids = _lm(), torch.randint(30, (2, 9))
     got = contributions(lm, ids, "attnlrp")
-    _hand_rules(monkeypatch)
+    hand_rules(monkeypatch)
     store = []
     hook = lm.tok_emb.register_forward_hook(
         lambda m, a, out: store.append(out.detach().requires_grad_()) or store[-1]
@@ -69,7 +50,7 @@ def test_graph_transformer_edge_relevance_is_the_message_relevance(monkeypatch, 
     with torch.enable_grad():
         xs = x.clone().requires_grad_()
         block = run_model(model, xs, g).blocks[0]
-    _hand_rules(monkeypatch)
+    hand_rules(monkeypatch)
     a = None
 
     def keep(module, args, out):
@@ -87,23 +68,6 @@ def test_graph_transformer_edge_relevance_is_the_message_relevance(monkeypatch, 
     torch.testing.assert_close(got.edges[0], want.detach(), atol=1e-5, rtol=1e-4)
 
 
-def _zero_biases_and_scores(model, qk_weights):
-    """Biases 0 (nobody absorbs relevance) and query/key weights 0 (scores 0: the softmax
-    passes nothing on), so a layer keeps all relevance but the half of its messages' that
-    went into the weights."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias"):
-                p.zero_()
-        for w, rows in qk_weights(model):
-            w[rows] = 0.0
-
-
-def _own_qk(model):
-    c = model.layers[0].self_attn.in_proj_weight.shape[1]
-    return [(layer.self_attn.in_proj_weight, slice(0, 2 * c)) for layer in model.layers]
-
-
 def _assert_conserved(rel, real=None):
     """stream[l] - stream[l + 1] = -1/2 sum_e R_e for every layer; the output keeps the score."""
     stream = rel.stream if real is None else rel.stream * real[:, None]
@@ -115,7 +79,7 @@ def _assert_conserved(rel, real=None):
 
 def test_conservation_on_graphlm():
     lm = _lm()
-    _zero_biases_and_scores(lm, _own_qk)
+    zero_biases_and_scores(lm, own_qk)
     rel = contributions(lm, torch.randint(30, (2, 9)), "attnlrp")
     _assert_conserved(rel)
     torch.testing.assert_close(rel.stream[:, -1].sum(-1), rel.score, atol=1e-4, rtol=1e-4)
@@ -124,7 +88,7 @@ def test_conservation_on_graphlm():
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_conservation_on_graph_transformer(norm_first):
     model = _encoder(norm_first)
-    _zero_biases_and_scores(model, _own_qk)
+    zero_biases_and_scores(model, own_qk)
     rel = contributions(model, torch.randn(2, 5, 8), "attnlrp", graph=patterns.get("full", 5))
     _assert_conserved(rel)
     torch.testing.assert_close(rel.stream[:, -1].sum(-1), rel.score, atol=1e-4, rtol=1e-4)
@@ -144,9 +108,6 @@ def test_layers_are_shares_that_rollout_takes():
 
 
 def test_attnlrp_refuses_what_it_cannot_explain():
-    s2s = GraphSeq2Seq(20, 8, 2, 1, 1, max_len=8)
-    with pytest.raises(ValueError, match="attnlrp"):
-        contributions(s2s, (torch.randint(20, (1, 4)), torch.randint(20, (1, 3))), "attnlrp")
     model = GraphTransformer(8, 2, 1, 16, dropout=0.0)
     block = run_model(model, torch.randn(1, 3, 8), patterns.get("causal", 3)).blocks[0]
     with pytest.raises(ValueError, match="whole model"):
@@ -156,28 +117,13 @@ def test_attnlrp_refuses_what_it_cannot_explain():
 # ---- Hugging Face families -------------------------------------------------------------
 
 
-def _hf_qk(model):
-    """Each family's query and key weights, with the rows that produce them."""
-    out = []
-    for m in model.modules():
-        name = type(m).__name__
-        if name == "GPT2Attention":
-            c = m.embed_dim
-            out.append((m.c_attn.weight, (slice(None), slice(0, 2 * c))))  # Conv1D: (C, 3C)
-        elif hasattr(m, "q_proj") and hasattr(m, "k_proj"):
-            out += [(m.q_proj.weight, slice(None)), (m.k_proj.weight, slice(None))]
-        elif hasattr(m, "query") and hasattr(m, "key"):
-            out += [(m.query.weight, slice(None)), (m.key.weight, slice(None))]
-    return out
-
-
 @pytest.mark.parametrize("family", ["bert", "gpt2", "llama", "qwen2"])
 def test_conservation_on_hf_families(family):
     pytest.importorskip("transformers")
     from hf_tiny import inputs, tiny
 
     model = tiny(family)
-    _zero_biases_and_scores(model, _hf_qk)
+    zero_biases_and_scores(model, hf_qk)
     batch = inputs(family, n=7, pad=2)
     rel = contributions(model, batch, "attnlrp")
     _assert_conserved(rel, batch["attention_mask"])
@@ -187,5 +133,5 @@ def test_hf_refuses_a_family_without_rules():
     pytest.importorskip("transformers")
     from hf_tiny import inputs, tiny
 
-    with pytest.raises(ValueError, match="gemma2"):
+    with pytest.raises(ValueError, match="Gemma2ForCausalLM.*'gemma2'.*'value_zeroing'"):
         contributions(tiny("gemma2"), inputs("gemma2"), "attnlrp")

@@ -10,7 +10,12 @@ transformers 5, so BERT's reference applies lxt's functions where that copy
 does (``layer_norm_forward``, ``identity_rule_implicit`` on the intermediate
 and pooler activations, the uniform rule on both attention products, which
 is ``wrap_attention_forward``). Relevance is Input x Gradient at
-``inputs_embeds``, as in lxt's README. Only ``lxt.efficient.rules``,
+``inputs_embeds``, as in lxt's README. lxt has no map for T5 or BART; their
+reference applies lxt's functions to them as its maps do to the other
+families (``rms_norm_forward`` on ``T5LayerNorm``, ``layer_norm_forward``,
+``non_linear_forward`` on the activation modules, ``wrap_attention_forward``
+on eager attention, self and cross alike), with Input x Gradient at
+``inputs_embeds`` and ``decoder_inputs_embeds``. Only ``lxt.efficient.rules``,
 ``patches`` and the family modules are loaded, from their files: the
 package's ``__init__`` imports every model map, BERT's included.
 """
@@ -131,6 +136,55 @@ def test_token_relevance_equals_lxt_on_minilm(monkeypatch):
     tokens, stream = _reference(eager, batch)
     torch.testing.assert_close(got.tokens, tokens, **TOL)
     torch.testing.assert_close(got.stream, stream, **TOL)
+
+
+def _seq2seq_rules(monkeypatch, family):
+    """lxt's functions on T5 or BART, as lxt's maps apply them to the other families."""
+    modeling = tf.models.t5.modeling_t5 if family == "t5" else tf.models.bart.modeling_bart
+    monkeypatch.setattr(torch.nn.Dropout, "forward", PATCHES.dropout_forward)
+    wrapped = PATCHES.wrap_attention_forward(modeling.eager_attention_forward)
+    monkeypatch.setattr(modeling, "eager_attention_forward", wrapped)
+    if family == "t5":
+        monkeypatch.setattr(modeling.T5LayerNorm, "forward", PATCHES.rms_norm_forward)
+        act = torch.nn.ReLU  # T5's DenseReluDense
+    else:
+        monkeypatch.setattr(torch.nn.LayerNorm, "forward", PATCHES.layer_norm_forward)
+        act = tf.activations.GELUActivation  # BART's activation_fn
+    monkeypatch.setattr(act, "original_forward", act.forward, raising=False)
+    monkeypatch.setattr(act, "forward", PATCHES.non_linear_forward)
+
+
+def _seq2seq_reference(model, batch):
+    """Token and stream relevances of both sides, by Input x Gradient at the embeddings."""
+    enc = model.get_encoder().get_input_embeddings()(batch["input_ids"])
+    dec = model.get_decoder().get_input_embeddings()(batch["decoder_input_ids"])
+    enc, dec = enc.detach().requires_grad_(), dec.detach().requires_grad_()
+    out = model(inputs_embeds=enc, decoder_inputs_embeds=dec, use_cache=False,
+                attention_mask=batch["attention_mask"], output_hidden_states=True)  # fmt: skip
+    score = out.logits.gather(-1, out.logits.argmax(-1, keepdim=True)).sum()
+    n_enc = len(out.encoder_hidden_states)
+    tensors = [enc, dec, *out.encoder_hidden_states, *out.decoder_hidden_states]
+    rel = [(t * g).sum(-1) for t, g in zip(tensors, torch.autograd.grad(score, tensors),
+                                            strict=True)]  # fmt: skip
+    return rel[0], rel[1], torch.stack(rel[2 : 2 + n_enc], 1), torch.stack(rel[2 + n_enc :], 1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("family", ["t5", "bart"])
+def test_encoder_decoder_relevance_equals_lxts_rules(monkeypatch, family, dtype):
+    batch = inputs(family, n=7, pad=2)
+    got = contributions(tiny(family).to(dtype), batch, "attnlrp")
+    eager = tiny(family, attn="eager").to(dtype)
+    _seq2seq_rules(monkeypatch, family)
+    src, tgt, src_stream, stream = _seq2seq_reference(eager, batch)
+    tol = TOL if dtype == torch.float32 else {"atol": 1e-10, "rtol": 1e-10}
+    real = batch["attention_mask"].bool()  # (B, M) the real source tokens
+    torch.testing.assert_close(got.source_tokens[real], src[real], **tol)
+    torch.testing.assert_close(got.tokens, tgt, **tol)
+    every = real[:, None].expand_as(src_stream)  # (B, L_enc + 1, M)
+    torch.testing.assert_close(got.source_stream[every], src_stream[every], **tol)
+    torch.testing.assert_close(got.stream, stream, **tol)
+    assert got.source_tokens.abs().sum() > 0 and got.tokens.abs().sum() > 0
 
 
 def test_rules_equal_lxts_rules():

@@ -168,7 +168,8 @@ def contributions(
         offers ``"value_zeroing"``, ``"grad_attention"`` and ``"attention"``,
         and ``"alti"`` and ``"globenc"`` for the families of
         :data:`graphattn.hf.blocks.FAMILIES`; a Hugging Face encoder-decoder
-        (T5, BART) the first three, its inputs a mapping with
+        (T5, BART, Marian) the first three and, T5 and BART, ``"attnlrp"``,
+        its inputs a mapping with
         ``"input_ids"`` and ``"decoder_input_ids"``, its layers ordered as a
         ``GraphSeq2Seq``'s.
         A ``GraphSeq2Seq`` returns its encoder layers, then per decoder layer
@@ -187,7 +188,10 @@ def contributions(
     method : {"alti", "globenc", "value_zeroing", "grad_attention", "attention", "attnlrp"}
         ``"attnlrp"``: Achtibat et al. (2024), relevance of each edge's
         message under the AttnLRP rules, returned as a
-        :class:`~graphattn.flow.lrp.Relevance` (see :func:`graphattn.flow.lrp.attnlrp`).
+        :class:`~graphattn.flow.lrp.Relevance` (see :func:`graphattn.flow.lrp.attnlrp`;
+        for an encoder-decoder a
+        :class:`~graphattn.flow.lrp_seq2seq.Seq2SeqRelevance`, with the
+        source tokens' relevance too).
         ``"alti"``: Ferrando et al. (2022), L1 distance of the decomposed
         output of attention + residual + first norm. ``"globenc"``: Modarressi
         et al. (2022), L2 norms through both residuals and both norms (FFN

@@ -38,6 +38,8 @@ __all__ = [
     "explained_score",
     "input_x_gradient",
     "layer_shares",
+    "leaf_output",
+    "own_rules",
     "patched",
 ]
 
@@ -107,7 +109,7 @@ def patched(module: nn.Module, forward) -> Any:
 
 
 @contextmanager
-def _own_rules(model: nn.Module) -> Any:
+def own_rules(model: nn.Module) -> Any:
     """The rules on graphattn's blocks, every LayerNorm of ``model`` on its identity rule."""
     with ExitStack() as stack:
         stack.enter_context(attnlrp_rules())
@@ -125,7 +127,7 @@ def _token_embedding(model: Any) -> nn.Module | None:
 
 
 @contextmanager
-def _leaf_output(module: nn.Module | None, store: list) -> Any:
+def leaf_output(module: nn.Module | None, store: list) -> Any:
     """Make ``module``'s output a leaf that needs a gradient and keep it in ``store``."""
     if module is None:
         yield
@@ -152,17 +154,18 @@ def _final(model: Any, run: ContributionRun) -> tuple[torch.Tensor, torch.Tensor
 
 
 def attnlrp(model: Any, inputs: Any, graph: Any = None) -> Relevance:
-    """AttnLRP of a ``GraphTransformer``, ``GraphLM`` or :class:`ContributionModel`.
+    """AttnLRP of a ``GraphTransformer``, ``GraphLM``, ``GraphSeq2Seq`` or ``ContributionModel``.
 
     The explained score: for a ``GraphLM`` the logit of the predicted next
     token at every position, summed; otherwise ``sum_i ||y_i||`` of the
-    output vectors (after the model's final norm, if any).
+    output vectors (after the model's final norm, if any). A ``GraphSeq2Seq``
+    (inputs ``(src, tgt)``) goes to
+    :func:`graphattn.flow.lrp_seq2seq.seq2seq_attnlrp`.
 
     Raises
     ------
     TypeError, ValueError
-        For a model or inputs :func:`~graphattn.flow.run_model` refuses; a
-        ValueError for a ``GraphSeq2Seq``.
+        For a model or inputs :func:`~graphattn.flow.run_model` refuses.
 
     Examples
     --------
@@ -175,12 +178,14 @@ def attnlrp(model: Any, inputs: Any, graph: Any = None) -> Relevance:
     """
     from graphattn.flow.contributions import run_model  # same layer, imported late: a cycle
 
-    if isinstance(model, GraphSeq2Seq):
-        raise ValueError("method 'attnlrp' is not available for a GraphSeq2Seq")
+    if isinstance(model, GraphSeq2Seq):  # same layer, imported late: a cycle
+        from graphattn.flow.lrp_seq2seq import seq2seq_attnlrp
+
+        return seq2seq_attnlrp(model, inputs, graph)
     if isinstance(model, GraphTransformer) and isinstance(inputs, torch.Tensor):
         inputs = inputs.detach().requires_grad_()
     store: list[torch.Tensor] = []
-    with torch.enable_grad(), _own_rules(model), _leaf_output(_token_embedding(model), store):
+    with torch.enable_grad(), own_rules(model), leaf_output(_token_embedding(model), store):
         run = run_model(model, inputs, graph)
         last, score = _final(model, run)
     streams = [b.residual for b in run.blocks] + [last]

@@ -1,9 +1,10 @@
 """Contributions of Hugging Face encoder-decoder models (T5, BART, Marian) on graphattn.
 
 Registered with :func:`graphattn.flow.register_contributions` when
-``graphattn.hf`` is imported, for ``"value_zeroing"``, ``"grad_attention"``
-and ``"attention"``. The layers come in call order, as for a
-``GraphSeq2Seq``: the encoder's self layers, then per decoder layer its
+``graphattn.hf`` is imported, for ``"value_zeroing"``, ``"grad_attention"``,
+``"attention"`` and ``"attnlrp"`` (T5 and BART: :mod:`graphattn.hf.lrp_seq2seq`).
+The layers come in call order, as for a ``GraphSeq2Seq``: the encoder's
+self layers, then per decoder layer its
 self layer and its cross layer (encoder tokens -> decoder tokens), so
 :func:`graphattn.flow.split_cross_layers` reads them into
 :func:`graphattn.flow.cross_rollout`.
@@ -26,12 +27,13 @@ from graphattn.flow.decompose import (
 from graphattn.graph import TokenGraph
 from graphattn.hf.contrib import _check_ids, _score, _valid
 from graphattn.hf.edits import edit_attention
+from graphattn.hf.lrp_seq2seq import hf_seq2seq_attnlrp
 from graphattn.hf.record import RecordedCall, record
 from graphattn.hf.registry import ATTENTION_NAME
 
 __all__ = ["METHODS", "hf_seq2seq_contributions", "is_graphattn_seq2seq"]
 
-METHODS = ("value_zeroing", "grad_attention", "attention")
+METHODS = ("value_zeroing", "grad_attention", "attention", "attnlrp")
 _KEYS = ("input_ids", "attention_mask", "decoder_input_ids")
 
 
@@ -154,7 +156,10 @@ def hf_seq2seq_contributions(
     one batched pass per call over ``M + 1`` copies of the input.
     ``"grad_attention"`` differentiates the summed log-probability of the
     predicted token at every decoder position with respect to the weights of
-    every call, self and cross.
+    every call, self and cross. ``"attnlrp"`` (T5, BART) is AttnLRP through
+    every self and cross edge, a
+    :class:`~graphattn.flow.lrp_seq2seq.Seq2SeqRelevance` (see
+    :func:`graphattn.hf.lrp_seq2seq.hf_seq2seq_attnlrp`).
 
     Parameters
     ----------
@@ -163,7 +168,7 @@ def hf_seq2seq_contributions(
         ``"input_ids" (B, M)``, ``"decoder_input_ids" (B, N)`` and optionally
         the encoder's ``"attention_mask" (B, M)`` (0/1); edges from padded
         encoder tokens get 0, and so do the rows of padded encoder targets.
-    method : {"value_zeroing", "grad_attention", "attention"}
+    method : {"value_zeroing", "grad_attention", "attention", "attnlrp"}
     graph : optional
         The model's ``token_graph`` argument.
     normalize : bool
@@ -178,9 +183,13 @@ def hf_seq2seq_contributions(
     Raises
     ------
     TypeError, ValueError
-        For inputs as above that they are not, naming the problem.
+        For inputs as above that they are not, naming the problem; a
+        ValueError for ``"attnlrp"`` on a family without its rules (naming
+        the class and the methods that take it).
     """
     inputs, valid = _inputs(model, input_ids)
+    if method == "attnlrp":
+        return hf_seq2seq_attnlrp(model, inputs, graph, valid)
     if method == "grad_attention":
         layers = _grad_attention(model, inputs, graph, normalize)
     elif method == "attention":

@@ -5,12 +5,12 @@
 one forward and backward pass, then reads relevance as Input x Gradient
 (see :mod:`graphattn.flow.lrp`):
 
-- every ``LayerNorm`` and ``*RMSNorm``: the identity rule (the scale is a
-  constant of the backward pass);
+- every ``LayerNorm``, ``*RMSNorm`` and ``T5LayerNorm``: the identity rule
+  (the scale is a constant of the backward pass);
 - the feed-forward activation (BERT's intermediate, pooler and prediction
-  head, GPT-2's MLP): the identity rule; a gated MLP (Llama, Mistral,
-  Qwen2): the identity rule on ``act(gate)``, the uniform rule on
-  ``act(gate) * up``;
+  head, GPT-2's MLP, T5's ``DenseReluDense``, BART's ``activation_fn``): the
+  identity rule; a gated MLP (Llama, Mistral, Qwen2, T5 v1.1's gated FFN):
+  the identity rule on ``act(gate)``, the uniform rule on ``act(gate) * up``;
 - dropout: none;
 - attention: queries and keys with their gradient divided by 4, values by 2
   (:func:`graphattn.hf.edits.attnlrp_inputs`), the output computed from the
@@ -31,6 +31,7 @@ from graphattn.flow.lrp import (
     explained_score,
     input_x_gradient,
     layer_shares,
+    leaf_output,
     patched,
 )
 from graphattn.flow.lrp_rules import divide_gradient, identity_rule, layer_norm, rms_norm
@@ -40,7 +41,7 @@ from graphattn.hf.record import record
 __all__ = ["FAMILIES", "hf_attnlrp", "lrp_modules"]
 
 #: The ``config.model_type`` values whose modules :func:`lrp_modules` knows.
-FAMILIES = ("bert", "roberta", "gpt2", "llama", "mistral", "qwen2")
+FAMILIES = ("bert", "roberta", "gpt2", "llama", "mistral", "qwen2", "t5", "bart")
 
 
 def _rms(self, x):
@@ -54,6 +55,19 @@ def _gated_mlp(self, x):
 
 def _gpt2_mlp(self, x):
     return self.c_proj(identity_rule(self.act, self.c_fc(x)))
+
+
+def _t5_ffn(self, x):  # T5's DenseReluDense (its dropout is patched out)
+    return self.wo(identity_rule(self.act, self.wi(x)))
+
+
+def _t5_gated_ffn(self, x):  # T5 v1.1's gated FFN
+    gate = identity_rule(self.act, self.wi_0(x))
+    return self.wo(divide_gradient(gate * self.wi_1(x), 2))
+
+
+def _activation(self, x):  # an activation module called inline (BART's activation_fn)
+    return identity_rule(lambda t: type(self).forward(self, t), x)
 
 
 def _intermediate(self, x):  # BERT's intermediate layer
@@ -79,12 +93,16 @@ def _rule_of(m: nn.Module):
         return layer_norm
     if isinstance(m, nn.Dropout):
         return _no_dropout
-    if name.endswith("RMSNorm"):
+    if name.endswith("RMSNorm") or name == "T5LayerNorm":
         return _rms
     if all(hasattr(m, a) for a in ("gate_proj", "up_proj", "down_proj", "act_fn")):
         return _gated_mlp
     if name == "GPT2MLP":
         return _gpt2_mlp
+    if name == "T5DenseActDense":
+        return _t5_ffn
+    if name == "T5DenseGatedActDense":
+        return _t5_gated_ffn
     if hasattr(m, "intermediate_act_fn"):
         return _intermediate
     if hasattr(m, "transform_act_fn"):
@@ -101,33 +119,26 @@ def lrp_modules(model: nn.Module) -> Iterator[None]:
     Raises
     ------
     ValueError
-        If ``model.config.model_type`` is not in :data:`FAMILIES`.
+        If ``model.config.model_type`` is not in :data:`FAMILIES` (naming the
+        class and the methods that take it).
     """
     kind = getattr(getattr(model, "config", None), "model_type", None)
     if kind not in FAMILIES:
-        raise ValueError(f"method 'attnlrp' knows the families {FAMILIES}, got {kind!r}")
+        raise ValueError(
+            f"method 'attnlrp' is not available for {type(model).__name__} (model_type "
+            f"{kind!r}): its rules are written for the families {FAMILIES}; the methods "
+            "'value_zeroing', 'grad_attention' and 'attention' take any model on graphattn"
+        )
     with ExitStack() as stack:
         for m in model.modules():
             rule = _rule_of(m)
             if rule is not None:
                 stack.enter_context(patched(m, rule))
+            act = getattr(m, "activation_fn", None)  # BART's layers call it inline
+            if isinstance(act, nn.Module):
+                stack.enter_context(patched(act, _activation))
         stack.enter_context(edit_attention(explicit=True, lrp=True))
         yield
-
-
-@contextmanager
-def _embedding_leaf(model: nn.Module, store: list) -> Iterator[None]:
-    """The word embeddings as a leaf that needs a gradient (``lxt`` passes ``inputs_embeds``)."""
-
-    def hook(_mod, _args, out):
-        store.append(out.detach().requires_grad_())
-        return store[-1]
-
-    handle = model.get_input_embeddings().register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
 
 
 def hf_attnlrp(model: Any, inputs: dict, graph: Any, valid: torch.Tensor) -> Relevance:
@@ -138,7 +149,8 @@ def hf_attnlrp(model: Any, inputs: dict, graph: Any, valid: torch.Tensor) -> Rel
     last hidden state over the real tokens. Edges into padded targets get 0.
     """
     store: list[torch.Tensor] = []
-    with torch.enable_grad(), lrp_modules(model), _embedding_leaf(model, store), record() as rec:
+    leaf = leaf_output(model.get_input_embeddings(), store)
+    with torch.enable_grad(), lrp_modules(model), leaf, record() as rec:
         out = model(**inputs, token_graph=graph, output_hidden_states=True)
         logits = getattr(out, "logits", None)
         main = out.last_hidden_state if logits is None else logits
