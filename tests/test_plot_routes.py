@@ -60,7 +60,7 @@ def test_all_tokens_gives_every_token_a_column():
 
 
 def test_draw_routes_refuses_other_objects():
-    with pytest.raises(TypeError, match="routes must be a graphattn.flow.Routes, got list"):
+    with pytest.raises(TypeError, match="graphattn.flow.Routes or a list of them, got list"):
         draw_routes([])
     with pytest.raises(TypeError, match="all_tokens must be a bool, got int"):
         draw_routes(chain(), all_tokens=1)
