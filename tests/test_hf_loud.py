@@ -138,7 +138,8 @@ def test_a_callable_failing_on_a_short_sequence_names_its_call_site():
                        max_new_tokens=2)
     gpt2 = tiny("gpt2")
     with pytest.raises(ValueError, match=r"your token_graph callable failed at n=2 in layer 0 "
-                       r"\(GPT2Attention, self-attention\)"):
+                       r"\(GPT2Attention, self-attention\).*keep its sizes within n, e.g. "
+                       r"lambda n: patterns.sliding_window\(n, min\(n, 3\)\)"):
         gpt2(input_ids=torch.tensor([[5, 6]]),
              token_graph=lambda n: patterns.attention_sink(n, sinks=2, window=4))
 
