@@ -78,3 +78,13 @@ def test_the_route_pictures_script_writes_both_pictures(tmp_path, monkeypatch):
     for path in written:
         assert path.read_bytes().startswith(b"\x89PNG")
     assert plt.get_fignums() == []
+
+
+def test_a_route_of_an_unlabelled_graph_names_its_target_once():
+    g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    r = routes([(g, torch.tensor([1.0, 0.3, 0.7]))] * 2, target=1, threshold=0.2)
+    assert draw_routes(r).get_title().startswith("route of token 1 through 2 layers")
+    labelled = TokenGraph([[0, 0, 1], [0, 1, 1]], tokens=["a", "b"])
+    r = routes([(labelled, torch.tensor([1.0, 0.3, 0.7]))] * 2, target=1, threshold=0.2)
+    assert draw_routes(r).get_title().startswith("route of “b” (1) through 2 layers")
+    plt.close("all")

@@ -127,9 +127,8 @@ def _default_title(
     )
     if target is None:
         return f"information flow through {len(graphs)} layers (width = {what})"
-    label = style.token_labels(graphs[-1])[0][target]
     return (
-        f"relevance of each input token for target “{label}” ({target}), through "
+        f"relevance of each input token for target {style.token_name(graphs[-1], target)}, through "
         f"{len(graphs)} layers\n(width = {what})"
     )
 

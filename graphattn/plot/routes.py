@@ -96,8 +96,7 @@ def draw_routes(
     _nodes(ax, routes, x, len(cols))
     _axes(ax, routes, cols, rows)
     if title is None:
-        label = (graph.tokens or [str(i) for i in range(n)])[routes.target]
-        title = (f"route of “{style.short(label)}” ({routes.target}) through {rows - 1} layers\n"
+        title = (f"route of {style.token_name(graph, routes.target)} through {rows - 1} layers\n"
                  f"edges carrying ≥ {routes.threshold:g} of a node's input")
     set_title(ax, title, None)
     return ax

@@ -147,6 +147,20 @@ def token_labels(graph: TokenGraph) -> tuple[list[str], list[str]]:
     return [short(t) for t in dst], [short(t) for t in src]
 
 
+def token_name(graph: TokenGraph, i: int) -> str:
+    """Target token ``i`` of ``graph`` in a title: its label and position, or ``token i``.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0], [1]])
+    >>> token_name(g.with_tokens(["a", "cat"]), 1), token_name(g, 1)
+    ('“cat” (1)', 'token 1')
+    """
+    if graph.tokens is None:
+        return f"token {i}"
+    return f"“{short(graph.tokens[i])}” ({i})"
+
+
 def label_step(n: int) -> int:
     """Label every ``label_step(n)``-th token so that at most ``MAX_LABELS`` show."""
     return max(1, -(-n // MAX_LABELS))
