@@ -11,9 +11,11 @@ from graphattn.flow import (
     attention_rollout,
     cross_rollout,
     flow_graph,
+    route_scores,
+    routes,
     top_paths,
 )
-from graphattn.flow.batch import edge_batch
+from graphattn.flow.batch import check_example, edge_batch, select_example
 from graphattn.flow.prune import prune_top_k
 from graphattn.graph import TokenGraph
 
@@ -70,6 +72,41 @@ def test_paths_flow_and_flow_graph_give_one_result_per_example():
     assert sorted(graphs[0].edges(data="weight")) == sorted(
         flow_graph([(G, w[0]) for w in ws]).edges(data="weight")
     )
+
+
+@pytest.mark.parametrize("residual", [None, 0.5])
+def test_routes_and_route_scores_give_one_result_per_example(residual):
+    ws = batch(2, 2, seed=4)
+    layers = [(G, w) for w in ws]
+    got = routes(layers, 4, 0.1, residual=residual)
+    assert len(got) == 2
+    scores = route_scores(layers, 4, residual=residual)
+    assert scores.shape == (2, 5)
+    for b in range(2):
+        alone = [(G, w[b]) for w in ws]
+        want = routes(alone, 4, 0.1, residual=residual)
+        assert [n.tolist() for n in got[b].nodes] == [n.tolist() for n in want.nodes]
+        assert torch.equal(scores[b], route_scores(alone, 4, residual=residual))
+
+
+def test_select_example_is_one_example_of_the_batch_rule():
+    ws = batch(3, 2)
+    layers = [(G, w) for w in ws]
+    picked = select_example(layers, -1)
+    assert all(torch.equal(w, full[2]) for (_, w), full in zip(picked, ws, strict=True))
+    alone = [(G, w[0]) for w in ws]
+    assert select_example(alone) is alone and select_example(alone, 0) is alone
+    with pytest.raises(ValueError, match="batch of 3 examples; pass example=b"):
+        select_example(layers)
+    with pytest.raises(ValueError, match=r"example must be in \[-3, 3\)"):
+        select_example(layers, 3)
+    with pytest.raises(ValueError, match="example=2 picks from a batch"):
+        select_example(alone, 2)
+    with pytest.raises(TypeError, match="example"):
+        select_example(layers, True)
+    assert check_example(None, 1) == 0
+    with pytest.raises(ValueError, match="batch of 0"):
+        check_example(None, 0, "routes")
 
 
 def test_pruned_batch_with_dropped_per_example():

@@ -9,7 +9,7 @@ from hf_tiny import inputs, tiny  # noqa: E402
 from transformers import DynamicCache  # noqa: E402
 
 import graphattn.hf  # noqa: E402
-from graphattn import graph_attention, patterns  # noqa: E402
+from graphattn import flow, graph_attention, patterns  # noqa: E402
 from graphattn.hf import attention  # noqa: E402
 
 NEW = 5
@@ -112,3 +112,12 @@ def test_encoder_decoder_generation_with_self_and_cross_graphs(family):
     for t, g in enumerate(steps[::2]):  # decoder token t reads encoder tokens t-1..t+1
         want = patterns.cross_window(t + 1, 7, 1).subgraph([t])
         assert g.edge_index.tolist() == want.edge_index.tolist()
+
+
+def test_a_rollout_of_a_generate_recording_says_to_record_one_forward():
+    model = tiny("gpt2")
+    with torch.no_grad(), graphattn.hf.record() as rec:
+        greedy(model, inputs("gpt2", pad=0))
+    with pytest.raises(ValueError, match=r"is a cross graph \(N=1, M=8\).*A recording of generate "
+                       r"holds such graphs.*record one forward over the whole sequence instead"):
+        flow.attention_rollout(rec.layers(0))

@@ -1,5 +1,7 @@
 """graphattn.hf fails loudly where it used to be silent: keywords, graphs, twins, outputs."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -30,6 +32,39 @@ def test_an_eager_twin_sharing_the_config_makes_token_graph_raise(attached):
     model.set_attn_implementation("graphattn")
     with pytest.raises(ValueError, match="token_graph has 10 nodes"):
         model(**batch, token_graph=patterns.causal(10))
+
+
+def test_a_record_block_in_which_no_graphattn_attention_ran_says_so():
+    model = tiny("gpt2")
+    batch = inputs("gpt2", n=12, pad=0)
+    cls, _ = FAMILIES["gpt2"]()
+    cls._from_config(model.config, attn_implementation="eager")  # switches `model` too
+    with pytest.warns(UserWarning, match=r"record\(\) recorded no call: no graphattn attention "
+                      r"ran.*graphattn.hf.attach\(model\).*attn_implementation='eager' or 'sdpa'"):
+        with torch.no_grad(), graphattn.hf.record() as rec:
+            model(**batch)  # runs, on eager: nothing to record
+    assert rec.calls == []
+    graphattn.hf.attach(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a block that recorded calls is quiet
+        with torch.no_grad(), graphattn.hf.record() as rec:
+            model(**batch)
+    assert len(rec.calls) == 2
+
+
+def test_a_record_block_whose_layers_kept_no_call_names_the_layers_that_ran():
+    model = tiny("gpt2")
+    with pytest.warns(UserWarning, match=r"record\(layers=\[5\]\) recorded no call: 2 graphattn "
+                      r"attention calls ran in the block, of the layers \(layer_idx\) \[0, 1\]"):
+        with torch.no_grad(), graphattn.hf.record(layers=5):
+            model(**inputs("gpt2", pad=0))
+
+
+def test_a_record_block_left_by_an_exception_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeError, match="boom"), graphattn.hf.record():
+            raise RuntimeError("boom")
 
 
 def test_output_attentions_warns_and_returns_the_dense_weights_of_the_graph():
@@ -103,7 +138,8 @@ def test_a_callable_failing_on_a_short_sequence_names_its_call_site():
                        max_new_tokens=2)
     gpt2 = tiny("gpt2")
     with pytest.raises(ValueError, match=r"your token_graph callable failed at n=2 in layer 0 "
-                       r"\(GPT2Attention, self-attention\)"):
+                       r"\(GPT2Attention, self-attention\).*keep its sizes within n, e.g. "
+                       r"lambda n: patterns.sliding_window\(n, min\(n, 3\)\)"):
         gpt2(input_ids=torch.tensor([[5, 6]]),
              token_graph=lambda n: patterns.attention_sink(n, sinks=2, window=4))
 

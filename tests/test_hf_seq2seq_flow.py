@@ -56,3 +56,14 @@ def test_layers_of_a_decoder_only_recording_are_its_self_attention_calls():
         model(**inputs("gpt2", pad=0))
     assert [g for g, _ in rec.layers(0)] == [g for g, _ in rec.self_attention]
     assert rec.layers(0, cross=True) == []
+
+
+def test_a_recording_of_generate_is_refused_naming_one_forward():
+    model = tiny("t5")
+    batch = inputs("t5", pad=0)
+    batch.pop("decoder_input_ids")
+    with torch.no_grad(), graphattn.hf.record() as rec:
+        model.generate(**batch, max_new_tokens=3, min_new_tokens=3, do_sample=False)
+    with pytest.raises(ValueError, match=r"generate makes one forward per new token\): record "
+                       r"one forward, with the decoder's tokens as decoder_input_ids"):
+        flow.split_cross_layers(rec.layers(0))

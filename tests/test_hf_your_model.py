@@ -1,6 +1,8 @@
 """docs/your_model.md, the first-hour page, runs block by block and shows what it says."""
 
+import logging
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -16,8 +18,19 @@ def test_the_first_hour_page_runs_in_order(capsys):
     blocks = re.findall(r"```python\n(.*?)```", PAGE.read_text(), flags=re.S)
     assert len(blocks) == 9
     namespace: dict = {}
-    for k, block in enumerate(blocks):
-        exec(compile(block, f"docs/your_model.md block {k}", "exec"), namespace)
+    logged: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = logged.append
+    logging.getLogger("transformers").addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for k, block in enumerate(blocks):
+                exec(compile(block, f"docs/your_model.md block {k}", "exec"), namespace)
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+    assert [str(w.message) for w in caught] == []  # a reader sees no warning
+    assert [r.getMessage() for r in logged] == []  # nor transformers' (stand-ins' special tokens)
     n = namespace["n"]
     assert namespace["rollout"].shape == (n, n)
     assert torch.allclose(namespace["alti_rollout"].sum(-1), torch.ones(n), atol=1e-5)

@@ -270,3 +270,11 @@ def test_rollout_drawn_as_relevance_with_the_sink_column_saturated():
         draw_rollout(r, ["a"])
     with pytest.raises(ValueError, match=r"gamma must be a number in \(0, 1\]"):
         draw_rollout(r, gamma=2)
+
+
+def test_flow_title_names_an_unlabelled_target_once():
+    g = patterns.causal(3)
+    w = torch.ones(g.num_edges)
+    title = draw_flow([(g, w)], target=2).get_title()
+    assert title.startswith("relevance of each input token for target token 2, through 1 layers")
+    plt.close("all")

@@ -47,7 +47,7 @@ def test_plotting_docs_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the examples write their files into the working folder
     text = (EXAMPLES.parent / "docs" / "plotting.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert len(blocks) == 3  # drawings, to_html, show in a notebook
+    assert len(blocks) == 4  # drawings, one example of a batch, to_html, show in a notebook
     namespace: dict = {}
     for k, block in enumerate(blocks):
         exec(compile(block, f"docs/plotting.md block {k}", "exec"), namespace)

@@ -60,7 +60,7 @@ def test_all_tokens_gives_every_token_a_column():
 
 
 def test_draw_routes_refuses_other_objects():
-    with pytest.raises(TypeError, match="routes must be a graphattn.flow.Routes, got list"):
+    with pytest.raises(TypeError, match="graphattn.flow.Routes or a list of them, got list"):
         draw_routes([])
     with pytest.raises(TypeError, match="all_tokens must be a bool, got int"):
         draw_routes(chain(), all_tokens=1)
@@ -78,3 +78,13 @@ def test_the_route_pictures_script_writes_both_pictures(tmp_path, monkeypatch):
     for path in written:
         assert path.read_bytes().startswith(b"\x89PNG")
     assert plt.get_fignums() == []
+
+
+def test_a_route_of_an_unlabelled_graph_names_its_target_once():
+    g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    r = routes([(g, torch.tensor([1.0, 0.3, 0.7]))] * 2, target=1, threshold=0.2)
+    assert draw_routes(r).get_title().startswith("route of token 1 through 2 layers")
+    labelled = TokenGraph([[0, 0, 1], [0, 1, 1]], tokens=["a", "b"])
+    r = routes([(labelled, torch.tensor([1.0, 0.3, 0.7]))] * 2, target=1, threshold=0.2)
+    assert draw_routes(r).get_title().startswith("route of “b” (1) through 2 layers")
+    plt.close("all")

@@ -91,7 +91,9 @@ def check_self_layers(layers: Any, name: str = "layers") -> list[Layer]:
             raise ValueError(
                 f"{name}[{l}] is a cross graph (N={layer.graph.num_nodes}, "
                 f"M={layer.graph.num_src_nodes}); self-graph rollout needs self graphs, "
-                "use cross_rollout for encoder -> decoder graphs"
+                "use cross_rollout for encoder -> decoder graphs. A recording of generate holds "
+                "such graphs (each cached step's new tokens over the cache, N < M): record one "
+                "forward over the whole sequence instead"
             )
         if layer.weights.device != out[0].weights.device:
             raise ValueError(

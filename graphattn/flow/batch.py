@@ -14,6 +14,13 @@ All layers of one call are batched alike (the same ``B``) or not at all.
 Tensor results are stacked along a new leading dimension (``(B, ...)``);
 results that are Python objects (paths, graphs) come as a list with one
 entry per example.
+
+A drawing shows one example: the functions of :mod:`graphattn.plot` take
+the same batched layers (and batched results) with an ``example=`` keyword
+that :func:`select_example` and :func:`check_example` read, the same rule
+everywhere: ``example=b`` picks example ``b``, and left out it picks the
+only example of a batch of one; a larger batch without it is a
+``ValueError`` that names the batch size.
 """
 
 from __future__ import annotations
@@ -23,9 +30,16 @@ from typing import Any
 
 import torch
 
+from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
 
-__all__ = ["edge_batch", "split_examples"]
+__all__ = [
+    "check_example",
+    "edge_batch",
+    "layers_batch",
+    "select_example",
+    "split_examples",
+]
 
 
 def edge_batch(weights: Any, graph: TokenGraph) -> int | None:
@@ -63,17 +77,19 @@ def edge_batch(weights: Any, graph: TokenGraph) -> int | None:
     return None
 
 
-def split_examples(
-    layers: Any, name: str = "layers", dropped: Any = None
-) -> list[tuple[list, Any]] | None:
-    """``[(layers_b, dropped_b), ...]`` for batched layers, None for one example.
+def layers_batch(layers: Any, name: str = "layers") -> int | None:
+    """The batch size ``B`` shared by every entry of ``layers``, or None for one example.
 
-    ``layers`` is a sequence of ``(graph, weights[, grad])`` entries; each
-    example's entries hold ``weights[b]`` (and ``grad[b]``), and its
-    ``dropped`` holds ``dropped[l][b]`` (``(B, N)`` or ``(B, N, H)``) for
-    every layer ``l`` that has one.
-    Anything malformed is left for the flow function's own checks, except a
-    mix of batched and unbatched layers or of batch sizes.
+    ``layers`` is a sequence of ``(graph, weights[, ...])`` entries. Anything
+    malformed counts as unbatched (the caller's own checks name it), but a
+    mix of batched and unbatched layers, of batch sizes, or a batch of 0 is
+    a ``ValueError``.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    >>> layers_batch([(g, torch.ones(3))]), layers_batch([(g, torch.ones(2, 3, 4))] * 2)
+    (None, 2)
     """
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
         return None
@@ -90,7 +106,104 @@ def split_examples(
             )
     if first == 0:
         raise ValueError(f"{name} holds a batch of 0 examples")
-    return [(_example(layers, b), _example_dropped(dropped, b)) for b in range(first)]
+    return first
+
+
+def split_examples(
+    layers: Any, name: str = "layers", dropped: Any = None
+) -> list[tuple[list, Any]] | None:
+    """``[(layers_b, dropped_b), ...]`` for batched layers, None for one example.
+
+    ``layers`` is a sequence of ``(graph, weights[, grad])`` entries; each
+    example's entries hold ``weights[b]`` (and ``grad[b]``), and its
+    ``dropped`` holds ``dropped[l][b]`` (``(B, N)`` or ``(B, N, H)``) for
+    every layer ``l`` that has one.
+    Anything malformed is left for the flow function's own checks, except
+    what :func:`layers_batch` refuses.
+    """
+    size = layers_batch(layers, name)
+    if size is None:
+        return None
+    return [(_example(layers, b), _example_dropped(dropped, b)) for b in range(size)]
+
+
+def check_example(example: Any, size: int | None, what: str = "layers") -> int | None:
+    """``example`` as an index into a batch of ``size`` (None: ``what`` is one example).
+
+    Parameters
+    ----------
+    example : int or None
+        The example asked for; negative indices count from the end.
+    size : int or None
+        The batch size of ``what``; None when it has no batch dimension.
+    what : str
+        The argument holding the batch, for messages.
+
+    Returns
+    -------
+    int or None
+        The index in ``[0, size)``; None for an unbatched ``what`` (where
+        ``example`` may be left out or be 0, a batch of one).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a non-integer ``example``, one out of range, one other than 0
+        for an unbatched ``what``, none for a batch of more than one, or an
+        empty batch.
+
+    Examples
+    --------
+    >>> check_example(None, 1), check_example(-1, 3), check_example(None, None)
+    (0, 2, None)
+    >>> check_example(None, 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: layers hold a batch of 3 examples; pass example=b with 0 <= b < 3 to choose one
+    """
+    if example is not None:
+        example = check_int(example, "example")
+    if size is None:
+        if example not in (None, 0):
+            raise ValueError(
+                f"example={example} picks from a batch, but {what} hold one example "
+                "(no batch dimension); leave example out"
+            )
+        return None
+    if size == 0:
+        raise ValueError(f"{what} hold a batch of 0 examples")
+    if example is None:
+        if size == 1:
+            return 0
+        raise ValueError(
+            f"{what} hold a batch of {size} examples; pass example=b with 0 <= b < {size} "
+            "to choose one"
+        )
+    if not -size <= example < size:
+        raise ValueError(
+            f"example must be in [-{size}, {size}) for the batch of {size} in {what}, "
+            f"got {example}"
+        )
+    return example % size
+
+
+def select_example(layers: Any, example: Any = None, name: str = "layers") -> Any:
+    """One example's layers: ``layers`` itself when unbatched, else example ``example``'s entries.
+
+    Every tensor after the graph of each entry is indexed at the example
+    (the weights, a gradient); :func:`check_example` checks ``example``.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    >>> w = torch.arange(6.0).reshape(2, 3)          # (B, E): two examples
+    >>> select_example([(g, w)], example=1)[0][1]
+    tensor([3., 4., 5.])
+    >>> select_example([(g, w[0])])[0][1]            # one example: as given
+    tensor([0., 1., 2.])
+    """
+    b = check_example(example, layers_batch(layers, name), name)
+    return layers if b is None else _example(layers, b)
 
 
 def _entry_batch(item: Any) -> int | None:

@@ -174,8 +174,12 @@ def split_cross_layers(
     n_enc = crosses[0] - 1 if crosses else -1
     pairs = [n_enc + 2 * i + 1 for i in range(len(crosses))]
     if not crosses or n_enc < 0 or crosses != pairs or crosses[-1] != len(layers) - 1:
-        raise ValueError("layers must be encoder layers followed by decoder (self, cross) "
-                         f"pairs; the cross graphs are at positions {crosses} of {len(layers)}")
+        raise ValueError(
+            "layers must be encoder layers followed by decoder (self, cross) pairs; the cross "
+            f"graphs are at positions {crosses} of {len(layers)}. A recording of several "
+            "forwards holds their calls one after another (generate makes one forward per new "
+            "token): record one forward, with the decoder's tokens as decoder_input_ids"
+        )
     if all(_one_example(g, c) for g, c in layers):
         if b != 0:
             raise ValueError(f"b={b}: layers hold one example's weights (E,) or (E, H), use b=0")

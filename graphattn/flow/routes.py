@@ -29,6 +29,7 @@ from graphattn.flow._layers import (
     compute_dtype,
     layer_operator,
 )
+from graphattn.flow.batch import split_examples
 from graphattn.graph import TokenGraph
 
 __all__ = ["RouteLayer", "Routes", "route_scores", "routes"]
@@ -156,7 +157,7 @@ def routes(
     *,
     residual: float | None = None,
     head_reduce: str = "mean",
-) -> Routes:
+) -> Routes | list[Routes]:
     """The information-flow route of ``target`` (Ferrando & Voita 2024).
 
     Every node ``(l + 1, i)`` of the layered flow graph gets its input from
@@ -171,9 +172,9 @@ def routes(
     ----------
     layers : sequence of (TokenGraph, Tensor)
         One ``(graph, weights)`` pair per layer, first layer first, weights
-        ``(E,)`` or ``(E, H)``: a ``contributions`` output of one example
-        (``[(g, c[b]) for g, c in layers]``, any method) or raw attention
-        weights.
+        ``(E,)`` or ``(E, H)``: a ``contributions`` output (any method) or
+        raw attention weights; batched weights ``(B, E)`` or ``(B, E, H)``
+        give one route per example (:mod:`graphattn.flow.batch`).
     target : int
         The token whose last-layer node the route explains.
     threshold : float
@@ -191,8 +192,9 @@ def routes(
 
     Returns
     -------
-    Routes
-        The kept edges of every layer and the tokens on the route per row.
+    Routes or list of Routes
+        The kept edges of every layer and the tokens on the route per row;
+        a list with one per example for batched layers.
 
     Raises
     ------
@@ -212,6 +214,10 @@ def routes(
     >>> [row.tolist() for row in r.nodes], r.layers[0].graph.edge_index.tolist()
     ([[0, 1], [0, 1], [1]], [[0], [1]])
     """
+    examples = split_examples(layers)
+    if examples is not None:
+        options = {"residual": residual, "head_reduce": head_reduce}
+        return [routes(ex, target, threshold, **options) for ex, _ in examples]
     ops = _operators(layers, residual, head_reduce)
     n = ops[0][0].graph.num_nodes
     t = _check_target(target, n)
@@ -243,7 +249,7 @@ def route_scores(
 
     Returns
     -------
-    Tensor ``(N,)``
+    Tensor ``(N,)``, or ``(B, N)`` for batched layers
         In [0, 1]; 0 for a token no path reaches.
 
     Examples
@@ -253,6 +259,10 @@ def route_scores(
     >>> route_scores([(g, w), (g, w)], target=1)
     tensor([0.3000, 0.7000])
     """
+    examples = split_examples(layers)
+    if examples is not None:
+        options = {"residual": residual, "head_reduce": head_reduce}
+        return torch.stack([route_scores(ex, target, **options) for ex, _ in examples])
     ops = _operators(layers, residual, head_reduce)
     n = ops[0][0].graph.num_nodes
     t = _check_target(target, n)

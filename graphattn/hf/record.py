@@ -12,6 +12,7 @@ applied by :meth:`Recording.add` as each call ends, so no call's full
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ class Recording:
 
     calls: list[RecordedCall] = field(default_factory=list)
     options: RecordOptions = field(default_factory=RecordOptions)
+    skipped: list[int | None] = field(default_factory=list, repr=False)  # layer_idx not kept
 
     def add(
         self,
@@ -110,6 +112,7 @@ class Recording:
         """
         opts = self.options
         if opts.layers is not None and layer not in opts.layers:
+            self.skipped.append(layer)
             return
         w = _reduce_heads(weights, opts.heads, values, graph)  # (B, E, H) or (B, E)
         dropped = None
@@ -308,7 +311,11 @@ def record(
     Returns
     -------
     context manager
-        Yields the :class:`Recording`, filled while the block runs.
+        Yields the :class:`Recording`, filled while the block runs. A block
+        that ends (without an exception) having recorded no call warns
+        (``UserWarning``) with the likely reason: no graphattn attention
+        ran in it (the model is not on ``attn_implementation="graphattn"``,
+        or it ran outside the block), or ``layers`` kept none of the calls.
 
     Raises
     ------
@@ -317,10 +324,12 @@ def record(
 
     Examples
     --------
-    >>> with record() as rec:
-    ...     pass  # run a model with attn_implementation="graphattn" here
-    >>> rec.self_attention, rec.cross_attention
-    ([], [])
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    >>> with record() as rec:  # a model on attn_implementation="graphattn" runs here
+    ...     rec.add(cross=False, decoder=True, layer=0, module="Attn", graph=g,
+    ...             weights=torch.ones(1, 3, 2))
+    >>> [tuple(w.shape) for _, w in rec.self_attention], rec.cross_attention
+    ([(1, 3, 2)], [])
     >>> record(heads="mean", dtype=torch.float16, layers=[0, 11], top_k=32).options
     RecordOptions(heads='mean', dtype=torch.float16, layers=frozenset({0, 11}), top_k=32)
     >>> record(top_k=0)
@@ -340,8 +349,31 @@ class _Block:
 
     def __enter__(self) -> Recording:
         recording = Recording(options=self.options)
-        self._open.append(_ACTIVE.set((*_ACTIVE.get(), recording)))
+        self._open.append((_ACTIVE.set((*_ACTIVE.get(), recording)), recording))
         return recording
 
-    def __exit__(self, *exc: Any) -> None:
-        _ACTIVE.reset(self._open.pop())
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        token, recording = self._open.pop()
+        _ACTIVE.reset(token)
+        if exc_type is None and not recording.calls:
+            warnings.warn(_nothing_recorded(recording), UserWarning, stacklevel=2)
+
+
+def _nothing_recorded(recording: Recording) -> str:
+    """Why a block recorded no call: ``layers`` kept none, or no graphattn attention ran."""
+    if recording.skipped:
+        ran = sorted({layer for layer in recording.skipped if layer is not None})
+        return (
+            f"graphattn.hf.record(layers={sorted(recording.options.layers)}) recorded no call: "
+            f"{len(recording.skipped)} graphattn attention calls ran in the block, of the "
+            f"layers (layer_idx) {ran}; pick layers among those"
+        )
+    return (
+        "graphattn.hf.record() recorded no call: no graphattn attention ran inside the "
+        "block. Either the model does not run attn_implementation='graphattn' (load it with "
+        "from_pretrained(..., attn_implementation='graphattn') or call "
+        "graphattn.hf.attach(model); transformers shares one config among the models built "
+        "from it, so building another model from the same config with "
+        "attn_implementation='eager' or 'sdpa' switches this one too), or the model ran "
+        "outside the with block"
+    )

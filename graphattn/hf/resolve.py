@@ -66,7 +66,10 @@ def _called(fn: Callable, sizes: tuple[int, ...], name: str, call: Call) -> Any:
     except Exception as err:
         at = ", ".join(f"{k}={v}" for k, v in zip("nm", sizes, strict=False))
         raise ValueError(
-            f"your {name} callable failed at {at} in {call.where}: {type(err).__name__}: {err}"
+            f"your {name} callable failed at {at} in {call.where}: {type(err).__name__}: {err}. "
+            "It is called with every length the model sees (n = 1 at a decoder's first "
+            "generation step, n = the prompt's length at the first forward): keep its sizes "
+            "within n, e.g. lambda n: patterns.sliding_window(n, min(n, 3))"
         ) from err
 
 

@@ -111,6 +111,7 @@ def draw_attention(
     graph: TokenGraph,
     weights: torch.Tensor,
     *,
+    example: int | None = None,
     head: int | str | Sequence[int] = "mean",
     layout: str | Callable | dict = "auto",
     ax: Axes | None = None,
@@ -128,9 +129,13 @@ def draw_attention(
     ----------
     graph : TokenGraph
         The graph the weights belong to.
-    weights : tensor (E,) or (E, H)
+    weights : tensor (E,) or (E, H), or a batch (B, E) or (B, E, H)
         Per-edge weights in ``graph.edge_index`` order (as returned by
         ``graph_attention(..., return_weights=True)``).
+    example : int, optional
+        Which example of batched weights (``(B, E)`` or ``(B, E, H)``, as
+        ``graphattn.hf.record`` and ``graphattn.flow.contributions`` hold
+        them) to draw; may be left out for one example or a batch of one.
     head : int, list of int or "mean"
         One head, several heads overlaid (one colour each) or the mean over heads.
     layout : str, callable or dict
@@ -154,7 +159,8 @@ def draw_attention(
     Raises
     ------
     TypeError, ValueError
-        For a wrong graph, weight shape, head index or layout.
+        For a wrong graph, weight shape, head index or layout, or a batch of
+        several examples without ``example``.
 
     Examples
     --------
@@ -167,7 +173,7 @@ def draw_attention(
     >>> plt.close("all")
     """
     style.check_graph(graph)
-    picked = style.select_heads(style.check_weights(weights, graph), head)
+    picked = style.select_heads(style.check_weights(weights, graph, example=example), head)
     style.check_max_edges(max_edges)
     lay = compute_layout(graph, layout)
     kept = [
@@ -222,6 +228,7 @@ def _heads_name(keys: list[int | str]) -> str:
 def draw_heads(
     layers: Sequence[tuple[TokenGraph, torch.Tensor]],
     *,
+    example: int | None = None,
     view: str = "matrix",
     ax: np.ndarray | None = None,
     share_scale: bool = True,
@@ -233,7 +240,11 @@ def draw_heads(
     Parameters
     ----------
     layers : sequence of (TokenGraph, tensor (E, H))
-        One ``(graph, weights)`` pair per layer, as models return them.
+        One ``(graph, weights)`` pair per layer, as models return them, or
+        batched: weights ``(B, E, H)``, as ``graphattn.hf.record`` holds them.
+    example : int, optional
+        Which example of batched layers to draw; may be left out for one
+        example or a batch of one.
     view : "matrix", "bipartite" or "arc"
         Heatmaps, or head-view thumbnails in that layout.
     ax : array of Axes (L, H), optional
@@ -254,7 +265,8 @@ def draw_heads(
     Raises
     ------
     TypeError, ValueError
-        For an empty or malformed ``layers``, an unknown view or a wrong ``ax``.
+        For an empty or malformed ``layers``, an unknown view, a wrong ``ax``
+        or a batch of several examples without ``example``.
 
     Examples
     --------
@@ -265,7 +277,7 @@ def draw_heads(
     (3, 2)
     >>> plt.close("all")
     """
-    pairs = style.check_layers(layers)
+    pairs = style.check_layers(layers, example=example)
     if view not in ("matrix", "bipartite", "arc"):
         raise ValueError(f"view must be 'matrix', 'bipartite' or 'arc', got {view!r}")
     num_layers, num_heads = len(pairs), max(w.shape[1] for _, w in pairs)

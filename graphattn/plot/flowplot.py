@@ -26,6 +26,7 @@ __all__ = ["draw_flow"]
 def draw_flow(
     layers: Sequence[tuple[TokenGraph, torch.Tensor | None]],
     *,
+    example: int | None = None,
     flow: Sequence[torch.Tensor] | None = None,
     relevance: torch.Tensor | None = None,
     relevance_row: int = 0,
@@ -42,7 +43,12 @@ def draw_flow(
     layers : sequence of (TokenGraph, tensor (E, H) or None)
         One ``(graph, weights)`` pair per layer, as models return them; the
         sources of layer ``l + 1`` must be the targets of layer ``l``. Weights
-        may be None where ``flow`` is given.
+        may be None where ``flow`` is given, or batched (see ``example``).
+    example : int, optional
+        Which example of batched layers (weights ``(B, E)`` or ``(B, E, H)``,
+        as ``graphattn.hf.record`` and ``graphattn.flow.contributions`` hold
+        them) to draw; may be left out for one example or a batch of one.
+        ``flow`` and ``relevance`` are that example's.
     flow : sequence of tensor (E_l,), optional
         A value per edge and layer to draw instead of the weights (e.g. a
         max-flow or rollout contribution).
@@ -74,7 +80,8 @@ def draw_flow(
     Raises
     ------
     TypeError, ValueError
-        For malformed layers, flows, relevance or head, or layers that do not chain.
+        For malformed layers, flows, relevance or head, layers that do not
+        chain, or a batch of several examples without ``example``.
 
     Examples
     --------
@@ -87,7 +94,7 @@ def draw_flow(
     (6, 'relevance of each input token for target “b” (1), through 2 layers')
     >>> plt.close("all")
     """
-    pairs = style.check_layers(layers, weights=flow is None)
+    pairs = style.check_layers(layers, weights=flow is None, example=example)
     graphs = [g for g, _ in pairs]
     values = _layer_values(pairs, flow, head)
     style.check_max_edges(max_edges)
@@ -120,9 +127,8 @@ def _default_title(
     )
     if target is None:
         return f"information flow through {len(graphs)} layers (width = {what})"
-    label = style.token_labels(graphs[-1])[0][target]
     return (
-        f"relevance of each input token for target “{label}” ({target}), through "
+        f"relevance of each input token for target {style.token_name(graphs[-1], target)}, through "
         f"{len(graphs)} layers\n(width = {what})"
     )
 

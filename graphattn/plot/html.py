@@ -89,6 +89,7 @@ def to_html(
     layers: Sequence[tuple[TokenGraph, torch.Tensor | None]],
     path: str | os.PathLike,
     *,
+    example: int | None = None,
     tokens: Sequence[str] | None = None,
     src_tokens: Sequence[str] | None = None,
     title: str | None = None,
@@ -108,11 +109,15 @@ def to_html(
     Parameters
     ----------
     layers : sequence of (TokenGraph, tensor (E,) or (E, H) or None)
-        One ``(graph, weights)`` pair per layer, as models return them
-        (a batch of one ``(1, E, H)`` is accepted); ``None`` weights show the
-        bare graph.
+        One ``(graph, weights)`` pair per layer, as models return them;
+        ``None`` weights show the bare graph. Batched weights ``(B, E)`` or
+        ``(B, E, H)`` (as ``graphattn.hf.record`` and
+        ``graphattn.flow.contributions`` hold them) show one example.
     path : str or path-like
         The ``.html`` file to write (atomically: a temporary file moved into place).
+    example : int, optional
+        Which example of batched layers to show; may be left out for one
+        example or a batch of one.
     tokens : sequence of str, optional
         Labels of the target tokens of every layer (and the sources of self
         graphs); default: the graphs' own labels, else indices.
@@ -137,8 +142,9 @@ def to_html(
     TypeError, ValueError
         For malformed layers, labels of the wrong length or holding a lone
         surrogate, ``src_tokens`` without a cross graph, a path that does not
-        end in ``.html``, or a ``max_bytes`` too small for one edge per
-        target; nothing is written then.
+        end in ``.html``, a ``max_bytes`` too small for one edge per
+        target, or a batch of several examples without ``example``; nothing
+        is written then.
 
     Examples
     --------
@@ -152,7 +158,7 @@ def to_html(
     """
     path = style.check_path(path, (".html", ".htm"))
     page = render_page(
-        layers, tokens=tokens, src_tokens=src_tokens, title=title,
+        layers, example=example, tokens=tokens, src_tokens=src_tokens, title=title,
         max_edges_per_target=max_edges_per_target, max_bytes=max_bytes,
     )
     return atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
@@ -161,6 +167,7 @@ def to_html(
 def render_page(
     layers: Sequence[tuple[TokenGraph, torch.Tensor | None]],
     *,
+    example: int | None = None,
     tokens: Sequence[str] | None = None,
     src_tokens: Sequence[str] | None = None,
     title: str | None = None,
@@ -184,7 +191,7 @@ def render_page(
     """
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a str or None, got {type(title).__name__}")
-    layers = _checked_layers(layers)
+    layers = _checked_layers(layers, example)
     if max_edges_per_target is not None:
         check_int(max_edges_per_target, "max_edges_per_target", low=1)
     check_int(max_bytes, "max_bytes", low=1)
@@ -218,14 +225,16 @@ def render_page(
     )
 
 
-def _checked_layers(layers: object) -> list[tuple[TokenGraph, object, int]]:
-    """``(graph, weights as given, heads)`` per layer, every layer checked (heads 0: no weights).
+def _checked_layers(
+    layers: object, example: int | None
+) -> list[tuple[TokenGraph, object, int]]:
+    """``(graph, example's weights, heads)`` per layer, every layer checked (heads 0: no weights).
 
     The checked float64 copies are not kept: :func:`render_page` makes one
     layer's at a time, so a long recording is never copied whole.
     """
     out = []
-    for k, (g, w) in enumerate(style.layer_pairs(layers)):
+    for k, (g, w) in enumerate(style.layer_pairs(layers, example)):
         heads = 0 if w is None else style.check_weights(w, g, f"layers[{k}][1]").shape[1]
         out.append((g, w, heads))
     return out

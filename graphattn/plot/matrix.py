@@ -30,6 +30,7 @@ def draw_matrix(
     graph: TokenGraph,
     weights: torch.Tensor | None = None,
     *,
+    example: int | None = None,
     head: int | str = "mean",
     ax: Axes | None = None,
     cmap: str = style.WEIGHT_CMAP,
@@ -47,9 +48,12 @@ def draw_matrix(
     ----------
     graph : TokenGraph
         The graph; its non-edges are drawn hatched grey.
-    weights : tensor (E,) or (E, H), optional
+    weights : tensor (E,) or (E, H), or a batch (B, E) or (B, E, H), optional
         Per-edge weights in ``graph.edge_index`` order; without them the mask
         is drawn (edges in one colour).
+    example : int, optional
+        Which example of batched weights to draw; may be left out for one
+        example or a batch of one.
     head : int or "mean"
         Which head of ``(E, H)`` weights to draw.
     ax : matplotlib Axes, optional
@@ -81,7 +85,8 @@ def draw_matrix(
     Raises
     ------
     TypeError, ValueError
-        For a wrong graph, weight shape, head or size limit.
+        For a wrong graph, weight shape, head or size limit, or a batch of
+        several examples without ``example``.
 
     Examples
     --------
@@ -92,7 +97,7 @@ def draw_matrix(
     [[False, True], [False, False]]
     >>> plt.close("all")
     """
-    key, values = _matrix_values(graph, weights, head, max_tokens)
+    key, values = _matrix_values(graph, weights, example, head, max_tokens)
     grid, size = binned_matrix(graph, values, max_tokens)
     weighted = values is not None
     ax = style.new_axes(ax, _figsize(grid.shape, colorbar and (weighted or size > 1)))
@@ -125,7 +130,11 @@ def _default_title(graph: TokenGraph, key: int | str | None) -> str:
 
 
 def _matrix_values(
-    graph: TokenGraph, weights: torch.Tensor | None, head: int | str, max_tokens: int
+    graph: TokenGraph,
+    weights: torch.Tensor | None,
+    example: int | None,
+    head: int | str,
+    max_tokens: int,
 ) -> tuple[int | str | None, torch.Tensor | None]:
     """The arguments of :func:`draw_matrix` checked: the head drawn and its values ``(E,)``."""
     style.check_graph(graph)
@@ -133,7 +142,8 @@ def _matrix_values(
         raise ValueError(f"head must be one head index or 'mean' for a matrix, got {head!r}")
     key, values = None, None
     if weights is not None:
-        ((key, values),) = style.select_heads(style.check_weights(weights, graph), head)
+        checked = style.check_weights(weights, graph, example=example)  # (E, H)
+        ((key, values),) = style.select_heads(checked, head)
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
     return key, values

@@ -119,6 +119,7 @@ def show(
     layers: Sequence[tuple[TokenGraph, torch.Tensor | None]],
     tokens: Sequence[str] | None = None,
     *,
+    example: int | None = None,
     src_tokens: Sequence[str] | None = None,
     title: str | None = None,
     max_edges_per_target: int | None = None,
@@ -130,9 +131,14 @@ def show(
     ----------
     layers : sequence of (TokenGraph, tensor (E,) or (E, H) or None)
         One ``(graph, weights)`` pair per layer, as for :func:`graphattn.plot.to_html`
-        (``model(x, need_weights=True).layers``, ``output.sequence_layers(b)``).
+        (``model(x, need_weights=True).layers``, ``output.sequence_layers(b)``),
+        or batched weights ``(B, E)`` or ``(B, E, H)`` (``rec.self_attention``
+        of a ``graphattn.hf.record``, ``graphattn.flow.contributions``).
     tokens : sequence of str, optional
         Labels of the target tokens (default: the graphs' own labels, else indices).
+    example : int, optional
+        Which example of batched layers to show; may be left out for one
+        example or a batch of one.
     src_tokens : sequence of str, optional
         Labels of the source tokens of cross graphs.
     title : str, optional
@@ -160,7 +166,7 @@ def show(
     >>> show([(g, None)])
     Viewer('“hi there” · graph, N=2, E=3 · 1 layer')
     """
-    pairs = style.layer_pairs(layers)
+    pairs = style.layer_pairs(layers, example)
     title = page_title(pairs, tokens) if title is None else str(title)
     page = render_page(
         pairs, tokens=tokens, src_tokens=src_tokens, title=title,

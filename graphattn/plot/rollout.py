@@ -19,6 +19,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.colors import PowerNorm
 
+from graphattn.flow.batch import check_example
 from graphattn.plot import style
 from graphattn.plot.graph import set_title
 
@@ -38,6 +39,7 @@ def draw_rollout(
     rollout: torch.Tensor,
     tokens: Sequence[str] | None = None,
     *,
+    example: int | None = None,
     src_tokens: Sequence[str] | None = None,
     gamma: float = 0.5,
     clip_sink: bool = True,
@@ -49,11 +51,15 @@ def draw_rollout(
 
     Parameters
     ----------
-    rollout : tensor (N, M)
+    rollout : tensor (N, M) or (B, N, M)
         ``R[i, j]``: the share of input ``j`` in output ``i`` (rows of
-        :func:`graphattn.flow.attention_rollout`, non-negative).
+        :func:`graphattn.flow.attention_rollout`, non-negative); a batch of
+        them is what the rollout of batched layers returns.
     tokens : sequence of str, optional
         Labels of the outputs (rows), and of the inputs when ``src_tokens`` is None.
+    example : int, optional
+        Which example of a batched rollout to draw; may be left out for one
+        rollout or a batch of one.
     src_tokens : sequence of str, optional
         Labels of the inputs (columns).
     gamma : float
@@ -82,7 +88,8 @@ def draw_rollout(
     Raises
     ------
     TypeError, ValueError
-        For a rollout that is not a finite, non-negative ``(N, M)`` tensor,
+        For a rollout that is not a finite, non-negative ``(N, M)`` tensor
+        (or a batch of them, without ``example`` for more than one),
         labels of the wrong length, ``gamma`` outside (0, 1] or an unknown ``method``.
 
     Examples
@@ -96,7 +103,7 @@ def draw_rollout(
     'ALTI rollout (contributions composed over layers): relevance of input j for output i'
     >>> plt.close("all")
     """
-    r = _check_rollout(rollout)
+    r = _check_rollout(rollout, example)
     n, m = r.shape
     rows = _labels(tokens, n, "tokens")
     cols = _labels(src_tokens if src_tokens is not None else tokens, m, "src_tokens")
@@ -129,12 +136,17 @@ def draw_rollout(
     return ax
 
 
-def _check_rollout(rollout: object) -> np.ndarray:
+def _check_rollout(rollout: object, example: int | None) -> np.ndarray:
+    """One example's rollout ``(N, M)`` as float64, checked."""
     if not isinstance(rollout, torch.Tensor):
         raise TypeError(f"rollout must be a tensor (N, M), got {type(rollout).__name__}")
-    if rollout.dim() != 2 or 0 in rollout.shape:
-        raise ValueError(f"rollout must have shape (N, M), got {tuple(rollout.shape)}")
-    r = rollout.detach().to("cpu", torch.float64)
+    b = check_example(example, rollout.shape[0] if rollout.dim() == 3 else None, "rollout")
+    one = rollout if b is None else rollout[b]  # (N, M)
+    if one.dim() != 2 or 0 in one.shape:
+        raise ValueError(
+            f"rollout must have shape (N, M) or (B, N, M), got {tuple(rollout.shape)}"
+        )
+    r = one.detach().to("cpu", torch.float64)
     if not torch.isfinite(r).all() or bool((r < 0).any()):
         raise ValueError("rollout must hold finite, non-negative values")
     return r.numpy()

@@ -9,12 +9,15 @@ another colour, each as wide and opaque as the share it carries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from graphattn.flow import Routes
+from graphattn.flow.batch import check_example
 from graphattn.plot import style
 from graphattn.plot.graph import add_lines, set_title
 
@@ -25,8 +28,9 @@ RESIDUAL_COLOR = style.HEAD_COLORS[1]  # residual edges: vermillion
 
 
 def draw_routes(
-    routes: Routes,
+    routes: Routes | Sequence[Routes],
     *,
+    example: int | None = None,
     all_tokens: bool = False,
     ax: Axes | None = None,
     title: str | None = None,
@@ -35,8 +39,12 @@ def draw_routes(
 
     Parameters
     ----------
-    routes : Routes
-        What :func:`graphattn.flow.routes` returns.
+    routes : Routes or list of Routes
+        What :func:`graphattn.flow.routes` returns: one Routes, or one per
+        example for batched layers.
+    example : int, optional
+        Which Routes of a list to draw; may be left out for one Routes or a
+        list of one.
     all_tokens : bool
         One column per token of the sequence; default only the tokens on
         the route (readable on long prompts), labelled with their positions.
@@ -56,7 +64,9 @@ def draw_routes(
     Raises
     ------
     TypeError
-        If ``routes`` is not a Routes or ``all_tokens`` not a bool.
+        If ``routes`` is not a Routes (or a list of them) or ``all_tokens`` not a bool.
+    ValueError
+        For a list of several Routes without ``example``, or one out of range.
 
     Examples
     --------
@@ -71,8 +81,7 @@ def draw_routes(
     (2, 3)
     >>> plt.close("all")
     """
-    if not isinstance(routes, Routes):
-        raise TypeError(f"routes must be a graphattn.flow.Routes, got {type(routes).__name__}")
+    routes = _one_routes(routes, example)
     if not isinstance(all_tokens, bool):
         raise TypeError(f"all_tokens must be a bool, got {type(all_tokens).__name__}")
     graph = routes.layers[0].graph
@@ -87,11 +96,22 @@ def draw_routes(
     _nodes(ax, routes, x, len(cols))
     _axes(ax, routes, cols, rows)
     if title is None:
-        label = (graph.tokens or [str(i) for i in range(n)])[routes.target]
-        title = (f"route of “{style.short(label)}” ({routes.target}) through {rows - 1} layers\n"
+        title = (f"route of {style.token_name(graph, routes.target)} through {rows - 1} layers\n"
                  f"edges carrying ≥ {routes.threshold:g} of a node's input")
     set_title(ax, title, None)
     return ax
+
+
+def _one_routes(routes: object, example: int | None) -> Routes:
+    """The Routes drawn: ``routes`` itself, or entry ``example`` of a list of them."""
+    if isinstance(routes, Sequence) and routes and all(isinstance(r, Routes) for r in routes):
+        return routes[check_example(example, len(routes), "routes")]
+    if not isinstance(routes, Routes):
+        raise TypeError(
+            f"routes must be a graphattn.flow.Routes or a list of them, got {type(routes).__name__}"
+        )
+    check_example(example, None, "routes")
+    return routes
 
 
 def _edges(ax: Axes, routes: Routes, x: np.ndarray) -> None:

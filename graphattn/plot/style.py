@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from graphattn._files import atomic_write
 from graphattn._validate import check_number
+from graphattn.flow.batch import check_example, edge_batch, select_example
 from graphattn.graph import TokenGraph
 
 __all__ = [
@@ -146,6 +147,20 @@ def token_labels(graph: TokenGraph) -> tuple[list[str], list[str]]:
     return [short(t) for t in dst], [short(t) for t in src]
 
 
+def token_name(graph: TokenGraph, i: int) -> str:
+    """Target token ``i`` of ``graph`` in a title: its label and position, or ``token i``.
+
+    Examples
+    --------
+    >>> g = TokenGraph([[0], [1]])
+    >>> token_name(g.with_tokens(["a", "cat"]), 1), token_name(g, 1)
+    ('“cat” (1)', 'token 1')
+    """
+    if graph.tokens is None:
+        return f"token {i}"
+    return f"“{short(graph.tokens[i])}” ({i})"
+
+
 def label_step(n: int) -> int:
     """Label every ``label_step(n)``-th token so that at most ``MAX_LABELS`` show."""
     return max(1, -(-n // MAX_LABELS))
@@ -189,13 +204,17 @@ got 'bad\\ud800'
             )
 
 
-def check_weights(weights: object, graph: TokenGraph, arg: str = "weights") -> torch.Tensor:
-    """Per-edge weights as a float64 CPU tensor ``(E, H)`` (a 1-d input gets ``H = 1``).
+def check_weights(
+    weights: object, graph: TokenGraph, arg: str = "weights", example: int | None = None
+) -> torch.Tensor:
+    """One example's per-edge weights as a float64 CPU tensor ``(E, H)`` (1-d input: ``H = 1``).
 
-    A batch of one ``(1, E, H)`` (what models return for one sequence) is accepted.
+    Batched weights ``(B, E)`` or ``(B, E, H)`` (what ``graphattn.hf.record``
+    and ``graphattn.flow.contributions`` hold) give example ``example``; a
+    batch of one needs none (the rule of :mod:`graphattn.flow.batch`).
 
-    Raises ``TypeError``/``ValueError`` naming ``arg`` for a wrong type, shape
-    or non-finite values.
+    Raises ``TypeError``/``ValueError`` naming ``arg`` for a wrong type, shape,
+    ``example`` or non-finite values.
     """
     if isinstance(weights, np.ndarray):
         weights = torch.from_numpy(weights)
@@ -203,19 +222,14 @@ def check_weights(weights: object, graph: TokenGraph, arg: str = "weights") -> t
         raise TypeError(f"{arg} must be a tensor (E,) or (E, H), got {type(weights).__name__}")
     if weights.is_complex():
         raise TypeError(f"{arg} must hold real numbers, got dtype {weights.dtype}")
-    w = weights.detach().to("cpu", torch.float64)
-    if w.dim() == 3 and w.shape[0] == 1:
-        w = w[0]  # (E, H): a batch of one sequence, as models return it
-    elif w.dim() == 3:
-        raise ValueError(
-            f"{arg} holds a batch of {w.shape[0]} sequences (B, E, H); pass {arg}[b] for one"
-        )
+    b = check_example(example, edge_batch(weights, graph), arg)
+    w = (weights if b is None else weights[b]).detach().to("cpu", torch.float64)
     if w.dim() == 1:
         w = w.unsqueeze(1)  # (E, 1)
     if w.dim() != 2 or w.shape[0] != graph.num_edges or w.shape[1] == 0:
         raise ValueError(
-            f"{arg} must have shape (E,) or (E, H) with E = graph.num_edges = {graph.num_edges}, "
-            f"got {tuple(weights.shape)}"
+            f"{arg} must have shape (E,), (E, H), (B, E) or (B, E, H) with E = "
+            f"graph.num_edges = {graph.num_edges}, got {tuple(weights.shape)}"
         )
     if not torch.isfinite(w).all():
         raise ValueError(f"{arg} holds NaN or infinite values")
@@ -317,10 +331,12 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 150) -> Pa
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
 
 
-def check_layers(layers: object, *, weights: bool = True) -> list[tuple[TokenGraph, torch.Tensor]]:
-    """Validate a sequence of ``(graph, weights)`` pairs; weights as float64 ``(E, H)``."""
+def check_layers(
+    layers: object, *, weights: bool = True, example: int | None = None
+) -> list[tuple[TokenGraph, torch.Tensor]]:
+    """One example's ``(graph, weights)`` pairs, checked; weights as float64 ``(E, H)``."""
     out = []
-    for k, (g, w) in enumerate(layer_pairs(layers)):
+    for k, (g, w) in enumerate(layer_pairs(layers, example)):
         if w is None and not weights:
             out.append((g, None))
             continue
@@ -328,8 +344,12 @@ def check_layers(layers: object, *, weights: bool = True) -> list[tuple[TokenGra
     return out
 
 
-def layer_pairs(layers: object) -> list[tuple[TokenGraph, object]]:
-    """The ``(graph, weights)`` pairs of ``layers``, graphs checked, weights as given."""
+def layer_pairs(layers: object, example: int | None = None) -> list[tuple[TokenGraph, object]]:
+    """One example's ``(graph, weights)`` pairs of ``layers``, graphs checked, weights as given.
+
+    Batched layers (weights ``(B, E)`` or ``(B, E, H)``) give example
+    ``example``'s weights, by the rule of :mod:`graphattn.flow.batch`.
+    """
     if isinstance(layers, (TokenGraph, torch.Tensor)) or not isinstance(layers, Sequence):
         raise TypeError(
             f"layers must be a sequence of (graph, weights) pairs, got {type(layers).__name__}"
@@ -343,7 +363,7 @@ def layer_pairs(layers: object) -> list[tuple[TokenGraph, object]]:
                 f"layers[{k}] must be a (graph, weights) pair, got {type(pair).__name__}"
             )
         out.append((check_graph(pair[0], f"layers[{k}][0]"), pair[1]))
-    return out
+    return select_example(out, example)
 
 
 def check_max_edges(max_edges: int) -> None:
