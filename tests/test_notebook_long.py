@@ -10,7 +10,7 @@ import torch
 
 from graphattn import patterns
 from graphattn.plot import Viewer, show
-from graphattn.plot.notebook import LOADER, LOADING, SRCDOC_CHARS
+from graphattn.plot.notebook import LOADER, LOADING, SIZER, SRCDOC_CHARS
 
 
 def long_viewer():
@@ -21,14 +21,15 @@ def long_viewer():
 
 def test_short_pages_stay_in_srcdoc_and_long_ones_load_from_base64():
     short = Viewer("<p>hi</p>", "t")._repr_html_()
-    assert short.startswith('<iframe srcdoc="&lt;p&gt;hi&lt;/p&gt;"') and "<script" not in short
+    assert short.startswith('<iframe srcdoc="&lt;p&gt;hi&lt;/p&gt;"')
+    assert short.endswith(f"</iframe><script>{SIZER}</script>")  # no loader, only the sizer
     page = "<p>" + "é" * SRCDOC_CHARS + "</p>"
     frame = Viewer(page, "t")._repr_html_()
     assert frame.startswith(f'<iframe srcdoc="{html.escape(LOADING, quote=True)}"')
     block = r'<script type="application/octet-stream" class="graphattn-page">(.*?)</script>'
     data = re.search(block, frame).group(1)
     assert base64.b64decode(data).decode("utf-8") == page
-    assert re.findall(r"<script>(.*?)</script>", frame) == [LOADER]
+    assert re.findall(r"<script>(.*?)</script>", frame) == [LOADER, SIZER]
 
 
 @pytest.mark.browser

@@ -22,7 +22,8 @@ def layers_of(graph, heads=2, seed=0):
 
 
 def srcdoc(frame):
-    match = re.fullmatch(r'<iframe srcdoc="([^"]*)" .*></iframe>', frame, re.S)
+    # the frame, then the script that sizes it to the page inside (SIZER)
+    match = re.fullmatch(r'<iframe srcdoc="([^"]*)" [^>]*></iframe><script>[^<]*</script>', frame)
     assert match, frame[:200]
     return html.unescape(match.group(1))
 

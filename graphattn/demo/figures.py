@@ -18,6 +18,7 @@ from graphattn.graph import TokenGraph
 
 __all__ = [
     "contribution_layers",
+    "drift_means",
     "fig_cross",
     "fig_flow",
     "fig_grid",
@@ -166,8 +167,12 @@ def fig_word(run: DemoRun, path: Path) -> tuple[str, list[float]]:
     last = len(run.layers[0]) - 1
     fig = plt.figure(figsize=(13, 11), layout="constrained")
     grid = fig.add_gridspec(3, 1, height_ratios=[1, 1, 0.9])
-    for b in range(2):
-        _word_attention(run, b, last, fig.add_subplot(grid[b]))
+    from graphattn.plot.labels import same_angle
+
+    panels = [fig.add_subplot(grid[b]) for b in range(2)]
+    for b, ax in enumerate(panels):
+        _word_attention(run, b, last, ax)
+    same_angle(panels)  # the two texts' token labels read alike
     distances = _word_distances(run, fig.add_subplot(grid[2]))
     return _save(fig, path), distances
 
@@ -189,6 +194,8 @@ def _word_attention(run: DemoRun, b: int, layer: int, ax) -> None:
 
 def _word_distances(run: DemoRun, ax) -> list[float]:
     """Plot the word's cosine distance across the two texts per layer, with grey baselines."""
+    from graphattn.plot.labels import BESIDE, place_labels
+
     word = run.word
     distances = [
         _cosine_distance(ha[run.focus[0]], hb[run.focus[1]])
@@ -200,21 +207,14 @@ def _word_distances(run: DemoRun, ax) -> list[float]:
         for i, (ta, tb) in enumerate(zip(run.tokens[0], run.tokens[1], strict=False))
         if ta == tb and i != run.focus[0]
     ]
+    ends = []
     for i in same_place:  # the same token at the same position: a baseline
         d = [
             _cosine_distance(ha[i], hb[i])
             for ha, hb in zip(run.hidden[0], run.hidden[1], strict=True)
         ]
         ax.plot(x, d, color="0.7", lw=1)
-        ax.annotate(
-            run.tokens[0][i],
-            (x[-1], d[-1]),
-            fontsize=8,
-            color="0.5",
-            xytext=(4, 0),
-            textcoords="offset points",
-            va="center",
-        )
+        ends.append((x[-1], d[-1]))
     ax.plot(x, distances, color="#d62728", lw=2.5, marker="o", label=f"'{word}'")
     ax.set_xticks(x, ["embeddings"] + [f"layer {i - 1}" for i in x[1:]])
     ax.set_ylabel("cosine distance")
@@ -224,7 +224,20 @@ def _word_distances(run: DemoRun, ax) -> list[float]:
     )
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
+    ax.set_xlim(right=x[-1] + 0.35)  # room for the end labels inside the Axes
+    place_labels(ax, ends, [run.tokens[0][i] for i in same_place], BESIDE, marker_pt=0.0,
+                 fontsize=8, color="0.4")
     return distances
+
+
+def drift_means(d: dict) -> tuple[float, float, str]:
+    """One pattern's sentence and word cosines, averaged over the texts, and what they are.
+
+    The statistic the picture's titles and the printed and HTML tables all show.
+    """
+    k = len(d["sentence"])
+    which = "text 1" if k == 1 else f"mean over the {k} texts"
+    return sum(d["sentence"]) / k, sum(d["word"]) / len(d["word"]), which
 
 
 def fig_patterns(run: DemoRun, drift: dict[str, dict], path: Path) -> str:
@@ -245,7 +258,8 @@ def fig_patterns(run: DemoRun, drift: dict[str, dict], path: Path) -> str:
     for k, name in enumerate(names):
         d = drift[name]
         g = d["graph"]
-        title = f"{g.name}\nsentence cos {d['sentence'][0]:.3f}, '{word}' cos {d['word'][0]:.3f}"
+        s, w, which = drift_means(d)
+        title = f"{g.name}\n{which}:\nsentence cos {s:.3f}, '{word}' cos {w:.3f}"
         draw_pattern(g, ax=fig.add_subplot(grid[0, k]), title=title, legend=False)
     ax = fig.add_subplot(grid[1, :])
     n = len(run.tokens[0])

@@ -6,7 +6,7 @@ import base64
 import html
 from pathlib import Path
 
-from graphattn.demo.figures import contribution_layers
+from graphattn.demo.figures import contribution_layers, drift_means
 from graphattn.demo.model import DemoRun
 from graphattn.graph import TokenGraph
 
@@ -67,7 +67,8 @@ CAPTIONS = {
         "Swapping the graph: full vs sparse",
         "The same pretrained weights run on sparser graphs without retraining. Top: each graph's "
         "mask with the cosine similarity of the sentence embedding and of the compared word's "
-        "vector to the full-graph result. Bottom: per-token cosine. Narrow windows lose the "
+        "vector to the full-graph result (the mean over the texts, as in the table). Bottom: "
+        "per-token cosine in text 1. Narrow windows lose the "
         "[CLS]/[SEP] edges most heads rely on, which moves every token.",
     ),
     "cross": (
@@ -168,26 +169,26 @@ def summaries(
     ``drift`` is as for :func:`graphattn.demo.figures.fig_patterns`;
     ``distances`` the compared word's cosine distances per layer (None for one text).
     """
-    rows = _drift_rows(drift)
+    rows, which = _drift_rows(drift)
     return (
-        _summary_text(run, model_name, note, rows, distances, out),
+        _summary_text(run, model_name, note, (rows, which), distances, out),
         _header(run, model_name, note, distances),
-        _drift_table(run.word, rows),
+        _drift_table(run.word, rows, which),
     )
 
 
-def _drift_rows(drift: dict[str, dict]) -> list[tuple[TokenGraph, float, float]]:
-    """Per pattern: its graph and the mean sentence and word cosines over the texts."""
-    rows = []
+def _drift_rows(drift: dict[str, dict]) -> tuple[list[tuple[TokenGraph, float, float]], str]:
+    """Per pattern: its graph and the sentence and word cosines; and which statistic they are."""
+    rows, which = [], ""
     for d in drift.values():
-        s = sum(d["sentence"]) / len(d["sentence"])
-        w = sum(d["word"]) / len(d["word"])
+        s, w, which = drift_means(d)
         rows.append((d["graph"], s, w))
-    return rows
+    return rows, which
 
 
-def _summary_text(run, model_name, note, rows, distances, out) -> str:
+def _summary_text(run, model_name, note, drift_rows, distances, out) -> str:
     word = run.word
+    rows, which = drift_rows
     lines = [f"model: {model_name}"]
     if note:
         lines.append(f"NOTE: {note}")
@@ -198,7 +199,7 @@ def _summary_text(run, model_name, note, rows, distances, out) -> str:
             f"'{word}' in the two texts: cosine distance {distances[-1]:.3f} after the last layer "
             f"({distances[0]:.3f} at the embeddings)"
         )
-    lines.append(f"drift from the full graph (sentence cosine, '{word}' cosine):")
+    lines.append(f"drift from the full graph, {which} (sentence cosine, '{word}' cosine):")
     for graph, s, w in rows:
         lines.append(f"  {graph.name:<45} density {graph.density:.2f}  {s:.3f}  {w:.3f}")
     lines.append(f"open {out / 'index.html'}")
@@ -225,13 +226,14 @@ def _header(run, model_name, note, distances) -> str:
     return header
 
 
-def _drift_table(word: str, rows: list[tuple[TokenGraph, float, float]]) -> str:
+def _drift_table(word: str, rows: list[tuple[TokenGraph, float, float]], which: str) -> str:
     cells = "".join(
         f"<tr><td>{html.escape(graph.name)}</td><td>{graph.density:.2f}</td>"
         f"<td>{s:.3f}</td><td>{w:.3f}</td></tr>"
         for graph, s, w in rows
     )
     return (
-        "<table><tr><th>graph</th><th>density</th><th>sentence cosine to full</th>"
+        f"<table><caption>cosines to the full graph's output, {which}</caption>"
+        "<tr><th>graph</th><th>density</th><th>sentence cosine to full</th>"
         f"<th>'{html.escape(word)}' cosine to full</th></tr>" + cells + "</table>"
     )

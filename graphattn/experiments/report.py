@@ -240,28 +240,22 @@ def plot_accuracy(results: dict[str, Any], axes=None):
     """
     import matplotlib
 
+    from graphattn.plot.labels import place_labels
+
     if axes is None:
         import matplotlib.pyplot as plt
 
-        _, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), sharey=True)
+        _, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), sharey=True, layout="constrained")
     left, right = axes
     points = [(e, summarize(e)["val_acc"]) for e in results["patterns"]]
     points = [(e, acc) for e, acc in points if acc is not None]
     known = [e["layers_to_reach"] for e, _ in points if e["layers_to_reach"] is not None]
     never = max(known + [e["n_layers"] for e, _ in points] + [1]) + 1
     cmap = matplotlib.colormaps["tab10"]
-    xs = [e["density"] for e, _ in points]
-    span = (max(xs) - min(xs)) if xs else 0.0
-    placed: list[tuple[float, float]] = []
     for k, (e, acc) in enumerate(points):
         ltr = never if e["layers_to_reach"] is None else e["layers_to_reach"]
         color = cmap(k % 10)
         left.scatter([e["density"]], [acc], color=color, s=40, zorder=3)
-        # stack the labels of points that nearly coincide instead of overprinting them
-        near = sum(abs(x - e["density"]) <= 0.08 * span and abs(y - acc) < 0.06 for x, y in placed)
-        placed.append((e["density"], acc))
-        left.annotate(e["label"], (e["density"], acc), fontsize=8,
-                      xytext=(4, 4 + 10 * near), textcoords="offset points")
         filled = e["layers_to_reach"] is not None and e["layers_to_reach"] <= e["n_layers"]
         right.scatter([ltr], [acc], s=40, zorder=3, color=color if filled else "none",
                       edgecolors=color, label=f"{e['label']} ({e['n_layers']} layers)")
@@ -276,6 +270,11 @@ def plot_accuracy(results: dict[str, Any], axes=None):
     if results.get("chance") is not None:
         left.legend(fontsize=7, loc="center right")
     left.figure.suptitle(_title(results), fontsize=9)
+    # labels last, where the layout has put the points: none overprints another or a point
+    texts = place_labels(left, [(e["density"], acc) for e, acc in points],
+                         [e["label"] for e, _ in points], fontsize=8)
+    for k, t in enumerate(texts):
+        t.set_color(cmap(k % 10))  # the colour of its point: which label is whose
     return left, right
 
 
@@ -327,12 +326,12 @@ def write_report(results: dict[str, Any], out_dir: str | os.PathLike, *, plots: 
     if plots:
         from matplotlib.figure import Figure  # no pyplot: the caller's backend is untouched
 
-        loss_fig = Figure(figsize=(6.4, 4.0))
+        from graphattn.plot import save_figure
+
+        loss_fig = Figure(figsize=(6.4, 4.0), layout="constrained")
         plot_loss_curves(results, loss_fig.subplots())
-        acc_fig = Figure(figsize=(10.0, 4.0))
+        acc_fig = Figure(figsize=(10.0, 4.0), layout="constrained")
         plot_accuracy(results, acc_fig.subplots(1, 2, sharey=True))
         for name, fig in (("loss_curves.png", loss_fig), ("accuracy.png", acc_fig)):
-            fig.tight_layout()
-            atomic_write(out / name, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=120))
-            written.append(out / name)
+            written.append(save_figure(fig, out / name, dpi=120))
     return written

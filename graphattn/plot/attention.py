@@ -298,7 +298,7 @@ def draw_heads(
                 image = a.images[-1]
             else:
                 draw_attention(g, w, head=h, layout=view, ax=a, title="", max_edges=max_edges)
-                _as_thumbnail(a)
+                _as_thumbnail(a, _outer_labels(view, h, num_heads))
             _frame_cell(a, layer, h)
     if view == "matrix" and share_scale and image is not None:
         fig.colorbar(image, ax=axes, label="attention weight", shrink=0.8)
@@ -322,10 +322,25 @@ def _grid_axes(ax: object, num_layers: int, num_heads: int) -> tuple[Figure, np.
     return axes[0, 0].figure, axes
 
 
-def _as_thumbnail(a: Axes) -> None:
-    """Shrink a head view to a grid cell: no token labels, small nodes, thin edges."""
+def _outer_labels(view: str, h: int, num_heads: int) -> set[str]:
+    """The token labels a bipartite cell keeps: sources left of the grid, targets right of it."""
+    keep = set()
+    if view == "bipartite" and h == 0:
+        keep.add("labels-src")
+    if view == "bipartite" and h == num_heads - 1:
+        keep.add("labels-dst")
+    return keep
+
+
+def _as_thumbnail(a: Axes, keep: set[str]) -> None:
+    """Shrink a head view to a grid cell: small nodes, thin edges, token labels only in ``keep``.
+
+    ``keep`` holds the gids of the label groups drawn (at the grid's outer
+    edges); the rest do not fit between the cells.
+    """
     for t in a.texts:
-        t.set_visible(False)  # token labels do not fit a thumbnail
+        t.set_visible(t.get_gid() in keep)
+        t.set_fontsize(min(t.get_fontsize(), 7))
     for c in a.collections:
         if str(c.get_gid()).startswith("nodes"):
             c.set_sizes([6])

@@ -216,7 +216,7 @@ def _arc_labels(ax: Axes, lay: Layout, labels: list[str], fs: float) -> None:
     for k, t in shown:
         ax.text(
             x[k], y, t, fontsize=fs, va="top", rotation=60 if rotate else 0,
-            ha="right" if rotate else "center", rotation_mode="anchor",
+            ha="right" if rotate else "center", rotation_mode="anchor", gid="labels-dst",
         )
     ax.text(  # the direction of every arc: its side (documented in docs/plotting.md)
         x[0] - 0.5, y + 0.05,
@@ -231,13 +231,16 @@ def _arc_labels(ax: Axes, lay: Layout, labels: list[str], fs: float) -> None:
 
 
 def _column_labels(ax: Axes, lay: Layout, src: list[str], dst: list[str], fs: float) -> None:
-    sides = ((lay.rows[0], src, -0.06, "right"), (lay.rows[1], dst, 0.06, "left"))
-    for xy, labels, dx, ha in sides:
+    sides = (
+        (lay.rows[0], src, -0.06, "right", "labels-src"),
+        (lay.rows[1], dst, 0.06, "left", "labels-dst"),
+    )
+    for xy, labels, dx, ha, gid in sides:
         for k, t in _thin(labels):
-            ax.text(xy[k, 0] + dx, xy[k, 1], t, ha=ha, va="center", fontsize=fs)
+            ax.text(xy[k, 0] + dx, xy[k, 1], t, ha=ha, va="center", fontsize=fs, gid=gid)
     top = max(lay.rows[0][:, 1].max(), lay.rows[1][:, 1].max()) + 0.6
-    ax.text(0, top, "sources j", ha="center", va="bottom", fontsize=9, style="italic")
-    ax.text(1, top, "targets i", ha="center", va="bottom", fontsize=9, style="italic")
+    for x, name in ((0, "sources j"), (1, "targets i")):
+        ax.text(x, top, name, ha="center", va="bottom", fontsize=9, style="italic", gid="side")
     ax.set_xlim(-0.8, 1.8)
     ax.set_xticks([])
     ax.set_yticks([])

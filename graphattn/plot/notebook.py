@@ -44,6 +44,17 @@ LOADER = (
     " frame.src = URL.createObjectURL(new Blob([bytes], { type: 'text/html' })); })();"
 )
 FRAME_HEIGHTS = (320, 900)  # pixels, the least and most; the page scrolls inside beyond it
+# the output's last script: its frame takes the height the page inside reports (viewer.js),
+# from 100 px up to the most of FRAME_HEIGHTS; where scripts do not run, the frame keeps
+# frame_height's estimate
+SIZER = (
+    "(function () { var frame = document.currentScript.previousElementSibling;"
+    " while (frame.tagName !== 'IFRAME') { frame = frame.previousElementSibling; }"
+    " window.addEventListener('message', function (e) {"
+    " if (e.source !== frame.contentWindow || !e.data || e.data.graphattn !== 'height') return;"
+    f" var h = Math.min({FRAME_HEIGHTS[1]}, Math.max(100, Number(e.data.height)));"
+    " if (h === h) { frame.style.height = h + 'px'; } }); })();"
+)
 CONTROLS_HEIGHT = 200  # title, controls, notes and the info line around the drawing
 
 
@@ -81,7 +92,7 @@ class Viewer:
             f'title="{html.escape(self.title, quote=True)}" sandbox="allow-scripts" '
             f'class="graphattn-frame" loading="eager" '
             f'style="width: 100%; height: {int(self.height)}px; border: 1px solid #ddd;">'
-            f"</iframe>{self._loader()}"
+            f"</iframe>{self._loader()}<script>{SIZER}</script>"
         )
 
     def _srcdoc(self) -> str:

@@ -323,12 +323,32 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 150) -> Pa
     path = check_path(path)
     dpi = check_dpi(dpi)
     fmt = path.suffix.lower().lstrip(".")
+    settle_layout(fig)
     if fmt == "svg":  # text: made well-formed XML before it is written
         buf = io.StringIO()
         fig.savefig(buf, format="svg", dpi=dpi)
         svg = LONE_SURROGATE.sub("\ufffd", XML_INVALID.sub("\ufffd", buf.getvalue()))
         return atomic_write(path, lambda tmp: tmp.write_text(svg, encoding="utf-8"))
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
+
+
+def settle_layout(fig: Figure, passes: int = 3) -> None:
+    """Run ``fig``'s layout engine until every artist lies on the canvas (at most ``passes``).
+
+    Constrained layout measures each Axes where it stood before the draw, so a
+    fixed-aspect Axes (a matrix) that the draw then shrinks or grows can push
+    its labels off the canvas on the first pass; the next pass starts from
+    the adjusted boxes and fits them.
+    """
+    if fig.get_layout_engine() is None:
+        return
+    for _ in range(passes):
+        fig.draw_without_rendering()
+        box = fig.get_tightbbox()  # inches
+        if box.x0 >= 0 and box.y0 >= 0 and box.x1 <= fig.get_figwidth() and (
+            box.y1 <= fig.get_figheight()
+        ):
+            return
 
 
 def check_layers(

@@ -518,6 +518,14 @@
   window.addEventListener("resize", scrolled);
   fillHeads();
   render();
+  if (window.parent !== window) {  // inline in a notebook: the frame takes the page's height
+    var fit = function () {
+      var height = Math.ceil(document.body.getBoundingClientRect().bottom +
+        parseFloat(getComputedStyle(document.body).marginBottom));
+      window.parent.postMessage({ graphattn: "height", height: height }, "*");
+    };
+    new ResizeObserver(fit).observe(document.body);
+  }
   root.setAttribute("data-ready", "true");
   document.body.setAttribute("data-ready", "true");
 })();
