@@ -19,6 +19,10 @@ Traceback (most recent call last):
 TypeError: num_heads must be an int, got bool True
 >>> check_probability(0.1, "dropout")
 0.1
+>>> check_bool("no", "use_cache")
+Traceback (most recent call last):
+    ...
+TypeError: use_cache must be a bool, got str 'no'
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 
 __all__ = [
     "check_allocation",
+    "check_bool",
     "check_int",
     "check_number",
     "check_positive_int",
@@ -50,6 +55,20 @@ def _integer(value: Any, name: str) -> int:
     if not -INT64_MAX - 1 <= value <= INT64_MAX:
         raise ValueError(f"{name} must fit in an int64 (|{name}| < 2**63), got {value}")
     return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` as a ``bool``: ``True``, ``False`` or a numpy/torch boolean scalar.
+
+    A string (``"no"`` is truthy), a number, None or a container is a ``TypeError``.
+    """
+    if isinstance(value, bool):
+        return value
+    if type(value).__name__ == "bool_" or (  # numpy.bool_
+        isinstance(value, torch.Tensor) and value.dtype == torch.bool and value.numel() == 1
+    ):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
 
 
 def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:

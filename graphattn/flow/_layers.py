@@ -133,8 +133,12 @@ def check_head_reduce(head_reduce: Any) -> None:
 
 def check_targets(targets: Any, n: int, name: str = "targets") -> torch.Tensor:
     """Validate target token indices: an int, a sequence of ints or a 1-D integer tensor."""
-    if isinstance(targets, bool) or targets is None:
-        raise TypeError(f"{name} must be an int or a sequence of ints, got {targets!r}")
+    listing = isinstance(targets, (numbers.Integral, Sequence)) or hasattr(targets, "__array__")
+    if not listing or isinstance(targets, (bool, str, bytes)):  # tensors and numpy have __array__
+        raise TypeError(
+            f"{name} must be an int, a sequence of ints or a LongTensor, "
+            f"got {type(targets).__name__} {targets!r}"
+        )
     t = torch.as_tensor(targets) if not isinstance(targets, torch.Tensor) else targets
     t = t.reshape(1) if t.dim() == 0 else t  # one index, e.g. an int or a numpy integer
     if t.dim() != 1 or t.numel() == 0:

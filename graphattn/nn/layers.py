@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphattn._validate import check_positive_int, check_probability
+from graphattn._validate import check_bool, check_number, check_positive_int, check_probability
 from graphattn.graph import TokenGraph
 from graphattn.nn.attention import GraphAttention
 
@@ -28,7 +28,7 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu
 
 
 def _check_activation(activation: object) -> str:
-    if activation not in ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     return activation
 
@@ -64,8 +64,9 @@ class _LayerBase(nn.Module):
         self.num_heads = check_positive_int(num_heads, "num_heads")
         self.dim_feedforward = check_positive_int(dim_feedforward, "dim_feedforward")
         self.activation = _check_activation(activation)
-        self.layer_norm_eps = float(layer_norm_eps)
-        self.norm_first = bool(norm_first)
+        self.layer_norm_eps = check_number(layer_norm_eps, "layer_norm_eps", low=0, low_open=True)
+        self.norm_first = check_bool(norm_first, "norm_first")
+        check_bool(bias, "bias")
         self.num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
         p = check_probability(dropout, "dropout")
         self.self_attn = GraphAttention(

@@ -50,6 +50,11 @@ def node_indices(value: int | Sequence[int], n: int, name: str) -> torch.Tensor:
     """Sorted node indices: the first ``value`` nodes for an int, else the listed ones."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return torch.arange(check_int(value, name, low=0, high=n))
+    listing = isinstance(value, Sequence) or hasattr(value, "__array__")  # tensors, numpy arrays
+    if isinstance(value, (str, bytes, bool)) or not listing:
+        raise TypeError(
+            f"{name} must be an int or a sequence of node indices, got {type(value).__name__}"
+        )
     idx = torch.as_tensor(list(value))
     if idx.numel() == 0:
         return torch.zeros(0, dtype=torch.long)
