@@ -10,9 +10,15 @@ the same NaN positions, the same finite values and gradients, no non-finite grad
 Examples are checked 40 at a time (19 in 20) as one block-diagonal graph (their tiles then also
 mix targets of different examples) and one at a time.
 
-``make test`` runs 2,000 examples; a longer run sets their number::
+Flex runs the same examples (other seeds) on values only: on CPU it is forward-only and takes
+neither a bias nor float64. It is compiled once per shape (~25 s on CPU; the mask is data and
+does not recompile), so its examples are packed 16 to a graph and padded to one shape: one
+compile per process (``test_flex_follows_the_non_finite_contract`` asserts it).
 
-    GRAPHATTN_CONTRACT_EXAMPLES=100000 python -m pytest -q tests/test_numeric_contract.py
+``make test`` runs 2,000 examples on every backend, flex included; a longer run sets their
+number::
+
+    GRAPHATTN_CONTRACT_EXAMPLES=60000 python -m pytest -q tests/test_numeric_contract.py -k follows
 """
 
 import math
@@ -262,3 +268,62 @@ def test_every_cpu_backend_follows_the_non_finite_contract(part):
         _check(seed, PER_CALL)
     for seed in range(part, single, 4):
         _check(10**6 + seed, 1)
+
+
+# ------------------------------------------------------------------ flex
+# FlexAttention here is torch.compile'd (inductor's C++ kernel on CPU; ~25 s per compile) and
+# forward only on CPU (torch raises "FlexAttention does not support backward on CPU"), takes no
+# bias and no float64. A compile is keyed by the shapes of q, k, v and of the BlockMask's tables,
+# not by the mask's contents: so every flex example is padded to one shape, (B, N, M, H, D) =
+# (2, 128, 128, 3, 4) in float32, one 128 x 128 tile whose mask is data, and flex compiles once
+# per process. The padding has one edge (the last padding target reads the last padding
+# source), so the tile is never empty (an empty graph has no tile: a second compile).
+FLEX_SHAPE = (2, 128, 3, 4)  # B, N = M, H, D
+FLEX_MEMBERS = 16  # examples per padded graph (at most 8 tokens each)
+
+
+def _pad_to_flex(graph: TokenGraph, qkv):
+    """``graph`` and float32 ``q, k, v`` padded with zeros to :data:`FLEX_SHAPE`."""
+    b, n, h, d = FLEX_SHAPE
+    mask = torch.zeros(n, n, dtype=torch.bool)
+    mask[: graph.num_nodes, : graph.num_src_nodes] = graph.to_dense_mask()
+    mask[n - 1, n - 1] = graph.num_nodes < n and graph.num_src_nodes < n  # the padding edge
+    padded = TokenGraph.from_dense_mask(mask, cross=graph.is_cross)
+    out = []
+    for t in qkv:
+        x = torch.zeros(b, n, h, d)
+        x[: t.shape[0], : t.shape[1], : t.shape[2]] = t.float()
+        out.append(x)
+    return padded, out
+
+
+def _check_flex(seed: int, members: int) -> None:
+    graph, qkv, _ = _case(seed, members)
+    graph, qkv = _pad_to_flex(graph, qkv)
+    with torch.no_grad():
+        ref = graph_attention(*qkv, graph, backend="reference")
+        out = graph_attention(*qkv, graph, backend="flex")
+    _assert_same(f"flex out {seed}", out, ref, ATOL[torch.float32])
+
+
+def test_flex_follows_the_non_finite_contract():
+    """Flex against the reference on ``EXAMPLES`` examples: values (forward only on CPU).
+
+    The examples are those of the other backends' test (other seeds), ``FLEX_MEMBERS`` to a
+    padded graph (19 in 20) or one alone, all at one compiled shape.
+    """
+    from graphattn.backends import explain_backend
+
+    reason = explain_backend(FULL, num_heads=3, head_dim=4).refusals.get("flex")
+    if reason is not None:
+        pytest.skip(f"flex cannot run here: {reason}")
+    from torch._dynamo.utils import counters
+
+    compiled = counters["stats"]["unique_graphs"]
+    batched = EXAMPLES * 19 // 20 // FLEX_MEMBERS
+    single = EXAMPLES - batched * FLEX_MEMBERS
+    for seed in range(batched):
+        _check_flex(2 * 10**6 + seed, FLEX_MEMBERS)
+    for seed in range(single):
+        _check_flex(3 * 10**6 + seed, 1)
+    assert counters["stats"]["unique_graphs"] - compiled <= 1, "flex compiled more than once"
