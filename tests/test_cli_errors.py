@@ -162,3 +162,32 @@ def test_bench_checks_every_option_before_any_case(tmp_path, capsys, no_case_run
             cli.main(argv)
         return
     assert_refused(argv, capsys, message, tmp_path)
+
+
+# ------------------------------------------------------------------ wrong kinds, every subcommand
+# The options not covered above, each given a value of the wrong kind (a float or NaN for an int,
+# a word for a number, an unknown name, an empty text): exit 2, one line naming it, no file.
+WRONG_KIND_OPTIONS = [
+    (["draw", "sliding_window", "--window", "1.5"], "argument --window: invalid int value"),
+    (["draw", "sliding_window", "--window", "nan"], "argument --window: invalid int value"),
+    (["draw", "sliding_window", "--window", "0"], "window must be in [1, 16], got 0"),
+    (["draw", "strided", "--stride", "x"], "argument --stride: invalid int value"),
+    (["draw", "causal", "--dpi", "nan"], "--dpi must be a finite number"),
+    (["draw", "causal", "--dpi", "-1"], "--dpi must be a finite number"),
+    (["draw", "causal", "--dpi", "x"], "argument --dpi: invalid float value"),
+    (["draw", "sliding_window", "--param", "window=1.5"], "window must be an int, got float"),
+    (["draw", "causal", "--param", "nokey"], "--param must look like KEY=VALUE"),
+    (["draw", "nope"], "unknown pattern 'nope'"),
+    (["draw", "causal", "--n", "1.5"], "argument --n: expected an integer"),
+    (["draw", "causal", "--layers", "nan"], "argument --layers: expected an integer"),
+    (["demo", "--pattern", "nope", "--quiet"], "unknown pattern 'nope'"),
+    (["demo", "--text", "", "--quiet"], "text 1 is empty"),
+    (["experiment", "--nproc", "0"], "argument --nproc: expected an integer >= 1"),
+    (["experiment", "--nproc", "1.5"], "argument --nproc: expected an integer"),
+]
+
+
+@pytest.mark.parametrize("argv, message", WRONG_KIND_OPTIONS)
+def test_an_option_of_the_wrong_kind_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    out = {"draw": ["-o", str(tmp_path / "x.png")], "demo": ["--out", str(tmp_path / "o")]}
+    assert_refused([*argv, *out.get(argv[0], [])], capsys, message, tmp_path)
