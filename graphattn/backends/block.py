@@ -37,6 +37,7 @@ from graphattn.backends.base import (
     safe_total,
 )
 from graphattn.backends.dense import mask_structure
+from graphattn.backends.structured import structured_weights
 from graphattn.backends.tiles import (
     BLOCK_SIZE,
     BlockGroup,
@@ -161,9 +162,9 @@ class _Tiles:
         self.whole = all(  # every row of tiles computed at once (no key-block slices)
             _slots(g.kb.shape[1], bs, bh, chunk_elements) == g.kb.shape[1] for g in plan.groups
         )
-        self.fused = _FLASH is not None and _FLASH_BACKWARD is not None and q.device.type == "cpu"
-        self.fused = self.fused and q.shape[-1] == v.shape[-1] and bias is None
-        self.fused = self.fused and self.whole and not weights
+        flash = _FLASH is not None and _FLASH_BACKWARD is not None and q.device.type == "cpu"
+        self.flash = flash and q.shape[-1] == v.shape[-1] and bias is None and not weights
+        self.fused = self.flash and self.whole
 
     def blocks(self, x: torch.Tensor) -> torch.Tensor:
         """``(rows, BH, D)`` -> ``(rows / bs, bs, BH, D)``."""
@@ -268,9 +269,11 @@ def block_forward(
     backward recomputes; otherwise the fused kernels run as without weights.
     """
     t = _Tiles(call, plan, emaps, chunk_elements, weights=call.return_weights and weight_grads)
-    whole = _whole_forward(t, call) if t.fused and call.return_weights else None
+    # Returned weights with no gradient through anything: one fused call suits a full or causal
+    # graph even where its rows of tiles need slices (no fused backward will follow).
+    whole = _whole_forward(t, call) if t.flash and call.return_weights else None
     if whole is not None:
-        out, lse = whole
+        (out, lse), t.fused = whole, True
     else:
         outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
         if t.fused and not _fused_precise(t, lse):  # large logits: again, with a float64 lse
@@ -279,8 +282,7 @@ def block_forward(
         out = _batch_first(outp, call.q.shape[1], t.b).to(call.q.dtype)  # (B, N, H, Dv)
     weights = None
     if call.return_weights:
-        slots = edge_slots(call.graph, plan, call.q.device)
-        weights = _weights(t, lse, slots, chunk_elements, call.graph.num_edges)  # (B, E, H)
+        weights = _weights(t, lse, call.graph, chunk_elements)  # (B, E, H)
     return out.contiguous(), lse, weights
 
 
@@ -527,13 +529,14 @@ def _per_target_sum(x: torch.Tensor, plan: BlockPlan, emaps) -> torch.Tensor:
     return out.view(-1, x.shape[1])
 
 
-def _weights(
-    t: _Tiles, lse: torch.Tensor, slots: list[EdgeSlots], chunk_elements: int, num_edges: int
-) -> torch.Tensor:
+def _weights(t: _Tiles, lse: torch.Tensor, graph, chunk_elements: int) -> torch.Tensor:
     """Post-softmax weights ``(B, E, H)`` in edge order, gathered from recomputed tiles.
 
-    Each batch of query blocks computes its scores head-major with no mask
-    (only the positions of edges are read), and the weights
+    A full or causal graph without a bias takes
+    :func:`~graphattn.backends.structured.structured_weights` (row by row,
+    no edge positions). Otherwise each batch of query blocks computes its
+    scores head-major with no mask (only the positions of edges are read),
+    and the weights
     ``exp(score * scale + bias - lse)`` are formed in edge space,
     ``(BH, E_c)``. After the fused forward, whose float32 log-sum-exp has no
     more digits to keep, ``-lse`` enters the matmul as one more feature
@@ -550,6 +553,13 @@ def _weights(
     else:
         lo = (lse - hi).nan_to_num_(0.0).to(t.acc)  # what rounding lost (inf - inf: no edge)
         rest = (hi.t().contiguous(), lo.t().contiguous())  # (BH, Nq) each
+    num_edges, structure = graph.num_edges, mask_structure(graph)
+    if structure != "general" and t.bias is None:
+        folded = None if t.fused else (*rest, t.scale)
+        shape = (graph.num_nodes, graph.num_src_nodes)
+        w = structured_weights(qp, kp, shape, structure == "causal", chunk_elements, folded)
+        return w.view(t.b, t.h, num_edges).transpose(1, 2)  # (B, E, H)
+    slots = edge_slots(graph, t.plan, t.qp.device)
     w = t.qp.new_empty(bh, num_edges)  # (BH, E)
     for rows in _tile_rows(t.plan, bh, chunk_elements):
         g, at = rows.group, slots[rows.gi]
