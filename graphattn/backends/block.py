@@ -131,6 +131,27 @@ _FLASH_BACKWARD = getattr(
 )
 
 
+_BF16_CHECK = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+_BF16 = _FLASH is not None and _BF16_CHECK is not None and bool(_BF16_CHECK())  # bf16 matmuls
+
+
+def _fused_kernels(call: KernelCall, plan: BlockPlan, chunk_elements: int, weights):
+    """``(whole, fused)``: every row of tiles at once, and whether the fused CPU kernels run.
+
+    They run where they exist (they need D == Dv) and can do the whole job: the
+    fused backward has no bias or weight gradients and takes whole rows of
+    tiles. The forward's log-sum-exp must come from the same score arithmetic
+    as the recomputed scores (fused or plain matmuls): they differ by ~1e-7
+    |score|, which exp() turns into wrong weights and gradients at large logits.
+    """
+    q, bs = call.q, plan.block_size
+    bh = q.shape[0] * q.shape[2]
+    whole = all(_slots(g.kb.shape[1], bs, bh, chunk_elements) == g.kb.shape[1] for g in plan.groups)
+    fused = _FLASH is not None and _FLASH_BACKWARD is not None and q.device.type == "cpu"
+    fused = fused and q.shape[-1] == call.v.shape[-1] and call.bias is None
+    return whole, fused and whole and not weights
+
+
 class _Tiles:
     """Node-major padded operands and the tile arithmetic shared by forward and backward.
 
@@ -139,31 +160,25 @@ class _Tiles:
     gathered blocks), so one float mask ``(n, 1, bs, w * bs)`` serves all heads.
     """
 
-    def __init__(self, call: KernelCall, plan: BlockPlan, emaps, chunk_elements: int, weights):
+    def __init__(
+        self, call: KernelCall, plan: BlockPlan, emaps, chunk_elements: int, weights, half=False
+    ):
         q, v, bias = call.q, call.v, call.bias
         acc = accumulation_dtype(q.dtype)
         bs = plan.block_size
         self.plan, self.scale, self.acc, self.emaps = plan, call.scale, acc, emaps
         self.b, self.h = q.shape[0], q.shape[2]
-        self.qp = _node_major(q, plan.num_q_blocks * bs, acc)  # (Nq, BH, D)
-        self.kp = _node_major(call.k, plan.num_k_blocks * bs, acc)  # (Mk, BH, D)
-        self.vp = _node_major(v, plan.num_k_blocks * bs, acc)  # (Mk, BH, Dv)
+        self.whole, self.fused = _fused_kernels(call, plan, chunk_elements, weights)
+        # bf16 tiles for the fused forward (``half``) where the CPU has bf16 matmuls: the
+        # kernel accumulates scores, softmax and output in float32 and skips three copies
+        tiles = q.dtype if half and self.fused and q.dtype == torch.bfloat16 and _BF16 else acc
+        self.qp = _node_major(q, plan.num_q_blocks * bs, tiles)  # (Nq, BH, D)
+        self.kp = _node_major(call.k, plan.num_k_blocks * bs, tiles)  # (Mk, BH, D)
+        self.vp = _node_major(v, plan.num_k_blocks * bs, tiles)  # (Mk, BH, Dv)
         self.bias = None
         if bias is not None:
             flat = bias.to(acc).transpose(0, 1).reshape(bias.shape[1], self.b * self.h)  # (E, BH)
             self.bias = torch.cat([flat, flat.new_zeros(1, flat.shape[1])])  # (E + 1, BH)
-        # The fused CPU kernels where they exist (they need D == Dv) and can do the whole job:
-        # the fused backward has no bias or weight gradients and takes whole rows of tiles. The
-        # forward's log-sum-exp must come from the same score arithmetic as the recomputed
-        # scores (fused or plain matmuls): they differ by ~1e-7 |score|, which exp() turns
-        # into wrong weights and gradients at large logits.
-        bh = self.b * self.h
-        self.whole = all(  # every row of tiles computed at once (no key-block slices)
-            _slots(g.kb.shape[1], bs, bh, chunk_elements) == g.kb.shape[1] for g in plan.groups
-        )
-        self.fused = _FLASH is not None and _FLASH_BACKWARD is not None and q.device.type == "cpu"
-        self.fused = self.fused and q.shape[-1] == v.shape[-1] and bias is None
-        self.fused = self.fused and self.whole and not weights
 
     def blocks(self, x: torch.Tensor) -> torch.Tensor:
         """``(rows, BH, D)`` -> ``(rows / bs, bs, BH, D)``."""
@@ -267,13 +282,15 @@ def block_forward(
     the plain tiles, whose log-sum-exp comes from the very arithmetic the
     backward recomputes; otherwise the fused kernels run as without weights.
     """
-    t = _Tiles(call, plan, emaps, chunk_elements, weights=call.return_weights and weight_grads)
+    tiles = partial(_Tiles, call, plan, emaps, chunk_elements)
+    t = tiles(weights=call.return_weights and weight_grads, half=not call.return_weights)
     whole = _whole_forward(t, call) if t.fused and call.return_weights else None
     if whole is not None:
         out, lse = whole
     else:
         outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
         if t.fused and not _fused_precise(t, lse):  # large logits: again, with a float64 lse
+            t = tiles(weights=call.return_weights and weight_grads)  # float32 tiles
             t.fused = False
             outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
         out = _batch_first(outp, call.q.shape[1], t.b).to(call.q.dtype)  # (B, N, H, Dv)
@@ -290,7 +307,7 @@ def _forward_tiles(t: _Tiles, dv: int, chunk_elements: int) -> tuple[torch.Tenso
     rows_q = plan.num_q_blocks * plan.block_size
     covered = sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
     make = t.qp.new_empty if covered else t.qp.new_zeros  # rows of blocks without pairs: 0
-    outp = make((rows_q, bh, dv), dtype=t.acc)  # (Nq, BH, Dv)
+    outp = make((rows_q, bh, dv), dtype=t.qp.dtype)  # (Nq, BH, Dv)
     lse = make((rows_q, bh), dtype=LSE_DTYPE)  # (Nq, BH)
     if not covered:
         lse.fill_(math.inf)
