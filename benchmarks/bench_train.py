@@ -13,8 +13,10 @@ three ways, on the same weights and tokens, in interleaved repetitions
 - ``causal``: graphattn on the causal graph (``--impls`` only; the ``auto``
   backend on a dense causal graph).
 
-Prints steps per second (the median step), the ratio of each to ``sdpa`` and
-the load average, and writes every row, with the command, to ``--out``.
+Prints steps per second (the median step's wall time), how many times faster
+than ``sdpa`` each is on wall time and on CPU time (all threads of the
+process: less sensitive to other jobs on the machine), the load average, and
+writes every row, with the command, to ``--out``.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_train.py --sizes 4096 8192
 """
@@ -72,9 +74,9 @@ def models(n: int) -> dict:
     return made
 
 
-def step(impl: str, lm, opt, idx) -> float:
-    """Seconds of one training step (loss, backward, optimizer step)."""
-    t0 = time.perf_counter()
+def step(impl: str, lm, opt, idx) -> tuple[float, float]:
+    """Wall and CPU seconds (all threads of this process) of one step: loss, backward, AdamW."""
+    t0, c0 = time.perf_counter(), time.process_time()
     if impl == "sdpa":
         with dense_sdpa():
             loss = lm.loss(idx)
@@ -83,7 +85,7 @@ def step(impl: str, lm, opt, idx) -> float:
     loss.backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def run_size(n: int) -> list[dict]:
@@ -92,7 +94,7 @@ def run_size(n: int) -> list[dict]:
 
     idx = torch.randint(ARGS.vocab, (ARGS.batch, n), generator=torch.Generator().manual_seed(1))
     made = models(n)
-    times = {impl: [] for impl in made}
+    times = {impl: [] for impl in made}  # (wall s, CPU s) per step
     loads = []
     for rep in range(1 + ARGS.steps):  # the first round warms up (plans, allocator)
         for impl, (lm, opt) in made.items():
@@ -100,20 +102,20 @@ def run_size(n: int) -> list[dict]:
             if rep:
                 times[impl].append(seconds)
         loads.append(os.getloadavg()[0])
-    base = statistics.median(times["sdpa"]) if "sdpa" in times else None
+    med = {i: [statistics.median(c) for c in zip(*ts, strict=True)] for i, ts in times.items()}
     rows = []
-    for impl, ts in times.items():
-        row = {"n": n, "impl": impl, "step_s": statistics.median(ts)}
-        row["steps_per_s"] = 1.0 / row["step_s"]
-        if base is not None:
-            row["speedup_vs_sdpa"] = base / row["step_s"]
-        row["load"] = statistics.median(loads)
-        rows.append(row)
+    for impl, (wall, cpu) in med.items():
+        row = {"n": n, "impl": impl, "step_s": wall, "steps_per_s": 1.0 / wall, "cpu_s": cpu}
+        if "sdpa" in med:  # how many times faster than sdpa, on wall and on CPU time
+            row["speedup_vs_sdpa"] = med["sdpa"][0] / wall
+            row["cpu_speedup_vs_sdpa"] = med["sdpa"][1] / cpu
+        rows.append({**row, "load": statistics.median(loads)})
     return rows
 
 
 COLUMNS = {"step_s": "step s", "steps_per_s": "steps/s", "speedup_vs_sdpa": "x sdpa",
-           "load": "load 1m", "peak_rss_gib": "peak GiB"}  # fmt: skip
+           "cpu_s": "CPU s", "cpu_speedup_vs_sdpa": "x sdpa (CPU)", "load": "load 1m",
+           "peak_rss_gib": "peak GiB"}  # fmt: skip
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
