@@ -158,6 +158,8 @@ class _Tiles:
     Operands are ``(rows, B * H, D)``; a tile batch is ``(n, B * H, bs, D)`` for
     queries and ``(n, B * H, w * bs, D)`` for keys and values (strided views of
     gathered blocks), so one float mask ``(n, 1, bs, w * bs)`` serves all heads.
+    Operands are in the accumulation dtype, except with ``half`` (the forward
+    asks for it): bf16 inputs stay bf16 where the fused kernels run them.
     """
 
     def __init__(
