@@ -1,5 +1,7 @@
 """The fast backends ("block", "edge", "flex") against the reference and torch's dense SDPA."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -139,6 +141,22 @@ def test_gradcheck_float64(backend):
         return graph_attention(q, k, v, g, bias=bias, return_weights=True, backend=backend)
 
     assert torch.autograd.gradcheck(fn, (q, k, v, bias))
+
+
+def test_block_bf16_forward_on_bf16_tiles_matches_float32_and_contains_nan():
+    """bf16 inputs on a banded graph: the fused forward on bf16 tiles, bf16's own sum as test."""
+    g = patterns.sliding_window(300, 40)  # 5 query blocks of 64, banded key tiles
+    q, k, v = (t.detach() for t in qkv(2, 300, 300, 3, 16, 16, dtype=torch.float32, seed=11))
+    half = [t.bfloat16() for t in (q, k, v)]
+    out = block_attention(KernelCall(*half, g, scale=0.25))[0]
+    ref = graph_attention(*(t.float() for t in half), g, scale=0.25, backend="reference")
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), ref, atol=1e-2, rtol=1e-2)
+    half[2][0, 7, 1] = math.nan  # value of token 7, head 1: read by targets 7..46
+    out = block_attention(KernelCall(*half, g, scale=0.25))[0].float()
+    assert out[0, 7:47, 1].isnan().all() and not out[0, :7].isnan().any()
+    assert not out[0, 47:].isnan().any() and not out[0, :, [0, 2]].isnan().any()
+    assert not out[1].isnan().any()
 
 
 def test_block_gradcheck_on_the_fused_path_with_padding_rows():

@@ -59,12 +59,14 @@ def test_a_cross_full_graph_uses_every_source():
     torch.testing.assert_close(w, ref, rtol=1e-5, atol=1e-7)
 
 
-def test_structured_weights_with_an_explicit_lse():
-    """The two-step subtraction: lse = hi + lo, per head and row."""
-    q = torch.tensor([[[0.0]], [[1.0]], [[2.0]]])  # (N=3, BH=1, D=1)
-    k = torch.tensor([[[1.0]], [[1.0]], [[0.0]]])
-    s = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 0.0], [2.0, 2.0, 0.0]])  # (N, M) scores
-    lse = torch.logsumexp(s.masked_fill(torch.ones(3, 3).triu(1).bool(), -torch.inf), -1)
-    w = structured_weights(q, k, (3, 3), True, 4, (lse[None], torch.zeros(1, 3), 1.0))
-    expected = torch.cat([(s[i, : i + 1] - lse[i]).exp() for i in range(3)])
-    torch.testing.assert_close(w[0], expected)
+def test_structured_weights_from_a_folded_lse():
+    """``[q * scale, -lse] . [k, 1]``: the weights are the row softmax in edge order."""
+    gen = torch.Generator().manual_seed(4)
+    q, k = torch.randn(6, 2, 3, generator=gen), torch.randn(6, 2, 3, generator=gen)
+    s = torch.einsum("nhd,mhd->hnm", q, k)  # (BH, N, M)
+    lse = s.masked_fill(torch.ones(6, 6).triu(1).bool(), -torch.inf).logsumexp(-1)  # (BH, N)
+    qp = torch.cat([q, -lse.t().unsqueeze(-1)], -1)  # (N, BH, D + 1)
+    kp = torch.cat([k, torch.ones(6, 2, 1)], -1)
+    w = structured_weights(qp, kp, (6, 6), True, 5)
+    rows, cols = torch.tril_indices(6, 6)
+    torch.testing.assert_close(w, (s[:, rows, cols] - lse[:, rows]).exp())

@@ -416,8 +416,10 @@ def _suspect(call: KernelCall) -> bool:
     One sum per tensor: it is non-finite whenever an entry is (and, rarely, on
     overflow, which the exact test of :func:`contain_nonfinite` then clears).
     ``-inf`` biases (removed edges) make the bias sum ``-inf``, which is allowed.
+    bfloat16 has float32's range and its sums accumulate in float32 inside, so
+    it is summed as it is (a float32 sum would first copy every tensor).
     """
-    acc = accumulation_dtype(call.q.dtype)
+    acc = call.q.dtype if call.q.dtype == torch.bfloat16 else accumulation_dtype(call.q.dtype)
     with torch.no_grad():  # a test, not part of the computation: nothing for autograd to keep
         total = call.q.sum(dtype=acc) + call.k.sum(dtype=acc) + call.v.sum(dtype=acc)
         suspect = ~torch.isfinite(total)

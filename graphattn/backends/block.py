@@ -37,7 +37,12 @@ from graphattn.backends.base import (
     safe_total,
 )
 from graphattn.backends.dense import mask_structure
-from graphattn.backends.structured import structured_weights
+from graphattn.backends.structured import (
+    FLASH,
+    FUSED_MAX_LSE,
+    structured_attention,
+    structured_weights,
+)
 from graphattn.backends.tiles import (
     BLOCK_SIZE,
     BlockGroup,
@@ -61,7 +66,6 @@ CHUNK_ELEMENTS = 2**22  # score elements (B * H * n * bs * width) computed at on
 # dtype of the per-row log-sum-exp: in float32, m + log(total) would round to the ulp of the
 # score (~6e-8 |score|), and exp(s - lse) would carry that error into every weight and gradient
 LSE_DTYPE = torch.float64
-FUSED_MAX_LSE = 64.0  # the fused CPU kernels (float32 lse inside) run up to this |lse|
 
 
 def _node_major(x: torch.Tensor, rows: int, dtype: torch.dtype) -> torch.Tensor:
@@ -126,10 +130,31 @@ def _tile_rows(plan: BlockPlan, bh: int, chunk_elements: int) -> Iterator[_Rows]
             yield _Rows(gi, g, r0, min(r0 + rows, n), slices)
 
 
-_FLASH = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+_FLASH = FLASH
 _FLASH_BACKWARD = getattr(
     torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None
 )
+
+
+_BF16_CHECK = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+_BF16 = _FLASH is not None and _BF16_CHECK is not None and bool(_BF16_CHECK())  # bf16 matmuls
+
+
+def _fused_kernels(call: KernelCall, plan: BlockPlan, chunk_elements: int, weights):
+    """``(whole, fused)``: every row of tiles at once, and whether the fused CPU kernels run.
+
+    They run where they exist (they need D == Dv) and can do the whole job: the
+    fused backward has no bias or weight gradients and takes whole rows of
+    tiles. The forward's log-sum-exp must come from the same score arithmetic
+    as the recomputed scores (fused or plain matmuls): they differ by ~1e-7
+    |score|, which exp() turns into wrong weights and gradients at large logits.
+    """
+    q, bs = call.q, plan.block_size
+    bh = q.shape[0] * q.shape[2]
+    whole = all(_slots(g.kb.shape[1], bs, bh, chunk_elements) == g.kb.shape[1] for g in plan.groups)
+    fused = _FLASH is not None and _FLASH_BACKWARD is not None and q.device.type == "cpu"
+    fused = fused and q.shape[-1] == call.v.shape[-1] and call.bias is None
+    return whole, fused and whole and not weights
 
 
 class _Tiles:
@@ -138,33 +163,29 @@ class _Tiles:
     Operands are ``(rows, B * H, D)``; a tile batch is ``(n, B * H, bs, D)`` for
     queries and ``(n, B * H, w * bs, D)`` for keys and values (strided views of
     gathered blocks), so one float mask ``(n, 1, bs, w * bs)`` serves all heads.
+    Operands are in the accumulation dtype, except with ``half`` (the forward
+    asks for it): bf16 inputs stay bf16 where the fused kernels run them.
     """
 
-    def __init__(self, call: KernelCall, plan: BlockPlan, emaps, chunk_elements: int, weights):
+    def __init__(
+        self, call: KernelCall, plan: BlockPlan, emaps, chunk_elements: int, weights, half=False
+    ):
         q, v, bias = call.q, call.v, call.bias
         acc = accumulation_dtype(q.dtype)
         bs = plan.block_size
         self.plan, self.scale, self.acc, self.emaps = plan, call.scale, acc, emaps
         self.b, self.h = q.shape[0], q.shape[2]
-        self.qp = _node_major(q, plan.num_q_blocks * bs, acc)  # (Nq, BH, D)
-        self.kp = _node_major(call.k, plan.num_k_blocks * bs, acc)  # (Mk, BH, D)
-        self.vp = _node_major(v, plan.num_k_blocks * bs, acc)  # (Mk, BH, Dv)
+        self.whole, self.fused = _fused_kernels(call, plan, chunk_elements, weights)
+        # bf16 tiles for the fused forward (``half``) where the CPU has bf16 matmuls: the
+        # kernel accumulates scores, softmax and output in float32 and skips three copies
+        tiles = q.dtype if half and self.fused and q.dtype == torch.bfloat16 and _BF16 else acc
+        self.qp = _node_major(q, plan.num_q_blocks * bs, tiles)  # (Nq, BH, D)
+        self.kp = _node_major(call.k, plan.num_k_blocks * bs, tiles)  # (Mk, BH, D)
+        self.vp = _node_major(v, plan.num_k_blocks * bs, tiles)  # (Mk, BH, Dv)
         self.bias = None
         if bias is not None:
             flat = bias.to(acc).transpose(0, 1).reshape(bias.shape[1], self.b * self.h)  # (E, BH)
             self.bias = torch.cat([flat, flat.new_zeros(1, flat.shape[1])])  # (E + 1, BH)
-        # The fused CPU kernels where they exist (they need D == Dv) and can do the whole job:
-        # the fused backward has no bias or weight gradients and takes whole rows of tiles. The
-        # forward's log-sum-exp must come from the same score arithmetic as the recomputed
-        # scores (fused or plain matmuls): they differ by ~1e-7 |score|, which exp() turns
-        # into wrong weights and gradients at large logits.
-        bh = self.b * self.h
-        self.whole = all(  # every row of tiles computed at once (no key-block slices)
-            _slots(g.kb.shape[1], bs, bh, chunk_elements) == g.kb.shape[1] for g in plan.groups
-        )
-        flash = _FLASH is not None and _FLASH_BACKWARD is not None and q.device.type == "cpu"
-        self.flash = flash and q.shape[-1] == v.shape[-1] and bias is None and not weights
-        self.fused = self.flash and self.whole
 
     def blocks(self, x: torch.Tensor) -> torch.Tensor:
         """``(rows, BH, D)`` -> ``(rows / bs, bs, BH, D)``."""
@@ -268,15 +289,15 @@ def block_forward(
     the plain tiles, whose log-sum-exp comes from the very arithmetic the
     backward recomputes; otherwise the fused kernels run as without weights.
     """
-    t = _Tiles(call, plan, emaps, chunk_elements, weights=call.return_weights and weight_grads)
-    # Returned weights with no gradient through anything: one fused call suits a full or causal
-    # graph even where its rows of tiles need slices (no fused backward will follow).
-    whole = _whole_forward(t, call) if t.flash and call.return_weights else None
+    tiles = partial(_Tiles, call, plan, emaps, chunk_elements)
+    t = tiles(weights=call.return_weights and weight_grads, half=not call.return_weights)
+    whole = _whole_forward(t, call) if t.fused and call.return_weights else None
     if whole is not None:
-        (out, lse), t.fused = whole, True
+        out, lse = whole
     else:
         outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
         if t.fused and not _fused_precise(t, lse):  # large logits: again, with a float64 lse
+            t = tiles(weights=call.return_weights and weight_grads)  # float32 tiles
             t.fused = False
             outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
         out = _batch_first(outp, call.q.shape[1], t.b).to(call.q.dtype)  # (B, N, H, Dv)
@@ -292,7 +313,7 @@ def _forward_tiles(t: _Tiles, dv: int, chunk_elements: int) -> tuple[torch.Tenso
     rows_q = plan.num_q_blocks * plan.block_size
     covered = sum(g.qb.numel() for g in plan.groups) == plan.num_q_blocks
     make = t.qp.new_empty if covered else t.qp.new_zeros  # rows of blocks without pairs: 0
-    outp = make((rows_q, bh, dv), dtype=t.acc)  # (Nq, BH, Dv)
+    outp = make((rows_q, bh, dv), dtype=t.qp.dtype)  # (Nq, BH, Dv)
     lse = make((rows_q, bh), dtype=LSE_DTYPE)  # (Nq, BH)
     if not covered:
         lse.fill_(math.inf)
@@ -532,7 +553,7 @@ def _per_target_sum(x: torch.Tensor, plan: BlockPlan, emaps) -> torch.Tensor:
 def _weights(t: _Tiles, lse: torch.Tensor, graph, chunk_elements: int) -> torch.Tensor:
     """Post-softmax weights ``(B, E, H)`` in edge order, gathered from recomputed tiles.
 
-    A full or causal graph without a bias takes
+    After the fused forward, a full or causal graph takes
     :func:`~graphattn.backends.structured.structured_weights` (row by row,
     no edge positions). Otherwise each batch of query blocks computes its
     scores head-major with no mask (only the positions of edges are read),
@@ -554,10 +575,9 @@ def _weights(t: _Tiles, lse: torch.Tensor, graph, chunk_elements: int) -> torch.
         lo = (lse - hi).nan_to_num_(0.0).to(t.acc)  # what rounding lost (inf - inf: no edge)
         rest = (hi.t().contiguous(), lo.t().contiguous())  # (BH, Nq) each
     num_edges, structure = graph.num_edges, mask_structure(graph)
-    if structure != "general" and t.bias is None:
-        folded = None if t.fused else (*rest, t.scale)
+    if structure != "general" and t.fused:  # the lse has no digits beyond the folded matmul's
         shape = (graph.num_nodes, graph.num_src_nodes)
-        w = structured_weights(qp, kp, shape, structure == "causal", chunk_elements, folded)
+        w = structured_weights(qp, kp, shape, structure == "causal", chunk_elements)
         return w.view(t.b, t.h, num_edges).transpose(1, 2)  # (B, E, H)
     slots = edge_slots(graph, t.plan, t.qp.device)
     w = t.qp.new_empty(bh, num_edges)  # (BH, E)
@@ -653,6 +673,10 @@ def block_attention(
 
 def _block(call: KernelCall, *, block_size: int, chunk_elements: int):
     """The block kernel proper, on whole tiles (padding and non-edges included)."""
+    if call.return_weights:
+        whole = structured_attention(call, chunk_elements)  # a recorded full or causal graph
+        if whole is not None:
+            return whole
     plan = block_plan(call.graph, block_size, call.q.device)
     track = call.request().needs_grad  # a gradient may flow back through returned weights
     emaps = None

@@ -12,7 +12,43 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["structured_weights"]
+from graphattn.backends.base import KernelCall, accumulation_dtype
+from graphattn.backends.dense import mask_structure
+
+__all__ = ["FLASH", "FUSED_MAX_LSE", "structured_attention", "structured_weights"]
+
+FLASH = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+FUSED_MAX_LSE = 64.0  # the fused CPU kernels (float32 lse inside) run up to this |lse|
+
+
+def structured_attention(call: KernelCall, chunk_elements: int):
+    """``(out (B, N, H, Dv), weights (B, E, H))`` of a recorded full or causal graph, or None.
+
+    For a call that returns weights with no gradient, no bias and ``D == Dv``
+    on CPU: the fused kernel runs the graph whole at any length (skipping a
+    causal graph's upper triangle) and its log-sum-exp, folded into the
+    matmul as one more feature (``[q * scale, -lse] . [k, 1]``), gives the
+    weights by :func:`structured_weights`. None for other calls, or where
+    ``|lse|`` exceeds :data:`FUSED_MAX_LSE` (its float32 rounding would
+    become a relative error of every weight above ~4e-6).
+    """
+    q, k, v = call.q, call.k, call.v
+    structure = mask_structure(call.graph)
+    if FLASH is None or structure == "general" or call.bias is not None:
+        return None
+    if q.device.type != "cpu" or q.shape[-1] != v.shape[-1] or call.request().needs_grad:
+        return None
+    acc = accumulation_dtype(q.dtype)
+    qt, kt, vt = (x.transpose(1, 2).to(acc) for x in (q, k, v))  # (B, H, L, D)
+    out, lse = FLASH(qt, kt, vt, is_causal=structure == "causal", scale=call.scale)  # lse (B, H, N)
+    if acc != torch.float64 and float(lse.abs().max()) > FUSED_MAX_LSE:
+        return None
+    (b, n, h, _), m = q.shape, k.shape[1]
+    qp = torch.cat([qt * call.scale, -lse.unsqueeze(-1)], -1).flatten(0, 1).transpose(0, 1)
+    kp = torch.cat([kt, kt.new_ones(b, h, m, 1)], -1).flatten(0, 1).transpose(0, 1)
+    w = structured_weights(qp, kp, (n, m), structure == "causal", chunk_elements)  # (BH, E)
+    weights = w.view(b, h, -1).transpose(1, 2)  # (B, E, H)
+    return out.transpose(1, 2).to(q.dtype).contiguous(), weights
 
 
 def _first_edge(row: int, causal: bool, m: int) -> int:
@@ -21,23 +57,15 @@ def _first_edge(row: int, causal: bool, m: int) -> int:
 
 
 def structured_weights(
-    qp: torch.Tensor,
-    kp: torch.Tensor,
-    shape: tuple[int, int],
-    causal: bool,
-    chunk_elements: int,
-    rest: tuple[torch.Tensor, torch.Tensor, float] | None = None,
+    qp: torch.Tensor, kp: torch.Tensor, shape: tuple[int, int], causal: bool, chunk_elements: int
 ) -> torch.Tensor:
-    """Weights ``(BH, E)`` of a full or causal graph in edge order.
+    """Weights ``(BH, E)`` of a full or causal graph in edge order, from a folded log-sum-exp.
 
     Parameters
     ----------
-    qp, kp : Tensor ``(>= N, BH, D)``, ``(>= M, BH, D)``
-        Node-major queries and keys. Without ``rest`` their product is
-        already ``score * scale - lse`` (the log-sum-exp folded in as one more
-        feature); with ``rest = (hi, lo, scale)``, ``(BH, >= N)`` each, the
-        product is the raw score and ``lse = hi + lo`` is subtracted in two
-        exact steps.
+    qp, kp : Tensor ``(>= N, BH, D + 1)``, ``(>= M, BH, D + 1)``
+        Node-major ``[q * scale, -lse]`` and ``[k, 1]``: their product is
+        ``score * scale - lse``, whose ``exp`` is the weight.
     shape : (N, M)
         Targets and sources (``N == M`` when ``causal``).
     causal : bool
@@ -47,10 +75,9 @@ def structured_weights(
 
     Examples
     --------
-    >>> q = torch.zeros(2, 1, 1)  # lse = log 1 for row 0, log 2 for row 1
-    >>> k = torch.ones(2, 1, 1)
-    >>> rest = (torch.tensor([[0.0, 0.6931472]]), torch.zeros(1, 2), 1.0)
-    >>> structured_weights(q, k, (2, 2), True, 16, rest).tolist()
+    >>> q = torch.tensor([[[0.0, 0.0]], [[0.0, -0.6931472]]])  # row 1: lse = log 2
+    >>> k = torch.ones(2, 1, 2)
+    >>> structured_weights(q, k, (2, 2), True, 16).tolist()
     [[1.0, 0.5, 0.5]]
     """
     (n, m), bh = shape, qp.shape[1]
@@ -61,9 +88,6 @@ def structured_weights(
         r1 = min(r0 + rows, n)
         width = r1 if causal else m
         s = torch.matmul(qp[r0:r1].transpose(0, 1), kt[..., :width])  # (BH, T, width)
-        if rest is not None:
-            hi, lo, scale = rest
-            s.mul_(scale).sub_(hi[:, r0:r1, None]).sub_(lo[:, r0:r1, None])
         e0, e1 = _first_edge(r0, causal, m), _first_edge(r1, causal, m)
         s = s.flatten(1)  # (BH, T * width)
         if causal:

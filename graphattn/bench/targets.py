@@ -36,6 +36,12 @@ MEANINGS = {
 }
 
 
+# issue 27's training target: forward + backward at most 2.2x the forward on these cases
+# (elsewhere 3x); docs/performance.md, "Training: forward+backward", has the measured gap
+TRAIN_LIMIT = 2.2
+TRAIN_CASES = {("window", TARGET_N), ("bigbird", TARGET_N)}
+
+
 def result_key(result: dict) -> tuple:
     """``(pattern, n, mode)`` of a result: the row it belongs to."""
     c = result["case"]
@@ -106,7 +112,9 @@ def _backward_targets(by: dict[tuple, dict]) -> list[dict]:
             if not (f and fb) or n > max(SIZES):
                 continue
             x = fb["median_s"] / f["median_s"]
-            out.append(_target(f"{pattern} N={n}: fwd+bwd / fwd time", x, "<= 3", x <= 3))
+            limit = TRAIN_LIMIT if (pattern, n) in TRAIN_CASES else 3.0
+            name = f"{pattern} N={n}: fwd+bwd / fwd time"
+            out.append(_target(name, x, f"<= {limit:g}", x <= limit))
             heads, dim = fb["case"]["heads"], fb["case"]["dim"]
             io = fb["input_bytes"] * 2 + n * heads * dim * 4 * 2  # q,k,v,dq,dk,dv + out, dout
             budget = io + fb["edges"] * heads * 4
