@@ -55,6 +55,7 @@ __all__ = [
     "main",
     "rank_among",
     "rank_of_source",
+    "rank_table",
     "run",
     "score_model",
 ]
@@ -122,6 +123,18 @@ def rank_of_source(scores: torch.Tensor, source: int, query: int) -> float:
     1.5
     """
     return rank_among(scores, source, torch.arange(scores.shape[0]) < query)
+
+
+def rank_table(ranks: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Per method, the share of ranks equal to 1 (``"top1"``) and the mean rank.
+
+    Examples
+    --------
+    >>> rank_table({"alti": [1.0, 1.0, 3.0, 1.5], "none": []})
+    {'alti': {'top1': 0.5, 'mean_rank': 1.625}, 'none': {'top1': 0.0, 'mean_rank': 0.0}}
+    """
+    return {m: {"top1": sum(r == 1.0 for r in rs) / max(len(rs), 1),
+                "mean_rank": sum(rs) / max(len(rs), 1)} for m, rs in ranks.items()}
 
 
 def _dense(graph: TokenGraph, c: torch.Tensor) -> torch.Tensor:
@@ -196,14 +209,7 @@ def score_model(
         scores["attnlrp"] = lrp[b]
         for m in METHODS:
             ranks[m].append(rank_of_source(scores[m].float(), int(src[b, query]), query))
-    table = {
-        m: {
-            "top1": sum(r == 1.0 for r in ranks[m]) / max(len(ranks[m]), 1),
-            "mean_rank": sum(ranks[m]) / max(len(ranks[m]), 1),
-        }
-        for m in METHODS
-    }
-    return {"sequences": n_seqs, "correct": correct, "methods": table}
+    return {"sequences": n_seqs, "correct": correct, "methods": rank_table(ranks)}
 
 
 def _trained(

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from graphattn.experiments.attribution import rank_among
+from graphattn.experiments.attribution import rank_among, rank_table
 from graphattn.experiments.attribution_lrp import source_relevance
 from graphattn.experiments.report import write_text
 from graphattn.experiments.seq2seq import VAL_SEED
@@ -104,12 +104,8 @@ def score_translation(model: GraphSeq2Seq, task, n_sentences: int = 200,
             real = batch.src[b] != PAD  # (M,)
             for name in CROSS_METHODS:
                 ranks[name].append(rank_among(maps[name][b, i], int(batch.align[b, i]), real))
-    table = {
-        name: {"top1": sum(r == 1.0 for r in rs) / max(len(rs), 1),
-               "mean_rank": sum(rs) / max(len(rs), 1)}
-        for name, rs in ranks.items()
-    }
-    return {"sentences": n_sentences, "words": words, "correct": correct, "methods": table}
+    return {"sentences": n_sentences, "words": words, "correct": correct,
+            "methods": rank_table(ranks)}
 
 
 def translation_markdown(results: dict[str, dict]) -> str:
