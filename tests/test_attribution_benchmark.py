@@ -28,7 +28,7 @@ def test_main_trains_scores_and_writes_the_tables(tmp_path):
     out = attribution.main([str(tmp_path)], log=lambda s: None, config=TINY_CONFIG, n_seqs=4,
                            lengths=(16,))
     assert set(out["cost"]["16"]) == {"attention", "alti", "globenc", "value_zeroing",
-                                      "grad_attention"}
+                                      "grad_attention", "attnlrp"}
     saved = json.loads((tmp_path / "attribution.json").read_text())
     assert list(saved["ground_truth"]) == ["full causal (seed 0)"]
     assert "| full causal (seed 0) |" in (tmp_path / "attribution.md").read_text()

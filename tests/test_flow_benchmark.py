@@ -103,6 +103,14 @@ def test_one_command_writes_every_table_and_the_summary(tmp_path):
     assert set(translation) == {"reorder-full", "reorder-window2"}  # the shipped models
     assert all(r["sentences"] == 2 for r in translation.values())
     assert "## Ground truth through cross-attention" in summary
+    # the AttnLRP and route rows in every table they belong to (no route through cross layers)
+    headers = {name: (tmp_path / f"{name}.md").read_text().splitlines()[0]
+               for name in ("attribution", "translation", "minilm_spearman")}
+    assert all("| attnlrp |" in h for h in headers.values())
+    assert "| routes |" in headers["attribution"] and "| routes |" in headers["minilm_spearman"]
+    assert "routes" not in headers["translation"]
+    assert {"attnlrp", "routes"} <= set(json.loads(
+        (tmp_path / "minilm_aopc.json").read_text())["methods"])
     # one part again: the summary still reads the other part's tables from the folder
     again = benchmark.main([str(tmp_path), "--only", "minilm", "--sentences", "1"],
                            log=lines.append, minilm=tiny_bert(), corpus=corpus)

@@ -14,9 +14,12 @@ there, scores every method and writes ``attribution.md`` and
 the MiniLM part and the summary in one command. Nothing is tuned per method: the rollout of every
 contribution method uses ``residual=0`` for the methods that include the
 residual (ALTI, GlobEnc) and Abnar & Zuidema's ``0.5`` for the others.
-``routes`` scores each input by :func:`graphattn.flow.route_scores` of the
-ALTI layers: the largest threshold at which it is on the query's
-information-flow route (Ferrando & Voita 2024).
+``attnlrp`` scores each input by its AttnLRP relevance for the answer at
+the query position, as the paper reports it (input-token relevance of one
+logit, :func:`graphattn.experiments.attribution_lrp.lm_token_relevance`);
+``routes`` by :func:`graphattn.flow.route_scores` of the ALTI layers: the
+largest threshold at which it is on the query's information-flow route
+(Ferrando & Voita 2024).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+from graphattn.experiments.attribution_lrp import lm_token_relevance
 from graphattn.experiments.config import (
     ExperimentConfig,
     ModelConfig,
@@ -51,6 +55,7 @@ __all__ = [
     "main",
     "rank_among",
     "rank_of_source",
+    "rank_table",
     "run",
     "score_model",
 ]
@@ -86,6 +91,7 @@ METHODS = (
     "globenc",
     "value_zeroing",
     "grad_attention",
+    "attnlrp",
     "routes",
 )
 _RESIDUAL = {"alti": 0.0, "globenc": 0.0, "value_zeroing": 0.5, "grad_attention": 0.5}
@@ -117,6 +123,18 @@ def rank_of_source(scores: torch.Tensor, source: int, query: int) -> float:
     1.5
     """
     return rank_among(scores, source, torch.arange(scores.shape[0]) < query)
+
+
+def rank_table(ranks: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Per method, the share of ranks equal to 1 (``"top1"``) and the mean rank.
+
+    Examples
+    --------
+    >>> rank_table({"alti": [1.0, 1.0, 3.0, 1.5], "none": []})
+    {'alti': {'top1': 0.5, 'mean_rank': 1.625}, 'none': {'top1': 0.0, 'mean_rank': 0.0}}
+    """
+    return {m: {"top1": sum(r == 1.0 for r in rs) / max(len(rs), 1),
+                "mean_rank": sum(rs) / max(len(rs), 1)} for m, rs in ranks.items()}
 
 
 def _dense(graph: TokenGraph, c: torch.Tensor) -> torch.Tensor:
@@ -170,6 +188,8 @@ def score_model(
     src = task.sources(x, y)  # (S, N): pair position of each scored query, else -1
     with torch.no_grad():
         pred = model(x).logits.argmax(-1)  # (S, N)
+    queries = (y != -100).long().argmax(1)  # (S,): the first scored position of each row
+    lrp = lm_token_relevance(model, x, queries)  # (S, N)
     cache: dict[str, list] = {}
 
     def layers_of(method: str) -> list:
@@ -181,21 +201,15 @@ def score_model(
     correct = 0
     blank = task.vocab_size - 1  # the filler token
     for b in range(n_seqs):
-        query = int((y[b] != -100).nonzero()[0, 0])
+        query = int(queries[b])
         if only_correct and int(pred[b, query]) != int(y[b, query]):
             continue  # no ground truth where the model does not retrieve the value
         correct += int(int(pred[b, query]) == int(y[b, query]))
         scores = _method_scores(model, x, y, b, query, blank, layers_of)
+        scores["attnlrp"] = lrp[b]
         for m in METHODS:
             ranks[m].append(rank_of_source(scores[m].float(), int(src[b, query]), query))
-    table = {
-        m: {
-            "top1": sum(r == 1.0 for r in ranks[m]) / max(len(ranks[m]), 1),
-            "mean_rank": sum(ranks[m]) / max(len(ranks[m]), 1),
-        }
-        for m in METHODS
-    }
-    return {"sequences": n_seqs, "correct": correct, "methods": table}
+    return {"sequences": n_seqs, "correct": correct, "methods": rank_table(ranks)}
 
 
 def _trained(
@@ -231,7 +245,8 @@ def cost_table(lengths=(128, 1024), window: int = 16, repeats: int = 3) -> dict:
         lm = GraphLM(100, 64, 2, 4, pattern=("sliding_window", {"window": window}), max_len=n)
         ids = torch.randint(100, (1, n))
         row = {}
-        for method in ("attention", "alti", "globenc", "value_zeroing", "grad_attention"):
+        for method in ("attention", "alti", "globenc", "value_zeroing", "grad_attention",
+                       "attnlrp"):
             contributions(lm.eval(), ids, method)  # warm-up
             times = []
             for _ in range(repeats):

@@ -9,8 +9,13 @@ first and its mean rank. Methods: the last cross layer's head-mean weights
 (``attention``); the raw weights through :func:`~graphattn.flow.cross_rollout`
 (``cross rollout``, Chefer et al. 2021b without gradients); every contribution
 method of :func:`~graphattn.flow.contributions` through the same
-``cross_rollout``; and ``ablation``, the drop in the predicted word's
-log-probability when one source token is removed (masked as padding).
+``cross_rollout``; ``attnlrp``, each source token's AttnLRP relevance for
+the word predicted at that position, as the paper reports it
+(:func:`graphattn.experiments.attribution_lrp.source_relevance`); and
+``ablation``, the drop in the predicted word's log-probability when one
+source token is removed (masked as padding). There is no route score here:
+:func:`~graphattn.flow.routes` follows self layers only, and a word's route
+to the source runs through cross layers.
 Nothing is tuned per method: every layered method is composed by the one rule.
 """
 
@@ -23,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from graphattn.experiments.attribution import rank_among
+from graphattn.experiments.attribution import rank_among, rank_table
+from graphattn.experiments.attribution_lrp import source_relevance
 from graphattn.experiments.report import write_text
 from graphattn.experiments.seq2seq import VAL_SEED
 from graphattn.experiments.tasks_seq2seq import EOS, PAD
@@ -34,7 +40,7 @@ __all__ = ["CROSS_METHODS", "run", "score_translation", "translation_markdown"]
 
 _CONTRIBUTION = ("alti", "globenc", "value_zeroing", "grad_attention")
 #: Methods scored, in table order.
-CROSS_METHODS = ("attention", "cross rollout", "ablation", *_CONTRIBUTION)
+CROSS_METHODS = ("attention", "cross rollout", "ablation", *_CONTRIBUTION, "attnlrp")
 
 
 def _ablation(model: GraphSeq2Seq, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
@@ -61,6 +67,7 @@ def _maps(model: GraphSeq2Seq, src: torch.Tensor, tgt: torch.Tensor) -> dict[str
     out = {name: torch.zeros(b, n, m) for name in CROSS_METHODS}
     g_last, c_last = layers["attention"][-1]  # the last cross layer, head mean
     out["attention"][:, g_last.dst, g_last.src] = c_last.float()
+    out["attnlrp"] = source_relevance(model, *inputs).float()
     for i in range(b):
         out["cross rollout"][i] = cross_rollout(*split_cross_layers(layers["attention"], i)).cross
         for name in _CONTRIBUTION:
@@ -97,12 +104,8 @@ def score_translation(model: GraphSeq2Seq, task, n_sentences: int = 200,
             real = batch.src[b] != PAD  # (M,)
             for name in CROSS_METHODS:
                 ranks[name].append(rank_among(maps[name][b, i], int(batch.align[b, i]), real))
-    table = {
-        name: {"top1": sum(r == 1.0 for r in rs) / max(len(rs), 1),
-               "mean_rank": sum(rs) / max(len(rs), 1)}
-        for name, rs in ranks.items()
-    }
-    return {"sentences": n_sentences, "words": words, "correct": correct, "methods": table}
+    return {"sentences": n_sentences, "words": words, "correct": correct,
+            "methods": rank_table(ranks)}
 
 
 def translation_markdown(results: dict[str, dict]) -> str:

@@ -5,7 +5,10 @@ method's importance of input token ``j`` is the mean over targets of its
 rolled-out row, column ``j`` (``raw``: the last layer's head-mean weights;
 ``routes``: the mean over targets of :func:`graphattn.flow.route_scores` of
 the ALTI layers, the largest threshold at which ``j`` is on each target's
-information-flow route).
+information-flow route; ``attnlrp``: the input-token relevance the paper
+reports, ``contributions(model, ids, "attnlrp").tokens``, which explains
+``sum_i ||y_i||``, every output token along its own direction, the tokens
+the pooling averages).
 Two evaluations, over the word tokens only (``[CLS]`` and ``[SEP]`` are never
 ranked nor removed):
 
@@ -77,7 +80,8 @@ __all__ = [
 ]
 
 METHODS = (
-    "raw", "rollout", "flow", "alti", "globenc", "value_zeroing", "grad_attention", "routes"
+    "raw", "rollout", "flow", "alti", "globenc", "value_zeroing", "grad_attention", "attnlrp",
+    "routes",
 )
 #: Methods of the deletion curves: every attribution method and three baselines.
 AOPC_METHODS = (*METHODS, "blank_out", "leave_one_out", "random")
@@ -139,6 +143,7 @@ def _attributions(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         "raw": last.mean(0),
         "rollout": attention_rollout(raw, residual=0.5).mean(0),
         "flow": attention_flow(raw, list(range(n)), residual=0.5).mean(0),
+        "attnlrp": contributions(model, ids, "attnlrp").tokens[0],
     }
     for method, residual in _RESIDUAL.items():
         layers = [(g, c[0]) for g, c in contributions(model, ids, method)]

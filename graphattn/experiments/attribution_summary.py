@@ -5,7 +5,9 @@ Reads the tables that :mod:`graphattn.experiments.attribution` and
 and metric, the method or methods with the best value; nothing is written
 by hand. Two rankings are kept apart: the best of all methods, and the best
 *single-pass* method, one that reads one forward pass of the model (and one
-backward pass for gradient x attention). The :data:`BASELINES` are not:
+backward pass for gradient x attention and AttnLRP; AttnLRP's pair of passes
+is per explained prediction, and the translation part explains each decoder
+position in a row of its own). The :data:`BASELINES` are not:
 ablation, blank-out and leave-one-out re-run the model once per input, and
 the random ranking reads no model. The issue's question is whether
 contribution methods beat raw-weight rollout, which only the single-pass
@@ -269,7 +271,8 @@ def summary_markdown(summary: dict) -> str:
              "Computed by `python -m graphattn.flow.benchmark` from the tables in this folder; "
              "nothing here is written by hand. Cells: the best method (all of them on a tie: "
              f"values within {TIE:g}) and its value. Single-pass methods read one forward pass "
-             f"(and one backward pass for `grad_attention`); the baselines do not ({baselines}).",
+             "(and one backward pass for `grad_attention` and `attnlrp`, per explained "
+             f"prediction for `attnlrp`); the baselines do not ({baselines}).",
              ""]
     if "ground_truth" in summary:
         lines += _ground_truth_lines(summary["ground_truth"])
