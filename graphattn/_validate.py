@@ -41,6 +41,7 @@ __all__ = [
     "check_number",
     "check_positive_int",
     "check_probability",
+    "check_str",
     "check_token_ids",
 ]
 
@@ -69,6 +70,26 @@ def check_bool(value: Any, name: str) -> bool:
     ):
         return bool(value)
     raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+
+
+def check_str(value: Any, name: str, *, optional: bool = False) -> str | None:
+    """``value`` as a ``str`` (or ``None`` where ``optional``), else a ``TypeError``.
+
+    Examples
+    --------
+    >>> check_str("mean", "head")
+    'mean'
+    >>> check_str(None, "title", optional=True) is None
+    True
+    >>> check_str(3, "title", optional=True)
+    Traceback (most recent call last):
+        ...
+    TypeError: title must be a str or None, got int 3
+    """
+    if isinstance(value, str) or (optional and value is None):
+        return value
+    kind = "a str or None" if optional else "a str"
+    raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
 
 
 def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:
