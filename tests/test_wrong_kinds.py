@@ -480,47 +480,6 @@ OPEN = {
         "graph": "dict str none int float bool list", "start": "dict str none float bool list",
         "stop": "dict str none float bool list", "num_src": "dict str none float bool list",
     },
-    "graphattn.plot:Viewer": {
-        "page": "dict none int float bool list", "title": "dict none int float bool list",
-        "height": "dict str none float bool list",
-    },
-    "graphattn.plot:compute_layout": {"graphs": "none int float bool"},
-    "graphattn.plot:draw_attention": {
-        "head": "dict none float", "title": "dict int float bool list",
-        "threshold": "dict str nan bool list",
-    },
-    "graphattn.plot:draw_flow": {
-        "relevance_row": "dict str none float bool list", "head": "none float",
-        "title": "dict int float bool list",
-    },
-    "graphattn.plot:draw_graph": {
-        "graph": "none int float bool", "title": "dict int float bool list",
-    },
-    "graphattn.plot:draw_heads": {
-        "ax": "list", "share_scale": "dict str none float list",
-        "max_edges": "dict str none float bool list",
-    },
-    "graphattn.plot:draw_matrix": {
-        "head": "dict none float", "cmap": "dict none int float bool list",
-        "vmin": "dict str nan bool list", "vmax": "dict str nan bool list",
-        "colorbar": "dict str none float list", "title": "dict int float bool list",
-        "labels": "dict str none float list", "legend": "dict str none float list",
-    },
-    "graphattn.plot:draw_pattern": {
-        "title": "dict int float bool list", "legend": "dict str none float list",
-    },
-    "graphattn.plot:draw_patterns": {"graphs": "none int float bool"},
-    "graphattn.plot:draw_reach": {"title": "dict int float bool list"},
-    "graphattn.plot:draw_rollout": {
-        "tokens": "int float bool", "src_tokens": "int float bool",
-        "clip_sink": "dict str none float list", "title": "dict int float bool list",
-    },
-    "graphattn.plot:draw_routes": {"title": "dict int float bool list"},
-    "graphattn.plot:prune": {
-        "graph": "dict str none int float bool list", "values": "dict str none int float bool list",
-        "threshold": "dict str nan bool list", "max_edges": "dict str float bool list",
-    },
-    "graphattn.plot:show": {"title": "dict int float bool list"},
     "graphattn.variants:sigmoid_attention": {"offset": "dict str nan bool list"},
     "graphattn.variants:variant_attention": {
         "scale": "dict str nan bool list", "return_weights": "dict str none float list",
