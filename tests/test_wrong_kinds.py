@@ -256,7 +256,8 @@ BASELINES: dict[str, Callable[[Path], dict]] = {
     f"{N}:rows_graph": lambda t: {"graph": patterns.causal(4), "start": 1, "stop": 3,
                                   "num_src": 3},
     # flow
-    f"{F}:aggregate_heads": lambda t: {"weights": _weights(_graph()), "mode": "mean"},
+    f"{F}:aggregate_heads": lambda t: {"weights": _weights(_graph()), "mode": "mean",
+                                       "values": None, "graph": None},
     f"{F}:attention_flow": lambda t: {"layers": _layers(), "targets": [1], "residual": 0.5,
                                       "head_reduce": "mean", "prune": 0.0, "normalize": True,
                                       "dropped": None},
@@ -437,26 +438,6 @@ OPEN = {
         "bidirectional": "dict str none float list", "num_buckets": "dict str none float bool list",
         "max_distance": "dict str none float bool list",
     },
-    "graphattn.flow:ablation_importance": {"replace_with": "dict str none nan bool list"},
-    "graphattn.flow:aggregate_heads": {
-        "values": "dict str int float bool list", "graph": "dict str int float bool list",
-    },
-    "graphattn.flow:attention_flow": {"normalize": "dict str none float list"},
-    "graphattn.flow:block_contributions": {"block": "dict str none int float bool list"},
-    "graphattn.flow:contributions": {"input_ids": "dict str none int float bool"},
-    "graphattn.flow:cross_rollout": {"normalize": "dict str none float list"},
-    "graphattn.flow:faithfulness": {
-        "attribution": "dict str none nan bool", "importance": "dict str none nan bool",
-    },
-    "graphattn.flow:normalize_per_target": {
-        "graph": "dict str none int float bool list", "c": "dict str none int float bool list",
-        "live": "dict str int float bool list",
-    },
-    "graphattn.flow:spearman": {"x": "dict str none nan bool", "y": "dict str none nan bool"},
-    "graphattn.flow:split_cross_layers": {
-        "layers": "dict str none int float bool", "b": "dict str none list",
-    },
-    "graphattn.flow:top_paths": {"target": "list", "source": "list"},
     "graphattn.hf:RecordOptions": {
         "heads": "dict int float bool list", "dtype": "dict str int float bool list",
         "layers": "dict str float bool list", "top_k": "dict str float bool list",
