@@ -446,31 +446,11 @@ OPEN = {
         "layers": "dict str none int float bool", "tokens": "none int float bool",
         "src_tokens": "dict int float bool",
     },
-    "graphattn.nn:beam_search": {
-        "stepper": "dict str none int float bool list", "batch": "dict str none float bool list",
-        "bos_id": "dict str none float bool list", "eos_id": "dict str none float bool list",
-        "pad_id": "dict str none float bool list",
-    },
-    "graphattn.nn:greedy_search": {
-        "stepper": "dict str none int float bool list", "batch": "dict str none float bool list",
-        "bos_id": "dict str none float bool list", "eos_id": "dict str none float bool list",
-        "pad_id": "dict str none float bool list",
-    },
-    "graphattn.nn:padding_bias": {"dtype": "none"},
-    "graphattn.nn:rows_graph": {
-        "graph": "dict str none int float bool list", "start": "dict str none float bool list",
-        "stop": "dict str none float bool list", "num_src": "dict str none float bool list",
-    },
     "graphattn.variants:sigmoid_attention": {"offset": "dict str nan bool list"},
     "graphattn.variants:variant_attention": {
         "scale": "dict str nan bool list", "return_weights": "dict str none float list",
         "chunk_elements": "dict str none float bool list",
     },
-    "graphattn:GraphAttention": {"bias": "dict str none float list"},
-    "graphattn:GraphLM": {
-        "pattern_params": "str int float bool list", "tie_weights": "dict str none float list",
-    },
-    "graphattn:GraphTransformer": {"final_norm": "dict str none float list"},
     "graphattn:explain_backend": {
         "batch": "dict str none float bool list", "num_heads": "dict str none float bool list",
         "head_dim": "dict str none float bool list", "value_dim": "dict str float bool list",
