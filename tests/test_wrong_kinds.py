@@ -424,20 +424,6 @@ SKIPPED = {
 #: By far most are flags (``bool``) used by truthiness, titles handed to matplotlib, and
 #: arguments passed unchecked to torch (which refuses them without the parameter's name).
 OPEN = {
-    "graphattn.analysis:describe": {"reach_limit": "dict str none float bool list"},
-    "graphattn.analysis:sparse_transformer_valid": {"graph": "none int float bool"},
-    "graphattn.backends:get_backend": {"name": "dict none int float bool list"},
-    "graphattn.bias:ALiBi": {"num_heads": "dict str none float bool list"},
-    "graphattn.bias:RelativePositionBias": {"table": "dict str none int float bool list"},
-    "graphattn.bias:T5RelativePositionBias": {
-        "table": "dict str none int float bool list", "bidirectional": "dict str none float list",
-        "max_distance": "dict str none float bool list",
-    },
-    "graphattn.bias:t5_bucket": {
-        "relative_position": "dict str none int float bool list",
-        "bidirectional": "dict str none float list", "num_buckets": "dict str none float bool list",
-        "max_distance": "dict str none float bool list",
-    },
     "graphattn.hf:RecordOptions": {
         "heads": "dict int float bool list", "dtype": "dict str int float bool list",
         "layers": "dict str float bool list", "top_k": "dict str float bool list",
@@ -446,20 +432,6 @@ OPEN = {
         "layers": "dict str none int float bool", "tokens": "none int float bool",
         "src_tokens": "dict int float bool",
     },
-    "graphattn.variants:sigmoid_attention": {"offset": "dict str nan bool list"},
-    "graphattn.variants:variant_attention": {
-        "scale": "dict str nan bool list", "return_weights": "dict str none float list",
-        "chunk_elements": "dict str none float bool list",
-    },
-    "graphattn:explain_backend": {
-        "batch": "dict str none float bool list", "num_heads": "dict str none float bool list",
-        "head_dim": "dict str none float bool list", "value_dim": "dict str float bool list",
-        "dtype": "dict str none int float bool list", "needs_grad": "dict str none float list",
-        "return_weights": "dict str none float list", "has_bias": "dict str none float list",
-        "dropout": "dict str none nan bool list",
-    },
-    "graphattn:graph_linear_attention": {"return_weights": "dict str none float list"},
-    "graphattn:to_block_mask": {"graph": "dict str none int float bool list"},
 }
 
 
