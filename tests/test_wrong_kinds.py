@@ -91,6 +91,7 @@ ANNOTATIONS = {
     ("run_model", "model"): "Module",
     ("run_model", "inputs"): "Tensor | tuple",
     ("TokenGraph", "edge_index"): "Tensor | Sequence",
+    ("RecordOptions", "layers"): "int | Iterable[int] | None",  # kept as a frozenset
 }
 
 
@@ -419,20 +420,10 @@ SKIPPED = {
 }  # fmt: skip
 
 
-#: Wrong kinds still accepted, or refused without naming the parameter (issue #24, open).
-#: Each entry is a strict xfail: fixing one makes its case pass, and the entry must go.
-#: By far most are flags (``bool``) used by truthiness, titles handed to matplotlib, and
-#: arguments passed unchecked to torch (which refuses them without the parameter's name).
-OPEN = {
-    "graphattn.hf:RecordOptions": {
-        "heads": "dict int float bool list", "dtype": "dict str int float bool list",
-        "layers": "dict str float bool list", "top_k": "dict str float bool list",
-    },
-    "graphattn.hf:label_layers": {
-        "layers": "dict str none int float bool", "tokens": "none int float bool",
-        "src_tokens": "dict int float bool",
-    },
-}
+#: Wrong kinds still accepted, or refused without naming the parameter: none at present
+#: (issue #24 closed the last ones). An entry ``{"module:name": {"param": "kind kind"}}``
+#: marks those cases as strict xfails, so fixing one makes its case fail until the entry goes.
+OPEN: dict[str, dict[str, str]] = {}
 
 
 def _public() -> list[str]:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 
 from graphattn._validate import check_int, check_token_ids
+from graphattn.flow.batch import check_pairs
 from graphattn.flow.blocks import ContributionRun
 from graphattn.flow.nn_models import layer_block, sublayer_block
 from graphattn.graph import TokenGraph
@@ -140,18 +141,6 @@ def _one_example(g: TokenGraph, c: torch.Tensor) -> bool:
     return c.shape[0] == g.num_edges and not (c.dim() > 1 and c.shape[1] == g.num_edges)
 
 
-def _check_pairs(layers: object) -> None:
-    """``TypeError`` unless ``layers`` is a sequence of ``(TokenGraph, weights)`` pairs."""
-    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
-        raise TypeError(
-            f"layers must be a sequence of (graph, weights) pairs, got {type(layers).__name__}"
-        )
-    for k, pair in enumerate(layers):
-        if not (isinstance(pair, (tuple, list)) and len(pair) == 2
-                and isinstance(pair[0], TokenGraph)):
-            raise TypeError(f"layers[{k}] must be a (graph, weights) pair, got {pair!r:.80}")
-
-
 def split_cross_layers(
     layers: Sequence[Layer], b: int = 0
 ) -> tuple[list[Layer], list[Layer], list[Layer]]:
@@ -182,7 +171,7 @@ def split_cross_layers(
     >>> cross_rollout(enc, dec, cross).cross.shape
     torch.Size([2, 3])
     """
-    _check_pairs(layers)
+    check_pairs(layers)
     b = check_int(b, "b")
     crosses = [k for k, (g, _) in enumerate(layers) if g.is_cross]
     n_enc = crosses[0] - 1 if crosses else -1
