@@ -37,10 +37,12 @@ import torch
 __all__ = [
     "check_allocation",
     "check_bool",
+    "check_float_dtype",
     "check_int",
     "check_number",
     "check_positive_int",
     "check_probability",
+    "check_str",
     "check_token_ids",
 ]
 
@@ -69,6 +71,46 @@ def check_bool(value: Any, name: str) -> bool:
     ):
         return bool(value)
     raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+
+
+def check_str(value: Any, name: str, *, optional: bool = False) -> str | None:
+    """``value`` as a ``str`` (or ``None`` where ``optional``), else a ``TypeError``.
+
+    Examples
+    --------
+    >>> check_str("mean", "head")
+    'mean'
+    >>> check_str(None, "title", optional=True) is None
+    True
+    >>> check_str(3, "title", optional=True)
+    Traceback (most recent call last):
+        ...
+    TypeError: title must be a str or None, got int 3
+    """
+    if isinstance(value, str) or (optional and value is None):
+        return value
+    kind = "a str or None" if optional else "a str"
+    raise TypeError(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
+
+
+def check_float_dtype(value: Any, name: str, *, optional: bool = False) -> torch.dtype | None:
+    """``value`` if it is a floating ``torch.dtype`` (or ``None`` where ``optional``).
+
+    Examples
+    --------
+    >>> check_float_dtype(torch.float16, "dtype")
+    torch.float16
+    >>> check_float_dtype(torch.int64, "dtype", optional=True)
+    Traceback (most recent call last):
+        ...
+    TypeError: dtype must be a floating torch.dtype or None, got torch.int64
+    """
+    if (optional and value is None) or (
+        isinstance(value, torch.dtype) and value.is_floating_point
+    ):
+        return value
+    kind = "a floating torch.dtype" + (" or None" if optional else "")
+    raise TypeError(f"{name} must be {kind}, got {value!r}")
 
 
 def check_int(value: Any, name: str, *, low: int | None = None, high: int | None = None) -> int:

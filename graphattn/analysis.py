@@ -461,6 +461,10 @@ def sparse_transformer_valid(graph: TokenGraph | Sequence[TokenGraph]) -> bool:
     ...     patterns.sliding_window(64, 8))
     (True, False)
     """
+    if not isinstance(graph, TokenGraph) and not hasattr(graph, "__iter__"):
+        raise TypeError(
+            f"graph must be a TokenGraph or a sequence of them, got {type(graph).__name__}"
+        )
     heads = [graph, graph] if isinstance(graph, TokenGraph) else list(graph)
     if not heads:
         raise ValueError("graph is an empty sequence; give a TokenGraph or a list of them")
@@ -549,6 +553,7 @@ def describe(graph: TokenGraph, block_size: int = 64, reach_limit: int = 1024) -
     layers_to_reach   1
     """
     graph = _check_graph(graph)
+    reach_limit = check_int(reach_limit, "reach_limit", low=0)
     stats = degree_stats(graph)
     blocks = block_density(graph, block_size)
     d = Description(

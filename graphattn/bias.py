@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from graphattn._validate import check_bool, check_positive_int
+
 __all__ = [
     "ALiBi",
     "RelativePositionBias",
@@ -28,6 +30,12 @@ __all__ = [
     "relative_position_bias",
     "t5_bucket",
 ]
+
+
+def _check_num_heads(num_heads: object) -> None:
+    """``ValueError`` unless ``num_heads`` is a positive int."""
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
+        raise ValueError(f"num_heads must be a positive int, got {num_heads!r}")
 
 
 def alibi_slopes(num_heads: int) -> torch.Tensor:
@@ -48,8 +56,7 @@ def alibi_slopes(num_heads: int) -> torch.Tensor:
     >>> alibi_slopes(3).tolist()
     [0.0625, 0.00390625, 0.25]
     """
-    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1:
-        raise ValueError(f"num_heads must be a positive int, got {num_heads!r}")
+    _check_num_heads(num_heads)
 
     def power_of_two(n: int) -> list[float]:
         start = 2.0 ** (-8.0 / n)
@@ -80,6 +87,9 @@ class ALiBi:
 
     num_heads: int  # H: one slope per head, from alibi_slopes
 
+    def __post_init__(self) -> None:
+        _check_num_heads(self.num_heads)
+
     def __call__(self, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         slopes = alibi_slopes(self.num_heads).to(src.device)  # (H,)
         distance = (dst - src).abs().to(slopes.dtype)  # (E,)
@@ -97,8 +107,7 @@ def alibi(num_heads: int) -> ALiBi:
     >>> graph_attention(q, k, v, g, bias=alibi(4)).shape
     torch.Size([2, 4, 8])
     """
-    alibi_slopes(num_heads)  # validates num_heads
-    return ALiBi(num_heads)
+    return ALiBi(num_heads)  # validates num_heads
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,18 @@ class RelativePositionBias:
     """
 
     table: torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
+
+    def __post_init__(self) -> None:
+        table = self.table
+        if isinstance(table, torch.Tensor):
+            if not table.is_floating_point():
+                raise TypeError(f"table must be a floating-point tensor, got dtype {table.dtype}")
+            if table.dim() not in (1, 2) or table.shape[0] % 2 == 0:
+                raise ValueError(
+                    f"table must have shape (2R + 1,) or (2R + 1, H), got {tuple(table.shape)}"
+                )
+        elif not callable(table):
+            raise TypeError(f"table must be a tensor or a callable, got {type(table).__name__}")
 
     def __call__(self, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         rel = src - dst  # (E,) j - i
@@ -148,16 +169,7 @@ def relative_position_bias(
     >>> decay(torch.tensor([0, 1]), torch.tensor([2, 1])).tolist()
     [-0.2, -0.0]
     """
-    if isinstance(table, torch.Tensor):
-        if not table.is_floating_point():
-            raise TypeError(f"table must be a floating-point tensor, got dtype {table.dtype}")
-        if table.dim() not in (1, 2) or table.shape[0] % 2 == 0:
-            raise ValueError(
-                f"table must have shape (2R + 1,) or (2R + 1, H), got {tuple(table.shape)}"
-            )
-    elif not callable(table):
-        raise TypeError(f"table must be a tensor or a callable, got {type(table).__name__}")
-    return RelativePositionBias(table)
+    return RelativePositionBias(table)  # checks table
 
 
 def t5_bucket(
@@ -181,6 +193,13 @@ def t5_bucket(
     >>> t5_bucket(torch.tensor([3, -3]), bidirectional=False).tolist()
     [0, 3]
     """
+    if not isinstance(relative_position, torch.Tensor):
+        raise TypeError(
+            f"relative_position must be a tensor, got {type(relative_position).__name__}"
+        )
+    bidirectional = check_bool(bidirectional, "bidirectional")
+    num_buckets = check_positive_int(num_buckets, "num_buckets")
+    check_positive_int(max_distance, "max_distance")
     rel = relative_position.long()
     bucket = torch.zeros_like(rel)
     if bidirectional:
@@ -214,6 +233,13 @@ class T5RelativePositionBias:
     table: torch.Tensor  # (num_buckets, H), usually an nn.Parameter
     bidirectional: bool = True  # False for decoder (causal) self-attention
     max_distance: int = 128  # positions beyond share the last bucket
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.table, torch.Tensor) or not self.table.is_floating_point():
+            got = getattr(self.table, "dtype", type(self.table).__name__)
+            raise TypeError(f"table must be a floating tensor (num_buckets, H), got {got}")
+        check_bool(self.bidirectional, "bidirectional")
+        check_positive_int(self.max_distance, "max_distance")
 
     def __call__(self, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         bucket = t5_bucket(

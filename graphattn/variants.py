@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from graphattn._validate import check_bool, check_number, check_positive_int
 from graphattn.backends.base import accumulation_dtype, edges_on, segment_softmax
 from graphattn.backends.checks import check_graphs, check_qkv
 from graphattn.backends.edge import edge_chunks
@@ -216,6 +217,8 @@ def sigmoid_attention(offset: float | None = None) -> AttentionVariant:
     >>> sigmoid_attention(0.0).name
     'sigmoid(b=0.0)'
     """
+    if offset is not None:
+        check_number(offset, "offset")
     name = "sigmoid(b=-log n)" if offset is None else f"sigmoid(b={offset})"
     return AttentionVariant(name, _sigmoid_score(offset), sigmoid)
 
@@ -312,6 +315,10 @@ def variant_attention(
     [0.5, 1.333]
     """
     _check_call(q, k, v, graph, variant, edge_attr)
+    if scale is not None:
+        check_number(scale, "scale")
+    check_bool(return_weights, "return_weights")
+    check_positive_int(chunk_elements, "chunk_elements")
     batched = q.dim() == 4
     h, d = q.shape[-2:]
     scale = 1.0 / math.sqrt(d) if scale is None else float(scale)

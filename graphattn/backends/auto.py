@@ -45,6 +45,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from graphattn._validate import (
+    check_bool,
+    check_float_dtype,
+    check_int,
+    check_positive_int,
+    check_probability,
+)
 from graphattn.backends.base import AttentionRequest, backend_names, get_backend
 from graphattn.backends.dense import MAX_ELEMENTS, mask_structure
 from graphattn.backends.split import tile_share
@@ -240,6 +247,20 @@ def select_backend(request: AttentionRequest) -> str:
     return name
 
 
+def _check_explain(
+    batch: object, num_heads: object, head_dim: object, value_dim: object, dtype: object,
+    dropout: object,
+) -> None:
+    """The sizes, dtype and dropout of :func:`explain_backend`, checked."""
+    check_int(batch, "batch", low=0)
+    check_positive_int(num_heads, "num_heads")
+    check_positive_int(head_dim, "head_dim")
+    if value_dim is not None:
+        check_positive_int(value_dim, "value_dim")
+    check_float_dtype(dtype, "dtype")
+    check_probability(dropout, "dropout")
+
+
 def explain_backend(
     graph: TokenGraph,
     *,
@@ -291,6 +312,11 @@ def explain_backend(
     """
     if not isinstance(graph, TokenGraph):
         raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
+    _check_explain(batch, num_heads, head_dim, value_dim, dtype, dropout)
+    for name, flag in (
+        ("needs_grad", needs_grad), ("return_weights", return_weights), ("has_bias", has_bias)
+    ):
+        check_bool(flag, name)
     request = AttentionRequest(
         graph=graph,
         batch=batch,

@@ -51,6 +51,7 @@ from typing import Protocol
 import torch
 
 from graphattn._cache import ObjectCache
+from graphattn._validate import check_str
 from graphattn.graph import TokenGraph
 
 __all__ = [
@@ -257,6 +258,7 @@ def get_backend(name: str) -> Backend:
     >>> get_backend("reference").name
     'reference'
     """
+    check_str(name, "name")
     if name not in _REGISTRY:
         raise ValueError(f"unknown backend {name!r}; registered: {backend_names()} or 'auto'")
     return _REGISTRY[name]

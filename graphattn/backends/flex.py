@@ -94,6 +94,8 @@ def to_block_mask(
     >>> bool(bm.mask_mod(0, 0, torch.tensor(300), torch.tensor(200)))
     True
     """
+    if not isinstance(graph, TokenGraph):
+        raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
     if BlockMask is None:
         raise ImportError("FlexAttention needs torch >= 2.5")
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:

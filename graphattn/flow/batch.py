@@ -35,11 +35,34 @@ from graphattn.graph import TokenGraph
 
 __all__ = [
     "check_example",
+    "check_pairs",
     "edge_batch",
     "layers_batch",
     "select_example",
     "split_examples",
 ]
+
+
+def check_pairs(layers: Any, name: str = "layers") -> None:
+    """``TypeError`` unless ``layers`` is a sequence of ``(TokenGraph, weights)`` pairs.
+
+    Examples
+    --------
+    >>> check_pairs([(TokenGraph([[0], [0]]), torch.ones(1))])
+    >>> check_pairs(None)
+    Traceback (most recent call last):
+        ...
+    TypeError: layers must be a sequence of (graph, weights) pairs, got NoneType
+    """
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
+        raise TypeError(
+            f"{name} must be a sequence of (graph, weights) pairs, got {type(layers).__name__}"
+        )
+    for k, pair in enumerate(layers):
+        if not (
+            isinstance(pair, (tuple, list)) and len(pair) == 2 and isinstance(pair[0], TokenGraph)
+        ):
+            raise TypeError(f"{name}[{k}] must be a (graph, weights) pair, got {pair!r:.80}")
 
 
 def edge_batch(weights: Any, graph: TokenGraph) -> int | None:

@@ -10,7 +10,7 @@ and the drawings, one batch element at a time: ``[(g, c[b]) for g, c in layers]`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -135,6 +135,8 @@ def block_contributions(
     >>> c.shape, torch.allclose(c.sum(1), torch.tensor([3.0]))
     (torch.Size([1, 6]), True)
     """
+    if not isinstance(block, AttentionBlock):
+        raise TypeError(f"block must be an AttentionBlock, got {type(block).__name__}")
     method = _check_method(method)
     if method == "alti":
         return alti(block, normalize)
@@ -153,6 +155,14 @@ def _grad_attention(run: ContributionRun, normalize: bool) -> Layers:
     grads = torch.autograd.grad(run.score, weights, allow_unused=True)
     return [(block.graph, grad_attention_shares(block.graph, w, g, normalize))
             for block, w, g in zip(run.blocks, weights, grads, strict=True)]
+
+
+def _check_input_ids(input_ids: object, graphattn_model: bool) -> None:
+    """``input_ids`` is a tensor or a pair (a mapping too, except for graphattn's own models)."""
+    kinds = (torch.Tensor, tuple, list) + (() if graphattn_model else (Mapping,))
+    if not isinstance(input_ids, kinds):
+        what = "a tensor or a pair of tensors" + ("" if graphattn_model else " or a mapping")
+        raise TypeError(f"input_ids must be {what}, got {type(input_ids).__name__}")
 
 
 def contributions(
@@ -241,6 +251,7 @@ def contributions(
     if not isinstance(normalize, bool):
         raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
     own = isinstance(model, (GraphTransformer, GraphLM, GraphSeq2Seq, ContributionModel))
+    _check_input_ids(input_ids, isinstance(model, (GraphTransformer, GraphLM, GraphSeq2Seq)))
     compute = None if own else _integration(model, method)
     if compute is not None:
         return compute(model, input_ids, method, graph, normalize=normalize)

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from graphattn._validate import check_bool
 from graphattn.flow._layers import Layer, check_head_reduce, check_layer, compute_dtype
 from graphattn.flow.batch import split_examples
 from graphattn.flow.heads import aggregate_heads
@@ -101,6 +102,7 @@ def cross_rollout(
     tensor([[1.5000, 0.5000],
             [0.5000, 1.5000]])
     """
+    normalize = check_bool(normalize, "normalize")
     batch = _split_groups(encoder_layers, decoder_self_layers, decoder_cross_layers)
     if batch is not None:
         maps = [cross_rollout(*ex, head_reduce=head_reduce, normalize=normalize) for ex in batch]

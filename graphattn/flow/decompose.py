@@ -37,6 +37,24 @@ __all__ = [
 ]
 
 
+def _check_shares(graph: object, c: object, live: object) -> None:
+    """The arguments of :func:`normalize_per_target`: a graph, ``c (B, E)``, ``live (B, E)``."""
+    if not isinstance(graph, TokenGraph):
+        raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
+    for name, value in (("c", c), ("live", live)):
+        if name == "live" and value is None:
+            continue
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a tensor (B, E), got {type(value).__name__}")
+        if value.dim() != 2 or value.shape[1] != graph.num_edges:
+            raise ValueError(
+                f"{name} must have shape (B, E) with E = graph.num_edges = {graph.num_edges}, "
+                f"got {tuple(value.shape)}"
+            )
+    if live is not None and live.dtype != torch.bool:
+        raise TypeError(f"live must be a bool tensor, got {live.dtype}")
+
+
 def normalize_per_target(
     graph: TokenGraph, c: torch.Tensor, live: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -62,6 +80,7 @@ def normalize_per_target(
     >>> normalize_per_target(g, torch.tensor([[1.0, math.nan, 2.0, 2.0]]))  # target 0 read a NaN
     tensor([[   nan,    nan, 0.5000, 0.5000]])
     """
+    _check_shares(graph, c, live)
     live = torch.ones_like(c, dtype=torch.bool) if live is None else live.to(c.device)
     c = torch.where(live, c, torch.zeros_like(c))  # (B, E)
     dst = graph.dst.to(c.device)  # (E,)

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from graphattn._validate import check_number
+
 __all__ = ["ablation_importance", "faithfulness", "spearman"]
 
 
@@ -68,6 +70,8 @@ def ablation_importance(
         raise ValueError(f"inputs must have shape (N, ...) with N > 0, got {tuple(inputs.shape)}")
     if not (callable(target) or isinstance(target, (int, tuple))) or isinstance(target, bool):
         raise TypeError(f"target must be an index or a callable, got {type(target).__name__}")
+    if not isinstance(replace_with, torch.Tensor):
+        check_number(replace_with, "replace_with")
     fill = torch.as_tensor(replace_with, dtype=inputs.dtype, device=inputs.device)
 
     def score(x: torch.Tensor) -> float:
@@ -121,15 +125,28 @@ def spearman(x: Any, y: Any) -> float:
     >>> spearman([1, 2, 2, 3], [1, 3, 2, 4])  # ties: ranks 1, 2.5, 2.5, 4
     0.9486832980505138
     """
-    a = torch.as_tensor(x, dtype=torch.float64).detach().cpu()
-    b = torch.as_tensor(y, dtype=torch.float64).detach().cpu()
+    return _spearman(_vector(x, "x"), _vector(y, "y"), "x and y")
+
+
+def _vector(value: Any, name: str) -> torch.Tensor:
+    """``value``, a tensor or a sequence of numbers, as a float64 CPU tensor."""
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a 1-D tensor or sequence, got {type(value).__name__}")
+    try:
+        return torch.as_tensor(value, dtype=torch.float64).detach().cpu()
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must hold numbers, got {value!r:.80}") from err
+
+
+def _spearman(a: torch.Tensor, b: torch.Tensor, names: str) -> float:
+    """Spearman's rho of two float64 vectors; ``names`` names them in errors."""
     if a.dim() != 1 or b.dim() != 1 or a.numel() != b.numel() or a.numel() < 2:
         raise ValueError(
-            f"need two 1-D sequences of one length >= 2, got shapes {tuple(a.shape)} "
-            f"and {tuple(b.shape)}"
+            f"{names} must be two 1-D sequences of one length >= 2, got shapes "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
         )
     if bool(torch.isnan(a).any() | torch.isnan(b).any()):
-        raise ValueError("spearman inputs hold NaN")
+        raise ValueError(f"{names} must not hold NaN")
     ra, rb = _average_ranks(a), _average_ranks(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
     denom = math.sqrt(float((ra * ra).sum()) * float((rb * rb).sum()))
@@ -165,4 +182,5 @@ def faithfulness(attribution: Any, importance: Any) -> float:
     >>> faithfulness(torch.tensor([0.1, 0.5, 0.4]), torch.tensor([0.0, 2.0, 1.0]))
     1.0
     """
-    return spearman(attribution, importance)
+    a, b = _vector(attribution, "attribution"), _vector(importance, "importance")
+    return _spearman(a, b, "attribution and importance")

@@ -88,6 +88,10 @@ def aggregate_heads(
         )
     if mode not in HEAD_MODES:
         raise ValueError(f"mode must be one of {HEAD_MODES}, got {mode!r}")
+    if values is not None and not isinstance(values, torch.Tensor):
+        raise TypeError(f"values must be a tensor or None, got {type(values).__name__}")
+    if graph is not None and not isinstance(graph, TokenGraph):
+        raise TypeError(f"graph must be a TokenGraph or None, got {type(graph).__name__}")
     if weights.dim() == 3 or edge_batch(weights, graph) is not None:
         return _batched(weights, mode, values, graph)
     w = weights if weights.dim() == 2 else weights.unsqueeze(1)  # (E, H)

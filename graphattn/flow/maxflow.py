@@ -10,6 +10,7 @@ import networkx as nx
 import torch
 from networkx.algorithms.flow import build_residual_network, preflow_push
 
+from graphattn._validate import check_bool
 from graphattn.flow._layers import (
     Layer,
     check_dropped,
@@ -225,6 +226,7 @@ def attention_flow(
     >>> attention_flow([(g, w), (g, w)], [1], normalize=False)
     tensor([[0.5000, 0.7500]], dtype=torch.float64)
     """
+    normalize = check_bool(normalize, "normalize")
     examples = split_examples(layers, dropped=dropped)
     if examples is not None:
         options = dict(residual=residual, head_reduce=head_reduce, prune=prune)

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 import torch
 
-from graphattn._validate import check_token_ids
+from graphattn._validate import check_int, check_token_ids
+from graphattn.flow.batch import check_pairs
 from graphattn.flow.blocks import ContributionRun
 from graphattn.flow.nn_models import layer_block, sublayer_block
 from graphattn.graph import TokenGraph
@@ -170,6 +171,8 @@ def split_cross_layers(
     >>> cross_rollout(enc, dec, cross).cross.shape
     torch.Size([2, 3])
     """
+    check_pairs(layers)
+    b = check_int(b, "b")
     crosses = [k for k, (g, _) in enumerate(layers) if g.is_cross]
     n_enc = crosses[0] - 1 if crosses else -1
     pairs = [n_enc + 2 * i + 1 for i in range(len(crosses))]

@@ -127,8 +127,10 @@ def top_paths(
 
 
 def _position(token: int | str, labels: list[str] | None, arg: str) -> int:
-    """``token`` itself, or the position of the one token labelled ``token``."""
+    """``token`` itself, or the position of the one token labelled ``token``; never a list."""
     if not isinstance(token, str):
+        if isinstance(token, (Sequence, dict)) or (isinstance(token, torch.Tensor) and token.dim()):
+            raise TypeError(f"{arg} must be one token, a position or a label, got {token!r:.80}")
         return token
     found = [k for k, t in enumerate(labels or []) if t == token]
     if len(found) != 1:

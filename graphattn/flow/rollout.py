@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from graphattn._validate import check_bool
 from graphattn.flow._layers import (
     apply,
     check_dropped,
@@ -134,8 +135,7 @@ def attention_rollout(
     checked = check_self_layers(layers)
     residual = check_options(residual, head_reduce)
     lost = check_dropped(dropped, checked, head_reduce)
-    if not isinstance(normalize, bool):
-        raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
+    normalize = check_bool(normalize, "normalize")
     n = checked[0].graph.num_nodes
     rows = None if targets is None else check_targets(targets, n)
     dtype = compute_dtype(checked)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from graphattn._validate import check_int
+from graphattn.flow.batch import check_pairs
 from graphattn.graph import TokenGraph
 
 __all__ = ["label_layers", "token_labels"]
@@ -78,11 +79,15 @@ def label_layers(
     >>> label_layers(layers, ["a", "b"])[0][0].tokens
     ['a', 'b']
     """
+    check_pairs(layers)
     for name, labels in (("tokens", tokens), ("src_tokens", src_tokens)):
-        if isinstance(labels, (str, bytes)):
+        if labels is None and name == "src_tokens":
+            continue
+        if isinstance(labels, (str, bytes, Mapping)) or not isinstance(labels, Iterable):
+            got = "the string" if isinstance(labels, (str, bytes)) else type(labels).__name__
             raise TypeError(
                 f"{name} must be a sequence of labels, one per token (e.g. token_labels(...)), "
-                f"got the string {labels!r}"
+                f"got {got} {labels!r:.80}"
             )
     return [
         (g.with_tokens(list(tokens), list(src_tokens) if g.is_cross and src_tokens else None), w)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,28 +33,35 @@ _ACTIVE: ContextVar[tuple[Recording, ...]] = ContextVar("graphattn_recordings", 
 
 @dataclass(frozen=True)
 class RecordOptions:
-    """What a :func:`record` block keeps of each attention call (see :func:`record`)."""
+    """What a :func:`record` block keeps of each attention call (see :func:`record`).
+
+    The options are checked on construction; ``layers`` may be given as an
+    int or any iterable of ints and is kept as a frozenset.
+    """
 
     heads: str | None = None  # None: every head (B, E, H); a mode of aggregate_heads: (B, E)
     dtype: torch.dtype | None = None  # storage dtype; None: the call's own
     layers: frozenset[int] | None = None  # layer_idx values kept; None: every call
     top_k: int | None = None  # strongest incoming edges kept per target; None: all
 
-
-def _check_options(heads: Any, dtype: Any, layers: Any, top_k: Any) -> RecordOptions:
-    """The options of :func:`record`, validated."""
-    if heads is not None and heads not in HEAD_MODES:
-        raise ValueError(f"heads must be None or one of {HEAD_MODES}, got {heads!r}")
-    if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
-        raise TypeError(f"dtype must be None or a floating torch.dtype, got {dtype!r}")
-    if top_k is not None:
-        top_k = check_positive_int(top_k, "top_k")
-    return RecordOptions(heads, dtype, None if layers is None else _check_layers(layers), top_k)
+    def __post_init__(self) -> None:
+        if self.heads is not None and (
+            not isinstance(self.heads, str) or self.heads not in HEAD_MODES
+        ):
+            raise ValueError(f"heads must be None or one of {HEAD_MODES}, got {self.heads!r}")
+        if self.dtype is not None and (
+            not isinstance(self.dtype, torch.dtype) or not self.dtype.is_floating_point
+        ):
+            raise TypeError(f"dtype must be None or a floating torch.dtype, got {self.dtype!r}")
+        if self.top_k is not None:
+            object.__setattr__(self, "top_k", check_positive_int(self.top_k, "top_k"))
+        if self.layers is not None:
+            object.__setattr__(self, "layers", _check_layers(self.layers))
 
 
 def _check_layers(layers: Any) -> frozenset[int]:
     items = [layers] if isinstance(layers, numbers.Integral) else layers
-    if isinstance(layers, (bool, str, bytes)) or not isinstance(items, Iterable):
+    if isinstance(layers, (bool, str, bytes, Mapping)) or not isinstance(items, Iterable):
         raise TypeError(f"layers must be an int or an iterable of ints, got {layers!r}")
     items = list(items)
     if any(isinstance(x, bool) or not isinstance(x, numbers.Integral) for x in items):
@@ -337,7 +344,7 @@ def record(
     ...
     ValueError: top_k must be positive, got 0
     """
-    return _Block(_check_options(heads, dtype, layers, top_k))
+    return _Block(RecordOptions(heads, dtype, layers, top_k))  # checks the options
 
 
 class _Block:

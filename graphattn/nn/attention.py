@@ -16,7 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphattn import distributed as gd
-from graphattn._validate import check_positive_int, check_probability
+from graphattn._validate import (
+    check_bool,
+    check_float_dtype,
+    check_positive_int,
+    check_probability,
+)
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 
@@ -96,6 +101,7 @@ class GraphAttention(nn.Module):
         super().__init__()
         self._set_sizes(embed_dim, num_heads, kdim, vdim, num_kv_heads)
         self.dropout = check_probability(dropout, "dropout")
+        check_bool(bias, "bias")
         self._make_parameters(bias, {"device": device, "dtype": dtype})
         self.reset_parameters()
 
@@ -640,6 +646,7 @@ def padding_bias(
             f"valid must have shape (B, M={graph.num_src_nodes}), got {tuple(valid.shape)}"
         )
     check_positive_int(num_heads, "num_heads")
+    check_float_dtype(dtype, "dtype")
     src = graph.src.to(valid.device)  # (E,)
     bias = torch.zeros(valid.shape[0], graph.num_edges, dtype=dtype, device=valid.device)
     bias = bias.masked_fill(~valid[:, src], -math.inf)  # (B, E)

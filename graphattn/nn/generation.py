@@ -12,7 +12,7 @@ from typing import Protocol
 
 import torch
 
-from graphattn._validate import check_positive_int
+from graphattn._validate import check_int, check_positive_int
 
 __all__ = ["Stepper", "beam_search", "greedy_search"]
 
@@ -25,6 +25,21 @@ class Stepper(Protocol):
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep rows ``index`` of every per-sequence state (in that order)."""
+
+
+def _check_search(
+    stepper: object, methods: tuple[str, ...], batch: object, bos_id: object, eos_id: object,
+    pad_id: object,
+) -> None:
+    """The arguments both searches share: a stepper with ``methods``, a batch size, three ids."""
+    for method in methods:
+        if not callable(getattr(stepper, method, None)):
+            raise TypeError(
+                f"stepper must have a {method}() method (a Stepper), got {type(stepper).__name__}"
+            )
+    check_positive_int(batch, "batch")
+    for name, value in (("bos_id", bos_id), ("eos_id", eos_id), ("pad_id", pad_id)):
+        check_int(value, name)
 
 
 def greedy_search(
@@ -48,6 +63,7 @@ def greedy_search(
     >>> greedy_search(Count(), 2, max_new_tokens=5, bos_id=1, eos_id=4, pad_id=0).tolist()
     [[2, 3, 4], [2, 3, 4]]
     """
+    _check_search(stepper, ("next_logits",), batch, bos_id, eos_id, pad_id)
     check_positive_int(max_new_tokens, "max_new_tokens")
     seqs = torch.full((batch, 1), bos_id, dtype=torch.long)  # (B, 1)
     done = torch.zeros(batch, dtype=torch.bool)  # (B,)
@@ -105,6 +121,7 @@ def beam_search(
     >>> beam_search(Fixed(), 1, num_beams=2, **kw).tolist()  # stops: every beam has ended
     [[3, 4]]
     """
+    _check_search(stepper, ("next_logits", "reorder"), batch, bos_id, eos_id, pad_id)
     k = check_positive_int(num_beams, "num_beams")
     check_positive_int(max_new_tokens, "max_new_tokens")
     stepper.reorder(torch.arange(batch).repeat_interleave(k))  # B*K rows, beams of a row together

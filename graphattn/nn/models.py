@@ -7,7 +7,7 @@ information through the layers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import torch
@@ -16,7 +16,13 @@ from torch import nn
 
 from graphattn import distributed as gd
 from graphattn import patterns
-from graphattn._validate import check_int, check_positive_int, check_probability, check_token_ids
+from graphattn._validate import (
+    check_bool,
+    check_int,
+    check_positive_int,
+    check_probability,
+    check_token_ids,
+)
 from graphattn.graph import TokenGraph
 from graphattn.nn.attention import GraphAttention
 from graphattn.nn.config import GraphLMConfig, GraphTransformerConfig, PatternSpec
@@ -225,6 +231,7 @@ class GraphTransformer(nn.Module):
     ) -> None:
         super().__init__()
         check_positive_int(num_layers, "num_layers")
+        check_bool(final_norm, "final_norm")
         self.config = GraphTransformerConfig(
             d_model=d_model,
             num_heads=num_heads,
@@ -447,6 +454,11 @@ class GraphLM(nn.Module):
         super().__init__()
         _check_sizes(vocab_size=vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads)
         check_positive_int(max_len, "max_len")
+        if pattern_params is not None and not isinstance(pattern_params, Mapping):
+            raise TypeError(
+                f"pattern_params must be a dict or None, got {type(pattern_params).__name__}"
+            )
+        check_bool(tie_weights, "tie_weights")
         self.config = GraphLMConfig(
             vocab_size=vocab_size,
             d_model=d_model,

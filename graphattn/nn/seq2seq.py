@@ -89,6 +89,11 @@ def rows_graph(graph: TokenGraph, start: int, stop: int, num_src: int) -> TokenG
     >>> rows_graph(patterns.get("causal", 4), 2, 3, 3).edge_index.tolist()
     [[0, 1, 2], [0, 0, 0]]
     """
+    if not isinstance(graph, TokenGraph):
+        raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
+    start = check_int(start, "start", low=0)
+    stop = check_int(stop, "stop", low=start)
+    num_src = check_int(num_src, "num_src", low=0)
     src, dst = graph.edge_index  # (E,), (E,)
     keep = (dst >= start) & (dst < stop) & (src < num_src)  # (E,)
     ei = torch.stack([src[keep], dst[keep] - start])  # (2, E')

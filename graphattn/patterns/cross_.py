@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from graphattn._validate import check_int
+from graphattn._validate import check_bool, check_int
 from graphattn.graph import TokenGraph
 from graphattn.patterns._common import (
     band_edges,
@@ -93,6 +93,7 @@ def cross_window(n_dst: int, n_src: int, window: int, causal: bool = False) -> T
     n_dst = check_nodes(n_dst, "n_dst", low=1)
     n_src = check_nodes(n_src, "n_src", low=1)
     window = check_int(window, "window", low=1, high=n_src)
+    causal = check_bool(causal, "causal")
     centers = torch.arange(n_dst) * n_src // n_dst  # (N,) non-decreasing
     ei = band_edges(centers, window_offsets(window, causal, 1), n_src)
     name = f"cross_window(window={window}" + (", causal=True" if causal else "") + ")"

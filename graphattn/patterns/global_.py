@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from graphattn._validate import check_int
+from graphattn._validate import check_bool, check_int
 from graphattn.graph import TokenGraph
 from graphattn.patterns._common import (
     check_nodes,
@@ -68,6 +68,7 @@ def global_tokens(n: int, globals: int | Sequence[int], symmetric: bool = True) 
     """
     n = check_nodes(n, "n", low=1)
     g = node_indices(globals, n, "globals")
+    symmetric = check_bool(symmetric, "symmetric")
     parts = [column_edges(n, g, causal=False)]
     if symmetric:
         parts.append(row_edges(g, n))

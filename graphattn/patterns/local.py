@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from graphattn._validate import check_int
+from graphattn._validate import check_bool, check_int
 from graphattn.graph import TokenGraph
 from graphattn.patterns._common import (
     band_edges,
@@ -77,6 +77,7 @@ def sliding_window(n: int, window: int, causal: bool = True, dilation: int = 1) 
     n = check_nodes(n, "n", low=1)
     window = check_int(window, "window", low=1, high=n)
     dilation = check_int(dilation, "dilation", low=1)
+    causal = check_bool(causal, "causal")
     offsets = window_offsets(window, causal, dilation)
     name = f"sliding_window(w={window}"
     name += "" if causal else ", causal=False"
@@ -91,6 +92,9 @@ def _sizes(n: int, sizes: int | Sequence[int], name: str) -> torch.Tensor:
         out = torch.full((nb,), size)
         out[-1] = n - size * (nb - 1)
         return out
+    listing = isinstance(sizes, Sequence) or hasattr(sizes, "__array__")  # tensors, numpy arrays
+    if isinstance(sizes, (str, bytes, bool)) or not listing:
+        raise TypeError(f"{name} must be an int or a non-empty sequence of ints, got {sizes!r}")
     out = torch.as_tensor(list(sizes))
     if out.dtype == torch.bool or out.is_floating_point() or out.dim() != 1 or not out.numel():
         raise TypeError(f"{name} must be an int or a non-empty sequence of ints")
@@ -141,6 +145,7 @@ def block_diagonal(n: int, sizes: int | Sequence[int], causal: bool = False) -> 
     """
     n = check_nodes(n, "n", low=1)
     sz = _sizes(n, sizes, "sizes")
+    causal = check_bool(causal, "causal")
     label = sizes if isinstance(sizes, int) else sz.tolist()
     name = f"block_diagonal(sizes={label}" + (", causal=True" if causal else "") + ")"
     return make_graph(block_edges(sz, causal), n, name)
@@ -172,8 +177,9 @@ def documents(lengths: Sequence[int], causal: bool = True) -> TokenGraph:
     >>> g.edge_index.tolist()
     [[0, 0, 1, 2, 2, 3], [0, 1, 1, 2, 3, 3]]
     """
-    if isinstance(lengths, int) or not isinstance(lengths, Sequence):
+    if isinstance(lengths, (int, str)) or not isinstance(lengths, Sequence):
         raise TypeError(f"lengths must be a sequence of ints, got {type(lengths).__name__}")
+    causal = check_bool(causal, "causal")
     sz = _sizes(sum(int(x) for x in lengths), lengths, "lengths")
     name = f"documents(lengths={sz.tolist()}" + ("" if causal else ", causal=False") + ")"
     return make_graph(block_edges(sz, causal), int(sz.sum()), name)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 
+from graphattn._validate import check_str
 from graphattn.graph import TokenGraph
 from graphattn.patterns._common import check_nodes, make_graph
 
@@ -63,6 +64,7 @@ def from_predicate(
         raise TypeError(f"fn must be callable as fn(i, j), got {type(fn).__name__}")
     n = check_nodes(n_dst, "n_dst", low=1)
     m = n if n_src is None else check_nodes(n_src, "n_src", low=1)
+    name = check_str(name, "name", optional=True)
     j = torch.arange(m)[None, :]  # (1, M)
     rows = max(1, PREDICATE_TILE // m)
     parts = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from graphattn._validate import check_int
+from graphattn._validate import check_bool, check_int
 from graphattn.graph import TokenGraph
 from graphattn.patterns._common import check_nodes, make_graph, union_graph
 from graphattn.patterns.predicates import PREDICATE_TILE
@@ -87,6 +87,7 @@ def random(
     """
     n = check_nodes(n, "n", low=1)
     seed = check_int(seed, "seed", low=0)
+    causal = check_bool(causal, "causal")
     if (k is None) == (p is None):
         raise ValueError(f"give exactly one of k and p, got k={k}, p={p}")
     gen = torch.Generator().manual_seed(seed)

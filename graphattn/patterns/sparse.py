@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from graphattn._validate import check_int
+from graphattn._validate import check_bool, check_int
 from graphattn.graph import TokenGraph
 from graphattn.patterns._common import (
     block_edges,
@@ -63,6 +63,7 @@ def strided(n: int, stride: int, causal: bool = True) -> TokenGraph:
     """
     n = check_nodes(n, "n", low=1)
     stride = check_int(stride, "stride", low=1, high=n)
+    causal = check_bool(causal, "causal")
     i = torch.arange(n)
     lo = (i - stride + 1).clamp(min=0)  # (N,) window start
     left = i // stride  # (N,) strided keys j = i - k * stride before the window (k >= 1)
@@ -126,6 +127,7 @@ def fixed(n: int, stride: int, c: int = 1, causal: bool = True) -> TokenGraph:
     n = check_nodes(n, "n", low=1)
     stride = check_int(stride, "stride", low=1, high=n)
     c = check_int(c, "c", low=1, high=stride)
+    causal = check_bool(causal, "causal")
     nb = -(-n // stride)
     sizes = torch.full((nb,), stride)
     sizes[-1] = n - stride * (nb - 1)

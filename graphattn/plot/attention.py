@@ -16,6 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from graphattn._validate import check_bool, check_number
 from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.graph import (
@@ -72,6 +73,7 @@ def prune(
     >>> keep.tolist(), note
     ([True, False, True], 'pruned: top-1 incoming edges per target, 2 of 3 edges drawn')
     """
+    _check_prune(graph, values, threshold, max_edges)
     e = graph.num_edges
     keep = torch.ones(e, dtype=torch.bool)
     rules = []
@@ -95,6 +97,22 @@ def prune(
     if bool(keep.all()):
         return keep, None
     return keep, f"pruned: {', '.join(rules)}, {int(keep.sum()):,} of {e:,} edges drawn"
+
+
+def _check_prune(graph: object, values: object, threshold: object, max_edges: object) -> None:
+    """The arguments of :func:`prune` (``top_k`` is checked where it is used)."""
+    if not isinstance(graph, TokenGraph):
+        raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
+    if not isinstance(values, torch.Tensor):
+        raise TypeError(f"values must be a tensor (E,), got {type(values).__name__}")
+    if tuple(values.shape) != (graph.num_edges,):
+        raise ValueError(
+            f"values must have shape (E,) = ({graph.num_edges},), got {tuple(values.shape)}"
+        )
+    if threshold is not None:
+        check_number(threshold, "threshold")
+    if max_edges is not None:
+        style.check_max_edges(max_edges)
 
 
 def _rank_in_target(graph: TokenGraph, values: torch.Tensor) -> torch.Tensor:
@@ -173,6 +191,7 @@ def draw_attention(
     >>> plt.close("all")
     """
     style.check_graph(graph)
+    style.check_title(title)
     picked = style.select_heads(style.check_weights(weights, graph, example=example), head)
     style.check_max_edges(max_edges)
     lay = compute_layout(graph, layout)
@@ -280,6 +299,8 @@ def draw_heads(
     pairs = style.check_layers(layers, example=example)
     if view not in ("matrix", "bipartite", "arc"):
         raise ValueError(f"view must be 'matrix', 'bipartite' or 'arc', got {view!r}")
+    share_scale = check_bool(share_scale, "share_scale")
+    style.check_max_edges(max_edges)
     num_layers, num_heads = len(pairs), max(w.shape[1] for _, w in pairs)
     fig, axes = _grid_axes(ax, num_layers, num_heads)
     vmax = max(float(w.max()) for _, w in pairs) if share_scale else None
@@ -314,6 +335,8 @@ def _grid_axes(ax: object, num_layers: int, num_heads: int) -> tuple[Figure, np.
         )
         return fig, axes
     axes = np.asarray(ax, dtype=object).reshape(-1)
+    if not all(isinstance(a, Axes) for a in axes):
+        raise TypeError(f"ax must be an array of matplotlib Axes, got {ax!r:.80}")
     if len(axes) != num_layers * num_heads:
         raise ValueError(
             f"ax must hold layers x heads = {num_layers} x {num_heads} axes, got {len(axes)}"

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 
+from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.attention import prune
@@ -95,6 +96,9 @@ def draw_flow(
     >>> plt.close("all")
     """
     pairs = style.check_layers(layers, weights=flow is None, example=example)
+    style.check_one_head(head, "a flow")
+    check_int(relevance_row, "relevance_row")
+    style.check_title(title)
     graphs = [g for g, _ in pairs]
     values = _layer_values(pairs, flow, head)
     style.check_max_edges(max_edges)
@@ -193,8 +197,6 @@ def _layer_values(
 ) -> list[torch.Tensor]:
     """The value ``(E_l,)`` drawn for every edge of every layer."""
     if flow is None:
-        if isinstance(head, (list, tuple)):
-            raise ValueError(f"head must be one head index or 'mean' for a flow, got {head!r}")
         return [style.select_heads(w, head)[0][1] for _, w in pairs]
     if isinstance(flow, torch.Tensor) or not isinstance(flow, Sequence):
         raise TypeError(f"flow must be a sequence of (E,) tensors, got {type(flow).__name__}")

@@ -68,7 +68,8 @@ def draw_graph(
     3
     >>> plt.close("all")
     """
-    stack = [graph] if isinstance(graph, TokenGraph) else list(graph)
+    stack = style.graph_list(graph, "graph")
+    style.check_title(title)
     for k, g in enumerate(stack):
         style.check_graph(g, f"graph[{k}]" if len(stack) > 1 else "graph")
     style.check_max_edges(max_edges)

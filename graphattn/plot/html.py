@@ -189,8 +189,7 @@ def render_page(
     >>> page.count('class="graphattn-viewer"'), ' id="' in page
     (1, False)
     """
-    if title is not None and not isinstance(title, str):
-        raise TypeError(f"title must be a str or None, got {type(title).__name__}")
+    style.check_title(title)
     layers = _checked_layers(layers, example)
     if max_edges_per_target is not None:
         check_int(max_edges_per_target, "max_edges_per_target", low=1)

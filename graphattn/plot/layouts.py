@@ -27,6 +27,7 @@ import networkx as nx
 import numpy as np
 
 from graphattn.graph import TokenGraph
+from graphattn.plot import style
 
 __all__ = ["LAYOUTS", "Layout", "compute_layout"]
 
@@ -160,7 +161,7 @@ def compute_layout(
     [(24, 2)]
     """
     many = not isinstance(graphs, TokenGraph)
-    stack = list(graphs) if many else [graphs]
+    stack = style.graph_list(graphs, "graphs")
     if not stack or not all(isinstance(g, TokenGraph) for g in stack):
         raise TypeError("graphs must be a TokenGraph or a non-empty sequence of TokenGraphs")
     graph = stack[0]

@@ -19,6 +19,7 @@ from matplotlib.colors import Colormap, ListedColormap
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from graphattn._validate import check_bool, check_number
 from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.graph import describe, set_title
@@ -98,6 +99,8 @@ def draw_matrix(
     >>> plt.close("all")
     """
     key, values = _matrix_values(graph, weights, example, head, max_tokens)
+    colorbar, labels, legend = _check_look(cmap, vmin, vmax, colorbar, labels, legend)
+    style.check_title(title)
     grid, size = binned_matrix(graph, values, max_tokens)
     weighted = values is not None
     ax = style.new_axes(ax, _figsize(grid.shape, colorbar and (weighted or size > 1)))
@@ -138,8 +141,7 @@ def _matrix_values(
 ) -> tuple[int | str | None, torch.Tensor | None]:
     """The arguments of :func:`draw_matrix` checked: the head drawn and its values ``(E,)``."""
     style.check_graph(graph)
-    if isinstance(head, (list, tuple)):
-        raise ValueError(f"head must be one head index or 'mean' for a matrix, got {head!r}")
+    style.check_one_head(head, "a matrix")
     key, values = None, None
     if weights is not None:
         checked = style.check_weights(weights, graph, example=example)  # (E, H)
@@ -147,6 +149,20 @@ def _matrix_values(
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
     return key, values
+
+
+def _check_look(
+    cmap: object, vmin: object, vmax: object, colorbar: object, labels: object, legend: object
+) -> tuple[bool, bool, bool]:
+    """The look options of :func:`draw_matrix` checked; its three flags as bools."""
+    if not isinstance(cmap, (str, Colormap)):
+        raise TypeError(f"cmap must be a colormap name, got {type(cmap).__name__} {cmap!r}")
+    for name, value in (("vmin", vmin), ("vmax", vmax)):
+        if value is not None:
+            check_number(value, name)
+    return check_bool(colorbar, "colorbar"), check_bool(labels, "labels"), check_bool(
+        legend, "legend"
+    )
 
 
 def _binned_note(graph: TokenGraph, size: int, weighted: bool) -> str | None:
@@ -347,7 +363,7 @@ def draw_patterns(
     (2,)
     >>> plt.close("all")
     """
-    graphs = list(graphs)
+    graphs = style.graph_list(graphs, "graphs")
     if not graphs:
         raise ValueError("graphs is empty; draw_patterns needs at least one graph")
     for k, g in enumerate(graphs):

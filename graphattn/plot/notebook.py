@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from graphattn._files import atomic_write
+from graphattn._validate import check_int, check_str
 from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.html import page_title, render_page
@@ -79,9 +80,9 @@ class Viewer:
     """
 
     def __init__(self, page: str, title: str, height: int = FRAME_HEIGHTS[1]) -> None:
-        self.page = page
-        self.title = title
-        self.height = height
+        self.page = check_str(page, "page")
+        self.title = check_str(title, "title")
+        self.height = check_int(height, "height", low=1)
 
     def __repr__(self) -> str:
         return f"Viewer({self.title!r})"
@@ -178,7 +179,8 @@ def show(
     Viewer('“hi there” · graph, N=2, E=3 · 1 layer')
     """
     pairs = style.layer_pairs(layers, example)
-    title = page_title(pairs, tokens) if title is None else str(title)
+    style.check_title(title)
+    title = page_title(pairs, tokens) if title is None else title
     page = render_page(
         pairs, tokens=tokens, src_tokens=src_tokens, title=title,
         max_edges_per_target=max_edges_per_target, max_bytes=max_bytes,

@@ -66,6 +66,7 @@ def draw_reach(
     >>> plt.close("all")
     """
     style.check_graph(graph)
+    style.check_title(title)
     if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or layers < 1:
         raise ValueError(f"layers must be an int >= 1, got {layers!r}")
     if graph.is_cross:

@@ -19,6 +19,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.colors import PowerNorm
 
+from graphattn._validate import check_bool
 from graphattn.flow.batch import check_example
 from graphattn.plot import style
 from graphattn.plot.graph import set_title
@@ -104,6 +105,8 @@ def draw_rollout(
     >>> plt.close("all")
     """
     r = _check_rollout(rollout, example)
+    clip_sink = check_bool(clip_sink, "clip_sink")
+    style.check_title(title)
     n, m = r.shape
     rows = _labels(tokens, n, "tokens")
     cols = _labels(src_tokens if src_tokens is not None else tokens, m, "src_tokens")
@@ -155,7 +158,9 @@ def _check_rollout(rollout: object, example: int | None) -> np.ndarray:
 def _labels(labels: Sequence[str] | None, size: int, arg: str) -> list[str]:
     if labels is None:
         return [str(k) for k in range(size)]
-    if isinstance(labels, str) or len(labels) != size:
+    if isinstance(labels, str) or not hasattr(labels, "__len__"):
+        raise TypeError(f"{arg} must be a sequence of {size} labels, got {type(labels).__name__}")
+    if len(labels) != size:
         raise ValueError(f"{arg} must be {size} labels, got {labels!r:.80}")
     return [style.short(str(t)) for t in labels]
 

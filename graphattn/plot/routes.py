@@ -84,6 +84,7 @@ def draw_routes(
     routes = _one_routes(routes, example)
     if not isinstance(all_tokens, bool):
         raise TypeError(f"all_tokens must be a bool, got {type(all_tokens).__name__}")
+    style.check_title(title)
     graph = routes.layers[0].graph
     n = graph.num_nodes
     cols = np.arange(n) if all_tokens else torch.cat(routes.nodes).unique().numpy()

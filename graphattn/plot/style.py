@@ -21,7 +21,7 @@ from matplotlib.colors import LinearSegmentedColormap, to_rgb
 from matplotlib.figure import Figure
 
 from graphattn._files import atomic_write
-from graphattn._validate import check_number
+from graphattn._validate import check_number, check_str
 from graphattn.flow.batch import check_example, edge_batch, select_example
 from graphattn.graph import TokenGraph
 
@@ -180,6 +180,38 @@ def check_graph(graph: object, arg: str = "graph") -> TokenGraph:
     return graph
 
 
+def graph_list(graphs: object, arg: str) -> list:
+    """``graphs`` as a list: ``[graphs]`` for one TokenGraph, else the items of an iterable.
+
+    The items are not checked here; anything that is not iterable (None, a
+    number) is a ``TypeError`` naming ``arg``.
+    """
+    if isinstance(graphs, TokenGraph):
+        return [graphs]
+    if not hasattr(graphs, "__iter__"):
+        raise TypeError(
+            f"{arg} must be a TokenGraph or a sequence of TokenGraphs, got {type(graphs).__name__}"
+        )
+    return list(graphs)
+
+
+def check_title(title: object) -> None:
+    """``TypeError`` unless ``title`` is a str or None: the ``title`` of every drawing."""
+    check_str(title, "title", optional=True)
+
+
+def check_one_head(head: object, drawing: str) -> None:
+    """``head`` is one head, an index or a str (``"mean"``), for ``drawing`` (``"a matrix"``).
+
+    A list of heads is a ``ValueError``, any other kind a ``TypeError``; the
+    value itself is checked against the weights by :func:`select_heads`.
+    """
+    if isinstance(head, (list, tuple)):
+        raise ValueError(f"head must be one head index or 'mean' for {drawing}, got {head!r}")
+    if isinstance(head, bool) or not isinstance(head, (str, int, np.integer)):
+        raise TypeError(f"head must be an int or 'mean', got {type(head).__name__} {head!r}")
+
+
 def check_labels(labels: Sequence[str], arg: str) -> None:
     """``ValueError`` naming ``arg[i]`` for a label holding a lone surrogate.
 
@@ -247,7 +279,14 @@ def select_heads(w: torch.Tensor, head: int | str | Sequence[int], arg: str = "h
         if head != "mean":
             raise ValueError(f"{arg} must be an int, a list of ints or 'mean', got {head!r}")
         return [("mean", w.mean(1))]
-    heads = [head] if isinstance(head, (int, np.integer)) else list(head)
+    if isinstance(head, (int, np.integer)):
+        heads = [head]
+    elif isinstance(head, (Sequence, np.ndarray)):
+        heads = list(head)
+    else:
+        raise TypeError(
+            f"{arg} must be an int, a list of ints or 'mean', got {type(head).__name__} {head!r}"
+        )
     if not heads:
         raise ValueError(f"{arg} selects no head")
     for h in heads:
