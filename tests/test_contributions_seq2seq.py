@@ -224,5 +224,11 @@ def test_errors_name_the_problem():
         split_cross_layers(layers[:-1])
     with pytest.raises(ValueError, match="decoder \\(self, cross\\) pairs"):
         split_cross_layers(layers[:2])
-    with pytest.raises(ValueError, match="out of range"):
-        split_cross_layers(layers, b=2)
+    with pytest.raises(ValueError, match=r"example must be in \[-2, 2\)"):
+        split_cross_layers(layers, example=2)
+    with pytest.raises(ValueError, match="batch of 2 examples; pass example="):
+        split_cross_layers(layers)  # a batch of two: no silent pick of the first
+    with pytest.warns(DeprecationWarning, match="example="):
+        old = split_cross_layers(layers, b=1)
+    new = split_cross_layers(layers, example=1)
+    assert all(torch.equal(a[1], b[1]) for x, y in zip(old, new) for a, b in zip(x, y))

@@ -99,7 +99,7 @@ def test_layers_compose_in_cross_rollout_and_padding_gets_zero():
     inputs = batch()
     inputs["attention_mask"] = torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
     layers = contributions(model, inputs, "attention")
-    relevance = cross_rollout(*split_cross_layers(layers, b=1))
+    relevance = cross_rollout(*split_cross_layers(layers, example=1))
     assert relevance.cross.shape == (4, 6)
     for g, c in layers:
         assert torch.all(c[1, g.src >= 4] == 0)  # edges from padded encoder tokens

@@ -46,7 +46,7 @@ def test_batched_weights_still_pick_their_example_and_one_example_refuses_b():
         want = flow.split_cross_layers(rec.layers(b))
         for part, part2 in zip(got, want, strict=True):
             assert all(torch.equal(w, w2) for (_, w), (_, w2) in zip(part, part2, strict=True))
-    with pytest.raises(ValueError, match=r"b=1: layers hold one example's weights"):
+    with pytest.raises(ValueError, match=r"example=1 picks from a batch, but layers hold one"):
         flow.split_cross_layers(rec.layers(0), 1)
 
 

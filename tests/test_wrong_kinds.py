@@ -295,7 +295,7 @@ BASELINES: dict[str, Callable[[Path], dict]] = {
     f"{F}:split_cross_layers": lambda t: {
         "layers": ga.flow.contributions(
             ga.GraphSeq2Seq(9, 9, 8, 2, num_encoder_layers=1, num_decoder_layers=1).eval(),
-            (torch.tensor([[3, 4, 5]]), torch.tensor([[1, 6]]))), "b": 0},
+            (torch.tensor([[3, 4, 5]]), torch.tensor([[1, 6]]))), "example": 0, "b": None},
     # plot
     f"{PL}:compute_layout": lambda t: {"graphs": _graph(), "layout": "auto"},
     f"{PL}:draw_attention": lambda t: {"graph": _graph(), "weights": _weights(_graph()),

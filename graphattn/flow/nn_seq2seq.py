@@ -12,12 +12,13 @@ order :func:`split_cross_layers` reads to call
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
 
 from graphattn._validate import check_int, check_token_ids
-from graphattn.flow.batch import check_pairs
+from graphattn.flow.batch import check_example, check_pairs
 from graphattn.flow.blocks import ContributionRun
 from graphattn.flow.nn_models import layer_block, sublayer_block
 from graphattn.graph import TokenGraph
@@ -142,22 +143,33 @@ def _one_example(g: TokenGraph, c: torch.Tensor) -> bool:
 
 
 def split_cross_layers(
-    layers: Sequence[Layer], b: int = 0
+    layers: Sequence[Layer], example: int | None = None, *, b: int | None = None
 ) -> tuple[list[Layer], list[Layer], list[Layer]]:
-    """Encoder, decoder self and decoder cross layers of batch element ``b``.
+    """Encoder, decoder self and decoder cross layers of one example.
 
     ``layers`` is what :func:`~graphattn.flow.contributions` returns for an
     encoder-decoder model: encoder layers, then per decoder layer its self
     layer and its cross layer (a cross graph). The result is in the order of
-    :func:`~graphattn.flow.cross_rollout`'s arguments. Layers of one example
-    (weights ``(E,)`` or ``(E, H)``, as ``graphattn.hf.Recording.layers(example)``
-    gives them) are split as they are, with ``b=0``.
+    :func:`~graphattn.flow.cross_rollout`'s arguments.
+
+    Parameters
+    ----------
+    layers : sequence of (TokenGraph, Tensor)
+        Weights ``(B, E)``/``(B, E, H)`` of a batch, or ``(E,)``/``(E, H)``
+        of one example (as ``graphattn.hf.Recording.layers(example)`` gives
+        them).
+    example : int, optional
+        The example of a batch, as in :mod:`graphattn.plot`: may be left out
+        for a batch of one or for one example's layers.
+    b : int, optional
+        Deprecated name of ``example``.
 
     Raises
     ------
     ValueError
         If ``layers`` does not end in decoder (self, cross) pairs after the
-        encoder layers, or ``b`` is out of range.
+        encoder layers, ``example`` is out of range, or it is left out for a
+        batch of more than one.
 
     Examples
     --------
@@ -172,7 +184,12 @@ def split_cross_layers(
     torch.Size([2, 3])
     """
     check_pairs(layers)
-    b = check_int(b, "b")
+    if b is not None:
+        b = check_int(b, "b")
+        warnings.warn(
+            "split_cross_layers(b=...) is deprecated; pass example=", DeprecationWarning, 2
+        )
+        example = b if example is None else example
     crosses = [k for k, (g, _) in enumerate(layers) if g.is_cross]
     n_enc = crosses[0] - 1 if crosses else -1
     pairs = [n_enc + 2 * i + 1 for i in range(len(crosses))]
@@ -183,13 +200,7 @@ def split_cross_layers(
             "forwards holds their calls one after another (generate makes one forward per new "
             "token): record one forward, with the decoder's tokens as decoder_input_ids"
         )
-    if all(_one_example(g, c) for g, c in layers):
-        if b != 0:
-            raise ValueError(f"b={b}: layers hold one example's weights (E,) or (E, H), use b=0")
-        picked = [(g, c) for g, c in layers]
-    else:
-        size = layers[0][1].shape[0]
-        if not -size <= b < size:
-            raise ValueError(f"b={b} is out of range for a batch of {size}")
-        picked = [(g, c[b]) for g, c in layers]
+    one = all(_one_example(g, c) for g, c in layers)
+    index = check_example(example, None if one else layers[0][1].shape[0])
+    picked = [(g, c if index is None else c[index]) for g, c in layers]
     return picked[:n_enc], picked[n_enc::2], picked[n_enc + 1 :: 2]
