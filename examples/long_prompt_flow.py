@@ -75,8 +75,9 @@ def main(argv: list[str]) -> None:
     t0 = step(f"rollout to the last {args.targets} tokens", t0)
     for i, row in zip(targets, roll, strict=True):
         top = torch.topk(row, 3)
-        pairs = ", ".join(f"{int(j)} ({float(s):.3f})" for s, j in zip(*top, strict=True))
-        print(f"  token {i}: lost share {1 - float(row.sum()):.3f}; strongest sources {pairs}")
+        pairs = ", ".join(f"{int(j)} ({float(s):.3g})" for s, j in zip(*top, strict=True))
+        print(f"  token {i}: lost share {1 - float(row.sum()):.6f} (kept {float(row.sum()):.3g}); "
+              f"strongest sources {pairs}")
 
     window = patterns.sliding_window(n, args.window)
     with torch.no_grad():
