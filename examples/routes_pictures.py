@@ -2,9 +2,9 @@
 
 * all-MiniLM-L6-v2 on the gallery sentence: the route of "it", from ALTI.
 * A GPT-2-shaped model (GPT2Config: 12 layers, 768 wide, 12 heads, random
-  weights, built offline) on a long prompt of words from *The Comedy of
-  Errors* (one id per word): the route of the last token's prediction, from
-  ALTI through ``graphattn.hf``.
+  weights, built offline) on a long prompt of 1,024 words from *The Comedy
+  of Errors* (one id per word) on a causal sliding window of 32 keys: the
+  route of the last token's prediction, from ALTI through ``graphattn.hf``.
 
 Run: PYTHONPATH=. python examples/routes_pictures.py [OUT_DIR] (default docs/img).
 """
@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from graphattn import TokenGraph  # noqa: E402
+from graphattn import TokenGraph, patterns  # noqa: E402
 from graphattn.flow import contributions, routes  # noqa: E402
 from graphattn.plot import draw_routes, save_figure  # noqa: E402
 
@@ -44,7 +44,9 @@ def minilm_routes(threshold: float = 0.1):
     return routes(labelled(layers, tokens), tokens.index("it"), threshold)
 
 
-def gpt2_routes(n_tokens: int, n_layer: int = 12, n_embd: int = 768, threshold: float = 0.002):
+def gpt2_routes(
+    n_tokens: int, n_layer: int = 12, n_embd: int = 768, window: int = 32, threshold: float = 0.005
+):
     import transformers
 
     import graphattn.hf  # noqa: F401  (registers attn_implementation="graphattn")
@@ -58,12 +60,13 @@ def gpt2_routes(n_tokens: int, n_layer: int = 12, n_embd: int = 768, threshold: 
     model = transformers.GPT2LMHeadModel._from_config(config, attn_implementation="graphattn")
     ids = torch.tensor([[vocab[w] for w in words]])  # (1, N)
     start = time.perf_counter()
-    layers = [(g, c[0]) for g, c in contributions(model.eval(), ids, "alti")]
+    graph = patterns.sliding_window(len(words), min(window, len(words)))
+    layers = [(g, c[0]) for g, c in contributions(model.eval(), ids, "alti", graph=graph)]
     seconds = time.perf_counter() - start
     return routes(labelled(layers, words), len(words) - 1, threshold), seconds
 
 
-def main(out_dir: Path, gpt2_tokens: int = 128, gpt2_layers: int = 12, gpt2_width: int = 768):
+def main(out_dir: Path, gpt2_tokens: int = 1024, gpt2_layers: int = 12, gpt2_width: int = 768):
     out_dir = Path(out_dir)
     ax = draw_routes(minilm_routes(), all_tokens=True)
     written = [save_figure(ax.figure, out_dir / "routes_minilm.png", dpi=110)]
