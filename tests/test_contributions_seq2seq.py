@@ -231,4 +231,5 @@ def test_errors_name_the_problem():
     with pytest.warns(DeprecationWarning, match="example="):
         old = split_cross_layers(layers, b=1)
     new = split_cross_layers(layers, example=1)
-    assert all(torch.equal(a[1], b[1]) for x, y in zip(old, new) for a, b in zip(x, y))
+    pairs = [(a, b) for x, y in zip(old, new, strict=True) for a, b in zip(x, y, strict=True)]
+    assert all(torch.equal(a[1], b[1]) for a, b in pairs)
