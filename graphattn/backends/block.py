@@ -36,12 +36,10 @@ from graphattn.backends.base import (
     register_backend,
     safe_total,
 )
-from graphattn.backends.dense import mask_structure
 from graphattn.backends.structured import (
     FLASH,
     FUSED_MAX_LSE,
     structured_attention,
-    structured_weights,
 )
 from graphattn.backends.tiles import (
     BLOCK_SIZE,
@@ -130,14 +128,13 @@ def _tile_rows(plan: BlockPlan, bh: int, chunk_elements: int) -> Iterator[_Rows]
             yield _Rows(gi, g, r0, min(r0 + rows, n), slices)
 
 
-_FLASH = FLASH
 _FLASH_BACKWARD = getattr(
     torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None
 )
 
 
 _BF16_CHECK = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-_BF16 = _FLASH is not None and _BF16_CHECK is not None and bool(_BF16_CHECK())  # bf16 matmuls
+_BF16 = FLASH is not None and _BF16_CHECK is not None and bool(_BF16_CHECK())  # bf16 matmuls
 
 
 def _fused_kernels(call: KernelCall, plan: BlockPlan, chunk_elements: int, weights):
@@ -152,7 +149,7 @@ def _fused_kernels(call: KernelCall, plan: BlockPlan, chunk_elements: int, weigh
     q, bs = call.q, plan.block_size
     bh = q.shape[0] * q.shape[2]
     whole = all(_slots(g.kb.shape[1], bs, bh, chunk_elements) == g.kb.shape[1] for g in plan.groups)
-    fused = _FLASH is not None and _FLASH_BACKWARD is not None and q.device.type == "cpu"
+    fused = FLASH is not None and _FLASH_BACKWARD is not None and q.device.type == "cpu"
     fused = fused and q.shape[-1] == call.v.shape[-1] and call.bias is None
     return whole, fused and whole and not weights
 
@@ -250,7 +247,7 @@ class _Tiles:
         ``lse = -inf``.
         """
         if self.fused:
-            o, lse = _FLASH(qt, kt, vt, attn_mask=mask, scale=self.scale)
+            o, lse = FLASH(qt, kt, vt, attn_mask=mask, scale=self.scale)
             lse = lse.to(LSE_DTYPE)
         else:
             s = self.scores(qt, kt, mask)  # (n, BH, bs, w*bs)
@@ -291,16 +288,12 @@ def block_forward(
     """
     tiles = partial(_Tiles, call, plan, emaps, chunk_elements)
     t = tiles(weights=call.return_weights and weight_grads, half=not call.return_weights)
-    whole = _whole_forward(t, call) if t.fused and call.return_weights else None
-    if whole is not None:
-        out, lse = whole
-    else:
+    outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
+    if t.fused and not _fused_precise(t, lse):  # large logits: again, with a float64 lse
+        t = tiles(weights=call.return_weights and weight_grads)  # float32 tiles
+        t.fused = False
         outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
-        if t.fused and not _fused_precise(t, lse):  # large logits: again, with a float64 lse
-            t = tiles(weights=call.return_weights and weight_grads)  # float32 tiles
-            t.fused = False
-            outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
-        out = _batch_first(outp, call.q.shape[1], t.b).to(call.q.dtype)  # (B, N, H, Dv)
+    out = _batch_first(outp, call.q.shape[1], t.b).to(call.q.dtype)  # (B, N, H, Dv)
     weights = None
     if call.return_weights:
         weights = _weights(t, lse, call.graph, chunk_elements)  # (B, E, H)
@@ -322,27 +315,6 @@ def _forward_tiles(t: _Tiles, dv: int, chunk_elements: int) -> tuple[torch.Tenso
         t.blocks(outp).index_copy_(0, rows.qb, o.transpose(1, 2))
         t.blocks(lse.unsqueeze(-1)).index_copy_(0, rows.qb, row_lse.transpose(1, 2).unsqueeze(-1))
     return outp, lse
-
-
-def _whole_forward(t: _Tiles, call: KernelCall):
-    """``(out (B, N, H, Dv), lse (Nq, BH))`` of a full or causal graph in one fused call, or None.
-
-    Such a graph needs no tiles: the fused kernel runs it whole (skipping the
-    upper triangle of a causal graph) and its log-sum-exp then gives the
-    returned weights. None for other graphs, or where that log-sum-exp is not
-    precise enough (see :func:`_fused_precise`).
-    """
-    structure = mask_structure(call.graph)
-    if structure == "general":
-        return None
-    qt, kt, vt = (x.transpose(1, 2).to(t.acc) for x in (call.q, call.k, call.v))  # (B, H, L, D)
-    o, lse = _FLASH(qt, kt, vt, is_causal=structure == "causal", scale=call.scale)
-    n, rows_q = call.q.shape[1], t.plan.num_q_blocks * t.plan.block_size
-    lse = lse.permute(2, 0, 1).reshape(n, -1)  # (N, BH) node-major
-    lse = torch.cat([lse, lse.new_full((rows_q - n, lse.shape[1]), math.inf)]).to(LSE_DTYPE)
-    if not _fused_precise(t, lse):
-        return None
-    return o.transpose(1, 2).to(call.q.dtype).contiguous(), lse  # (B, N, H, Dv), (Nq, BH)
 
 
 def _fused_precise(t: _Tiles, lse: torch.Tensor) -> bool:
@@ -553,11 +525,10 @@ def _per_target_sum(x: torch.Tensor, plan: BlockPlan, emaps) -> torch.Tensor:
 def _weights(t: _Tiles, lse: torch.Tensor, graph, chunk_elements: int) -> torch.Tensor:
     """Post-softmax weights ``(B, E, H)`` in edge order, gathered from recomputed tiles.
 
-    After the fused forward, a full or causal graph takes
-    :func:`~graphattn.backends.structured.structured_weights` (row by row,
-    no edge positions). Otherwise each batch of query blocks computes its
-    scores head-major with no mask (only the positions of edges are read),
-    and the weights
+    (A recorded full or causal graph never gets here: see
+    :func:`~graphattn.backends.structured.structured_attention`.) Each batch
+    of query blocks computes its scores head-major with no mask (only the
+    positions of edges are read), and the weights
     ``exp(score * scale + bias - lse)`` are formed in edge space,
     ``(BH, E_c)``. After the fused forward, whose float32 log-sum-exp has no
     more digits to keep, ``-lse`` enters the matmul as one more feature
@@ -574,11 +545,7 @@ def _weights(t: _Tiles, lse: torch.Tensor, graph, chunk_elements: int) -> torch.
     else:
         lo = (lse - hi).nan_to_num_(0.0).to(t.acc)  # what rounding lost (inf - inf: no edge)
         rest = (hi.t().contiguous(), lo.t().contiguous())  # (BH, Nq) each
-    num_edges, structure = graph.num_edges, mask_structure(graph)
-    if structure != "general" and t.fused:  # the lse has no digits beyond the folded matmul's
-        shape = (graph.num_nodes, graph.num_src_nodes)
-        w = structured_weights(qp, kp, shape, structure == "causal", chunk_elements)
-        return w.view(t.b, t.h, num_edges).transpose(1, 2)  # (B, E, H)
+    num_edges = graph.num_edges
     slots = edge_slots(graph, t.plan, t.qp.device)
     w = t.qp.new_empty(bh, num_edges)  # (BH, E)
     for rows in _tile_rows(t.plan, bh, chunk_elements):
