@@ -17,6 +17,19 @@ import sys
 from pathlib import Path
 
 
+def check_options(parser, args, positive: tuple[str, ...]):
+    """``args`` once its ``positive`` options are >= 1 and every size holds the window.
+
+    An option named ``top_k`` is spelled ``--top-k`` in the message.
+    """
+    for name in positive:
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if min(args.sizes) < args.window:
+        parser.error(f"--sizes must all be >= --window {args.window}, got {args.sizes}")
+    return args
+
+
 def peak_rss_gib() -> float:
     """Peak resident memory of this process so far, GiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

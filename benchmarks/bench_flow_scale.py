@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from _cells import peak_rss_gib, spawn, table, write
+from _cells import check_options, peak_rss_gib, spawn, table, write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "flow_scale.json"
 CASES = ("forward", "record", "record_mean", "record_top", "rollout", "alti", "eager")
@@ -110,13 +110,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=3600, help="seconds per cell")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     p.add_argument("--cell", nargs=3, metavar=("CASE", "N", "GRAPH"), help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    for name in ("window", "top_k", "reps"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if min(args.sizes) < args.window:
-        p.error(f"--sizes must all be >= --window {args.window}, got {args.sizes}")
-    return args
+    return check_options(p, p.parse_args(argv), ("window", "top_k", "reps"))
 
 
 def main(argv: list[str]) -> None:

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from _cells import peak_rss_gib, spawn, table, write
+from _cells import check_options, peak_rss_gib, spawn, table, write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
 IMPLS = ("sdpa", "eager", "graphattn", "window")
@@ -159,13 +159,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=1800, help="seconds per cell")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     p.add_argument("--cell", nargs=3, metavar=("IMPL", "N", "MODE"), help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    for name in ("window", "reps", "new"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if min(args.sizes) < args.window:
-        p.error(f"--sizes must all be >= --window {args.window}, got {args.sizes}")
-    return args
+    return check_options(p, p.parse_args(argv), ("window", "reps", "new"))
 
 
 def main(argv: list[str]) -> None:

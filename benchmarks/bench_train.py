@@ -31,7 +31,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from _cells import peak_rss_gib, table, write
+from _cells import check_options, peak_rss_gib, table, write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
 IMPLS = ("window", "sdpa", "causal")
@@ -131,13 +131,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=5, help="timed steps per implementation")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
-    args = p.parse_args(argv)
-    for name in ("window", "d_model", "heads", "layers", "vocab", "batch", "steps"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if min(args.sizes) < args.window:
-        p.error(f"--sizes must all be >= --window {args.window}, got {args.sizes}")
-    return args
+    positive = ("window", "d_model", "heads", "layers", "vocab", "batch", "steps")
+    return check_options(p, p.parse_args(argv), positive)
 
 
 def main(argv: list[str]) -> None:
