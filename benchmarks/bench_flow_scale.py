@@ -13,7 +13,7 @@ Cases:
 - ``record_top``: inside ``record(heads="mean", top_k=--top-k)``;
 - ``rollout``: ``attention_rollout(..., targets=the last 8 tokens)`` of a
   ``record_top`` recording (the rollout's own time, with ``dropped=``);
-- ``alti``: ``graphattn.flow.contributions(model, ids, "alti")``;
+- ``alti``, ``globenc``: ``graphattn.flow.contributions(model, ids, method)``;
 - ``eager``: transformers' own eager attention with ``output_attentions=True``.
 
 Times are the first call and the median of ``--reps`` more in the same
@@ -33,7 +33,7 @@ from pathlib import Path
 from _cells import check_options, peak_rss_gib, spawn, table, write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "flow_scale.json"
-CASES = ("forward", "record", "record_mean", "record_top", "rollout", "alti", "eager")
+CASES = ("forward", "record", "record_mean", "record_top", "rollout", "alti", "globenc", "eager")
 GRAPHS = ("causal", "window")
 
 
@@ -68,9 +68,8 @@ def action(case: str, model, ids, kwargs):
             model(ids, **kwargs)
         elif case == "eager":
             model(ids, output_attentions=True)
-        elif case == "alti":
-            graph = kwargs.get("token_graph")
-            contributions(model, ids, "alti", graph=graph)
+        elif case in ("alti", "globenc"):
+            contributions(model, ids, case, graph=kwargs.get("token_graph"))
         else:
             with graphattn.hf.record(**options[case]) as rec:
                 model(ids, **kwargs)
