@@ -49,6 +49,23 @@ def test_dtype_and_layers(gpt2):
     assert [c.layer for c in rec.calls] == [0]
 
 
+def test_layers_not_asked_for_run_without_weights(gpt2, monkeypatch):
+    """record(layers=[1]) alone: layer 0's attention computes no weights."""
+    import graphattn.hf.attention as attention
+
+    asked, kernel = [], attention.graph_attention
+
+    def counting(*args, **kwargs):
+        asked.append(kwargs.get("return_weights", False))
+        return kernel(*args, **kwargs)
+
+    monkeypatch.setattr(attention, "graph_attention", counting)
+    with torch.no_grad(), graphattn.hf.record(layers=[1]) as rec:
+        gpt2(**inputs("gpt2", n=7, pad=0))
+    assert asked == [False, True] and [c.layer for c in rec.calls] == [1]
+    assert rec.skipped == [0]
+
+
 def test_top_k_is_the_pruned_subgraph_with_its_dropped_mass(gpt2):
     exact, rec = forward(gpt2, top_k=2, heads="mean")
     for a, b in zip(exact.calls, rec.calls, strict=True):

@@ -331,7 +331,8 @@ def graphattn_attention(
     v = zero_values(v, edit, call.layer)
     if edit is not None and edit.lrp:
         q, k, v = attnlrp_inputs(q, k, v)
-    need = bool(recordings) or dense or (edit is not None and edit.explicit)
+    wanted = any(r.wants(call.layer) for r in recordings)  # record(layers=) may skip this one
+    need = wanted or dense or (edit is not None and edit.explicit)
     options = (scaling, dropout, kwargs.get("softcap"), need)
     out, weights = _attend(plan, q, k, v, bias, options)
     if edit is not None and edit.explicit:

@@ -101,6 +101,10 @@ class Recording:
     options: RecordOptions = field(default_factory=RecordOptions)
     skipped: list[int | None] = field(default_factory=list, repr=False)  # layer_idx not kept
 
+    def wants(self, layer: int | None) -> bool:
+        """Whether a call of ``layer`` is kept (``layers=`` names it, or keeps every layer)."""
+        return self.options.layers is None or layer in self.options.layers
+
     def add(
         self,
         *,
@@ -109,17 +113,19 @@ class Recording:
         layer: int | None,
         module: str,
         graph: TokenGraph,
-        weights: torch.Tensor,
+        weights: torch.Tensor | None,
         values: torch.Tensor | None = None,
     ) -> None:
         """Keep what the options ask for of one call's ``weights (B, E, H)``.
 
         ``values (B, M, H_kv, D)`` are the call's value vectors, read only by
-        ``heads="norm"``. A call of a layer that was not asked for is skipped.
+        ``heads="norm"``. A call of a layer that was not asked for is skipped
+        (its ``weights`` are None when no open recording wanted them, so the
+        attention did not compute them).
         """
         opts = self.options
-        if opts.layers is not None and layer not in opts.layers:
-            self.skipped.append(layer)
+        if not self.wants(layer):
+            self.skipped.append(layer)  # its weights were not computed for this recording
             return
         w = _reduce_heads(weights, opts.heads, values, graph)  # (B, E, H) or (B, E)
         dropped = None
@@ -307,7 +313,8 @@ def record(
         call's own.
     layers : int or iterable of int, optional
         Keep only calls whose module's ``layer_idx`` is listed (non-negative);
-        default every call.
+        default every call. The other layers' weights are not computed at
+        all (unless another open recording keeps them).
     top_k : int, optional
         Keep the ``k`` strongest incoming edges of every target (ranked by
         the kept weights summed over heads; per example, on the union graph
