@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from graphattn._validate import check_bool, check_str
 from graphattn.backends import Backend, KernelCall, get_backend, select_backend
 from graphattn.backends.base import accumulation_dtype, edges_on
 from graphattn.backends.checks import check_graphs, check_qkv
@@ -40,11 +41,9 @@ def _check_options(
         raise TypeError(f"dropout_p must be a float, got {type(dropout_p).__name__}")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
-    for name, flag in (("return_weights", return_weights), ("check_inputs", check_inputs)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
-    if not isinstance(backend, str):
-        raise TypeError(f"backend must be a str, got {type(backend).__name__}")
+    check_bool(return_weights, "return_weights")
+    check_bool(check_inputs, "check_inputs")
+    check_str(backend, "backend")
     chosen = None if backend == "auto" else get_backend(backend)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(

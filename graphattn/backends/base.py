@@ -212,8 +212,7 @@ def register_backend(
     True
     >>> unregister_backend("mine")
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    check_str(name, "name")
     if not name or name == "auto":
         raise ValueError(f"name must be a non-empty string other than 'auto', got {name!r}")
     if not callable(kernel) or not callable(supports):

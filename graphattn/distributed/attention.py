@@ -16,6 +16,7 @@ import math
 import torch
 import torch.distributed as dist
 
+from graphattn._validate import check_bool, check_str
 from graphattn.backends import get_backend
 from graphattn.backends.base import accumulation_dtype
 from graphattn.backends.checks import check_qkv
@@ -59,10 +60,8 @@ def _check_options(scale, return_weights, backend) -> None:
             raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
         if not math.isfinite(scale):
             raise ValueError(f"scale must be finite, got {scale}")
-    if not isinstance(return_weights, bool):
-        raise TypeError(f"return_weights must be a bool, got {type(return_weights).__name__}")
-    if not isinstance(backend, str):
-        raise TypeError(f"backend must be a str, got {type(backend).__name__}")
+    check_bool(return_weights, "return_weights")
+    check_str(backend, "backend")
     if backend != "auto":
         get_backend(backend)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from graphattn._validate import check_bool
 from graphattn.flow.blocks import AttentionBlock, ContributionModel, ContributionRun
 from graphattn.flow.decompose import (
     alti,
@@ -248,8 +249,7 @@ def contributions(
     torch.Size([5, 5])
     """
     method = _check_method(method)
-    if not isinstance(normalize, bool):
-        raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
+    normalize = check_bool(normalize, "normalize")
     own = isinstance(model, (GraphTransformer, GraphLM, GraphSeq2Seq, ContributionModel))
     _check_input_ids(input_ids, isinstance(model, (GraphTransformer, GraphLM, GraphSeq2Seq)))
     compute = None if own else _integration(model, method)

@@ -22,6 +22,7 @@ import math
 import torch
 from torch import nn
 
+from graphattn._validate import check_bool
 from graphattn.flow.blocks import TERM_ELEMENTS, AttentionBlock, attend, live_edges
 from graphattn.graph import TokenGraph
 
@@ -124,9 +125,7 @@ def finish_scores(
 ) -> torch.Tensor:
     """Raw scores ``c (B, E)`` per target: :func:`normalize_per_target`, or (``normalize=False``)
     kept as they are, 0 on the edges that are not ``live (B, E)``."""
-    if not isinstance(normalize, bool):
-        raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
-    if normalize:
+    if check_bool(normalize, "normalize"):
         return normalize_per_target(graph, c, live)
     return torch.where(live.to(c.device), c, torch.zeros_like(c))
 

@@ -19,7 +19,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphattn import patterns
-from graphattn._validate import check_int, check_positive_int, check_probability, check_token_ids
+from graphattn._validate import (
+    check_bool,
+    check_int,
+    check_positive_int,
+    check_probability,
+    check_token_ids,
+)
 from graphattn.graph import TokenGraph
 from graphattn.nn.attention import padding_bias
 from graphattn.nn.config import CrossSpec, GraphSeq2SeqConfig, PatternSpec
@@ -423,8 +429,7 @@ class GraphSeq2Seq(nn.Module):
         """
         length = check_positive_int(max_new_tokens, "max_new_tokens") + 1
         num_beams = check_positive_int(num_beams, "num_beams")
-        if not isinstance(use_cache, bool):
-            raise TypeError(f"use_cache must be a bool, got {type(use_cache).__name__}")
+        use_cache = check_bool(use_cache, "use_cache")
         if length > self.config.max_len:
             raise ValueError(
                 f"max_new_tokens + 1 must be <= max_len={self.config.max_len}, got {length}"

@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from graphattn._validate import check_str
 from graphattn.graph import TokenGraph, register_pattern_resolver
 from graphattn.patterns.cross_ import cross, cross_window
 from graphattn.patterns.dense import causal, full, prefix_lm
@@ -113,8 +114,7 @@ def get(name: str, n: int, **params: Any) -> TokenGraph:
     >>> get("sliding_window", 6, window=3).name
     'sliding_window(w=3)'
     """
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__} {name!r}")
+    check_str(name, "name")
     if name not in _REGISTRY:
         raise ValueError(f"unknown pattern {name!r}; valid names: {', '.join(available())}")
     builder = _REGISTRY[name]

@@ -16,6 +16,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
+from graphattn._validate import check_bool
 from graphattn.flow import Routes
 from graphattn.flow.batch import check_example
 from graphattn.plot import style
@@ -82,8 +83,7 @@ def draw_routes(
     >>> plt.close("all")
     """
     routes = _one_routes(routes, example)
-    if not isinstance(all_tokens, bool):
-        raise TypeError(f"all_tokens must be a bool, got {type(all_tokens).__name__}")
+    all_tokens = check_bool(all_tokens, "all_tokens")
     style.check_title(title)
     graph = routes.layers[0].graph
     n = graph.num_nodes
