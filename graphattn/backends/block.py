@@ -39,6 +39,8 @@ from graphattn.backends.base import (
 from graphattn.backends.structured import (
     FLASH,
     FUSED_MAX_LSE,
+    fold_lse,
+    fused_precise,
     structured_attention,
 )
 from graphattn.backends.tiles import (
@@ -289,7 +291,7 @@ def block_forward(
     tiles = partial(_Tiles, call, plan, emaps, chunk_elements)
     t = tiles(weights=call.return_weights and weight_grads, half=not call.return_weights)
     outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
-    if t.fused and not _fused_precise(t, lse):  # large logits: again, with a float64 lse
+    if t.fused and not fused_precise(lse, t.acc):  # large logits: again, with a float64 lse
         t = tiles(weights=call.return_weights and weight_grads)  # float32 tiles
         t.fused = False
         outp, lse = _forward_tiles(t, call.v.shape[-1], chunk_elements)
@@ -315,20 +317,6 @@ def _forward_tiles(t: _Tiles, dv: int, chunk_elements: int) -> tuple[torch.Tenso
         t.blocks(outp).index_copy_(0, rows.qb, o.transpose(1, 2))
         t.blocks(lse.unsqueeze(-1)).index_copy_(0, rows.qb, row_lse.transpose(1, 2).unsqueeze(-1))
     return outp, lse
-
-
-def _fused_precise(t: _Tiles, lse: torch.Tensor) -> bool:
-    """Whether the fused kernels' float32 log-sum-exp is precise enough for these scores.
-
-    They keep it in float32 inside; its rounding, ~6e-8 |lse|, becomes a
-    relative error of every weight and gradient. Up to ``FUSED_MAX_LSE`` that
-    stays below ~4e-6; beyond, the plain tiles with a float64 lse run instead.
-    Forward and backward ask the same question of (nearly) the same lse.
-    """
-    if t.acc == torch.float64:
-        return True
-    finite = lse[torch.isfinite(lse)]
-    return not finite.numel() or float(finite.abs().max()) <= FUSED_MAX_LSE
 
 
 def _probabilities(score: torch.Tensor, lse: torch.Tensor) -> torch.Tensor:
@@ -387,7 +375,7 @@ def block_backward(
     are then those of the whole softmax.
     """
     t = _Tiles(call, plan, emaps, chunk_elements, weights=weights is not None)
-    t.fused = t.fused and _fused_precise(t, lse)  # as the forward decided
+    t.fused = t.fused and fused_precise(lse, t.acc)  # as the forward decided
     grads = _Gradients(t, out, lse, weights, grad_out, grad_weights)
     for rows in _tile_rows(plan, t.b * t.h, chunk_elements):
         grads.add_rows(rows)
@@ -540,8 +528,7 @@ def _weights(t: _Tiles, lse: torch.Tensor, graph, chunk_elements: int) -> torch.
     hi = lse.to(t.acc)  # (Nq, BH) the lse rounded to the score's dtype
     qp, kp, rest = t.qp, t.kp, None
     if t.fused:
-        qp = torch.cat([t.qp * t.scale, -hi.unsqueeze(-1)], -1)  # (Nq, BH, D + 1)
-        kp = torch.cat([t.kp, t.kp.new_ones(t.kp.shape[0], bh, 1)], -1)  # (Mk, BH, D + 1)
+        qp, kp = fold_lse(t.qp, t.kp, hi, t.scale)  # (Nq, BH, D + 1), (Mk, BH, D + 1)
     else:
         lo = (lse - hi).nan_to_num_(0.0).to(t.acc)  # what rounding lost (inf - inf: no edge)
         rest = (hi.t().contiguous(), lo.t().contiguous())  # (BH, Nq) each

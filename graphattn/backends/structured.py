@@ -15,10 +15,44 @@ import torch
 from graphattn.backends.base import KernelCall, accumulation_dtype
 from graphattn.backends.dense import mask_structure
 
-__all__ = ["FLASH", "FUSED_MAX_LSE", "structured_attention", "structured_weights"]
+__all__ = [
+    "FLASH",
+    "FUSED_MAX_LSE",
+    "fold_lse",
+    "fused_precise",
+    "structured_attention",
+    "structured_weights",
+]
 
 FLASH = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 FUSED_MAX_LSE = 64.0  # the fused CPU kernels (float32 lse inside) run up to this |lse|
+
+
+def fused_precise(lse: torch.Tensor, acc: torch.dtype) -> bool:
+    """Whether the fused kernels' float32 log-sum-exp is precise enough for these scores.
+
+    They keep it in float32 inside; its rounding, ~6e-8 |lse|, becomes a
+    relative error of every weight and gradient. Up to :data:`FUSED_MAX_LSE`
+    that stays below ~4e-6; beyond, the plain tiles with a float64 lse run
+    instead. Rows without an edge (``lse = inf``) do not count; float64
+    (``acc``) is always precise.
+    """
+    if acc == torch.float64:
+        return True
+    finite = lse[torch.isfinite(lse)]
+    return not finite.numel() or float(finite.abs().max()) <= FUSED_MAX_LSE
+
+
+def fold_lse(
+    qp: torch.Tensor, kp: torch.Tensor, lse: torch.Tensor, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``([q * scale, -lse], [k, 1])``: their product is ``score * scale - lse``.
+
+    ``qp (rows, BH, D)``, ``kp (rows_k, BH, D)`` node-major and ``lse (rows, BH)``
+    in their dtype; returns ``(rows, BH, D + 1)`` and ``(rows_k, BH, D + 1)``.
+    """
+    ones = kp.new_ones(kp.shape[0], kp.shape[1], 1)
+    return torch.cat([qp * scale, -lse.unsqueeze(-1)], -1), torch.cat([kp, ones], -1)
 
 
 def structured_attention(call: KernelCall, chunk_elements: int):
@@ -41,11 +75,11 @@ def structured_attention(call: KernelCall, chunk_elements: int):
     acc = accumulation_dtype(q.dtype)
     qt, kt, vt = (x.transpose(1, 2).to(acc) for x in (q, k, v))  # (B, H, L, D)
     out, lse = FLASH(qt, kt, vt, is_causal=structure == "causal", scale=call.scale)  # lse (B, H, N)
-    if acc != torch.float64 and float(lse.abs().max()) > FUSED_MAX_LSE:
+    if not fused_precise(lse, acc):
         return None
     (b, n, h, _), m = q.shape, k.shape[1]
-    qp = torch.cat([qt * call.scale, -lse.unsqueeze(-1)], -1).flatten(0, 1).transpose(0, 1)
-    kp = torch.cat([kt, kt.new_ones(b, h, m, 1)], -1).flatten(0, 1).transpose(0, 1)
+    qp, kp = (x.flatten(0, 1).transpose(0, 1) for x in (qt, kt))  # (L, BH, D) node-major
+    qp, kp = fold_lse(qp, kp, lse.flatten(0, 1).t(), call.scale)  # (L, BH, D + 1)
     w = structured_weights(qp, kp, (n, m), structure == "causal", chunk_elements)  # (BH, E)
     weights = w.view(b, h, -1).transpose(1, 2)  # (B, E, H)
     return out.transpose(1, 2).to(q.dtype).contiguous(), weights
