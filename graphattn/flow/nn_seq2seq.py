@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from graphattn._validate import check_int, check_token_ids
-from graphattn.flow.batch import check_example, check_pairs
+from graphattn.flow.batch import check_example, check_pairs, layers_batch
 from graphattn.flow.blocks import ContributionRun
 from graphattn.flow.nn_models import layer_block, sublayer_block
 from graphattn.graph import TokenGraph
@@ -137,11 +137,6 @@ def seq2seq_run(model: GraphSeq2Seq, inputs: object, graph: object = None) -> Co
     return ContributionRun(blocks, (logp.amax(-1) * tgt_valid).sum())
 
 
-def _one_example(g: TokenGraph, c: torch.Tensor) -> bool:
-    """Weights ``(E,)`` or ``(E, H)`` of one example, not ``(B, E)``/``(B, E, H)`` of a batch."""
-    return c.shape[0] == g.num_edges and not (c.dim() > 1 and c.shape[1] == g.num_edges)
-
-
 def split_cross_layers(
     layers: Sequence[Layer], example: int | None = None, *, b: int | None = None
 ) -> tuple[list[Layer], list[Layer], list[Layer]]:
@@ -200,7 +195,6 @@ def split_cross_layers(
             "forwards holds their calls one after another (generate makes one forward per new "
             "token): record one forward, with the decoder's tokens as decoder_input_ids"
         )
-    one = all(_one_example(g, c) for g, c in layers)
-    index = check_example(example, None if one else layers[0][1].shape[0])
+    index = check_example(example, layers_batch(list(layers)))  # flow's one batch rule
     picked = [(g, c if index is None else c[index]) for g, c in layers]
     return picked[:n_enc], picked[n_enc::2], picked[n_enc + 1 :: 2]
