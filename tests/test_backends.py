@@ -275,6 +275,19 @@ def test_block_mask_equals_the_dense_mask_and_eager_flex_equals_the_reference(na
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
 
 
+def test_flex_under_no_grad_takes_inputs_that_require_grad():
+    """Grad mode off: FlexAttention gets detached inputs, not a refusal of the CPU backward."""
+    from graphattn.backends.flex import flex_attention_kernel
+
+    g = patterns.sliding_window(20, 3)
+    q, k, v = qkv(1, 20, 20, 2, 8, 8)  # requires_grad
+    kw = dict(scale=0.3, bias=None, return_weights=False, dropout_p=0.0, generator=None)
+    with torch.no_grad():
+        out, _ = flex_attention_kernel(KernelCall(q, k, v, g, **kw), compiled=False)
+        ref, _ = get_backend("reference").kernel(KernelCall(q, k, v, g, **kw))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
 def test_flex_refuses_what_it_cannot_do_and_reorder_is_a_permutation():
     from graphattn.backends.flex import reorder_nodes
 

@@ -208,7 +208,9 @@ def flex_attention_kernel(
 def _flex(call: KernelCall, *, compiled: bool) -> tuple[torch.Tensor, None]:
     """The flex kernel proper (its tiles include non-edges and padding)."""
     block_mask = to_block_mask(call.graph, device=call.q.device)
-    args = tuple(t.transpose(1, 2) for t in (call.q, call.k, call.v))  # (B, H, L, D)
+    # (B, H, L, D); under no_grad FlexAttention still refuses CPU inputs that require grad
+    grad = torch.is_grad_enabled()
+    args = tuple((t if grad else t.detach()).transpose(1, 2) for t in (call.q, call.k, call.v))
     if compiled:
         out = _compiled_flex()(*args, block_mask=block_mask, scale=call.scale)  # (B, H, N, Dv)
     else:
