@@ -57,7 +57,13 @@ def cross_offset(module: torch.nn.Module, args: tuple, kwargs: dict) -> int:
 
 def passes_keywords(module: torch.nn.Module) -> bool:
     """Whether ``module``'s forward takes ``**kwargs`` (transformers' attention modules
-    pass them on to the attention function)."""
+    pass them on to the attention function).
+
+    Examples
+    --------
+    >>> passes_keywords(torch.nn.Linear(2, 2))
+    False
+    """
     try:
         parameters = inspect.signature(module.forward).parameters.values()
     except (TypeError, ValueError):
