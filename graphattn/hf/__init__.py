@@ -13,7 +13,8 @@ weights::
     rec.self_attention                          # [(graph, weights (B, E, H)), ...]
     graphattn.flow.contributions(model, ids, "value_zeroing")  # "alti", "globenc", ...
 
-Needs ``pip install graphattn[hf]`` (transformers >= 5.24).
+Needs ``pip install graphattn[hf]`` (transformers >= 5.24; checked on 5.24 and 5.25, see
+:mod:`graphattn.hf.registry`).
 """
 
 from graphattn.flow import register_contributions

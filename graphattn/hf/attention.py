@@ -19,7 +19,6 @@ layer. Gemma2-style ``softcap`` is a score transform and runs through
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ from graphattn.hf.edits import apply_edit, attnlrp_inputs, current_edit, zero_va
 from graphattn.hf.graphs import Call, default_graph, is_cross_attention, mask_graph
 from graphattn.hf.keywords import GRAPH_KWARGS, graph_keyword
 from graphattn.hf.masks import MaskLayout, layout_of
+from graphattn.hf.offsets import CROSS_OFFSET
 from graphattn.hf.outputs import wants_dense_weights
 from graphattn.hf.record import active_recordings
 from graphattn.hf.resolve import graph_of
@@ -41,7 +41,6 @@ from graphattn.variants import AttentionVariant, variant_attention
 __all__ = ["UNSUPPORTED", "graphattn_attention"]
 
 UNSUPPORTED = ("s_aux",)  # keyword arguments whose meaning graphattn does not implement
-_DECODER = threading.local()  # .offset: column of the current decoder call's first query
 _SPANS = ObjectCache("graphattn.hf.attention")  # key spans of the calls' graphs (see _key_span)
 
 
@@ -140,15 +139,13 @@ def _allowed(mask: Any, m: int) -> tuple[torch.Tensor | None, torch.Tensor | Non
     )
 
 
-def _call(module, cross: bool, n: int, m: int, layout: MaskLayout | None) -> Call:
-    if cross:
-        return Call(module, True, n, m, getattr(_DECODER, "offset", 0), 0)
+def _call(module, cross: bool, n: int, m: int, layout: MaskLayout | None, kwargs: dict) -> Call:
+    """The call's sizes and offsets, from its own inputs alone."""
+    if cross:  # the cross mask's layout starts at 0; the module's call says where (see offsets)
+        return Call(module, True, n, m, int(kwargs.get(CROSS_OFFSET) or 0), 0)
     if layout is not None:
-        call = Call(module, False, n, m, layout.q_offset, layout.kv_offset)
-    else:
-        call = Call(module, False, n, m, max(m - n, 0), 0)
-    _DECODER.offset = call.q_offset  # a decoder's cross-attention follows its self-attention
-    return call
+        return Call(module, False, n, m, layout.q_offset, layout.kv_offset)
+    return Call(module, False, n, m, max(m - n, 0), 0)
 
 
 def _key_padding(graph: TokenGraph, valid: torch.Tensor | None) -> torch.Tensor | None:
@@ -320,7 +317,7 @@ def graphattn_attention(
         received(module)
     n, m = query.shape[2], key.shape[2]
     layout = layout_of(attention_mask)
-    call = _call(module, cross, n, m, layout)
+    call = _call(module, cross, n, m, layout, kwargs)
     plan = _plan(call, attention_mask, layout, kwargs)
     graph = plan.graph
     bias = _edge_bias(call, graph, plan.padding, attention_mask, kwargs, *query.shape[:2])

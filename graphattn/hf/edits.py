@@ -1,7 +1,7 @@
 """Edits of the attention call that contribution methods need: :func:`edit_attention`.
 
 Inside an ``edit_attention`` block, every graphattn attention call of this
-thread (a) zeroes the value vectors that ``zero`` names, (b) with
+thread or task (a) zeroes the value vectors that ``zero`` names, (b) with
 ``explicit=True`` recomputes its output as ``out_i = sum_e w_e v_{src_e}``
 from the weights it returns, so that gradients reach those weights, and (c)
 with ``lrp=True`` divides the gradients of queries, keys and values as
@@ -10,7 +10,6 @@ AttnLRP does (:func:`attnlrp_inputs`).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import torch
 
 from graphattn.flow.lrp_rules import KEY_QUERY_FACTOR, VALUE_FACTOR, divide_gradient
 from graphattn.graph import TokenGraph
+from graphattn.hf import state
 
 __all__ = [
     "AttentionEdit",
@@ -28,8 +28,6 @@ __all__ = [
     "edit_attention",
     "zero_values",
 ]
-
-_STATE = threading.local()  # .edit: the AttentionEdit in force, or None
 
 # zero(layer, batch, num_sources) -> bool (B, M) of the value vectors to zero, or None
 ZeroRule = Callable[[int | None, int, int], torch.Tensor | None]
@@ -45,8 +43,8 @@ class AttentionEdit:
 
 
 def current_edit() -> AttentionEdit | None:
-    """The edit in force in this thread, or None."""
-    return getattr(_STATE, "edit", None)
+    """The edit in force in this thread or task, or None."""
+    return state.current().edit
 
 
 @contextmanager
@@ -63,12 +61,8 @@ def edit_attention(
     >>> current_edit() is None
     True
     """
-    previous = current_edit()
-    _STATE.edit = AttentionEdit(zero, explicit, lrp)
-    try:
+    with state.changed(edit=AttentionEdit(zero, explicit, lrp)):
         yield
-    finally:
-        _STATE.edit = previous
 
 
 def zero_values(v: torch.Tensor, edit: AttentionEdit | None, layer: int | None) -> torch.Tensor:

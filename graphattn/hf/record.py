@@ -14,7 +14,6 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Iterable, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +23,9 @@ from graphattn._validate import check_int, check_positive_int
 from graphattn.flow import aggregate_heads, prune_top_k
 from graphattn.flow.heads import HEAD_MODES
 from graphattn.graph import TokenGraph
+from graphattn.hf import state
 
 __all__ = ["RecordOptions", "RecordedCall", "Recording", "active_recordings", "record"]
-
-# The recordings open in this context (thread or task), innermost last; a tuple, never mutated.
-_ACTIVE: ContextVar[tuple[Recording, ...]] = ContextVar("graphattn_recordings", default=())
 
 
 @dataclass(frozen=True)
@@ -262,7 +259,7 @@ def _reduce_heads(
 
 def active_recordings() -> list[Recording]:
     """The recordings open in this thread or task (innermost last)."""
-    return list(_ACTIVE.get())
+    return list(state.current().recordings)
 
 
 def record(
@@ -363,12 +360,13 @@ class _Block:
 
     def __enter__(self) -> Recording:
         recording = Recording(options=self.options)
-        self._open.append((_ACTIVE.set((*_ACTIVE.get(), recording)), recording))
+        token = state.enter(recordings=(*state.current().recordings, recording))
+        self._open.append((token, recording))
         return recording
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
         token, recording = self._open.pop()
-        _ACTIVE.reset(token)
+        state.leave(token)
         if exc_type is None and not recording.calls:
             warnings.warn(_nothing_recorded(recording), UserWarning, stacklevel=2)
 

@@ -6,20 +6,22 @@ that :func:`graphattn.hf.attach` finds) gets a forward pre-hook,
 runs on graphattn (transformers shares one config among the models built
 from it, so building a twin with ``attn_implementation="eager"`` switches
 this one too), and notes the run for the :class:`Tracker` that ``attach``
-opens around each forward given a graph.
+opens around each forward given a graph. A cross-attention module also gets
+:func:`graphattn.hf.offsets.pass_cross_offset`, which tells its calls where
+their queries sit in the decoder sequence.
 """
 
 from __future__ import annotations
 
-import threading
-
 import torch
 
+from graphattn.hf import state
+from graphattn.hf.graphs import is_cross_attention
 from graphattn.hf.keywords import ATTENTION_NAME, GRAPH_KWARGS
+from graphattn.hf.offsets import pass_cross_offset, passes_keywords
 
 __all__ = ["Tracker", "current", "received", "watch"]
 
-_STACK = threading.local()  # .trackers: forwards being checked, innermost last
 _WATCHED = "_graphattn_watched"  # marks a module that has the pre-hook of watch()
 
 
@@ -29,15 +31,14 @@ class Tracker:
     def __init__(self) -> None:
         self.ran: list[torch.nn.Module] = []
         self.received: set[int] = set()
+        self._tokens: list = []  # per entered block, the token that leaves it
 
     def __enter__(self) -> Tracker:
-        if not hasattr(_STACK, "trackers"):
-            _STACK.trackers = []
-        _STACK.trackers.append(self)
+        self._tokens.append(state.enter(trackers=(*state.current().trackers, self)))
         return self
 
     def __exit__(self, *exc) -> None:
-        _STACK.trackers.remove(self)
+        state.leave(self._tokens.pop())
 
     def missed(self) -> list[torch.nn.Module]:
         """Modules that ran without receiving the graph, in run order, each once."""
@@ -50,8 +51,8 @@ class Tracker:
 
 
 def current() -> Tracker | None:
-    """The innermost tracker of this thread, or None."""
-    trackers = getattr(_STACK, "trackers", None)
+    """The innermost tracker of this thread or task, or None."""
+    trackers = state.current().trackers
     return trackers[-1] if trackers else None
 
 
@@ -84,7 +85,8 @@ def _before(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
 
 
 def watch(module: torch.nn.Module) -> None:
-    """Give ``module`` the pre-hook that checks its implementation and notes its runs (once).
+    """Give ``module`` the pre-hook that checks its implementation and notes its runs (once),
+    and a cross-attention module the one that passes on its decoder offset.
 
     Examples
     --------
@@ -97,4 +99,6 @@ def watch(module: torch.nn.Module) -> None:
     """
     if not getattr(module, _WATCHED, False):
         module.register_forward_pre_hook(_before, with_kwargs=True)
+        if is_cross_attention(module) and passes_keywords(module):
+            module.register_forward_pre_hook(pass_cross_offset, with_kwargs=True)
         setattr(module, _WATCHED, True)
