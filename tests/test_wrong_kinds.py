@@ -405,7 +405,8 @@ SKIPPED = {
     ),
     **dict.fromkeys(
         [f"{B}:register_backend", f"{B}:unregister_backend", f"{B}:register_selector",
-         f"{F}:register_contributions"],
+         f"{F}:register_contributions", f"{F}:register_adapter", f"{F}:unregister_adapter",
+         f"{F}:ContributionAdapter"],
         "changes a process-wide registry; its argument checks are tested next to it",
     ),
     **dict.fromkeys(
