@@ -44,7 +44,7 @@ __all__ = ["GraphLM", "GraphTransformer", "LMOutput", "ModelOutput", "pattern_sp
 LayerWeights = list[tuple[TokenGraph, torch.Tensor]]
 
 
-def _sequence_layers(layers: LayerWeights | None, b: int) -> LayerWeights:
+def example_layers(layers: LayerWeights | None, b: int) -> LayerWeights:
     """Every layer's ``(graph, weights)`` of batch element ``b`` (weights ``(E, H)``)."""
     if layers is None:
         raise ValueError("no weights were returned: call the model with need_weights=True")
@@ -62,62 +62,10 @@ def _sequence_layers(layers: LayerWeights | None, b: int) -> LayerWeights:
     return out
 
 
-@dataclass
-class ModelOutput:
-    """What :class:`GraphTransformer` returns.
+class _LayersOutput:
+    """What the outputs holding ``layers`` share: one example's layers, the notebook view."""
 
-    Attributes
-    ----------
-    last_hidden_state : Tensor ``(N, C)`` or ``(B, N, C)``
-        Output of the last layer (after the final norm, if any).
-    layers : list of ``(TokenGraph, Tensor (E, H) or (B, E, H))``, or None
-        Every layer's graph and attention weights, first layer first; None
-        unless ``need_weights=True``.
-    """
-
-    last_hidden_state: torch.Tensor
-    layers: LayerWeights | None = None
-
-    def sequence_layers(self, b: int = 0) -> LayerWeights:
-        """Every layer's ``(graph, weights (E, H))`` for batch element ``b``.
-
-        The form that :mod:`graphattn.flow` and the drawings take.
-
-        Raises
-        ------
-        ValueError
-            If no weights were returned or ``b`` is out of range.
-
-        Examples
-        --------
-        >>> from graphattn import patterns
-        >>> model = GraphTransformer(8, 2, 2, 16)
-        >>> res = model(torch.randn(3, 4, 8), patterns.get("causal", 4), need_weights=True)
-        >>> [w.shape for _, w in res.sequence_layers(2)]
-        [torch.Size([10, 2]), torch.Size([10, 2])]
-        """
-        return _sequence_layers(self.layers, b)
-
-    def _repr_html_(self) -> str | None:
-        """Notebook view: the viewer of batch element 0 (:mod:`graphattn.nn.display`)."""
-        return layers_html(self.sequence_layers(0) if self.layers else None)
-
-
-@dataclass
-class LMOutput:
-    """What :class:`GraphLM` returns.
-
-    Attributes
-    ----------
-    logits : Tensor ``(B, N, V)``
-        Next-token logits at every position.
-    layers : list of ``(TokenGraph, Tensor (B, E, H))``, or None
-        Every layer's graph and attention weights; None unless
-        ``need_weights=True``.
-    """
-
-    logits: torch.Tensor
-    layers: LayerWeights | None = None
+    layers: LayerWeights | None
 
     def sequence_layers(self, b: int = 0) -> LayerWeights:
         """Every layer's ``(graph, weights (E, H))`` for batch element ``b``.
@@ -136,11 +84,53 @@ class LMOutput:
         >>> [w.shape for _, w in out.sequence_layers(1)]
         [torch.Size([15, 2]), torch.Size([15, 2])]
         """
-        return _sequence_layers(self.layers, b)
+        return example_layers(self.layers, b)
 
     def _repr_html_(self) -> str | None:
         """Notebook view: the viewer of batch element 0 (:mod:`graphattn.nn.display`)."""
         return layers_html(self.sequence_layers(0) if self.layers else None)
+
+
+@dataclass
+class ModelOutput(_LayersOutput):
+    """What :class:`GraphTransformer` returns.
+
+    Attributes
+    ----------
+    last_hidden_state : Tensor ``(N, C)`` or ``(B, N, C)``
+        Output of the last layer (after the final norm, if any).
+    layers : list of ``(TokenGraph, Tensor (E, H) or (B, E, H))``, or None
+        Every layer's graph and attention weights, first layer first; None
+        unless ``need_weights=True``.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> model = GraphTransformer(8, 2, 2, 16)
+    >>> res = model(torch.randn(3, 4, 8), patterns.get("causal", 4), need_weights=True)
+    >>> [w.shape for _, w in res.sequence_layers(2)]
+    [torch.Size([10, 2]), torch.Size([10, 2])]
+    """
+
+    last_hidden_state: torch.Tensor
+    layers: LayerWeights | None = None
+
+
+@dataclass
+class LMOutput(_LayersOutput):
+    """What :class:`GraphLM` returns.
+
+    Attributes
+    ----------
+    logits : Tensor ``(B, N, V)``
+        Next-token logits at every position.
+    layers : list of ``(TokenGraph, Tensor (B, E, H))``, or None
+        Every layer's graph and attention weights; None unless
+        ``need_weights=True``.
+    """
+
+    logits: torch.Tensor
+    layers: LayerWeights | None = None
 
 
 def _layer_graphs(graph: TokenGraph | Sequence[TokenGraph], num_layers: int) -> list[TokenGraph]:

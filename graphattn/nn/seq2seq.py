@@ -38,20 +38,10 @@ from graphattn.nn.config import (
 )
 from graphattn.nn.generation import beam_search, greedy_search
 from graphattn.nn.layers import GraphDecoderLayer, LayerKVCache
-from graphattn.nn.models import GraphTransformer, LayerWeights, pattern_specs
+from graphattn.nn.models import GraphTransformer, LayerWeights, example_layers, pattern_specs
 from graphattn.patterns.registry import is_cross
 
 __all__ = ["GraphSeq2Seq", "Seq2SeqOutput", "rows_graph"]
-
-
-def _pick(layers: LayerWeights | None, b: int) -> LayerWeights:
-    """Layers ``(graph, weights (E, H))`` of batch element ``b`` from batched weights."""
-    if layers is None:
-        raise ValueError("no weights were returned: call the model with need_weights=True")
-    b = check_int(b, "b")
-    if layers and not -layers[0][1].shape[0] <= b < layers[0][1].shape[0]:
-        raise ValueError(f"b={b} is out of range for a batch of {layers[0][1].shape[0]}")
-    return [(g, w[b]) for g, w in layers]
 
 
 @dataclass
@@ -84,7 +74,7 @@ class Seq2SeqOutput:
             If no weights were returned or ``b`` is out of range.
         """
         return tuple(
-            _pick(layers, b)
+            example_layers(layers, b)
             for layers in (self.encoder_layers, self.decoder_self_layers, self.decoder_cross_layers)
         )
 
