@@ -50,6 +50,7 @@ def _attention(c: LayerConfig, dropout: float, factory: dict) -> GraphAttention:
 
 
 _L = TypeVar("_L", bound="_LayerBase")
+_T = TypeVar("_T", bound=nn.Module)
 
 
 class _LayerBase(nn.Module):
@@ -123,6 +124,12 @@ class _LayerBase(nn.Module):
     def _ff_block(self, x: torch.Tensor) -> torch.Tensor:
         h = ACTIVATIONS[self.activation](self.linear1(x))  # (..., N, dim_feedforward)
         return self.dropout2(self.linear2(self.dropout(h)))  # (..., N, C)
+
+    def _to_torch(self, torch_type: type[_T]) -> _T:
+        """The matching ``torch_type`` layer (``batch_first=True``) holding these weights."""
+        ref = torch_type(**self._torch_args())
+        ref.load_state_dict(self.state_dict())
+        return ref.train(self.training)
 
     def _torch_args(self) -> dict[str, object]:
         """Constructor arguments of the matching ``torch.nn`` layer."""
@@ -310,9 +317,7 @@ class GraphTransformerLayer(_LayerBase):
         >>> GraphTransformerLayer(8, 2, 16).to_torch().linear1.out_features
         16
         """
-        ref = nn.TransformerEncoderLayer(**self._torch_args())
-        ref.load_state_dict(self.state_dict())
-        return ref.train(self.training)
+        return self._to_torch(nn.TransformerEncoderLayer)
 
 
 @dataclass
@@ -529,13 +534,11 @@ class GraphDecoderLayer(_LayerBase):
         Raises
         ------
         ValueError
-            With grouped-query attention (no torch counterpart).
+            With grouped-query attention, as :meth:`GraphTransformerLayer.to_torch`.
 
         Examples
         --------
         >>> GraphDecoderLayer(8, 2, 16).to_torch().norm_first
         False
         """
-        ref = nn.TransformerDecoderLayer(**self._torch_args())
-        ref.load_state_dict(self.state_dict())
-        return ref.train(self.training)
+        return self._to_torch(nn.TransformerDecoderLayer)
