@@ -151,6 +151,17 @@ def unregister_adapter(key: AdapterKey) -> None:
     ------
     ValueError
         If nothing is registered under ``key``.
+
+    Examples
+    --------
+    >>> def accepts(model):
+    ...     return model == "tiny"
+    >>> register_adapter(accepts, ContributionAdapter(compute=lambda *a, **k: []))
+    >>> adapter_for("tiny") is None
+    False
+    >>> unregister_adapter(accepts)
+    >>> adapter_for("tiny") is None
+    True
     """
     for k, (known, _) in enumerate(_ADAPTERS):
         if known is key:
@@ -167,6 +178,12 @@ def adapter_for(model: Any) -> ContributionAdapter | None:
     """The adapter of ``model``: the first registered key that accepts it, else the default.
 
     The default runs a :class:`ContributionModel`; None for any other model.
+
+    Examples
+    --------
+    >>> from graphattn import GraphLM
+    >>> adapter_for(GraphLM(10, 8, 1, 2)).mappings, adapter_for(object())
+    (False, None)
     """
     for key, adapter in _ADAPTERS:
         if _accepts(key, model):
@@ -175,7 +192,13 @@ def adapter_for(model: Any) -> ContributionAdapter | None:
 
 
 def unsupported(model: Any) -> TypeError:
-    """The error for a model no adapter takes."""
+    """The error for a model no adapter takes.
+
+    Examples
+    --------
+    >>> str(unsupported(3)).split(", got ")[1].split(";")[0]
+    'int'
+    """
     return TypeError(
         "model must be a GraphTransformer, a GraphLM, a GraphSeq2Seq, implement "
         "ContributionModel (contribution_run) or belong to a registered integration (Hugging "

@@ -63,6 +63,16 @@ def register_contributions(
     ------
     TypeError, ValueError
         If ``accepts`` or ``compute`` is not callable, or a method is unknown.
+
+    Examples
+    --------
+    >>> from graphattn.flow.adapters import unregister_adapter
+    >>> def accepts(model):
+    ...     return model == "tiny"
+    >>> register_contributions(accepts, lambda *args, normalize: [], ("attention",))
+    >>> contributions("tiny", torch.zeros(1, 2), "attention")
+    []
+    >>> unregister_adapter(accepts)
     """
     if not callable(accepts) or not callable(compute):
         raise TypeError("accepts and compute must be callables")

@@ -45,7 +45,23 @@ LayerWeights = list[tuple[TokenGraph, torch.Tensor]]
 
 
 def example_layers(layers: LayerWeights | None, b: int) -> LayerWeights:
-    """Every layer's ``(graph, weights)`` of batch element ``b`` (weights ``(E, H)``)."""
+    """Every layer's ``(graph, weights)`` of batch element ``b`` (weights ``(E, H)``).
+
+    ``layers`` holds batched weights ``(B, E, H)``, or ``(E, H)`` of an
+    unbatched input (then ``b`` must be 0).
+
+    Raises
+    ------
+    ValueError
+        If ``layers`` is None (no weights returned) or ``b`` is out of range.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> g = patterns.get("causal", 3)
+    >>> [w.shape for _, w in example_layers([(g, torch.ones(2, 6, 4))], 1)]
+    [torch.Size([6, 4])]
+    """
     if layers is None:
         raise ValueError("no weights were returned: call the model with need_weights=True")
     b = check_int(b, "b")
