@@ -237,11 +237,11 @@ def test_lm_errors():
         lm.loss(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 3, dtype=torch.long))
     with pytest.raises(TypeError, match="d_model must be an int"):
         GraphLM(10, 8.0, 1, 2)
-    with pytest.raises(ValueError, match="n_heads must be positive"):
+    with pytest.raises(ValueError, match="num_heads must be positive"):
         GraphLM(10, 8, 1, 0)
     with pytest.raises(ValueError, match="pattern 'nope' is unknown"):
         small_lm("nope")
-    with pytest.raises(ValueError, match="n_layers=2 entries, got 3"):
+    with pytest.raises(ValueError, match="num_layers=2 entries, got 3"):
         small_lm(["causal"] * 3)
     with pytest.raises(TypeError, match="pattern must be a pattern name"):
         small_lm(3)

@@ -235,7 +235,7 @@ BASELINES: dict[str, Callable[[Path], dict]] = {
                                         "activation": "relu", "layer_norm_eps": 1e-5,
                                         "norm_first": False, "bias": True, "num_kv_heads": 1,
                                         "final_norm": False},
-    f"{G}:GraphLM": lambda t: {"vocab_size": 10, "d_model": 8, "n_layers": 1, "n_heads": 2,
+    f"{G}:GraphLM": lambda t: {"vocab_size": 10, "d_model": 8, "num_layers": 1, "num_heads": 2,
                                "pattern": "causal", "pattern_params": None, "max_len": 8,
                                "dim_feedforward": 16, "dropout": 0.0, "activation": "gelu",
                                "layer_norm_eps": 1e-5, "bias": True, "tie_weights": True,
@@ -377,7 +377,8 @@ SKIPPED = {
         "a record the library returns or passes to kernels; its fields are not checked inputs",
     ),
     **dict.fromkeys(
-        [f"{N}:GraphLMConfig", f"{N}:GraphSeq2SeqConfig", f"{N}:GraphTransformerConfig"],
+        [f"{N}:GraphLMConfig", f"{N}:GraphSeq2SeqConfig", f"{N}:GraphTransformerConfig",
+         f"{N}:LayerConfig"],
         "a plain config dataclass; its values are checked by the model that reads it "
         "(swept through GraphLM, GraphSeq2Seq, GraphTransformer)",
     ),
@@ -405,7 +406,8 @@ SKIPPED = {
     ),
     **dict.fromkeys(
         [f"{B}:register_backend", f"{B}:unregister_backend", f"{B}:register_selector",
-         f"{F}:register_contributions"],
+         f"{F}:register_contributions", f"{F}:register_adapter", f"{F}:unregister_adapter",
+         f"{F}:ContributionAdapter"],
         "changes a process-wide registry; its argument checks are tested next to it",
     ),
     **dict.fromkeys(

@@ -17,6 +17,7 @@ incoming edges (:func:`prune_top_k`) pass their dropped mass as
 ``dropped=``, so that rollout, paths and flow account for it exactly.
 """
 
+from graphattn.flow.adapters import ContributionAdapter, register_adapter, unregister_adapter
 from graphattn.flow.blocks import AttentionBlock, ContributionModel, ContributionRun
 from graphattn.flow.contributions import (
     METHODS,
@@ -39,14 +40,17 @@ from graphattn.flow.routes import RouteLayer, Routes, route_scores, routes
 __all__ = [
     "METHODS",
     "AttentionBlock",
+    "ContributionAdapter",
     "ContributionModel",
     "ContributionRun",
     "block_contributions",
     "contributions",
     "normalize_per_target",
+    "register_adapter",
     "register_contributions",
     "run_model",
     "split_cross_layers",
+    "unregister_adapter",
     "CrossRelevance",
     "FlowPath",
     "PrunedLayer",

@@ -11,9 +11,11 @@ an :class:`AttentionBlock` holding the terms of that layer's update
 
 where ``V[j, h]`` is source ``j``'s value vector of head ``h`` already passed
 through that head's slice of the output projection (and, in a pre-LN block,
-computed from ``norm1(x_j)``). graphattn's own models (``GraphTransformer``,
-``GraphLM``) are adapted in :mod:`graphattn.flow.nn_models`; the pretrained
-BERT port implements the protocol itself.
+computed from ``norm1(x_j)``). A model that does not implement the protocol
+registers an adapter instead (:mod:`graphattn.flow.adapters`): graphattn's
+own models (``GraphTransformer``, ``GraphLM``, ``GraphSeq2Seq``) are run by
+:mod:`graphattn.flow.nn_models` and :mod:`graphattn.flow.nn_seq2seq`, the
+pretrained BERT port by :mod:`graphattn.pretrained.contrib`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,16 @@ from typing import Any
 import torch
 
 from graphattn._validate import check_bool
-from graphattn.flow.blocks import AttentionBlock, ContributionModel, ContributionRun
+from graphattn.flow import nn_adapters  # noqa: F401 (registers graphattn's own models)
+from graphattn.flow.adapters import (
+    METHODS,
+    ContributionAdapter,
+    adapter_for,
+    register_adapter,
+    run_model,
+    unsupported,
+)
+from graphattn.flow.blocks import AttentionBlock, ContributionRun
 from graphattn.flow.decompose import (
     alti,
     attention_shares,
@@ -25,10 +34,7 @@ from graphattn.flow.decompose import (
     value_zeroing,
 )
 from graphattn.flow.lrp import attnlrp
-from graphattn.flow.nn_models import model_run
-from graphattn.flow.nn_seq2seq import seq2seq_run
 from graphattn.graph import TokenGraph
-from graphattn.nn import GraphLM, GraphSeq2Seq, GraphTransformer
 
 __all__ = [
     "METHODS",
@@ -38,12 +44,7 @@ __all__ = [
     "run_model",
 ]
 
-#: The methods of :func:`contributions`.
-METHODS = ("alti", "globenc", "value_zeroing", "grad_attention", "attention", "attnlrp")
-
 Layers = list[tuple[TokenGraph, torch.Tensor]]
-# (accepts(model) -> bool, compute(model, inputs, method, graph, normalize=) -> layers, methods)
-_INTEGRATIONS: list[tuple[Callable[[Any], bool], Callable[..., Layers], tuple[str, ...]]] = []
 
 
 def register_contributions(
@@ -51,70 +52,37 @@ def register_contributions(
     compute: Callable[..., Layers],
     methods: tuple[str, ...],
 ) -> None:
-    """Let an integration compute :func:`contributions` for the models it accepts.
+    """Register an integration's ``compute`` for the models ``accepts(model)`` is true of.
 
-    A model that is neither graphattn's own nor a :class:`ContributionModel`
-    goes to the first registered ``compute`` whose ``accepts(model)`` is
-    true, called as ``compute(model, input_ids, method, graph,
-    normalize=normalize)``; :func:`contributions` refuses a method not in its
-    ``methods``.
-    ``graphattn.hf`` registers Hugging Face models running on
-    ``attn_implementation="graphattn"`` this way, at import.
+    The short form of ``register_adapter(accepts, ContributionAdapter(compute=compute,
+    methods=methods))`` (see :mod:`graphattn.flow.adapters`): ``compute`` is
+    called as ``compute(model, input_ids, method, graph, normalize=normalize)``
+    and :func:`contributions` refuses a method not in ``methods``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``accepts`` or ``compute`` is not callable, or a method is unknown.
+
+    Examples
+    --------
+    >>> from graphattn.flow.adapters import unregister_adapter
+    >>> def accepts(model):
+    ...     return model == "tiny"
+    >>> register_contributions(accepts, lambda *args, normalize: [], ("attention",))
+    >>> contributions("tiny", torch.zeros(1, 2), "attention")
+    []
+    >>> unregister_adapter(accepts)
     """
     if not callable(accepts) or not callable(compute):
         raise TypeError("accepts and compute must be callables")
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"methods must be among {METHODS}, got {unknown}")
-    entry = (accepts, compute, tuple(methods))
-    if entry not in _INTEGRATIONS:
-        _INTEGRATIONS.append(entry)
-
-
-def _integration(model: Any, method: str) -> Callable[..., Layers] | None:
-    """The registered ``compute`` for ``model``, checking that it offers ``method``."""
-    for accepts, compute, methods in _INTEGRATIONS:
-        if accepts(model):
-            if method not in methods:
-                raise ValueError(
-                    f"method {method!r} is not available for {type(model).__name__}; "
-                    f"its integration offers {methods}"
-                )
-            return compute
-    return None
+    register_adapter(accepts, ContributionAdapter(compute=compute, methods=tuple(methods)))
 
 
 def _check_method(method: Any) -> str:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     return method
-
-
-def run_model(model: Any, inputs: Any, graph: Any = None) -> ContributionRun:
-    """The :class:`ContributionRun` of any supported model.
-
-    A :class:`ContributionModel` runs itself; ``GraphTransformer`` and
-    ``GraphLM`` run through :func:`graphattn.flow.nn_models.model_run`,
-    ``GraphSeq2Seq`` (inputs ``(src, tgt)``) through
-    :func:`graphattn.flow.nn_seq2seq.seq2seq_run`.
-
-    Raises
-    ------
-    TypeError
-        If ``model`` is none of these.
-    """
-    if isinstance(model, (GraphTransformer, GraphLM)):
-        return model_run(model, inputs, graph)
-    if isinstance(model, GraphSeq2Seq):
-        return seq2seq_run(model, inputs, graph)
-    if isinstance(model, ContributionModel):
-        return model.contribution_run(inputs, graph)
-    raise TypeError(
-        "model must be a GraphTransformer, a GraphLM, a GraphSeq2Seq, implement "
-        "ContributionModel (contribution_run) or belong to a registered integration (Hugging "
-        f"Face models after import graphattn.hf), got {type(model).__name__}; contributions "
-        f"offers the methods {', '.join(METHODS)} for those"
-    )
 
 
 def block_contributions(
@@ -158,11 +126,11 @@ def _grad_attention(run: ContributionRun, normalize: bool) -> Layers:
             for block, w, g in zip(run.blocks, weights, grads, strict=True)]
 
 
-def _check_input_ids(input_ids: object, graphattn_model: bool) -> None:
-    """``input_ids`` is a tensor or a pair (a mapping too, except for graphattn's own models)."""
-    kinds = (torch.Tensor, tuple, list) + (() if graphattn_model else (Mapping,))
+def _check_input_ids(input_ids: object, no_mapping: bool) -> None:
+    """``input_ids`` is a tensor or a pair (a mapping too, unless the adapter refuses them)."""
+    kinds = (torch.Tensor, tuple, list) + (() if no_mapping else (Mapping,))
     if not isinstance(input_ids, kinds):
-        what = "a tensor or a pair of tensors" + ("" if graphattn_model else " or a mapping")
+        what = "a tensor or a pair of tensors" + ("" if no_mapping else " or a mapping")
         raise TypeError(f"input_ids must be {what}, got {type(input_ids).__name__}")
 
 
@@ -174,7 +142,8 @@ def contributions(
     Parameters
     ----------
     model : GraphTransformer, GraphLM, GraphSeq2Seq, BertModel, a ContributionModel, ...
-        Or a registered model: a Hugging Face model on
+        Any model with an adapter (see :mod:`graphattn.flow.adapters`,
+        :func:`~graphattn.flow.adapters.register_adapter`): a Hugging Face model on
         ``attn_implementation="graphattn"`` (after ``import graphattn.hf``)
         offers ``"value_zeroing"``, ``"grad_attention"`` and ``"attention"``,
         and ``"alti"`` and ``"globenc"`` for the families of
@@ -250,16 +219,29 @@ def contributions(
     """
     method = _check_method(method)
     normalize = check_bool(normalize, "normalize")
-    own = isinstance(model, (GraphTransformer, GraphLM, GraphSeq2Seq, ContributionModel))
-    _check_input_ids(input_ids, isinstance(model, (GraphTransformer, GraphLM, GraphSeq2Seq)))
-    compute = None if own else _integration(model, method)
-    if compute is not None:
-        return compute(model, input_ids, method, graph, normalize=normalize)
+    adapter = adapter_for(model)
+    _check_input_ids(input_ids, adapter is not None and not adapter.mappings)
+    if adapter is None:
+        raise unsupported(model)
+    if method not in adapter.methods:
+        raise ValueError(
+            f"method {method!r} is not available for {type(model).__name__}; "
+            f"its integration offers {adapter.methods}"
+        )
+    if adapter.compute is not None:
+        return adapter.compute(model, input_ids, method, graph, normalize=normalize)
+    return _from_blocks(adapter, model, input_ids, method, graph, normalize)
+
+
+def _from_blocks(
+    adapter: ContributionAdapter, model: Any, inputs: Any, method: str, graph: Any, normalize: bool
+) -> Layers:
+    """``method`` computed by flow from the blocks that ``adapter.run`` gives."""
     if method == "attnlrp":
-        return attnlrp(model, input_ids, graph)
+        return attnlrp(model, inputs, graph)  # or the adapter's own attnlrp
     if method == "grad_attention":
         with torch.enable_grad():
-            return _grad_attention(run_model(model, input_ids, graph), normalize)
+            return _grad_attention(adapter.run(model, inputs, graph), normalize)
     with torch.no_grad():
-        run = run_model(model, input_ids, graph)
+        run = adapter.run(model, inputs, graph)
         return [block_contributions(b, method, normalize) for b in run.blocks]

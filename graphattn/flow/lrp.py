@@ -26,11 +26,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphattn.flow.adapters import adapter_for, unsupported
 from graphattn.flow.blocks import ContributionRun, live_edges
 from graphattn.flow.decompose import normalize_per_target
 from graphattn.flow.lrp_rules import KEY_QUERY_FACTOR, attnlrp_rules, layer_norm
 from graphattn.graph import TokenGraph
-from graphattn.nn import GraphLM, GraphSeq2Seq, GraphTransformer
+from graphattn.nn import GraphLM, GraphTransformer
 
 __all__ = [
     "Relevance",
@@ -158,9 +159,9 @@ def attnlrp(model: Any, inputs: Any, graph: Any = None) -> Relevance:
 
     The explained score: for a ``GraphLM`` the logit of the predicted next
     token at every position, summed; otherwise ``sum_i ||y_i||`` of the
-    output vectors (after the model's final norm, if any). A ``GraphSeq2Seq``
-    (inputs ``(src, tgt)``) goes to
-    :func:`graphattn.flow.lrp_seq2seq.seq2seq_attnlrp`.
+    output vectors (after the model's final norm, if any). A model whose
+    adapter has its own ``attnlrp`` goes there: a ``GraphSeq2Seq`` (inputs
+    ``(src, tgt)``) to :func:`graphattn.flow.lrp_seq2seq.seq2seq_attnlrp`.
 
     Raises
     ------
@@ -176,17 +177,16 @@ def attnlrp(model: Any, inputs: Any, graph: Any = None) -> Relevance:
     >>> rel[0][1].shape, rel.tokens.shape, rel.stream.shape
     (torch.Size([1, 15]), torch.Size([1, 5]), torch.Size([1, 3, 5]))
     """
-    from graphattn.flow.contributions import run_model  # same layer, imported late: a cycle
-
-    if isinstance(model, GraphSeq2Seq):  # same layer, imported late: a cycle
-        from graphattn.flow.lrp_seq2seq import seq2seq_attnlrp
-
-        return seq2seq_attnlrp(model, inputs, graph)
+    adapter = adapter_for(model)
+    if adapter is None or adapter.run is None:
+        raise unsupported(model)
+    if adapter.attnlrp is not None:  # e.g. a GraphSeq2Seq's
+        return adapter.attnlrp(model, inputs, graph)
     if isinstance(model, GraphTransformer) and isinstance(inputs, torch.Tensor):
         inputs = inputs.detach().requires_grad_()
     store: list[torch.Tensor] = []
     with torch.enable_grad(), own_rules(model), leaf_output(_token_embedding(model), store):
-        run = run_model(model, inputs, graph)
+        run = adapter.run(model, inputs, graph)
         last, score = _final(model, run)
     streams = [b.residual for b in run.blocks] + [last]
     weights = [b.weights for b in run.blocks]

@@ -17,7 +17,7 @@ Needs ``pip install graphattn[hf]`` (transformers >= 5.24; checked on 5.24 and 5
 :mod:`graphattn.hf.registry`).
 """
 
-from graphattn.flow import register_contributions
+from graphattn.flow import ContributionAdapter, register_adapter
 from graphattn.hf.attach import attach
 from graphattn.hf.contrib import METHODS as CONTRIBUTION_METHODS
 from graphattn.hf.contrib import hf_contributions, is_graphattn_model, is_transformers_model
@@ -30,10 +30,14 @@ from graphattn.hf.record import Recording, RecordOptions, record
 from graphattn.hf.registry import ATTENTION_NAME, register
 
 register()
-register_contributions(
-    is_graphattn_seq2seq, hf_seq2seq_contributions, SEQ2SEQ_CONTRIBUTION_METHODS
+register_adapter(  # graphattn.flow.contributions takes these models
+    is_graphattn_seq2seq,
+    ContributionAdapter(compute=hf_seq2seq_contributions, methods=SEQ2SEQ_CONTRIBUTION_METHODS),
 )
-register_contributions(is_transformers_model, hf_contributions, CONTRIBUTION_METHODS)
+register_adapter(
+    is_transformers_model,
+    ContributionAdapter(compute=hf_contributions, methods=CONTRIBUTION_METHODS),
+)
 
 __all__ = [
     "ATTENTION_NAME",

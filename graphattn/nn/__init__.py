@@ -6,6 +6,7 @@ from graphattn.nn.config import (
     GraphLMConfig,
     GraphSeq2SeqConfig,
     GraphTransformerConfig,
+    LayerConfig,
     PatternSpec,
 )
 from graphattn.nn.generation import beam_search, greedy_search
@@ -26,6 +27,7 @@ __all__ = [
     "GraphTransformerConfig",
     "GraphTransformerLayer",
     "LMOutput",
+    "LayerConfig",
     "LayerKVCache",
     "ModelOutput",
     "PatternSpec",

@@ -20,6 +20,7 @@ from torch import nn
 from graphattn._validate import check_bool, check_number, check_positive_int, check_probability
 from graphattn.graph import TokenGraph
 from graphattn.nn.attention import GraphAttention
+from graphattn.nn.config import LayerConfig, config_kwargs
 
 __all__ = ["ACTIVATIONS", "GraphDecoderLayer", "GraphTransformerLayer", "LayerKVCache"]
 
@@ -42,53 +43,93 @@ def _torch_activation_name(fn: object) -> str:
     raise ValueError(f"activation {fn!r} has no graphattn counterpart; use relu or gelu")
 
 
+def _attention(c: LayerConfig, dropout: float, factory: dict) -> GraphAttention:
+    """One attention of a layer (its self- or cross-attention)."""
+    return GraphAttention(c.d_model, c.num_heads, dropout=dropout, bias=c.bias,
+                          num_kv_heads=c.num_kv_heads, **factory)
+
+
+_L = TypeVar("_L", bound="_LayerBase")
+_T = TypeVar("_T", bound=nn.Module)
+
+
 class _LayerBase(nn.Module):
-    """Shared parts of the encoder and decoder layers: arguments, attention, feed-forward."""
+    """Shared parts of the encoder and decoder layers: arguments, attention, feed-forward.
+
+    The one signature of both layers: its arguments are the fields of
+    :class:`~graphattn.nn.config.LayerConfig`, in their order.
+    """
 
     def __init__(
         self,
         d_model: int,
         num_heads: int,
-        dim_feedforward: int,
-        dropout: float,
-        activation: str,
-        layer_norm_eps: float,
-        norm_first: bool,
-        bias: bool,
-        num_kv_heads: int | None,
-        device: torch.device | str | None,
-        dtype: torch.dtype | None,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        layer_norm_eps: float = 1e-5,
+        norm_first: bool = False,
+        bias: bool = True,
+        *,
+        num_kv_heads: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        self.d_model = check_positive_int(d_model, "d_model")
-        self.num_heads = check_positive_int(num_heads, "num_heads")
-        self.dim_feedforward = check_positive_int(dim_feedforward, "dim_feedforward")
-        self.activation = _check_activation(activation)
-        self.layer_norm_eps = check_number(layer_norm_eps, "layer_norm_eps", low=0, low_open=True)
-        self.norm_first = check_bool(norm_first, "norm_first")
-        check_bool(bias, "bias")
-        self.num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-        p = check_probability(dropout, "dropout")
-        self.self_attn = GraphAttention(
-            d_model,
-            num_heads,
-            dropout=p,
-            bias=bias,
-            num_kv_heads=num_kv_heads,
-            device=device,
-            dtype=dtype,
-        )
-        self.linear1 = nn.Linear(d_model, dim_feedforward, bias=bias, device=device, dtype=dtype)
+        config = LayerConfig(d_model, num_heads, dim_feedforward, dropout, activation,
+                             layer_norm_eps, norm_first, bias, num_kv_heads)
+        self._build(config, {"device": device, "dtype": dtype})
+
+    @classmethod
+    def from_config(
+        cls: type[_L],
+        config: LayerConfig,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> _L:
+        """A layer built from its :class:`~graphattn.nn.config.LayerConfig`.
+
+        Examples
+        --------
+        >>> GraphTransformerLayer.from_config(LayerConfig(8, 2, 16)).linear1.out_features
+        16
+        """
+        if not isinstance(config, LayerConfig):
+            raise TypeError(f"config must be a LayerConfig, got {type(config).__name__}")
+        return cls(**config_kwargs(config), device=device, dtype=dtype)
+
+    def _build(self, c: LayerConfig, factory: dict) -> None:
+        """Check ``c`` and create the modules (``factory``: their device and dtype)."""
+        self.d_model = check_positive_int(c.d_model, "d_model")
+        self.num_heads = check_positive_int(c.num_heads, "num_heads")
+        self.dim_feedforward = check_positive_int(c.dim_feedforward, "dim_feedforward")
+        self.activation = _check_activation(c.activation)
+        self.layer_norm_eps = check_number(c.layer_norm_eps, "layer_norm_eps", low=0,
+                                           low_open=True)
+        self.norm_first = check_bool(c.norm_first, "norm_first")
+        check_bool(c.bias, "bias")
+        self.num_kv_heads = c.num_heads if c.num_kv_heads is None else c.num_kv_heads
+        p = check_probability(c.dropout, "dropout")
+        self.self_attn = _attention(c, p, factory)
+        d, ff, bias = c.d_model, c.dim_feedforward, c.bias
+        self.linear1 = nn.Linear(d, ff, bias=bias, **factory)
         self.dropout = nn.Dropout(p)
-        self.linear2 = nn.Linear(dim_feedforward, d_model, bias=bias, device=device, dtype=dtype)
-        self.norm1 = nn.LayerNorm(d_model, layer_norm_eps, bias=bias, device=device, dtype=dtype)
-        self.norm2 = nn.LayerNorm(d_model, layer_norm_eps, bias=bias, device=device, dtype=dtype)
+        self.linear2 = nn.Linear(ff, d, bias=bias, **factory)
+        self.norm1 = nn.LayerNorm(d, c.layer_norm_eps, bias=bias, **factory)
+        self.norm2 = nn.LayerNorm(d, c.layer_norm_eps, bias=bias, **factory)
         self.dropout1 = nn.Dropout(p)
         self.dropout2 = nn.Dropout(p)
 
     def _ff_block(self, x: torch.Tensor) -> torch.Tensor:
         h = ACTIVATIONS[self.activation](self.linear1(x))  # (..., N, dim_feedforward)
         return self.dropout2(self.linear2(self.dropout(h)))  # (..., N, C)
+
+    def _to_torch(self, torch_type: type[_T]) -> _T:
+        """The matching ``torch_type`` layer (``batch_first=True``) holding these weights."""
+        ref = torch_type(**self._torch_args())
+        ref.load_state_dict(self.state_dict())
+        return ref.train(self.training)
 
     def _torch_args(self) -> dict[str, object]:
         """Constructor arguments of the matching ``torch.nn`` layer."""
@@ -113,17 +154,13 @@ class _LayerBase(nn.Module):
         }
 
 
-_L = TypeVar("_L", bound="_LayerBase")
-
-
 def _mirror_torch_layer(cls: type[_L], layer: nn.Module, torch_type: type[nn.Module]) -> _L:
     """A ``cls`` layer built like the ``torch_type`` layer ``layer``, holding its weights."""
     if not isinstance(layer, torch_type):
         raise TypeError(
             f"layer must be an nn.{torch_type.__name__}, got {type(layer).__name__}"
         )
-    ref = layer.linear1.weight
-    out = cls(
+    config = LayerConfig(
         layer.self_attn.embed_dim,
         layer.self_attn.num_heads,
         layer.linear1.out_features,
@@ -132,9 +169,9 @@ def _mirror_torch_layer(cls: type[_L], layer: nn.Module, torch_type: type[nn.Mod
         layer.norm1.eps,
         layer.norm_first,
         layer.linear1.bias is not None,
-        device=ref.device,
-        dtype=ref.dtype,
     )
+    ref = layer.linear1.weight
+    out = cls.from_config(config, device=ref.device, dtype=ref.dtype)
     out.load_state_dict(layer.state_dict())
     return out.train(layer.training)
 
@@ -196,35 +233,6 @@ class GraphTransformerLayer(_LayerBase):
     >>> out.shape, w.shape
     (torch.Size([2, 4, 8]), torch.Size([2, 10, 2]))
     """
-
-    def __init__(
-        self,
-        d_model: int,
-        num_heads: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        activation: str = "relu",
-        layer_norm_eps: float = 1e-5,
-        norm_first: bool = False,
-        bias: bool = True,
-        *,
-        num_kv_heads: int | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__(
-            d_model,
-            num_heads,
-            dim_feedforward,
-            dropout,
-            activation,
-            layer_norm_eps,
-            norm_first,
-            bias,
-            num_kv_heads,
-            device,
-            dtype,
-        )
 
     def _sa_block(
         self,
@@ -309,9 +317,7 @@ class GraphTransformerLayer(_LayerBase):
         >>> GraphTransformerLayer(8, 2, 16).to_torch().linear1.out_features
         16
         """
-        ref = nn.TransformerEncoderLayer(**self._torch_args())
-        ref.load_state_dict(self.state_dict())
-        return ref.train(self.training)
+        return self._to_torch(nn.TransformerEncoderLayer)
 
 
 @dataclass
@@ -398,44 +404,11 @@ class GraphDecoderLayer(_LayerBase):
     (torch.Size([3, 8]), torch.Size([6, 2]), torch.Size([15, 2]))
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        num_heads: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        activation: str = "relu",
-        layer_norm_eps: float = 1e-5,
-        norm_first: bool = False,
-        bias: bool = True,
-        *,
-        num_kv_heads: int | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__(
-            d_model,
-            num_heads,
-            dim_feedforward,
-            dropout,
-            activation,
-            layer_norm_eps,
-            norm_first,
-            bias,
-            num_kv_heads,
-            device,
-            dtype,
-        )
-        self.multihead_attn = GraphAttention(
-            d_model,
-            num_heads,
-            dropout=self.dropout.p,
-            bias=bias,
-            num_kv_heads=num_kv_heads,
-            device=device,
-            dtype=dtype,
-        )
-        self.norm3 = nn.LayerNorm(d_model, layer_norm_eps, bias=bias, device=device, dtype=dtype)
+    def _build(self, c: LayerConfig, factory: dict) -> None:
+        """The encoder layer's modules, then the cross-attention and its norm."""
+        super()._build(c, factory)
+        self.multihead_attn = _attention(c, self.dropout.p, factory)
+        self.norm3 = nn.LayerNorm(c.d_model, c.layer_norm_eps, bias=c.bias, **factory)
         self.dropout3 = nn.Dropout(self.dropout.p)
 
     def forward(
@@ -561,13 +534,11 @@ class GraphDecoderLayer(_LayerBase):
         Raises
         ------
         ValueError
-            With grouped-query attention (no torch counterpart).
+            With grouped-query attention, as :meth:`GraphTransformerLayer.to_torch`.
 
         Examples
         --------
         >>> GraphDecoderLayer(8, 2, 16).to_torch().norm_first
         False
         """
-        ref = nn.TransformerDecoderLayer(**self._torch_args())
-        ref.load_state_dict(self.state_dict())
-        return ref.train(self.training)
+        return self._to_torch(nn.TransformerDecoderLayer)

@@ -8,7 +8,7 @@ information through the layers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,16 @@ from graphattn._validate import (
 )
 from graphattn.graph import TokenGraph
 from graphattn.nn.attention import GraphAttention
-from graphattn.nn.config import GraphLMConfig, GraphTransformerConfig, PatternSpec
+from graphattn.nn.config import (
+    LM_RENAMES,
+    GraphLMConfig,
+    GraphTransformerConfig,
+    LayerConfig,
+    PatternSpec,
+    config_from,
+    config_kwargs,
+    renamed_keywords,
+)
 from graphattn.nn.display import layers_html
 from graphattn.nn.layers import GraphTransformerLayer
 from graphattn.nn.parallel import partitioned_logits, partitioned_loss
@@ -35,8 +44,24 @@ __all__ = ["GraphLM", "GraphTransformer", "LMOutput", "ModelOutput", "pattern_sp
 LayerWeights = list[tuple[TokenGraph, torch.Tensor]]
 
 
-def _sequence_layers(layers: LayerWeights | None, b: int) -> LayerWeights:
-    """Every layer's ``(graph, weights)`` of batch element ``b`` (weights ``(E, H)``)."""
+def example_layers(layers: LayerWeights | None, b: int) -> LayerWeights:
+    """Every layer's ``(graph, weights)`` of batch element ``b`` (weights ``(E, H)``).
+
+    ``layers`` holds batched weights ``(B, E, H)``, or ``(E, H)`` of an
+    unbatched input (then ``b`` must be 0).
+
+    Raises
+    ------
+    ValueError
+        If ``layers`` is None (no weights returned) or ``b`` is out of range.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> g = patterns.get("causal", 3)
+    >>> [w.shape for _, w in example_layers([(g, torch.ones(2, 6, 4))], 1)]
+    [torch.Size([6, 4])]
+    """
     if layers is None:
         raise ValueError("no weights were returned: call the model with need_weights=True")
     b = check_int(b, "b")
@@ -53,62 +78,10 @@ def _sequence_layers(layers: LayerWeights | None, b: int) -> LayerWeights:
     return out
 
 
-@dataclass
-class ModelOutput:
-    """What :class:`GraphTransformer` returns.
+class _LayersOutput:
+    """What the outputs holding ``layers`` share: one example's layers, the notebook view."""
 
-    Attributes
-    ----------
-    last_hidden_state : Tensor ``(N, C)`` or ``(B, N, C)``
-        Output of the last layer (after the final norm, if any).
-    layers : list of ``(TokenGraph, Tensor (E, H) or (B, E, H))``, or None
-        Every layer's graph and attention weights, first layer first; None
-        unless ``need_weights=True``.
-    """
-
-    last_hidden_state: torch.Tensor
-    layers: LayerWeights | None = None
-
-    def sequence_layers(self, b: int = 0) -> LayerWeights:
-        """Every layer's ``(graph, weights (E, H))`` for batch element ``b``.
-
-        The form that :mod:`graphattn.flow` and the drawings take.
-
-        Raises
-        ------
-        ValueError
-            If no weights were returned or ``b`` is out of range.
-
-        Examples
-        --------
-        >>> from graphattn import patterns
-        >>> model = GraphTransformer(8, 2, 2, 16)
-        >>> res = model(torch.randn(3, 4, 8), patterns.get("causal", 4), need_weights=True)
-        >>> [w.shape for _, w in res.sequence_layers(2)]
-        [torch.Size([10, 2]), torch.Size([10, 2])]
-        """
-        return _sequence_layers(self.layers, b)
-
-    def _repr_html_(self) -> str | None:
-        """Notebook view: the viewer of batch element 0 (:mod:`graphattn.nn.display`)."""
-        return layers_html(self.sequence_layers(0) if self.layers else None)
-
-
-@dataclass
-class LMOutput:
-    """What :class:`GraphLM` returns.
-
-    Attributes
-    ----------
-    logits : Tensor ``(B, N, V)``
-        Next-token logits at every position.
-    layers : list of ``(TokenGraph, Tensor (B, E, H))``, or None
-        Every layer's graph and attention weights; None unless
-        ``need_weights=True``.
-    """
-
-    logits: torch.Tensor
-    layers: LayerWeights | None = None
+    layers: LayerWeights | None
 
     def sequence_layers(self, b: int = 0) -> LayerWeights:
         """Every layer's ``(graph, weights (E, H))`` for batch element ``b``.
@@ -127,11 +100,53 @@ class LMOutput:
         >>> [w.shape for _, w in out.sequence_layers(1)]
         [torch.Size([15, 2]), torch.Size([15, 2])]
         """
-        return _sequence_layers(self.layers, b)
+        return example_layers(self.layers, b)
 
     def _repr_html_(self) -> str | None:
         """Notebook view: the viewer of batch element 0 (:mod:`graphattn.nn.display`)."""
         return layers_html(self.sequence_layers(0) if self.layers else None)
+
+
+@dataclass
+class ModelOutput(_LayersOutput):
+    """What :class:`GraphTransformer` returns.
+
+    Attributes
+    ----------
+    last_hidden_state : Tensor ``(N, C)`` or ``(B, N, C)``
+        Output of the last layer (after the final norm, if any).
+    layers : list of ``(TokenGraph, Tensor (E, H) or (B, E, H))``, or None
+        Every layer's graph and attention weights, first layer first; None
+        unless ``need_weights=True``.
+
+    Examples
+    --------
+    >>> from graphattn import patterns
+    >>> model = GraphTransformer(8, 2, 2, 16)
+    >>> res = model(torch.randn(3, 4, 8), patterns.get("causal", 4), need_weights=True)
+    >>> [w.shape for _, w in res.sequence_layers(2)]
+    [torch.Size([10, 2]), torch.Size([10, 2])]
+    """
+
+    last_hidden_state: torch.Tensor
+    layers: LayerWeights | None = None
+
+
+@dataclass
+class LMOutput(_LayersOutput):
+    """What :class:`GraphLM` returns.
+
+    Attributes
+    ----------
+    logits : Tensor ``(B, N, V)``
+        Next-token logits at every position.
+    layers : list of ``(TokenGraph, Tensor (B, E, H))``, or None
+        Every layer's graph and attention weights; None unless
+        ``need_weights=True``.
+    """
+
+    logits: torch.Tensor
+    layers: LayerWeights | None = None
 
 
 def _layer_graphs(graph: TokenGraph | Sequence[TokenGraph], num_layers: int) -> list[TokenGraph]:
@@ -148,23 +163,6 @@ def _layer_graphs(graph: TokenGraph | Sequence[TokenGraph], num_layers: int) -> 
         return list(graph)
     raise TypeError(
         f"graph must be a TokenGraph or a sequence of TokenGraphs, got {type(graph).__name__}"
-    )
-
-
-def _encoder_layer(config: GraphTransformerConfig, factory: dict) -> GraphTransformerLayer:
-    """One layer of a :class:`GraphTransformer` (``factory``: its device and dtype)."""
-    c = config
-    return GraphTransformerLayer(
-        c.d_model,
-        c.num_heads,
-        c.dim_feedforward,
-        c.dropout,
-        c.activation,
-        c.layer_norm_eps,
-        c.norm_first,
-        c.bias,
-        num_kv_heads=c.num_kv_heads,
-        **factory,
     )
 
 
@@ -232,21 +230,12 @@ class GraphTransformer(nn.Module):
         super().__init__()
         check_positive_int(num_layers, "num_layers")
         check_bool(final_norm, "final_norm")
-        self.config = GraphTransformerConfig(
-            d_model=d_model,
-            num_heads=num_heads,
-            num_layers=num_layers,
-            dim_feedforward=dim_feedforward,
-            dropout=dropout,
-            activation=activation,
-            layer_norm_eps=layer_norm_eps,
-            norm_first=norm_first,
-            bias=bias,
-            num_kv_heads=num_kv_heads,
-            final_norm=final_norm,
-        )
+        self.config = config_from(GraphTransformerConfig, locals())
         factory = {"device": device, "dtype": dtype}
-        self.layers = nn.ModuleList(_encoder_layer(self.config, factory) for _ in range(num_layers))
+        layer = LayerConfig.of(self.config)
+        self.layers = nn.ModuleList(
+            GraphTransformerLayer.from_config(layer, **factory) for _ in range(num_layers)
+        )
         self.norm = (
             nn.LayerNorm(d_model, layer_norm_eps, bias=bias, **factory) if final_norm else None
         )
@@ -263,7 +252,7 @@ class GraphTransformer(nn.Module):
         """
         if not isinstance(config, GraphTransformerConfig):
             raise TypeError(f"config must be a GraphTransformerConfig, got {type(config).__name__}")
-        return cls(**{f.name: getattr(config, f.name) for f in fields(config)})
+        return cls(**config_kwargs(config))
 
     def forward(
         self,
@@ -345,20 +334,11 @@ class GraphTransformer(nn.Module):
                 f"(the layers' epsilon), got {norm!r}"
             )
         ref = first.linear1.weight
-        model = cls(
-            first.d_model,
-            first.num_heads,
-            len(encoder.layers),
-            first.dim_feedforward,
-            first.dropout.p,
-            first.activation,
-            first.layer_norm_eps,
-            first.norm_first,
-            first.linear1.bias is not None,
-            final_norm=norm is not None,
-            device=ref.device,
-            dtype=ref.dtype,
-        )
+        layer = LayerConfig(first.d_model, first.num_heads, first.dim_feedforward,
+                            first.dropout.p, first.activation, first.layer_norm_eps,
+                            first.norm_first, first.linear1.bias is not None)
+        model = cls(num_layers=len(encoder.layers), final_norm=norm is not None,
+                    device=ref.device, dtype=ref.dtype, **config_kwargs(layer))
         model.load_state_dict(encoder.state_dict())
         return model.train(encoder.training)
 
@@ -372,7 +352,7 @@ def _check_sizes(**sizes: int) -> None:
 class GraphLM(nn.Module):
     """Decoder-only language model whose layers attend along token-graph patterns.
 
-    Token and learned position embeddings, ``n_layers`` pre-norm
+    Token and learned position embeddings, ``num_layers`` pre-norm
     :class:`GraphTransformerLayer` modules, a final layer norm and a linear head
     (tied to the token embedding by default). Each layer's graph comes from
     ``pattern``: a name for :func:`graphattn.patterns.get` (built for the
@@ -388,10 +368,12 @@ class GraphLM(nn.Module):
         Number of token ids ``V``.
     d_model : int
         Model dimension ``C``.
-    n_layers : int
-        Number of layers.
-    n_heads : int
-        Attention heads per layer; must divide ``d_model``.
+    num_layers : int
+        Number of layers (``n_layers``, its older name, still works as a
+        keyword, deprecated).
+    num_heads : int
+        Attention heads per layer; must divide ``d_model`` (``n_heads``, its
+        older name, still works as a keyword, deprecated).
     pattern : PatternSpec or sequence of PatternSpec, optional
         The graph of every layer, or one per layer (default ``"causal"``).
     pattern_params : dict, optional
@@ -413,13 +395,13 @@ class GraphLM(nn.Module):
     tie_weights : bool, optional
         The head shares the token embedding matrix (default True).
     num_kv_heads : int, optional
-        Grouped-query attention (default ``n_heads``).
+        Grouped-query attention (default ``num_heads``).
 
     Raises
     ------
     TypeError, ValueError
         On bad sizes, an unknown pattern name, or a per-layer pattern list
-        whose length is not ``n_layers``.
+        whose length is not ``num_layers``.
 
     Examples
     --------
@@ -434,12 +416,13 @@ class GraphLM(nn.Module):
     torch.Size([])
     """
 
+    @renamed_keywords(**LM_RENAMES)
     def __init__(
         self,
         vocab_size: int,
         d_model: int,
-        n_layers: int,
-        n_heads: int,
+        num_layers: int,
+        num_heads: int,
         pattern: PatternSpec | Sequence[PatternSpec] = "causal",
         pattern_params: dict | None = None,
         max_len: int = 1024,
@@ -452,30 +435,17 @@ class GraphLM(nn.Module):
         num_kv_heads: int | None = None,
     ) -> None:
         super().__init__()
-        _check_sizes(vocab_size=vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads)
+        _check_sizes(vocab_size=vocab_size, d_model=d_model, num_layers=num_layers,
+                     num_heads=num_heads)
         check_positive_int(max_len, "max_len")
         if pattern_params is not None and not isinstance(pattern_params, Mapping):
             raise TypeError(
                 f"pattern_params must be a dict or None, got {type(pattern_params).__name__}"
             )
         check_bool(tie_weights, "tie_weights")
-        self.config = GraphLMConfig(
-            vocab_size=vocab_size,
-            d_model=d_model,
-            n_layers=n_layers,
-            n_heads=n_heads,
-            pattern=pattern,
-            pattern_params=dict(pattern_params or {}),
-            max_len=max_len,
-            dim_feedforward=dim_feedforward,
-            dropout=dropout,
-            activation=activation,
-            layer_norm_eps=layer_norm_eps,
-            bias=bias,
-            tie_weights=tie_weights,
-            num_kv_heads=num_kv_heads,
-        )
-        self._patterns = pattern_specs(pattern, n_layers, "pattern", count_name="n_layers")
+        self.config = config_from(GraphLMConfig, locals(),
+                                  pattern_params=dict(pattern_params or {}))
+        self._patterns = pattern_specs(pattern, num_layers, "pattern", count_name="num_layers")
         self._graph_cache: dict[tuple[str, str, int], TokenGraph] = {}
         self._build_modules(self.config)
 
@@ -485,19 +455,9 @@ class GraphLM(nn.Module):
         self.pos_emb = nn.Embedding(c.max_len, c.d_model)
         self.drop = nn.Dropout(check_probability(c.dropout, "dropout"))
         ff = 4 * c.d_model if c.dim_feedforward is None else c.dim_feedforward
+        layer = LayerConfig.of(c, dim_feedforward=ff, norm_first=True)
         self.layers = nn.ModuleList(
-            GraphTransformerLayer(
-                c.d_model,
-                c.n_heads,
-                ff,
-                c.dropout,
-                c.activation,
-                c.layer_norm_eps,
-                norm_first=True,
-                bias=c.bias,
-                num_kv_heads=c.num_kv_heads,
-            )
-            for _ in range(c.n_layers)
+            GraphTransformerLayer.from_config(layer) for _ in range(c.num_layers)
         )
         self.norm = nn.LayerNorm(c.d_model, c.layer_norm_eps, bias=c.bias)
         self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
@@ -525,13 +485,13 @@ class GraphLM(nn.Module):
 
         Examples
         --------
-        >>> cfg = GraphLMConfig(vocab_size=20, d_model=8, n_layers=1, n_heads=2, max_len=16)
+        >>> cfg = GraphLMConfig(vocab_size=20, d_model=8, num_layers=1, num_heads=2, max_len=16)
         >>> GraphLM.from_config(cfg).pos_emb.num_embeddings
         16
         """
         if not isinstance(config, GraphLMConfig):
             raise TypeError(f"config must be a GraphLMConfig, got {type(config).__name__}")
-        return cls(**{f.name: getattr(config, f.name) for f in fields(config)})
+        return cls(**config_kwargs(config))
 
     def graphs(self, n: int) -> list[TokenGraph]:
         """The graph of every layer for a sequence of ``n`` tokens.
@@ -695,10 +655,10 @@ def pattern_specs(
     --------
     >>> pattern_specs("causal", 2, "pattern")
     ['causal', 'causal']
-    >>> pattern_specs(["causal"], 2, "pattern", count_name="n_layers")
+    >>> pattern_specs(["causal"], 2, "pattern", count_name="num_layers")
     Traceback (most recent call last):
         ...
-    ValueError: pattern as a list needs n_layers=2 entries, got 1 (one per layer)
+    ValueError: pattern as a list needs num_layers=2 entries, got 1 (one per layer)
     """
     if _is_spec(spec):
         specs = [spec] * count

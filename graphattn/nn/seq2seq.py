@@ -12,7 +12,7 @@ takes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -28,23 +28,20 @@ from graphattn._validate import (
 )
 from graphattn.graph import TokenGraph
 from graphattn.nn.attention import padding_bias
-from graphattn.nn.config import CrossSpec, GraphSeq2SeqConfig, PatternSpec
+from graphattn.nn.config import (
+    CrossSpec,
+    GraphSeq2SeqConfig,
+    LayerConfig,
+    PatternSpec,
+    config_from,
+    config_kwargs,
+)
 from graphattn.nn.generation import beam_search, greedy_search
 from graphattn.nn.layers import GraphDecoderLayer, LayerKVCache
-from graphattn.nn.models import GraphTransformer, LayerWeights, pattern_specs
+from graphattn.nn.models import GraphTransformer, LayerWeights, example_layers, pattern_specs
 from graphattn.patterns.registry import is_cross
 
 __all__ = ["GraphSeq2Seq", "Seq2SeqOutput", "rows_graph"]
-
-
-def _pick(layers: LayerWeights | None, b: int) -> LayerWeights:
-    """Layers ``(graph, weights (E, H))`` of batch element ``b`` from batched weights."""
-    if layers is None:
-        raise ValueError("no weights were returned: call the model with need_weights=True")
-    b = check_int(b, "b")
-    if layers and not -layers[0][1].shape[0] <= b < layers[0][1].shape[0]:
-        raise ValueError(f"b={b} is out of range for a batch of {layers[0][1].shape[0]}")
-    return [(g, w[b]) for g, w in layers]
 
 
 @dataclass
@@ -77,7 +74,7 @@ class Seq2SeqOutput:
             If no weights were returned or ``b`` is out of range.
         """
         return tuple(
-            _pick(layers, b)
+            example_layers(layers, b)
             for layers in (self.encoder_layers, self.decoder_self_layers, self.decoder_cross_layers)
         )
 
@@ -139,14 +136,10 @@ def _check_kind(specs: list, what: str, cross: bool) -> None:
 class _DecoderStack(nn.Module):
     """Decoder layers and their final norm, named like ``nn.TransformerDecoder``."""
 
-    def __init__(self, c: GraphSeq2SeqConfig, ff: int) -> None:
+    def __init__(self, c: GraphSeq2SeqConfig, layer: LayerConfig) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            GraphDecoderLayer(
-                c.d_model, c.num_heads, ff, c.dropout, c.activation, c.layer_norm_eps,
-                c.norm_first, c.bias,
-            )
-            for _ in range(c.num_decoder_layers)
+            GraphDecoderLayer.from_config(layer) for _ in range(c.num_decoder_layers)
         )
         self.norm = nn.LayerNorm(c.d_model, c.layer_norm_eps, bias=c.bias)
 
@@ -211,8 +204,7 @@ class GraphSeq2Seq(nn.Module):
         eos_id: int = 2,
     ) -> None:
         super().__init__()
-        kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        self.config = GraphSeq2SeqConfig(**kwargs)
+        self.config = config_from(GraphSeq2SeqConfig, locals())
         self._specs = _check_config(self.config)
         self._graph_cache: dict[tuple, TokenGraph] = {}
         self._build_modules(self.config)
@@ -225,11 +217,11 @@ class GraphSeq2Seq(nn.Module):
         self.src_pos = nn.Embedding(c.max_len, c.d_model)
         self.tgt_pos = nn.Embedding(c.max_len, c.d_model)
         self.drop = nn.Dropout(check_probability(c.dropout, "dropout"))
+        layer = LayerConfig.of(c, dim_feedforward=ff)
         self.encoder = GraphTransformer(
-            c.d_model, c.num_heads, c.num_encoder_layers, ff, c.dropout, c.activation,
-            c.layer_norm_eps, c.norm_first, c.bias, final_norm=True,
+            num_layers=c.num_encoder_layers, final_norm=True, **config_kwargs(layer)
         )
-        self.decoder = _DecoderStack(c, ff)
+        self.decoder = _DecoderStack(c, layer)
         self.lm_head = nn.Linear(c.d_model, c.tgt_vocab_size, bias=False)
         for emb in (self.src_emb, self.tgt_emb, self.src_pos, self.tgt_pos):
             nn.init.normal_(emb.weight, std=0.02)
@@ -246,7 +238,7 @@ class GraphSeq2Seq(nn.Module):
         """
         if not isinstance(config, GraphSeq2SeqConfig):
             raise TypeError(f"config must be a GraphSeq2SeqConfig, got {type(config).__name__}")
-        return cls(**{f.name: getattr(config, f.name) for f in fields(config)})
+        return cls(**config_kwargs(config))
 
     # ------------------------------------------------------------- graphs
     def _graph(self, spec: object, n: int, m: int | None) -> TokenGraph:
