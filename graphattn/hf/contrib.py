@@ -1,6 +1,6 @@
 """Contributions of Hugging Face models on ``attn_implementation="graphattn"``.
 
-Registered with :func:`graphattn.flow.register_contributions` when
+Registered as a :func:`graphattn.flow.register_adapter` adapter when
 ``graphattn.hf`` is imported, so :func:`graphattn.flow.contributions` takes
 such a model for ``"value_zeroing"``, ``"grad_attention"`` and
 ``"attention"``, and, for the families whose layers :mod:`graphattn.hf.blocks`

@@ -1,6 +1,6 @@
 """Contributions of Hugging Face encoder-decoder models (T5, BART, Marian) on graphattn.
 
-Registered with :func:`graphattn.flow.register_contributions` when
+Registered as a :func:`graphattn.flow.register_adapter` adapter when
 ``graphattn.hf`` is imported, for ``"value_zeroing"``, ``"grad_attention"``,
 ``"attention"`` and ``"attnlrp"`` (T5 and BART: :mod:`graphattn.hf.lrp_seq2seq`).
 The layers come in call order, as for a ``GraphSeq2Seq``: the encoder's
