@@ -222,28 +222,22 @@ def _softcapped(softcap: float) -> AttentionVariant:
 
 
 def _run(q, k, v, graph, scale, bias, dropout: float, softcap, need_weights: bool):
-    """``out (B, N, H, Dv)`` and weights ``(B, E, H)`` (or None) of the call."""
+    """``out (B, N, H, Dv)`` and weights ``(B, E, H)`` (or None) of the call.
+
+    ``k``, ``v (B, M, H_kv, D)`` keep their key heads: the kernels' front door repeats them.
+    """
     if softcap is None:
         result = graph_attention(
             q, k, v, graph, scale=scale, bias=bias, dropout_p=dropout, return_weights=need_weights
         )
-        return result if need_weights else (result, None)
-    if dropout:
+    elif dropout:
         raise ValueError(f"softcap with attention dropout {dropout} is not supported; use eval()")
-    group = q.shape[2] // k.shape[2]
-    k, v = k.repeat_interleave(group, dim=2), v.repeat_interleave(group, dim=2)  # (B, M, H, D)
-    if bias is not None:
-        bias = bias.to(q.dtype)  # (B, E, H) edge features of the score
-    result = variant_attention(
-        q,
-        k,
-        v,
-        graph,
-        _softcapped(float(softcap)),
-        edge_attr=bias,
-        scale=scale,
-        return_weights=need_weights,
-    )
+    else:
+        attr = None if bias is None else bias.to(q.dtype)  # (B, E, H) edge features of the score
+        variant = _softcapped(float(softcap))
+        result = variant_attention(
+            q, k, v, graph, variant, edge_attr=attr, scale=scale, return_weights=need_weights
+        )
     return result if need_weights else (result, None)
 
 
