@@ -333,7 +333,7 @@ def graphattn_attention(
         out, weights = apply_edit(out, weights, v, graph)
     if recordings:
         _record(recordings, call, graph, weights, v)
-    return out, (_dense(weights, graph, n, m, query.dtype) if dense else None)
+    return out, (_dense(weights, graph, query.dtype) if dense else None)
 
 
 def _record(
@@ -349,10 +349,6 @@ def _record(
         recording.add(**kind, graph=graph, weights=weights, values=values)
 
 
-def _dense(weights: torch.Tensor, graph: TokenGraph, n: int, m: int, dtype) -> torch.Tensor:
+def _dense(weights: torch.Tensor, graph: TokenGraph, dtype) -> torch.Tensor:
     """Per-edge weights ``(B, E, H)`` as the dense ``(B, H, N, M)`` of ``output_attentions``."""
-    b, _, h = weights.shape
-    out = weights.new_zeros(b, h, n, m, dtype=dtype)
-    dst, src = graph.dst.to(weights.device), graph.src.to(weights.device)  # (E,)
-    out[:, :, dst, src] = weights.transpose(1, 2).to(dtype)  # (B, H, E)
-    return out
+    return graph.to_dense(weights.to(dtype))  # (B, H, N, M) on the call's (N, M) graph
