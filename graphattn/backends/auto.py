@@ -3,7 +3,8 @@
 :func:`select_backend` names the backend that ``backend="auto"`` runs. The
 policy is this module's :func:`auto_selector`, unless a selector registered
 with :func:`register_selector` replaces it (``register_selector(None)``
-restores it). The policy, in order (the first rule whose backend accepts the
+restores it); :func:`explain_backend` says which backend the policy in force
+picks for a call, and why. The policy, in order (the first rule whose backend accepts the
 call wins; each backend's ``supports`` is asked at most once per call):
 
 1. **dropout** -> ``"edge"``: the only fast backend that draws per-edge masks.
@@ -236,15 +237,24 @@ def select_backend(request: AttentionRequest) -> str:
     >>> select_backend(request)
     'edge'
     """
+    return _choose(request)[0]
+
+
+def _choose(request: AttentionRequest) -> tuple[str, str]:
+    """``(backend, reason)`` from the policy in force: :func:`auto_selector` or the registered one.
+
+    A registered selector's choice is checked as :func:`select_backend` says.
+    """
     if _selector is None:
-        return _decide(request)[0]
+        return _decide(request)
     name = _selector(request)
     if name not in backend_names():
         raise RuntimeError(f"the backend selector returned unknown backend {name!r}")
     reason = get_backend(name).supports(request)
     if reason is not None:
         raise RuntimeError(f"the backend selector chose {name!r}, which refuses: {reason}")
-    return name
+    label = getattr(_selector, "__qualname__", None) or repr(_selector)
+    return name, f"chosen by the registered selector {label} (register_selector)"
 
 
 def _check_explain(
@@ -277,6 +287,10 @@ def explain_backend(
 ) -> BackendChoice:
     """Which backend ``graph_attention(..., backend="auto")`` runs for such a call, and why.
 
+    It explains the policy in force: the rule of :func:`auto_selector` that
+    decided, or, while a selector registered with :func:`register_selector`
+    replaces it, that selector's choice.
+
     Parameters
     ----------
     graph : TokenGraph
@@ -300,6 +314,9 @@ def explain_backend(
     ------
     TypeError
         If ``graph`` is not a TokenGraph.
+    RuntimeError
+        If a registered selector returns a backend that is unknown or refuses
+        the call (as :func:`select_backend` does).
 
     Examples
     --------
@@ -309,6 +326,12 @@ def explain_backend(
     ('edge', 'scattered edges (block fill 0.0606 < 0.25)')
     >>> choice.refusals["flex"] is None
     True
+    >>> def always_reference(request):
+    ...     return "reference"
+    >>> previous = register_selector(always_reference)
+    >>> explain_backend(patterns.causal(8)).reason
+    'chosen by the registered selector always_reference (register_selector)'
+    >>> _ = register_selector(previous)
     """
     if not isinstance(graph, TokenGraph):
         raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
@@ -330,7 +353,7 @@ def explain_backend(
         has_bias=has_bias,
         dropout=float(dropout),
     )
-    name, reason = _decide(request)
+    name, reason = _choose(request)
     refusals = {
         other: get_backend(other).supports(request) for other in backend_names() if other != name
     }
