@@ -20,8 +20,9 @@ import torch
 from graphattn._validate import check_bool, check_str
 from graphattn.backends import Backend, KernelCall, get_backend, select_backend
 from graphattn.backends.base import accumulation_dtype, edges_on
+from graphattn.backends.checks import check_scale
 from graphattn.backends.front import HEAD_MAJOR_GRAPHS as HEAD_MAJOR_GRAPHS  # its old home
-from graphattn.backends.front import AttentionInputs, check_scale
+from graphattn.backends.front import AttentionInputs
 from graphattn.graph import TokenGraph
 
 __all__ = ["graph_attention"]

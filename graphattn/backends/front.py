@@ -32,7 +32,6 @@ __all__ = [
     "AttentionInputs",
     "HeadMajorGraphs",
     "add_batch_dim",
-    "check_scale",
     "drop_batch_dim",
     "repeat_kv_heads",
 ]
@@ -97,25 +96,6 @@ def repeat_kv_heads(x: torch.Tensor, heads: int, dim: int = 2) -> torch.Tensor:
     """
     group = heads // x.shape[dim]
     return x if group == 1 else x.repeat_interleave(group, dim=dim)
-
-
-def check_scale(scale: object) -> None:
-    """Check a score scale: a finite float, or None for ``1 / sqrt(D)``.
-
-    Examples
-    --------
-    >>> check_scale(0.5)
-    >>> check_scale(float("inf"))
-    Traceback (most recent call last):
-    ...
-    ValueError: scale must be finite, got inf
-    """
-    if scale is None:
-        return
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
-        raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
-    if not math.isfinite(scale):
-        raise ValueError(f"scale must be finite, got {scale}")
 
 
 def add_batch_dim(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):

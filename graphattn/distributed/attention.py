@@ -17,8 +17,8 @@ import torch.distributed as dist
 from graphattn._validate import check_bool, check_str
 from graphattn.backends import get_backend
 from graphattn.backends.base import accumulation_dtype
-from graphattn.backends.checks import check_qkv
-from graphattn.backends.front import add_batch_dim, check_scale, drop_batch_dim
+from graphattn.backends.checks import check_qkv, check_scale
+from graphattn.backends.front import add_batch_dim, drop_batch_dim
 from graphattn.distributed.exchange import agree, exchange_halo
 from graphattn.distributed.partition import Partition, local_plan
 from graphattn.functional import graph_attention as local_attention
