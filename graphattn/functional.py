@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from graphattn._validate import check_bool, check_str
+from graphattn._validate import check_bool
 from graphattn.backends import Backend, KernelCall, get_backend, select_backend
 from graphattn.backends.base import accumulation_dtype, edges_on
-from graphattn.backends.checks import check_scale
+from graphattn.backends.checks import check_backend, check_scale
 from graphattn.backends.front import HEAD_MAJOR_GRAPHS as HEAD_MAJOR_GRAPHS  # its old home
 from graphattn.backends.front import AttentionInputs
 from graphattn.graph import TokenGraph
@@ -42,8 +42,7 @@ def _check_options(
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
     check_bool(return_weights, "return_weights")
     check_bool(check_inputs, "check_inputs")
-    check_str(backend, "backend")
-    chosen = None if backend == "auto" else get_backend(backend)
+    chosen = check_backend(backend)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(
             f"generator must be a torch.Generator or None, got {type(generator).__name__}"

@@ -197,7 +197,7 @@ def cosine(tau: float = 10.0) -> AttentionVariant:
 
 def _sigmoid_score(offset: float | None) -> ScoreFn:
     def score(q_i: torch.Tensor, k_j: torch.Tensor, edges: Edges) -> torch.Tensor:
-        s = (q_i * k_j).sum(-1) * edges.scale  # (B, E, H)
+        s = dot_product_score(q_i, k_j, edges)  # (B, E, H)
         if offset is None:
             return s - edges.in_degree().to(s.dtype).log().view(1, -1, 1)
         return s + offset

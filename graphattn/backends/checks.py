@@ -14,9 +14,11 @@ import math
 
 import torch
 
+from graphattn._validate import check_str
+from graphattn.backends.base import Backend, get_backend
 from graphattn.graph import TokenGraph
 
-__all__ = ["check_graphs", "check_qkv", "check_scale"]
+__all__ = ["check_backend", "check_graphs", "check_qkv", "check_scale"]
 
 
 def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
@@ -76,6 +78,25 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
             f"q, k, v must not have empty dims, got {tuple(q.shape)}, {tuple(k.shape)}, "
             f"{tuple(v.shape)}"
         )
+
+
+def check_backend(backend: object) -> Backend | None:
+    """The registered backend named ``backend``, or None for ``"auto"``.
+
+    Raises
+    ------
+    TypeError
+        If ``backend`` is not a string.
+    ValueError
+        If no backend of that name is registered.
+
+    Examples
+    --------
+    >>> check_backend("auto") is None, check_backend("edge").name
+    (True, 'edge')
+    """
+    check_str(backend, "backend")
+    return None if backend == "auto" else get_backend(backend)
 
 
 def check_scale(scale: object) -> None:

@@ -14,10 +14,9 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from graphattn._validate import check_bool, check_str
-from graphattn.backends import get_backend
+from graphattn._validate import check_bool
 from graphattn.backends.base import accumulation_dtype
-from graphattn.backends.checks import check_qkv, check_scale
+from graphattn.backends.checks import check_backend, check_qkv, check_scale
 from graphattn.backends.front import add_batch_dim, drop_batch_dim
 from graphattn.distributed.exchange import agree, exchange_halo
 from graphattn.distributed.partition import Partition, local_plan
@@ -56,9 +55,7 @@ def _check_options(scale, return_weights, backend) -> None:
     """The options, checked on every rank (a rank owning nothing must fail like the others)."""
     check_scale(scale)
     check_bool(return_weights, "return_weights")
-    check_str(backend, "backend")
-    if backend != "auto":
-        get_backend(backend)
+    check_backend(backend)
 
 
 def _local_fields(q, k, v, part, rank: int, world: int, options: dict) -> list[int]:

@@ -36,7 +36,7 @@ from graphattn.hf.outputs import wants_dense_weights
 from graphattn.hf.record import active_recordings
 from graphattn.hf.resolve import graph_of
 from graphattn.hf.tracking import received, watch
-from graphattn.variants import AttentionVariant, variant_attention
+from graphattn.variants import AttentionVariant, dot_product_score, variant_attention
 
 __all__ = ["UNSUPPORTED", "graphattn_attention"]
 
@@ -214,7 +214,7 @@ def _edge_bias(call: Call, graph: TokenGraph, padding, mask, kwargs: dict, b: in
 
 def _softcapped(softcap: float) -> AttentionVariant:
     def score(q_i: torch.Tensor, k_j: torch.Tensor, edges) -> torch.Tensor:
-        s = (q_i * k_j).sum(-1) * edges.scale  # (B, E, H)
+        s = dot_product_score(q_i, k_j, edges)  # (B, E, H)
         s = softcap * torch.tanh(s / softcap)
         return s if edges.attr is None else s + edges.attr
 
