@@ -257,11 +257,11 @@ def _choose(request: AttentionRequest) -> tuple[str, str]:
     return name, f"chosen by the registered selector {label} (register_selector)"
 
 
-def _check_explain(
-    batch: object, num_heads: object, head_dim: object, value_dim: object, dtype: object,
-    dropout: object,
-) -> None:
-    """The sizes, dtype and dropout of :func:`explain_backend`, checked."""
+def _explained_request(graph: object, *, batch, num_heads, head_dim, value_dim, device, dtype,
+                       dropout, **flags) -> AttentionRequest:  # fmt: skip
+    """The arguments of :func:`explain_backend`, checked, as the request they describe."""
+    if not isinstance(graph, TokenGraph):
+        raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
     check_int(batch, "batch", low=0)
     check_positive_int(num_heads, "num_heads")
     check_positive_int(head_dim, "head_dim")
@@ -269,6 +269,11 @@ def _check_explain(
         check_positive_int(value_dim, "value_dim")
     check_float_dtype(dtype, "dtype")
     check_probability(dropout, "dropout")
+    for name, flag in flags.items():  # needs_grad, return_weights, has_bias
+        check_bool(flag, name)
+    value_dim = head_dim if value_dim is None else value_dim
+    return AttentionRequest(graph, batch, num_heads, head_dim, value_dim, torch.device(device),
+                            dtype, dropout=float(dropout), **flags)  # fmt: skip
 
 
 def explain_backend(
@@ -333,25 +338,10 @@ def explain_backend(
     'chosen by the registered selector always_reference (register_selector)'
     >>> _ = register_selector(previous)
     """
-    if not isinstance(graph, TokenGraph):
-        raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
-    _check_explain(batch, num_heads, head_dim, value_dim, dtype, dropout)
-    for name, flag in (
-        ("needs_grad", needs_grad), ("return_weights", return_weights), ("has_bias", has_bias)
-    ):
-        check_bool(flag, name)
-    request = AttentionRequest(
-        graph=graph,
-        batch=batch,
-        num_heads=num_heads,
-        head_dim=head_dim,
-        value_dim=head_dim if value_dim is None else value_dim,
-        device=torch.device(device),
-        dtype=dtype,
-        needs_grad=needs_grad,
-        return_weights=return_weights,
-        has_bias=has_bias,
-        dropout=float(dropout),
+    request = _explained_request(
+        graph, batch=batch, num_heads=num_heads, head_dim=head_dim, value_dim=value_dim,
+        device=device, dtype=dtype, dropout=dropout, needs_grad=needs_grad,
+        return_weights=return_weights, has_bias=has_bias,
     )
     name, reason = _choose(request)
     refusals = {
