@@ -90,13 +90,14 @@ def _bias_tensor(bias: Bias, graph: TokenGraph, b: int, h: int, device) -> torch
     return _edge_bias(bias, "bias", b, e, h, device)
 
 
-def _edge_bias_of(bias: Bias, inputs: AttentionInputs, b: int, h: int) -> torch.Tensor | None:
+def _edge_bias_of(bias: Bias, inputs: AttentionInputs) -> torch.Tensor | None:
     """The bias as ``(B, E, H)``, or ``(B, E_total, 1)`` in head order for per-head graphs."""
     if bias is None:
         return None
+    b, device = inputs.q.shape[0], inputs.q.device
     if inputs.graphs is None:
-        return _bias_tensor(bias, inputs.graph, b, h, inputs.q.device)
-    return _per_head_bias(bias, inputs.graphs, b, inputs.q.device)
+        return _bias_tensor(bias, inputs.graph, b, inputs.num_heads, device)
+    return _per_head_bias(bias, inputs.graphs, b, device)
 
 
 def _per_head_bias(bias: Bias, graphs: list[TokenGraph], b: int, device) -> torch.Tensor:
@@ -240,8 +241,7 @@ def graph_attention(
     """
     inputs = AttentionInputs.of(q, k, v, graph)  # (B, *, H | H_kv, D), per-head graphs
     chosen = _check_options(scale, dropout_p, return_weights, backend, generator, check_inputs)
-    b, h = inputs.q.shape[0], inputs.num_heads
-    edge_bias = _edge_bias_of(bias, inputs, b, h)  # (B, E, H or 1)
+    edge_bias = _edge_bias_of(bias, inputs)  # (B, E, H or 1)
     if check_inputs:
         _check_finite(inputs.q, inputs.k, inputs.v, edge_bias)
     if edge_bias is not None:
