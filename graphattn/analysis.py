@@ -370,9 +370,8 @@ def layers_to_reach(graph: TokenGraph, max_layers: int | None = None) -> int | N
     causal = is_causal(graph)
     total = n * (n + 1) // 2 if causal else n * n  # allowed pairs
     step = graph.remove_self_loops()
-    visited = torch.zeros(n, n, dtype=torch.bool)  # visited[i, j]: j reaches i
+    visited = step.to_dense(torch.ones(step.num_edges, dtype=torch.bool))  # [i, j]: j reaches i
     visited.diagonal().fill_(True)
-    visited[step.dst, step.src] = True
     fj, fi = step.src, step.dst  # (F,) frontier: pairs at distance exactly t
     covered = n + int((fj <= fi).sum()) if causal else n + step.num_edges
     out_edges = _out_edges(step)

@@ -1,25 +1,28 @@
 """Functional attention on token graphs: :func:`graph_attention`.
 
-The dispatcher validates the inputs (before any work), brings them to the
-kernel contract of :mod:`graphattn.backends.base` — a batch dimension, one key
-head per query head, a single graph, a ``(B, E, H)`` bias — as one
-:class:`~graphattn.backends.base.KernelCall`, and runs the chosen backend.
-Per-head graphs run as one head over a head-major batched graph (cached in
-:data:`HEAD_MAJOR_GRAPHS` while the graphs live).
+The dispatcher validates the inputs (before any work) and brings them to the
+kernel contract of :mod:`graphattn.backends.base` through the kernels' front
+door, :class:`~graphattn.backends.front.AttentionInputs` (a batch dimension,
+one key head per query head, a single graph), adds the ``(B, E, H)`` bias and
+runs the chosen backend on the resulting
+:class:`~graphattn.backends.base.KernelCall`. Per-head graphs run as one head
+over a head-major batched graph (cached in
+:data:`~graphattn.backends.front.HEAD_MAJOR_GRAPHS` while the graphs live).
 """
 
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable, Sequence
 
 import torch
 
-from graphattn._validate import check_bool, check_str
+from graphattn._validate import check_bool
 from graphattn.backends import Backend, KernelCall, get_backend, select_backend
 from graphattn.backends.base import accumulation_dtype, edges_on
-from graphattn.backends.checks import check_graphs, check_qkv
+from graphattn.backends.checks import check_backend, check_scale
+from graphattn.backends.front import HEAD_MAJOR_GRAPHS as HEAD_MAJOR_GRAPHS  # its old home
+from graphattn.backends.front import AttentionInputs
 from graphattn.graph import TokenGraph
 
 __all__ = ["graph_attention"]
@@ -32,19 +35,14 @@ def _check_options(
     scale, dropout_p, return_weights, backend, generator, check_inputs
 ) -> Backend | None:
     """Check the options of :func:`graph_attention`; return the named backend (None: auto)."""
-    if scale is not None:
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)):
-            raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
-        if not math.isfinite(scale):
-            raise ValueError(f"scale must be finite, got {scale}")
+    check_scale(scale)
     if isinstance(dropout_p, bool) or not isinstance(dropout_p, (int, float)):
         raise TypeError(f"dropout_p must be a float, got {type(dropout_p).__name__}")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
     check_bool(return_weights, "return_weights")
     check_bool(check_inputs, "check_inputs")
-    check_str(backend, "backend")
-    chosen = None if backend == "auto" else get_backend(backend)
+    chosen = check_backend(backend)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(
             f"generator must be a torch.Generator or None, got {type(generator).__name__}"
@@ -92,15 +90,14 @@ def _bias_tensor(bias: Bias, graph: TokenGraph, b: int, h: int, device) -> torch
     return _edge_bias(bias, "bias", b, e, h, device)
 
 
-def _edge_bias_of(
-    bias: Bias, graph, graphs: list[TokenGraph] | None, b: int, h: int, device
-) -> torch.Tensor | None:
+def _edge_bias_of(bias: Bias, inputs: AttentionInputs) -> torch.Tensor | None:
     """The bias as ``(B, E, H)``, or ``(B, E_total, 1)`` in head order for per-head graphs."""
     if bias is None:
         return None
-    if graphs is None:
-        return _bias_tensor(bias, graph, b, h, device)
-    return _per_head_bias(bias, graphs, b, device)
+    b, device = inputs.q.shape[0], inputs.q.device
+    if inputs.graphs is None:
+        return _bias_tensor(bias, inputs.graph, b, inputs.num_heads, device)
+    return _per_head_bias(bias, inputs.graphs, b, device)
 
 
 def _per_head_bias(bias: Bias, graphs: list[TokenGraph], b: int, device) -> torch.Tensor:
@@ -129,90 +126,6 @@ def _per_head_bias(bias: Bias, graphs: list[TokenGraph], b: int, device) -> torc
             "(E_h,) or (B, E_h), one per graph"
         )
     return torch.cat(parts, 1)  # (B, E_total, 1)
-
-
-class HeadMajorGraphs:
-    """Per-head graphs batched head-major, kept while every member graph lives.
-
-    An entry is keyed by the ``id`` of each member and dropped as soon as any
-    member is garbage-collected (``weakref.finalize``), so an ``id`` in a key
-    always belongs to the live graph it was taken from. The cache holds no
-    reference to the members themselves.
-
-    Examples
-    --------
-    >>> cache = HeadMajorGraphs()
-    >>> a, b = TokenGraph([[0], [1]]), TokenGraph([[1], [0]])
-    >>> cache.get([a, b]).edge_index.tolist()
-    [[0, 3], [1, 2]]
-    >>> cache.get([a, b]) is cache.get([a, b]), len(cache)
-    (True, 1)
-    >>> del b
-    >>> len(cache)
-    0
-    """
-
-    def __init__(self) -> None:
-        self._store: dict[tuple[int, ...], TokenGraph] = {}
-
-    def get(self, graphs: Sequence[TokenGraph]) -> TokenGraph:
-        """``TokenGraph.batch(graphs)``, built once per list of live graphs."""
-        key = tuple(id(g) for g in graphs)
-        if key not in self._store:
-            self._store[key] = TokenGraph.batch(graphs)
-            for g in {id(g): g for g in graphs}.values():
-                weakref.finalize(g, self._store.pop, key, None)
-        return self._store[key]
-
-    def entries(self, graph: TokenGraph) -> list[TokenGraph]:
-        """The batched graphs held for lists that contain ``graph``."""
-        return [batched for key, batched in self._store.items() if id(graph) in key]
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-
-# The head-major batched graphs of per-head calls, reused across calls on the same graphs.
-HEAD_MAJOR_GRAPHS = HeadMajorGraphs()
-
-
-def _expand_kv_heads(k: torch.Tensor, v: torch.Tensor, h: int):
-    """``k (B, M, H_kv, D)``, ``v (B, M, H_kv, Dv)`` with each key head repeated for its queries."""
-    group = h // k.shape[2]
-    if group == 1:
-        return k, v
-    return k.repeat_interleave(group, dim=2), v.repeat_interleave(group, dim=2)  # (B, M, H, *)
-
-
-def _fold_heads(q, k, v, graphs: list[TokenGraph]):
-    """Per-head graphs as one head over their head-major batched graph.
-
-    Head ``h`` becomes targets ``h*N .. h*N + N - 1`` and sources
-    ``h*M .. h*M + M - 1`` of one graph; returns ``(q, k, v, graph)``.
-    """
-    b, n, h, d = q.shape
-    m = k.shape[1]
-    q = q.transpose(1, 2).reshape(b, h * n, 1, d)  # (B, H*N, 1, D) head-major
-    k = k.transpose(1, 2).reshape(b, h * m, 1, d)  # (B, H*M, 1, D)
-    v = v.transpose(1, 2).reshape(b, h * m, 1, v.shape[-1])  # (B, H*M, 1, Dv)
-    return q, k, v, HEAD_MAJOR_GRAPHS.get(graphs)
-
-
-def _unfold_heads(out, weights, graphs: list[TokenGraph]):
-    """Output ``(B, N, H, Dv)`` and weights ``H x (B, E_h)`` (or None) of a folded call."""
-    b, h = out.shape[0], len(graphs)
-    out = out.view(b, h, graphs[0].num_nodes, -1).transpose(1, 2)  # (B, N, H, Dv)
-    if weights is not None:
-        sizes = [g.num_edges for g in graphs]
-        weights = tuple(weights[..., 0].split(sizes, dim=1))  # H x (B, E_h)
-    return out, weights
-
-
-def _unbatch(out: torch.Tensor, weights):
-    """The first (only) batch element of ``out`` and of the weights (a tensor, a tuple or None)."""
-    if isinstance(weights, tuple):
-        return out[0], tuple(w[0] for w in weights)
-    return out[0], (None if weights is None else weights[0])
 
 
 def _run(call: KernelCall, chosen: Backend | None):
@@ -326,27 +239,15 @@ def graph_attention(
     >>> out.flatten().tolist(), w.flatten().tolist()
     ([1.0, 2.0], [1.0, 0.5, 0.5])
     """
-    check_qkv(q, k, v)
-    n, h, d = q.shape[-3:]
-    graphs = check_graphs(graph, n, k.shape[-3], h)  # one graph per head, or None
+    inputs = AttentionInputs.of(q, k, v, graph)  # (B, *, H | H_kv, D), per-head graphs
     chosen = _check_options(scale, dropout_p, return_weights, backend, generator, check_inputs)
-    batched = q.dim() == 4
-    if not batched:
-        q, k, v = q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)  # (1, *, H, D)
-    edge_bias = _edge_bias_of(bias, graph, graphs, q.shape[0], h, q.device)  # (B, E, H or 1)
+    edge_bias = _edge_bias_of(bias, inputs)  # (B, E, H or 1)
     if check_inputs:
-        _check_finite(q, k, v, edge_bias)
+        _check_finite(inputs.q, inputs.k, inputs.v, edge_bias)
     if edge_bias is not None:
-        edge_bias = edge_bias.to(accumulation_dtype(q.dtype))
-    k, v = _expand_kv_heads(k, v, h)  # (B, M, H, D), (B, M, H, Dv)
-    if graphs is not None:
-        q, k, v, graph = _fold_heads(q, k, v, graphs)  # one head over (H*N, H*M) tokens
-    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
-    call = KernelCall(q, k, v, graph, scale=scale, bias=edge_bias, return_weights=return_weights,
-                      dropout_p=float(dropout_p), generator=generator)  # fmt: skip
-    out, weights = _run(call, chosen)
-    if graphs is not None:
-        out, weights = _unfold_heads(out, weights, graphs)  # (B, N, H, Dv), H x (B, E_h)
-    if not batched:
-        out, weights = _unbatch(out, weights)
+        edge_bias = edge_bias.to(accumulation_dtype(inputs.q.dtype))
+    call = inputs.kernel_call(scale=inputs.scale_or_default(scale), bias=edge_bias,
+                              return_weights=return_weights, dropout_p=float(dropout_p),
+                              generator=generator)  # fmt: skip
+    out, weights = inputs.finish(*_run(call, chosen))  # (.., N, H, Dv), weights of each graph
     return (out, weights) if return_weights else out

@@ -18,7 +18,6 @@ built-in may carry a ``fast`` implementation (dot-product attention uses
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,8 +27,8 @@ from torch.utils.checkpoint import checkpoint
 
 from graphattn._validate import check_bool, check_number, check_positive_int
 from graphattn.backends.base import accumulation_dtype, edges_on, segment_softmax
-from graphattn.backends.checks import check_graphs, check_qkv
 from graphattn.backends.edge import edge_chunks
+from graphattn.backends.front import AttentionInputs
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
 
@@ -198,7 +197,7 @@ def cosine(tau: float = 10.0) -> AttentionVariant:
 
 def _sigmoid_score(offset: float | None) -> ScoreFn:
     def score(q_i: torch.Tensor, k_j: torch.Tensor, edges: Edges) -> torch.Tensor:
-        s = (q_i * k_j).sum(-1) * edges.scale  # (B, E, H)
+        s = dot_product_score(q_i, k_j, edges)  # (B, E, H)
         if offset is None:
             return s - edges.in_degree().to(s.dtype).log().view(1, -1, 1)
         return s + offset
@@ -314,45 +313,41 @@ def variant_attention(
     >>> variant_attention(q, k, v, g, SIGMOID).flatten().tolist()  # sigmoid(-log 2) = 1/3
     [0.5, 1.333]
     """
-    _check_call(q, k, v, graph, variant, edge_attr)
+    _check_variant(graph, variant)
+    inputs = AttentionInputs.of(q, k, v, graph)  # (B, *, H | H_kv, D)
+    _check_edge_attr(edge_attr, graph.num_edges)
     if scale is not None:
         check_number(scale, "scale")
     check_bool(return_weights, "return_weights")
     check_positive_int(chunk_elements, "chunk_elements")
-    batched = q.dim() == 4
-    h, d = q.shape[-2:]
-    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    scale = inputs.scale_or_default(scale)
     if variant.fast is not None and edge_attr is None:
         return variant.fast(q, k, v, graph, scale=scale, return_weights=return_weights)
-    if not batched:
-        q, k, v = q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)  # (1, *, H, D)
-    group = h // k.shape[2]
-    k = k.repeat_interleave(group, dim=2)  # (B, M, H, D)
-    v = v.repeat_interleave(group, dim=2)  # (B, M, H, Dv)
-    out, weights = _run_chunks(q, k, v, graph, variant, edge_attr, scale, chunk_elements)
-    if not batched:
-        out, weights = out[0], weights[0]
+    k, v = inputs.expanded()  # (B, M, H, D), (B, M, H, Dv)
+    out, weights = _run_chunks(inputs.q, k, v, graph, variant, edge_attr, scale, chunk_elements)
+    out, weights = inputs.finish(out, weights)  # (.., N, H, Dv), (.., E, H)
     return (out, weights) if return_weights else out
 
 
-def _check_call(q, k, v, graph, variant, edge_attr) -> None:
-    """Check the inputs of :func:`variant_attention` before any work."""
+def _check_variant(graph, variant) -> None:
+    """Check the variant and the single graph of :func:`variant_attention`."""
     if not isinstance(variant, AttentionVariant):
         raise TypeError(f"variant must be an AttentionVariant, got {type(variant).__name__}")
     if not isinstance(graph, TokenGraph):
         raise TypeError(f"graph must be a single TokenGraph, got {type(graph).__name__}")
-    check_qkv(q, k, v)
-    n, h = q.shape[-3:-1]
-    check_graphs(graph, n, k.shape[-3], h)
-    e = graph.num_edges
-    if edge_attr is not None:
-        if not isinstance(edge_attr, torch.Tensor):
-            raise TypeError(f"edge_attr must be a tensor, got {type(edge_attr).__name__}")
-        if edge_attr.dim() not in (2, 3) or edge_attr.shape[-2] != e:
-            raise ValueError(
-                f"edge_attr must have shape (E, F) or (B, E, F) with E={e}, "
-                f"got {tuple(edge_attr.shape)}"
-            )
+
+
+def _check_edge_attr(edge_attr, e: int) -> None:
+    """Check the edge features ``(E, F)`` or ``(B, E, F)`` of :func:`variant_attention`."""
+    if edge_attr is None:
+        return
+    if not isinstance(edge_attr, torch.Tensor):
+        raise TypeError(f"edge_attr must be a tensor, got {type(edge_attr).__name__}")
+    if edge_attr.dim() not in (2, 3) or edge_attr.shape[-2] != e:
+        raise ValueError(
+            f"edge_attr must have shape (E, F) or (B, E, F) with E={e}, "
+            f"got {tuple(edge_attr.shape)}"
+        )
 
 
 def _run_chunks(q, k, v, graph, variant, edge_attr, scale: float, chunk_elements: int):

@@ -4,8 +4,10 @@ Importing this package registers the built-in backends (``"reference"``,
 ``"edge"``, ``"dense"``, ``"block"``, ``"split"``, ``"flex"``). A backend
 module registers itself on import with :func:`register_backend`; the contract
 every kernel follows (one :class:`KernelCall` in, ``(out, weights)`` out) is
-in :mod:`graphattn.backends.base`. ``backend="auto"`` runs the policy of
-:mod:`graphattn.backends.auto`, which :func:`register_selector` can replace.
+in :mod:`graphattn.backends.base`; every attention function brings its
+arguments to it through :mod:`graphattn.backends.front`. ``backend="auto"``
+runs the policy of :mod:`graphattn.backends.auto`, which
+:func:`register_selector` can replace.
 """
 
 from graphattn.backends import block, dense, edge, flex, reference, split  # noqa: F401

@@ -3,7 +3,8 @@
 :func:`select_backend` names the backend that ``backend="auto"`` runs. The
 policy is this module's :func:`auto_selector`, unless a selector registered
 with :func:`register_selector` replaces it (``register_selector(None)``
-restores it). The policy, in order (the first rule whose backend accepts the
+restores it); :func:`explain_backend` says which backend the policy in force
+picks for a call, and why. The policy, in order (the first rule whose backend accepts the
 call wins; each backend's ``supports`` is asked at most once per call):
 
 1. **dropout** -> ``"edge"``: the only fast backend that draws per-edge masks.
@@ -236,22 +237,31 @@ def select_backend(request: AttentionRequest) -> str:
     >>> select_backend(request)
     'edge'
     """
+    return _choose(request)[0]
+
+
+def _choose(request: AttentionRequest) -> tuple[str, str]:
+    """``(backend, reason)`` from the policy in force: :func:`auto_selector` or the registered one.
+
+    A registered selector's choice is checked as :func:`select_backend` says.
+    """
     if _selector is None:
-        return _decide(request)[0]
+        return _decide(request)
     name = _selector(request)
     if name not in backend_names():
         raise RuntimeError(f"the backend selector returned unknown backend {name!r}")
     reason = get_backend(name).supports(request)
     if reason is not None:
         raise RuntimeError(f"the backend selector chose {name!r}, which refuses: {reason}")
-    return name
+    label = getattr(_selector, "__qualname__", None) or repr(_selector)
+    return name, f"chosen by the registered selector {label} (register_selector)"
 
 
-def _check_explain(
-    batch: object, num_heads: object, head_dim: object, value_dim: object, dtype: object,
-    dropout: object,
-) -> None:
-    """The sizes, dtype and dropout of :func:`explain_backend`, checked."""
+def _explained_request(graph: object, *, batch, num_heads, head_dim, value_dim, device, dtype,
+                       dropout, **flags) -> AttentionRequest:  # fmt: skip
+    """The arguments of :func:`explain_backend`, checked, as the request they describe."""
+    if not isinstance(graph, TokenGraph):
+        raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
     check_int(batch, "batch", low=0)
     check_positive_int(num_heads, "num_heads")
     check_positive_int(head_dim, "head_dim")
@@ -259,6 +269,11 @@ def _check_explain(
         check_positive_int(value_dim, "value_dim")
     check_float_dtype(dtype, "dtype")
     check_probability(dropout, "dropout")
+    for name, flag in flags.items():  # needs_grad, return_weights, has_bias
+        check_bool(flag, name)
+    value_dim = head_dim if value_dim is None else value_dim
+    return AttentionRequest(graph, batch, num_heads, head_dim, value_dim, torch.device(device),
+                            dtype, dropout=float(dropout), **flags)  # fmt: skip
 
 
 def explain_backend(
@@ -276,6 +291,10 @@ def explain_backend(
     dropout: float = 0.0,
 ) -> BackendChoice:
     """Which backend ``graph_attention(..., backend="auto")`` runs for such a call, and why.
+
+    It explains the policy in force: the rule of :func:`auto_selector` that
+    decided, or, while a selector registered with :func:`register_selector`
+    replaces it, that selector's choice.
 
     Parameters
     ----------
@@ -300,6 +319,9 @@ def explain_backend(
     ------
     TypeError
         If ``graph`` is not a TokenGraph.
+    RuntimeError
+        If a registered selector returns a backend that is unknown or refuses
+        the call (as :func:`select_backend` does).
 
     Examples
     --------
@@ -309,28 +331,19 @@ def explain_backend(
     ('edge', 'scattered edges (block fill 0.0606 < 0.25)')
     >>> choice.refusals["flex"] is None
     True
+    >>> def always_reference(request):
+    ...     return "reference"
+    >>> previous = register_selector(always_reference)
+    >>> explain_backend(patterns.causal(8)).reason
+    'chosen by the registered selector always_reference (register_selector)'
+    >>> _ = register_selector(previous)
     """
-    if not isinstance(graph, TokenGraph):
-        raise TypeError(f"graph must be a TokenGraph, got {type(graph).__name__}")
-    _check_explain(batch, num_heads, head_dim, value_dim, dtype, dropout)
-    for name, flag in (
-        ("needs_grad", needs_grad), ("return_weights", return_weights), ("has_bias", has_bias)
-    ):
-        check_bool(flag, name)
-    request = AttentionRequest(
-        graph=graph,
-        batch=batch,
-        num_heads=num_heads,
-        head_dim=head_dim,
-        value_dim=head_dim if value_dim is None else value_dim,
-        device=torch.device(device),
-        dtype=dtype,
-        needs_grad=needs_grad,
-        return_weights=return_weights,
-        has_bias=has_bias,
-        dropout=float(dropout),
+    request = _explained_request(
+        graph, batch=batch, num_heads=num_heads, head_dim=head_dim, value_dim=value_dim,
+        device=device, dtype=dtype, dropout=dropout, needs_grad=needs_grad,
+        return_weights=return_weights, has_bias=has_bias,
     )
-    name, reason = _decide(request)
+    name, reason = _choose(request)
     refusals = {
         other: get_backend(other).supports(request) for other in backend_names() if other != name
     }

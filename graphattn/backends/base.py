@@ -230,7 +230,7 @@ def unregister_backend(name: str) -> None:
     Raises
     ------
     ValueError
-        If no backend of that name is registered.
+        If ``name`` is unknown (as :func:`get_backend` raises).
 
     Examples
     --------

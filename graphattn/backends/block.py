@@ -610,13 +610,13 @@ def block_attention(
 
     Examples
     --------
-    >>> from graphattn import TokenGraph
-    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
-    >>> q = k = torch.zeros(1, 2, 1, 4)
-    >>> v = torch.arange(2.0).view(1, 2, 1, 1)
-    >>> out, w = block_attention(KernelCall(q, k, v, g, scale=0.5, return_weights=True))
-    >>> out.flatten().tolist(), w.flatten().tolist()
-    ([0.0, 0.5], [1.0, 0.5, 0.5])
+    >>> from graphattn import patterns
+    >>> g = patterns.causal(3)  # tiles of 2 x 2 tokens: two on the diagonal, one below
+    >>> q = k = torch.zeros(1, 3, 1, 4)
+    >>> v = torch.arange(3.0).view(1, 3, 1, 1)
+    >>> out, _ = block_attention(KernelCall(q, k, v, g, scale=0.5), block_size=2)
+    >>> out.flatten().tolist()
+    [0.0, 0.5, 1.0]
     """
     if call.dropout_p > 0:
         raise ValueError(f"the block backend has no dropout; got dropout_p={call.dropout_p}")

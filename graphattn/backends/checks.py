@@ -1,17 +1,24 @@
 """Input checks shared by the attention functions of the kernels layer.
 
-:func:`graphattn.graph_attention` and :func:`graphattn.variants.variant_attention`
-take queries, keys, values and graphs alike; both check them here before doing
-any work, with errors that name the argument and the expected shape.
+:func:`graphattn.graph_attention`, :func:`graphattn.variants.variant_attention`
+and :func:`graphattn.distributed.graph_attention` take queries, keys, values,
+graphs and a score scale alike; they check them here (through
+:class:`graphattn.backends.front.AttentionInputs`, the kernels' front door,
+where they can) before doing any work, with errors that name the argument and
+the expected shape.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
+from graphattn._validate import check_str
+from graphattn.backends.base import Backend, get_backend
 from graphattn.graph import TokenGraph
 
-__all__ = ["check_graphs", "check_qkv"]
+__all__ = ["check_backend", "check_graphs", "check_qkv", "check_scale"]
 
 
 def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
@@ -71,6 +78,44 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
             f"q, k, v must not have empty dims, got {tuple(q.shape)}, {tuple(k.shape)}, "
             f"{tuple(v.shape)}"
         )
+
+
+def check_backend(backend: object) -> Backend | None:
+    """The registered backend named ``backend``, or None for ``"auto"``.
+
+    Raises
+    ------
+    TypeError
+        If ``backend`` is not a string.
+    ValueError
+        If no backend of that name is registered.
+
+    Examples
+    --------
+    >>> check_backend("auto") is None, check_backend("edge").name
+    (True, 'edge')
+    """
+    check_str(backend, "backend")
+    return None if backend == "auto" else get_backend(backend)
+
+
+def check_scale(scale: object) -> None:
+    """Check a score scale: a finite float, or None for ``1 / sqrt(D)``.
+
+    Examples
+    --------
+    >>> check_scale(0.5)
+    >>> check_scale(float("inf"))
+    Traceback (most recent call last):
+    ...
+    ValueError: scale must be finite, got inf
+    """
+    if scale is None:
+        return
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
+    if not math.isfinite(scale):
+        raise ValueError(f"scale must be finite, got {scale}")
 
 
 def check_graphs(graph: object, n: int, m: int, h: int) -> list[TokenGraph] | None:

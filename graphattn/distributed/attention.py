@@ -11,15 +11,13 @@ graph, restricted to the rank's targets.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.distributed as dist
 
-from graphattn._validate import check_bool, check_str
-from graphattn.backends import get_backend
+from graphattn._validate import check_bool
 from graphattn.backends.base import accumulation_dtype
-from graphattn.backends.checks import check_qkv
+from graphattn.backends.checks import check_backend, check_qkv, check_scale
+from graphattn.backends.front import add_batch_dim, drop_batch_dim
 from graphattn.distributed.exchange import agree, exchange_halo
 from graphattn.distributed.partition import Partition, local_plan
 from graphattn.functional import graph_attention as local_attention
@@ -55,15 +53,9 @@ def _check_rows(q, k, v, part: Partition, rank: int) -> None:
 
 def _check_options(scale, return_weights, backend) -> None:
     """The options, checked on every rank (a rank owning nothing must fail like the others)."""
-    if scale is not None:
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)):
-            raise TypeError(f"scale must be a float or None, got {type(scale).__name__}")
-        if not math.isfinite(scale):
-            raise ValueError(f"scale must be finite, got {scale}")
+    check_scale(scale)
     check_bool(return_weights, "return_weights")
-    check_str(backend, "backend")
-    if backend != "auto":
-        get_backend(backend)
+    check_backend(backend)
 
 
 def _local_fields(q, k, v, part, rank: int, world: int, options: dict) -> list[int]:
@@ -172,9 +164,7 @@ def graph_attention(
     except (TypeError, ValueError) as err:
         error = err
     agree(AGREED, fields, error, group)
-    batched = q.dim() == 4
-    if not batched:
-        q, k, v = q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)  # (1, *, H, D)
+    q, k, v, batched = add_batch_dim(q, k, v)  # (B, *, H | H_kv, D)
     d = k.shape[-1]
     rows = torch.cat([k, v], -1).transpose(0, 1)  # (M_r, B, H_kv, D + Dv)
     rows = torch.cat([rows, exchange_halo(rows, part, rank, group)])  # (M_r + H_r, B, H_kv, D+Dv)
@@ -184,5 +174,5 @@ def graph_attention(
     out, weights = _local(q, kv[..., :d], kv[..., d:], part, rank, anchor,
                           scale=scale, backend=backend, return_weights=return_weights)  # fmt: skip
     if not batched:
-        out, weights = out[0], (None if weights is None else weights[0])
+        out, weights = drop_batch_dim(out, weights)
     return (out, weights) if return_weights else out

@@ -212,10 +212,7 @@ def _relevance_matrix(layer: Layer, head_reduce: str, dtype: torch.dtype) -> tor
     """Dense ``Abar (N, M)``: head-reduced ``(grad * A)^+`` (or ``A``) on the graph's edges."""
     w = layer.weights if layer.grad is None else (layer.grad * layer.weights).clamp_min(0)
     a = aggregate_heads(w, head_reduce).to(dtype)  # (E,)
-    g = layer.graph
-    out = torch.zeros(g.num_nodes, g.num_src_nodes, dtype=dtype, device=a.device)
-    out[g.dst.to(a.device), g.src.to(a.device)] = a  # (N, M), canonical edges are unique
-    return out
+    return layer.graph.to_dense(a)  # (N, M)
 
 
 def _residual_normalized(r: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphattn._validate import check_token_ids
+from graphattn.backends.front import repeat_kv_heads
 from graphattn.flow.blocks import AttentionBlock, ContributionRun
 from graphattn.flow.lrp_rules import activation
 from graphattn.graph import TokenGraph
@@ -46,7 +47,7 @@ def output_values(attn: GraphAttention, source: torch.Tensor) -> torch.Tensor:
         w_v = attn.v_proj_weight
     b_v = None if attn.in_proj_bias is None else attn.in_proj_bias[-kv:]
     v = F.linear(source, w_v, b_v).unflatten(-1, (attn.num_kv_heads, d))  # (B, M, H_kv, D)
-    v = v.repeat_interleave(h // attn.num_kv_heads, dim=2)  # (B, M, H, D)
+    v = repeat_kv_heads(v, h)  # (B, M, H, D)
     w_o = attn.out_proj.weight.unflatten(1, (h, d))  # (C, H, D)
     return torch.einsum("bmhd,chd->bmhc", v, w_o)  # (B, M, H, C)
 

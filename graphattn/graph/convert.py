@@ -1,7 +1,8 @@
-"""Conversions of a token graph: dense boolean masks and networkx graphs.
+"""Conversions of a token graph: dense masks and matrices, and networkx graphs.
 
 The functions back the methods :meth:`TokenGraph.to_dense_mask`,
-:meth:`TokenGraph.from_dense_mask`, :meth:`TokenGraph.to_networkx` and
+:meth:`TokenGraph.to_dense`, :meth:`TokenGraph.from_dense_mask`,
+:meth:`TokenGraph.to_networkx` and
 :meth:`TokenGraph.from_networkx`; a builder takes the class to construct as
 ``cls``. The dense mask follows ``scaled_dot_product_attention``:
 ``mask[i, j]`` is True iff edge ``j -> i`` (True = may attend).
@@ -16,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,7 @@ __all__ = [
     "edge_attr_from_networkx",
     "from_dense_mask",
     "from_networkx",
+    "to_dense",
     "to_dense_mask",
     "to_networkx",
 ]
@@ -49,9 +52,28 @@ def to_dense_mask(graph: TokenGraph, *, max_elements: int = DEFAULT_MAX_DENSE) -
             f"elements, more than max_elements={max_elements}; use a sparse backend"
         )
     check_allocation(n * m, f"the dense mask of shape ({n}, {m})")  # one byte per element
-    mask = torch.zeros(n, m, dtype=torch.bool)
-    mask[graph.dst, graph.src] = True
-    return mask
+    return to_dense(graph, torch.ones(graph.num_edges, dtype=torch.bool))  # (N, M)
+
+
+def to_dense(graph: TokenGraph, values: torch.Tensor, *, fill: float = 0.0) -> torch.Tensor:
+    """Per-edge ``values`` as a dense matrix per head; see :meth:`TokenGraph.to_dense`."""
+    e, n, m = graph.num_edges, graph.num_nodes, graph.num_src_nodes
+    if not isinstance(values, torch.Tensor):
+        raise TypeError(f"values must be a tensor, got {type(values).__name__}")
+    if not isinstance(fill, (int, float)):  # bool too: a mask's fill
+        raise TypeError(f"fill must be a number, got {type(fill).__name__}")
+    edges = {1: 0, 2: 0, 3: 1}.get(values.dim())  # the dim that runs over the edges
+    if edges is None or values.shape[edges] != e:
+        raise ValueError(
+            f"values must have shape (E,), (E, H) or (B, E, H) with E={e} edges in "
+            f"graph.edge_index column order, got {tuple(values.shape)}"
+        )
+    shape = (*values.shape[:edges], *values.shape[edges + 1 :], n, m)  # (.., H, N, M)
+    check_allocation(math.prod(shape) * values.element_size(), f"the dense matrix {shape}")
+    out = values.new_full(shape, fill)
+    dst, src = graph.dst.to(values.device), graph.src.to(values.device)  # (E,)
+    out[..., dst, src] = values if values.dim() == 1 else values.transpose(-1, -2)  # (.., H, E)
+    return out
 
 
 def from_dense_mask(

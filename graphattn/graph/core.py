@@ -396,6 +396,45 @@ class TokenGraph:
         """
         return convert.to_dense_mask(self, max_elements=max_elements)
 
+    def to_dense(self, values: torch.Tensor, *, fill: float = 0.0) -> torch.Tensor:
+        """Per-edge values as a dense matrix: ``out[..., i, j]`` is the value of edge ``j -> i``.
+
+        The inverse of reading a dense matrix at the edges
+        (``dense[..., graph.dst, graph.src]``); pairs that are no edge get ``fill``.
+
+        Parameters
+        ----------
+        values : Tensor, shape (E,), (E, H) or (B, E, H)
+            One value per edge (and head, and example) in ``edge_index``
+            column order, such as the weights of
+            :func:`graphattn.graph_attention`.
+        fill : float
+            The value of the non-edges (0 by default; ``float("nan")`` or
+            ``-inf`` tell them apart from edges of value 0).
+
+        Returns
+        -------
+        Tensor, shape (N, M), (H, N, M) or (B, H, N, M)
+            Head-major, in ``values``' dtype and device.
+
+        Raises
+        ------
+        TypeError
+            If ``values`` is not a tensor or ``fill`` is not a number.
+        ValueError
+            If ``values`` has another shape, or the dense matrix would not
+            fit this machine's memory.
+
+        Examples
+        --------
+        >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])  # 0 -> 0, 0 -> 1, 1 -> 1
+        >>> g.to_dense(torch.tensor([1.0, 0.25, 0.75])).tolist()
+        [[1.0, 0.0], [0.25, 0.75]]
+        >>> g.to_dense(torch.ones(2, 3, 4), fill=-1.0).shape  # (B, E, H) -> (B, H, N, M)
+        torch.Size([2, 4, 2, 2])
+        """
+        return convert.to_dense(self, values, fill=fill)
+
     @classmethod
     def from_dense_mask(
         cls,

@@ -36,7 +36,7 @@ from graphattn.hf.outputs import wants_dense_weights
 from graphattn.hf.record import active_recordings
 from graphattn.hf.resolve import graph_of
 from graphattn.hf.tracking import received, watch
-from graphattn.variants import AttentionVariant, variant_attention
+from graphattn.variants import AttentionVariant, dot_product_score, variant_attention
 
 __all__ = ["UNSUPPORTED", "graphattn_attention"]
 
@@ -211,7 +211,7 @@ def _edge_bias(call: Call, graph: TokenGraph, padding, mask, kwargs: dict, b: in
 
 def _softcapped(softcap: float) -> AttentionVariant:
     def score(q_i: torch.Tensor, k_j: torch.Tensor, edges) -> torch.Tensor:
-        s = (q_i * k_j).sum(-1) * edges.scale  # (B, E, H)
+        s = dot_product_score(q_i, k_j, edges)  # (B, E, H)
         s = softcap * torch.tanh(s / softcap)
         return s if edges.attr is None else s + edges.attr
 
@@ -219,28 +219,22 @@ def _softcapped(softcap: float) -> AttentionVariant:
 
 
 def _run(q, k, v, graph, scale, bias, dropout: float, softcap, need_weights: bool):
-    """``out (B, N, H, Dv)`` and weights ``(B, E, H)`` (or None) of the call."""
+    """``out (B, N, H, Dv)`` and weights ``(B, E, H)`` (or None) of the call.
+
+    ``k``, ``v (B, M, H_kv, D)`` keep their key heads: the kernels' front door repeats them.
+    """
     if softcap is None:
         result = graph_attention(
             q, k, v, graph, scale=scale, bias=bias, dropout_p=dropout, return_weights=need_weights
         )
-        return result if need_weights else (result, None)
-    if dropout:
+    elif dropout:
         raise ValueError(f"softcap with attention dropout {dropout} is not supported; use eval()")
-    group = q.shape[2] // k.shape[2]
-    k, v = k.repeat_interleave(group, dim=2), v.repeat_interleave(group, dim=2)  # (B, M, H, D)
-    if bias is not None:
-        bias = bias.to(q.dtype)  # (B, E, H) edge features of the score
-    result = variant_attention(
-        q,
-        k,
-        v,
-        graph,
-        _softcapped(float(softcap)),
-        edge_attr=bias,
-        scale=scale,
-        return_weights=need_weights,
-    )
+    else:
+        attr = None if bias is None else bias.to(q.dtype)  # (B, E, H) edge features of the score
+        variant = _softcapped(float(softcap))
+        result = variant_attention(
+            q, k, v, graph, variant, edge_attr=attr, scale=scale, return_weights=need_weights
+        )
     return result if need_weights else (result, None)
 
 
@@ -336,7 +330,7 @@ def graphattn_attention(
         out, weights = apply_edit(out, weights, v, graph)
     if recordings:
         _record(recordings, call, graph, weights, v)
-    return out, (_dense(weights, graph, n, m, query.dtype) if dense else None)
+    return out, (_dense(weights, graph, query.dtype) if dense else None)
 
 
 def _record(
@@ -352,10 +346,6 @@ def _record(
         recording.add(**kind, graph=graph, weights=weights, values=values)
 
 
-def _dense(weights: torch.Tensor, graph: TokenGraph, n: int, m: int, dtype) -> torch.Tensor:
+def _dense(weights: torch.Tensor, graph: TokenGraph, dtype) -> torch.Tensor:
     """Per-edge weights ``(B, E, H)`` as the dense ``(B, H, N, M)`` of ``output_attentions``."""
-    b, _, h = weights.shape
-    out = weights.new_zeros(b, h, n, m, dtype=dtype)
-    dst, src = graph.dst.to(weights.device), graph.src.to(weights.device)  # (E,)
-    out[:, :, dst, src] = weights.transpose(1, 2).to(dtype)  # (B, H, E)
-    return out
+    return graph.to_dense(weights.to(dtype))  # (B, H, N, M) on the call's (N, M) graph

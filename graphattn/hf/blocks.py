@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphattn.backends.front import repeat_kv_heads
 from graphattn.flow import AttentionBlock
 from graphattn.hf.record import record
 
@@ -152,7 +153,7 @@ def _values(parts: _Parts, x: torch.Tensor, heads: int) -> torch.Tensor:
     w = parts.out_weight  # (C, H * D)
     d = w.shape[1] // heads
     v = v.unflatten(-1, (-1, d))  # (B, N, H_kv, D)
-    v = v.repeat_interleave(heads // v.shape[2], dim=2)  # (B, N, H, D) as repeat_kv
+    v = repeat_kv_heads(v, heads)  # (B, N, H, D) as repeat_kv
     return torch.einsum("bnhd,chd->bnhc", v, w.unflatten(1, (heads, d)))  # (B, N, H, C)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from graphattn.backends.front import repeat_kv_heads
 from graphattn.flow.lrp_rules import KEY_QUERY_FACTOR, VALUE_FACTOR, divide_gradient
 from graphattn.graph import TokenGraph
 from graphattn.hf import state
@@ -92,8 +93,7 @@ def apply_edit(
     """``out (B, N, H, Dv)`` recomputed from ``weights (B, E, H)``, which then carry gradients."""
     if not weights.requires_grad:
         weights = weights.detach().requires_grad_()
-    group = weights.shape[2] // v.shape[2]
-    v = v.repeat_interleave(group, dim=2)  # (B, M, H, Dv)
+    v = repeat_kv_heads(v, weights.shape[2])  # (B, M, H, Dv)
     src, dst = graph.src.to(v.device), graph.dst.to(v.device)  # (E,)
     msg = weights.to(v.dtype)[..., None] * v[:, src]  # (B, E, H, Dv)
     new = torch.zeros_like(out).index_add_(1, dst, msg.to(out.dtype))  # (B, N, H, Dv)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from graphattn._validate import check_int, check_positive_int
+from graphattn.backends.front import repeat_kv_heads
 from graphattn.flow import aggregate_heads, prune_top_k
 from graphattn.flow.heads import HEAD_MODES
 from graphattn.graph import TokenGraph
@@ -252,7 +253,7 @@ def _reduce_heads(
         raise ValueError('record(heads="norm") needs the call\'s values; this call passed none')
     h = weights.shape[2]
     size = values.norm(dim=-1)  # (B, M, H_kv): ||v_j^g||
-    size = size.repeat_interleave(h // size.shape[2], dim=2)  # (B, M, H): query head h reads g
+    size = repeat_kv_heads(size, h)  # (B, M, H): query head h reads g
     moved = weights * size[:, graph.src.to(size.device)]  # (B, E, H): alpha_ij^h ||v_j^h||
     return torch.linalg.vector_norm(moved, dim=2)  # (B, E)
 
