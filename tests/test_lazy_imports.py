@@ -63,7 +63,8 @@ def test_subpackages_are_attributes_loaded_lazily():
 
 
 def test_flow_does_not_import_its_benchmark_command():
-    # graphattn/flow/benchmark.py is app code under flow's name (docs/architecture.md)
+    # flow ranks below experiments and pretrained (docs/architecture.md); the attribution
+    # benchmark command that uses all three is graphattn.commands.attribution (app)
     probe = (
         "import json, sys, graphattn.flow\n"
         "heavy = ('graphattn.flow.benchmark', 'graphattn.experiments', 'graphattn.pretrained',\n"

@@ -10,8 +10,8 @@ tables give how often the known pair is ranked first and its mean rank.
 Run ``python -m graphattn.experiments.attribution [OUT_DIR]`` (default
 ``benchmarks/results/attribution``): it trains or resumes the checkpoints
 there, scores every method and writes ``attribution.md`` and
-``attribution.json``. ``python -m graphattn.flow.benchmark`` runs this part,
-the MiniLM part and the summary in one command. Nothing is tuned per method: the rollout of every
+``attribution.json``. ``graphattn attribution`` runs this part, the
+translation and MiniLM parts and the summary in one command. Nothing is tuned per method: the rollout of every
 contribution method uses ``residual=0`` for the methods that include the
 residual (ALTI, GlobEnc) and Abnar & Zuidema's ``0.5`` for the others.
 ``attnlrp`` scores each input by its AttnLRP relevance for the answer at

@@ -33,11 +33,11 @@ The sentences are the first lines of 6 to 20 words of *The Comedy of
 Errors* shipped in ``graphattn/experiments/data`` (see its README for
 provenance).
 
-Run ``python -m graphattn.experiments.attribution_minilm [N_SENTENCES] [OUT]``
-(default 200 sentences, ``benchmarks/results/attribution``): it writes
-``minilm_spearman.md``/``.json`` and ``minilm_aopc.md``/``.json``.
-``python -m graphattn.flow.benchmark`` runs this part, the ground-truth part
-and the summary in one command.
+:func:`run` writes ``minilm_spearman.md``/``.json`` and
+``minilm_aopc.md``/``.json``; ``graphattn attribution --only minilm
+[--sentences N] [OUT_DIR]`` runs it on the real model (default 200 sentences,
+``benchmarks/results/attribution``), and ``graphattn attribution`` runs this
+part, the other two and the summary in one command.
 """
 
 from __future__ import annotations
@@ -45,14 +45,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from graphattn.experiments.attribution import DEFAULT_OUT
 from graphattn.experiments.report import write_text
 from graphattn.flow import (
     attention_flow,
@@ -71,7 +69,6 @@ __all__ = [
     "deletion_curves",
     "evaluate",
     "leave_one_out_importance",
-    "main",
     "mask_token_id",
     "removal_count",
     "run",
@@ -354,18 +351,16 @@ def aopc_markdown(table: dict) -> str:
 def run(
     out: str | os.PathLike,
     texts: Sequence[str],
-    model=None,
+    model,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Score ``texts`` on ``model`` (default: MiniLM), write both tables; return them.
+    """Score ``texts`` on ``model`` (MiniLM or a model like it), write both tables; return them.
 
     Writes ``minilm_spearman.json``/``.md`` and ``minilm_aopc.json``/``.md``
-    into ``out``, each whole or not at all.
+    into ``out``, each whole or not at all. ``model`` is loaded by the caller
+    (``graphattn attribution`` loads all-MiniLM-L6-v2 with
+    :func:`graphattn.pretrained.load_minilm`).
     """
-    if model is None:
-        from graphattn.pretrained import load_minilm
-
-        model = load_minilm()
     result = evaluate(model.eval(), texts)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -382,14 +377,3 @@ def run(
     log(aopc)
     return result
 
-
-def main(argv: list[str] | None = None) -> dict:
-    """``python -m graphattn.experiments.attribution_minilm [N_SENTENCES] [OUT]``: :func:`run`."""
-    args = sys.argv[1:] if argv is None else argv
-    count = int(args[0]) if args else 200
-    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
-    return run(args[1] if len(args) > 1 else DEFAULT_OUT, sentences(count))
-
-
-if __name__ == "__main__":
-    main()

@@ -22,7 +22,7 @@ accuracy is ``a = p + (1 - p) / v`` and ``(1 - a) / ((v - 1) a)`` of its
 correct answers are guesses: at ``a >= 0.9`` with the task's 8 values, under
 1.6%; at chance, all of them. Every other model counts.
 
-``python -m graphattn.flow.benchmark`` writes the result as ``summary.md``
+``graphattn attribution`` writes the result as ``summary.md``
 and ``summary.json`` with :func:`write_summary`.
 """
 
@@ -268,7 +268,7 @@ def summary_markdown(summary: dict) -> str:
         reasons.setdefault(why, []).append(f"`{m}`")
     baselines = "; ".join(f"{', '.join(ms)} {why}" for why, ms in reasons.items())
     lines = ["# Attribution benchmark: which method finds the ground truth best", "",
-             "Computed by `python -m graphattn.flow.benchmark` from the tables in this folder; "
+             "Computed by `graphattn attribution` from the tables in this folder; "
              "nothing here is written by hand. Cells: the best method (all of them on a tie: "
              f"values within {TIE:g}) and its value. Single-pass methods read one forward pass "
              "(and one backward pass for `grad_attention` and `attnlrp`, per explained "
