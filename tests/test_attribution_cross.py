@@ -2,8 +2,8 @@
 
 import torch
 
-from graphattn.experiments import attribution_cross as ac
 from graphattn.experiments import cross_attention_experiments
+from graphattn.experiments.attribution import cross as ac
 from graphattn.experiments.attribution import rank_among
 from graphattn.experiments.seq2seq import Seq2SeqVariant, new_model
 from graphattn.experiments.tasks_seq2seq import PAD

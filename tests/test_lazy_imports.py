@@ -51,7 +51,7 @@ def test_subpackages_are_attributes_loaded_lazily():
     assert {"plot", "pretrained", "experiments"} <= set(found["dir"])
     assert found["draw_graph"] == "graphattn.plot.graph"
     assert found["load_bert"] == "graphattn.pretrained.loading"
-    assert found["run_experiment"] == "graphattn.experiments.runner"
+    assert found["run_experiment"] == "graphattn.experiments.lm.runner"
     assert {"matplotlib", "safetensors", "graphattn.plot"} <= set(found["after_access"])
     if found["hf_exists"]:
         assert found["record"] == "graphattn.hf.record"

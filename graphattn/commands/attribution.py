@@ -5,17 +5,17 @@
     graphattn attribution [OUT_DIR] [--sentences N]
                           [--only ground-truth|translation|minilm]
 
-It runs the ground-truth part (:func:`graphattn.experiments.attribution.run`:
+It runs the ground-truth part (:func:`graphattn.experiments.attribution.ground_truth.run`:
 train or resume six small ``GraphLM`` models on associative recall, score every
 method, time them), the translation part
-(:func:`graphattn.experiments.attribution_cross.run`: the source word each
+(:func:`graphattn.experiments.attribution.cross.run`: the source word each
 target word translates, through the cross-attention of the two shipped
 translation models, :mod:`graphattn.pretrained.translation`), then the MiniLM
-part (:func:`graphattn.experiments.attribution_minilm.run`: Spearman with
+part (:func:`graphattn.experiments.attribution.minilm.run`: Spearman with
 blank-out and AOPC deletion curves over ``N`` sentences, default 200), writes
 every table as Markdown and JSON into ``OUT_DIR`` (default
 ``benchmarks/results/attribution``), and last ``summary.md``/``summary.json``
-(:func:`graphattn.experiments.attribution_summary.write_summary`): which
+(:func:`graphattn.experiments.attribution.summary.write_summary`): which
 method finds the ground truth best, computed from the tables in ``OUT_DIR``.
 ``--only`` runs one part; the summary then also reads the other part's
 tables if an earlier run left them there. Every argument is checked before
@@ -30,9 +30,11 @@ from pathlib import Path
 
 import torch
 
-from graphattn.experiments import attribution, attribution_cross, attribution_minilm
-from graphattn.experiments.attribution_summary import write_summary
-from graphattn.experiments.config import ExperimentConfig
+from graphattn.experiments.attribution import cross as attribution_cross
+from graphattn.experiments.attribution import ground_truth as attribution
+from graphattn.experiments.attribution import minilm as attribution_minilm
+from graphattn.experiments.attribution.summary import write_summary
+from graphattn.experiments.lm.config import ExperimentConfig
 
 __all__ = ["PARTS", "add_parser", "main", "parse_args", "run"]
 

@@ -19,8 +19,13 @@ from typing import Any
 
 import torch
 
-from graphattn.experiments.seq2seq import Seq2SeqExperiment, Seq2SeqVariant, new_model
-from graphattn.experiments.tasks_seq2seq import BOS, EOS, PAD
+from graphattn.experiments.seq2seq.config import (
+    Seq2SeqExperiment,
+    Seq2SeqVariant,
+    cross_attention_experiments,
+)
+from graphattn.experiments.seq2seq.tasks import BOS, EOS, PAD
+from graphattn.experiments.seq2seq.training import new_model
 
 __all__ = ["DATA_DIR", "TRANSLATION_MODELS", "load_translation_model", "translate_with_weights"]
 
@@ -62,8 +67,6 @@ def load_translation_model(name: str) -> tuple[Any, dict[str, Any]]:
 
 def demo_experiment() -> Seq2SeqExperiment:
     """The experiment the shipped models were trained in (the documented one's budget)."""
-    from graphattn.experiments import cross_attention_experiments
-
     return cross_attention_experiments()["reorder"]
 
 
