@@ -19,7 +19,8 @@ import torch
 
 from graphattn._files import atomic_write
 from graphattn.experiments.common.files import strict_json
-from graphattn.experiments.seq2seq.training import Seq2SeqExperiment, train_seq2seq
+from graphattn.experiments.seq2seq.config import Seq2SeqExperiment
+from graphattn.experiments.seq2seq.training import train_variant
 
 __all__ = [
     "plot_alignments", "run_seq2seq_experiment", "seq2seq_table", "write_seq2seq_report"
@@ -162,7 +163,7 @@ def run_seq2seq_experiment(
             "encoder": "full" if v.encoder_window is None else f"window {v.encoder_window}",
             "decoder": "causal" if v.decoder_window is None else f"window {v.decoder_window}",
             "cross_edges_per_token": 8.0 if graph is None else graph.num_edges / 8,
-            "runs": [train_seq2seq(exp, v, seed)[1] for seed in exp.seeds],
+            "runs": [train_variant(exp, v, seed)[1].to_dict() for seed in exp.seeds],
         }
         results["variants"].append(entry)
     write_seq2seq_report(results, out_dir)

@@ -21,8 +21,10 @@ naming the step and the learning rate.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -33,9 +35,73 @@ from graphattn.experiments.seq2seq.tasks import EOS, PAD
 from graphattn.flow import cross_rollout
 from graphattn.nn import GraphSeq2Seq
 
-__all__ = ["VAL_SEED", "alignment_example", "evaluate_seq2seq", "new_model", "train_seq2seq"]
+__all__ = [
+    "VAL_SEED",
+    "AlignmentExample",
+    "Seq2SeqRun",
+    "Seq2SeqScores",
+    "alignment_example",
+    "evaluate_seq2seq",
+    "new_model",
+    "train_seq2seq",
+    "train_variant",
+]
 
 VAL_SEED = 2**31 - 1  # generator seed of the validation batches, shared by every run
+
+
+@dataclass(frozen=True)
+class Seq2SeqScores:
+    """What :func:`evaluate_seq2seq` measures on the validation sentences."""
+
+    exact_match: float  # share of greedy translations equal to the reference, EOS included
+    token_acc: float  # teacher-forced next-token accuracy on the target tokens
+    val_loss: float  # mean cross-entropy per target token
+    align_raw: float | None  # raw cross-attention alignment hits; None when not measured
+    align_rollout: float | None  # the same for cross_rollout's map
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scores as ``results.json`` holds them (this key order)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class AlignmentExample:
+    """One validation sentence, its translation and both alignment maps (nested lists)."""
+
+    src: list[str]  # source words
+    tgt: list[str]  # target words, the word each decoder position predicts
+    align: list[int]  # true source position of each target word (-1: none)
+    raw: list[list[float]]  # (N, M) cross attention averaged over heads and layers
+    rollout: list[list[float]]  # (N, M) cross_rollout's map
+
+    def to_dict(self) -> dict[str, Any]:
+        """The example as ``results.json`` holds it (this key order)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Seq2SeqRun:
+    """One trained (variant, seed): loss curve, timing, scores and the alignment example.
+
+    Examples
+    --------
+    >>> scores = Seq2SeqScores(1.0, 1.0, 0.1, None, None)
+    >>> example = AlignmentExample(["a"], ["b"], [0], [[1.0]], [[1.0]])
+    >>> list(Seq2SeqRun(0, [[1, 0.5]], 0.2, scores, example).to_dict())[:4]
+    ['seed', 'curve', 'train_seconds', 'exact_match']
+    """
+
+    seed: int  # initial seed of model and data
+    curve: list[list[float]]  # [step, training loss] points
+    train_seconds: float  # wall time of the training steps
+    scores: Seq2SeqScores
+    example: AlignmentExample
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as one entry of ``results.json``'s ``runs`` (flat scores, then ``example``)."""
+        return {"seed": self.seed, "curve": self.curve, "train_seconds": self.train_seconds,
+                **self.scores.to_dict(), "example": self.example.to_dict()}
 
 
 def new_model(exp: Seq2SeqExperiment, variant: Seq2SeqVariant, seed: int) -> GraphSeq2Seq:
@@ -60,7 +126,34 @@ def _val_batches(exp: Seq2SeqExperiment) -> list:
 def train_seq2seq(
     exp: Seq2SeqExperiment, variant: Seq2SeqVariant, seed: int
 ) -> tuple[GraphSeq2Seq, dict[str, Any]]:
-    """Train one model; its validation numbers, loss curve and timing.
+    """Train one model; its validation numbers, loss curve and timing as a dict.
+
+    :func:`train_variant` with the run as ``results.json`` holds it
+    (:meth:`Seq2SeqRun.to_dict`).
+
+    Raises
+    ------
+    FloatingPointError
+        If the training loss becomes NaN or infinite.
+
+    Examples
+    --------
+    >>> from graphattn.experiments.common.config import TrainConfig
+    >>> exp = Seq2SeqExperiment(variants=(Seq2SeqVariant("full"),),
+    ...     train=TrainConfig(steps=2, warmup=0, eval_every=2, log_every=1, eval_batches=1,
+    ...                       eval_batch_size=4, batch_size=4))
+    >>> model, run = train_seq2seq(exp, exp.variants[0], 0)
+    >>> sorted(run)[:4], len(run["curve"])
+    (['align_raw', 'align_rollout', 'curve', 'exact_match'], 2)
+    """
+    model, run = train_variant(exp, variant, seed)
+    return model, run.to_dict()
+
+
+def train_variant(
+    exp: Seq2SeqExperiment, variant: Seq2SeqVariant, seed: int
+) -> tuple[GraphSeq2Seq, Seq2SeqRun]:
+    """Train one model; its :class:`Seq2SeqRun` (scores, loss curve, timing, example).
 
     Raises
     ------
@@ -70,12 +163,13 @@ def train_seq2seq(
 
     Examples
     --------
+    >>> from graphattn.experiments.common.config import TrainConfig
     >>> exp = Seq2SeqExperiment(variants=(Seq2SeqVariant("full"),),
     ...     train=TrainConfig(steps=2, warmup=0, eval_every=2, log_every=1, eval_batches=1,
     ...                       eval_batch_size=4, batch_size=4))
-    >>> model, run = train_seq2seq(exp, exp.variants[0], 0)
-    >>> sorted(run)[:4], len(run["curve"])
-    (['align_raw', 'align_rollout', 'curve', 'exact_match'], 2)
+    >>> model, run = train_variant(exp, exp.variants[0], 0)
+    >>> len(run.curve), run.scores.align_raw is not None
+    (2, True)
     """
     t = exp.train
     model = new_model(exp, variant, seed)
@@ -98,10 +192,8 @@ def train_seq2seq(
         seconds += time.perf_counter() - start
         if (step + 1) % t.log_every == 0 or step + 1 == t.steps:
             curve.append([step + 1, float(loss.detach())])
-    run = {"seed": seed, "curve": curve, "train_seconds": seconds}
-    run |= evaluate_seq2seq(model, exp, alignment=variant.cross != "none")
-    run["example"] = alignment_example(model, exp)
-    return model, run
+    scores = evaluate_seq2seq(model, exp, alignment=variant.cross != "none")
+    return model, Seq2SeqRun(seed, curve, seconds, scores, alignment_example(model, exp))
 
 
 def _cross_dense(layers: list, n: int, m: int) -> torch.Tensor:
@@ -143,7 +235,7 @@ def _exact(model: GraphSeq2Seq, batch: Any, max_new: int) -> int:
 @torch.no_grad()
 def evaluate_seq2seq(
     model: GraphSeq2Seq, exp: Seq2SeqExperiment, *, alignment: bool = True
-) -> dict[str, Any]:
+) -> Seq2SeqScores:
     """Exact match, token accuracy, validation loss and (if asked) alignment on validation."""
     model.eval()
     exact = correct = tokens = sentences = hits_raw = hits_roll = aligned = 0
@@ -162,17 +254,17 @@ def evaluate_seq2seq(
             r, o, a = _alignment(model, batch)
             hits_raw, hits_roll, aligned = hits_raw + r, hits_roll + o, aligned + a
     model.train()
-    return {
-        "exact_match": exact / sentences,
-        "token_acc": correct / tokens,
-        "val_loss": loss_sum / tokens,
-        "align_raw": hits_raw / aligned if aligned else None,
-        "align_rollout": hits_roll / aligned if aligned else None,
-    }
+    return Seq2SeqScores(
+        exact_match=exact / sentences,
+        token_acc=correct / tokens,
+        val_loss=loss_sum / tokens,
+        align_raw=hits_raw / aligned if aligned else None,
+        align_rollout=hits_roll / aligned if aligned else None,
+    )
 
 
 @torch.no_grad()
-def alignment_example(model: GraphSeq2Seq, exp: Seq2SeqExperiment) -> dict[str, Any]:
+def alignment_example(model: GraphSeq2Seq, exp: Seq2SeqExperiment) -> AlignmentExample:
     """The first validation sentence: words, its translation and both alignment maps.
 
     ``raw`` is the cross attention averaged over heads and layers, ``rollout``
@@ -187,10 +279,10 @@ def alignment_example(model: GraphSeq2Seq, exp: Seq2SeqExperiment) -> dict[str, 
     raw = _cross_dense(out.decoder_cross_layers, n, m)[0]  # (N, M)
     rollout = cross_rollout(*out.sequence_layers(0)).cross  # (N, M)
     model.train()
-    return {
-        "src": exp.task.src_words(batch.src[0]),
-        "tgt": exp.task.tgt_words(batch.tgt[0, 1:]),
-        "align": batch.align[0].tolist(),
-        "raw": [[round(float(v), 4) for v in row] for row in raw],
-        "rollout": [[round(float(v), 4) for v in row] for row in rollout],
-    }
+    return AlignmentExample(
+        src=exp.task.src_words(batch.src[0]),
+        tgt=exp.task.tgt_words(batch.tgt[0, 1:]),
+        align=batch.align[0].tolist(),
+        raw=[[round(float(v), 4) for v in row] for row in raw],
+        rollout=[[round(float(v), 4) for v in row] for row in rollout],
+    )
