@@ -1,22 +1,9 @@
-"""Old module path ``graphattn.experiments.attribution_cross``, kept as an alias.
+"""Old path ``graphattn.experiments.attribution_cross``: an alias.
 
-Its names live in:
-
-- :mod:`graphattn.experiments.attribution.cross`
-
-New code imports from there; the alias is listed in ``docs/changelog.md``.
+Its names are in ``attribution.cross`` now (see the changelog).
 """
 
-from graphattn.experiments.attribution.cross import (
-    CROSS_METHODS,
-    run,
-    score_translation,
-    translation_markdown,
-)
+from graphattn.experiments.attribution import cross as _new
+from graphattn.experiments.attribution.cross import *  # noqa: F403 - the alias re-exports every public name
 
-__all__ = [
-    "CROSS_METHODS",
-    "run",
-    "score_translation",
-    "translation_markdown",
-]
+__all__ = _new.__all__

@@ -1,15 +1,9 @@
-"""Old module path ``graphattn.experiments.attribution_lrp``, kept as an alias.
+"""Old path ``graphattn.experiments.attribution_lrp``: an alias.
 
-Its names live in:
-
-- :mod:`graphattn.experiments.attribution.lrp`
-
-New code imports from there; the alias is listed in ``docs/changelog.md``.
+Its names are in ``attribution.lrp`` now (see the changelog).
 """
 
-from graphattn.experiments.attribution.lrp import lm_token_relevance, source_relevance
+from graphattn.experiments.attribution import lrp as _new
+from graphattn.experiments.attribution.lrp import *  # noqa: F403 - the alias re-exports every public name
 
-__all__ = [
-    "lm_token_relevance",
-    "source_relevance",
-]
+__all__ = _new.__all__

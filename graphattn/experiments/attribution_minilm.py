@@ -1,40 +1,9 @@
-"""Old module path ``graphattn.experiments.attribution_minilm``, kept as an alias.
+"""Old path ``graphattn.experiments.attribution_minilm``: an alias.
 
-Its names live in:
-
-- :mod:`graphattn.experiments.attribution.minilm`
-
-New code imports from there; the alias is listed in ``docs/changelog.md``.
+Its names are in ``attribution.minilm`` now (see the changelog).
 """
 
-from graphattn.experiments.attribution.minilm import (
-    AOPC_METHODS,
-    FRACTIONS,
-    METHODS,
-    aopc_markdown,
-    blank_out_importance,
-    deletion_curves,
-    evaluate,
-    leave_one_out_importance,
-    mask_token_id,
-    removal_count,
-    run,
-    sentences,
-    spearman_markdown,
-)
+from graphattn.experiments.attribution import minilm as _new
+from graphattn.experiments.attribution.minilm import *  # noqa: F403 - the alias re-exports every public name
 
-__all__ = [
-    "AOPC_METHODS",
-    "FRACTIONS",
-    "METHODS",
-    "aopc_markdown",
-    "blank_out_importance",
-    "deletion_curves",
-    "evaluate",
-    "leave_one_out_importance",
-    "mask_token_id",
-    "removal_count",
-    "run",
-    "sentences",
-    "spearman_markdown",
-]
+__all__ = _new.__all__

@@ -1,34 +1,9 @@
-"""Old module path ``graphattn.experiments.attribution_summary``, kept as an alias.
+"""Old path ``graphattn.experiments.attribution_summary``: an alias.
 
-Its names live in:
-
-- :mod:`graphattn.experiments.attribution.summary`
-
-New code imports from there; the alias is listed in ``docs/changelog.md``.
+Its names are in ``attribution.summary`` now (see the changelog).
 """
 
-from graphattn.experiments.attribution.summary import (
-    BASELINES,
-    LEARNED_ACCURACY,
-    TIE,
-    best,
-    ground_truth_summary,
-    guess_share,
-    minilm_summary,
-    summary_markdown,
-    translation_summary,
-    write_summary,
-)
+from graphattn.experiments.attribution import summary as _new
+from graphattn.experiments.attribution.summary import *  # noqa: F403 - the alias re-exports every public name
 
-__all__ = [
-    "BASELINES",
-    "LEARNED_ACCURACY",
-    "TIE",
-    "best",
-    "ground_truth_summary",
-    "guess_share",
-    "minilm_summary",
-    "summary_markdown",
-    "translation_summary",
-    "write_summary",
-]
+__all__ = _new.__all__

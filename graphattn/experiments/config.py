@@ -1,12 +1,6 @@
-"""Old module path ``graphattn.experiments.config``, kept as an alias.
+"""Old path ``graphattn.experiments.config``, an alias.
 
-Its names live in:
-
-- :mod:`graphattn.experiments.common.config`
-- :mod:`graphattn.experiments.lm.config`
-- :mod:`graphattn.experiments.lm.loading`
-
-New code imports from there; the alias is listed in ``docs/changelog.md``.
+Its names are in ``common.config, lm.config, lm.loading`` now (see ``docs/changelog.md``).
 """
 
 from graphattn.experiments.common.config import TrainConfig

@@ -1,28 +1,9 @@
-"""Old module path ``graphattn.experiments.parallel``, kept as an alias.
+"""Old path ``graphattn.experiments.parallel``: an alias.
 
-Its names live in:
-
-- :mod:`graphattn.experiments.common.parallel`
-
-New code imports from there; the alias is listed in ``docs/changelog.md``.
+Its names are in ``common.parallel`` now (see the changelog).
 """
 
-from graphattn.experiments.common.parallel import (
-    barrier,
-    is_main,
-    launch,
-    loss_value,
-    rank_and_world,
-    step_loss,
-    sum_gradients,
-)
+from graphattn.experiments.common import parallel as _new
+from graphattn.experiments.common.parallel import *  # noqa: F403 - the alias re-exports every public name
 
-__all__ = [
-    "barrier",
-    "is_main",
-    "launch",
-    "loss_value",
-    "rank_and_world",
-    "step_loss",
-    "sum_gradients",
-]
+__all__ = _new.__all__

@@ -1,11 +1,6 @@
-"""Old module path ``graphattn.experiments.report``, kept as an alias.
+"""Old path ``graphattn.experiments.report``, an alias.
 
-Its names live in:
-
-- :mod:`graphattn.experiments.common.files`
-- :mod:`graphattn.experiments.lm.report`
-
-New code imports from there; the alias is listed in ``docs/changelog.md``.
+Its names are in ``common.files, lm.report`` now (see ``docs/changelog.md``).
 """
 
 from graphattn.experiments.common.files import strict_json, write_text

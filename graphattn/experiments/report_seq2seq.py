@@ -1,22 +1,9 @@
-"""Old module path ``graphattn.experiments.report_seq2seq``, kept as an alias.
+"""Old path ``graphattn.experiments.report_seq2seq``: an alias.
 
-Its names live in:
-
-- :mod:`graphattn.experiments.seq2seq.report`
-
-New code imports from there; the alias is listed in ``docs/changelog.md``.
+Its names are in ``seq2seq.report`` now (see the changelog).
 """
 
-from graphattn.experiments.seq2seq.report import (
-    plot_alignments,
-    run_seq2seq_experiment,
-    seq2seq_table,
-    write_seq2seq_report,
-)
+from graphattn.experiments.seq2seq import report as _new
+from graphattn.experiments.seq2seq.report import *  # noqa: F403 - the alias re-exports every public name
 
-__all__ = [
-    "plot_alignments",
-    "run_seq2seq_experiment",
-    "seq2seq_table",
-    "write_seq2seq_report",
-]
+__all__ = _new.__all__

@@ -1,16 +1,6 @@
-"""Old module path ``graphattn.experiments.runner``, kept as an alias.
+"""Old path ``graphattn.experiments.runner``: an alias of ``lm.runner`` (see the changelog)."""
 
-Its names live in:
+from graphattn.experiments.lm import runner as _new
+from graphattn.experiments.lm.runner import *  # noqa: F403 - the alias re-exports every public name
 
-- :mod:`graphattn.experiments.lm.runner`
-
-New code imports from there; the alias is listed in ``docs/changelog.md``.
-"""
-
-from graphattn.experiments.lm.runner import RunResult, run_experiment, train_run
-
-__all__ = [
-    "RunResult",
-    "run_experiment",
-    "train_run",
-]
+__all__ = _new.__all__

@@ -1,15 +1,9 @@
-"""Old module path ``graphattn.experiments.schedule``, kept as an alias.
+"""Old path ``graphattn.experiments.schedule``: an alias.
 
-Its names live in:
-
-- :mod:`graphattn.experiments.common.schedule`
-
-New code imports from there; the alias is listed in ``docs/changelog.md``.
+Its names are in ``common.schedule`` now (see the changelog).
 """
 
-from graphattn.experiments.common.schedule import learning_rate, step_generator
+from graphattn.experiments.common import schedule as _new
+from graphattn.experiments.common.schedule import *  # noqa: F403 - the alias re-exports every public name
 
-__all__ = [
-    "learning_rate",
-    "step_generator",
-]
+__all__ = _new.__all__

@@ -1,29 +1,6 @@
-"""Old module path ``graphattn.experiments.tasks``, kept as an alias.
+"""Old path ``graphattn.experiments.tasks``: an alias of ``lm.tasks`` (see the changelog)."""
 
-Its names live in:
+from graphattn.experiments.lm import tasks as _new
+from graphattn.experiments.lm.tasks import *  # noqa: F403 - the alias re-exports every public name
 
-- :mod:`graphattn.experiments.common.task`
-- :mod:`graphattn.experiments.lm.tasks`
-
-New code imports from there; the alias is listed in ``docs/changelog.md``.
-"""
-
-from graphattn.experiments.common.task import IGNORE
-from graphattn.experiments.lm.tasks import (
-    DEFAULT_TEXT,
-    TASKS,
-    CharLMTask,
-    CopyTask,
-    InductionTask,
-    RecallTask,
-)
-
-__all__ = [
-    "CharLMTask",
-    "CopyTask",
-    "DEFAULT_TEXT",
-    "IGNORE",
-    "InductionTask",
-    "RecallTask",
-    "TASKS",
-]
+__all__ = _new.__all__

@@ -1,28 +1,9 @@
-"""Old module path ``graphattn.experiments.tasks_seq2seq``, kept as an alias.
+"""Old path ``graphattn.experiments.tasks_seq2seq``: an alias.
 
-Its names live in:
-
-- :mod:`graphattn.experiments.seq2seq.tasks`
-
-New code imports from there; the alias is listed in ``docs/changelog.md``.
+Its names are in ``seq2seq.tasks`` now (see the changelog).
 """
 
-from graphattn.experiments.seq2seq.tasks import (
-    BOS,
-    EOS,
-    PAD,
-    SEQ2SEQ_TASKS,
-    MonotonicTask,
-    ReorderTask,
-    Seq2SeqBatch,
-)
+from graphattn.experiments.seq2seq import tasks as _new
+from graphattn.experiments.seq2seq.tasks import *  # noqa: F403 - the alias re-exports every public name
 
-__all__ = [
-    "BOS",
-    "EOS",
-    "MonotonicTask",
-    "PAD",
-    "ReorderTask",
-    "SEQ2SEQ_TASKS",
-    "Seq2SeqBatch",
-]
+__all__ = _new.__all__

@@ -19,28 +19,7 @@ The names below are the ground-truth part's, importable from here as they
 were from the old module ``graphattn.experiments.attribution``.
 """
 
-from graphattn.experiments.attribution.ground_truth import (
-    CONFIG,
-    DEFAULT_OUT,
-    METHODS,
-    cost_table,
-    main,
-    rank_among,
-    rank_of_source,
-    rank_table,
-    run,
-    score_model,
-)
+from graphattn.experiments.attribution import ground_truth as _ground_truth
+from graphattn.experiments.attribution.ground_truth import *  # noqa: F403 - its names, listed below
 
-__all__ = [
-    "CONFIG",
-    "DEFAULT_OUT",
-    "METHODS",
-    "cost_table",
-    "main",
-    "rank_among",
-    "rank_of_source",
-    "rank_table",
-    "run",
-    "score_model",
-]
+__all__ = _ground_truth.__all__
