@@ -22,6 +22,11 @@ from graphattn.patterns._common import (
 __all__ = ["cross", "cross_window", "diagonal_window", "no_cross", "random_cross"]
 
 
+def _sizes(n_dst: int, n_src: int) -> tuple[int, int]:
+    """``(n_dst, n_src)`` checked: each an int >= 1 whose index arrays fit in memory."""
+    return check_nodes(n_dst, "n_dst", low=1), check_nodes(n_src, "n_src", low=1)
+
+
 def cross(n_dst: int, n_src: int) -> TokenGraph:
     """Full cross attention (encoder -> decoder): every target ``i`` attends to every source ``j``.
 
@@ -46,8 +51,7 @@ def cross(n_dst: int, n_src: int) -> TokenGraph:
     >>> cross(2, 3)
     TokenGraph('cross', N=2, M=3, cross, E=6, density=1)
     """
-    n_dst = check_nodes(n_dst, "n_dst", low=1)
-    n_src = check_nodes(n_src, "n_src", low=1)
+    n_dst, n_src = _sizes(n_dst, n_src)
     ei = ragged_edges(torch.full((n_dst,), n_src), lambda i, r: r)  # (2, N * M)
     return make_graph(ei, n_dst, "cross", n_src)
 
@@ -90,8 +94,7 @@ def cross_window(n_dst: int, n_src: int, window: int, causal: bool = False) -> T
     . x x x . .
     . . . x x x
     """
-    n_dst = check_nodes(n_dst, "n_dst", low=1)
-    n_src = check_nodes(n_src, "n_src", low=1)
+    n_dst, n_src = _sizes(n_dst, n_src)
     window = check_int(window, "window", low=1, high=n_src)
     causal = check_bool(causal, "causal")
     centers = torch.arange(n_dst) * n_src // n_dst  # (N,) non-decreasing
@@ -111,10 +114,8 @@ def diagonal_window(n_dst: int, n_src: int, window: int) -> TokenGraph:
 
     Parameters
     ----------
-    n_dst : int
-        Number of target (decoder) tokens ``N``.
-    n_src : int
-        Number of source (encoder) tokens ``M``.
+    n_dst, n_src : int
+        Numbers of targets ``N`` (decoder tokens) and sources ``M`` (encoder tokens).
     window : int
         Window around the aligned source, at least 1 (wider than ``n_src``
         reads every source).
@@ -132,8 +133,7 @@ def diagonal_window(n_dst: int, n_src: int, window: int) -> TokenGraph:
     x x x .
     . x x x
     """
-    n_dst = check_nodes(n_dst, "n_dst", low=1)
-    n_src = check_nodes(n_src, "n_src", low=1)
+    n_dst, n_src = _sizes(n_dst, n_src)
     window = check_int(window, "window", low=1)
     centers = torch.arange(n_dst).clamp(max=n_src - 1)  # (N,)
     j = torch.arange(n_src)  # (M,)
@@ -148,23 +148,17 @@ def random_cross(n_dst: int, n_src: int, k: int, seed: int = 0) -> TokenGraph:
 
     Row ``i``'s sources depend on ``(i, n_src, seed)`` only (not on
     ``n_dst``), so generation sees the rows training saw. Each row has its own
-    generator, so this builder loops over the targets.
+    generator, so this builder loops over the targets. The graph is named
+    ``random_cross(k=...)``.
 
     Parameters
     ----------
-    n_dst : int
-        Number of target (decoder) tokens ``N``.
-    n_src : int
-        Number of source (encoder) tokens ``M``.
+    n_dst, n_src : int
+        Numbers of targets ``N`` (decoder tokens) and sources ``M`` (encoder tokens).
     k : int
         Sources per target, at least 1.
     seed : int
         Seed of the draws, at least 0.
-
-    Returns
-    -------
-    TokenGraph
-        A cross graph named ``random_cross(k=...)``.
 
     Examples
     --------
@@ -172,8 +166,7 @@ def random_cross(n_dst: int, n_src: int, k: int, seed: int = 0) -> TokenGraph:
     >>> g.in_degree().tolist(), g == random_cross(3, 5, 2)
     ([2, 2, 2], True)
     """
-    n_dst = check_nodes(n_dst, "n_dst", low=1)
-    n_src = check_nodes(n_src, "n_src", low=1)
+    n_dst, n_src = _sizes(n_dst, n_src)
     k = check_int(k, "k", low=1)
     seed = check_int(seed, "seed", low=0)
     rows = []
@@ -193,7 +186,6 @@ def no_cross(n_dst: int, n_src: int) -> TokenGraph:
     >>> no_cross(2, 3)
     TokenGraph('no_cross', N=2, M=3, cross, E=0, density=0)
     """
-    n_dst = check_nodes(n_dst, "n_dst", low=1)
-    n_src = check_nodes(n_src, "n_src", low=1)
+    n_dst, n_src = _sizes(n_dst, n_src)
     return TokenGraph(torch.empty(2, 0, dtype=torch.long), n_dst, num_src_nodes=n_src, cross=True,
                       name="no_cross")
