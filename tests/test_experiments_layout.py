@@ -116,3 +116,19 @@ def test_the_protocols_members_on_every_task():
     char = CharLMTask(seq_len=8)
     x, y = char.val_batch(2, gen())
     assert char.chance is None and char.sources(x, y) is None
+
+
+def test_nothing_in_the_package_imports_an_old_path():
+    old = {f"graphattn.experiments.{name}" for name in OLD_PATHS} - {
+        "graphattn.experiments.seq2seq", "graphattn.experiments.attribution"}  # packages now
+    for path in sorted((ROOT / "graphattn").rglob("*.py")):
+        if path.parent == PACKAGE and path.stem in OLD_PATHS:
+            continue  # the aliases themselves
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            elif isinstance(node, ast.Import):
+                names = {a.name for a in node.names}
+            else:
+                continue
+            assert not names & old, f"{path.relative_to(ROOT)} imports {names & old}"
