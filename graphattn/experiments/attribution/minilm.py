@@ -307,14 +307,19 @@ def evaluate(
         for m in AOPC_METHODS:
             curves[m].append(torch.stack(deletion_curves(
                 embed, ids, scores[m], fractions, mask_id if mask_removed else None)))
+    spear = {m: sum(r) / max(len(r), 1) for m, r in rho.items()}
+    return {"spearman": spear, "aopc": {"fractions": list(fractions), "methods": _aopc(curves)}}
+
+
+def _aopc(curves: dict[str, list[torch.Tensor]]) -> dict[str, dict]:
+    """Per method, both curves averaged over sentences (``(2, F)`` each) and their AOPCs."""
     aopc = {}
-    for m in AOPC_METHODS:
-        comp, suff = torch.stack(curves[m]).mean(0).tolist()  # (2, F) averaged over sentences
+    for m, per_sentence in curves.items():
+        comp, suff = torch.stack(per_sentence).mean(0).tolist()  # (2, F) averaged over sentences
         aopc[m] = {"comprehensiveness": comp, "sufficiency": suff,
                    "aopc_comprehensiveness": sum(comp) / len(comp),
                    "aopc_sufficiency": sum(suff) / len(suff)}
-    spear = {m: sum(r) / max(len(r), 1) for m, r in rho.items()}
-    return {"spearman": spear, "aopc": {"fractions": list(fractions), "methods": aopc}}
+    return aopc
 
 
 def spearman_markdown(spear: dict[str, float], count: int) -> str:

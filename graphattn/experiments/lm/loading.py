@@ -51,6 +51,19 @@ def _check_tables(data: dict[str, Any], names: tuple[str, ...]) -> None:
             )
 
 
+def _patterns(raw: Any, base: Path | None) -> list[PatternConfig]:
+    """The ``patterns`` list of a config; relative graph files start from ``base``."""
+    if not isinstance(raw, list):
+        raise ValueError(f"patterns must be a list of tables, got {type(raw).__name__}")
+    pats = []
+    for k, table in enumerate(raw):
+        p = _build(PatternConfig, table, f"patterns[{k}]")
+        if p.file is not None and base is not None and not Path(p.file).is_absolute():
+            p = dataclasses.replace(p, file=str(base / p.file))
+        pats.append(p)
+    return pats
+
+
 def config_from_dict(data: dict[str, Any], base: Path | None = None) -> ExperimentConfig:
     """Build and validate an :class:`ExperimentConfig` from a parsed TOML/JSON dict.
 
@@ -81,15 +94,7 @@ def config_from_dict(data: dict[str, Any], base: Path | None = None) -> Experime
     if not isinstance(task_name, str) or task_name not in TASKS:
         raise ValueError(f"task.name: unknown task {task_name!r}; known: {sorted(TASKS)}")
     task = _build(TASKS[task_name], task_table, "task")
-    raw_patterns = data.get("patterns", [])
-    if not isinstance(raw_patterns, list):
-        raise ValueError(f"patterns must be a list of tables, got {type(raw_patterns).__name__}")
-    pats = []
-    for k, table in enumerate(raw_patterns):
-        p = _build(PatternConfig, table, f"patterns[{k}]")
-        if p.file is not None and base is not None and not Path(p.file).is_absolute():
-            p = dataclasses.replace(p, file=str(base / p.file))
-        pats.append(p)
+    pats = _patterns(data.get("patterns", []), base)
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list):
         raise ValueError(f"seeds must be a list of ints, got {seeds!r}")

@@ -221,16 +221,9 @@ def _train(
     device = torch.device(t.device)
     model, opt = _new_model(cfg, pattern, graph, seed, device)
     fingerprint = _fingerprint(cfg, pattern, seed)
-    result = RunResult(pattern.label, seed)
-    if checkpoint is not None and checkpoint.exists():
-        result = RunResult(**load_checkpoint(checkpoint, model, opt, fingerprint))
-        if result.status == "complete":
-            return result
-        if parallel.is_main():
-            print(
-                f"resuming {pattern.label} (seed {seed}) from step {result.steps_done} "
-                f"of {t.steps}", file=sys.stderr, flush=True,
-            )  # fmt: skip
+    result = _resumed(checkpoint, model, opt, fingerprint, pattern, seed, t.steps)
+    if result.status == "complete":
+        return result
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     bar = _progress_bar(t.steps, result.steps_done, f"{pattern.label} (seed {seed})", progress)
@@ -248,6 +241,27 @@ def _train(
         if interrupted:
             break
     bar.close()
+    return result
+
+
+def _resumed(
+    checkpoint: Path | None,
+    model: GraphLM,
+    opt: torch.optim.Optimizer,
+    fingerprint: str,
+    pattern: PatternConfig,
+    seed: int,
+    steps: int,
+) -> RunResult:
+    """The run's record so far: loaded with the model and optimizer from ``checkpoint``, or new."""
+    if checkpoint is None or not checkpoint.exists():
+        return RunResult(pattern.label, seed)
+    result = RunResult(**load_checkpoint(checkpoint, model, opt, fingerprint))
+    if result.status != "complete" and parallel.is_main():
+        print(
+            f"resuming {pattern.label} (seed {seed}) from step {result.steps_done} of {steps}",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
     return result
 
 
@@ -399,6 +413,22 @@ def _new_results(
     }
 
 
+def _checkpoint_paths(
+    cfg: ExperimentConfig, ckpt_dir: Path, resume: bool
+) -> dict[tuple[int, int], Path]:
+    """``(pattern index, seed) -> checkpoint path``; without ``resume`` the files are deleted."""
+    paths = {
+        (k, s): ckpt_dir / f"{_slug(p.label)}-seed{s}.safetensors"
+        for k, p in enumerate(cfg.patterns)
+        for s in cfg.seeds
+    }
+    if not resume and parallel.is_main():
+        for path in paths.values():
+            path.unlink(missing_ok=True)
+    parallel.barrier()  # no rank reads a checkpoint that is being deleted
+    return paths
+
+
 def run_experiment(
     cfg: ExperimentConfig,
     out_dir: str | os.PathLike,
@@ -456,15 +486,7 @@ def run_experiment(
     graphs = [p.build(cfg.task.seq_len, f"patterns[{k}]") for k, p in enumerate(cfg.patterns)]
     results = _new_results(cfg, graphs, command)
     entries = results["patterns"]
-    paths = {
-        (k, s): ckpt_dir / f"{_slug(p.label)}-seed{s}.safetensors"
-        for k, p in enumerate(cfg.patterns)
-        for s in cfg.seeds
-    }
-    if not resume and parallel.is_main():
-        for path in paths.values():
-            path.unlink(missing_ok=True)
-    parallel.barrier()  # no rank reads a checkpoint that is being deleted
+    paths = _checkpoint_paths(cfg, ckpt_dir, resume)
     with _graceful_sigint() as stop:
         for (k, seed), path in paths.items():
             run = train_run(
