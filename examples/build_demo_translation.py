@@ -1,8 +1,8 @@
-"""Build the demo's translation checkpoints (graphattn/demo/data/*.safetensors).
+"""Build the demo's translation checkpoints (graphattn/pretrained/data/*.safetensors).
 
     python examples/build_demo_translation.py
 
-Trains each model of ``graphattn.demo.translation.TRANSLATION_MODELS`` on the
+Trains each model of ``graphattn.pretrained.translation.TRANSLATION_MODELS`` on the
 reorder task with the documented experiment's budget and seed 0 (one torch
 thread, so the numbers repeat), measures it on the held-out sentences and
 writes its weights with the variant, seed and accuracy as metadata.
@@ -14,8 +14,8 @@ import json
 import torch
 from safetensors.torch import save_file
 
-from graphattn.demo.translation import DATA_DIR, TRANSLATION_MODELS, demo_experiment
 from graphattn.experiments import train_seq2seq
+from graphattn.pretrained.translation import DATA_DIR, TRANSLATION_MODELS, demo_experiment
 
 SEED = 0
 

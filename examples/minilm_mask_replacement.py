@@ -9,7 +9,7 @@ the removed tokens replaced by ``[MASK]`` instead of deleted.
 
 import sys
 
-from graphattn.experiments.attribution_minilm import (
+from graphattn.experiments.attribution.minilm import (
     aopc_markdown,
     blank_out_importance,
     evaluate,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 # Each name is a module graphattn.commands.<name> with ``add_parser(subparsers)``
 # and ``run(args) -> int``.
-COMMANDS = ["demo", "experiment", "draw", "bench"]
+COMMANDS = ["demo", "experiment", "draw", "bench", "attribution"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 
 import pytest
+from house_sizes import cycles, package_graph
+from house_sizes import imports as house_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "graphattn"
@@ -121,10 +123,37 @@ def test_the_checker_finds_lazy_and_relative_imports():
     assert violations(upward, "graphattn/analysis.py") == ["line 1: graphattn.plot (plot, rank 8)"]
 
 
-def test_the_benchmark_command_under_flow_is_app_code():
-    assert layer_of("graphattn/flow/benchmark.py") == (12, "app")
-    assert layer_of("graphattn/flow/rollout.py") == (7, "flow")
-    importer = "from graphattn.flow import benchmark\n"
-    assert violations(importer, "graphattn/flow/__init__.py") == [
-        "line 1: graphattn.flow.benchmark (app, rank 12)"
+def test_no_import_cycle_between_the_packages_parts():
+    # imports inside functions and under TYPE_CHECKING count (tests/house_sizes.py)
+    graph = package_graph()
+    assert {"flow", "experiments", "pretrained", "commands", "graph"} <= set(graph)
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle_through_a_function_import():
+    graph = {"flow": {"graph"}, "graph": set(), "experiments": {"flow", "pretrained"},
+             "pretrained": {"experiments"}, "demo": {"pretrained", "flow"}}
+    assert cycles(graph) == [["experiments", "pretrained"]]
+    assert cycles({**graph, "flow": {"graph", "demo"}}) == [
+        ["demo", "experiments", "flow", "pretrained"]
     ]
+    lazy = "def f():\n    from graphattn.experiments import attribution\n"
+    found = house_imports(ast.parse(lazy), PACKAGE / "flow" / "rollout.py")
+    assert "graphattn.experiments.attribution" in found
+    typing_only = (
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from graphattn.nn import GraphLM\n"
+    )
+    found = house_imports(ast.parse(typing_only), PACKAGE / "flow" / "rollout.py")
+    assert "graphattn.nn" in found
+
+
+def test_every_command_lives_in_the_app():
+    from graphattn.cli import COMMANDS
+
+    for name in COMMANDS:
+        assert layer_of(f"graphattn/commands/{name}.py") == (12, "app")
+    assert "attribution" in COMMANDS
+    assert not (PACKAGE / "flow" / "benchmark.py").exists()
+    assert all(layer_of(str(p.relative_to(ROOT)))[1] == "flow"
+               for p in (PACKAGE / "flow").rglob("*.py"))

@@ -2,8 +2,8 @@
 
 import torch
 
-from graphattn.experiments import attribution_cross as ac
 from graphattn.experiments import cross_attention_experiments
+from graphattn.experiments.attribution import cross as ac
 from graphattn.experiments.attribution import rank_among
 from graphattn.experiments.seq2seq import Seq2SeqVariant, new_model
 from graphattn.experiments.tasks_seq2seq import PAD
@@ -40,7 +40,7 @@ def test_rank_among_counts_only_candidates():
 def test_score_translation_finds_the_alignment_of_a_trained_model():
     """On the shipped full-cross model, ablation and the last cross layer find the translated
     word (a misaligned position or source index would not)."""
-    from graphattn.demo.translation import load_translation_model
+    from graphattn.pretrained.translation import load_translation_model
 
     model, _ = load_translation_model("reorder-full")
     _, task = tiny_model()

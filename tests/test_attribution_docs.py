@@ -1,6 +1,6 @@
 """The benchmark tables quoted in docs/flow.md are the committed ones, row for row.
 
-``python -m graphattn.flow.benchmark`` writes the tables into
+``graphattn attribution`` writes the tables into
 ``benchmarks/results/attribution``; the page copies them. A rerun that
 changes a number fails here until the page is brought up to date.
 """

@@ -3,7 +3,8 @@
 import torch
 from attribution_tiny import TINY_CONFIG
 
-from graphattn.experiments import attribution, attribution_cross, attribution_minilm
+from graphattn.experiments import attribution, attribution_cross
+from graphattn.experiments.attribution import minilm as attribution_minilm
 from graphattn.experiments.attribution_lrp import lm_token_relevance, source_relevance
 from graphattn.flow import contributions
 from graphattn.nn import GraphLM, GraphSeq2Seq

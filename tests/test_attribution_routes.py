@@ -2,7 +2,8 @@
 
 import torch
 
-from graphattn.experiments import attribution, attribution_minilm
+from graphattn.experiments.attribution import ground_truth as attribution
+from graphattn.experiments.attribution import minilm as attribution_minilm
 from graphattn.flow import contributions, route_scores
 from graphattn.nn import GraphLM
 from graphattn.pretrained import tiny_bert

@@ -4,13 +4,13 @@ import pytest
 
 pytest.importorskip("safetensors")
 
-from graphattn.demo.translation import (  # noqa: E402
+from graphattn.flow import cross_rollout  # noqa: E402
+from graphattn.pretrained.translation import (  # noqa: E402
     DATA_DIR,
     TRANSLATION_MODELS,
     load_translation_model,
     translate_with_weights,
 )
-from graphattn.flow import cross_rollout  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(TRANSLATION_MODELS))
@@ -40,3 +40,13 @@ def test_unknown_words_and_models_are_refused():
         translate_with_weights(model, ["bank"])
     with pytest.raises(ValueError, match="name must be one of"):
         load_translation_model("minilm")
+
+
+def test_the_old_demo_path_is_an_alias_of_the_pretrained_module():
+    from graphattn.demo import translation as old
+    from graphattn.pretrained import translation as new
+
+    assert old.load_translation_model is new.load_translation_model
+    assert old.TRANSLATION_MODELS is new.TRANSLATION_MODELS
+    assert old.DATA_DIR == new.DATA_DIR == new.DATA_DIR.parent / "data"
+    assert new.DATA_DIR.parent.name == "pretrained"

@@ -18,7 +18,7 @@ from graphattn.experiments.seq2seq import (
     random_cross,
     train_seq2seq,
 )
-from graphattn.experiments.tasks_seq2seq import (
+from graphattn.experiments.seq2seq.tasks import (
     BOS,
     EOS,
     PAD,

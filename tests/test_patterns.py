@@ -214,6 +214,49 @@ def test_cross_patterns(n, m, data, is_causal):
     assert g.is_cross and g.num_src_nodes == m
 
 
+@SETTINGS
+@given(st.integers(1, 20), st.integers(1, 20), st.integers(1, 25), st.integers(0, 10**6))
+def test_the_seq2seq_cross_patterns(n, m, w, seed):
+    i, j = grid(n, m)
+    c = i.clamp(max=m - 1)  # the diagonal of equal-length sentences, stopped at the last source
+    check(patterns.diagonal_window(n, m, w), (j - c).abs() < w)
+    check(patterns.no_cross(n, m), torch.zeros(n, m, dtype=torch.bool))
+    k = min(w, m)
+    g = patterns.random_cross(n, m, w, seed=seed)
+    assert g.is_cross and g.num_src_nodes == m
+    assert torch.equal(g.in_degree(), torch.full((n,), k))
+    assert g == patterns.random_cross(n, m, w, seed=seed)
+    shorter = patterns.random_cross(max(n - 1, 1), m, w, seed=seed)  # a row does not depend on N
+    assert torch.equal(shorter.to_dense_mask(), g.to_dense_mask()[: shorter.num_nodes])
+    check(g, g.to_dense_mask())  # canonical
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: patterns.diagonal_window(3, 4, 0), "window"),
+        (lambda: patterns.diagonal_window(0, 4, 1), "n_dst"),
+        (lambda: patterns.random_cross(3, 0, 1), "n_src"),
+        (lambda: patterns.random_cross(3, 4, 0), "k"),
+        (lambda: patterns.random_cross(3, 4, 1, seed=-1), "seed"),
+        (lambda: patterns.no_cross(3, 0), "n_src"),
+    ],
+)
+def test_the_seq2seq_cross_patterns_refuse_bad_arguments(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_the_seq2seq_cross_patterns_keep_their_old_path():
+    from graphattn.experiments import seq2seq
+
+    assert seq2seq.diagonal_window is patterns.diagonal_window
+    assert seq2seq.random_cross is patterns.random_cross and seq2seq.no_cross is patterns.no_cross
+    from graphattn.patterns.registry import is_cross
+
+    assert is_cross("diagonal_window") and is_cross("random_cross") and is_cross("no_cross")
+
+
 # ---------------------------------------------------------------- random
 @SETTINGS
 @given(st.integers(1, 30), st.data(), st.booleans(), st.integers(0, 10**6))
@@ -325,13 +368,16 @@ PARAMS = {
     "causal": {},
     "cross": dict(n_src=5),
     "cross_window": dict(n_src=5, window=2),
+    "diagonal_window": dict(n_src=5, window=2),
     "documents": dict(lengths=[4, 6]),
     "fixed": dict(stride=4),
     "full": {},
     "global_tokens": dict(globals=1),
     "longformer": dict(window=2),
+    "no_cross": dict(n_src=5),
     "prefix_lm": dict(prefix=3),
     "random": dict(k=2),
+    "random_cross": dict(n_src=5, k=2),
     "sliding_window": dict(window=3),
     "star": {},
     "strided": dict(stride=3),

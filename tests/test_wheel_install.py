@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = [
     "graphattn/plot/assets/viewer.js",
     "graphattn/plot/assets/viewer.css",
-    "graphattn/demo/data/reorder-full.safetensors",
-    "graphattn/demo/data/reorder-window2.safetensors",
+    "graphattn/pretrained/data/reorder-full.safetensors",
+    "graphattn/pretrained/data/reorder-window2.safetensors",
     "graphattn/experiments/data/comedy_of_errors.txt",
     "graphattn/experiments/data/README.md",
 ]

@@ -17,8 +17,8 @@ from graphattn.experiments import (
     run_experiment,
     run_seq2seq_experiment,
 )
-from graphattn.experiments.parallel import launch
-from graphattn.experiments.report_seq2seq import seq2seq_table
+from graphattn.experiments.common.parallel import launch
+from graphattn.experiments.seq2seq.report import seq2seq_table
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -294,8 +294,8 @@ def fig_cross(path: Path, sentence: tuple[str, ...] = CROSS_SENTENCE) -> str:
     """
     import matplotlib.pyplot as plt
 
-    from graphattn.demo.translation import load_translation_model, translate_with_weights
     from graphattn.plot import draw_attention, draw_matrix
+    from graphattn.pretrained.translation import load_translation_model, translate_with_weights
 
     fig, axes = plt.subplots(1, 3, figsize=(19, 6.5), layout="constrained")
     accuracy = []

@@ -3,7 +3,8 @@
 Every builder states exactly which sources ``j`` each target ``i`` attends to
 (edge ``j -> i``), the off-by-one convention of its window and the paper it
 comes from. Builders are vectorized: they write the canonical ``(2, E)`` edge
-list directly, with no Python loop over tokens.
+list directly, with no Python loop over tokens (but ``random_cross``, whose
+rows each draw from their own generator).
 
 Window convention (all builders): a causal window of size ``w`` lets ``i``
 attend to the ``w`` keys ``i - w < j <= i`` (itself included); a bidirectional
@@ -20,7 +21,8 @@ One module per family (a trailing ``_`` where the plain name is taken):
 - :mod:`~graphattn.patterns.global_`: ``global_tokens``, ``star``,
   ``attention_sink``, ``longformer``, ``bigbird``;
 - :mod:`~graphattn.patterns.random_`: ``random``;
-- :mod:`~graphattn.patterns.cross_`: ``cross``, ``cross_window`` (encoder -> decoder);
+- :mod:`~graphattn.patterns.cross_`: ``cross``, ``cross_window``, ``diagonal_window``,
+  ``random_cross``, ``no_cross`` (encoder -> decoder);
 - :mod:`~graphattn.patterns.predicates`: ``from_predicate``;
 - :mod:`~graphattn.patterns.compose`: ``union``, ``intersection``;
 - :mod:`~graphattn.patterns.registry`: ``get``, ``available`` and the name -> builder table.
@@ -32,7 +34,7 @@ too, import it here and list it in ``__all__``.
 """
 
 from graphattn.patterns.compose import intersection, union
-from graphattn.patterns.cross_ import cross, cross_window
+from graphattn.patterns.cross_ import cross, cross_window, diagonal_window, no_cross, random_cross
 from graphattn.patterns.dense import causal, full, prefix_lm
 from graphattn.patterns.global_ import attention_sink, bigbird, global_tokens, longformer, star
 from graphattn.patterns.local import block_diagonal, documents, sliding_window
@@ -49,6 +51,7 @@ __all__ = [
     "causal",
     "cross",
     "cross_window",
+    "diagonal_window",
     "documents",
     "fixed",
     "from_predicate",
@@ -57,8 +60,10 @@ __all__ = [
     "global_tokens",
     "intersection",
     "longformer",
+    "no_cross",
     "prefix_lm",
     "random",
+    "random_cross",
     "sliding_window",
     "star",
     "strided",

@@ -13,7 +13,13 @@ from typing import Any
 
 from graphattn._validate import check_str
 from graphattn.graph import TokenGraph, register_pattern_resolver
-from graphattn.patterns.cross_ import cross, cross_window
+from graphattn.patterns.cross_ import (
+    cross,
+    cross_window,
+    diagonal_window,
+    no_cross,
+    random_cross,
+)
 from graphattn.patterns.dense import causal, full, prefix_lm
 from graphattn.patterns.global_ import attention_sink, bigbird, global_tokens, longformer, star
 from graphattn.patterns.local import block_diagonal, documents, sliding_window
@@ -38,13 +44,16 @@ _REGISTRY: dict[str, Callable[..., TokenGraph]] = {
     "causal": causal,
     "cross": cross,
     "cross_window": cross_window,
+    "diagonal_window": diagonal_window,
     "documents": _documents_n,
     "fixed": fixed,
     "full": full,
     "global_tokens": global_tokens,
     "longformer": longformer,
+    "no_cross": no_cross,
     "prefix_lm": prefix_lm,
     "random": random,
+    "random_cross": random_cross,
     "sliding_window": sliding_window,
     "star": star,
     "strided": strided,

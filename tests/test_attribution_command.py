@@ -1,4 +1,4 @@
-"""``python -m graphattn.flow.benchmark``: its arguments and a run on a tiny budget."""
+"""``graphattn attribution``, the attribution benchmark: its arguments and a tiny run."""
 
 import json
 import os
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from attribution_tiny import TINY_CONFIG
 
+from graphattn.commands import attribution as benchmark
 from graphattn.experiments import attribution_minilm
-from graphattn.flow import benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["the river bank", "the bank by the river", "a bank"]
@@ -62,13 +62,13 @@ def test_help(capsys):
         benchmark.main(["--help"])
     assert stop.value.code == 0
     text = capsys.readouterr().out
-    assert "python -m graphattn.flow.benchmark" in text
+    assert "graphattn attribution" in text
     assert "--sentences N" in text and "{ground-truth,translation,minilm}" in text
 
 
 def test_help_of_the_command_line():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "graphattn.flow.benchmark", "--help"],
+    done = subprocess.run([sys.executable, "-m", "graphattn.cli", "attribution", "--help"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "OUT_DIR" in done.stdout and "--only" in done.stdout
@@ -117,3 +117,25 @@ def test_one_command_writes_every_table_and_the_summary(tmp_path):
     assert "ground_truth" not in again
     assert set(again["summary"]) == {"ground_truth", "translation", "minilm"}
     assert again["summary"]["minilm"]["sentences"] == 1
+
+
+# --- through the graphattn command -----------------------------------------------------------
+
+
+def test_graphattn_attribution_is_a_subcommand_that_refuses_before_any_work(tmp_path, capsys):
+    from graphattn.cli import main
+
+    (tmp_path / "f").write_text("x")
+    assert main(["attribution", str(tmp_path / "f"), "--only", "minilm"]) == 2
+    err = capsys.readouterr().err
+    assert "graphattn attribution: error: OUT_DIR" in err and "is not a folder" in err
+    assert main(["attribution", str(tmp_path / "out"), "--only", "translation",
+                 "--sentences", "2"]) == 2
+    assert "which --only translation skips" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_old_flow_command_is_gone():
+    import importlib.util
+
+    assert importlib.util.find_spec("graphattn.flow.benchmark") is None

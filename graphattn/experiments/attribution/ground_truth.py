@@ -1,6 +1,6 @@
 """Attribution with ground truth: which method finds the token an answer was copied from.
 
-In associative recall (:class:`~graphattn.experiments.tasks.RecallTask`) the
+In associative recall (:class:`~graphattn.experiments.lm.tasks.RecallTask`) the
 answer at a query position is the value of one known pair token. Small
 ``GraphLM`` models are trained with the experiment runner on three graphs
 (full causal, window + a global relay token, strided), fixed seeds; each
@@ -10,8 +10,9 @@ tables give how often the known pair is ranked first and its mean rank.
 Run ``python -m graphattn.experiments.attribution [OUT_DIR]`` (default
 ``benchmarks/results/attribution``): it trains or resumes the checkpoints
 there, scores every method and writes ``attribution.md`` and
-``attribution.json``. ``python -m graphattn.flow.benchmark`` runs this part,
-the MiniLM part and the summary in one command. Nothing is tuned per method: the rollout of every
+``attribution.json``. ``graphattn attribution`` runs this part, the
+translation and MiniLM parts and the summary in one command. Nothing is
+tuned per method: the rollout of every
 contribution method uses ``residual=0`` for the methods that include the
 residual (ALTI, GlobEnc) and Abnar & Zuidema's ``0.5`` for the others.
 ``attnlrp`` scores each input by its AttnLRP relevance for the answer at
@@ -34,15 +35,11 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from graphattn.experiments.attribution_lrp import lm_token_relevance
-from graphattn.experiments.config import (
-    ExperimentConfig,
-    ModelConfig,
-    PatternConfig,
-    TrainConfig,
-)
-from graphattn.experiments.report import write_text
-from graphattn.experiments.tasks import RecallTask
+from graphattn.experiments.attribution.lrp import lm_token_relevance
+from graphattn.experiments.common.config import TrainConfig
+from graphattn.experiments.common.files import write_text
+from graphattn.experiments.lm.config import ExperimentConfig, ModelConfig, PatternConfig
+from graphattn.experiments.lm.tasks import RecallTask
 from graphattn.flow import attention_flow, attention_rollout, contributions, route_scores
 from graphattn.graph import TokenGraph
 from graphattn.nn import GraphLM
@@ -216,7 +213,7 @@ def _trained(
     cfg: ExperimentConfig, pattern: PatternConfig, seed: int, out: Path
 ) -> tuple[GraphLM, float | None]:
     """Train (or resume) one run with the experiment runner and load its checkpoint."""
-    from graphattn.experiments.runner import train_run  # the runner imports tqdm
+    from graphattn.experiments.lm.runner import train_run  # the runner imports tqdm
 
     graph = pattern.build(cfg.task.seq_len, pattern.label)
     slug = "".join(ch if ch.isalnum() else "-" for ch in pattern.label.lower())
