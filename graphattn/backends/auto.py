@@ -117,7 +117,10 @@ def _acceptance(request: AttentionRequest) -> Callable[[str], bool]:
 def _decide(request: AttentionRequest) -> tuple[str, str]:
     """``(backend, reason)`` for ``request`` by the rules of the module docstring.
 
-    Only a backend whose ``supports`` accepts the request is returned.
+    Only a backend whose ``supports`` accepts the request is returned. The
+    rules run in their order, in groups: :func:`_small_call` (1 to 3),
+    :func:`_by_structure` (4, then :func:`_by_tiles`: 5 to 7), then 7's and
+    8's fallbacks here; a new rule goes in the group of its number.
 
     Raises
     ------
