@@ -251,3 +251,12 @@ def test_every_arc_drawing_says_its_direction(causal):
     (note,) = [t for t in ax.texts if t.get_gid() == "direction"]
     expected = "every arc: earlier" if causal else "arcs above: earlier \u2192 later token; below"
     assert note.get_text().startswith(expected)
+
+
+def test_join_notes_distinct_sorted_and_none_without_notes():
+    from graphattn.plot.graph import join_notes
+
+    assert join_notes([None, "pruned: b", "pruned: a", "pruned: b"]) == "pruned: a; pruned: b"
+    assert join_notes([None, None]) is None
+    assert join_notes([]) is None
+    assert join_notes(iter(["x"])) == "x"  # any iterable, read once

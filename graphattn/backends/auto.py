@@ -117,16 +117,30 @@ def _acceptance(request: AttentionRequest) -> Callable[[str], bool]:
 def _decide(request: AttentionRequest) -> tuple[str, str]:
     """``(backend, reason)`` for ``request`` by the rules of the module docstring.
 
-    Only a backend whose ``supports`` accepts the request is returned.
+    Only a backend whose ``supports`` accepts the request is returned. The
+    rules run in their order, in groups: :func:`_small_call` (1 to 3),
+    :func:`_by_structure` (4, then :func:`_by_tiles`: 5 to 7), then 7's and
+    8's fallbacks here; a new rule goes in the group of its number.
 
     Raises
     ------
     RuntimeError
         If no registered backend accepts the request.
     """
-    g = request.graph
     ok = _acceptance(request)
+    choice = _small_call(request, ok) or _by_structure(request, ok)
+    if choice is not None:
+        return choice
+    if ok("edge"):
+        return "edge", "sparse kernels run this call"
+    if ok("reference"):
+        return "reference", "no other backend accepts this call"
+    raise RuntimeError("no registered backend accepts this call")
 
+
+def _small_call(request: AttentionRequest, ok: Callable[[str], bool]) -> tuple[str, str] | None:
+    """Rules 1 to 3: dropout, maskless full and causal graphs, tiny and short calls, few edges."""
+    g = request.graph
     if request.dropout > 0 and ok("edge"):
         return "edge", f"dropout {request.dropout} needs per-edge masks"
     plain = not (request.has_bias or request.return_weights)
@@ -140,29 +154,38 @@ def _decide(request: AttentionRequest) -> tuple[str, str]:
         return "dense", f"short sequences (N*M = {pairs} <= {SHORT_ELEMENTS})"
     if request.batch * request.num_heads * g.num_edges <= FEW_EDGES and ok("edge"):
         return "edge", f"few edges (B*H*E = {request.batch * request.num_heads * g.num_edges})"
+    return None
+
+
+def _by_structure(request: AttentionRequest, ok: Callable[[str], bool]) -> tuple[str, str] | None:
+    """Rules 4 to 7: recordings of full and causal graphs, dense graphs, then by tile fill."""
+    g = request.graph
     recording = request.return_weights and not (request.has_bias or request.needs_grad)
     if recording and mask_structure(g) != "general" and ok("block"):
         return "block", f"{mask_structure(g)} graph: fused, weights from its log-sum-exp"
+    size = request.batch * request.num_heads * g.num_nodes * g.num_src_nodes
     if g.density >= DENSE_DENSITY and size <= MAX_ELEMENTS and ok("dense"):
         return "dense", f"dense graph (density {g.density:.3g} >= {DENSE_DENSITY})"
     if g.num_edges and ok("block"):
-        # the block plan's fill, from tile counts: no plan is built for a graph that won't use it
-        fill = g.num_edges / (tile_counts(g, BLOCK_SIZE)[1].numel() * BLOCK_SIZE**2)
-        if fill >= MIN_BLOCK_FILL:
-            return "block", f"locally dense (block fill {fill:.3g} >= {MIN_BLOCK_FILL})"
-        if ok("split"):
-            share = tile_share(g, BLOCK_SIZE)
-            if share >= MIN_SPLIT_SHARE:
-                return "split", (
-                    f"band plus scattered edges ({share:.3g} of the edges in well-filled tiles)"
-                )
-        if ok("edge"):
-            return "edge", f"scattered edges (block fill {fill:.3g} < {MIN_BLOCK_FILL})"
+        return _by_tiles(g, ok)
+    return None
+
+
+def _by_tiles(g: TokenGraph, ok: Callable[[str], bool]) -> tuple[str, str] | None:
+    """Rules 5 to 7 for a graph the block backend accepts: block, split or edge by tile fill."""
+    # the block plan's fill, from tile counts: no plan is built for a graph that won't use it
+    fill = g.num_edges / (tile_counts(g, BLOCK_SIZE)[1].numel() * BLOCK_SIZE**2)
+    if fill >= MIN_BLOCK_FILL:
+        return "block", f"locally dense (block fill {fill:.3g} >= {MIN_BLOCK_FILL})"
+    if ok("split"):
+        share = tile_share(g, BLOCK_SIZE)
+        if share >= MIN_SPLIT_SHARE:
+            return "split", (
+                f"band plus scattered edges ({share:.3g} of the edges in well-filled tiles)"
+            )
     if ok("edge"):
-        return "edge", "sparse kernels run this call"
-    if ok("reference"):
-        return "reference", "no other backend accepts this call"
-    raise RuntimeError("no registered backend accepts this call")
+        return "edge", f"scattered edges (block fill {fill:.3g} < {MIN_BLOCK_FILL})"
+    return None
 
 
 def auto_selector(request: AttentionRequest) -> str:

@@ -43,6 +43,12 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
     ...
     ValueError: k/v heads H_kv=3 must divide the query heads H=2
     """
+    _check_alike(q, k, v)
+    _check_sizes(q, k, v)
+
+
+def _check_alike(q: object, k: object, v: object) -> None:
+    """``q``, ``k``, ``v`` are floating-point tensors with q's dtype, device and 3 or 4 dims."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -59,6 +65,10 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
             raise TypeError(f"{name} must have q's dtype {q.dtype}, got {t.dtype}")
         if t.device != q.device:
             raise ValueError(f"{name} must be on q's device {q.device}, got {t.device}")
+
+
+def _check_sizes(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    """The sizes agree: batch ``B``, head dim ``D`` of q and k, ``(M, H_kv)`` of k and v, heads."""
     lead = "(B, M, H_kv, " if q.dim() == 4 else "(M, H_kv, "
     if q.dim() == 4 and not q.shape[0] == k.shape[0] == v.shape[0]:
         raise ValueError(

@@ -240,18 +240,24 @@ def attention_flow(
     n = checked[0].graph.num_nodes
     rows = check_targets(targets, n)
     G = _layered_graph(checked, entries, residual, head_reduce, _ancestors(entries, rows, n))
-    top = len(checked)
-    out = torch.zeros(rows.numel(), n, dtype=torch.float64)  # (T, N)
-    for r, i in enumerate(rows.tolist()):
-        sink = (top, i)
-        feeding = nx.ancestors(G, sink) | {sink}
-        H = G.subgraph(feeding)
-        R = build_residual_network(H, "capacity")  # reused (and reset) by every solve
-        for j in range(n):
-            if (0, j) in feeding:
-                preflow_push(H, (0, j), sink, residual=R, value_only=True)
-                out[r, j] = R.graph["flow_value"]
+    out = torch.stack([_flows_into(G, (len(checked), i), n) for i in rows.tolist()])  # (T, N)
     if normalize:
         total = out.sum(1, keepdim=True)  # (T, 1)
         out = out / torch.where(total > 0, total, torch.ones_like(total))
+    return out
+
+
+def _flows_into(G: nx.DiGraph, sink: tuple[int, int], n: int) -> torch.Tensor:
+    """The max-flow value from every input node ``(0, j)`` to ``sink`` in ``G``: ``(N,)`` float64.
+
+    Solved on the sub-DAG of the sink's ancestors; inputs that do not feed it get 0.
+    """
+    feeding = nx.ancestors(G, sink) | {sink}
+    H = G.subgraph(feeding)
+    R = build_residual_network(H, "capacity")  # reused (and reset) by every solve
+    out = torch.zeros(n, dtype=torch.float64)  # (N,)
+    for j in range(n):
+        if (0, j) in feeding:
+            preflow_push(H, (0, j), sink, residual=R, value_only=True)
+            out[j] = R.graph["flow_value"]
     return out

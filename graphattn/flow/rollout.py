@@ -139,16 +139,26 @@ def attention_rollout(
     n = checked[0].graph.num_nodes
     rows = None if targets is None else check_targets(targets, n)
     dtype = compute_dtype(checked)
-    device = checked[0].weights.device
     ops = [
         layer_operator(layer, residual, head_reduce, dtype, d, normalize)
         for layer, d in zip(checked, lost, strict=True)
-    ]
-    if rows is None:
-        out = torch.eye(n, dtype=dtype, device=device)  # (N, N)
-        for op in ops:
-            out = apply(op, out)  # (N, N): A_l @ R
-        return out
+    ]  # A_l, first layer first
+    init = dict(n=n, dtype=dtype, device=checked[0].weights.device)
+    return _full_rollout(ops, **init) if rows is None else _target_rows(ops, rows, **init)
+
+
+def _full_rollout(ops: list, *, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The whole rollout ``R (N, N)``, bottom-up: ``R <- A_l R`` from the identity."""
+    out = torch.eye(n, dtype=dtype, device=device)  # (N, N)
+    for op in ops:
+        out = apply(op, out)  # (N, N): A_l @ R
+    return out
+
+
+def _target_rows(
+    ops: list, rows: torch.Tensor, *, n: int, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """The rows ``rows (T,)`` of the rollout ``(T, N)``, top-down from their one-hot rows."""
     # Top-down on Y = X^T (N, T): X <- X A_l  is  Y <- A_l^T Y.
     y = torch.zeros(n, rows.numel(), dtype=dtype, device=device)  # (N, T)
     y[rows.to(device), torch.arange(rows.numel(), device=device)] = 1.0

@@ -100,15 +100,35 @@ def to_svg(graph: TokenGraph, max_cells: int = SVG_CELLS, size: int = SVG_SIZE) 
         *captions,
         f'<rect x="{left:.1f}" y="{top:.1f}" width="{width:.1f}" height="{height:.1f}" '
         'fill="#f2f2f2"/>',
+        *_cells(share, left, top, cell),
+        *_labels(row_labels, col_labels, left, top, cell),
+        "</svg>",
     ]
+    return "".join(out)
+
+
+def _cells(share: torch.Tensor, left: float, top: float, cell: float) -> list[str]:
+    """One ``<rect>`` per non-empty cell of ``share (rows, cols)``, darker the larger its share."""
     inner = cell - 1 if cell >= 6 else cell  # a 1 px gap between cells large enough to see
+    out = []
     for i, j in share.nonzero().tolist():
         shade = 0.25 + 0.75 * float(share[i, j])
         out.append(
             f'<rect x="{left + j * cell:.1f}" y="{top + i * cell:.1f}" width="{inner:.1f}" '
             f'height="{inner:.1f}" fill="#253494" fill-opacity="{shade:.2f}"/>'
         )
-    out.append('<g font-size="10" font-family="sans-serif" fill="#333">')
+    return out
+
+
+def _labels(
+    row_labels: list[tuple[int, str]],
+    col_labels: list[tuple[int, str]],
+    left: float,
+    top: float,
+    cell: float,
+) -> list[str]:
+    """The row labels left of the grid and the column labels slanted above it, one ``<g>``."""
+    out = ['<g font-size="10" font-family="sans-serif" fill="#333">']
     for i, text in row_labels:
         y = top + (i + 0.5) * cell
         out.append(f'<text class="label" x="{left - 3:.1f}" y="{y:.1f}" text-anchor="end" '
@@ -117,8 +137,8 @@ def to_svg(graph: TokenGraph, max_cells: int = SVG_CELLS, size: int = SVG_SIZE) 
         x, y = left + (j + 0.5) * cell, top - 3
         out.append(f'<text class="label" x="{x:.1f}" y="{y:.1f}" '
                    f'transform="rotate(-60 {x:.1f} {y:.1f})">{html.escape(text)}</text>')
-    out.append("</g></svg>")
-    return "".join(out)
+    out.append("</g>")
+    return out
 
 
 def _captions(graph: TokenGraph, binned: bool, rows: int, cols: int) -> tuple[list[str], float]:
@@ -151,6 +171,7 @@ def _ticks(labels: list[str] | None, count: int, cells: int, cell: float) -> lis
 
 
 def _short(label: str) -> str:
+    """``label`` cut to ``LABEL_CHARS`` characters, with an ellipsis."""
     return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
 
 

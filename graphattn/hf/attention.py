@@ -27,7 +27,13 @@ import torch
 from graphattn._cache import ObjectCache
 from graphattn.functional import graph_attention
 from graphattn.graph import TokenGraph
-from graphattn.hf.edits import apply_edit, attnlrp_inputs, current_edit, zero_values
+from graphattn.hf.edits import (
+    AttentionEdit,
+    apply_edit,
+    attnlrp_inputs,
+    current_edit,
+    zero_values,
+)
 from graphattn.hf.graphs import Call, default_graph, is_cross_attention, mask_graph
 from graphattn.hf.keywords import GRAPH_KWARGS, graph_keyword
 from graphattn.hf.masks import MaskLayout, layout_of
@@ -300,11 +306,7 @@ def graphattn_attention(
         sizes), ``cross_graph`` is given to a model without cross-attention,
         or the call needs a feature graphattn does not implement.
     """
-    for name in UNSUPPORTED:
-        if kwargs.get(name) is not None:
-            raise ValueError(
-                f"{type(module).__name__} passes {name}, which graphattn does not support"
-            )
+    _check_supported(module, kwargs)
     cross = is_cross_attention(module)
     watch(module)
     if any(kwargs.get(k) is not None for k in GRAPH_KWARGS):
@@ -317,13 +319,9 @@ def graphattn_attention(
     bias = _edge_bias(call, graph, plan.padding, attention_mask, kwargs, *query.shape[:2])
     recordings = active_recordings()
     dense = wants_dense_weights(kwargs)
-    q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)  # (B, *, H, D)
     edit = current_edit()  # contribution methods edit self- and cross-attention calls alike
-    v = zero_values(v, edit, call.layer)
-    if edit is not None and edit.lrp:
-        q, k, v = attnlrp_inputs(q, k, v)
-    wanted = any(r.wants(call.layer) for r in recordings)  # record(layers=) may skip this one
-    need = wanted or dense or (edit is not None and edit.explicit)
+    q, k, v = _node_major(query, key, value, edit, call.layer)  # (B, *, H, D)
+    need = _needs_weights(recordings, call.layer, dense, edit)
     options = (scaling, dropout, kwargs.get("softcap"), need)
     out, weights = _attend(plan, q, k, v, bias, options)
     if edit is not None and edit.explicit:
@@ -331,6 +329,40 @@ def graphattn_attention(
     if recordings:
         _record(recordings, call, graph, weights, v)
     return out, (_dense(weights, graph, query.dtype) if dense else None)
+
+
+def _check_supported(module: torch.nn.Module, kwargs: dict) -> None:
+    """``ValueError`` if the call passes a keyword of :data:`UNSUPPORTED`."""
+    for name in UNSUPPORTED:
+        if kwargs.get(name) is not None:
+            raise ValueError(
+                f"{type(module).__name__} passes {name}, which graphattn does not support"
+            )
+
+
+def _node_major(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    edit: AttentionEdit | None,
+    layer: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``q, k, v (B, *, H, D)`` from transformers' ``(B, H, *, D)``, as ``edit`` wants them.
+
+    A contribution method may zero value vectors (Value Zeroing) or divide
+    the inputs' gradients (AttnLRP); without an edit they are only transposed.
+    """
+    q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)  # (B, *, H, D)
+    v = zero_values(v, edit, layer)
+    if edit is not None and edit.lrp:
+        q, k, v = attnlrp_inputs(q, k, v)
+    return q, k, v
+
+
+def _needs_weights(recordings: list, layer: int, dense: bool, edit: AttentionEdit | None) -> bool:
+    """Whether the kernel must return weights: for a recording, dense output or an explicit edit."""
+    wanted = any(r.wants(layer) for r in recordings)  # record(layers=) may skip this one
+    return wanted or dense or (edit is not None and edit.explicit)
 
 
 def _record(

@@ -187,46 +187,55 @@ def rows(graph: TokenGraph, call: Call, total: int, name: str) -> TokenGraph:
     >>> rows(g, Call(torch.nn.Module(), False, 1, 3, 2, 0), 3, "g").edge_index.tolist()
     [[0, 1, 2], [0, 0, 0]]
     """
-    nodes = graph.num_nodes
-    if nodes < total:
+    if graph.num_nodes < total:
         raise ValueError(
-            f"{name} has {nodes} nodes but {call.where} attends over a sequence of {total} tokens "
-            f"({call.n} new, {total - call.n} cached); it needs at least {total}"
+            f"{name} has {graph.num_nodes} nodes but {call.where} attends over a sequence of "
+            f"{total} tokens ({call.n} new, {total - call.n} cached); it needs at least {total}"
         )
-    if call.cross:
-        first, stop, sources = 0, call.m, graph.num_src_nodes
-        if sources != call.m:
-            raise ValueError(
-                f"{name} has M={sources} sources but {call.where} has {call.m} encoder tokens"
-            )
-    else:
-        _check_cached(graph, call, name)
-        # a static cache hands over keys past the sequence's end: they are not tokens yet
-        first, stop, sources = call.kv_offset, min(call.kv_offset + call.m, total), nodes
-    if (nodes, sources, call.q_offset, first, call.n, call.m) == (
-        call.n,
-        call.m,
-        0,
-        0,
-        nodes,
-        sources,
-    ):
-        return graph
+    first, stop, sources = _key_range(graph, call, total, name)
+    if (graph.num_nodes, sources, call.q_offset, first) == (call.n, call.m, 0, 0):
+        return graph  # the call reads the whole graph
     lo, hi = (int(graph.indptr[t]) for t in (call.q_offset, call.q_offset + call.n))
     src, dst = graph.src[lo:hi], graph.dst[lo:hi] - call.q_offset  # (E_rows,) the call's rows
-    outside = (src < first) | (src >= stop)
-    if bool(outside.any()):
-        k = int(outside.nonzero()[0, 0])
-        j, i = int(src[k]), int(dst[k]) + call.q_offset
-        why = (
-            "a token this layer's sliding-window cache has dropped; generate with a full cache "
-            "(past_key_values=transformers.DynamicCache()) or use_cache=False"
-            if j < first
-            else f"a token not in the sequence yet (it has {total} tokens)"
-        )
-        raise ValueError(f"{name}: in {call.where}, token {i} reads token {j}, {why}")
+    _check_readable(src, dst, first, stop, call, total, name)
     edge_index = torch.stack([src - first, dst])  # (2, E_rows), still canonical
     return TokenGraph(edge_index, call.n, num_src_nodes=call.m, cross=True)
+
+
+def _key_range(graph: TokenGraph, call: Call, total: int, name: str) -> tuple[int, int, int]:
+    """The keys ``first .. stop`` the call holds, and the sources of ``graph``; checked.
+
+    Cross-attention holds every encoder token; self-attention the keys from
+    ``call.kv_offset`` on, up to the sequence's end.
+    """
+    if call.cross:
+        if graph.num_src_nodes != call.m:
+            raise ValueError(
+                f"{name} has M={graph.num_src_nodes} sources but {call.where} has {call.m} "
+                "encoder tokens"
+            )
+        return 0, call.m, graph.num_src_nodes
+    _check_cached(graph, call, name)
+    # a static cache hands over keys past the sequence's end: they are not tokens yet
+    return call.kv_offset, min(call.kv_offset + call.m, total), graph.num_nodes
+
+
+def _check_readable(
+    src: torch.Tensor, dst: torch.Tensor, first: int, stop: int, call: Call, total: int, name: str
+) -> None:
+    """Refuse an edge ``src -> dst (E_rows,)`` whose source is not a key ``first .. stop - 1``."""
+    outside = (src < first) | (src >= stop)  # (E_rows,)
+    if not bool(outside.any()):
+        return
+    k = int(outside.nonzero()[0, 0])
+    j, i = int(src[k]), int(dst[k]) + call.q_offset
+    why = (
+        "a token this layer's sliding-window cache has dropped; generate with a full cache "
+        "(past_key_values=transformers.DynamicCache()) or use_cache=False"
+        if j < first
+        else f"a token not in the sequence yet (it has {total} tokens)"
+    )
+    raise ValueError(f"{name}: in {call.where}, token {i} reads token {j}, {why}")
 
 
 def default_graph(call: Call, causal: bool) -> TokenGraph:

@@ -230,42 +230,34 @@ class GraphAttention(nn.Module):
         self, x: torch.Tensor, context: object
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Validate ``context`` against ``x``; return the key and value inputs."""
-        if isinstance(context, torch.Tensor):
-            key = value = context
-        elif (
-            isinstance(context, (tuple, list))
-            and len(context) == 2
-            and all(isinstance(t, torch.Tensor) for t in context)
-        ):
-            key, value = context
-        else:
-            raise TypeError(
-                "context must be a tensor (M, kdim) / (B, M, kdim) or a pair (key, value) of "
-                f"tensors, got {type(context).__name__}"
-            )
-        for t, name, dim in ((key, "key", self.kdim), (value, "value", self.vdim)):
-            if t.dim() != x.dim() or (x.dim() == 3 and t.shape[0] != x.shape[0]):
-                lead = f"(B={x.shape[0]}, M, {dim})" if x.dim() == 3 else f"(M, {dim})"
-                raise ValueError(
-                    f"context {name} must have shape {lead} to match x of shape "
-                    f"{tuple(x.shape)}, got {tuple(t.shape)}"
-                )
-            if t.shape[-1] != dim:
-                raise ValueError(
-                    f"context {name} must have {dim} features in its last dimension "
-                    f"({'kdim' if name == 'key' else 'vdim'}), got shape {tuple(t.shape)}"
-                )
-            if not t.is_floating_point():
-                raise TypeError(f"context {name} must be floating-point, got dtype {t.dtype}")
-            if t.device != x.device:
-                raise ValueError(f"context {name} must be on x's device {x.device}, got {t.device}")
-            _check_dtype(t, f"context {name}", self.out_proj.weight.dtype)
+        key, value = _context_pair(context)
+        self._check_context_input(key, "key", self.kdim, x)
+        self._check_context_input(value, "value", self.vdim, x)
         if key.shape[-2] != value.shape[-2]:
             raise ValueError(
                 f"context key and value must hold the same number of tokens, got "
                 f"{key.shape[-2]} and {value.shape[-2]}"
             )
         return key, value
+
+    def _check_context_input(self, t: torch.Tensor, name: str, dim: int, x: torch.Tensor) -> None:
+        """The context's ``name`` (key or value) is ``(M, dim)`` or ``(B, M, dim)`` like ``x``."""
+        if t.dim() != x.dim() or (x.dim() == 3 and t.shape[0] != x.shape[0]):
+            lead = f"(B={x.shape[0]}, M, {dim})" if x.dim() == 3 else f"(M, {dim})"
+            raise ValueError(
+                f"context {name} must have shape {lead} to match x of shape "
+                f"{tuple(x.shape)}, got {tuple(t.shape)}"
+            )
+        if t.shape[-1] != dim:
+            raise ValueError(
+                f"context {name} must have {dim} features in its last dimension "
+                f"({'kdim' if name == 'key' else 'vdim'}), got shape {tuple(t.shape)}"
+            )
+        if not t.is_floating_point():
+            raise TypeError(f"context {name} must be floating-point, got dtype {t.dtype}")
+        if t.device != x.device:
+            raise ValueError(f"context {name} must be on x's device {x.device}, got {t.device}")
+        _check_dtype(t, f"context {name}", self.out_proj.weight.dtype)
 
     def _graph_list(self, graph: object) -> list[tuple[str, TokenGraph]]:
         """``(name for errors, graph)`` for a single graph or per-head graphs."""
@@ -582,6 +574,22 @@ class GraphAttention(nn.Module):
         )
         mha.load_state_dict(self.state_dict())
         return mha.train(self.training)
+
+
+def _context_pair(context: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(key, value)`` inputs of ``context``: one tensor for both, or a pair of tensors."""
+    if isinstance(context, torch.Tensor):
+        return context, context
+    if (
+        isinstance(context, (tuple, list))
+        and len(context) == 2
+        and all(isinstance(t, torch.Tensor) for t in context)
+    ):
+        return context[0], context[1]
+    raise TypeError(
+        "context must be a tensor (M, kdim) / (B, M, kdim) or a pair (key, value) of "
+        f"tensors, got {type(context).__name__}"
+    )
 
 
 def _check_dtype(t: torch.Tensor, name: str, dtype: torch.dtype) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 
 from graphattn._validate import check_bool, check_number
@@ -24,9 +25,10 @@ from graphattn.plot.graph import (
     describe,
     draw_nodes,
     figsize_for,
+    join_notes,
     set_title,
 )
-from graphattn.plot.layouts import compute_layout
+from graphattn.plot.layouts import Layout, compute_layout
 from graphattn.plot.matrix import draw_matrix
 
 __all__ = ["draw_attention", "draw_heads", "prune"]
@@ -198,24 +200,37 @@ def draw_attention(
     kept = [
         prune(graph, v, top_k=top_k, threshold=threshold, max_edges=max_edges) for _, v in picked
     ]  # (keep (E,), note) per head
-    ax = style.new_axes(ax, figsize_for(lay, [_drawn(graph, [keep for keep, _ in kept])]))
-    top = max(float(v.max()) if v.numel() else 0.0 for _, v in picked)
-    top = top if top > 0 else 1.0
-    notes = {note for _, note in kept}
-    for (key, v), (keep, _) in zip(picked, kept, strict=True):
-        strength = (v[keep] / top).clamp(0, 1).numpy()  # (E_kept,) in [0, 1]
-        paths = lay.edge_paths(graph.src[keep].numpy(), graph.dst[keep].numpy())
-        colors = style.rgba(style.head_color(key), 0.05 + 0.95 * strength)
-        add_lines(ax, paths, colors, 0.4 + 2.6 * strength, f"edges-{key}")
+    keeps = [keep for keep, _ in kept]
+    ax = style.new_axes(ax, figsize_for(lay, [_drawn(graph, keeps)]))
+    _draw_head_edges(ax, lay, graph, picked, keeps)
     draw_nodes(ax, lay, [graph])
     keys = [k for k, _ in picked]
     if len(keys) > 1:
         _head_legend(ax, keys)
     if title is None:
         title = f"{describe(graph)}\n{_heads_name(keys)}"
-    notes.discard(None)
-    set_title(ax, title, "; ".join(sorted(notes)) or None)
+    set_title(ax, title, join_notes(note for _, note in kept))
     return ax
+
+
+def _draw_head_edges(
+    ax: Axes,
+    lay: Layout,
+    graph: TokenGraph,
+    picked: list[tuple[int | str, torch.Tensor]],
+    keeps: list[torch.Tensor],
+) -> None:
+    """Each picked head's kept edges in its colour, opacity and width growing with the weight.
+
+    Weights are scaled by the largest weight of the heads drawn, so that heads compare.
+    """
+    top = max(float(v.max()) if v.numel() else 0.0 for _, v in picked)
+    top = top if top > 0 else 1.0
+    for (key, v), keep in zip(picked, keeps, strict=True):
+        strength = (v[keep] / top).clamp(0, 1).numpy()  # (E_kept,) in [0, 1]
+        paths = lay.edge_paths(graph.src[keep].numpy(), graph.dst[keep].numpy())
+        colors = style.rgba(style.head_color(key), 0.05 + 0.95 * strength)
+        add_lines(ax, paths, colors, 0.4 + 2.6 * strength, f"edges-{key}")
 
 
 def _drawn(graph: TokenGraph, keeps: list[torch.Tensor]) -> TokenGraph:
@@ -304,11 +319,30 @@ def draw_heads(
     num_layers, num_heads = len(pairs), max(w.shape[1] for _, w in pairs)
     fig, axes = _grid_axes(ax, num_layers, num_heads)
     vmax = max(float(w.max()) for _, w in pairs) if share_scale else None
+    image = _fill_grid(axes, pairs, view, vmax, max_tokens, max_edges)
+    if view == "matrix" and share_scale and image is not None:
+        fig.colorbar(image, ax=axes, label="attention weight", shrink=0.8)
+    return axes
+
+
+def _fill_grid(
+    axes: np.ndarray,
+    pairs: list[tuple[TokenGraph, torch.Tensor]],
+    view: str,
+    vmax: float | None,
+    max_tokens: int,
+    max_edges: int,
+) -> AxesImage | None:
+    """Draw head ``h`` of layer ``l`` in ``axes[l, h]`` (L, H); return the last heatmap drawn.
+
+    Cells past a layer's last head are hidden; heatmaps share ``vmax`` when
+    it is given, thumbnails keep only the grid's outer token labels.
+    """
+    num_heads = axes.shape[1]
     image = None
     for layer, (g, w) in enumerate(pairs):
-        for h in range(num_heads):
-            a = axes[layer, h]
-            if h >= w.shape[1]:
+        for h, a in enumerate(axes[layer]):
+            if h >= w.shape[1]:  # a layer with fewer heads
                 a.set_visible(False)
                 continue
             if view == "matrix":
@@ -321,9 +355,7 @@ def draw_heads(
                 draw_attention(g, w, head=h, layout=view, ax=a, title="", max_edges=max_edges)
                 _as_thumbnail(a, _outer_labels(view, h, num_heads))
             _frame_cell(a, layer, h)
-    if view == "matrix" and share_scale and image is not None:
-        fig.colorbar(image, ax=axes, label="attention weight", shrink=0.8)
-    return axes
+    return image
 
 
 def _grid_axes(ax: object, num_layers: int, num_heads: int) -> tuple[Figure, np.ndarray]:

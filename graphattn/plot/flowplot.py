@@ -18,7 +18,7 @@ from graphattn._validate import check_int
 from graphattn.graph import TokenGraph
 from graphattn.plot import style
 from graphattn.plot.attention import prune
-from graphattn.plot.graph import add_lines, draw_nodes, figsize_for, set_title
+from graphattn.plot.graph import add_lines, draw_nodes, figsize_for, join_notes, set_title
 from graphattn.plot.layouts import Layout, compute_layout
 
 __all__ = ["draw_flow"]
@@ -100,26 +100,30 @@ def draw_flow(
     check_int(relevance_row, "relevance_row")
     style.check_title(title)
     graphs = [g for g, _ in pairs]
-    values = _layer_values(pairs, flow, head)
+    values = _layer_values(pairs, flow, head)  # (E_l,) per layer
     style.check_max_edges(max_edges)
-    if target is not None:
-        target = _check_target(target, graphs[-1].num_nodes)
+    target = _check_target(target, graphs[-1].num_nodes)
     lay = compute_layout(graphs, "layered")
     rel = _check_relevance(relevance, relevance_row, lay.rows)
     ax = style.new_axes(ax, figsize_for(lay, graphs))
-    paths, s, notes = _edge_strokes(lay, graphs, values, max_edges)
     color = style.MEAN_COLOR if flow is not None else style.head_color(head)
-    add_lines(ax, paths, style.rgba(color, 0.06 + 0.94 * s), 0.3 + 3.2 * s, "edges")
+    notes = _draw_edges(ax, lay, graphs, values, max_edges, color)
     draw_nodes(ax, lay, graphs)
+    _mark_relevance(ax, lay, rel, target)
+    if title is None:
+        title = _default_title(graphs, flow is not None, head, target)
+    set_title(ax, title, join_notes(notes))
+    return ax
+
+
+def _mark_relevance(
+    ax: Axes, lay: Layout, rel: tuple[int, np.ndarray] | None, target: int | None
+) -> None:
+    """The relevance strip over its row and the ring around the target, where given."""
     if rel is not None:
         _relevance_strip(ax, lay.rows[rel[0]], rel[1])
     if target is not None:
         _mark_target(ax, lay.rows[-1], target)
-    if title is None:
-        title = _default_title(graphs, flow is not None, head, target)
-    notes.discard(None)
-    set_title(ax, title, "; ".join(sorted(notes)) or None)
-    return ax
 
 
 def _default_title(
@@ -137,7 +141,10 @@ def _default_title(
     )
 
 
-def _check_target(target: int, n: int) -> int:
+def _check_target(target: int | None, n: int) -> int | None:
+    """``target`` as a position in ``[0, n)`` of the last layer's tokens (None stays None)."""
+    if target is None:
+        return None
     if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
         raise TypeError(f"target must be an int token position, got {type(target).__name__}")
     if not -n <= target < n:
@@ -158,12 +165,18 @@ def _mark_target(ax: Axes, xy: np.ndarray, target: int) -> None:
     )
 
 
-def _edge_strokes(
-    lay: Layout, graphs: list[TokenGraph], values: list[torch.Tensor], max_edges: int
-) -> tuple[list[np.ndarray], np.ndarray, set[str | None]]:
-    """The edges drawn, layer by layer: their paths, strengths in [0, 1] and pruning notes.
+def _draw_edges(
+    ax: Axes,
+    lay: Layout,
+    graphs: list[TokenGraph],
+    values: list[torch.Tensor],
+    max_edges: int,
+    color: str,
+) -> set[str | None]:
+    """The edges, layer by layer, in ``color``, wider and more opaque with their value.
 
-    Above ``max_edges`` edges in all, every layer is pruned to an equal share.
+    Above ``max_edges`` edges in all, every layer is pruned to an equal share;
+    returns the pruning notes.
     """
     top = max((float(v.max()) for v in values if v.numel()), default=0.0)
     top = top if top > 0 else 1.0
@@ -175,7 +188,9 @@ def _edge_strokes(
         notes.add(note)
         paths += lay.edge_paths(g.src[keep].numpy(), g.dst[keep].numpy(), layer)
         strength.append((v[keep] / top).clamp(0, 1).numpy())  # (E_kept,) in [0, 1]
-    return paths, np.concatenate(strength), notes
+    s = np.concatenate(strength)  # (E_drawn,)
+    add_lines(ax, paths, style.rgba(color, 0.06 + 0.94 * s), 0.3 + 3.2 * s, "edges")
+    return notes
 
 
 def _relevance_strip(ax: Axes, xy: np.ndarray, r: np.ndarray) -> None:
@@ -214,6 +229,7 @@ def _layer_values(
 def _check_relevance(
     relevance: torch.Tensor | None, row: int, rows: Sequence[np.ndarray]
 ) -> tuple[int, np.ndarray] | None:
+    """``(row, relevance (n,))``, ``row`` in ``[0, len(rows))``, checked; None without relevance."""
     if relevance is None:
         return None
     if isinstance(row, bool) or not isinstance(row, int) or not -len(rows) <= row < len(rows):

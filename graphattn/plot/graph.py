@@ -6,7 +6,7 @@ and :func:`~graphattn.plot.draw_flow` lives here too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -73,18 +73,39 @@ def draw_graph(
     for k, g in enumerate(stack):
         style.check_graph(g, f"graph[{k}]" if len(stack) > 1 else "graph")
     style.check_max_edges(max_edges)
-    first, total = stack[0], sum(g.num_edges for g in stack)
-    note = None
-    if total > max_edges:
-        stack, counts, size = _bin_stack(stack, max_edges)
-        note = (
-            f"{total:,} edges: tokens binned in groups of {size}; "
-            f"opacity = fraction of connected pairs"
-        )
-    else:
-        counts = None
+    first = stack[0]
+    stack, counts, note = _fit_edges(stack, max_edges)
     lay = compute_layout(stack if len(stack) > 1 else stack[0], layout)
     ax = style.new_axes(ax, figsize_for(lay, stack))
+    _draw_edges(ax, lay, stack, counts)
+    draw_nodes(ax, lay, stack)
+    set_title(ax, describe(first, len(stack)) if title is None else title, note)
+    return ax
+
+
+def _fit_edges(
+    stack: list[TokenGraph], max_edges: int
+) -> tuple[list[TokenGraph], list[np.ndarray] | None, str | None]:
+    """The graphs to draw: ``stack`` itself, or binned when over ``max_edges`` edges in all.
+
+    Returns the graphs, the fraction of connected pairs per binned edge
+    (None when not binned) and the note saying so.
+    """
+    total = sum(g.num_edges for g in stack)
+    if total <= max_edges:
+        return stack, None, None
+    stack, counts, size = _bin_stack(stack, max_edges)
+    note = (
+        f"{total:,} edges: tokens binned in groups of {size}; "
+        f"opacity = fraction of connected pairs"
+    )
+    return stack, counts, note
+
+
+def _draw_edges(
+    ax: Axes, lay: Layout, stack: list[TokenGraph], counts: list[np.ndarray] | None
+) -> None:
+    """Every edge of ``stack`` in one colour; binned edges more opaque the more pairs they join."""
     drawn = sum(g.num_edges for g in stack)
     base = style.clamp(8 / np.sqrt(drawn), 0.15, 0.8)
     width = style.clamp(30 / np.sqrt(drawn), 0.4, 1.4)
@@ -96,11 +117,6 @@ def draw_graph(
         else:
             alpha.append(base * (0.2 + 0.8 * counts[layer]))  # monotone in the fraction of pairs
     add_lines(ax, paths, style.rgba(style.EDGE_COLOR, np.concatenate(alpha)), width, "edges")
-    draw_nodes(ax, lay, stack)
-    if title is None:
-        title = describe(first, len(stack))
-    set_title(ax, title, note)
-    return ax
 
 
 def find_artist(ax: Axes, gid: str):
@@ -133,6 +149,17 @@ def set_title(ax: Axes, title: str | None, note: str | None) -> None:
     lines = [t for t in (title, f"({note})" if note else None) if t]
     if lines:
         ax.set_title("\n".join(lines), fontsize=10)
+
+
+def join_notes(notes: Iterable[str | None]) -> str | None:
+    """The distinct ``notes`` but None, sorted and joined by ``"; "`` (None if there are none).
+
+    Examples
+    --------
+    >>> join_notes([None, "pruned: b", "pruned: a", "pruned: b"])
+    'pruned: a; pruned: b'
+    """
+    return "; ".join(sorted({note for note in notes if note is not None})) or None
 
 
 def figsize_for(lay: Layout, stack: Sequence[TokenGraph]) -> tuple[float, float]:

@@ -194,24 +194,15 @@ def render_page(
     if max_edges_per_target is not None:
         check_int(max_edges_per_target, "max_edges_per_target", low=1)
     check_int(max_bytes, "max_bytes", low=1)
-    tokens = _labels(tokens, "tokens")
-    src_tokens = _labels(src_tokens, "src_tokens")
-    if src_tokens is not None and not any(g.is_cross for g, _, _ in layers):
-        raise ValueError("src_tokens label the sources of cross graphs; these layers have none")
-    if title is not None:
-        style.check_labels([title], "title")
+    tokens, src_tokens = _page_labels(layers, tokens, src_tokens, title)
     title = page_title(layers, tokens) if title is None else title
     labels, refs = _label_lists(layers, tokens, src_tokens)
-    assets = resources.files("graphattn.plot").joinpath("assets")
-    js = assets.joinpath("viewer.js").read_text(encoding="utf-8")
-    css = assets.joinpath("viewer.css").read_text(encoding="utf-8")
+    js, css = _assets()
     head = {"title": title, **COLORS, "labels": labels}
     parts = (PAGE, css, js, _json(head), html.escape(title), html.escape(title))
-    fixed = sum(len(part.encode("utf-8")) for part in parts)
-    fixed += sum(_meta_bytes(g) for g, _, _ in layers)
     reduction = plan(
         [LayerShape(g.in_degree(), g.num_src_nodes, heads) for g, _, heads in layers],
-        max_edges_per_target=max_edges_per_target, budget=max_bytes - fixed,
+        max_edges_per_target=max_edges_per_target, budget=max_bytes - _fixed_bytes(layers, parts),
     )
     metas, blocks = _encoded(layers, refs, reduction)
     return PAGE.format(
@@ -222,6 +213,36 @@ def render_page(
         data=_json({**head, "layers": metas}),
         blocks="".join(LAYER_BLOCK.format(data=b) for b in blocks),
     )
+
+
+def _page_labels(
+    layers: list[tuple[TokenGraph, object, int]],
+    tokens: Sequence[str] | None,
+    src_tokens: Sequence[str] | None,
+    title: str | None,
+) -> tuple[list[str] | None, list[str] | None]:
+    """The page's token labels as lists of str, checked with its title (sizes come later)."""
+    tokens = _labels(tokens, "tokens")
+    src_tokens = _labels(src_tokens, "src_tokens")
+    if src_tokens is not None and not any(g.is_cross for g, _, _ in layers):
+        raise ValueError("src_tokens label the sources of cross graphs; these layers have none")
+    if title is not None:
+        style.check_labels([title], "title")
+    return tokens, src_tokens
+
+
+def _assets() -> tuple[str, str]:
+    """The viewer's script and style sheet, from the package's ``assets`` folder."""
+    assets = resources.files("graphattn.plot").joinpath("assets")
+    js = assets.joinpath("viewer.js").read_text(encoding="utf-8")
+    css = assets.joinpath("viewer.css").read_text(encoding="utf-8")
+    return js, css
+
+
+def _fixed_bytes(layers: list[tuple[TokenGraph, object, int]], parts: Sequence[str]) -> int:
+    """A bound on the page's bytes besides the layers' arrays: ``parts`` and every description."""
+    fixed = sum(len(part.encode("utf-8")) for part in parts)
+    return fixed + sum(_meta_bytes(g) for g, _, _ in layers)
 
 
 def _checked_layers(
@@ -280,6 +301,7 @@ def script_hash(script: str) -> str:
 
 
 def _labels(labels: Sequence[str] | None, arg: str) -> list[str] | None:
+    """``labels`` as a list of str with no lone surrogate (None stays None)."""
     if labels is None:
         return None
     if isinstance(labels, str) or not isinstance(labels, Sequence):

@@ -51,34 +51,54 @@ def place_labels(
     """
     fig = ax.figure
     fig.draw_without_rendering()  # the layout first: boxes are measured where they end up
-    points = ax.transData.transform(np.asarray(anchors, dtype=float).reshape(-1, 2))
-    scale = fig.dpi / 72.0
+    points = ax.transData.transform(np.asarray(anchors, dtype=float).reshape(-1, 2))  # (K, 2) px
+    scale = fig.dpi / 72.0  # pixels per point
     r = marker_pt * scale  # pixels
     markers = [Bbox.from_extents(*(p - r), *(p + r)) for p in points]
     frame = ax.get_window_extent()
     placed: list[Bbox] = []
     texts = []
     for xy, label in zip(anchors, labels, strict=True):
-        best = None
-        for rank, (dx, dy, ha) in enumerate(offsets):
-            text = ax.annotate(label, xy, xytext=(dx, dy), textcoords="offset points",
-                               ha=ha, va="center", **text_kw)
-            box = text.get_window_extent().padded(scale)
-            hits = sum(box.overlaps(b) for b in placed + markers) + _outside(box, frame)
-            if best is None or (hits, rank) < best[0]:
-                if best is not None:
-                    best[1].remove()
-                best = ((hits, rank), text, box)
-            else:
-                text.remove()
-            if hits == 0:
-                break
-        placed.append(best[2])
-        texts.append(best[1])
+        text, box = _place_one(ax, xy, label, offsets, placed + markers, frame, scale, text_kw)
+        placed.append(box)
+        texts.append(text)
     return texts
 
 
+def _place_one(
+    ax: Axes,
+    xy: tuple[float, float],
+    label: str,
+    offsets: Sequence[tuple[float, float, str]],
+    taken: list[Bbox],
+    frame: Bbox,
+    scale: float,
+    text_kw: dict,
+) -> tuple[Text, Bbox]:
+    """One label at the first offset that collides with nothing, else with the fewest; its box.
+
+    A collision is an overlap with a box of ``taken`` or a box outside
+    ``frame``; the texts tried at the other offsets are removed again.
+    """
+    best = None
+    for rank, (dx, dy, ha) in enumerate(offsets):
+        text = ax.annotate(label, xy, xytext=(dx, dy), textcoords="offset points",
+                           ha=ha, va="center", **text_kw)
+        box = text.get_window_extent().padded(scale)
+        hits = sum(box.overlaps(b) for b in taken) + _outside(box, frame)
+        if best is None or (hits, rank) < best[0]:
+            if best is not None:
+                best[1].remove()
+            best = ((hits, rank), text, box)
+        else:
+            text.remove()
+        if hits == 0:
+            break
+    return best[1], best[2]
+
+
 def _outside(box: Bbox, frame: Bbox) -> bool:
+    """Whether ``box`` reaches past ``frame`` on any side."""
     return box.x0 < frame.x0 or box.y0 < frame.y0 or box.x1 > frame.x1 or box.y1 > frame.y1
 
 

@@ -101,24 +101,13 @@ def draw_matrix(
     key, values = _matrix_values(graph, weights, example, head, max_tokens)
     colorbar, labels, legend = _check_look(cmap, vmin, vmax, colorbar, labels, legend)
     style.check_title(title)
-    grid, size = binned_matrix(graph, values, max_tokens)
+    grid, size = binned_matrix(graph, values, max_tokens)  # (rows, cols), tokens per cell
     weighted = values is not None
     ax = style.new_axes(ax, _figsize(grid.shape, colorbar and (weighted or size > 1)))
-    rows, cols = grid.shape
-    _add_nonedge_background(ax, rows, cols)
-    cm, lo, hi, bar_label = _color_scale(grid, weighted, size, cmap, vmin, vmax)
-    im = ax.imshow(
-        grid, cmap=cm, vmin=lo, vmax=hi, interpolation="nearest", aspect="equal", zorder=1,
-        extent=(-0.5, cols - 0.5, rows - 0.5, -0.5),
-    )
-    im.set_gid("matrix")
-    if bar_label and colorbar:
-        ax.figure.colorbar(im, ax=ax, label=bar_label, shrink=0.85, pad=0.02)
+    scale = _color_scale(grid, weighted, size, cmap, vmin, vmax)
+    _draw_grid(ax, grid, scale, colorbar)
     if not weighted and size == 1 and legend:
-        ax.legend(
-            handles=mask_legend(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
-            frameon=False,
-        )
+        _add_mask_legend(ax)
     _ticks(ax, graph, size, labels)
     title = _default_title(graph, key) if title is None else title
     set_title(ax, title, _binned_note(graph, size, weighted))
@@ -171,6 +160,37 @@ def _binned_note(graph: TokenGraph, size: int, weighted: bool) -> str | None:
         return None
     note = f"binned: {max(graph.num_nodes, graph.num_src_nodes):,} tokens in groups of {size}"
     return note + ("; cell = mean attention per target" if weighted else "")
+
+
+def _draw_grid(
+    ax: Axes,
+    grid: np.ma.MaskedArray,
+    scale: tuple[Colormap, float, float, str | None],
+    colorbar: bool,
+) -> None:
+    """The image of ``grid (rows, cols)`` over the hatched non-edges, and its colorbar.
+
+    ``scale`` is what :func:`_color_scale` returns; a colorbar is drawn when
+    ``colorbar`` and the scale has a label.
+    """
+    rows, cols = grid.shape
+    _add_nonedge_background(ax, rows, cols)
+    cm, lo, hi, bar_label = scale
+    im = ax.imshow(
+        grid, cmap=cm, vmin=lo, vmax=hi, interpolation="nearest", aspect="equal", zorder=1,
+        extent=(-0.5, cols - 0.5, rows - 0.5, -0.5),
+    )
+    im.set_gid("matrix")
+    if bar_label and colorbar:
+        ax.figure.colorbar(im, ax=ax, label=bar_label, shrink=0.85, pad=0.02)
+
+
+def _add_mask_legend(ax: Axes) -> None:
+    """The legend of a bare mask (edge, no edge), outside the Axes on the right."""
+    ax.legend(
+        handles=mask_legend(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+        frameon=False,
+    )
 
 
 def _add_nonedge_background(ax: Axes, rows: int, cols: int) -> None:

@@ -67,17 +67,33 @@ def draw_reach(
     """
     style.check_graph(graph)
     style.check_title(title)
+    _check_reach(graph, layers, share)
+    counts, allowed, causal = _reach_counts(graph, layers, share)
+    frac = counts / allowed  # (L, N)
+    n = graph.num_nodes
+    width = style.clamp(0.32 * n + 2.5, 5, 14)
+    ax = style.new_axes(ax, (width, style.clamp(0.35 * layers + 1.8, 2.5, 8)))
+    _draw_image(ax, frac, causal)
+    if n <= MAX_ANNOTATED and layers <= 16:
+        _write_counts(ax, counts, frac)
+    _label_axes(ax, graph, layers)
+    title = f"receptive field of {describe(graph)}" if title is None else title
+    set_title(ax, title, _full_note(counts, allowed, causal))
+    return ax
+
+
+def _check_reach(graph: TokenGraph, layers: object, share: object) -> None:
+    """``ValueError`` unless ``layers >= 1``, ``graph`` is a self graph and ``share`` is known."""
     if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or layers < 1:
         raise ValueError(f"layers must be an int >= 1, got {layers!r}")
     if graph.is_cross:
         raise ValueError("draw_reach needs a self graph; a cross graph does not stack")
     if share not in ("all", "allowed"):
         raise ValueError(f"share must be 'all' or 'allowed', got {share!r}")
-    counts, allowed, causal = _reach_counts(graph, layers, share)
-    frac = counts / allowed  # (L, N)
-    n = graph.num_nodes
-    width = style.clamp(0.32 * n + 2.5, 5, 14)
-    ax = style.new_axes(ax, (width, style.clamp(0.35 * layers + 1.8, 2.5, 8)))
+
+
+def _draw_image(ax: Axes, frac: np.ndarray, causal: bool) -> None:
+    """The fractions ``frac (L, N)`` as an image (first layer at the bottom), with a colorbar."""
     im = ax.imshow(
         frac, cmap=style.FIELD_CMAP, vmin=0.0, vmax=1.0, origin="lower", aspect="auto",
         interpolation="nearest",
@@ -85,16 +101,17 @@ def draw_reach(
     im.set_gid("reach")
     label = "share reaching i\n(of the j <= i it may see)" if causal else "share reaching i"
     ax.figure.colorbar(im, ax=ax, label=label, shrink=0.9, pad=0.02)
-    if n <= MAX_ANNOTATED and layers <= 16:
-        _write_counts(ax, counts, frac)
-    _label_axes(ax, graph, layers)
-    full = np.nonzero((counts == allowed).all(1))[0]
-    note = (
+
+
+def _full_note(counts: np.ndarray, allowed: np.ndarray, causal: bool) -> str | None:
+    """The title's note: after how many layers every token reaches all it may (None: never)."""
+    full = np.nonzero((counts == allowed).all(1))[0]  # layers (0-based) where all are reached
+    if not full.size:
+        return None
+    return (
         f"every token reaches every token {'it may see ' if causal else ''}after "
-        f"{full[0] + 1} layers" if full.size else None
+        f"{full[0] + 1} layers"
     )
-    set_title(ax, f"receptive field of {describe(graph)}" if title is None else title, note)
-    return ax
 
 
 def _reach_counts(graph: TokenGraph, layers: int, share: str) -> tuple:

@@ -104,21 +104,45 @@ def draw_rollout(
     'ALTI rollout (contributions composed over layers): relevance of input j for output i'
     >>> plt.close("all")
     """
-    r = _check_rollout(rollout, example)
+    r = _check_rollout(rollout, example)  # (N, M)
     clip_sink = check_bool(clip_sink, "clip_sink")
     style.check_title(title)
     n, m = r.shape
     rows = _labels(tokens, n, "tokens")
     cols = _labels(src_tokens if src_tokens is not None else tokens, m, "src_tokens")
+    _check_scale(gamma, method)
+    ax = style.new_axes(ax, (style.clamp(0.4 * m + 2.5, 4, 12), style.clamp(0.35 * n + 1.5, 3, 10)))
+    sink = int(r.mean(0).argmax())  # the column with the largest mean share
+    top, clip = _color_top(r, sink, clip_sink)
+    _draw_image(ax, r, gamma, top, clip)
+    _ticks(ax, rows, cols)
+    what = f"{METHODS[method]}: relevance of input j for output i"
+    set_title(ax, what if title is None else title, _sink_note(r, sink, cols[sink], top, clip))
+    return ax
+
+
+def _check_scale(gamma: object, method: object) -> None:
+    """``ValueError`` unless ``gamma`` is in (0, 1] and ``method`` one of :data:`METHODS`."""
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma <= 1:
         raise ValueError(f"gamma must be a number in (0, 1], got {gamma!r}")
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {tuple(METHODS)}, got {method!r}")
-    ax = style.new_axes(ax, (style.clamp(0.4 * m + 2.5, 4, 12), style.clamp(0.35 * n + 1.5, 3, 10)))
-    sink = int(r.mean(0).argmax())
+
+
+def _color_top(r: np.ndarray, sink: int, clip_sink: bool) -> tuple[float, bool]:
+    """The top of the colour scale of ``r (N, M)``, and whether the ``sink`` column saturates.
+
+    With ``clip_sink`` (and a positive share elsewhere) the top is the largest
+    share outside the sink column; else the largest share.
+    """
     rest = np.delete(r, sink, axis=1)  # (N, M - 1)
     clip = clip_sink and rest.size > 0 and float(rest.max()) > 0
     top = float(rest.max()) if clip else max(float(r.max()), 1e-12)
+    return top, clip
+
+
+def _draw_image(ax: Axes, r: np.ndarray, gamma: float, top: float, clip: bool) -> None:
+    """The image of ``r (N, M)`` on a power scale up to ``top``, with its colour bar."""
     image = ax.imshow(
         r, cmap=style.FIELD_CMAP, norm=PowerNorm(gamma, vmin=0.0, vmax=top),
         interpolation="nearest", aspect="auto",
@@ -129,14 +153,15 @@ def draw_rollout(
         image, ax=ax, label=f"relevance ({scale})", shrink=0.9, pad=0.02,
         extend="max" if clip else "neither",
     )
-    _ticks(ax, rows, cols)
+
+
+def _sink_note(r: np.ndarray, sink: int, label: str, top: float, clip: bool) -> str:
+    """The title's second line: the ``sink`` column's mean share, and where colours top."""
     share = float(r[:, sink].mean())
-    note = f"column “{cols[sink]}” holds {share:.0%} of an output’s relevance on average"
+    note = f"column “{label}” holds {share:.0%} of an output’s relevance on average"
     if clip:
         note += f";\ncolours top at {top:.2g}, the largest share outside that column"
-    what = f"{METHODS[method]}: relevance of input j for output i"
-    set_title(ax, what if title is None else title, note)
-    return ax
+    return note
 
 
 def _check_rollout(rollout: object, example: int | None) -> np.ndarray:
@@ -156,6 +181,7 @@ def _check_rollout(rollout: object, example: int | None) -> np.ndarray:
 
 
 def _labels(labels: Sequence[str] | None, size: int, arg: str) -> list[str]:
+    """``size`` labels, cut short; their indices when ``labels`` is None."""
     if labels is None:
         return [str(k) for k in range(size)]
     if isinstance(labels, str) or not hasattr(labels, "__len__"):
