@@ -18,6 +18,7 @@ from graphattn.flow import (
 from graphattn.flow.batch import check_example, edge_batch, select_example
 from graphattn.flow.prune import prune_top_k
 from graphattn.graph import TokenGraph
+from graphattn.patterns import sliding_window
 
 G = TokenGraph.from_dense_mask(torch.ones(5, 5, dtype=torch.bool).tril(), cross=False)  # E = 15
 
@@ -163,3 +164,15 @@ def test_mixed_batches_are_refused():
         top_paths([(G, ws[0]), (G, batch(3, 2)[1])], 4, 0)
     with pytest.raises(ValueError, match="batch of 0"):
         attention_rollout([(G, w[:0]) for w in ws])
+
+
+def test_batched_rollout_keeps_every_option_per_example():
+    """A batch of one gives what the unbatched call gives, for every option (normalize too)."""
+    g = sliding_window(6, 3)
+    w = torch.rand(g.num_edges, 2, generator=torch.Generator().manual_seed(0)) * 3
+    for normalize in (True, False):
+        one = attention_rollout([(g, w)] * 2, residual=0.2, normalize=normalize)
+        batched = attention_rollout([(g, w[None])] * 2, residual=0.2, normalize=normalize)
+        torch.testing.assert_close(batched[0], one, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="normalize"):
+        attention_rollout([(g, w[None])], normalize="no")

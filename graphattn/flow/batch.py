@@ -25,7 +25,9 @@ only example of a batch of one; a larger batch without it is a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -38,6 +40,7 @@ __all__ = [
     "check_pairs",
     "edge_batch",
     "layers_batch",
+    "per_example",
     "select_example",
     "split_examples",
 ]
@@ -148,6 +151,49 @@ def split_examples(
     if size is None:
         return None
     return [(_example(layers, b), _example_dropped(dropped, b)) for b in range(size)]
+
+
+def per_example(combine: Callable[[list], Any]) -> Callable[[Callable], Callable]:
+    """Decorate a flow function of ``layers`` to run once per example of batched layers.
+
+    The decorated function's ``layers`` (and ``dropped``, where it takes one)
+    are split by :func:`split_examples`; every other argument reaches each
+    example's call as it was given, so no option is lost on the way. The
+    results are ``combine``-d: ``torch.stack`` for tensors, ``list`` for
+    objects. Unbatched layers go to the function as they are.
+
+    Examples
+    --------
+    >>> @per_example(torch.stack)
+    ... def total(layers, *, scale=1.0):
+    ...     return sum(w.sum() for _, w in layers) * scale
+    >>> g = TokenGraph([[0, 0, 1], [0, 1, 1]])
+    >>> total([(g, torch.ones(2, 3))], scale=2.0)  # a batch of two examples
+    tensor([6., 6.])
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+        takes_dropped = "dropped" in signature.parameters
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            given = bound.arguments
+            examples = split_examples(given["layers"], dropped=given.get("dropped"))
+            if examples is None:
+                return fn(*args, **kwargs)
+            results = []
+            for layers, dropped in examples:
+                given["layers"] = layers
+                if takes_dropped:
+                    given["dropped"] = dropped
+                results.append(fn(*bound.args, **bound.kwargs))
+            return combine(results)
+
+        return run
+
+    return decorate
 
 
 def check_example(example: Any, size: int | None, what: str = "layers") -> int | None:

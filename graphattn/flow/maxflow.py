@@ -20,7 +20,7 @@ from graphattn.flow._layers import (
     layer_operator,
     merged_entries,
 )
-from graphattn.flow.batch import split_examples
+from graphattn.flow.batch import per_example
 
 __all__ = ["attention_flow", "flow_graph"]
 
@@ -33,6 +33,7 @@ def _check_prune(prune: Any) -> float:
     return float(prune)
 
 
+@per_example(list)
 def flow_graph(
     layers: Sequence[Any],
     *,
@@ -91,10 +92,6 @@ def flow_graph(
     >>> G.nodes[(1, 1)]
     {'layer': 1, 'token': 1, 'label': 'b'}
     """
-    examples = split_examples(layers, dropped=dropped)
-    if examples is not None:
-        options = dict(residual=residual, head_reduce=head_reduce, prune=prune)
-        return [flow_graph(ex, dropped=d, **options) for ex, d in examples]
     checked = check_self_layers(layers)
     residual = check_options(residual, head_reduce)
     entries = _entries(checked, residual, head_reduce, _check_prune(prune), dropped)
@@ -159,6 +156,7 @@ def _layered_graph(
     return G
 
 
+@per_example(torch.stack)
 def attention_flow(
     layers: Sequence[Any],
     targets: Any,
@@ -227,13 +225,6 @@ def attention_flow(
     tensor([[0.5000, 0.7500]], dtype=torch.float64)
     """
     normalize = check_bool(normalize, "normalize")
-    examples = split_examples(layers, dropped=dropped)
-    if examples is not None:
-        options = dict(residual=residual, head_reduce=head_reduce, prune=prune)
-        return torch.stack([
-            attention_flow(ex, targets, normalize=normalize, dropped=d, **options)
-            for ex, d in examples
-        ])
     checked = check_self_layers(layers)
     residual = check_options(residual, head_reduce)
     entries = _entries(checked, residual, head_reduce, _check_prune(prune), dropped)

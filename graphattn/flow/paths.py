@@ -17,7 +17,7 @@ from graphattn.flow._layers import (
     layer_operator,
     merged_entries,
 )
-from graphattn.flow.batch import split_examples
+from graphattn.flow.batch import per_example
 from graphattn.flow.prune import segment_top_k
 
 __all__ = ["FlowPath", "top_paths"]
@@ -35,6 +35,7 @@ class FlowPath(NamedTuple):
     labels: tuple[str, ...] | None = None  # (L + 1,): the labels of tokens, if any
 
 
+@per_example(list)
 def top_paths(
     layers: Sequence[Any],
     target: int | str,
@@ -101,10 +102,6 @@ def top_paths(
     >>> top_paths([(g, w), (g, w)], target="there", source="hi", k=1)[0].labels
     ('hi', 'hi', 'there')
     """
-    examples = split_examples(layers, dropped=dropped)
-    if examples is not None:
-        options = dict(residual=residual, head_reduce=head_reduce)
-        return [top_paths(ex, target, source, k, dropped=d, **options) for ex, d in examples]
     checked = check_self_layers(layers)
     residual = check_options(residual, head_reduce)
     lost = check_dropped(dropped, checked, head_reduce)

@@ -17,11 +17,12 @@ from graphattn.flow._layers import (
     compute_dtype,
     layer_operator,
 )
-from graphattn.flow.batch import split_examples
+from graphattn.flow.batch import per_example
 
 __all__ = ["attention_rollout"]
 
 
+@per_example(torch.stack)
 def attention_rollout(
     layers: Sequence[Any],
     *,
@@ -124,14 +125,6 @@ def attention_rollout(
     tensor([[2., 0.],
             [1., 1.]])
     """
-    examples = split_examples(layers, dropped=dropped)
-    if examples is not None:
-        return torch.stack([
-            attention_rollout(
-                ex, residual=residual, head_reduce=head_reduce, targets=targets, dropped=d
-            )
-            for ex, d in examples
-        ])
     checked = check_self_layers(layers)
     residual = check_options(residual, head_reduce)
     lost = check_dropped(dropped, checked, head_reduce)

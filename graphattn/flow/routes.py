@@ -29,7 +29,7 @@ from graphattn.flow._layers import (
     compute_dtype,
     layer_operator,
 )
-from graphattn.flow.batch import split_examples
+from graphattn.flow.batch import per_example
 from graphattn.graph import TokenGraph
 
 __all__ = ["RouteLayer", "Routes", "route_scores", "routes"]
@@ -150,6 +150,7 @@ def _route_layer(
     return RouteLayer(kept, op.edge[keep], tokens, res[tokens]), below
 
 
+@per_example(list)
 def routes(
     layers: Sequence[Any],
     target: int,
@@ -214,10 +215,6 @@ def routes(
     >>> [row.tolist() for row in r.nodes], r.layers[0].graph.edge_index.tolist()
     ([[0, 1], [0, 1], [1]], [[0], [1]])
     """
-    examples = split_examples(layers)
-    if examples is not None:
-        options = {"residual": residual, "head_reduce": head_reduce}
-        return [routes(ex, target, threshold, **options) for ex, _ in examples]
     ops = _operators(layers, residual, head_reduce)
     n = ops[0][0].graph.num_nodes
     t = _check_target(target, n)
@@ -233,6 +230,7 @@ def routes(
     return Routes(t, threshold, kept[::-1], nodes[::-1])
 
 
+@per_example(torch.stack)
 def route_scores(
     layers: Sequence[Any],
     target: int,
@@ -259,10 +257,6 @@ def route_scores(
     >>> route_scores([(g, w), (g, w)], target=1)
     tensor([0.3000, 0.7000])
     """
-    examples = split_examples(layers)
-    if examples is not None:
-        options = {"residual": residual, "head_reduce": head_reduce}
-        return torch.stack([route_scores(ex, target, **options) for ex, _ in examples])
     ops = _operators(layers, residual, head_reduce)
     n = ops[0][0].graph.num_nodes
     t = _check_target(target, n)
