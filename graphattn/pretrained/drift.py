@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from graphattn import patterns
+from graphattn._markdown import table_lines
 from graphattn.graph import TokenGraph
 from graphattn.pretrained.bert import BertModel, GraphSpec
 
@@ -210,16 +211,12 @@ def drift_table(
         measure_drift(model, texts, g, label=k).summary() | {"label": k} for k, g in graphs.items()
     ]
     rows.sort(key=lambda r: -r["sentence_cosine_mean"])
-    lines = [
-        "| graph | density | token cos (mean) | token cos (min) "
-        "| sentence cos (mean) | sentence cos (min) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    header = ["graph", "density", "token cos (mean)", "token cos (min)", "sentence cos (mean)",
+              "sentence cos (min)"]
     keys = ("density", "token_cosine_mean", "token_cosine_min")
     keys += ("sentence_cosine_mean", "sentence_cosine_min")
-    for r in rows:
-        lines.append(f"| {r['label']} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |")
-    return "\n".join(lines)
+    cells = [[r["label"], *(f"{r[k]:.3f}" for k in keys)] for r in rows]
+    return "\n".join(table_lines(header, cells, align=["---"] + ["---:"] * 5))
 
 
 def window_and_specials(n: int, window: int = 4) -> TokenGraph:

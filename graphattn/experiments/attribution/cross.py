@@ -28,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from graphattn.experiments.attribution.ground_truth import rank_among, rank_table
+from graphattn._markdown import table_lines
+from graphattn.experiments.attribution.ground_truth import rank_among, rank_cells, rank_table
 from graphattn.experiments.attribution.lrp import source_relevance
 from graphattn.experiments.common.files import write_text
 from graphattn.experiments.seq2seq.tasks import EOS, PAD
@@ -65,8 +66,8 @@ def _maps(model: GraphSeq2Seq, src: torch.Tensor, tgt: torch.Tensor) -> dict[str
     layers = {m: contributions(model, inputs, m) for m in ("attention", *_CONTRIBUTION)}
     b, n, m = src.shape[0], tgt.shape[1] - 1, src.shape[1]
     out = {name: torch.zeros(b, n, m) for name in CROSS_METHODS}
-    g_last, c_last = layers["attention"][-1]  # the last cross layer, head mean
-    out["attention"][:, g_last.dst, g_last.src] = c_last.float()
+    g_last, c_last = layers["attention"][-1]  # the last cross layer, head mean (B, E)
+    out["attention"] = g_last.to_dense(c_last.float()[..., None])[:, 0]  # (B, N, M)
     out["attnlrp"] = source_relevance(model, *inputs).float()
     for i in range(b):
         out["cross rollout"][i] = cross_rollout(*split_cross_layers(layers["attention"], i)).cross
@@ -110,12 +111,9 @@ def score_translation(model: GraphSeq2Seq, task, n_sentences: int = 200,
 
 def translation_markdown(results: dict[str, dict]) -> str:
     """The table of :func:`score_translation` results, one row per model label."""
-    lines = ["| model | words scored | " + " | ".join(CROSS_METHODS) + " |",
-             "| --- | --- |" + " --- |" * len(CROSS_METHODS)]
-    for label, r in results.items():
-        cells = [f"{r['methods'][m]['top1']:.2f} / {r['methods'][m]['mean_rank']:.2f}"
-                 for m in CROSS_METHODS]
-        lines.append(f"| {label} | {r['correct']}/{r['words']} | " + " | ".join(cells) + " |")
+    rows = [[label, f"{r['correct']}/{r['words']}", *rank_cells(r, CROSS_METHODS)]
+            for label, r in results.items()]
+    lines = table_lines(["model", "words scored", *CROSS_METHODS], rows)
     lines += ["", "Cells: top-1 rate / mean rank of the translated source word (1 = best); "
               "words scored: target words the model predicts correctly, of all target words."]
     return "\n".join(lines) + "\n"

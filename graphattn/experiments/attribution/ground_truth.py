@@ -29,19 +29,19 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 
+from graphattn._markdown import table_lines
 from graphattn.experiments.attribution.lrp import lm_token_relevance
 from graphattn.experiments.common.config import TrainConfig
 from graphattn.experiments.common.files import write_text
 from graphattn.experiments.lm.config import ExperimentConfig, ModelConfig, PatternConfig
 from graphattn.experiments.lm.tasks import RecallTask
 from graphattn.flow import attention_flow, attention_rollout, contributions, route_scores
-from graphattn.graph import TokenGraph
 from graphattn.nn import GraphLM
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "cost_table",
     "main",
     "rank_among",
+    "rank_cells",
     "rank_of_source",
     "rank_table",
     "run",
@@ -134,11 +135,6 @@ def rank_table(ranks: dict[str, list[float]]) -> dict[str, dict[str, float]]:
                 "mean_rank": sum(rs) / max(len(rs), 1)} for m, rs in ranks.items()}
 
 
-def _dense(graph: TokenGraph, c: torch.Tensor) -> torch.Tensor:
-    out = torch.zeros(graph.num_nodes, graph.num_src_nodes, dtype=c.dtype)
-    out[graph.dst, graph.src] = c
-    return out  # (N, M)
-
 
 def _ablation(model: GraphLM, x: torch.Tensor, query: int, answer: int, blank: int):
     """Drop in the answer's log-probability when each input is replaced by ``blank``."""
@@ -155,7 +151,7 @@ def _method_scores(model, x, y, b, query, blank, layers_of) -> dict[str, torch.T
     """Every method's attribution over the inputs of sequence ``b`` for its query position."""
     raw = [(g, c[b]) for g, c in layers_of("attention")]
     out = {
-        "attention": _dense(*raw[-1])[query],
+        "attention": raw[-1][0].to_dense(raw[-1][1])[query],
         "rollout": attention_rollout(raw, residual=0.5)[query],
         "max-flow": attention_flow(raw, [query], residual=0.5)[0],
         "ablation": _ablation(model, x[b], query, int(y[b, query]), blank),
@@ -255,20 +251,20 @@ def cost_table(lengths=(128, 1024), window: int = 16, repeats: int = 3) -> dict:
     return out
 
 
+def rank_cells(result: dict, methods: Sequence[str]) -> list[str]:
+    """``top-1 rate / mean rank`` of each of ``methods`` in a scored ``result``."""
+    return [f"{result['methods'][m]['top1']:.2f} / {result['methods'][m]['mean_rank']:.2f}"
+            for m in methods]
+
+
 def _markdown(results: dict, cost: dict) -> str:
-    lines = ["| model | val acc | scored | " + " | ".join(METHODS) + " |"]
-    lines.append("| --- | --- | --- |" + " --- |" * len(METHODS))
-    for label, r in results.items():
-        cells = [f"{r['methods'][m]['top1']:.2f} / {r['methods'][m]['mean_rank']:.2f}"
-                 for m in METHODS]
-        lines.append(f"| {label} | {r['val_acc']:.2f} | {r['correct']}/{r['sequences']} | "
-                     + " | ".join(cells) + " |")
+    rows = [[label, f"{r['val_acc']:.2f}", f"{r['correct']}/{r['sequences']}",
+             *rank_cells(r, METHODS)] for label, r in results.items()]
+    lines = table_lines(["model", "val acc", "scored", *METHODS], rows)
     lines += ["", "Cells: top-1 rate / mean rank of the known source (1 = best).", ""]
     methods = list(next(iter(cost.values())))
-    lines.append("| N | " + " | ".join(methods) + " |")
-    lines.append("| --- |" + " --- |" * len(methods))
-    for n, row in cost.items():
-        lines.append(f"| {n} | " + " | ".join(f"{row[m]:.3f} s" for m in methods) + " |")
+    times = [[str(n), *(f"{row[m]:.3f} s" for m in methods)] for n, row in cost.items()]
+    lines += table_lines(["N", *methods], times)
     return "\n".join(lines) + "\n"
 
 

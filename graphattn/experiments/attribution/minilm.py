@@ -51,6 +51,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from graphattn._markdown import table_lines
 from graphattn.experiments.common.files import write_text
 from graphattn.flow import (
     attention_flow,
@@ -134,8 +135,7 @@ def _attributions(model, ids: torch.Tensor) -> dict[str, torch.Tensor]:
     """Each method's attribution of the mean-pooled output to the ``n`` input tokens."""
     n = ids.shape[1]
     raw = [(g, c[0]) for g, c in contributions(model, ids, "attention")]
-    last = torch.zeros(n, n)
-    last[raw[-1][0].dst, raw[-1][0].src] = raw[-1][1].float()
+    last = raw[-1][0].to_dense(raw[-1][1].float())  # (n, n)
     out = {
         "raw": last.mean(0),
         "rollout": attention_rollout(raw, residual=0.5).mean(0),
@@ -332,25 +332,21 @@ def spearman_markdown(spear: dict[str, float], count: int) -> str:
     | --- | --- | --- |
     | 2 | 0.50 | 0.75 |
     """
-    return "\n".join([
-        "| sentences | " + " | ".join(spear) + " |",
-        "| --- |" + " --- |" * len(spear),
-        f"| {count} | " + " | ".join(f"{r:.2f}" for r in spear.values()) + " |",
-    ]) + "\n"
+    row = [str(count), *(f"{r:.2f}" for r in spear.values())]
+    return "\n".join(table_lines(["sentences", *spear], [row])) + "\n"
 
 
 def aopc_markdown(table: dict) -> str:
     """The AOPC table: per method, both AOPCs and both curves (``evaluate(...)["aopc"]``)."""
     pct = " / ".join(f"{round(100 * f)}%" for f in table["fractions"])
-    lines = [f"| method | AOPC comprehensiveness (higher is better) | AOPC sufficiency "
-             f"(lower is better) | comprehensiveness at {pct} | sufficiency at {pct} |",
-             "| --- | --- | --- | --- | --- |"]
-    for m, r in table["methods"].items():
-        comp = " / ".join(f"{v:.3f}" for v in r["comprehensiveness"])
-        suff = " / ".join(f"{v:.3f}" for v in r["sufficiency"])
-        lines.append(f"| {m} | {r['aopc_comprehensiveness']:.3f} | {r['aopc_sufficiency']:.3f} "
-                     f"| {comp} | {suff} |")
-    return "\n".join(lines) + "\n"
+    header = ["method", "AOPC comprehensiveness (higher is better)",
+              "AOPC sufficiency (lower is better)", f"comprehensiveness at {pct}",
+              f"sufficiency at {pct}"]
+    rows = [[m, f"{r['aopc_comprehensiveness']:.3f}", f"{r['aopc_sufficiency']:.3f}",
+             " / ".join(f"{v:.3f}" for v in r["comprehensiveness"]),
+             " / ".join(f"{v:.3f}" for v in r["sufficiency"])]
+            for m, r in table["methods"].items()]
+    return "\n".join(table_lines(header, rows)) + "\n"
 
 
 def run(

@@ -32,6 +32,7 @@ import json
 import os
 from pathlib import Path
 
+from graphattn._markdown import table_lines
 from graphattn.experiments.common.files import write_text
 
 __all__ = [
@@ -191,9 +192,8 @@ def _cell(b: dict) -> str:
     return f"{', '.join(b['methods'])}{tie}: {b['value']:.3f}"
 
 
-def _row(label: str, metrics: dict) -> str:
-    cells = [_cell(metrics[m][k]) for m in metrics for k in ("all", "single_pass")]
-    return f"| {label} | " + " | ".join(cells) + " |"
+def _row(label: str, metrics: dict) -> list[str]:
+    return [label, *(_cell(metrics[m][k]) for m in metrics for k in ("all", "single_pass"))]
 
 
 def _answer(overall: dict, n: int) -> str:
@@ -212,14 +212,14 @@ def _ranking_lines(part: dict, n: int, who: str, answer: str | None = None) -> l
     ``part``: a summary with ``"per_model"``, ``"overall"`` and ``"mean"``;
     ``answer``, if given, is the sentence stated between the two tables.
     """
-    lines = ["| model | best top-1 rate | best single-pass top-1 rate | best mean rank "
-             "| best single-pass mean rank |", "| --- | --- | --- | --- | --- |"]
-    lines += [_row(k, w) for k, w in part["per_model"].items()]
-    lines.append(_row(f"**mean of the {n} {who}**", part["overall"]))
+    header = ["model", "best top-1 rate", "best single-pass top-1 rate", "best mean rank",
+              "best single-pass mean rank"]
+    rows = [_row(k, w) for k, w in part["per_model"].items()]
+    lines = table_lines(header, [*rows, _row(f"**mean of the {n} {who}**", part["overall"])])
     lines += [""] + ([answer, ""] if answer else [])
-    lines += [f"Mean over the {who}, every method:", "",
-              "| method | top-1 rate | mean rank |", "| --- | --- | --- |"]
-    lines += [f"| {m} | {r['top1']:.3f} | {r['mean_rank']:.3f} |" for m, r in part["mean"].items()]
+    lines += [f"Mean over the {who}, every method:", ""]
+    means = [[m, f"{r['top1']:.3f}", f"{r['mean_rank']:.3f}"] for m, r in part["mean"].items()]
+    lines += table_lines(["method", "top-1 rate", "mean rank"], means)
     return [*lines, ""]
 
 
@@ -252,12 +252,12 @@ def _translation_lines(tr: dict) -> list[str]:
 
 def _minilm_lines(mini: dict) -> list[str]:
     lines = [f"## all-MiniLM-L6-v2, {mini['sentences']} sentences "
-             "(`minilm_spearman.json`, `minilm_aopc.json`)", "",
-             "| criterion | best | best single-pass |", "| --- | --- | --- |"]
+             "(`minilm_spearman.json`, `minilm_aopc.json`)", ""]
     names = {"spearman": "Spearman with `[MASK]` blank-out importance (higher is better)",
              "aopc_comprehensiveness": "AOPC comprehensiveness (higher is better)",
              "aopc_sufficiency": "AOPC sufficiency (lower is better)"}
-    lines += [_row(names[k], {k: mini[k]}) for k in names]
+    rows = [_row(names[k], {k: mini[k]}) for k in names]
+    lines += table_lines(["criterion", "best", "best single-pass"], rows)
     return [*lines, ""]
 
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from graphattn._markdown import table_lines
 from graphattn.experiments.common.files import strict_json, write_text
 
 __all__ = [
@@ -86,29 +87,30 @@ def markdown_table(results: dict[str, Any]) -> str:
     >>> print(markdown_table(res).splitlines()[2])
     | causal | 2 | 2.5 | 0.625 | 1 | 100% | 100% | – | – | – | – | – | 0/0 |
     """
-    head = (
-        "| pattern | layers | edges/token | density | layers to reach | reach after L layers "
-        "| direct links | reachable links | val accuracy | val loss | tokens/s "
-        "| peak memory (MB) | runs complete |"
-    )
-    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    header = (
+        "pattern", "layers", "edges/token", "density", "layers to reach",
+        "reach after L layers", "direct links", "reachable links", "val accuracy", "val loss",
+        "tokens/s", "peak memory (MB)", "runs complete",
+    )  # fmt: skip
     steps = results.get("config", {}).get("train", {}).get("steps")
-    for e in results["patterns"]:
-        s = summarize(e)
-        acc = _fmt(s["val_acc"], ".3f")
-        if s["val_acc_std"] is not None:  # more than one seed: spread, then each seed
-            seeds = " / ".join(f"{a:.3f}" for a in s["val_acc_runs"])
-            acc += f" ± {s['val_acc_std']:.3f} ({seeds})"
-        ltr = "never" if e["layers_to_reach"] is None else str(e["layers_to_reach"])
-        lines.append(
-            f"| {e['label']} | {e['n_layers']} | {e['edges_per_token']:.1f} | "
-            f"{e['density']:.3f} | {ltr} | {e['reach_fraction']:.0%} | "
-            f"{_fmt(e.get('direct_links'), '.0%')} | {_fmt(e.get('reachable_links'), '.0%')} | "
-            f"{acc} | "
-            f"{_fmt(s['val_loss'], '.3f')} | {_fmt(s['tokens_per_s'], ',.0f')} | "
-            f"{_fmt(s['peak_memory_mb'], ',.0f')} | {_runs_cell(s, steps)} |"
-        )
-    return "\n".join(lines)
+    rows = [_pattern_row(e, steps) for e in results["patterns"]]
+    return "\n".join(table_lines(header, rows, compact=True))
+
+
+def _pattern_row(e: dict[str, Any], steps: int | None) -> list[str]:
+    """The cells of one pattern's row of :func:`markdown_table`."""
+    s = summarize(e)
+    acc = _fmt(s["val_acc"], ".3f")
+    if s["val_acc_std"] is not None:  # more than one seed: spread, then each seed
+        seeds = " / ".join(f"{a:.3f}" for a in s["val_acc_runs"])
+        acc += f" ± {s['val_acc_std']:.3f} ({seeds})"
+    ltr = "never" if e["layers_to_reach"] is None else str(e["layers_to_reach"])
+    return [
+        e["label"], str(e["n_layers"]), f"{e['edges_per_token']:.1f}", f"{e['density']:.3f}",
+        ltr, f"{e['reach_fraction']:.0%}", _fmt(e.get("direct_links"), ".0%"),
+        _fmt(e.get("reachable_links"), ".0%"), acc, _fmt(s["val_loss"], ".3f"),
+        _fmt(s["tokens_per_s"], ",.0f"), _fmt(s["peak_memory_mb"], ",.0f"), _runs_cell(s, steps),
+    ]  # fmt: skip
 
 
 def _runs_cell(summary: dict[str, Any], steps: int | None) -> str:

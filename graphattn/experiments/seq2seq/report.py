@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from graphattn._files import atomic_write
+from graphattn._markdown import table_lines
 from graphattn.experiments.common.files import strict_json
 from graphattn.experiments.seq2seq.config import Seq2SeqExperiment
 from graphattn.experiments.seq2seq.training import train_variant
@@ -50,21 +51,17 @@ def seq2seq_table(results: dict[str, Any]) -> str:
     >>> print(seq2seq_table(res).splitlines()[2])
     | full | full | full | 6.0 | causal | 1.000 | 1.000 | 0.500 | – | 2 |
     """
-    head = (
-        "| variant | encoder graph | cross graph | cross edges per target | decoder graph "
-        "| exact match "
-        "| token accuracy | alignment (raw) | alignment (rollout) | train s |"
-    )
-    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    header = (
+        "variant", "encoder graph", "cross graph", "cross edges per target", "decoder graph",
+        "exact match", "token accuracy", "alignment (raw)", "alignment (rollout)", "train s",
+    )  # fmt: skip
+    rows = []
     for v in results["variants"]:
         cells = [_cell([r.get(k) for r in v["runs"]]) for k in METRICS]
         secs = sum(r["train_seconds"] for r in v["runs"]) / max(1, len(v["runs"]))
-        lines.append(
-            f"| {v['label']} | {v['encoder']} | {v['cross']} | {v['cross_edges_per_token']:.1f} | "
-            f"{v['decoder']} | "
-            + " | ".join(cells) + f" | {secs:.0f} |"
-        )
-    return "\n".join(lines)
+        graphs = [v["label"], v["encoder"], v["cross"], f"{v['cross_edges_per_token']:.1f}"]
+        rows.append([*graphs, v["decoder"], *cells, f"{secs:.0f}"])
+    return "\n".join(table_lines(header, rows, compact=True))
 
 
 def _markdown(results: dict[str, Any]) -> str:

@@ -196,12 +196,11 @@ def train_variant(
     return model, Seq2SeqRun(seed, curve, seconds, scores, alignment_example(model, exp))
 
 
-def _cross_dense(layers: list, n: int, m: int) -> torch.Tensor:
+def _cross_dense(layers: list) -> torch.Tensor:
     """Cross weights averaged over heads and layers as ``(B, N, M)`` matrices."""
     total = None
     for g, w in layers:
-        dense = torch.zeros(w.shape[0], n, m)  # (B, N, M)
-        dense[:, g.dst, g.src] = w.float().mean(-1)  # (B, E) head mean on the edges
+        dense = g.to_dense(w.float().mean(-1, keepdim=True))[:, 0]  # (B, N, M) head mean
         total = dense if total is None else total + dense
     return total / len(layers)
 
@@ -209,10 +208,9 @@ def _cross_dense(layers: list, n: int, m: int) -> torch.Tensor:
 def _alignment(model: GraphSeq2Seq, batch: Any) -> tuple[int, int, int]:
     """Hits of the raw and rollout maps and the number of aligned target words."""
     out = model(batch.src, batch.tgt[:, :-1], need_weights=True)
-    n, m = batch.tgt.shape[1] - 1, batch.src.shape[1]
     scored = (batch.align >= 0) & (batch.tgt[:, 1:] != EOS)  # (B, N) target words
     pad = batch.src == PAD  # (B, M)
-    raw = _cross_dense(out.decoder_cross_layers, n, m).masked_fill(pad[:, None], -1.0)
+    raw = _cross_dense(out.decoder_cross_layers).masked_fill(pad[:, None], -1.0)
     hits_raw = int((raw.argmax(-1) == batch.align)[scored].sum())
     hits_roll = 0
     for b in range(batch.src.shape[0]):
@@ -275,8 +273,7 @@ def alignment_example(model: GraphSeq2Seq, exp: Seq2SeqExperiment) -> AlignmentE
     model.eval()
     batch = exp.task.val_batch(1, torch.Generator().manual_seed(VAL_SEED))
     out = model(batch.src, batch.tgt[:, :-1], need_weights=True)
-    n, m = batch.tgt.shape[1] - 1, batch.src.shape[1]
-    raw = _cross_dense(out.decoder_cross_layers, n, m)[0]  # (N, M)
+    raw = _cross_dense(out.decoder_cross_layers)[0]  # (N, M)
     rollout = cross_rollout(*out.sequence_layers(0)).cross  # (N, M)
     model.train()
     return AlignmentExample(
