@@ -46,40 +46,8 @@ def _reset_peak() -> bool:
 
 def make_call(case: Case, graph, q, k, v):
     """A zero-argument function running one forward (and backward) of ``case``."""
-    import torch.nn.functional as F
-
     scale = 1.0 / math.sqrt(case.dim)
-    if case.impl == "graphattn":
-        from graphattn import graph_attention
-
-        fwd = lambda: graph_attention(q, k, v, graph, scale=scale, backend=case.backend)  # noqa: E731
-    elif case.impl == "dense":
-        mask = graph.to_dense_mask()  # (N, M)
-        qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))  # (B, H, L, D)
-        fwd = lambda: F.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask, scale=scale)  # noqa: E731
-    elif case.impl == "pyg":
-        from torch_geometric.utils import scatter, softmax
-
-        src, dst = graph.src, graph.dst
-        n = graph.num_nodes
-
-        def fwd():
-            score = (q[0, dst] * k[0, src]).sum(-1) * scale  # (E, H)
-            alpha = softmax(score, dst, num_nodes=n)  # (E, H)
-            return scatter(alpha.unsqueeze(-1) * v[0, src], dst, dim=0, dim_size=n)  # (N, H, D)
-    else:
-        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-
-        from graphattn.backends.flex import to_block_mask
-
-        pred = flex_predicate(case.pattern)
-        if pred is None:
-            block_mask = to_block_mask(graph)
-        else:
-            block_mask = create_block_mask(pred, None, None, case.n, case.n, device="cpu")
-        compiled = torch.compile(flex_attention, dynamic=False)
-        qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))  # (B, H, L, D)
-        fwd = lambda: compiled(qh, kh, vh, block_mask=block_mask, scale=scale)  # noqa: E731
+    fwd = _FORWARDS[case.impl](case, graph, q, k, v, scale)
     if case.mode == "fwd":
         return fwd
 
@@ -90,6 +58,61 @@ def make_call(case: Case, graph, q, k, v):
             t.grad = None
 
     return fwd_bwd
+
+
+def _graphattn_forward(case: Case, graph, q, k, v, scale: float):
+    """graphattn's ``graph_attention`` on the case's backend."""
+    from graphattn import graph_attention
+
+    return lambda: graph_attention(q, k, v, graph, scale=scale, backend=case.backend)
+
+
+def _dense_forward(case: Case, graph, q, k, v, scale: float):
+    """Dense SDPA with the graph's boolean mask."""
+    import torch.nn.functional as F
+
+    mask = graph.to_dense_mask()  # (N, M)
+    qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))  # (B, H, L, D)
+    return lambda: F.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask, scale=scale)
+
+
+def _pyg_forward(case: Case, graph, q, k, v, scale: float):
+    """PyG's edge-wise recipe: gather, scatter-softmax, scatter-sum."""
+    from torch_geometric.utils import scatter, softmax
+
+    src, dst = graph.src, graph.dst
+    n = graph.num_nodes
+
+    def fwd():
+        score = (q[0, dst] * k[0, src]).sum(-1) * scale  # (E, H)
+        alpha = softmax(score, dst, num_nodes=n)  # (E, H)
+        return scatter(alpha.unsqueeze(-1) * v[0, src], dst, dim=0, dim_size=n)  # (N, H, D)
+
+    return fwd
+
+
+def _flex_forward(case: Case, graph, q, k, v, scale: float):
+    """Compiled FlexAttention on the pattern's predicate (or the graph's BlockMask)."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    from graphattn.backends.flex import to_block_mask
+
+    pred = flex_predicate(case.pattern)
+    if pred is None:
+        block_mask = to_block_mask(graph)
+    else:
+        block_mask = create_block_mask(pred, None, None, case.n, case.n, device="cpu")
+    compiled = torch.compile(flex_attention, dynamic=False)
+    qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))  # (B, H, L, D)
+    return lambda: compiled(qh, kh, vh, block_mask=block_mask, scale=scale)
+
+
+_FORWARDS = {
+    "graphattn": _graphattn_forward,
+    "dense": _dense_forward,
+    "pyg": _pyg_forward,
+    "flex": _flex_forward,
+}
 
 
 def run_case(case: Case) -> dict:

@@ -70,6 +70,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="time graphattn's backends against dense SDPA, PyG and FlexAttention",
         description=__doc__.split("\n\n")[0],
     )
+    _add_case_options(p)
+    _add_run_options(p)
+    return p
+
+
+def _add_case_options(p: argparse.ArgumentParser) -> None:
+    """What is timed: patterns, sizes, peers, modes, backend and shapes."""
     p.add_argument("--patterns", type=_choices(PATTERNS), default=list(PATTERNS))
     p.add_argument("--sizes", type=_positive_ints, default=list(SIZES), help="values of N")
     p.add_argument("--impls", type=_choices(IMPLS), default=list(IMPLS))
@@ -78,6 +85,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--large", action="store_true", help=f"also window N={LARGE_N:,} (graphattn)")
     p.add_argument("--heads", type=_positive_int, default=4)
     p.add_argument("--dim", type=_positive_int, default=64)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """How it is timed and where the results go."""
     p.add_argument(
         "--threads", type=count(0), default=0, help="torch threads (0: torch's default)"
     )
@@ -105,7 +116,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--quick", action="store_true", help="smoke test: N=256,512, window/random, no flex"
     )
-    return p
 
 
 def _check(args: argparse.Namespace) -> None:

@@ -19,6 +19,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "graphs, with an offline index.html."
         ),
     )
+    _add_input_options(parser)
+    _add_output_options(parser)
+    return parser
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    """What the demo reads: the texts and the sparse pattern beside the standard ones."""
     parser.add_argument(
         "--text",
         action="append",
@@ -31,6 +38,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="NAME",
         help="a sparse pattern shown beside full, sliding-window and BigBird (default: causal)",
     )
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Where it writes, the word it compares, the model and the progress bar."""
     parser.add_argument(
         "--out",
         type=folder,
@@ -48,7 +59,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="auto: MiniLM if installed, else the built-in model (default: auto)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

@@ -92,8 +92,6 @@ def load_bert(model_dir: str | os.PathLike) -> BertModel:
     >>> torch.equal(model.layers[0].query.weight, src.layers[0].query.weight)
     True
     """
-    from safetensors.torch import load_file
-
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise FileNotFoundError(f"model_dir is not a directory: {model_dir}")
@@ -101,18 +99,26 @@ def load_bert(model_dir: str | os.PathLike) -> BertModel:
         if not (model_dir / name).is_file():
             raise FileNotFoundError(f"model_dir {model_dir} has no {name}")
     config = BertConfig.from_dict(json.loads((model_dir / "config.json").read_text()))
-    state = {}
-    for key, value in load_file(model_dir / "model.safetensors").items():
-        new = _rename(key)
-        if new is not None:
-            state[new] = value
     tokenizer = None
     if (model_dir / "tokenizer.json").is_file():
         tokenizer = BertTokenizer.from_file(
             model_dir / "tokenizer.json", config.max_position_embeddings
         )
     model = BertModel(config, tokenizer)
-    expected = model.state_dict()
+    state = _checked_state(model_dir, model.state_dict())
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def _checked_state(model_dir: Path, expected: dict) -> dict:
+    """The checkpoint's weights under this package's names, checked against ``expected``."""
+    from safetensors.torch import load_file
+
+    state = {}
+    for key, value in load_file(model_dir / "model.safetensors").items():
+        new = _rename(key)
+        if new is not None:
+            state[new] = value
     missing = sorted(set(expected) - set(state))
     unknown = sorted(set(state) - set(expected))
     if missing or unknown:
@@ -126,8 +132,7 @@ def load_bert(model_dir: str | os.PathLike) -> BertModel:
                 f"weight {key} has shape {tuple(value.shape)}, the config needs "
                 f"{tuple(expected[key].shape)}"
             )
-    model.load_state_dict(state)
-    return model.eval()
+    return state
 
 
 def minilm_dir() -> Path:
