@@ -273,3 +273,22 @@ def test_sequence_layers_feed_flow_analysis():
     assert res.sequence_layers(0) == res.layers
     with pytest.raises(ValueError, match="unbatched; b must be 0"):
         res.sequence_layers(1)
+
+
+def test_lm_loss_refuses_what_would_be_nan_or_out_of_the_vocabulary():
+    """A loss that scores no position is refused, not a silent NaN; so are foreign targets."""
+    lm = GraphLM(20, 16, 1, 2, max_len=8, dim_feedforward=16)
+    idx = torch.randint(0, 20, (2, 5), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="every target is -100"):
+        lm.loss(idx, torch.full_like(idx, -100))
+    with pytest.raises(ValueError, match="one position"):
+        lm.loss(idx[:, :1])
+    with pytest.raises(ValueError, match=r"\[0, 20\)"):
+        lm.loss(idx, torch.full_like(idx, 20))
+    with pytest.raises(ValueError, match=r"\[0, 20\)"):
+        lm.loss(idx, torch.full_like(idx, -1))
+    with pytest.raises(TypeError, match="LongTensor"):
+        lm.loss(idx, idx.float())
+    partly = torch.full_like(idx, -100)
+    partly[0, 2] = 3  # one scored position: a finite loss
+    assert torch.isfinite(lm.loss(idx, partly))

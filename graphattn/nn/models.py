@@ -610,19 +610,39 @@ class GraphLM(nn.Module):
 
         Raises
         ------
+        TypeError
+            If ``targets`` is not a LongTensor.
         ValueError
-            If ``targets`` does not have the shape of ``idx``.
+            If ``targets`` does not have the shape of ``idx``, holds an id
+            outside the vocabulary (other than ``-100``), or the loss would
+            score no position (every target ``-100``, or a one-token ``idx``
+            without ``targets``): its mean would be NaN.
         """
         if partition is not None:
             return partitioned_loss(self, idx, targets, partition)
+        shift = targets is None  # next-token prediction: position t predicts idx[:, t + 1]
+        targets = idx[:, 1:] if shift else targets  # (B, N - 1) or (B, N)
+        self._check_targets(idx, targets, shift)
         logits = self(idx).logits  # (B, N, V)
-        if targets is None:
-            logits, targets = logits[:, :-1], idx[:, 1:]  # (B, N-1, V), (B, N-1)
-        elif targets.shape != idx.shape:
-            raise ValueError(
-                f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}"
-            )
+        logits = logits[:, :-1] if shift else logits  # aligned with targets
         return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+
+    def _check_targets(self, idx: torch.Tensor, targets: torch.Tensor, shift: bool) -> None:
+        """Refuse targets of the wrong shape, out of the vocabulary, or scoring no position."""
+        if not shift:  # idx itself is checked by the forward
+            if not isinstance(targets, torch.Tensor) or targets.dtype != torch.long:
+                raise TypeError(f"targets must be a LongTensor, got {_kind(targets)}")
+            if targets.shape != idx.shape:
+                raise ValueError(
+                    f"targets must have the shape of idx {tuple(idx.shape)}, "
+                    f"got {tuple(targets.shape)}"
+                )
+            vocab = self.config.vocab_size
+            if bool(((targets < 0) & (targets != -100)).any() | (targets >= vocab).any()):
+                raise ValueError(f"targets must be token ids in [0, {vocab}) or -100 (ignored)")
+        if not bool((targets != -100).any()):
+            what = "idx has one position: nothing to predict" if shift else "every target is -100"
+            raise ValueError(f"the loss scores no position ({what}); its mean would be NaN")
 
     def num_parameters(self) -> int:
         """Number of distinct parameters (a tied head counts once).
@@ -633,6 +653,11 @@ class GraphLM(nn.Module):
         824
         """
         return sum(p.numel() for p in self.parameters())
+
+
+def _kind(x: object) -> str:
+    """``dtype torch.float32`` for a tensor, else the type's name."""
+    return f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
 
 
 def _is_spec(spec: object) -> bool:
