@@ -17,7 +17,10 @@ Cases:
 - ``eager``: transformers' own eager attention with ``output_attentions=True``.
 
 Times are the first call and the median of ``--reps`` more in the same
-process. Prints a table and writes every cell, with the command, to ``--out``.
+process. A cell whose kept weights alone would exceed ``--memory-share`` of
+the machine's memory (``record`` keeps ``12 E H`` float32 values, ``eager``
+``12 H N^2``: 19 and 38 GiB at 8,192 causal tokens) is not started; its row
+says how much it would need. Prints a table and writes every cell, with the command, to ``--out``.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_flow_scale.py --sizes 1024 2048
 """
@@ -83,6 +86,22 @@ def action(case: str, model, ids, kwargs):
     return run
 
 
+def weights_gib(case: str, n: int, graph: str) -> float:
+    """GiB of attention weights a cell keeps: every head (record) or the dense maps (eager)."""
+    layers, heads = 12, 12
+    w = n if graph == "causal" else ARGS.window  # keys per target, at most
+    edges = sum(min(i + 1, w) for i in range(n))
+    per_layer = {"record": edges * heads, "eager": n * n * heads}.get(case, 0)
+    return layers * per_layer * 4 / 2**30
+
+
+def machine_gib() -> float:
+    """Total memory of this machine, GiB (``os.sysconf``)."""
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
 def cell(case: str, n: int, graph: str) -> dict:
     """Run one cell in this process: first and warm seconds, peak memory."""
     import torch
@@ -107,6 +126,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--top-k", type=int, default=32, help="edges kept per target by record_top")
     p.add_argument("--reps", type=int, default=1, help="warm repetitions per cell")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per cell")
+    p.add_argument(
+        "--memory-share", type=float, default=0.6,
+        help="skip a cell whose kept weights need more than this share of the machine's memory",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     p.add_argument("--cell", nargs=3, metavar=("CASE", "N", "GRAPH"), help=argparse.SUPPRESS)
     return check_options(p, p.parse_args(argv), ("window", "top_k", "reps"))
@@ -120,7 +143,11 @@ def main(argv: list[str]) -> None:
             for case in ARGS.cases:
                 if case == "eager" and graph != "causal":
                     continue  # transformers' eager attention has no window graph
-                result = spawn(__file__, [case, str(n), graph], options, ARGS.timeout)
+                need = weights_gib(case, n, graph)
+                if need > ARGS.memory_share * machine_gib():
+                    result = {"error": f"not run: keeps {need:.1f} GiB of weights"}
+                else:
+                    result = spawn(__file__, [case, str(n), graph], options, ARGS.timeout)
                 rows.append({"n": n, "graph": graph, "case": case, **result})
                 print(table(rows[-1:], keys, COLUMNS).splitlines()[-1], flush=True)
     print(table(rows, keys, COLUMNS))
