@@ -148,3 +148,13 @@ def test_withdrawing_the_keywords_restores_transformers_own_keys():
     finally:
         registry.accept_graph_keywords()
     assert TransformersKwargs.__optional_keys__ == own | set(registry.MODEL_KWARGS)
+
+
+def test_the_dev_install_pins_a_checked_transformers_version():
+    """constraints.txt keeps CI on a transformers version the integration was checked on."""
+    from pathlib import Path
+
+    pins = Path(__file__).resolve().parents[1].joinpath("constraints.txt").read_text()
+    pinned = [line.split("==")[1] for line in pins.splitlines() if line.startswith("transformers=")]
+    assert len(pinned) == 1 and registry.is_checked_version(pinned[0])
+    assert registry.is_checked_version(transformers.__version__)
