@@ -17,7 +17,7 @@ contribution method uses ``residual=0`` for the methods that include the
 residual (ALTI, GlobEnc) and Abnar & Zuidema's ``0.5`` for the others.
 ``attnlrp`` scores each input by its AttnLRP relevance for the answer at
 the query position, as the paper reports it (input-token relevance of one
-logit, :func:`graphattn.experiments.attribution_lrp.lm_token_relevance`);
+logit, :func:`graphattn.experiments.attribution.lrp.lm_token_relevance`);
 ``routes`` by :func:`graphattn.flow.route_scores` of the ALTI layers: the
 largest threshold at which it is on the query's information-flow route
 (Ferrando & Voita 2024).
