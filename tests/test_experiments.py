@@ -499,3 +499,29 @@ def test_cli_reports_a_nan_loss_as_an_error(tmp_path, capsys):
     cfg.write_text(json.dumps(d))
     assert cli.main(["experiment", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert "training loss became" in capsys.readouterr().err
+
+
+def test_load_model_reads_only_the_model_of_a_checkpoint(tmp_path):
+    from graphattn.experiments.common.checkpoints import (
+        load_checkpoint,
+        load_model,
+        save_checkpoint,
+    )
+    from graphattn.nn import GraphLM
+
+    torch.manual_seed(0)
+    model = GraphLM(12, 8, 1, 2, max_len=6)
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.randint(12, (2, 6))).logits.sum().backward()
+    opt.step()  # the checkpoint holds optimizer state too
+    path = tmp_path / "run.safetensors"
+    save_checkpoint(path, model, opt, {"steps_done": 1}, "fp")
+    torch.manual_seed(1)
+    fresh = GraphLM(12, 8, 1, 2, max_len=6)
+    assert not torch.equal(fresh.lm_head.weight, model.lm_head.weight)
+    assert load_model(path, fresh) is fresh
+    want, got = model.state_dict(), fresh.state_dict()
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+    again = GraphLM(12, 8, 1, 2, max_len=6)  # the same tensors as load_checkpoint loads
+    load_checkpoint(path, again, torch.optim.AdamW(again.parameters()), "fp")
+    assert all(torch.equal(again.state_dict()[k], got[k]) for k in got)

@@ -131,7 +131,7 @@ def register() -> None:
     """
     AttentionInterface.register(ATTENTION_NAME, graphattn_attention)
     AttentionMaskInterface.register(ATTENTION_NAME, graph_mask)
-    if is_checked_version(transformers.__version__):
+    try:
         accept_graph_keywords()
-    else:
-        warnings.warn(_unchecked(transformers.__version__), UserWarning, stacklevel=2)
+    except RuntimeError as err:  # a transformers version it was not checked against
+        warnings.warn(str(err), UserWarning, stacklevel=2)

@@ -1,6 +1,6 @@
 """Attribution through cross-attention, with ground truth: the source word a target word translates.
 
-In the translation tasks (:mod:`graphattn.experiments.tasks_seq2seq`) every
+In the translation tasks (:mod:`graphattn.experiments.seq2seq.tasks`) every
 target word is the translation of one known source word (``Seq2SeqBatch.align``).
 :func:`score_translation` asks each method, for every decoder position whose
 next word a trained :class:`~graphattn.nn.GraphSeq2Seq` predicts correctly,
@@ -11,7 +11,7 @@ first and its mean rank. Methods: the last cross layer's head-mean weights
 method of :func:`~graphattn.flow.contributions` through the same
 ``cross_rollout``; ``attnlrp``, each source token's AttnLRP relevance for
 the word predicted at that position, as the paper reports it
-(:func:`graphattn.experiments.attribution_lrp.source_relevance`); and
+(:func:`graphattn.experiments.attribution.lrp.source_relevance`); and
 ``ablation``, the drop in the predicted word's log-probability when one
 source token is removed (masked as padding). There is no route score here:
 :func:`~graphattn.flow.routes` follows self layers only, and a word's route

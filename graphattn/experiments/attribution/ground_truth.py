@@ -17,7 +17,7 @@ contribution method uses ``residual=0`` for the methods that include the
 residual (ALTI, GlobEnc) and Abnar & Zuidema's ``0.5`` for the others.
 ``attnlrp`` scores each input by its AttnLRP relevance for the answer at
 the query position, as the paper reports it (input-token relevance of one
-logit, :func:`graphattn.experiments.attribution_lrp.lm_token_relevance`);
+logit, :func:`graphattn.experiments.attribution.lrp.lm_token_relevance`);
 ``routes`` by :func:`graphattn.flow.route_scores` of the ALTI layers: the
 largest threshold at which it is on the query's information-flow route
 (Ferrando & Voita 2024).
@@ -33,10 +33,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
 from graphattn._markdown import table_lines
 from graphattn.experiments.attribution.lrp import lm_token_relevance
+from graphattn.experiments.common.checkpoints import load_model
 from graphattn.experiments.common.config import TrainConfig
 from graphattn.experiments.common.files import write_text
 from graphattn.experiments.lm.config import ExperimentConfig, ModelConfig, PatternConfig
@@ -221,10 +221,7 @@ def _trained(
         cfg.task.vocab_size, cfg.model.d_model, n_layers, cfg.model.n_heads,
         pattern=[graph] * n_layers, max_len=cfg.task.seq_len, tie_weights=cfg.model.tie_weights,
     )
-    with safe_open(str(ckpt), framework="pt") as f:
-        state = {k[len("model."):]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")}  # noqa: SIM118
-    model.load_state_dict(state)
-    return model.eval(), result.val_acc
+    return load_model(ckpt, model).eval(), result.val_acc
 
 
 def cost_table(lengths=(128, 1024), window: int = 16, repeats: int = 3) -> dict:

@@ -1,7 +1,8 @@
 """Which attribution method finds the ground truth best, computed from the benchmark's tables.
 
-Reads the tables that :mod:`graphattn.experiments.attribution` and
-:mod:`graphattn.experiments.attribution_minilm` write and names, per table
+Reads the tables that :mod:`graphattn.experiments.attribution.ground_truth`,
+:mod:`~graphattn.experiments.attribution.cross` and
+:mod:`~graphattn.experiments.attribution.minilm` write and names, per table
 and metric, the method or methods with the best value; nothing is written
 by hand. Two rankings are kept apart: the best of all methods, and the best
 *single-pass* method, one that reads one forward pass of the model (and one

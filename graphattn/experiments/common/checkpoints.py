@@ -19,9 +19,10 @@ from torch import nn
 
 from graphattn._files import atomic_write
 
-__all__ = ["CHECKPOINT_VERSION", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_VERSION", "load_checkpoint", "load_model", "save_checkpoint"]
 
 CHECKPOINT_VERSION = 1
+_MODEL = "model."  # prefix of the model's tensors in a checkpoint
 
 
 def save_checkpoint(
@@ -42,7 +43,7 @@ def save_checkpoint(
     >>> load_checkpoint(path, model, opt, "abc")
     {'steps_done': 0}
     """
-    tensors = {f"model.{k}": v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    tensors = {_MODEL + k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     state = opt.state_dict()
     for i, s in state["state"].items():
         for k, v in s.items():
@@ -88,8 +89,7 @@ def load_checkpoint(
             f"checkpoint {path} was made with a different config; use another output "
             "directory or start afresh (--fresh)"
         )
-    prefix = len("model.")
-    model.load_state_dict({k[prefix:]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.load_state_dict(_model_state(tensors))
     state: dict[int, dict[str, torch.Tensor]] = {}
     for k, v in tensors.items():
         if k.startswith("optim."):
@@ -97,3 +97,30 @@ def load_checkpoint(
             state.setdefault(int(i), {})[name] = v
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     return meta["result"]
+
+
+def load_model(path: Path, model: nn.Module) -> nn.Module:
+    """Load the model tensors of the checkpoint ``path`` into ``model``; return ``model``.
+
+    Only the model: the optimizer state, the fingerprint and the record stay
+    in the file (:func:`load_checkpoint` reads them all to resume a run).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> model = torch.nn.Linear(2, 1)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.safetensors"
+    >>> save_checkpoint(path, model, torch.optim.AdamW(model.parameters()), {}, "abc")
+    >>> twin = load_model(path, torch.nn.Linear(2, 1))
+    >>> torch.equal(twin.weight, model.weight)
+    True
+    """
+    with safe_open(str(path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys() if k.startswith(_MODEL)}  # noqa: SIM118
+    model.load_state_dict(_model_state(tensors))
+    return model
+
+
+def _model_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's state dict from a checkpoint's tensors (those under ``model.``)."""
+    return {k[len(_MODEL) :]: v for k, v in tensors.items() if k.startswith(_MODEL)}

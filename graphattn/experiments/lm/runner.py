@@ -24,7 +24,7 @@ loss curve, validation loss and accuracy, tokens per second and peak memory.
   partial results (``status: "interrupted"``); a second Ctrl-C stops at once
   (the last checkpoint is still consistent).
 - **Data-parallel** inside a process group (``graphattn experiment --nproc``):
-  see :mod:`graphattn.experiments.parallel`; rank 0 alone writes files.
+  see :mod:`graphattn.experiments.common.parallel`; rank 0 alone writes files.
 """
 
 from __future__ import annotations
