@@ -54,7 +54,7 @@ def table(rows: list[dict], keys: list[str], columns: dict[str, str]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [str(r[k]) for k in keys]
-        cells += ["" if k not in r else f"{r[k]:.3f}" for k in columns]
+        cells += ["" if r.get(k) is None else f"{r[k]:.3f}" for k in columns]
         lines.append("| " + " | ".join([*cells, r.get("error", "")]) + " |")
     return "\n".join(lines)
 
