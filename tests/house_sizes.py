@@ -45,23 +45,39 @@ def package_of(path: Path) -> str:
     return rel.parts[0] if len(rel.parts) > 1 else rel.stem
 
 
-def imports(tree: ast.AST, path: Path) -> set[str]:
-    """Every ``graphattn`` module named by an import anywhere in the file."""
-    rel = path.relative_to(ROOT).with_suffix("")
-    parts = list(rel.parts[:-1])  # the package a relative import starts from
-    found = set()
-    for node in ast.walk(tree):
+def module_path(module: str) -> str | None:
+    """The repo-relative file of a dotted ``graphattn`` module, or None if none exists."""
+    parts = module.split(".")
+    base = ROOT.joinpath(*parts)
+    if (base / "__init__.py").exists():
+        return f"{'/'.join(parts)}/__init__.py"
+    if base.with_suffix(".py").exists():
+        return "/".join(parts) + ".py"
+    return None
+
+
+def imported_modules(source: str, relpath: str) -> list[tuple[int, str]]:
+    """``(line, dotted module)`` of every graphattn module that ``source`` imports."""
+    package = relpath.removesuffix(".py").split("/")[:-1]
+    found = []
+    for node in ast.walk(ast.parse(source, relpath)):
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
+            found += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = parts[: len(parts) - node.level + 1]
-                name = ".".join(base + ([node.module] if node.module else []))
+                base = package[: len(package) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
             else:
-                name = node.module or ""
-            found.add(name)
-            found.update(f"{name}.{a.name}" for a in node.names)
-    return {m for m in found if m == "graphattn" or m.startswith("graphattn.")}
+                mod = node.module or ""
+            for alias in node.names:  # `from graphattn import plot` names a submodule
+                sub = f"{mod}.{alias.name}"
+                found.append((node.lineno, sub if module_path(sub) else mod))
+    return [(line, m) for line, m in found if m == "graphattn" or m.startswith("graphattn.")]
+
+
+def imports(source: str, path: Path) -> set[str]:
+    """Every ``graphattn`` module that the file at ``path`` imports, anywhere in it."""
+    return {m for _, m in imported_modules(source, path.relative_to(ROOT).as_posix())}
 
 
 def module_package(module: str) -> str | None:
@@ -80,11 +96,9 @@ def package_graph() -> dict[str, set[str]]:
     for path in sorted(PACKAGE.rglob("*.py")):
         if path == PACKAGE / "__init__.py":
             continue
-        source = path.read_text()
-        tree = ast.parse(source)
         here = package_of(path)
         graph[here]
-        for module in imports(tree, path):
+        for module in imports(path.read_text(), path):
             there = module_package(module)
             if there and there != here:
                 graph[here].add(there)

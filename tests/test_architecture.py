@@ -8,12 +8,11 @@ a function, must point to the same layer or one above it.
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
 import pytest
-from house_sizes import cycles, package_graph
+from house_sizes import cycles, imported_modules, module_path, package_graph
 from house_sizes import imports as house_imports
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,36 +46,6 @@ def layer_of(relpath: str) -> tuple[int, str]:
     if best is None:
         raise LookupError(f"{relpath} is in no layer of docs/architecture.md")
     return best[1], best[2]
-
-
-def module_path(module: str) -> str | None:
-    """The repo-relative file of a dotted ``graphattn`` module, or None if none exists."""
-    parts = module.split(".")
-    base = ROOT.joinpath(*parts)
-    if (base / "__init__.py").exists():
-        return f"{'/'.join(parts)}/__init__.py"
-    if base.with_suffix(".py").exists():
-        return "/".join(parts) + ".py"
-    return None
-
-
-def imported_modules(source: str, relpath: str) -> list[tuple[int, str]]:
-    """``(line, dotted module)`` of every graphattn module that ``source`` imports."""
-    package = relpath.removesuffix(".py").split("/")[:-1]
-    found = []
-    for node in ast.walk(ast.parse(source, relpath)):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[: len(package) - node.level + 1]
-                mod = ".".join(base + ([node.module] if node.module else []))
-            else:
-                mod = node.module or ""
-            for alias in node.names:  # `from graphattn import plot` names a submodule
-                sub = f"{mod}.{alias.name}"
-                found.append((node.lineno, sub if module_path(sub) else mod))
-    return [(line, m) for line, m in found if m == "graphattn" or m.startswith("graphattn.")]
 
 
 def violations(source: str, relpath: str) -> list[str]:
@@ -138,13 +107,13 @@ def test_the_cycle_finder_finds_a_cycle_through_a_function_import():
         ["demo", "experiments", "flow", "pretrained"]
     ]
     lazy = "def f():\n    from graphattn.experiments import attribution\n"
-    found = house_imports(ast.parse(lazy), PACKAGE / "flow" / "rollout.py")
+    found = house_imports(lazy, PACKAGE / "flow" / "rollout.py")
     assert "graphattn.experiments.attribution" in found
     typing_only = (
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
         "    from graphattn.nn import GraphLM\n"
     )
-    found = house_imports(ast.parse(typing_only), PACKAGE / "flow" / "rollout.py")
+    found = house_imports(typing_only, PACKAGE / "flow" / "rollout.py")
     assert "graphattn.nn" in found
 
 
