@@ -13,11 +13,12 @@ Cases:
 - ``record_top``: inside ``record(heads="mean", top_k=--top-k)``;
 - ``rollout``: ``attention_rollout(..., targets=the last 8 tokens)`` of a
   ``record_top`` recording (the rollout's own time, with ``dropped=``);
-- ``alti``, ``globenc``: ``graphattn.flow.contributions(model, ids, method)``;
+- ``alti``, ``globenc``, ``value_zeroing``: ``graphattn.flow.contributions(model,
+  ids, method)``;
 - ``eager``: transformers' own eager attention with ``output_attentions=True``.
 
 Times are the first call and the median of ``--reps`` more in the same
-process; ``alti`` and ``globenc``, minutes long at these sizes, run once
+process; the contributions, minutes long at these sizes, run once
 (their first call is their time) and only at ``--contrib-sizes``. A cell
 whose kept weights alone would exceed ``--memory-share`` of the machine's
 memory (``record`` keeps ``12 E H`` float32 values, ``eager`` ``12 H N^2``:
@@ -39,9 +40,12 @@ from pathlib import Path
 from _cells import check_options, peak_rss_gib, spawn, table, write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "flow_scale.json"
-CASES = ("forward", "record", "record_mean", "record_top", "rollout", "alti", "globenc", "eager")
+CASES = (
+    "forward", "record", "record_mean", "record_top", "rollout",
+    "alti", "globenc", "value_zeroing", "eager",
+)  # fmt: skip
 GRAPHS = ("causal", "window")
-CONTRIBUTIONS = ("alti", "globenc")
+CONTRIBUTIONS = ("alti", "globenc", "value_zeroing")
 
 
 def build(case: str, n: int, graph: str):
@@ -75,7 +79,7 @@ def action(case: str, model, ids, kwargs):
             model(ids, **kwargs)
         elif case == "eager":
             model(ids, output_attentions=True)
-        elif case in ("alti", "globenc"):
+        elif case in CONTRIBUTIONS:
             contributions(model, ids, case, graph=kwargs.get("token_graph"))
         else:
             with graphattn.hf.record(**options[case]) as rec:
@@ -128,7 +132,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     p.add_argument(
         "--contrib-sizes", type=int, nargs="+", default=[2048, 4096],
-        help="the sizes at which alti and globenc run",
+        help="the sizes at which alti, globenc and value_zeroing run",
     )  # fmt: skip
     p.add_argument("--window", type=int, default=256, help="keys of the window graph")
     p.add_argument("--top-k", type=int, default=32, help="edges kept per target by record_top")

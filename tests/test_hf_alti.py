@@ -202,6 +202,19 @@ def test_blocks_reproduce_the_eager_model(family):
 
 
 @pytest.mark.parametrize("family", ALL)
+def test_final_norm_ends_the_last_block_on_the_last_hidden_state(family):
+    model, eager = pair(family)
+    ids = _ids()
+    with torch.no_grad():
+        hidden = eager(input_ids=ids, output_hidden_states=True).hidden_states
+        blocks = list(hf_blocks(model, ids, final_norm=True))
+    for l, block in enumerate(blocks):
+        torch.testing.assert_close(block.output(), hidden[l + 1], **TOL)
+    with pytest.raises(TypeError, match="final_norm must be a bool"):
+        hf_blocks(model, ids, final_norm=1)
+
+
+@pytest.mark.parametrize("family", ALL)
 def test_alti_and_globenc_equal_the_dense_formulas(family):
     model, eager = pair(family, seed=1)
     ids = _ids(seed=4)

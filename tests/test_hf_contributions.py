@@ -22,29 +22,74 @@ def normalized(g, c):
     return torch.where(total[:, g.dst] > 0, c / total[:, g.dst].clamp(min=1e-300), uniform)
 
 
-def test_value_zeroing_equals_zeroing_each_value_in_the_eager_model():
-    model = tiny("llama").double()
-    eager = tiny("llama", "eager").double()
+def _value_output(eager, family, layer):
+    """The module whose output holds layer ``layer``'s value vectors, and their columns."""
+    if family == "gpt2":
+        attn = eager.transformer.h[layer].attn
+        c = attn.c_proj.weight.shape[1]
+        return attn.c_attn, slice(2 * c, 3 * c)  # c_attn holds q, k, v
+    if family == "bert":
+        return eager.encoder.layer[layer].attention.self.value, slice(None)
+    return eager.model.layers[layer].self_attn.v_proj, slice(None)
+
+
+# block families (gpt2, llama, bert; qwen2 with its per-layer window) and the copies path (gemma2)
+@pytest.mark.parametrize("family", ["llama", "gpt2", "bert", "qwen2", "gemma2"])
+def test_value_zeroing_equals_zeroing_each_value_in_the_eager_model(family):
+    model = tiny(family).double()
+    eager = tiny(family, "eager").double()
     ids = torch.randint(3, 100, (2, 5))
     got = contributions(model, ids, "value_zeroing")
     with torch.no_grad():
         intact = eager(input_ids=ids, output_hidden_states=True).hidden_states
     for layer, (g, c) in enumerate(got):
         dist = torch.zeros(2, 5, 5, dtype=torch.float64)  # (B, target i, source k)
+        module, cols = _value_output(eager, family, layer)
         for k in range(5):
 
-            def hook(module, args, out, k=k):
+            def hook(module, args, out, k=k, cols=cols):
                 out = out.clone()
-                out[:, k] = 0  # source k's value vector, every head
+                out[:, k, cols] = 0  # source k's value vector, every head
                 return out
 
-            handle = eager.model.layers[layer].self_attn.v_proj.register_forward_hook(hook)
+            handle = module.register_forward_hook(hook)
             with torch.no_grad():
                 h = eager(input_ids=ids, output_hidden_states=True).hidden_states[layer + 1]
             handle.remove()
             dist[:, :, k] = 1 - F.cosine_similarity(h, intact[layer + 1], dim=-1)
         expected = normalized(g, on_edges(g, dist).clamp(min=0))
         torch.testing.assert_close(c, expected, atol=1e-6, rtol=1e-5)  # float32 softmax
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bert", "mistral"])
+def test_value_zeroing_from_blocks_equals_the_copies_of_the_input(family, monkeypatch):
+    from graphattn.hf import contrib
+
+    model = tiny(family).double()
+    batch = padded(family, "left" if family == "gpt2" else "right")
+    blocks = contributions(model, batch, "value_zeroing")
+    monkeypatch.setattr(contrib, "reads_blocks", lambda model: False)
+    copies = contributions(model, batch, "value_zeroing")
+    for (g, c), (g1, c1) in zip(blocks, copies, strict=True):
+        assert g == g1
+        torch.testing.assert_close(c, c1, atol=1e-9, rtol=1e-7)
+
+
+def test_the_copies_of_the_input_go_a_few_sources_per_pass(monkeypatch):
+    from graphattn.hf import contrib, zeroing
+
+    model = tiny("gemma2").double()  # a family the blocks do not read: the copies path
+    ids = torch.randint(3, 100, (2, 7))
+    whole = contributions(model, ids, "value_zeroing")  # 16 copies of 14 tokens in one pass
+    rows = []
+    real = contrib.zeroed_rows
+    monkeypatch.setattr(contrib, "zeroed_rows", lambda r, *a: rows.append(r) or real(r, *a))
+    monkeypatch.setattr(zeroing, "COPY_TOKENS", 3 * 14)  # the intact copy and 2 sources
+    for (g, c), (g1, c1) in zip(whole, contributions(model, ids, "value_zeroing"), strict=True):
+        assert g == g1
+        torch.testing.assert_close(c, c1, atol=1e-12, rtol=1e-10)
+    assert max(rows) == 2 * 3  # never more than 3 copies of the batch in one pass
+    assert len(rows) == 2 * 4  # 7 sources in passes of 2, in each of the 2 layers
 
 
 def explained(out):

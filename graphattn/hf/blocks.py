@@ -27,17 +27,18 @@ with cross-attention) are refused.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 
+from graphattn._validate import check_bool
 from graphattn.backends.front import repeat_kv_heads
 from graphattn.flow import AttentionBlock
 from graphattn.hf.record import record
 
-__all__ = ["FAMILIES", "hf_blocks"]
+__all__ = ["FAMILIES", "hf_blocks", "reads_blocks"]
 
 #: The ``config.model_type`` values whose blocks :func:`hf_blocks` reads.
 FAMILIES = ("bert", "roberta", "gpt2", "llama", "mistral", "qwen2")
@@ -53,7 +54,7 @@ class _Parts:
     out_bias: torch.Tensor | None  # (C,)
     norm1: nn.LayerNorm | None
     ffn: Callable[[torch.Tensor], torch.Tensor]
-    norm2: nn.LayerNorm | None
+    norm2: nn.Module | None  # a LayerNorm, or the final norm of a pre-LN model
 
 
 def _bert(layer: nn.Module) -> _Parts:
@@ -109,6 +110,38 @@ _READERS: dict[str, tuple[Callable[[Any], Any], Callable[[nn.Module], _Parts]]] 
     "qwen2": (lambda base: base.layers, _llama),
 }
 
+# model_type -> the norm a pre-LN base model applies after its last layer (the
+# last of its ``hidden_states``); BERT and RoBERTa end on their layers' own norm
+_FINAL_NORMS: dict[str, Callable[[Any], nn.Module]] = {
+    "gpt2": lambda base: base.ln_f,
+    "llama": lambda base: base.norm,
+    "mistral": lambda base: base.norm,
+    "qwen2": lambda base: base.norm,
+}
+
+
+def reads_blocks(model: Any) -> bool:
+    """Whether :func:`hf_blocks` reads ``model``'s layers: a family in :data:`FAMILIES`
+    without cross-attention, in float32 or float64."""
+    config = getattr(model, "config", None)
+    return (
+        getattr(config, "model_type", None) in _READERS
+        and not getattr(config, "add_cross_attention", False)
+        and getattr(model, "dtype", None) in (torch.float32, torch.float64)
+    )
+
+
+def _final_norm(model: Any) -> nn.Module | None:
+    """The norm after the model's last layer, or None (a post-LN family)."""
+    get = _FINAL_NORMS.get(model.config.model_type)
+    try:
+        return None if get is None else get(model.base_model)
+    except AttributeError as err:
+        raise ValueError(
+            f"{type(model).__name__} does not hold its final norm where "
+            f"{model.config.model_type!r} models do ({err})"
+        ) from err
+
 
 def _layers(model: Any) -> tuple[list[nn.Module], Callable[[nn.Module], _Parts]]:
     """The model's layers and their reader; ValueError for a family not in :data:`FAMILIES`."""
@@ -157,8 +190,11 @@ def _values(parts: _Parts, x: torch.Tensor, heads: int) -> torch.Tensor:
     return torch.einsum("bnhd,chd->bnhc", v, w.unflatten(1, (heads, d)))  # (B, N, H, C)
 
 
-def _capture(layers: list[nn.Module]) -> tuple[list, list, list]:
-    """Hooks keeping each layer's input ``x`` and output: ``(inputs, outputs, handles)``."""
+def _capture(layers: list[nn.Module], final: nn.Module | None) -> tuple[list, list, list]:
+    """Hooks keeping each layer's input ``x`` and output: ``(inputs, outputs, handles)``.
+
+    With a ``final`` norm, the last output is that norm's (it runs after the last layer).
+    """
     inputs: list = [None] * len(layers)
     outputs: list = [None] * len(layers)
 
@@ -176,6 +212,8 @@ def _capture(layers: list[nn.Module]) -> tuple[list, list, list]:
         pre, post = hooks(l)
         handles.append(layer.register_forward_pre_hook(pre, with_kwargs=True))
         handles.append(layer.register_forward_hook(post, with_kwargs=True))
+    if final is not None:
+        handles.append(final.register_forward_hook(hooks(len(layers) - 1)[1], with_kwargs=True))
     return inputs, outputs, handles
 
 
@@ -208,7 +246,12 @@ def _block(parts: _Parts, graph, weights: torch.Tensor, x: torch.Tensor) -> Atte
 
 
 def hf_blocks(
-    model: Any, ids: torch.Tensor, graph: Any = None, **extra: torch.Tensor
+    model: Any,
+    ids: torch.Tensor,
+    graph: Any = None,
+    *,
+    final_norm: bool = False,
+    **extra: torch.Tensor,
 ) -> Iterator[AttentionBlock]:
     """One :class:`~graphattn.flow.AttentionBlock` per layer of a transformers model.
 
@@ -223,6 +266,12 @@ def hf_blocks(
         Token ids.
     graph : optional
         The model's ``token_graph`` argument.
+    final_norm : bool
+        True: the last block's output is the last of the model's
+        ``hidden_states``, with the norm a pre-LN model (GPT-2, Llama,
+        Mistral, Qwen2) applies after its last layer as that block's
+        ``norm2`` (what Value Zeroing compares); False: every block ends at
+        its layer's output (ALTI, GlobEnc).
     **extra : Tensor ``(B, N)``
         More keyword inputs of the model, as given: ``attention_mask`` for
         a padded batch (the weights of edges leaving padding are then 0, so
@@ -250,7 +299,11 @@ def hf_blocks(
             f"ALTI and GlobEnc of graphattn.hf are computed in the model's dtype and are "
             f"verified in float32 and float64, not {dtype}; call model.float() first"
         )
-    inputs, outputs, handles = _capture(layers)
+    parts = [reader(layer) for layer in layers]
+    final = _final_norm(model) if check_bool(final_norm, "final_norm") else None
+    if final is not None:  # pre-LN: the last layer has no norm2 of its own
+        parts[-1] = replace(parts[-1], norm2=final)
+    inputs, outputs, handles = _capture(layers, final)
     try:
         with torch.no_grad(), record() as rec:
             model(input_ids=ids, token_graph=graph, **extra)
@@ -260,7 +313,7 @@ def hf_blocks(
     calls = rec.self_attention
     if rec.cross_attention or len(calls) != len(layers):
         raise ValueError(f"{name} made {len(calls)} self-attention calls for {len(layers)} layers")
-    return _checked_blocks(name, [reader(layer) for layer in layers], calls, inputs, outputs)
+    return _checked_blocks(name, parts, calls, inputs, outputs)
 
 
 def _checked_blocks(name: str, parts: list, calls: list, inputs: list, outputs: list):

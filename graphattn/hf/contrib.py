@@ -22,17 +22,18 @@ from graphattn.flow.blocks import live_edges
 from graphattn.flow.decompose import (
     alti,
     attention_shares,
-    cosine_distance,
     finish_scores,
     globenc,
     grad_attention_shares,
+    value_zeroing,
 )
 from graphattn.graph import TokenGraph
-from graphattn.hf.blocks import hf_blocks
+from graphattn.hf.blocks import hf_blocks, reads_blocks
 from graphattn.hf.edits import edit_attention
 from graphattn.hf.lrp import hf_attnlrp
 from graphattn.hf.record import record
 from graphattn.hf.registry import ATTENTION_NAME
+from graphattn.hf.zeroing import zeroed_distances, zeroed_rows
 
 __all__ = ["METHODS", "hf_contributions", "is_graphattn_model", "is_transformers_model"]
 
@@ -172,45 +173,57 @@ def _grad_attention(
             for (g, w), d in zip(rec.self_attention, grads, strict=True)]
 
 
-def _zero_rule(layer: int, copies: int):
-    """In layer ``layer``, input copy ``r`` zeroes source ``r % copies - 1`` (copy 0: none)."""
+def _zero_rule(layer: int, k0: int, size: int):
+    """In layer ``layer``, copy ``r`` of each example zeroes source ``k0 + r - 1`` (see
+    :func:`~graphattn.hf.zeroing.zeroed_rows`); the other layers are left intact."""
 
     def zero(call_layer: int | None, rows: int, m: int) -> torch.Tensor:
         if call_layer is None:
             raise ValueError("value zeroing needs attention modules with a layer_idx")
-        drop = torch.zeros(rows, m, dtype=torch.bool)  # (rows, M)
         if call_layer == layer:
-            k = torch.arange(rows) % copies - 1  # (rows,) the source each copy zeroes
-            hit = k >= 0
-            drop[hit.nonzero().squeeze(1), k[hit]] = True
-        return drop
+            return zeroed_rows(rows, m, k0, size)
+        return torch.zeros(rows, m, dtype=torch.bool)  # (rows, M)
 
     return zero
 
 
-def _value_zeroing(model: Any, inputs: dict, graph: Any, normalize: bool) -> list:
-    """Mohebbi et al.: one batched pass per layer, copy ``k + 1`` zeroing source ``k``'s value."""
+def _value_zeroing_copies(model: Any, inputs: dict, graph: Any, normalize: bool) -> list:
+    """Mohebbi et al. by copies of the input, a chunk of sources per batched pass."""
     with torch.no_grad(), record() as rec:
         _forward(model, inputs, graph)
-    b, n = inputs["input_ids"].shape
-    copies = n + 1
-    many = {k: v.repeat_interleave(copies, 0) for k, v in inputs.items()}  # (B * (N+1), N) each
+    n = inputs["input_ids"].shape[1]
     result = []
     for layer, (g, w) in enumerate(rec.self_attention):
-        with torch.no_grad(), edit_attention(zero=_zero_rule(layer, copies)):
-            out = _forward(model, many, graph, output_hidden_states=True)
-        h = out.hidden_states[layer + 1].unflatten(0, (b, copies))  # (B, N+1, N, C)
-        dist = cosine_distance(h[:, 1:], h[:, :1])  # (B, k source, i target)
+
+        def run(copies: dict, k0: int, size: int, layer: int = layer) -> torch.Tensor:
+            with torch.no_grad(), edit_attention(zero=_zero_rule(layer, k0, size)):
+                out = _forward(model, copies, graph, output_hidden_states=True)
+            return out.hidden_states[layer + 1]  # (B (1 + S), N, C)
+
+        dist = zeroed_distances(run, inputs, n)  # (B, k source, i target)
         c = dist[:, g.src, g.dst].clamp(min=0)  # (B, E)
         result.append((g, finish_scores(g, c, live_edges(w), normalize)))
     return result
 
 
-def _decomposed(model: Any, inputs: dict, graph: Any, rule: Any, normalize: bool) -> list:
-    """ALTI or GlobEnc (``rule``) of every block :func:`hf_blocks` reads."""
+def _value_zeroing(model: Any, inputs: dict, graph: Any, normalize: bool) -> list:
+    """Mohebbi et al.: each edge's target recomputed from its block, or by copies of the input."""
+    if not reads_blocks(model):
+        return _value_zeroing_copies(model, inputs, graph, normalize)
+    return _decomposed(model, inputs, graph, _value_zeroing_rule, normalize, final_norm=True)
+
+
+def _value_zeroing_rule(block: Any, normalize: bool) -> tuple[TokenGraph, torch.Tensor]:
+    return value_zeroing(block, normalize=normalize)
+
+
+def _decomposed(
+    model: Any, inputs: dict, graph: Any, rule: Any, normalize: bool, final_norm: bool = False
+) -> list:
+    """ALTI, GlobEnc or Value Zeroing (``rule``) of every block :func:`hf_blocks` reads."""
     rest = {k: v for k, v in inputs.items() if k != "input_ids"}
     with torch.no_grad():
-        blocks = hf_blocks(model, inputs["input_ids"], graph, **rest)
+        blocks = hf_blocks(model, inputs["input_ids"], graph, final_norm=final_norm, **rest)
         return [rule(block, normalize) for block in blocks]
 
 
@@ -227,17 +240,21 @@ def hf_contributions(
 
     ``"value_zeroing"`` compares each layer's output (``hidden_states[l + 1]``;
     where a model applies its final norm to the last entry, that norm is
-    included) with the source's value vector zeroed inside graph attention:
-    one batched pass per layer over ``N + 1`` copies of the input, not ``N``
-    passes. ``"grad_attention"`` differentiates the log-probability of the
-    predicted token summed over the real tokens (a language model; of the
-    predicted class for a classifier), or half the squared norm of the mean
-    of the last hidden state over each example's real tokens, summed over the
-    examples (the length of each token's own output is fixed by the model's
-    last norm). ``"alti"`` and ``"globenc"``
-    apply :func:`graphattn.flow.decompose.alti` and ``globenc`` to the blocks
-    that :func:`graphattn.hf.blocks.hf_blocks` reads from the model's modules
-    (a ValueError for a family it does not know).
+    included) with the source's value vector zeroed inside graph attention.
+    For the families :func:`graphattn.hf.blocks.hf_blocks` reads (in float32
+    or float64), each edge's target is recomputed from its layer's block, a
+    chunk of targets at a time, after one forward; for the others, the model
+    runs per layer on copies of the input, copy ``k`` zeroing source ``k``,
+    a chunk of sources per batched pass (:mod:`graphattn.hf.zeroing`).
+    ``"grad_attention"`` differentiates the log-probability of the predicted
+    token summed over the real tokens (a language model; of the predicted
+    class for a classifier), or half the squared norm of the mean of the last
+    hidden state over each example's real tokens, summed over the examples
+    (the length of each token's own output is fixed by the model's last
+    norm). ``"alti"`` and ``"globenc"`` apply
+    :func:`graphattn.flow.decompose.alti` and ``globenc`` to the blocks that
+    :func:`graphattn.hf.blocks.hf_blocks` reads from the model's modules (a
+    ValueError for a family it does not know).
 
     Parameters
     ----------

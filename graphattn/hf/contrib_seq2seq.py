@@ -20,7 +20,6 @@ import torch
 from graphattn.flow.blocks import live_edges
 from graphattn.flow.decompose import (
     attention_shares,
-    cosine_distance,
     finish_scores,
     grad_attention_shares,
 )
@@ -30,6 +29,7 @@ from graphattn.hf.edits import edit_attention
 from graphattn.hf.lrp_seq2seq import hf_seq2seq_attnlrp
 from graphattn.hf.record import RecordedCall, record
 from graphattn.hf.registry import ATTENTION_NAME
+from graphattn.hf.zeroing import zeroed_distances, zeroed_rows
 
 __all__ = ["METHODS", "hf_seq2seq_contributions", "is_graphattn_seq2seq"]
 
@@ -90,8 +90,9 @@ def _grad_attention(model: Any, inputs: dict, graph: Any, normalize: bool) -> li
             for c, w, d in zip(rec.calls, weights, grads, strict=True)]
 
 
-def _zero_call(site: int, copies: int):
-    """In the ``site``-th attention call of a forward, copy ``r`` zeroes source ``r % copies - 1``.
+def _zero_call(site: int, k0: int, size: int):
+    """In the ``site``-th attention call of a forward, copy ``r`` of each example zeroes
+    source ``k0 + r - 1`` (:func:`~graphattn.hf.zeroing.zeroed_rows`).
 
     Calls are counted in the order the model makes them (encoder, then per
     decoder layer its self and its cross call), the same in every forward.
@@ -99,13 +100,9 @@ def _zero_call(site: int, copies: int):
     seen = [0]  # attention calls made so far in this forward
 
     def zero(_layer: int | None, rows: int, m: int) -> torch.Tensor:
-        drop = torch.zeros(rows, m, dtype=torch.bool)  # (rows, M)
-        if seen[0] == site:
-            k = torch.arange(rows) % copies - 1  # (rows,) the source each copy zeroes
-            hit = k >= 0
-            drop[hit.nonzero().squeeze(1), k[hit]] = True
+        hit = seen[0] == site
         seen[0] += 1
-        return drop
+        return zeroed_rows(rows, m, k0, size) if hit else torch.zeros(rows, m, dtype=torch.bool)
 
     return zero
 
@@ -124,19 +121,20 @@ def _layer_outputs(calls: list[RecordedCall]) -> list[tuple[str, int]]:
 
 
 def _value_zeroing(model: Any, inputs: dict, graph: Any, normalize: bool) -> list:
-    """Mohebbi et al.: per call, one batched pass over ``M + 1`` copies, copy ``k + 1``
-    zeroing source ``k``'s value in that call; distances of that layer's output."""
+    """Mohebbi et al.: per call, batched passes over copies of the input, copy ``k``
+    zeroing source ``k``'s value in that call (:mod:`graphattn.hf.zeroing`); distances
+    of that layer's output."""
     calls = _calls(model, inputs, graph)
-    b = inputs["input_ids"].shape[0]
     result = []
     for site, (c, (key, idx)) in enumerate(zip(calls, _layer_outputs(calls), strict=True)):
         g = c.graph
-        copies = g.num_src_nodes + 1
-        many = {k: v.repeat_interleave(copies, 0) for k, v in inputs.items()}  # (B * copies, .)
-        with torch.no_grad(), edit_attention(zero=_zero_call(site, copies)):
-            out = _forward(model, many, graph, output_hidden_states=True)
-        h = getattr(out, key)[idx].unflatten(0, (b, copies))  # (B, M+1, N, C)
-        dist = cosine_distance(h[:, 1:], h[:, :1])  # (B, k source, i target)
+
+        def run(copies: dict, k0: int, size: int, site: int = site, key=key, idx=idx):
+            with torch.no_grad(), edit_attention(zero=_zero_call(site, k0, size)):
+                out = _forward(model, copies, graph, output_hidden_states=True)
+            return getattr(out, key)[idx]  # (B (1 + S), N, C)
+
+        dist = zeroed_distances(run, inputs, g.num_src_nodes)  # (B, k source, i target)
         c_edges = dist[:, g.src, g.dst].clamp(min=0)  # (B, E)
         result.append((c, finish_scores(g, c_edges, live_edges(c.weights), normalize)))
     return result
@@ -153,7 +151,10 @@ def hf_seq2seq_contributions(
     that layer's output (``encoder_hidden_states[l + 1]`` or
     ``decoder_hidden_states[l + 1]``: for a decoder layer, after its self
     attention, cross-attention and FFN) with the intact one, ``1 - cos``:
-    one batched pass per call over ``M + 1`` copies of the input.
+    per call, batched passes over copies of the input, copy ``k`` zeroing
+    source ``k``, as many sources per pass as
+    :data:`graphattn.hf.zeroing.COPY_TOKENS` tokens hold (never all ``M + 1``
+    copies at once).
     ``"grad_attention"`` differentiates the summed log-probability of the
     predicted token at every decoder position with respect to the weights of
     every call, self and cross. ``"attnlrp"`` (T5, BART) is AttnLRP through
