@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from graphattn import explain_backend, graph_attention, patterns
 from graphattn.backends import KernelCall, get_backend
 from graphattn.backends.block import block_attention
-from graphattn.backends.tiles import block_plan
+from graphattn.backends.tiles import BLOCK_SIZES, SMALLER_TILES, block_plan, block_size_for
 from graphattn.graph import TokenGraph
 
 FAST = ["block", "edge"]
@@ -202,6 +202,83 @@ def test_block_plan_counts_tiles_and_is_cached():
     assert full.fill == 1.0 and all(grp.blocked is None for grp in full.groups)
     with pytest.raises(ValueError, match="block_size"):
         block_plan(g, 0)
+
+
+def test_block_size_for_takes_smaller_tiles_only_where_they_save_work():
+    window, causal = patterns.sliding_window(4096, 128), patterns.causal(4096)
+    bigbird = patterns.bigbird(4096, window=3, num_global=2, num_random=3, block=64)
+    assert [block_size_for(g) for g in (window, causal, bigbird)] == [32, 64, 64]
+    assert block_size_for(window) is block_size_for(window)  # cached with the graph
+    # the rule: each step down saves at least 1 - SMALLER_TILES of the computed positions
+    computed = {bs: block_plan(window, bs).num_pairs * bs**2 for bs in BLOCK_SIZES}
+    assert computed[32] <= SMALLER_TILES * computed[64]
+    assert computed[16] > SMALLER_TILES * computed[32]
+    assert block_size_for(patterns.sliding_window(4096, 16)) == 16  # a thin band: 16
+
+
+@pytest.mark.parametrize("bs", [1, 5, 16])
+def test_tile_counts_by_table_equal_tile_counts_by_sorting(bs, monkeypatch):
+    from graphattn.backends import tiles
+
+    gen = torch.Generator().manual_seed(3)
+    pairs = torch.stack([torch.randint(0, 410, (2000,), generator=gen),
+                         torch.randint(0, 300, (2000,), generator=gen)])  # fmt: skip
+    pairs = torch.cat([pairs, torch.tensor([[409], [299]])], 1)  # the last tile is kept
+    g = TokenGraph(pairs, 300, num_src_nodes=410, cross=True)
+    by_table = tiles.tile_counts(g, bs)
+    monkeypatch.setattr(tiles, "COUNT_TABLE", 0)
+    g2 = TokenGraph(g.edge_index.clone(), 300, num_src_nodes=410, cross=True)  # not cached
+    by_sort = tiles.tile_counts(g2, bs)
+    for a, b in zip(by_table, by_sort, strict=True):
+        assert torch.equal(a, b)
+    nkb = -(-410 // bs)
+    assert int(by_table[1].sum()) == g.num_edges
+    assert int(by_table[0][-1]) == 299 // bs * nkb + 409 // bs
+
+
+def _band():
+    return patterns.sliding_window(150, 40) | TokenGraph([[0, 3], [149, 120]], 150)
+
+
+@pytest.mark.parametrize("with_weights", [False, True])
+def test_the_chosen_block_size_without_grad_equals_the_reference(with_weights, monkeypatch):
+    from graphattn.backends import block
+
+    sizes, real = [], block.block_plan
+    monkeypatch.setattr(block, "block_plan", lambda g, bs, d: sizes.append(bs) or real(g, bs, d))
+    g = _band()
+    q, k, v = (t.detach() for t in qkv(2, 150, 150, 2, 4, 4, seed=13))
+    call = KernelCall(q, k, v, g, scale=0.4, return_weights=with_weights)
+    out, w = block_attention(call)
+    ref, w_ref = get_backend("reference").kernel(call)
+    torch.testing.assert_close(out, ref)
+    if with_weights:
+        torch.testing.assert_close(w, w_ref)
+    assert sizes == [block_size_for(g)] == [16]
+    block_attention(KernelCall(*qkv(2, 150, 150, 2, 4, 4), g, scale=0.4))  # with grad: 64
+    assert sizes[1:] == [64]
+
+
+@pytest.mark.parametrize("block_size", BLOCK_SIZES)
+@pytest.mark.parametrize("with_weights", [False, True])
+def test_every_block_size_equals_the_reference(block_size, with_weights):
+    """A band over many blocks of each side: the fused path (no weights) and the weights path."""
+    g = _band()
+    q, k, v = qkv(2, 150, 150, 2, 4, 4, seed=12)
+    call = KernelCall(q, k, v, g, scale=0.4, return_weights=with_weights)
+    out, w = block_attention(call, block_size=block_size)
+    ref, w_ref = get_backend("reference").kernel(call)
+    torch.testing.assert_close(out, ref)
+    if with_weights:
+        torch.testing.assert_close(w, w_ref)
+
+    def loss(out, w):  # a random function of the output and of the weights, if any
+        return (out * cotangent(out, 1)).sum() + (0 if w is None else (w * cotangent(w, 2)).sum())
+
+    mine = torch.autograd.grad(loss(out, w), (q, k, v))
+    theirs = torch.autograd.grad(loss(ref, w_ref if with_weights else None), (q, k, v))
+    for a, b in zip(mine, theirs, strict=True):
+        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("backend", ["block"])

@@ -89,7 +89,13 @@ def test_values_and_gradients_equal_dense_sdpa(name):
         torch.testing.assert_close(a, b)
 
 
-def test_float32_at_the_default_block_size_through_graph_attention():
+def test_float32_at_the_default_block_size_through_graph_attention(monkeypatch):
+    from graphattn.backends import split as split_module
+    from graphattn.backends.tiles import block_size_for
+
+    sizes, real = [], split_module.block_plan
+    spy = lambda g, bs, d: sizes.append(bs) or real(g, bs, d)  # noqa: E731
+    monkeypatch.setattr(split_module, "block_plan", spy)
     g = patterns.strided(512, 64)
     q, k, v = qkv(1, 512, 512, 4, 16, 16, dtype=torch.float32, seed=5)
     out, grads = values_and_grads(
@@ -99,6 +105,11 @@ def test_float32_at_the_default_block_size_through_graph_attention():
     torch.testing.assert_close(out, ref, atol=2e-5, rtol=1e-4)
     for a, b in zip(grads, grads_ref, strict=True):
         torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4)
+    assert sizes == [64]  # with a backward to run, the tiles stay at 64
+    with torch.no_grad():  # without: cut at 64, the well-filled tiles at the side chosen for them
+        fast = graph_attention(q, k, v, g, scale=0.4, backend="split")
+    torch.testing.assert_close(fast, ref, atol=2e-5, rtol=1e-4)
+    assert sizes[1:] == [block_size_for(split_plan(g, 64).tiles)] and sizes[1] < 64
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

@@ -44,11 +44,11 @@ from graphattn.backends.structured import (
     structured_attention,
 )
 from graphattn.backends.tiles import (
-    BLOCK_SIZE,
     BlockGroup,
     BlockPlan,
     EdgeSlots,
     block_plan,
+    block_size_for,
     edge_map,
     edge_slots,
 )
@@ -594,14 +594,16 @@ def _in_slice(at: EdgeSlots, lo: int, hi: int, rows: _Rows, cols: tuple[int, int
 def block_attention(
     call: KernelCall,
     *,
-    block_size: int = BLOCK_SIZE,
+    block_size: int | None = None,
     chunk_elements: int = CHUNK_ELEMENTS,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Kernel of the ``"block"`` backend (contract in :mod:`graphattn.backends.base`).
 
-    ``block_size`` is the tile side; ``chunk_elements`` bounds the score
-    elements computed at once (whole query blocks; a query block wider than
-    that is processed in slices of key blocks with an online softmax).
+    ``block_size`` is the tile side (None: chosen for the graph and whether a
+    backward runs by :func:`~graphattn.backends.tiles.block_size_for`); ``chunk_elements``
+    bounds the score elements computed at once (whole query blocks; a query
+    block wider than that is processed in slices of key blocks with an
+    online softmax).
 
     Raises
     ------
@@ -625,14 +627,15 @@ def block_attention(
     )
 
 
-def _block(call: KernelCall, *, block_size: int, chunk_elements: int):
+def _block(call: KernelCall, *, block_size: int | None, chunk_elements: int):
     """The block kernel proper, on whole tiles (padding and non-edges included)."""
     if call.return_weights:
         whole = structured_attention(call, chunk_elements)  # a recorded full or causal graph
         if whole is not None:
             return whole
-    plan = block_plan(call.graph, block_size, call.q.device)
     track = call.request().needs_grad  # a gradient may flow back through returned weights
+    bs = block_size_for(call.graph, track) if block_size is None else block_size
+    plan = block_plan(call.graph, bs, call.q.device)
     emaps = None
     if call.bias is not None or (call.return_weights and track):
         emaps = edge_map(call.graph, plan, call.q.device)

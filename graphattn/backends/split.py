@@ -39,7 +39,7 @@ from graphattn.backends.base import (
     contain_nonfinite,
     register_backend,
 )
-from graphattn.backends.tiles import BLOCK_SIZE, block_plan, tile_counts
+from graphattn.backends.tiles import BLOCK_SIZE, block_plan, block_size_for, tile_counts
 from graphattn.graph import OwnedEdges, TokenGraph
 
 __all__ = ["MIN_TILE_FILL", "SplitPlan", "split_attention", "split_plan", "tile_share"]
@@ -147,14 +147,14 @@ class _SplitAttention(torch.autograd.Function):
     """Block part + edge part, merged by log-sum-exp; each part's backward on the merged result."""
 
     @staticmethod
-    def forward(ctx, q, k, v, call: KernelCall, plan: SplitPlan, max_edges: int):
+    def forward(ctx, q, k, v, call: KernelCall, plan: SplitPlan, tile: int, max_edges: int):
         # q, k, v are call's own tensors, passed apart so that autograd tracks them
         b, n, h, _ = q.shape
         neg = torch.full((b, h, n), -math.inf, dtype=block.LSE_DTYPE, device=q.device)
         out1 = out2 = lse_b = bplan = w2 = None
         lse1 = lse2 = neg
         if plan.tiles.num_edges:
-            bplan = block_plan(plan.tiles, plan.block_size, q.device)
+            bplan = block_plan(plan.tiles, tile, q.device)  # tiles of side `tile`
             tiles, chunk = replace(call, graph=plan.tiles), block.CHUNK_ELEMENTS
             out1, lse_b, _ = block.block_forward(
                 tiles, plan=bplan, emaps=None, chunk_elements=chunk
@@ -188,7 +188,7 @@ class _SplitAttention(torch.autograd.Function):
     def backward(ctx, grad_out):
         q, k, v, out, lse_b, w2 = ctx.saved_tensors  # lse_b: merged, (Nq, BH)
         if grad_out is None:
-            return None, None, None, None, None, None
+            return None, None, None, None, None, None, None
         plan, needs = ctx.plan, ctx.needs_input_grad[:3]
         grads = []
         if ctx.bplan is not None:
@@ -216,16 +216,22 @@ class _SplitAttention(torch.autograd.Function):
         for i, x in enumerate((q, k, v)):
             if needs[i] and total[i] is None:  # no edge in either part
                 total[i] = torch.zeros_like(x)
-        return (*total, None, None, None)
+        return (*total, None, None, None, None)
 
 
 def split_attention(
     call: KernelCall,
     *,
-    block_size: int = BLOCK_SIZE,
+    block_size: int | None = None,
     min_fill: float = MIN_TILE_FILL,
 ) -> tuple[torch.Tensor, None]:
     """Kernel of the ``"split"`` backend (contract in :mod:`graphattn.backends.base`).
+
+    ``block_size`` is the tile side of the cut (:func:`split_plan`) and of
+    the block part; None: the cut at :data:`~graphattn.backends.tiles.BLOCK_SIZE`
+    and the block part at the side
+    :func:`~graphattn.backends.tiles.block_size_for` chooses for its edges
+    (without a backward, a band's tiles fill better at 32 or 16 tokens).
 
     Raises
     ------
@@ -249,14 +255,18 @@ def split_attention(
     return contain_nonfinite(call, partial(_split, block_size=block_size, min_fill=min_fill))
 
 
-def _split(call: KernelCall, *, block_size: int, min_fill: float) -> tuple[torch.Tensor, None]:
+def _split(
+    call: KernelCall, *, block_size: int | None, min_fill: float
+) -> tuple[torch.Tensor, None]:
     """The split kernel proper (its block part computes on whole tiles)."""
-    plan = split_plan(call.graph, block_size, min_fill)
+    plan = split_plan(call.graph, BLOCK_SIZE if block_size is None else block_size, min_fill)
+    grad = call.request().needs_grad
+    tile = block_size_for(plan.tiles, grad) if block_size is None else block_size
     acc = accumulation_dtype(call.q.dtype)
     b, _, h, _ = call.q.shape
     max_edges = max(1, edge.CHUNK_ELEMENTS // (b * h))
     q, k, v = call.q.to(acc), call.k.to(acc), call.v.to(acc)
-    out = _SplitAttention.apply(q, k, v, replace(call, q=q, k=k, v=v), plan, max_edges)
+    out = _SplitAttention.apply(q, k, v, replace(call, q=q, k=k, v=v), plan, tile, max_edges)
     return out.to(call.q.dtype), None
 
 

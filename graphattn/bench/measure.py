@@ -141,7 +141,7 @@ def _plan(case: Case, graph) -> dict:
     """The backend graphattn runs and why; builds its graph-only plan (``plan_s``)."""
     from graphattn import explain_backend
     from graphattn.backends.edge import CHUNK_ELEMENTS, chunks_on
-    from graphattn.backends.tiles import block_plan
+    from graphattn.backends.tiles import block_plan, block_size_for
 
     grad = case.mode == "fwdbwd"
     choice = explain_backend(graph, num_heads=case.heads, head_dim=case.dim, needs_grad=grad)
@@ -149,7 +149,8 @@ def _plan(case: Case, graph) -> dict:
     result = {"backend": name, "why": choice.reason}
     t0 = time.perf_counter()
     if name == "block":  # graph-only plans are part of the graph, like its edge list
-        result["block_fill"] = block_plan(graph).fill
+        plan = block_plan(graph, block_size_for(graph))
+        result["block_fill"], result["block_size"] = plan.fill, plan.block_size
     elif name == "edge":  # B = 1: chunks of CHUNK_ELEMENTS // H edges
         chunks_on(graph, torch.device("cpu"), max(1, CHUNK_ELEMENTS // case.heads))
     result["plan_s"] = time.perf_counter() - t0
