@@ -75,6 +75,28 @@ def test_value_zeroing_from_blocks_equals_the_copies_of_the_input(family, monkey
         torch.testing.assert_close(c, c1, atol=1e-9, rtol=1e-7)
 
 
+def test_a_layer_its_block_does_not_reproduce_runs_value_zeroing_on_copies(monkeypatch):
+    from graphattn.hf import contrib
+
+    model = tiny("llama").double()
+    ids = torch.randint(3, 100, (2, 5))
+    handle = model.model.layers[1].register_forward_hook(lambda m, a, out: out + 1.0)
+    try:
+        with pytest.raises(ValueError, match="layer 1 .* do not reproduce"):
+            contributions(model, ids, "alti")
+        got = contributions(model, ids, "value_zeroing")  # the model as it runs, hook included
+        monkeypatch.setattr(contrib, "reads_blocks", lambda model: False)
+        copies = contributions(model, ids, "value_zeroing")
+    finally:
+        handle.remove()
+    for (g, c), (g1, c1) in zip(got, copies, strict=True):
+        assert g == g1 and torch.equal(c, c1)
+    monkeypatch.undo()
+    intact = contributions(model, ids, "value_zeroing")  # the hook changed the shares
+    moved = [float((c - c1).abs().max()) for (_, c), (_, c1) in zip(got, intact, strict=True)]
+    assert max(moved) > 1e-3
+
+
 def test_the_copies_of_the_input_go_a_few_sources_per_pass(monkeypatch):
     from graphattn.hf import contrib, zeroing
 

@@ -38,7 +38,12 @@ from graphattn.backends.front import repeat_kv_heads
 from graphattn.flow import AttentionBlock
 from graphattn.hf.record import record
 
-__all__ = ["FAMILIES", "hf_blocks", "reads_blocks"]
+__all__ = ["FAMILIES", "UnreadableBlocks", "hf_blocks", "reads_blocks"]
+
+class UnreadableBlocks(ValueError):
+    """A model whose layers :func:`hf_blocks` cannot read as blocks, or whose blocks
+    do not reproduce its layers (ALTI and GlobEnc are refused with it)."""
+
 
 #: The ``config.model_type`` values whose blocks :func:`hf_blocks` reads.
 FAMILIES = ("bert", "roberta", "gpt2", "llama", "mistral", "qwen2")
@@ -137,7 +142,7 @@ def _final_norm(model: Any) -> nn.Module | None:
     try:
         return None if get is None else get(model.base_model)
     except AttributeError as err:
-        raise ValueError(
+        raise UnreadableBlocks(
             f"{type(model).__name__} does not hold its final norm where "
             f"{model.config.model_type!r} models do ({err})"
         ) from err
@@ -148,14 +153,14 @@ def _layers(model: Any) -> tuple[list[nn.Module], Callable[[nn.Module], _Parts]]
     config = model.config
     kind = getattr(config, "model_type", None)
     if kind not in _READERS:
-        raise ValueError(
+        raise UnreadableBlocks(
             f"ALTI and GlobEnc read the residual, norms and value path of each layer, "
             f"which graphattn.hf knows for the families {FAMILIES}; got model_type "
             f"{kind!r} ({type(model).__name__}); use 'value_zeroing', 'grad_attention' "
             "or 'attention' for it"
         )
     if getattr(config, "add_cross_attention", False):
-        raise ValueError(
+        raise UnreadableBlocks(
             f"{type(model).__name__} has cross-attention layers (add_cross_attention); "
             "ALTI and GlobEnc are offered for its encoder-only or decoder-only form"
         )
@@ -165,7 +170,7 @@ def _layers(model: Any) -> tuple[list[nn.Module], Callable[[nn.Module], _Parts]]
         try:
             return reader(layer)
         except AttributeError as err:
-            raise ValueError(
+            raise UnreadableBlocks(
                 f"a layer of {type(model).__name__} ({type(layer).__name__}) lacks a module "
                 f"that graphattn.hf reads for {kind!r} models ({err}); ALTI and GlobEnc refused"
             ) from err
@@ -173,7 +178,7 @@ def _layers(model: Any) -> tuple[list[nn.Module], Callable[[nn.Module], _Parts]]
     try:
         layers = list(get_layers(model.base_model))
     except AttributeError as err:
-        raise ValueError(
+        raise UnreadableBlocks(
             f"{type(model).__name__} does not hold its layers where {kind!r} models do ({err})"
         ) from err
     return layers, read
@@ -224,7 +229,7 @@ def _check(block: AttentionBlock, out: torch.Tensor, layer: int, name: str) -> N
     err = float((y - out).abs().max())
     scale = float(out.abs().max()) + 1.0
     if not err <= tol * scale:
-        raise ValueError(
+        raise UnreadableBlocks(
             f"the terms read from layer {layer} of {name} do not reproduce its output "
             f"(max difference {err:.3g}); its layer structure differs from what "
             "graphattn.hf reads for ALTI and GlobEnc, so the methods are refused"
@@ -284,18 +289,20 @@ def hf_blocks(
 
     Raises
     ------
-    ValueError
-        For an unsupported family, a model in training mode or in half
-        precision (at the call),
-        or a block that does not reproduce its layer (when it is reached).
+    UnreadableBlocks
+        A ValueError: for an unsupported family, a model in training mode
+        or in half precision (at the call), or a block that does not
+        reproduce its layer (when it is reached).
+    TypeError
+        If ``final_norm`` is not a bool.
     """
     layers, reader = _layers(model)
     name = type(model).__name__
     if model.training:
-        raise ValueError(f"{name} is in training mode (dropout); call model.eval() first")
+        raise UnreadableBlocks(f"{name} is in training mode (dropout); call model.eval() first")
     dtype = getattr(model, "dtype", torch.float32)
     if dtype not in (torch.float32, torch.float64):
-        raise ValueError(
+        raise UnreadableBlocks(
             f"ALTI and GlobEnc of graphattn.hf are computed in the model's dtype and are "
             f"verified in float32 and float64, not {dtype}; call model.float() first"
         )
@@ -312,7 +319,9 @@ def hf_blocks(
             h.remove()
     calls = rec.self_attention
     if rec.cross_attention or len(calls) != len(layers):
-        raise ValueError(f"{name} made {len(calls)} self-attention calls for {len(layers)} layers")
+        raise UnreadableBlocks(
+            f"{name} made {len(calls)} self-attention calls for {len(layers)} layers"
+        )
     return _checked_blocks(name, parts, calls, inputs, outputs)
 
 

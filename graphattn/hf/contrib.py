@@ -28,7 +28,7 @@ from graphattn.flow.decompose import (
     value_zeroing,
 )
 from graphattn.graph import TokenGraph
-from graphattn.hf.blocks import hf_blocks, reads_blocks
+from graphattn.hf.blocks import UnreadableBlocks, hf_blocks, reads_blocks
 from graphattn.hf.edits import edit_attention
 from graphattn.hf.lrp import hf_attnlrp
 from graphattn.hf.record import record
@@ -207,10 +207,18 @@ def _value_zeroing_copies(model: Any, inputs: dict, graph: Any, normalize: bool)
 
 
 def _value_zeroing(model: Any, inputs: dict, graph: Any, normalize: bool) -> list:
-    """Mohebbi et al.: each edge's target recomputed from its block, or by copies of the input."""
-    if not reads_blocks(model):
-        return _value_zeroing_copies(model, inputs, graph, normalize)
-    return _decomposed(model, inputs, graph, _value_zeroing_rule, normalize, final_norm=True)
+    """Mohebbi et al.: each edge's target recomputed from its block, or by copies of the input.
+
+    The copies run the model itself: they serve every model whose blocks are
+    not read, or do not reproduce its layers (a layer changed by a hook, a
+    model in training mode).
+    """
+    if reads_blocks(model):
+        try:
+            return _decomposed(model, inputs, graph, _value_zeroing_rule, normalize, True)
+        except UnreadableBlocks:
+            pass
+    return _value_zeroing_copies(model, inputs, graph, normalize)
 
 
 def _value_zeroing_rule(block: Any, normalize: bool) -> tuple[TokenGraph, torch.Tensor]:
@@ -243,7 +251,8 @@ def hf_contributions(
     included) with the source's value vector zeroed inside graph attention.
     For the families :func:`graphattn.hf.blocks.hf_blocks` reads (in float32
     or float64), each edge's target is recomputed from its layer's block, a
-    chunk of targets at a time, after one forward; for the others, the model
+    chunk of targets at a time, after one forward; for the others (and where
+    the blocks do not reproduce the layers, e.g. in training mode), the model
     runs per layer on copies of the input, copy ``k`` zeroing source ``k``,
     a chunk of sources per batched pass (:mod:`graphattn.hf.zeroing`).
     ``"grad_attention"`` differentiates the log-probability of the predicted
