@@ -40,6 +40,7 @@ from graphattn.hf.record import record
 
 __all__ = ["FAMILIES", "UnreadableBlocks", "hf_blocks", "reads_blocks"]
 
+
 class UnreadableBlocks(ValueError):
     """A model whose layers :func:`hf_blocks` cannot read as blocks, or whose blocks
     do not reproduce its layers (ALTI and GlobEnc are refused with it)."""
