@@ -4,9 +4,12 @@ For one pattern and size of the kernel benchmark (default: the sliding window
 of 128 keys at N = 16,384, ``B = 1``, ``H = 4``, ``D = 64``, float32), in one
 process and one run:
 
-- the matmul peak: a 2048 x 2048 float32 matmul, median of ``--reps`` calls;
+- the matmul peak: a 2048 x 2048 float32 matmul, median of ``--reps`` calls
+  (and the range of their rates);
 - graphattn's forward (and, with ``--mode fwdbwd``, forward + backward) on
-  ``backend="auto"``: the median of ``--reps`` calls after one warm-up;
+  ``backend="auto"``: the median of ``--reps`` calls after one warm-up,
+  each call right after one of the matmuls (interleaved: the machine's
+  speed may change during a run, and both see the same);
 - useful flops: ``4 E H D`` per forward (``QK^T`` and ``PV`` on the edges
   only; ``8 E H D`` more for the backward's four products), so the share of
   the peak counts what the graph needs, not what the tiles compute;
@@ -47,15 +50,22 @@ PHASES = (
 )
 
 
-def median_seconds(fn, reps: int) -> float:
-    """Median wall time of ``reps`` calls of ``fn`` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+def interleaved_seconds(fns, reps: int) -> list[list[float]]:
+    """Wall times of ``reps`` rounds that call each of ``fns`` in turn, after one warm-up each.
+
+    Interleaved, so a change of the machine's speed during the run (another
+    tenant, the clock) reaches every function alike: the matmul peak and the
+    attention it is compared with are measured in the same rounds.
+    """
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(reps):
+        for fn, kept in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            kept.append(time.perf_counter() - t0)
+    return times
 
 
 def phase_of(name: str) -> str:
@@ -99,7 +109,6 @@ def run(args) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    peak = 2 * 2048**3 / median_seconds(lambda: a @ b, args.reps)  # flop/s
     graph = build_graph(args.pattern, args.n)
     g = torch.Generator().manual_seed(0)
     grad = args.mode == "fwdbwd"
@@ -107,12 +116,16 @@ def run(args) -> dict:
                for _ in range(3))  # fmt: skip
     fn = call(args, q, k, v, graph)
     with torch.set_grad_enabled(grad):
-        seconds = median_seconds(fn, args.reps)
+        matmuls, calls = interleaved_seconds([lambda: a @ b, fn], args.reps)
         phases = profile(fn)
+    peak = 2 * 2048**3 / statistics.median(matmuls)  # flop/s
+    seconds = statistics.median(calls)
     per_edge = 4 if args.mode == "fwd" else 12  # QK^T, PV (+ dS, dQ, dK, dV... recomputed)
     useful = per_edge * graph.num_edges * args.heads * args.dim
     return {"pattern": args.pattern, "n": args.n, "mode": args.mode, "edges": graph.num_edges,
             "threads": torch.get_num_threads(), "peak_gflops": peak / 1e9,
+            "peak_gflops_range": [2 * 2048**3 / max(matmuls) / 1e9,
+                                  2 * 2048**3 / min(matmuls) / 1e9],
             "seconds": seconds, "useful_gflop": useful / 1e9,
             "useful_gflops": useful / seconds / 1e9, "share_of_peak": useful / seconds / peak,
             "phases_s": phases}  # fmt: skip
