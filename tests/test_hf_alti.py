@@ -185,33 +185,21 @@ def _check_layers(got, expected, n):
 ALL = ("bert", "roberta", "gpt2", "llama", "mistral", "qwen2")
 
 
+@pytest.mark.parametrize("final_norm", [False, True])  # True: the last block ends on ln_f / norm
 @pytest.mark.parametrize("family", ALL)
-def test_blocks_reproduce_the_eager_model(family):
+def test_blocks_reproduce_the_eager_model(family, final_norm):
     model, eager = pair(family)
     ids = _ids()
     with torch.no_grad():
         hidden = eager(input_ids=ids, output_hidden_states=True).hidden_states
-    blocks = list(hf_blocks(model, ids))
+        blocks = list(hf_blocks(model, ids, final_norm=final_norm))
     assert len(blocks) == len(hidden) - 1
     for l, block in enumerate(blocks):
         torch.testing.assert_close(block.residual, hidden[l], **TOL)
         y = block.output()
-        if l == len(blocks) - 1:
+        if l == len(blocks) - 1 and not final_norm:
             y = _final_norm(eager, family)(y)
         torch.testing.assert_close(y, hidden[l + 1], **TOL)
-
-
-@pytest.mark.parametrize("family", ALL)
-def test_final_norm_ends_the_last_block_on_the_last_hidden_state(family):
-    model, eager = pair(family)
-    ids = _ids()
-    with torch.no_grad():
-        hidden = eager(input_ids=ids, output_hidden_states=True).hidden_states
-        blocks = list(hf_blocks(model, ids, final_norm=True))
-    for l, block in enumerate(blocks):
-        torch.testing.assert_close(block.output(), hidden[l + 1], **TOL)
-    with pytest.raises(TypeError, match="final_norm must be a bool"):
-        hf_blocks(model, ids, final_norm=1)
 
 
 @pytest.mark.parametrize("family", ALL)
@@ -317,6 +305,8 @@ def test_training_mode_half_precision_and_an_unreproduced_layer_are_refused():
     with pytest.raises(ValueError, match="training mode"):
         contributions(model.train(), ids, "alti")
     model.eval()
+    with pytest.raises(TypeError, match="final_norm must be a bool"):
+        hf_blocks(model, ids, final_norm=1)
     with pytest.raises(ValueError, match="bfloat16; call model.float"):
         contributions(copy.deepcopy(model).bfloat16(), ids, "alti")
     handle = model.model.layers[1].register_forward_hook(lambda m, a, out: out + 1.0)
