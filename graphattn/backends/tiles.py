@@ -53,7 +53,7 @@ BLOCK_SIZES = (64, 32, 16)  # the tile sides block_size_for chooses from, larges
 # BigBird's full tiles 178 / 201 / 454 ms at 64 / 32 / 16), so only a real saving pays
 SMALLER_TILES = 0.85
 PLAN_EDGES = 2**22  # edges handled at once while building a plan
-COUNT_TABLE = 2**24  # tiles of a mask up to which tile_counts counts in a table, not by sorting
+COUNT_TABLE = 2**22  # tiles up to which tile_counts counts in a table (32 MiB), not by sorting
 
 
 @dataclass(frozen=True)
@@ -173,8 +173,8 @@ def tile_counts(graph: TokenGraph, block_size: int) -> tuple[torch.Tensor, torch
     block`` as in :func:`block_tiles`, and ``counts (P,)``. Cheaper than a
     plan (no in-tile masks): :mod:`graphattn.backends.auto` decides from it.
     One pass over the edges into a table of every tile when the mask has at
-    most :data:`COUNT_TABLE` of them (a window of 16,384 tokens at 16-token
-    tiles: a million), a sort of the edges' tile keys otherwise.
+    most :data:`COUNT_TABLE` of them (16,384 tokens at 16-token tiles: a
+    million), a sort of the edges' tile keys otherwise.
 
     Examples
     --------
