@@ -67,12 +67,13 @@ def test_value_zeroing_from_blocks_equals_the_copies_of_the_input(family, monkey
 
     model = tiny(family).double()
     batch = padded(family, "left" if family == "gpt2" else "right")
-    blocks = contributions(model, batch, "value_zeroing")
+    blocks = [contributions(model, batch, "value_zeroing", normalize=n) for n in (True, False)]
     monkeypatch.setattr(contrib, "reads_blocks", lambda model: False)
-    copies = contributions(model, batch, "value_zeroing")
-    for (g, c), (g1, c1) in zip(blocks, copies, strict=True):
-        assert g == g1
-        torch.testing.assert_close(c, c1, atol=1e-9, rtol=1e-7)
+    copies = [contributions(model, batch, "value_zeroing", normalize=n) for n in (True, False)]
+    for one, other in zip(blocks, copies, strict=True):  # shares, then the raw distances
+        for (g, c), (g1, c1) in zip(one, other, strict=True):
+            assert g == g1
+            torch.testing.assert_close(c, c1, atol=1e-9, rtol=1e-7)
 
 
 def test_a_layer_its_block_does_not_reproduce_runs_value_zeroing_on_copies(monkeypatch):

@@ -48,8 +48,15 @@ def normalized(g, c):
     return c / total[:, g.dst]
 
 
+@pytest.mark.parametrize("copy_tokens", [None, 60])  # 60: 2 sources per pass of 3 copies
 @pytest.mark.parametrize("family", FAMILIES)
-def test_value_zeroing_equals_zeroing_each_value_in_the_eager_model(family):
+def test_value_zeroing_equals_zeroing_each_value_in_the_eager_model(
+    family, copy_tokens, monkeypatch
+):
+    from graphattn.hf import zeroing
+
+    if copy_tokens is not None:  # a copy of the batch holds 2 x (6 + 4) = 20 tokens
+        monkeypatch.setattr(zeroing, "COPY_TOKENS", copy_tokens)
     model, eager = tiny(family).double(), tiny(family, "eager").double()
     inputs = batch()
     got = contributions(model, inputs, "value_zeroing")
