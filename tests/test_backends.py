@@ -281,6 +281,58 @@ def test_every_block_size_equals_the_reference(block_size, with_weights):
         torch.testing.assert_close(a, b)
 
 
+def head_major(b, n, h, d, seed):
+    """``(B, N, H, D)`` views of ``(B, H, N, D)`` tensors: the layout transformers passes."""
+    gen = torch.Generator().manual_seed(seed)
+    made = (torch.randn(b, h, n, d, generator=gen, dtype=torch.float64) for _ in range(3))
+    return tuple(t.requires_grad_().transpose(1, 2) for t in made)
+
+
+@pytest.mark.parametrize("b", [1, 2])
+@pytest.mark.parametrize("with_weights", [False, True])
+@pytest.mark.parametrize("block_size", BLOCK_SIZES)
+@pytest.mark.parametrize("graph", ["band", "general"])
+def test_head_major_operands_are_read_in_place_and_equal_the_reference(
+    b, with_weights, block_size, graph
+):
+    """Whole blocks of head-major operands: tiles are views of them (a band) or gathers."""
+    n = 128
+    g = patterns.sliding_window(n, 40) if graph == "band" else patterns.random(n, 9, seed=3)
+    q, k, v = head_major(b, n, 3, 4, seed=5)
+    call = KernelCall(q, k, v, g, scale=0.4, return_weights=with_weights)
+    out, w = block_attention(call, block_size=block_size)
+    plain = tuple(t.detach().contiguous().requires_grad_() for t in (q, k, v))
+    ref, w_ref = get_backend("reference").kernel(
+        KernelCall(*plain, g, scale=0.4, return_weights=with_weights)
+    )
+    torch.testing.assert_close(out, ref)
+    if with_weights:
+        torch.testing.assert_close(w, w_ref)
+
+    def loss(out, w):
+        return (out * cotangent(out, 1)).sum() + (0 if w is None else (w * cotangent(w, 2)).sum())
+
+    mine = torch.autograd.grad(loss(out, w), (q, k, v))
+    theirs = torch.autograd.grad(loss(ref, w_ref if with_weights else None), plain)
+    for a, r in zip(mine, theirs, strict=True):
+        torch.testing.assert_close(a, r)
+
+
+def test_node_major_views_whole_head_major_operands_and_copies_the_rest():
+    from graphattn.backends.block import _node_major
+
+    x = torch.randn(2, 3, 8, 4).transpose(1, 2)  # (B, N, H, D) view of (B, H, N, D)
+    view = _node_major(x, 8, torch.float32)  # (N, B * H, D)
+    assert view.data_ptr() == x.data_ptr()
+    torch.testing.assert_close(view, x.transpose(0, 1).reshape(8, 6, 4))
+    for rows, dtype, y in ((8, torch.float32, x.contiguous()), (16, torch.float32, x),
+                           (8, torch.float64, x)):  # fmt: skip
+        copy = _node_major(y, rows, dtype)  # node-major B = 2, padded, cast: copies
+        assert copy.data_ptr() != y.data_ptr() and copy.shape == (rows, 6, 4)
+        torch.testing.assert_close(copy[:8], x.transpose(0, 1).reshape(8, 6, 4).to(dtype))
+        assert not copy[8:].any()
+
+
 @pytest.mark.parametrize("backend", ["block"])
 def test_dropout_is_refused_by_name(backend):
     g = patterns.causal(6)

@@ -69,10 +69,17 @@ LSE_DTYPE = torch.float64
 
 
 def _node_major(x: torch.Tensor, rows: int, dtype: torch.dtype) -> torch.Tensor:
-    """``(B, L, H, D)`` -> zero-padded ``(rows, B * H, D)`` in ``dtype``."""
+    """``(B, L, H, D)`` -> zero-padded ``(rows, B * H, D)`` in ``dtype``.
+
+    A view, not a copy, when no padding or cast is needed and ``(B, H)`` is one
+    stride: node-major inputs with ``B = 1``, and head-major ones (``(B, H, L,
+    D)`` transposed, the layout transformers' attention modules pass) at any
+    ``B``. The tiles read any such strides.
+    """
     b, length, h, d = x.shape
-    if b == 1 and length == rows and x.dtype == dtype and x.is_contiguous():
-        return x.view(rows, h, d)  # already node-major: no copy
+    merged = b == 1 or x.stride(0) == h * x.stride(2)  # B and H are one dimension
+    if length == rows and x.dtype == dtype and merged and x.stride(3) == 1:
+        return x.transpose(0, 1).reshape(rows, b * h, d)  # a view: no copy
     out = x.new_empty((rows, b, h, d), dtype=dtype)
     out[:length] = x.transpose(0, 1)
     out[length:] = 0
@@ -202,9 +209,9 @@ class _Tiles:
         n, w = kb.shape
         bs, bh, d = self.plan.block_size, x.shape[1], x.shape[2]
         if band is not None:
-            row = bs * bh * d  # elements per block
-            offset = x.storage_offset() + int(kb[0, 0]) * row
-            t = x.as_strided((n, w * bs, bh, d), (band * row, bh * d, d, 1), offset)
+            step, head = x.stride(0), x.stride(1)  # node-major or head-major operands
+            offset = x.storage_offset() + int(kb[0, 0]) * bs * step
+            t = x.as_strided((n, w * bs, bh, d), (band * bs * step, step, head, 1), offset)
             return t.transpose(1, 2)
         t = self.blocks(x).index_select(0, kb.reshape(-1))  # (n * w, bs, BH, D)
         return t.view(n, w * bs, bh, d).transpose(1, 2)
