@@ -18,13 +18,17 @@ from pathlib import Path
 
 
 def check_options(parser, args, positive: tuple[str, ...]):
-    """``args`` once its ``positive`` options are >= 1 and every size holds the window.
+    """``args`` once its ``positive`` options are >= 1, every size holds the window and
+    ``--memory-share`` (where the script has it) is a share.
 
     An option named ``top_k`` is spelled ``--top-k`` in the message.
     """
     for name in positive:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    share = getattr(args, "memory_share", 1.0)
+    if not 0 < share <= 1:
+        parser.error(f"--memory-share must be in (0, 1], got {share}")
     if min(args.sizes) < args.window:
         parser.error(f"--sizes must all be >= --window {args.window}, got {args.sizes}")
     return args
@@ -33,6 +37,11 @@ def check_options(parser, args, positive: tuple[str, ...]):
 def peak_rss_gib() -> float:
     """Peak resident memory of this process so far, GiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def machine_gib() -> float:
+    """Total memory of this machine, GiB (``os.sysconf``)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
 def spawn(script: str, cell: list[str], options: list[str], timeout: float) -> dict:

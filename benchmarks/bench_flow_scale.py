@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-from _cells import check_options, peak_rss_gib, spawn, table, write
+from _cells import check_options, machine_gib, peak_rss_gib, spawn, table, write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "flow_scale.json"
 CASES = (
@@ -101,13 +101,6 @@ def weights_gib(case: str, n: int, graph: str) -> float:
     edges = sum(min(i + 1, w) for i in range(n))
     per_layer = {"record": edges * heads, "eager": n * n * heads}.get(case, 0)
     return layers * per_layer * 4 / 2**30
-
-
-def machine_gib() -> float:
-    """Total memory of this machine, GiB (``os.sysconf``)."""
-    import os
-
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
 def cell(case: str, n: int, graph: str) -> dict:

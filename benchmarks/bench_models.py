@@ -14,8 +14,10 @@ Modes: ``forward`` (no grad: the first forward, then the median of
 ``--reps`` more, and the time spent inside the attention calls),
 ``train`` (forward + backward of the LM loss, median of ``--reps``) and
 ``generate`` (the context of ``N`` tokens as one cached prefill, then
-``--new`` single-token steps; seconds per new token). Prints a table and
-writes every cell, with the command, to ``--out``.
+``--new`` single-token steps; seconds per new token). A cell whose dense
+attention maps (``eager``'s) would need more than ``--memory-share`` of the
+machine's memory is not run and says so. Prints a table and writes every
+cell, with the command, to ``--out``.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_models.py --sizes 1024 2048 --modes forward
 """
@@ -29,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from _cells import check_options, peak_rss_gib, spawn, table, write
+from _cells import check_options, machine_gib, peak_rss_gib, spawn, table, write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
 IMPLS = ("sdpa", "eager", "graphattn", "window")
@@ -130,6 +132,19 @@ def run_generate(impl: str, n: int) -> dict:
     return {"prefill_s": prefill, "per_token_s": per_token}
 
 
+def maps_gib(impl: str, n: int, mode: str) -> float:
+    """GiB of dense ``(H, N, N)`` attention maps a cell holds at once (``eager`` only).
+
+    Three per call without grad (scores, softmax, dropout's result), two per
+    layer kept for the backward in ``train``; the other implementations keep
+    nothing of size ``N^2``.
+    """
+    if impl != "eager":
+        return 0.0
+    one = 12 * n * n * 4 / 2**30  # GPT-2-small: 12 heads, float32
+    return one * (2 * 12 if mode == "train" else 3)
+
+
 RUNNERS = {"forward": run_forward, "train": run_train, "generate": run_generate}
 
 
@@ -157,6 +172,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=2, help="warm repetitions per cell")
     p.add_argument("--new", type=int, default=16, help="tokens generated per generate cell")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per cell")
+    p.add_argument(
+        "--memory-share", type=float, default=0.6,
+        help="skip a cell whose attention maps need more than this share of the machine's memory",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     p.add_argument("--cell", nargs=3, metavar=("IMPL", "N", "MODE"), help=argparse.SUPPRESS)
     return check_options(p, p.parse_args(argv), ("window", "reps", "new"))
@@ -168,7 +187,11 @@ def main(argv: list[str]) -> None:
     for mode in ARGS.modes:
         for n in ARGS.sizes:
             for impl in ARGS.impls:
-                result = spawn(__file__, [impl, str(n), mode], options, ARGS.timeout)
+                need = maps_gib(impl, n, mode)
+                if need > ARGS.memory_share * machine_gib():
+                    result = {"error": f"not run: holds {need:.1f} GiB of attention maps"}
+                else:
+                    result = spawn(__file__, [impl, str(n), mode], options, ARGS.timeout)
                 rows.append({"mode": mode, "n": n, "impl": impl, **result})
                 print(table(rows[-1:], keys, COLUMNS).splitlines()[-1], flush=True)
     print(table(rows, keys, COLUMNS))
