@@ -44,9 +44,11 @@ def machine_gib() -> float:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
-def spawn(script: str, cell: list[str], options: list[str], timeout: float) -> dict:
-    """Run ``script --cell *cell *options`` in a new process: its last line (JSON), or the error."""
-    cmd = [sys.executable, script, "--cell", *cell, *options]
+def spawn(
+    script: str, cell: list[str], options: list[str], timeout: float, flag: str = "--cell"
+) -> dict:
+    """Run ``script flag *cell *options`` in a new process: its last line (JSON), or the error."""
+    cmd = [sys.executable, script, flag, *cell, *options]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -1,23 +1,33 @@
 """The model path: a GPT-2-small-shaped model on graphattn, against ``sdpa`` and ``eager``.
 
-Each cell runs in a fresh process (so the first forward of a new process and
-the peak resident memory are the cell's own): a ``GPT2LMHeadModel`` built from
-``GPT2Config(n_embd=768, n_layer=12, n_head=12)`` with random weights, one
-sequence of ``N`` random tokens, float32, CPU. Implementations:
+A ``GPT2LMHeadModel`` built from ``GPT2Config(n_embd=768, n_layer=12,
+n_head=12)`` with random weights, one sequence of ``N`` random tokens,
+float32, CPU. Implementations:
 
 - ``sdpa``, ``eager``: transformers' own attention;
 - ``graphattn``: the model's own causal graph (``attn_implementation="graphattn"``);
 - ``window``: graphattn on a causal sliding window of ``--window`` keys
   (``token_graph=patterns.sliding_window(N, window)``).
 
-Modes: ``forward`` (no grad: the first forward, then the median of
-``--reps`` more, and the time spent inside the attention calls),
-``train`` (forward + backward of the LM loss, median of ``--reps``) and
-``generate`` (the context of ``N`` tokens as one cached prefill, then
-``--new`` single-token steps; seconds per new token). A cell whose dense
-attention maps (``eager``'s) would need more than ``--memory-share`` of the
-machine's memory is not run and says so. Prints a table and writes every
-cell, with the command, to ``--out``.
+Modes: ``forward`` (no grad; also the seconds spent inside the attention
+calls), ``train`` (forward + backward of the LM loss) and ``generate`` (the
+context of ``N`` tokens as one cached prefill, then ``--new`` single-token
+steps; seconds per new token).
+
+Each size and mode is measured twice over:
+
+- one fresh process per implementation runs one call: the first call of a
+  new process (``first s``, and ``prefill s`` when generating) and the
+  process's peak resident memory are that implementation's own;
+- one process holds every implementation's model and calls them in turn,
+  ``--rounds`` times after one warm-up call each (``warm s``, ``attention
+  s``, ``s/token``: medians). The machine's speed moves with its other
+  tenants; interleaved, every implementation sees the same moments, so the
+  ratios between them, which the targets are, hold within a round.
+
+A cell whose dense attention maps (``eager``'s) would need more than
+``--memory-share`` of the machine's memory is not run and says so. Prints a
+table and writes every row, with the command, to ``--out``.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_models.py --sizes 1024 2048 --modes forward
 """
@@ -39,18 +49,19 @@ MODES = ("forward", "train", "generate")
 
 
 class AttentionClock:
-    """Seconds spent inside the attention function of one implementation."""
+    """Seconds spent inside the attention functions since the last :meth:`reset`."""
 
-    def __init__(self, impl: str) -> None:
+    def __init__(self) -> None:
         import transformers.models.gpt2.modeling_gpt2 as gpt2
         from transformers import AttentionInterface
 
         self.seconds = 0.0
-        name = "graphattn" if impl == "window" else impl
-        if name == "eager":  # GPT-2 calls its eager function directly
-            gpt2.eager_attention_forward = self._timed(gpt2.eager_attention_forward)
-        else:
+        gpt2.eager_attention_forward = self._timed(gpt2.eager_attention_forward)  # called directly
+        for name in ("sdpa", "graphattn"):
             AttentionInterface.register(name, self._timed(AttentionInterface()[name]))
+
+    def reset(self) -> None:
+        self.seconds = 0.0
 
     def _timed(self, fn):
         def wrapper(*args, **kwargs):
@@ -81,76 +92,84 @@ def build(impl: str, n: int, extra: int):
     return model, ids, kwargs
 
 
-def run_forward(impl: str, n: int) -> dict:
-    import torch
+class Runner:
+    """One implementation's model in one mode; each call returns its measured seconds."""
 
-    model, ids, kwargs = build(impl, n, 0)
-    clock = AttentionClock(impl)
-    times, attention = [], []
-    with torch.no_grad():
-        for _ in range(1 + ARGS.reps):
-            clock.seconds, t0 = 0.0, time.perf_counter()
-            model(ids, **kwargs)
-            times.append(time.perf_counter() - t0)
-            attention.append(clock.seconds)
-    return {
-        "first_s": times[0],
-        "warm_s": statistics.median(times[1:]),
-        "attention_s": statistics.median(attention[1:]),
-    }
+    def __init__(self, impl: str, n: int, mode: str) -> None:
+        self.mode = mode
+        extra = 2 * ARGS.new * (1 + ARGS.rounds) if mode == "generate" else 0  # room for steps
+        self.model, self.ids, self.kwargs = build(impl, n, extra)
+        if mode == "train":
+            config = self.model.config
+            config.attn_pdrop = config.resid_pdrop = config.embd_pdrop = 0.0
+            self.model.train()
+        self.cache = None
 
+    def __call__(self, clock: AttentionClock) -> dict:
+        return getattr(self, self.mode)(clock)
 
-def run_train(impl: str, n: int) -> dict:
-    model, ids, kwargs = build(impl, n, 0)
-    model.train()
-    model.config.attn_pdrop = model.config.resid_pdrop = model.config.embd_pdrop = 0.0
-    times = []
-    for _ in range(1 + ARGS.reps):
+    def forward(self, clock: AttentionClock) -> dict:
+        import torch
+
+        with torch.no_grad():
+            clock.reset()
+            t0 = time.perf_counter()
+            self.model(self.ids, **self.kwargs)
+            return {"s": time.perf_counter() - t0, "attention_s": clock.seconds}
+
+    def train(self, clock: AttentionClock) -> dict:
         t0 = time.perf_counter()
-        model(ids, labels=ids, **kwargs).loss.backward()
-        times.append(time.perf_counter() - t0)
-        model.zero_grad(set_to_none=True)
-    return {"first_s": times[0], "warm_s": statistics.median(times[1:])}
+        self.model(self.ids, labels=self.ids, **self.kwargs).loss.backward()
+        seconds = time.perf_counter() - t0
+        self.model.zero_grad(set_to_none=True)
+        return {"s": seconds}
 
+    def generate(self, clock: AttentionClock) -> dict:
+        """The prefill on the first call; ``--new`` steps on the same cache on every call."""
+        import torch
+        from transformers import DynamicCache
 
-def run_generate(impl: str, n: int) -> dict:
-    import torch
-    from transformers import DynamicCache
+        result = {}
+        with torch.no_grad():
+            if self.cache is None:
+                self.cache = DynamicCache()
+                t0 = time.perf_counter()
+                out = self.step(self.ids)
+                result["prefill_s"] = time.perf_counter() - t0
+                self.token = out.logits[:, -1:].argmax(-1)  # (1, 1)
+            t0 = time.perf_counter()
+            for _ in range(ARGS.new):
+                self.token = self.step(self.token).logits[:, -1:].argmax(-1)
+            result["per_token_s"] = (time.perf_counter() - t0) / ARGS.new
+        return result
 
-    model, ids, kwargs = build(impl, n, ARGS.new)
-    with torch.no_grad():
-        cache = DynamicCache()
-        t0 = time.perf_counter()
-        out = model(ids, past_key_values=cache, use_cache=True, **kwargs)
-        prefill = time.perf_counter() - t0
-        token = out.logits[:, -1:].argmax(-1)  # (1, 1)
-        t0 = time.perf_counter()
-        for _ in range(ARGS.new):
-            out = model(token, past_key_values=cache, use_cache=True, **kwargs)
-            token = out.logits[:, -1:].argmax(-1)
-        per_token = (time.perf_counter() - t0) / ARGS.new
-    return {"prefill_s": prefill, "per_token_s": per_token}
-
-
-def maps_gib(impl: str, n: int, mode: str) -> float:
-    """GiB of dense ``(H, N, N)`` attention maps a cell holds at once (``eager`` only).
-
-    Three per call without grad (scores, softmax, dropout's result), two per
-    layer kept for the backward in ``train``; the other implementations keep
-    nothing of size ``N^2``.
-    """
-    if impl != "eager":
-        return 0.0
-    one = 12 * n * n * 4 / 2**30  # GPT-2-small: 12 heads, float32
-    return one * (2 * 12 if mode == "train" else 3)
-
-
-RUNNERS = {"forward": run_forward, "train": run_train, "generate": run_generate}
+    def step(self, ids):
+        """The model on ``ids`` after the cache."""
+        return self.model(ids, past_key_values=self.cache, use_cache=True, **self.kwargs)
 
 
 def cell(impl: str, n: int, mode: str) -> dict:
-    """Run one cell in this process and add its peak resident memory."""
-    return {**RUNNERS[mode](impl, n), "peak_rss_gib": peak_rss_gib()}
+    """One call in this fresh process: its seconds and the process's peak memory."""
+    call = Runner(impl, n, mode)(AttentionClock())
+    first = {"first_s": call["s"]} if "s" in call else {"prefill_s": call["prefill_s"]}
+    return {**first, "peak_rss_gib": peak_rss_gib()}  # generation is compared in the rounds
+
+
+def rounds(impls: list[str], n: int, mode: str) -> dict:
+    """Every implementation in this process, called in turn: medians over ``--rounds``."""
+    runners = {impl: Runner(impl, n, mode) for impl in impls}
+    clock = AttentionClock()  # after the models: building one may register its functions anew
+    for run in runners.values():
+        run(clock)  # warm-up (the prefill, when generating)
+    seen = {impl: [] for impl in impls}
+    for _ in range(ARGS.rounds):
+        for impl, run in runners.items():
+            seen[impl].append(run(clock))
+    warm = {}
+    for impl, calls in seen.items():
+        keys = {"s": "warm_s", "attention_s": "attention_s", "per_token_s": "per_token_s"}
+        warm[impl] = {keys[k]: statistics.median(c[k] for c in calls) for k in calls[0]}
+    return warm
 
 
 COLUMNS = {
@@ -169,31 +188,53 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--window", type=int, default=256, help="keys of the window graph")
-    p.add_argument("--reps", type=int, default=2, help="warm repetitions per cell")
-    p.add_argument("--new", type=int, default=16, help="tokens generated per generate cell")
-    p.add_argument("--timeout", type=float, default=1800, help="seconds per cell")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved warm rounds per mode and N")
+    p.add_argument("--new", type=int, default=8, help="tokens generated per call when generating")
+    p.add_argument("--timeout", type=float, default=3600, help="seconds per process")
     p.add_argument(
         "--memory-share", type=float, default=0.6,
         help="skip a cell whose attention maps need more than this share of the machine's memory",
     )  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     p.add_argument("--cell", nargs=3, metavar=("IMPL", "N", "MODE"), help=argparse.SUPPRESS)
-    return check_options(p, p.parse_args(argv), ("window", "reps", "new"))
+    p.add_argument("--rounds-of", nargs="+", metavar="MODE N IMPL", help=argparse.SUPPRESS)
+    return check_options(p, p.parse_args(argv), ("window", "rounds", "new"))
+
+
+def maps_gib(impl: str, n: int, mode: str) -> float:
+    """GiB of dense ``(H, N, N)`` attention maps a cell holds at once (``eager`` only).
+
+    Three per call without grad (scores, softmax, dropout's result), two per
+    layer kept for the backward in ``train``; the other implementations keep
+    nothing of size ``N^2``.
+    """
+    if impl != "eager":
+        return 0.0
+    one = 12 * n * n * 4 / 2**30  # GPT-2-small: 12 heads, float32
+    return one * (2 * 12 if mode == "train" else 3)
 
 
 def main(argv: list[str]) -> None:
-    options = ["--reps", str(ARGS.reps), "--window", str(ARGS.window), "--new", str(ARGS.new)]
+    options = ["--rounds", str(ARGS.rounds), "--window", str(ARGS.window), "--new", str(ARGS.new)]
     rows, keys = [], ["mode", "n", "impl"]
     for mode in ARGS.modes:
         for n in ARGS.sizes:
+            runs, done = [], []
             for impl in ARGS.impls:
                 need = maps_gib(impl, n, mode)
                 if need > ARGS.memory_share * machine_gib():
                     result = {"error": f"not run: holds {need:.1f} GiB of attention maps"}
                 else:
                     result = spawn(__file__, [impl, str(n), mode], options, ARGS.timeout)
-                rows.append({"mode": mode, "n": n, "impl": impl, **result})
-                print(table(rows[-1:], keys, COLUMNS).splitlines()[-1], flush=True)
+                    runs.append(impl)
+                done.append({"mode": mode, "n": n, "impl": impl, **result})
+            args = [mode, str(n), *runs]
+            warm = spawn(__file__, args, options, ARGS.timeout, flag="--rounds-of")
+            for row in done:
+                if "error" not in row:
+                    row.update(warm.get(row["impl"], warm))  # warm's own error, if it failed
+                rows.append(row)
+                print(table([row], keys, COLUMNS).splitlines()[-1], flush=True)
     print(table(rows, keys, COLUMNS))
     write(ARGS.out, "benchmarks/bench_models.py", argv, rows)
 
@@ -203,5 +244,8 @@ if __name__ == "__main__":
     if ARGS.cell:
         impl, n, mode = ARGS.cell
         print(json.dumps(cell(impl, int(n), mode)))
+    elif ARGS.rounds_of:
+        mode, n, *impls = ARGS.rounds_of
+        print(json.dumps(rounds(impls, int(n), mode)))
     else:
         main(sys.argv[1:])
