@@ -19,8 +19,9 @@ Each size and mode is measured twice over:
 - one fresh process per implementation runs one call: the first call of a
   new process (``first s``, and ``prefill s`` when generating) and the
   process's peak resident memory are that implementation's own;
-- one process holds every implementation's model and calls them in turn,
-  ``--rounds`` times after one warm-up call each (``warm s``, ``attention
+- one process holds the model of every implementation whose own process
+  succeeded and calls them in turn, ``--rounds`` times after one warm-up
+  call each (``warm s``, ``attention
   s``, ``s/token``: medians). The machine's speed moves with its other
   tenants; interleaved, every implementation sees the same moments, so the
   ratios between them, which the targets are, hold within a round.
@@ -82,7 +83,10 @@ def build(impl: str, n: int, extra: int):
     from graphattn import patterns
 
     torch.manual_seed(0)
-    config = GPT2Config(n_embd=768, n_layer=12, n_head=12, n_positions=n + extra)
+    config = GPT2Config(
+        n_embd=768, n_layer=12, n_head=12, n_positions=n + extra,
+        attn_pdrop=0.0, resid_pdrop=0.0, embd_pdrop=0.0,  # train: no dropout (nor SDPA's math path)
+    )  # fmt: skip
     attn = "graphattn" if impl == "window" else impl
     model = GPT2LMHeadModel._from_config(config, attn_implementation=attn).eval()
     ids = torch.randint(0, config.vocab_size, (1, n), generator=torch.Generator().manual_seed(1))
@@ -100,8 +104,6 @@ class Runner:
         extra = 2 * ARGS.new * (1 + ARGS.rounds) if mode == "generate" else 0  # room for steps
         self.model, self.ids, self.kwargs = build(impl, n, extra)
         if mode == "train":
-            config = self.model.config
-            config.attn_pdrop = config.resid_pdrop = config.embd_pdrop = 0.0
             self.model.train()
         self.cache = None
 
@@ -219,17 +221,19 @@ def main(argv: list[str]) -> None:
     rows, keys = [], ["mode", "n", "impl"]
     for mode in ARGS.modes:
         for n in ARGS.sizes:
-            runs, done = [], []
+            done = []
             for impl in ARGS.impls:
                 need = maps_gib(impl, n, mode)
                 if need > ARGS.memory_share * machine_gib():
                     result = {"error": f"not run: holds {need:.1f} GiB of attention maps"}
                 else:
                     result = spawn(__file__, [impl, str(n), mode], options, ARGS.timeout)
-                    runs.append(impl)
                 done.append({"mode": mode, "n": n, "impl": impl, **result})
-            args = [mode, str(n), *runs]
-            warm = spawn(__file__, args, options, ARGS.timeout, flag="--rounds-of")
+            runs = [row["impl"] for row in done if "error" not in row]  # those that ran alone
+            warm = {}
+            if runs:
+                args = [mode, str(n), *runs]
+                warm = spawn(__file__, args, options, ARGS.timeout, flag="--rounds-of")
             for row in done:
                 if "error" not in row:
                     row.update(warm.get(row["impl"], warm))  # warm's own error, if it failed
