@@ -21,10 +21,10 @@ Each size and mode is measured twice over:
   process's peak resident memory are that implementation's own;
 - one process holds the model of every implementation whose own process
   succeeded and calls them in turn, ``--rounds`` times after one warm-up
-  call each (``warm s``, ``attention
-  s``, ``s/token``: medians). The machine's speed moves with its other
-  tenants; interleaved, every implementation sees the same moments, so the
-  ratios between them, which the targets are, hold within a round.
+  call each (``warm s``, ``attention s``, ``s/token``: medians). The
+  machine's speed moves with its other tenants; interleaved, every
+  implementation sees the same moments, so the ratios between them, which
+  the targets are, hold within a round.
 
 A cell whose dense attention maps (``eager``'s) would need more than
 ``--memory-share`` of the machine's memory is not run and says so. Prints a
