@@ -26,7 +26,7 @@ def check_options(parser, args, positive: tuple[str, ...]):
     for name in positive:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    share = getattr(args, "memory_share", 1.0)
+    share = getattr(args, "memory_share", 1.0)  # the scripts of add_cell_options have it
     if not 0 < share <= 1:
         parser.error(f"--memory-share must be in (0, 1], got {share}")
     if min(args.sizes) < args.window:
@@ -39,9 +39,32 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def machine_gib() -> float:
-    """Total memory of this machine, GiB (``os.sysconf``)."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+def add_cell_options(parser, results: Path, kept: str) -> None:
+    """``--window``, ``--timeout``, ``--memory-share`` and ``--out`` of a model-shaped cell script.
+
+    ``kept`` names what a cell keeps in memory, for ``--memory-share``'s help.
+    """
+    parser.add_argument("--window", type=int, default=256, help="keys of the window graph")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per process")
+    parser.add_argument(
+        "--memory-share", type=float, default=0.6,
+        help=f"skip a cell whose {kept} need more than this share of the machine's memory",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path, default=results, help=f"JSON results (default {results})"
+    )
+
+
+def too_big(need_gib: float, share: float, says: str) -> dict | None:
+    """The row of a cell needing ``need_gib`` GiB, more than ``share`` of the machine's memory.
+
+    None when it fits (``os.sysconf``'s total memory); otherwise the row's
+    error, ``"not run: "`` and ``says`` formatted with the GiB.
+    """
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    if need_gib <= share * total:
+        return None
+    return {"error": "not run: " + says.format(need_gib)}
 
 
 def spawn(

@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-from _cells import check_options, machine_gib, peak_rss_gib, spawn, table, write
+from _cells import add_cell_options, check_options, peak_rss_gib, spawn, table, too_big, write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "flow_scale.json"
 CASES = (
@@ -45,6 +45,7 @@ CASES = (
     "alti", "globenc", "value_zeroing", "eager",
 )  # fmt: skip
 GRAPHS = ("causal", "window")
+KEPT = "keeps {:.1f} GiB of weights"  # why a cell too big for the machine is not run
 CONTRIBUTIONS = ("alti", "globenc", "value_zeroing")
 
 
@@ -127,15 +128,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--contrib-sizes", type=int, nargs="+", default=[2048, 4096],
         help="the sizes at which alti, globenc and value_zeroing run",
     )  # fmt: skip
-    p.add_argument("--window", type=int, default=256, help="keys of the window graph")
     p.add_argument("--top-k", type=int, default=32, help="edges kept per target by record_top")
     p.add_argument("--reps", type=int, default=1, help="warm repetitions per cell")
-    p.add_argument("--timeout", type=float, default=3600, help="seconds per cell")
-    p.add_argument(
-        "--memory-share", type=float, default=0.6,
-        help="skip a cell whose kept weights need more than this share of the machine's memory",
-    )  # fmt: skip
-    p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
+    add_cell_options(p, RESULTS, "weights")
     p.add_argument("--cell", nargs=3, metavar=("CASE", "N", "GRAPH"), help=argparse.SUPPRESS)
     return check_options(p, p.parse_args(argv), ("window", "top_k", "reps"))
 
@@ -150,10 +145,8 @@ def main(argv: list[str]) -> None:
                     continue  # transformers' eager attention has no window graph
                 if case in CONTRIBUTIONS and n not in ARGS.contrib_sizes:
                     continue
-                need = weights_gib(case, n, graph)
-                if need > ARGS.memory_share * machine_gib():
-                    result = {"error": f"not run: keeps {need:.1f} GiB of weights"}
-                else:
+                result = too_big(weights_gib(case, n, graph), ARGS.memory_share, KEPT)
+                if result is None:
                     result = spawn(__file__, [case, str(n), graph], options, ARGS.timeout)
                 rows.append({"n": n, "graph": graph, "case": case, **result})
                 print(table(rows[-1:], keys, COLUMNS).splitlines()[-1], flush=True)

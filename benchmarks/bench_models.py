@@ -42,11 +42,12 @@ import sys
 import time
 from pathlib import Path
 
-from _cells import check_options, machine_gib, peak_rss_gib, spawn, table, write
+from _cells import add_cell_options, check_options, peak_rss_gib, spawn, table, too_big, write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
 IMPLS = ("sdpa", "eager", "graphattn", "window")
 MODES = ("forward", "train", "generate")
+MAPS = "holds {:.1f} GiB of attention maps"  # why a cell too big for the machine is not run
 
 
 class AttentionClock:
@@ -189,15 +190,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096, 8192])
     p.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    p.add_argument("--window", type=int, default=256, help="keys of the window graph")
     p.add_argument("--rounds", type=int, default=2, help="interleaved warm rounds per mode and N")
     p.add_argument("--new", type=int, default=8, help="tokens generated per call when generating")
-    p.add_argument("--timeout", type=float, default=3600, help="seconds per process")
-    p.add_argument(
-        "--memory-share", type=float, default=0.6,
-        help="skip a cell whose attention maps need more than this share of the machine's memory",
-    )  # fmt: skip
-    p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
+    add_cell_options(p, RESULTS, "attention maps")
     p.add_argument("--cell", nargs=3, metavar=("IMPL", "N", "MODE"), help=argparse.SUPPRESS)
     p.add_argument("--rounds-of", nargs="+", metavar="MODE N IMPL", help=argparse.SUPPRESS)
     return check_options(p, p.parse_args(argv), ("window", "rounds", "new"))
@@ -223,10 +218,8 @@ def main(argv: list[str]) -> None:
         for n in ARGS.sizes:
             done = []
             for impl in ARGS.impls:
-                need = maps_gib(impl, n, mode)
-                if need > ARGS.memory_share * machine_gib():
-                    result = {"error": f"not run: holds {need:.1f} GiB of attention maps"}
-                else:
+                result = too_big(maps_gib(impl, n, mode), ARGS.memory_share, MAPS)
+                if result is None:
                     result = spawn(__file__, [impl, str(n), mode], options, ARGS.timeout)
                 done.append({"mode": mode, "n": n, "impl": impl, **result})
             runs = [row["impl"] for row in done if "error" not in row]  # those that ran alone
