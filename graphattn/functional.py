@@ -23,6 +23,7 @@ from graphattn.backends.base import accumulation_dtype, edges_on
 from graphattn.backends.checks import check_backend, check_scale
 from graphattn.backends.front import HEAD_MAJOR_GRAPHS as HEAD_MAJOR_GRAPHS  # its old home
 from graphattn.backends.front import AttentionInputs
+from graphattn.backends.heads import check_head_reduction, reduce_heads
 from graphattn.graph import TokenGraph
 
 __all__ = ["graph_attention"]
@@ -142,6 +143,27 @@ def _run(call: KernelCall, chosen: Backend | None):
     return chosen.kernel(call)
 
 
+def _check_head_reduction(mode, return_weights: bool, inputs: AttentionInputs) -> str | None:
+    """``mode`` checked: a known reduction, asked with ``return_weights`` of one graph."""
+    mode = check_head_reduction(mode)
+    if mode is not None and not return_weights:
+        raise ValueError(
+            f"head_reduction={mode!r} reduces the returned weights; set return_weights=True"
+        )
+    if mode is not None and inputs.graphs is not None:
+        raise ValueError(
+            "head_reduction needs one graph for every head; per-head graphs have different edges"
+        )
+    return mode
+
+
+def _reduced(call: KernelCall, out: torch.Tensor, weights: torch.Tensor | None):
+    """``(out, weights)`` with ``(B, E, H)`` weights reduced as the call asks (``(B, E)``)."""
+    if call.head_reduction is None or weights is None or weights.dim() == 2:
+        return out, weights  # nothing asked, or the kernel reduced them itself
+    return out, reduce_heads(weights, call.head_reduction, call.v, call.graph)
+
+
 def _check_finite(q, k, v, bias: torch.Tensor | None) -> None:
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not torch.isfinite(t).all():
@@ -163,6 +185,7 @@ def graph_attention(
     backend: str = "auto",
     generator: torch.Generator | None = None,
     check_inputs: bool = False,
+    head_reduction: str | None = None,
 ):
     """Multi-head scaled dot-product attention along the edges of ``graph``.
 
@@ -211,6 +234,14 @@ def graph_attention(
     check_inputs : bool
         Also reject NaN/inf in ``q``, ``k``, ``v`` and NaN/+inf in ``bias``
         (costs a pass over the data).
+    head_reduction : {None, "mean", "max", "min", "norm"}
+        Return the weights reduced over heads, ``(E,)`` or ``(B, E)``, as
+        :func:`graphattn.flow.aggregate_heads` reduces them; ``"norm"`` is
+        ``|| sum_h w_ijh v_jh ||`` over the concatenated heads (the values'
+        norms, no output projection). Needs ``return_weights`` and one graph
+        for every head. On a full or causal graph returned without a
+        gradient the kernel reduces each batch of rows as it computes them,
+        so the ``(B, E, H)`` weights never exist whole.
 
     Returns
     -------
@@ -218,8 +249,9 @@ def graph_attention(
         In ``q``'s dtype and device.
     weights : Tensor, shape (E, H) or (B, E, H), only with ``return_weights``
         Float32 (float64 for float64 inputs), in ``graph.edge_index`` column
-        order. With per-head graphs, a tuple of ``H`` tensors ``(E_h,)`` or
-        ``(B, E_h)``, one per head in its own graph's edge order.
+        order; ``(E,)`` or ``(B, E)`` with ``head_reduction``. With per-head
+        graphs, a tuple of ``H`` tensors ``(E_h,)`` or ``(B, E_h)``, one per
+        head in its own graph's edge order.
 
     Raises
     ------
@@ -241,6 +273,7 @@ def graph_attention(
     """
     inputs = AttentionInputs.of(q, k, v, graph)  # (B, *, H | H_kv, D), per-head graphs
     chosen = _check_options(scale, dropout_p, return_weights, backend, generator, check_inputs)
+    reduction = _check_head_reduction(head_reduction, return_weights, inputs)
     edge_bias = _edge_bias_of(bias, inputs)  # (B, E, H or 1)
     if check_inputs:
         _check_finite(inputs.q, inputs.k, inputs.v, edge_bias)
@@ -248,6 +281,6 @@ def graph_attention(
         edge_bias = edge_bias.to(accumulation_dtype(inputs.q.dtype))
     call = inputs.kernel_call(scale=inputs.scale_or_default(scale), bias=edge_bias,
                               return_weights=return_weights, dropout_p=float(dropout_p),
-                              generator=generator)  # fmt: skip
-    out, weights = inputs.finish(*_run(call, chosen))  # (.., N, H, Dv), weights of each graph
+                              generator=generator, head_reduction=reduction)  # fmt: skip
+    out, weights = inputs.finish(*_reduced(call, *_run(call, chosen)))  # (.., N, H, Dv)
     return (out, weights) if return_weights else out

@@ -122,7 +122,7 @@ def test_hf_softcap_keeps_key_heads_for_the_front_door(counted):
 
     g = patterns.causal(5)
     q, k, v = torch.randn(1, 5, 4, 8), torch.randn(1, 5, 2, 8), torch.randn(1, 5, 2, 8)
-    out, weights = _run(q, k, v, g, 0.5, None, 0.0, 20.0, True)
+    out, weights = _run(q, k, v, g, 0.5, None, 0.0, 20.0, (True, None))
     assert counted == [2]  # the key heads as the model gave them
     scores = torch.einsum("nhd,mhd->hnm", q[0], k[0].repeat_interleave(2, 1)) * 0.5
     scores = (20.0 * torch.tanh(scores / 20.0)).masked_fill(~g.to_dense_mask(), -torch.inf)

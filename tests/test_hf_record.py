@@ -41,6 +41,31 @@ def test_heads_reduce_inside_the_recording(gpt2, mode):
         assert torch.equal(b.weights, aggregate_heads(a.weights, mode))  # (B, E)
 
 
+@pytest.mark.parametrize("mode", ["mean", "max", "min", "norm"])
+@pytest.mark.parametrize("pad", [0, 2])
+def test_a_reducing_recording_alone_has_the_kernel_reduce_the_heads(gpt2, mode, pad, monkeypatch):
+    """Alone, record(heads=mode) asks the attention call for (B, E) weights; nested with
+    record(), the kernel returns every head and the recording reduces them: the same weights."""
+    import graphattn.hf.attention as attention
+
+    batch = inputs("gpt2", n=7, pad=pad)
+    with torch.no_grad(), graphattn.hf.record(), graphattn.hf.record(heads=mode) as after:
+        gpt2(**batch)
+    asked, kernel = [], attention.graph_attention
+
+    def counting(*args, **kwargs):
+        asked.append(kwargs.get("head_reduction"))
+        return kernel(*args, **kwargs)
+
+    monkeypatch.setattr(attention, "graph_attention", counting)
+    with torch.no_grad(), graphattn.hf.record(heads=mode) as rec:
+        gpt2(**batch)
+    assert asked == [mode, mode]
+    for a, b in zip(after.calls, rec.calls, strict=True):
+        assert b.weights.shape == a.weights.shape == (2, a.graph.num_edges)
+        torch.testing.assert_close(b.weights, a.weights)
+
+
 def test_dtype_and_layers(gpt2):
     exact, rec = forward(gpt2, dtype=torch.float16, layers=[1])
     assert [c.layer for c in rec.calls] == [1]

@@ -15,7 +15,10 @@ is ``None`` or a float tensor ``(B, E, H)`` in the accumulation dtype (see
 has ``q``'s dtype and ``weights (B, E, H)`` (post-softmax, pre-dropout, in
 ``graph.edge_index`` column order) has the accumulation dtype. A target
 without incoming edges, or whose edges all carry a ``-inf`` bias, gets an
-exact zero output and zero weights.
+exact zero output and zero weights. A call with ``call.head_reduction`` set
+(see :mod:`graphattn.backends.heads`) may return its weights already reduced
+over heads, ``(B, E)``; a kernel that returns ``(B, E, H)`` leaves the
+reduction to the dispatcher.
 
 Non-finite inputs follow one contract on every backend. A NaN or inf entry of
 ``q``, ``k`` or ``v`` makes its (token, head) row *bad*; a NaN or ``+inf``
@@ -130,6 +133,7 @@ class KernelCall:
     return_weights: bool = False  # also return the (B, E, H) weights
     dropout_p: float = 0.0  # dropout probability on the weights
     generator: torch.Generator | None = None  # source of the dropout mask
+    head_reduction: str | None = None  # weights reduced over heads (B, E): see backends.heads
 
     def request(self) -> AttentionRequest:
         """The :class:`AttentionRequest` that describes this call to ``supports`` and the policy."""
@@ -397,6 +401,7 @@ def contain_nonfinite(call: KernelCall, kernel: Kernel) -> tuple[torch.Tensor, t
         return kernel(call)  # the sum overflowed: nothing to contain
     clean = replace(
         call,
+        head_reduction=None,  # every head's weights, masked below; the dispatcher reduces them
         q=call.q.masked_fill(bad_q.unsqueeze(-1), 0.0),  # (B, N, H, D)
         k=call.k.masked_fill(bad_k.unsqueeze(-1), 0.0),  # (B, M, H, D)
         v=call.v.masked_fill(bad_v.unsqueeze(-1), 0.0),  # (B, M, H, Dv)

@@ -187,7 +187,8 @@ class AttentionInputs:
 
     def kernel_call(self, *, scale: float, bias: torch.Tensor | None = None,
                     return_weights: bool = False, dropout_p: float = 0.0,
-                    generator: torch.Generator | None = None) -> KernelCall:  # fmt: skip
+                    generator: torch.Generator | None = None,
+                    head_reduction: str | None = None) -> KernelCall:  # fmt: skip
         """The :class:`KernelCall`; per-head graphs as one head over their head-major graph.
 
         ``bias`` is ``(B, E, H)``, or ``(B, E_total, 1)`` in head order for
@@ -199,7 +200,8 @@ class AttentionInputs:
             q, k, v = (_head_major(t) for t in (q, k, v))  # (B, H*N | H*M, 1, *)
             graph = HEAD_MAJOR_GRAPHS.get(self.graphs)
         return KernelCall(q, k, v, graph, scale=scale, bias=bias, return_weights=return_weights,
-                          dropout_p=dropout_p, generator=generator)  # fmt: skip
+                          dropout_p=dropout_p, generator=generator,
+                          head_reduction=head_reduction)  # fmt: skip
 
     def finish(self, out: torch.Tensor, weights):
         """A kernel's ``out (B, N', H', Dv)`` and weights in the caller's layout.

@@ -10,14 +10,18 @@ attention itself.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from graphattn.backends.base import KernelCall, accumulation_dtype
 from graphattn.backends.dense import mask_structure
+from graphattn.backends.heads import reduce_head_dim
 
 __all__ = [
     "FLASH",
     "FUSED_MAX_LSE",
+    "HeadReduction",
     "fold_lse",
     "fused_precise",
     "structured_attention",
@@ -62,9 +66,10 @@ def structured_attention(call: KernelCall, chunk_elements: int):
     on CPU: the fused kernel runs the graph whole at any length (skipping a
     causal graph's upper triangle) and its log-sum-exp, folded into the
     matmul as one more feature (``[q * scale, -lse] . [k, 1]``), gives the
-    weights by :func:`structured_weights`. None for other calls, or where
-    ``|lse|`` exceeds :data:`FUSED_MAX_LSE` (its float32 rounding would
-    become a relative error of every weight above ~4e-6).
+    weights by :func:`structured_weights`, reduced over heads to ``(B, E)``
+    as they are computed when ``call.head_reduction`` asks. None for other
+    calls, or where ``|lse|`` exceeds :data:`FUSED_MAX_LSE` (its float32
+    rounding would become a relative error of every weight above ~4e-6).
     """
     q, k, v = call.q, call.k, call.v
     structure = mask_structure(call.graph)
@@ -80,8 +85,14 @@ def structured_attention(call: KernelCall, chunk_elements: int):
     (b, n, h, _), m = q.shape, k.shape[1]
     qp, kp = (x.flatten(0, 1).transpose(0, 1) for x in (qt, kt))  # (L, BH, D) node-major
     qp, kp = fold_lse(qp, kp, lse.flatten(0, 1).t(), call.scale)  # (L, BH, D + 1)
-    w = structured_weights(qp, kp, (n, m), structure == "causal", chunk_elements)  # (BH, E)
-    weights = w.view(b, h, -1).transpose(1, 2)  # (B, E, H)
+    causal, mode = structure == "causal", call.head_reduction
+    if mode is None:
+        w = structured_weights(qp, kp, (n, m), causal, chunk_elements)  # (BH, E)
+        weights = w.view(b, h, -1).transpose(1, 2)  # (B, E, H)
+    else:
+        sizes = vt.norm(dim=-1).unsqueeze(2) if mode == "norm" else None  # (B, H, 1, M)
+        reduction = HeadReduction(mode, h, sizes)
+        weights = structured_weights(qp, kp, (n, m), causal, chunk_elements, reduction)  # (B, E)
     return out.transpose(1, 2).to(q.dtype).contiguous(), weights
 
 
@@ -90,8 +101,22 @@ def _first_edge(row: int, causal: bool, m: int) -> int:
     return row * (row + 1) // 2 if causal else row * m
 
 
+@dataclass(frozen=True)
+class HeadReduction:
+    """How :func:`structured_weights` reduces each batch of rows over heads."""
+
+    mode: str  # one of graphattn.backends.heads.HEAD_REDUCTIONS
+    heads: int  # H: the BH rows of the operands are (B, H)
+    sizes: torch.Tensor | None = None  # "norm": the values' norms ||v_jh||, (B, H, 1, M)
+
+
 def structured_weights(
-    qp: torch.Tensor, kp: torch.Tensor, shape: tuple[int, int], causal: bool, chunk_elements: int
+    qp: torch.Tensor,
+    kp: torch.Tensor,
+    shape: tuple[int, int],
+    causal: bool,
+    chunk_elements: int,
+    reduction: HeadReduction | None = None,
 ) -> torch.Tensor:
     """Weights ``(BH, E)`` of a full or causal graph in edge order, from a folded log-sum-exp.
 
@@ -106,6 +131,9 @@ def structured_weights(
         Edges ``j <= i`` (else every pair).
     chunk_elements : int
         Score elements computed at once.
+    reduction : HeadReduction, optional
+        Reduce each batch of rows over heads as it is computed: the result is
+        ``(B, E)`` and the ``(BH, E)`` weights never exist whole.
 
     Examples
     --------
@@ -113,9 +141,13 @@ def structured_weights(
     >>> k = torch.ones(2, 1, 2)
     >>> structured_weights(q, k, (2, 2), True, 16).tolist()
     [[1.0, 0.5, 0.5]]
+    >>> q2 = torch.cat([q, torch.zeros(2, 1, 2)], 1)  # a second head: q = 0, lse = 0
+    >>> structured_weights(q2, k.expand(2, 2, 2), (2, 2), True, 16, HeadReduction("max", 2))
+    tensor([[1., 1., 1.]])
     """
     (n, m), bh = shape, qp.shape[1]
-    w = qp.new_empty(bh, _first_edge(n, causal, m))  # (BH, E)
+    rows_out = bh if reduction is None else bh // reduction.heads  # BH, or B when reduced
+    w = qp.new_empty(rows_out, _first_edge(n, causal, m))  # (BH | B, E)
     kt = kp[:m].permute(1, 2, 0).contiguous()  # (BH, D, M)
     rows = max(1, chunk_elements // (bh * m))
     for r0 in range(0, n, rows):
@@ -123,19 +155,36 @@ def structured_weights(
         width = r1 if causal else m
         s = torch.matmul(qp[r0:r1].transpose(0, 1), kt[..., :width])  # (BH, T, width)
         e0, e1 = _first_edge(r0, causal, m), _first_edge(r1, causal, m)
-        s = s.flatten(1)  # (BH, T * width)
-        if causal:
-            s = s.index_select(1, _lower_triangle(r0, r1, s.device))  # (BH, E_rows)
-        torch.exp(s, out=w[:, e0:e1])
+        if reduction is None:
+            s = _lower_rows(s, r0) if causal else s.flatten(1)  # (BH, E_r)
+            torch.exp(s, out=w[:, e0:e1])
+        else:
+            w[:, e0:e1] = _reduced_rows(s, reduction, width, r0 if causal else None)  # (B, E_r)
     return w
 
 
-def _lower_triangle(r0: int, r1: int, device: torch.device) -> torch.Tensor:
-    """Flat positions ``(E_rows,)`` of the edges ``j <= i`` of rows ``r0:r1`` in scores ``(T, r1)``.
+def _reduced_rows(
+    s: torch.Tensor, reduction: HeadReduction, width: int, r0: int | None
+) -> torch.Tensor:
+    """Folded scores ``s (BH, T, width)`` as weights reduced over heads: ``(B, E_r)``.
 
-    One gather per batch of rows (a per-row copy, or a boolean mask, was
-    slower: many small parallel calls, or a two-pass select).
+    ``r0`` is the first row of a causal batch (its edges are its lower
+    triangle), None for a full graph's rows. The ``exp`` runs over whole
+    rows (a causal batch's non-edges too: its small upper corner, which may
+    overflow but is dropped); the edges are then taken from ``H`` times
+    fewer elements.
     """
-    lengths = torch.arange(r0 + 1, r1 + 1, device=device)  # (T,) row i has i + 1 edges
-    skip = torch.arange(r1 - r0, device=device) * r1 - (torch.cumsum(lengths, 0) - lengths)
-    return torch.arange(int(lengths.sum()), device=device) + skip.repeat_interleave(lengths)
+    s = s.exp_().unflatten(0, (-1, reduction.heads))  # (B, H, T, width)
+    sizes = None if reduction.sizes is None else reduction.sizes[..., :width]  # (B, H, 1, width)
+    r = reduce_head_dim(s, reduction.mode, sizes)  # (B, T, width)
+    return r.flatten(1) if r0 is None else _lower_rows(r, r0)  # (B, E_r)
+
+
+def _lower_rows(s: torch.Tensor, r0: int) -> torch.Tensor:
+    """The edges ``j <= i`` of causal rows ``i = r0, r0 + 1, ...`` of ``s (X, T, width)``.
+
+    Each row's first ``i + 1`` scores, joined by one ``cat`` in edge order:
+    ``(X, E_r)``. One pass (an index gather spent as long building its int64
+    positions for every batch; a boolean mask takes two passes).
+    """
+    return torch.cat([s[:, t, : r0 + t + 1] for t in range(s.shape[1])], 1)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from graphattn.backends.heads import HEAD_REDUCTIONS
 from graphattn.flow.batch import edge_batch
 from graphattn.graph import TokenGraph
 
 __all__ = ["HEAD_MODES", "aggregate_heads"]
 
-HEAD_MODES = ("mean", "max", "min", "norm")
+HEAD_MODES = HEAD_REDUCTIONS  # the reductions the attention call also does itself
 
 
 def aggregate_heads(

@@ -224,15 +224,19 @@ def _softcapped(softcap: float) -> AttentionVariant:
     return AttentionVariant(f"softcap({softcap})", score)
 
 
-def _run(q, k, v, graph, scale, bias, dropout: float, softcap, need_weights: bool):
-    """``out (B, N, H, Dv)`` and weights ``(B, E, H)`` (or None) of the call.
+def _run(q, k, v, graph, scale, bias, dropout: float, softcap, need: tuple):
+    """``out (B, N, H, Dv)`` and weights ``(B, E, H)``, ``(B, E)`` reduced, or None.
 
-    ``k``, ``v (B, M, H_kv, D)`` keep their key heads: the kernels' front door repeats them.
+    ``k``, ``v (B, M, H_kv, D)`` keep their key heads: the kernels' front door
+    repeats them. ``need`` is ``(need_weights, head_reduction)``; the
+    softcapped variant does not reduce (the recording does).
     """
+    need_weights, reduction = need
     if softcap is None:
         result = graph_attention(
-            q, k, v, graph, scale=scale, bias=bias, dropout_p=dropout, return_weights=need_weights
-        )
+            q, k, v, graph, scale=scale, bias=bias, dropout_p=dropout,
+            return_weights=need_weights, head_reduction=reduction,
+        )  # fmt: skip
     elif dropout:
         raise ValueError(f"softcap with attention dropout {dropout} is not supported; use eval()")
     else:
@@ -245,7 +249,7 @@ def _run(q, k, v, graph, scale, bias, dropout: float, softcap, need_weights: boo
 
 
 def _attend(plan: _Plan, q, k, v, bias, options: tuple):
-    """``out (B, N, H, Dv)`` and weights ``(B, E, H)`` on ``plan.graph`` (or None), part by part."""
+    """``out (B, N, H, Dv)``, weights ``(B, E[, H])`` on ``plan.graph`` (or None), part by part."""
     scale, dropout, softcap, need = options
     if plan.parts[0].keep is None:
         part = plan.parts[0]
@@ -260,8 +264,8 @@ def _attend(plan: _Plan, q, k, v, bias, options: tuple):
         outs.append(out)
         if w is not None:
             if weights is None:
-                weights = w.new_zeros(len(plan.parts), plan.graph.num_edges, w.shape[-1])
-            weights[b, keep] = w[0]  # (E_b, H) at the kept edges; padded ones stay 0
+                weights = w.new_zeros(len(plan.parts), plan.graph.num_edges, *w.shape[2:])
+            weights[b, keep] = w[0]  # (E_b[, H]) at the kept edges; padded ones stay 0
     return torch.cat(outs), weights  # (B, N, H, Dv)
 
 
@@ -322,7 +326,8 @@ def graphattn_attention(
     edit = current_edit()  # contribution methods edit self- and cross-attention calls alike
     q, k, v = _node_major(query, key, value, edit, call.layer)  # (B, *, H, D)
     need = _needs_weights(recordings, call.layer, dense, edit)
-    options = (scaling, dropout, kwargs.get("softcap"), need)
+    reduction = _head_reduction(recordings, call.layer, dense, edit) if need else None
+    options = (scaling, dropout, kwargs.get("softcap"), (need, reduction))
     out, weights = _attend(plan, q, k, v, bias, options)
     if edit is not None and edit.explicit:
         out, weights = apply_edit(out, weights, v, graph)
@@ -365,10 +370,25 @@ def _needs_weights(recordings: list, layer: int, dense: bool, edit: AttentionEdi
     return wanted or dense or (edit is not None and edit.explicit)
 
 
+def _head_reduction(
+    recordings: list, layer: int, dense: bool, edit: AttentionEdit | None
+) -> str | None:
+    """The head reduction every recording keeping ``layer`` asks for, if they agree on one.
+
+    The kernel then returns ``(B, E)`` weights (on a full or causal graph it
+    never holds ``(B, E, H)``). None where any of them keeps every head, they
+    differ, or the weights are also wanted dense or by an explicit edit.
+    """
+    modes = {r.options.heads for r in recordings if r.wants(layer)}
+    if dense or (edit is not None and edit.explicit) or len(modes) != 1:
+        return None
+    return modes.pop()
+
+
 def _record(
     recordings: list, call: Call, graph: TokenGraph, weights: torch.Tensor, values: torch.Tensor
 ) -> None:
-    """Hand the call's weights ``(B, E, H)`` and values ``(B, M, H_kv, D)`` to every recording."""
+    """Hand the call's weights ``(B, E[, H])`` and values ``(B, M, H_kv, D)`` to every recording."""
     module, cross = call.module, call.cross
     decoder = cross or bool(
         getattr(module, "is_decoder", False) or getattr(module, "is_causal", False)

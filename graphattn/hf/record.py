@@ -21,6 +21,7 @@ import torch
 
 from graphattn._validate import check_int, check_positive_int
 from graphattn.backends.front import repeat_kv_heads
+from graphattn.backends.heads import reduce_heads
 from graphattn.flow import aggregate_heads, prune_top_k
 from graphattn.flow.heads import HEAD_MODES
 from graphattn.graph import TokenGraph
@@ -244,18 +245,19 @@ def _check_example(example: int, calls: list[RecordedCall]) -> int:
 def _reduce_heads(
     weights: torch.Tensor, heads: str | None, values: torch.Tensor | None, graph: TokenGraph
 ) -> torch.Tensor:
-    """``weights (B, E, H)`` as kept: all heads, or reduced to ``(B, E)``."""
-    if heads is None:
+    """``weights (B, E, H)`` as kept: all heads, or reduced to ``(B, E)``.
+
+    ``(B, E)`` weights are already reduced: the attention call reduced them
+    as this recording asked (see ``graphattn.hf.attention``).
+    """
+    if heads is None or weights.dim() == 2:
         return weights
     if heads != "norm":
         return aggregate_heads(weights, heads)  # (B, E)
     if values is None:
         raise ValueError('record(heads="norm") needs the call\'s values; this call passed none')
-    h = weights.shape[2]
-    size = values.norm(dim=-1)  # (B, M, H_kv): ||v_j^g||
-    size = repeat_kv_heads(size, h)  # (B, M, H): query head h reads g
-    moved = weights * size[:, graph.src.to(size.device)]  # (B, E, H): alpha_ij^h ||v_j^h||
-    return torch.linalg.vector_norm(moved, dim=2)  # (B, E)
+    per_head = repeat_kv_heads(values, weights.shape[2])  # (B, M, H, D): query head h reads g
+    return reduce_heads(weights, "norm", per_head, graph)  # (B, E): sqrt(sum_h (a ||v_h||)^2)
 
 
 def active_recordings() -> list[Recording]:
@@ -292,7 +294,11 @@ def record(
     dropped mass; ``layers`` multiplies by the number of layers kept instead
     of all of them. While a call runs, its full weights ``(B, E, H)`` exist
     once (and ``top_k`` sorts ``(B, E)`` scores: about ``32 * B * E`` bytes
-    of indices) before being reduced.
+    of indices) before being reduced, except where every open recording
+    keeping the call reduces heads the same way: the attention call then
+    returns ``(B, E)`` weights (``graph_attention(head_reduction=)``), and
+    on a full or causal graph without padding its kernel reduces each batch
+    of rows as it computes them, so ``(B, E, H)`` never exists whole.
 
     Parameters
     ----------
