@@ -19,7 +19,13 @@ Cases:
 
 Times are the first call and the median of ``--reps`` more in the same
 process; the contributions, minutes long at these sizes, run once
-(their first call is their time) and only at ``--contrib-sizes``. A cell
+(their first call is their time) and only at ``--contrib-sizes``. Then,
+for each ``N`` and graph, one more process builds the model once and calls
+``forward``, ``record``, ``record_mean`` and ``record_top`` (those whose own
+cell ran) in turn: a warm-up and ``--rounds`` rounds, whose medians
+(``round_s``) are what a recording's cost over the forward is read from,
+measured seconds apart instead of minutes (this machine's speed moves
+with its other tenants). A cell
 whose kept weights alone would exceed ``--memory-share`` of the machine's
 memory (``record`` keeps ``12 E H`` float32 values, ``eager`` ``12 H N^2``:
 18 and 36 GiB at 8,192 causal tokens) is not started; its row says how much
@@ -45,6 +51,7 @@ CASES = (
     "alti", "globenc", "value_zeroing", "eager",
 )  # fmt: skip
 GRAPHS = ("causal", "window")
+ROUNDED = ("forward", "record", "record_mean", "record_top")  # compared in interleaved rounds
 KEPT = "keeps {:.1f} GiB of weights"  # why a cell too big for the machine is not run
 CONTRIBUTIONS = ("alti", "globenc", "value_zeroing")
 
@@ -116,7 +123,28 @@ def cell(case: str, n: int, graph: str) -> dict:
     return {"first_s": times[0], "warm_s": warm, "peak_rss_gib": peak_rss_gib()}
 
 
-COLUMNS = {"first_s": "first s", "warm_s": "warm s", "peak_rss_gib": "peak GiB"}
+def rounds(cases: list[str], n: int, graph: str) -> dict:
+    """The ``ROUNDED`` cases on one model in this process, in turn: medians over ``--rounds``."""
+    import torch
+
+    model, ids, kwargs = build("forward", n, graph)
+    with torch.no_grad():
+        runs = {case: action(case, model, ids, kwargs) for case in cases}
+        for run in runs.values():
+            run()  # warm-up
+        seen = {case: [] for case in cases}
+        for _ in range(ARGS.rounds):
+            for case, run in runs.items():
+                seen[case].append(run())
+    return {case: {"round_s": statistics.median(times)} for case, times in seen.items()}
+
+
+COLUMNS = {
+    "first_s": "first s",
+    "warm_s": "warm s",
+    "round_s": "round s",
+    "peak_rss_gib": "peak GiB",
+}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -130,16 +158,23 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument("--top-k", type=int, default=32, help="edges kept per target by record_top")
     p.add_argument("--reps", type=int, default=1, help="warm repetitions per cell")
+    p.add_argument(
+        "--rounds", type=int, default=2,
+        help="interleaved rounds of forward and the record cases per N and graph",
+    )  # fmt: skip
     add_cell_options(p, RESULTS, "weights")
     p.add_argument("--cell", nargs=3, metavar=("CASE", "N", "GRAPH"), help=argparse.SUPPRESS)
-    return check_options(p, p.parse_args(argv), ("window", "top_k", "reps"))
+    p.add_argument("--rounds-of", nargs="+", metavar="N GRAPH CASE", help=argparse.SUPPRESS)
+    return check_options(p, p.parse_args(argv), ("window", "top_k", "reps", "rounds"))
 
 
 def main(argv: list[str]) -> None:
-    options = ["--window", str(ARGS.window), "--top-k", str(ARGS.top_k), "--reps", str(ARGS.reps)]
+    options = ["--window", str(ARGS.window), "--top-k", str(ARGS.top_k), "--reps", str(ARGS.reps),
+               "--rounds", str(ARGS.rounds)]  # fmt: skip
     rows, keys = [], ["n", "graph", "case"]
     for n in ARGS.sizes:
         for graph in ARGS.graphs:
+            done = []
             for case in ARGS.cases:
                 if case == "eager" and graph != "causal":
                     continue  # transformers' eager attention has no window graph
@@ -148,10 +183,24 @@ def main(argv: list[str]) -> None:
                 result = too_big(weights_gib(case, n, graph), ARGS.memory_share, KEPT)
                 if result is None:
                     result = spawn(__file__, [case, str(n), graph], options, ARGS.timeout)
-                rows.append({"n": n, "graph": graph, "case": case, **result})
-                print(table(rows[-1:], keys, COLUMNS).splitlines()[-1], flush=True)
+                done.append({"n": n, "graph": graph, "case": case, **result})
+                print(table(done[-1:], keys, COLUMNS).splitlines()[-1], flush=True)
+            rows += _rounded(done, n, graph, options)
     print(table(rows, keys, COLUMNS))
     write(ARGS.out, "benchmarks/bench_flow_scale.py", argv, rows)
+
+
+def _rounded(done: list[dict], n: int, graph: str, options: list[str]) -> list[dict]:
+    """``done`` with ``round_s`` for the ``ROUNDED`` cases that ran alone (or the rounds' error)."""
+    cases = [r["case"] for r in done if r["case"] in ROUNDED and "error" not in r]
+    if not cases:
+        return done
+    got = spawn(__file__, [str(n), graph, *cases], options, ARGS.timeout, flag="--rounds-of")
+    for row in done:
+        if row["case"] in cases:
+            row.update(got.get(row["case"], got))  # the rounds' own error, if they failed
+            print(table([row], ["n", "graph", "case"], COLUMNS).splitlines()[-1], flush=True)
+    return done
 
 
 if __name__ == "__main__":
@@ -159,5 +208,8 @@ if __name__ == "__main__":
     if ARGS.cell:
         case, n, graph = ARGS.cell
         print(__import__("json").dumps(cell(case, int(n), graph)))
+    elif ARGS.rounds_of:
+        n, graph, *cases = ARGS.rounds_of
+        print(__import__("json").dumps(rounds(cases, int(n), graph)))
     else:
         main(sys.argv[1:])
