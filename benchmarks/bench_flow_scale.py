@@ -15,22 +15,27 @@ Cases:
   ``record_top`` recording (the rollout's own time, with ``dropped=``);
 - ``alti``, ``globenc``, ``value_zeroing``: ``graphattn.flow.contributions(model,
   ids, method)``;
-- ``eager``: transformers' own eager attention with ``output_attentions=True``.
+- ``eager``: transformers' own eager attention with ``output_attentions=True``;
+- ``touch``: no model call, only the memory ``record`` keeps: 12 new
+  tensors of ``E * H`` float32 ones (kept together, then freed), what
+  writing that many bytes to new memory costs here;
+- ``held``: the forward while the process holds that memory (written before
+  the clock starts), what holding it costs the rest of the forward.
 
 Times are the first call and the median of ``--reps`` more in the same
 process; the contributions, minutes long at these sizes, run once
 (their first call is their time) and only at ``--contrib-sizes``. Then,
 for each ``N`` and graph, one more process builds the model once and calls
-``forward``, ``record``, ``record_mean`` and ``record_top`` (those whose own
-cell ran) in turn: a warm-up and ``--rounds`` rounds, whose medians
-(``round_s``) are what a recording's cost over the forward is read from,
-measured seconds apart instead of minutes (this machine's speed moves
-with its other tenants). A cell
-whose kept weights alone would exceed ``--memory-share`` of the machine's
-memory (``record`` keeps ``12 E H`` float32 values, ``eager`` ``12 H N^2``:
-18 and 36 GiB at 8,192 causal tokens) is not started; its row says how much
-it would need. Prints a table and writes every cell, with the command, to
-``--out``.
+``forward``, ``record``, ``record_mean``, ``record_top``, ``touch`` and
+``held`` (those whose own cell ran) in turn: a warm-up and ``--rounds``
+rounds, whose medians (``round_s``) are what a recording's cost over the
+forward is read from, measured seconds apart instead of minutes (this
+machine's speed moves with its other tenants). A cell whose kept weights
+alone would exceed ``--memory-share`` of the machine's memory (``record``,
+``touch`` and ``held`` keep ``12 E H`` float32 values, ``eager``
+``12 H N^2``: 18 and 36 GiB at 8,192 causal tokens) is not started; its row
+says how much it would need. Prints a table and writes every cell, with the
+command, to ``--out``.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_flow_scale.py --sizes 1024 2048
 """
@@ -48,10 +53,10 @@ from _cells import add_cell_options, check_options, peak_rss_gib, spawn, table, 
 RESULTS = Path(__file__).resolve().parent / "results" / "flow_scale.json"
 CASES = (
     "forward", "record", "record_mean", "record_top", "rollout",
-    "alti", "globenc", "value_zeroing", "eager",
+    "alti", "globenc", "value_zeroing", "eager", "touch", "held",
 )  # fmt: skip
 GRAPHS = ("causal", "window")
-ROUNDED = ("forward", "record", "record_mean", "record_top")  # compared in interleaved rounds
+ROUNDED = ("forward", "record", "record_mean", "record_top", "touch", "held")  # in rounds
 KEPT = "keeps {:.1f} GiB of weights"  # why a cell too big for the machine is not run
 CONTRIBUTIONS = ("alti", "globenc", "value_zeroing")
 
@@ -75,18 +80,29 @@ def build(case: str, n: int, graph: str):
 
 def action(case: str, model, ids, kwargs):
     """A function running the case once and returning the seconds it counts."""
+    import torch
+
     import graphattn.hf
     from graphattn.flow import attention_rollout, contributions
 
     options = {"record": {}, "record_mean": {"heads": "mean"}}
     options["record_top"] = options["rollout"] = {"heads": "mean", "top_k": ARGS.top_k}
 
+    graph = "window" if "token_graph" in kwargs else "causal"
+
+    def kept() -> list:
+        """New memory for as many float32 values as ``record`` keeps, written."""
+        return [torch.ones(record_values(ids.shape[1], graph)) for _ in range(12)]
+
     def run() -> float:
+        held = kept() if case == "held" else []  # written before the clock
         t0 = time.perf_counter()
-        if case == "forward":
+        if case in ("forward", "held"):
             model(ids, **kwargs)
         elif case == "eager":
             model(ids, output_attentions=True)
+        elif case == "touch":
+            held = kept()  # kept together, as a recording keeps them
         elif case in CONTRIBUTIONS:
             contributions(model, ids, case, graph=kwargs.get("token_graph"))
         else:
@@ -97,18 +113,25 @@ def action(case: str, model, ids, kwargs):
                 t0 = time.perf_counter()
                 attention_rollout(layers, targets=list(range(ids.shape[1] - 8, ids.shape[1])),
                                   dropped=dropped)  # fmt: skip
-        return time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        held.clear()  # freed off the clock, as a recording is freed after its forward
+        return seconds
 
     return run
 
 
-def weights_gib(case: str, n: int, graph: str) -> float:
-    """GiB of attention weights a cell keeps: every head (record) or the dense maps (eager)."""
-    layers, heads = 12, 12
+def record_values(n: int, graph: str) -> int:
+    """Weights ``E * H`` that ``record`` keeps of one layer (GPT-2 small: 12 heads)."""
     w = n if graph == "causal" else ARGS.window  # keys per target, at most
-    edges = sum(min(i + 1, w) for i in range(n))
-    per_layer = {"record": edges * heads, "eager": n * n * heads}.get(case, 0)
-    return layers * per_layer * 4 / 2**30
+    return 12 * sum(min(i + 1, w) for i in range(n))
+
+
+def weights_gib(case: str, n: int, graph: str) -> float:
+    """GiB of attention weights a cell keeps: every head (record, touch) or dense maps (eager)."""
+    per_layer = {"eager": n * n * 12}.get(case, 0)
+    if case in ("record", "touch", "held"):
+        per_layer = record_values(n, graph)
+    return 12 * per_layer * 4 / 2**30
 
 
 def cell(case: str, n: int, graph: str) -> dict:
