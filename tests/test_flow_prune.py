@@ -29,15 +29,18 @@ def dense_matrix(g, w_edge, n):
 
 
 @pytest.mark.parametrize("budget", [1, 7, 1 << 22])  # one row per chunk, a few, all
-def test_segment_top_k_matches_a_sort_per_segment(budget):
+@pytest.mark.parametrize(
+    "degrees", [[0, 3, 1, 0, 12, 2, 5], [6, 6, 6, 6, 6]]  # a wide segment, empty ones; all equal
+)
+def test_segment_top_k_matches_a_sort_per_segment(budget, degrees):
     gen = torch.Generator().manual_seed(0)
-    degree = torch.tensor([0, 3, 1, 0, 12, 2, 5])  # a wide segment, empty ones
+    degree, n = torch.tensor(degrees), len(degrees)
     indptr = torch.cat([torch.zeros(1, dtype=torch.long), degree.cumsum(0)])
     score = torch.rand(2, int(indptr[-1]), generator=gen, dtype=torch.float64)  # (B, E)
     values, index = segment_top_k(indptr, score, 4, budget=budget)
-    assert values.shape == index.shape == (2, 7, 4)
+    assert values.shape == index.shape == (2, n, 4)
     for b in range(2):
-        for i in range(7):
+        for i in range(n):
             entries = range(int(indptr[i]), int(indptr[i + 1]))
             best = sorted(entries, key=lambda e: -float(score[b, e]))[:4]
             assert index[b, i, : len(best)].tolist() == best

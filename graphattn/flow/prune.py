@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from graphattn._validate import check_positive_int
 from graphattn.flow.batch import edge_batch
@@ -87,15 +88,27 @@ def segment_top_k(
         if width == 0:
             continue
         e0, e1 = int(indptr[lo]), int(indptr[hi])
-        row = torch.repeat_interleave(torch.arange(hi - lo, device=dev), deg[lo:hi])  # (e,)
-        slot = torch.arange(e0, e1, device=dev) - indptr[lo:hi][row]  # (e,) place in its row
-        pad = s.new_full((b, hi - lo, width), -torch.inf)  # (B, rows, width)
-        pad[:, row, slot] = s[:, e0:e1]
+        pad = _padded(s[:, e0:e1], deg[lo:hi], width)  # (B, rows, width)
         v, i = pad.topk(min(k, width), dim=2)  # (B, rows, k')
         values[:, lo:hi, : v.shape[2]] = v
         at = i + indptr[lo:hi].unsqueeze(1)  # (B, rows, k') entry indices
         index[:, lo:hi, : v.shape[2]] = torch.where(v > -torch.inf, at, -1)
     return (values[0], index[0]) if flat else (values, index)
+
+
+def _padded(s: torch.Tensor, deg: torch.Tensor, width: int) -> torch.Tensor:
+    """Consecutive segments of ``s (B, e)``, ``deg`` long, as rows ``(B, rows, width)``.
+
+    Each row is ``-inf`` after its segment ends (``pad_sequence``: one copy
+    per segment, no per-entry index). Segments all ``width`` long are
+    already that layout (a view).
+    """
+    b, rows = s.shape[0], deg.numel()
+    if bool((deg == width).all()):
+        return s.view(b, rows, width)
+    parts = s.t().split(deg.tolist())  # rows x (deg_r, B)
+    pad = pad_sequence(parts, batch_first=True, padding_value=-torch.inf)  # (rows, width, B)
+    return pad.permute(2, 0, 1)  # (B, rows, width)
 
 
 def _chunks(deg: torch.Tensor, budget: int) -> Iterator[tuple[int, int]]:
@@ -157,24 +170,25 @@ def prune_top_k(graph: TokenGraph, weights: torch.Tensor, k: int) -> PrunedLayer
     """
     w, batched, heads = _as_beh(graph, weights)  # (B, E, H)
     k = check_positive_int(k, "k")
-    dst = graph.dst.to(w.device)  # (E,)
     wide = torch.float64 if w.dtype == torch.float64 else torch.float32
-    _, best = segment_top_k(graph.indptr, w.sum(2, dtype=wide), k)  # (B, N, k)
-    example = torch.arange(w.shape[0], device=w.device).view(-1, 1, 1).expand_as(best)
+    b, e, h = w.shape
+    score = w[..., 0] if h == 1 and w.dtype == wide else w.sum(2, dtype=wide)  # (B, E)
+    _, best = segment_top_k(graph.indptr, score, k)  # (B, N, k)
+    example = torch.arange(b, device=w.device).view(-1, 1, 1).expand_as(best)
     found = best >= 0  # (B, N, k)
     keep = torch.zeros(w.shape[:2], dtype=torch.bool, device=w.device)  # (B, E)
     keep[example[found], best[found]] = True
-    b, e, h = w.shape
-    cut = w * (~keep).unsqueeze(2).to(w.dtype)  # (B, E, H) the dropped edges' weights
-    by_edge = cut.to(wide).transpose(0, 1).reshape(e, b * h)  # (E, B * H): index_add on dim 0
-    dropped = by_edge.new_zeros(graph.num_nodes, b * h).index_add_(0, dst, by_edge)  # (N, B * H)
+    cut = w.masked_fill(keep.unsqueeze(2), 0.0)  # (B, E, H) the dropped edges' weights
+    by_edge = cut.to(wide).transpose(0, 1).reshape(e, b * h)  # (E, B * H), target-sorted
+    degree = graph.indptr.diff().to(w.device)  # (N,)
+    dropped = torch.segment_reduce(by_edge, "sum", lengths=degree, axis=0)  # (N, B * H)
     dropped = dropped.view(-1, b, h).transpose(0, 1).to(w.dtype)  # (B, N, H)
     dropped = _layout(dropped, batched, heads)
     union = keep.any(0)  # (E,)
     if bool(union.all()):
         return PrunedLayer(graph, weights, dropped)
     sub = with_edges(graph, graph.edge_index[:, union.cpu()])  # canonical: a sorted subset
-    kept = (w - cut)[:, union]  # (B, E', H)
+    kept = w[:, union].masked_fill(~keep[:, union].unsqueeze(2), 0.0)  # (B, E', H)
     return PrunedLayer(sub, _layout(kept, batched, heads), dropped)
 
 

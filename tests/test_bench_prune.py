@@ -1,0 +1,32 @@
+"""benchmarks/bench_prune.py: a tiny run against the committed revision, and a refused option."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_prune.py"
+ROOT = SCRIPT.parents[1]
+
+
+def test_a_tiny_run_times_this_prune_and_the_committed_one(tmp_path):
+    out = tmp_path / "prune.json"
+    cmd = [sys.executable, str(SCRIPT), "--sizes", "64", "--window", "16", "--k", "4",
+           "--reps", "1", "--against", "HEAD", "--out", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert "--against HEAD" in result["command"]
+    assert {r["case"] for r in result["rows"]} == {"causal_mean", "window_heads"}
+    for r in result["rows"]:
+        assert r["n"] == 64 and r["now_s"] > 0 and r["then_s"] > 0
+
+
+def test_a_k_below_one_is_refused_before_any_work(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--k", "0", "--out", str(tmp_path / "x.json")],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env={"PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 2 and "--k must be >= 1" in done.stderr
+    assert not (tmp_path / "x.json").exists()
