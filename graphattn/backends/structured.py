@@ -2,10 +2,11 @@
 
 The edges of such a graph sit row-major in the score matrix (a causal
 graph's are its lower triangle), so the weights of a batch of target rows are
-one matmul, a gather of the lower triangle (causal) and an ``exp`` written
+one matmul, the rows' first ``i + 1`` scores (causal) and an ``exp`` written
 straight into their range of edge ids: no tile plan and no edge positions,
 whose first build for a causal graph of 8k tokens took longer than the
-attention itself.
+attention itself. Weights reduced over heads are reduced batch by batch, so
+the per-head weights of the whole graph never exist.
 """
 
 from __future__ import annotations
