@@ -67,6 +67,22 @@ def too_big(need_gib: float, share: float, says: str) -> dict | None:
     return {"error": "not run: " + says.format(need_gib)}
 
 
+def interleave(runs: dict, rounds: int) -> dict[str, list]:
+    """Call every one of ``runs`` (name: function) once, then ``rounds`` times in turn.
+
+    The first calls are warm-ups; returns each name's results of the rounds.
+    Interleaved, every run sees the same moments of a machine whose speed
+    moves with its other tenants.
+    """
+    for run in runs.values():
+        run()  # warm-up
+    seen = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            seen[name].append(run())
+    return seen
+
+
 def spawn(
     script: str, cell: list[str], options: list[str], timeout: float, flag: str = "--cell"
 ) -> dict:

@@ -48,7 +48,16 @@ import sys
 import time
 from pathlib import Path
 
-from _cells import add_cell_options, check_options, peak_rss_gib, spawn, table, too_big, write
+from _cells import (
+    add_cell_options,
+    check_options,
+    interleave,
+    peak_rss_gib,
+    spawn,
+    table,
+    too_big,
+    write,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "flow_scale.json"
 CASES = (
@@ -57,6 +66,8 @@ CASES = (
 )  # fmt: skip
 GRAPHS = ("causal", "window")
 ROUNDED = ("forward", "record", "record_mean", "record_top", "touch", "held")  # in rounds
+EXACT = ("record", "touch", "held")  # cases keeping every head's weights (or as many bytes)
+KEYS = ["n", "graph", "case"]  # a row's identity in the table
 KEPT = "keeps {:.1f} GiB of weights"  # why a cell too big for the machine is not run
 CONTRIBUTIONS = ("alti", "globenc", "value_zeroing")
 
@@ -127,10 +138,12 @@ def record_values(n: int, graph: str) -> int:
 
 
 def weights_gib(case: str, n: int, graph: str) -> float:
-    """GiB of attention weights a cell keeps: every head (record, touch) or dense maps (eager)."""
-    per_layer = {"eager": n * n * 12}.get(case, 0)
-    if case in ("record", "touch", "held"):
+    """GiB of attention weights a cell keeps: every head (``EXACT``) or dense maps (eager)."""
+    per_layer = 0
+    if case in EXACT:
         per_layer = record_values(n, graph)
+    elif case == "eager":
+        per_layer = n * n * 12
     return 12 * per_layer * 4 / 2**30
 
 
@@ -153,12 +166,7 @@ def rounds(cases: list[str], n: int, graph: str) -> dict:
     model, ids, kwargs = build("forward", n, graph)
     with torch.no_grad():
         runs = {case: action(case, model, ids, kwargs) for case in cases}
-        for run in runs.values():
-            run()  # warm-up
-        seen = {case: [] for case in cases}
-        for _ in range(ARGS.rounds):
-            for case, run in runs.items():
-                seen[case].append(run())
+        seen = interleave(runs, ARGS.rounds)
     return {case: {"round_s": statistics.median(times)} for case, times in seen.items()}
 
 
@@ -194,7 +202,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> None:
     options = ["--window", str(ARGS.window), "--top-k", str(ARGS.top_k), "--reps", str(ARGS.reps),
                "--rounds", str(ARGS.rounds)]  # fmt: skip
-    rows, keys = [], ["n", "graph", "case"]
+    rows = []
     for n in ARGS.sizes:
         for graph in ARGS.graphs:
             done = []
@@ -207,9 +215,9 @@ def main(argv: list[str]) -> None:
                 if result is None:
                     result = spawn(__file__, [case, str(n), graph], options, ARGS.timeout)
                 done.append({"n": n, "graph": graph, "case": case, **result})
-                print(table(done[-1:], keys, COLUMNS).splitlines()[-1], flush=True)
+                print(table(done[-1:], KEYS, COLUMNS).splitlines()[-1], flush=True)
             rows += _rounded(done, n, graph, options)
-    print(table(rows, keys, COLUMNS))
+    print(table(rows, KEYS, COLUMNS))
     write(ARGS.out, "benchmarks/bench_flow_scale.py", argv, rows)
 
 
@@ -222,7 +230,7 @@ def _rounded(done: list[dict], n: int, graph: str, options: list[str]) -> list[d
     for row in done:
         if row["case"] in cases:
             row.update(got.get(row["case"], got))  # the rounds' own error, if they failed
-            print(table([row], ["n", "graph", "case"], COLUMNS).splitlines()[-1], flush=True)
+            print(table([row], KEYS, COLUMNS).splitlines()[-1], flush=True)
     return done
 
 

@@ -40,9 +40,19 @@ import json
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-from _cells import add_cell_options, check_options, peak_rss_gib, spawn, table, too_big, write
+from _cells import (
+    add_cell_options,
+    check_options,
+    interleave,
+    peak_rss_gib,
+    spawn,
+    table,
+    too_big,
+    write,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "models.json"
 IMPLS = ("sdpa", "eager", "graphattn", "window")
@@ -162,12 +172,8 @@ def rounds(impls: list[str], n: int, mode: str) -> dict:
     """Every implementation in this process, called in turn: medians over ``--rounds``."""
     runners = {impl: Runner(impl, n, mode) for impl in impls}
     clock = AttentionClock()  # after the models: building one may register its functions anew
-    for run in runners.values():
-        run(clock)  # warm-up (the prefill, when generating)
-    seen = {impl: [] for impl in impls}
-    for _ in range(ARGS.rounds):
-        for impl, run in runners.items():
-            seen[impl].append(run(clock))
+    runs = {impl: partial(run, clock) for impl, run in runners.items()}
+    seen = interleave(runs, ARGS.rounds)  # warm-ups: the prefill, when generating
     warm = {}
     for impl, calls in seen.items():
         keys = {"s": "warm_s", "attention_s": "attention_s", "per_token_s": "per_token_s"}

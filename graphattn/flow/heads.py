@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from graphattn.backends.heads import HEAD_REDUCTIONS
+from graphattn.backends.heads import HEAD_REDUCTIONS, reduce_head_dim
 from graphattn.flow.batch import edge_batch
 from graphattn.graph import TokenGraph
 
@@ -96,12 +96,8 @@ def aggregate_heads(
     if weights.dim() == 3 or edge_batch(weights, graph) is not None:
         return _batched(weights, mode, values, graph)
     w = weights if weights.dim() == 2 else weights.unsqueeze(1)  # (E, H)
-    if mode == "mean":
-        return w.mean(1)
-    if mode == "max":
-        return w.amax(1)
-    if mode == "min":
-        return w.amin(1)
+    if mode != "norm":
+        return reduce_head_dim(w, mode, dim=1)
     return _norm_weights(w, values, graph)
 
 
