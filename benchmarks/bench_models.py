@@ -21,7 +21,8 @@ Each size and mode is measured twice over:
   process's peak resident memory are that implementation's own;
 - one process holds the model of every implementation whose own process
   succeeded and calls them in turn, ``--rounds`` times after one warm-up
-  call each (``warm s``, ``attention s``, ``s/token``: medians). The
+  call each (``warm s``, ``attention s``, ``s/token``: medians; every
+  round's values in ``each_round``, for ratios within one round). The
   machine's speed moves with its other tenants; interleaved, every
   implementation sees the same moments, so the ratios between them, which
   the targets are, hold within a round.
@@ -174,10 +175,11 @@ def rounds(impls: list[str], n: int, mode: str) -> dict:
     clock = AttentionClock()  # after the models: building one may register its functions anew
     runs = {impl: partial(run, clock) for impl, run in runners.items()}
     seen = interleave(runs, ARGS.rounds)  # warm-ups: the prefill, when generating
+    keys = {"s": "warm_s", "attention_s": "attention_s", "per_token_s": "per_token_s"}
     warm = {}
     for impl, calls in seen.items():
-        keys = {"s": "warm_s", "attention_s": "attention_s", "per_token_s": "per_token_s"}
-        warm[impl] = {keys[k]: statistics.median(c[k] for c in calls) for k in calls[0]}
+        each = {keys[k]: [c[k] for c in calls] for k in calls[0]}  # round by round
+        warm[impl] = {**{k: statistics.median(v) for k, v in each.items()}, "each_round": each}
     return warm
 
 

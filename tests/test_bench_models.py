@@ -34,6 +34,10 @@ def test_a_tiny_run_measures_every_implementation_first_and_warm(tmp_path):
         assert forward["first_s"] > 0 and forward["warm_s"] > 0 and forward["peak_rss_gib"] > 0
         assert 0 < forward["attention_s"] < forward["warm_s"]  # the clock saw the calls
         assert generate["prefill_s"] > 0 and generate["per_token_s"] > 0
+        assert forward["each_round"] == {  # one round: its values are the medians
+            "warm_s": [forward["warm_s"]], "attention_s": [forward["attention_s"]]
+        }
+        assert generate["each_round"] == {"per_token_s": [generate["per_token_s"]]}
 
 
 def test_a_cell_whose_maps_would_not_fit_is_not_run_and_says_so(tmp_path):
