@@ -190,6 +190,63 @@ def test_block_online_softmax_over_key_slices_equals_reference(chunk):
         torch.testing.assert_close(a, b)
 
 
+WINDOW_AND_GATHERED = [
+    patterns.sliding_window(64, 9),  # a ramp and one band group
+    patterns.bigbird(40, window=1, num_global=1, num_random=2, block=4)
+    | patterns.sliding_window(40, 9),
+]
+
+
+@pytest.mark.parametrize("rows", [1, 3, None])
+@pytest.mark.parametrize("g", WINDOW_AND_GATHERED, ids=["window", "bigbird"])
+def test_block_fused_forward_batches_equal_dense_sdpa(g, rows):
+    """The fused forward batches a band's query blocks by what it holds (no scores): a few
+    at a time or all; beside gathered groups (BigBird's randoms), counted by their scores."""
+    from graphattn.backends import block
+
+    n = g.num_nodes
+    q, k, v = qkv(1, n, n, 2, 3, 3, seed=12)
+    plan = block_plan(g, 4)
+    widest = max(grp.kb.shape[1] for grp in plan.groups)
+    chunk = 10**6 if rows is None else rows * 2 * 4 * 4 * widest  # whole rows of tiles fit
+    t = block._Tiles(KernelCall(q, k, v, g, scale=0.4), plan, None, chunk, None)
+    assert t.fused
+    if rows is not None and g is WINDOW_AND_GATHERED[0]:  # the band in several batches
+        main = len(plan.groups) - 1  # the band group after the ramp
+        walk = block._tile_rows(plan, 2, chunk, t.fused_row_elements)
+        band = [r for r in walk if r.gi == main]
+        assert 1 < len(band) < plan.groups[main].qb.numel()
+    out, _ = block_attention(KernelCall(q, k, v, g, scale=0.4), block_size=4, chunk_elements=chunk)
+    ref = sdpa(q, k, v, g.to_dense_mask(), 0.4)
+    torch.testing.assert_close(out, ref)
+    cot = cotangent(out, 3)
+    mine = torch.autograd.grad((out * cot).sum(), (q, k, v))
+    theirs = torch.autograd.grad((ref * cot).sum(), (q, k, v))
+    for a, b in zip(mine, theirs, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_block_fused_forward_holds_no_scores():
+    """Per query block of a band the fused forward counts its output tile (and a mask of its
+    own), not its scores: a 256-key window's main group fits five times the rows."""
+    from graphattn.backends import block
+
+    g = patterns.sliding_window(4096, 256)
+    q = k = v = torch.zeros(1, 4096, 12, 64)
+    call, chunk = KernelCall(q, k, v, g, scale=0.125), block.CHUNK_ELEMENTS
+    t = block._Tiles(call, block_plan(g, 64), None, chunk, None)
+    main = t.plan.groups[-1]
+    assert t.fused and main.band is not None and main.blocked.shape[0] == 1
+    assert t.fused_row_elements(main) == 12 * 64 * 64  # the output tile alone
+    scores = 12 * 64 * 64 * main.kb.shape[1]
+    assert scores == 5 * t.fused_row_elements(main)
+    default = list(block._tile_rows(t.plan, 12, chunk))
+    fused = list(block._tile_rows(t.plan, 12, chunk, t.fused_row_elements))
+    assert len(fused) < len(default)
+    rows = [sum(r.r1 - r.r0 for r in walk) for walk in (fused, default)]
+    assert rows == [t.plan.num_q_blocks] * 2
+
+
 def test_block_plan_counts_tiles_and_is_cached():
     g = patterns.sliding_window(256, 64)
     plan = block_plan(g, 64)

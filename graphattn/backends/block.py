@@ -122,15 +122,18 @@ def _slots(c: int, bs: int, bh: int, chunk_elements: int) -> int:
     return max(1, chunk_elements // (bh * bs * bs))
 
 
-def _tile_rows(plan: BlockPlan, bh: int, chunk_elements: int) -> Iterator[_Rows]:
-    """The plan's query blocks in batches whose scores fit ``chunk_elements``, group by group.
+def _tile_rows(plan: BlockPlan, bh: int, chunk_elements: int, row_elements=None) -> Iterator[_Rows]:
+    """The plan's query blocks in batches that fit ``chunk_elements``, group by group.
 
-    The forward, the weights and the backward all walk the tiles this way.
+    A query block costs ``row_elements(group)`` elements, by default its
+    scores ``BH * bs * c * bs``. The forward, the weights and the backward all
+    walk the tiles this way.
     """
     bs = plan.block_size
     for gi, g in enumerate(plan.groups):
         n, c = g.kb.shape
-        rows = max(1, chunk_elements // (bh * bs * bs * c))
+        per_row = bh * bs * bs * c if row_elements is None else row_elements(g)
+        rows = max(1, chunk_elements // per_row)
         slots = _slots(c, bs, bh, chunk_elements)
         slices = tuple((s0, min(s0 + slots, c)) for s0 in range(0, c, slots))
         for r0 in range(0, n, rows):
@@ -192,6 +195,24 @@ class _Tiles:
         if bias is not None:
             flat = bias.to(acc).transpose(0, 1).reshape(bias.shape[1], self.b * self.h)  # (E, BH)
             self.bias = torch.cat([flat, flat.new_zeros(1, flat.shape[1])])  # (E + 1, BH)
+
+    def fused_row_elements(self, g: BlockGroup) -> int:
+        """Elements the fused forward holds per query block of ``g``, in place of its scores.
+
+        The kernel keeps the scores in per-thread blocks. A band's tiles are
+        views, so a query block holds its output tile ``BH * bs * Dv`` and, where
+        each block has its own, its mask. Other groups gather their key and value
+        tiles, about twice the scores: they are counted by their scores, as in
+        every other walk of the tiles.
+        """
+        bs, c = self.plan.block_size, g.kb.shape[1]
+        bh = self.qp.shape[1]
+        if g.band is None:
+            return bh * bs * bs * c
+        held = bh * bs * self.vp.shape[2]  # the output tile
+        if g.blocked is None or g.blocked.shape[0] > 1:  # see mask(): a mask row per block
+            held += bs * c * bs
+        return held
 
     def blocks(self, x: torch.Tensor) -> torch.Tensor:
         """``(rows, BH, D)`` -> ``(rows / bs, bs, BH, D)``."""
@@ -319,7 +340,8 @@ def _forward_tiles(t: _Tiles, dv: int, chunk_elements: int) -> tuple[torch.Tenso
     lse = make((rows_q, bh), dtype=LSE_DTYPE)  # (Nq, BH)
     if not covered:
         lse.fill_(math.inf)
-    for rows in _tile_rows(plan, bh, chunk_elements):
+    held = t.fused_row_elements if t.fused else None  # the fused kernel holds no scores
+    for rows in _tile_rows(plan, bh, chunk_elements, held):
         o, row_lse = _attend_rows(t, rows)  # (n, BH, bs, Dv), (n, BH, bs)
         t.blocks(outp).index_copy_(0, rows.qb, o.transpose(1, 2))
         t.blocks(lse.unsqueeze(-1)).index_copy_(0, rows.qb, row_lse.transpose(1, 2).unsqueeze(-1))
@@ -610,7 +632,9 @@ def block_attention(
     backward runs by :func:`~graphattn.backends.tiles.block_size_for`); ``chunk_elements``
     bounds the score elements computed at once (whole query blocks; a query
     block wider than that is processed in slices of key blocks with an
-    online softmax).
+    online softmax). The fused forward keeps no scores: on a band it bounds
+    the output tiles (and masks) it holds instead, so fewer, longer kernel
+    calls run.
 
     Raises
     ------
