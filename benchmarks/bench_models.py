@@ -10,9 +10,11 @@ float32, CPU. Implementations:
   (``token_graph=patterns.sliding_window(N, window)``).
 
 Modes: ``forward`` (no grad; also the seconds spent inside the attention
-calls), ``train`` (forward + backward of the LM loss) and ``generate`` (the
-context of ``N`` tokens as one cached prefill, then ``--new`` single-token
-steps; seconds per new token).
+calls, and in the rounds each call's seconds and the first call run again
+alone on its own inputs, ``--replays`` times: ``replay s``), ``train``
+(forward + backward of the LM loss) and ``generate`` (the context of ``N``
+tokens as one cached prefill, then ``--new`` single-token steps; seconds per
+new token).
 
 Each size and mode is measured twice over:
 
@@ -25,7 +27,9 @@ Each size and mode is measured twice over:
   round's values in ``each_round``, for ratios within one round). The
   machine's speed moves with its other tenants; interleaved, every
   implementation sees the same moments, so the ratios between them, which
-  the targets are, hold within a round.
+  the targets are, hold within a round. A call's replay, right after the
+  forward, tells what the model path adds to it from what the machine's
+  moment does to it: a ratio of replays is the kernels' ratio in that round.
 
 A cell whose dense attention maps (``eager``'s) would need more than
 ``--memory-share`` of the machine's memory is not run and says so. Prints a
@@ -62,25 +66,37 @@ MAPS = "holds {:.1f} GiB of attention maps"  # why a cell too big for the machin
 
 
 class AttentionClock:
-    """Seconds spent inside the attention functions since the last :meth:`reset`."""
+    """Seconds spent inside the attention functions since the last :meth:`reset`.
+
+    ``calls`` are each call's seconds; :meth:`replay` runs the first call again.
+    """
 
     def __init__(self) -> None:
         import transformers.models.gpt2.modeling_gpt2 as gpt2
         from transformers import AttentionInterface
 
-        self.seconds = 0.0
+        self.reset()
         gpt2.eager_attention_forward = self._timed(gpt2.eager_attention_forward)  # called directly
         for name in ("sdpa", "graphattn"):
             AttentionInterface.register(name, self._timed(AttentionInterface()[name]))
 
     def reset(self) -> None:
-        self.seconds = 0.0
+        self.seconds, self.calls, self.first = 0.0, [], None
+
+    def replay(self) -> float:
+        """Seconds of the first call since :meth:`reset`, run again alone on its inputs."""
+        t0 = time.perf_counter()
+        self.first()
+        return time.perf_counter() - t0
 
     def _timed(self, fn):
         def wrapper(*args, **kwargs):
             t0 = time.perf_counter()
             out = fn(*args, **kwargs)
-            self.seconds += time.perf_counter() - t0
+            self.calls.append(time.perf_counter() - t0)
+            self.seconds += self.calls[-1]
+            if self.first is None:
+                self.first = partial(fn, *args, **kwargs)  # holds its inputs until reset
             return out
 
         return wrapper
@@ -111,8 +127,8 @@ def build(impl: str, n: int, extra: int):
 class Runner:
     """One implementation's model in one mode; each call returns its measured seconds."""
 
-    def __init__(self, impl: str, n: int, mode: str) -> None:
-        self.mode = mode
+    def __init__(self, impl: str, n: int, mode: str, replays: int = 0) -> None:
+        self.mode, self.replays = mode, replays
         extra = 2 * ARGS.new * (1 + ARGS.rounds) if mode == "generate" else 0  # room for steps
         self.model, self.ids, self.kwargs = build(impl, n, extra)
         if mode == "train":
@@ -129,7 +145,12 @@ class Runner:
             clock.reset()
             t0 = time.perf_counter()
             self.model(self.ids, **self.kwargs)
-            return {"s": time.perf_counter() - t0, "attention_s": clock.seconds}
+            result = {"s": time.perf_counter() - t0, "attention_s": clock.seconds}
+            if self.replays:
+                result["calls_s"] = clock.calls
+                result["replay_s"] = statistics.median(clock.replay() for _ in range(self.replays))
+            clock.reset()  # lets go of the kept call's inputs
+            return result
 
     def train(self, clock: AttentionClock) -> dict:
         t0 = time.perf_counter()
@@ -171,15 +192,17 @@ def cell(impl: str, n: int, mode: str) -> dict:
 
 def rounds(impls: list[str], n: int, mode: str) -> dict:
     """Every implementation in this process, called in turn: medians over ``--rounds``."""
-    runners = {impl: Runner(impl, n, mode) for impl in impls}
+    runners = {impl: Runner(impl, n, mode, ARGS.replays) for impl in impls}
     clock = AttentionClock()  # after the models: building one may register its functions anew
     runs = {impl: partial(run, clock) for impl, run in runners.items()}
     seen = interleave(runs, ARGS.rounds)  # warm-ups: the prefill, when generating
-    keys = {"s": "warm_s", "attention_s": "attention_s", "per_token_s": "per_token_s"}
+    keys = {"s": "warm_s", "attention_s": "attention_s", "per_token_s": "per_token_s",
+            "replay_s": "replay_s", "calls_s": "calls_s"}  # fmt: skip
     warm = {}
     for impl, calls in seen.items():
         each = {keys[k]: [c[k] for c in calls] for k in calls[0]}  # round by round
-        warm[impl] = {**{k: statistics.median(v) for k, v in each.items()}, "each_round": each}
+        medians = {k: statistics.median(v) for k, v in each.items() if k != "calls_s"}
+        warm[impl] = {**medians, "each_round": each}
     return warm
 
 
@@ -187,6 +210,7 @@ COLUMNS = {
     "first_s": "first s",
     "warm_s": "warm s",
     "attention_s": "attention s",
+    "replay_s": "replay s",
     "prefill_s": "prefill s",
     "per_token_s": "s/token",
     "peak_rss_gib": "peak GiB",
@@ -200,10 +224,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--rounds", type=int, default=2, help="interleaved warm rounds per mode and N")
     p.add_argument("--new", type=int, default=8, help="tokens generated per call when generating")
+    p.add_argument("--replays", type=int, default=3,
+                   help="runs of a forward's first attention call alone, each round")  # fmt: skip
     add_cell_options(p, RESULTS, "attention maps")
     p.add_argument("--cell", nargs=3, metavar=("IMPL", "N", "MODE"), help=argparse.SUPPRESS)
     p.add_argument("--rounds-of", nargs="+", metavar="MODE N IMPL", help=argparse.SUPPRESS)
-    return check_options(p, p.parse_args(argv), ("window", "rounds", "new"))
+    return check_options(p, p.parse_args(argv), ("window", "rounds", "new", "replays"))
 
 
 def maps_gib(impl: str, n: int, mode: str) -> float:
@@ -220,7 +246,8 @@ def maps_gib(impl: str, n: int, mode: str) -> float:
 
 
 def main(argv: list[str]) -> None:
-    options = ["--rounds", str(ARGS.rounds), "--window", str(ARGS.window), "--new", str(ARGS.new)]
+    options = ["--rounds", str(ARGS.rounds), "--window", str(ARGS.window), "--new", str(ARGS.new),
+               "--replays", str(ARGS.replays)]  # fmt: skip
     rows, keys = [], ["mode", "n", "impl"]
     for mode in ARGS.modes:
         for n in ARGS.sizes:

@@ -34,9 +34,14 @@ def test_a_tiny_run_measures_every_implementation_first_and_warm(tmp_path):
         assert forward["first_s"] > 0 and forward["warm_s"] > 0 and forward["peak_rss_gib"] > 0
         assert 0 < forward["attention_s"] < forward["warm_s"]  # the clock saw the calls
         assert generate["prefill_s"] > 0 and generate["per_token_s"] > 0
+        calls = forward["each_round"].pop("calls_s")  # one round: each of its 12 layers' calls
+        assert len(calls) == 1 and len(calls[0]) == 12
+        assert sum(calls[0]) == pytest.approx(forward["attention_s"])
         assert forward["each_round"] == {  # one round: its values are the medians
-            "warm_s": [forward["warm_s"]], "attention_s": [forward["attention_s"]]
-        }
+            "warm_s": [forward["warm_s"]], "attention_s": [forward["attention_s"]],
+            "replay_s": [forward["replay_s"]],
+        }  # fmt: skip
+        assert 0 < forward["replay_s"] < forward["warm_s"]  # the first call, run again alone
         assert generate["each_round"] == {"per_token_s": [generate["per_token_s"]]}
 
 
@@ -48,7 +53,9 @@ def test_a_cell_whose_maps_would_not_fit_is_not_run_and_says_so(tmp_path):
     assert "error" not in sdpa and sdpa["warm_s"] > 0
 
 
-@pytest.mark.parametrize("option", [["--memory-share", "1.5"], ["--rounds", "0"]])
+@pytest.mark.parametrize(
+    "option", [["--memory-share", "1.5"], ["--rounds", "0"], ["--replays", "0"]]
+)
 def test_options_out_of_range_are_refused(tmp_path, option):
     done = subprocess.run(
         [sys.executable, str(SCRIPT), *option, "--out", str(tmp_path / "x.json")],
