@@ -1,0 +1,39 @@
+"""benchmarks/bench_load.py: one tiny run, and the options it refuses."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_load.py"
+
+
+def test_a_tiny_run_times_every_case_quiet_and_loaded(tmp_path):
+    out = tmp_path / "load.json"
+    cmd = [sys.executable, str(SCRIPT), "--size", "128", "--window", "64", "--reps", "1",
+           "--phases", "1", "--out", str(out)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert "--phases 1" in result["command"]
+    cases = [r["case"] for r in result["rows"]]
+    assert cases == ["causal", "window", "sdpa causal", "sdpa tiles x1", "sdpa tiles x2"]
+    for r in result["rows"]:
+        assert r["quiet_ms"] > 0 and r["loaded_ms"] > 0
+        assert r["slowdown"] == pytest.approx(r["loaded_ms"] / r["quiet_ms"])
+    assert not list(tmp_path.glob("*.part"))
+    assert "| sdpa tiles x2 |" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "option", [["--size", "100"], ["--size", "64", "--window", "128"], ["--competitors", "0"]]
+)
+def test_options_out_of_range_are_refused(tmp_path, option):
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *option, "--out", str(tmp_path / "x.json")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and option[0] in done.stderr
+    assert not (tmp_path / "x.json").exists()
