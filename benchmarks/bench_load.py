@@ -18,7 +18,13 @@ Each phase calls every case in turn, ``--reps`` times (medians), first on the
 machine as it is (``quiet``), then with ``--competitors`` processes spinning
 on the cores (``loaded``); the phases alternate ``--phases`` times. Prints
 each case's milliseconds and its slowdown (``loaded`` over ``quiet`` of the
-same pair of phases) and writes every phase, with the command, to ``--out``.
+same pair of phases). Then, on the machine as it is, ``--turns`` calls of
+every case in turn (a trace): each case's 10th, 50th and 90th percentile,
+its correlation with the window's calls over the turns, and the window's
+time over the unmasked tiles' in each turn (``window / tiles``, median):
+whether graphattn's window call and PyTorch's kernel on the same tiles move
+together with the machine, and what graphattn adds to that kernel. Writes
+every phase and the trace, with the command, to ``--out``.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_load.py --size 4096 --phases 2
 """
@@ -30,8 +36,10 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from _cells import interleave, table, write
@@ -69,10 +77,15 @@ def cases(n: int, window: int) -> dict:
     }
 
 
-def timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+def timed(runs: dict) -> dict:
+    """``runs`` (name: function) as functions that return their seconds."""
+
+    def clocked(fn):
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    return {name: partial(clocked, fn) for name, fn in runs.items()}
 
 
 def phase(runs: dict, reps: int, competitors: int) -> dict[str, float]:
@@ -80,12 +93,27 @@ def phase(runs: dict, reps: int, competitors: int) -> dict[str, float]:
     spinning = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(competitors)]
     try:
         time.sleep(0.5 if spinning else 0.0)  # let them start
-        seen = interleave({name: lambda fn=fn: timed(fn) for name, fn in runs.items()}, reps)
+        seen = interleave(timed(runs), reps)
     finally:
         for p in spinning:
             p.kill()
             p.wait()
     return {name: statistics.median(s) for name, s in seen.items()}
+
+
+def trace(runs: dict, turns: int) -> list[dict]:
+    """Every case's percentiles over ``turns`` calls in turn, and how it moves with the window."""
+    ms = {name: 1e3 * np.array(s) for name, s in interleave(timed(runs), turns).items()}
+    window, tiles = ms["window"], ms["sdpa tiles x1"]
+    rows = []
+    for name, m in ms.items():
+        p10, p50, p90 = np.percentile(m, [10, 50, 90])
+        moves = m.std() > 0 and window.std() > 0
+        corr = float(np.corrcoef(m, window)[0, 1]) if moves else None
+        rows.append({"kind": "trace", "case": name, "p10_ms": p10, "p50_ms": p50, "p90_ms": p90,
+                     "corr_window": corr, "each_ms": m.tolist()})  # fmt: skip
+    ratio = float(np.median(window / tiles))  # graphattn over PyTorch's kernel, turn by turn
+    return [*rows, {"kind": "trace", "case": "window / tiles", "p50_ms": ratio}]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -95,9 +123,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=7, help="calls of each case per phase")
     p.add_argument("--phases", type=int, default=2, help="pairs of quiet and loaded phases")
     p.add_argument("--competitors", type=int, default=1, help="spinning processes when loaded")
+    p.add_argument("--turns", type=int, default=40, help="calls of each case in the trace")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     args = p.parse_args(argv)
-    for name in ("size", "window", "reps", "phases", "competitors"):
+    for name in ("size", "window", "reps", "phases", "competitors", "turns"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.size % 64 or args.size < args.window:
@@ -114,14 +143,18 @@ def main(argv: list[str]) -> None:
             quiet = phase(runs, args.reps, 0)
             loaded = phase(runs, args.reps, args.competitors)
             for name in runs:
-                rows.append({"phase": i, "case": name, "quiet_ms": 1e3 * quiet[name],
+                rows.append({"kind": "phase", "phase": i, "case": name,
+                             "quiet_ms": 1e3 * quiet[name],
                              "loaded_ms": 1e3 * loaded[name],
                              "slowdown": loaded[name] / quiet[name]})  # fmt: skip
             print(table(rows[-len(runs) :], ["phase", "case"], COLUMNS), flush=True)
-    write(args.out, "benchmarks/bench_load.py", argv, rows)
+        traced = trace(runs, args.turns)
+    print(table(traced, ["case"], TRACE_COLUMNS))
+    write(args.out, "benchmarks/bench_load.py", argv, rows + traced)
 
 
 COLUMNS = {"quiet_ms": "quiet ms", "loaded_ms": "loaded ms", "slowdown": "slowdown"}
+TRACE_COLUMNS = {"p10_ms": "p10 ms", "p50_ms": "p50 ms", "p90_ms": "p90 ms", "corr_window": "corr"}
 
 if __name__ == "__main__":
     main(sys.argv[1:])
