@@ -48,6 +48,8 @@ from graphattn import graph_attention, patterns
 
 RESULTS = Path(__file__).resolve().parent / "results" / "load.json"
 SPIN = "while True: pass"  # a competitor: one core's worth of work, no memory traffic
+COLUMNS = {"quiet_ms": "quiet ms", "loaded_ms": "loaded ms", "slowdown": "slowdown"}
+TRACE_COLUMNS = {"p10_ms": "p10 ms", "p50_ms": "p50 ms", "p90_ms": "p90 ms", "corr_window": "corr"}
 
 
 def cases(n: int, window: int) -> dict:
@@ -152,9 +154,6 @@ def main(argv: list[str]) -> None:
     print(table(traced, ["case"], TRACE_COLUMNS))
     write(args.out, "benchmarks/bench_load.py", argv, rows + traced)
 
-
-COLUMNS = {"quiet_ms": "quiet ms", "loaded_ms": "loaded ms", "slowdown": "slowdown"}
-TRACE_COLUMNS = {"p10_ms": "p10 ms", "p50_ms": "p50 ms", "p90_ms": "p90 ms", "corr_window": "corr"}
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -21,7 +21,7 @@ built and cached by :mod:`graphattn.backends.tiles`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -122,7 +122,12 @@ def _slots(c: int, bs: int, bh: int, chunk_elements: int) -> int:
     return max(1, chunk_elements // (bh * bs * bs))
 
 
-def _tile_rows(plan: BlockPlan, bh: int, chunk_elements: int, row_elements=None) -> Iterator[_Rows]:
+def _tile_rows(
+    plan: BlockPlan,
+    bh: int,
+    chunk_elements: int,
+    row_elements: Callable[[BlockGroup], int] | None = None,
+) -> Iterator[_Rows]:
     """The plan's query blocks in batches that fit ``chunk_elements``, group by group.
 
     A query block costs ``row_elements(group)`` elements, by default its
@@ -202,8 +207,8 @@ class _Tiles:
         The kernel keeps the scores in per-thread blocks. A band's tiles are
         views, so a query block holds its output tile ``BH * bs * Dv`` and, where
         each block has its own, its mask. Other groups gather their key and value
-        tiles, about twice the scores: they are counted by their scores, as in
-        every other walk of the tiles.
+        tiles, ``2 D / bs`` times their scores (twice at D = bs = 64):
+        they are counted by their scores, as in every other walk of the tiles.
         """
         bs, c = self.plan.block_size, g.kb.shape[1]
         bh = self.qp.shape[1]
