@@ -37,6 +37,18 @@ def cotangent(t, seed):
     return torch.randn(t.shape, generator=torch.Generator().manual_seed(seed), dtype=t.dtype)
 
 
+def assert_equals_sdpa(out, q, k, v, g, scale, seed):
+    """``out`` is dense SDPA on ``g``'s mask: values, and gradients in ``q, k, v`` of a random
+    function of it (cotangent ``seed``)."""
+    ref = sdpa(q, k, v, g.to_dense_mask(), scale)
+    torch.testing.assert_close(out, ref)
+    cot = cotangent(out, seed)
+    mine = torch.autograd.grad((out * cot).sum(), (q, k, v))
+    theirs = torch.autograd.grad((ref * cot).sum(), (q, k, v))
+    for a, b in zip(mine, theirs, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def outputs_and_grads(backend, q, k, v, g, bias=None, **kw):
     """out, weights and the gradients of a random function of both."""
     out, w = graph_attention(
@@ -81,13 +93,7 @@ def test_values_and_gradients_equal_dense_sdpa(backend, name):
     g = GRAPHS[name]()
     q, k, v = qkv(2, g.num_nodes, g.num_src_nodes, 2, 8, 8, seed=3)
     out = graph_attention(q, k, v, g, scale=0.4, backend=backend)
-    ref = sdpa(q, k, v, g.to_dense_mask(), 0.4)
-    torch.testing.assert_close(out, ref)
-    cot = cotangent(out, 5)
-    mine = torch.autograd.grad((out * cot).sum(), (q, k, v))
-    theirs = torch.autograd.grad((ref * cot).sum(), (q, k, v))
-    for a, b in zip(mine, theirs, strict=True):
-        torch.testing.assert_close(a, b)
+    assert_equals_sdpa(out, q, k, v, g, 0.4, seed=5)
 
 
 @pytest.mark.parametrize("backend", FAST)
@@ -217,13 +223,7 @@ def test_block_fused_forward_batches_equal_dense_sdpa(g, rows):
         band = [r for r in walk if r.gi == main]
         assert 1 < len(band) < plan.groups[main].qb.numel()
     out, _ = block_attention(KernelCall(q, k, v, g, scale=0.4), block_size=4, chunk_elements=chunk)
-    ref = sdpa(q, k, v, g.to_dense_mask(), 0.4)
-    torch.testing.assert_close(out, ref)
-    cot = cotangent(out, 3)
-    mine = torch.autograd.grad((out * cot).sum(), (q, k, v))
-    theirs = torch.autograd.grad((ref * cot).sum(), (q, k, v))
-    for a, b in zip(mine, theirs, strict=True):
-        torch.testing.assert_close(a, b)
+    assert_equals_sdpa(out, q, k, v, g, 0.4, seed=3)
 
 
 def test_block_fused_forward_holds_no_scores():

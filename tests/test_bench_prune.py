@@ -23,10 +23,6 @@ def test_a_tiny_run_times_this_prune_and_the_committed_one(tmp_path):
         assert r["n"] == 64 and r["now_s"] > 0 and r["then_s"] > 0
 
 
-def test_a_k_below_one_is_refused_before_any_work(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--k", "0", "--out", str(tmp_path / "x.json")],
-        capture_output=True, text=True, timeout=60, cwd=ROOT, env={"PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    assert done.returncode == 2 and "--k must be >= 1" in done.stderr
-    assert not (tmp_path / "x.json").exists()
+def test_a_k_below_one_is_refused_before_any_work(refused):
+    stderr = refused(SCRIPT, "--k", "0", cwd=ROOT, env={"PYTHONPATH": str(ROOT)})
+    assert "--k must be >= 1" in stderr
